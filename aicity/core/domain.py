@@ -1,0 +1,188 @@
+"""What a domain plug-in provides, and how the kernel discovers domains without importing any by name.
+
+A domain lives in ``aicity/domains/<name>/`` and registers itself under the ``aicity.domains`` entry-point
+group. The kernel only knows these protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from typing import Any, Protocol, runtime_checkable
+
+from aicity.core.entity import Entity
+from aicity.core.errors import UserError
+
+ENTRY_POINT_GROUP = "aicity.domains"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A runnable scenario of one domain."""
+
+    name: str
+    domain: str
+    description: str
+    begin_s: float
+    end_s: float
+    path: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        """Simulated length of the scenario."""
+        return self.end_s - self.begin_s
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a planner may see: the latest *observed* entities at one time (sensor view, never ground truth)."""
+
+    time: datetime
+    elapsed_s: float
+    entities: Mapping[str, Entity]
+
+    def of_type(self, entity_type: str) -> list[Entity]:
+        """Entities of one type, sorted by id."""
+        return [e for _, e in sorted(self.entities.items()) if e.type == entity_type]
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedAction:
+    """A planner's proposal for one actuator, with what an explanation needs.
+
+    ``candidates`` holds every option considered with its score; ``inputs`` names the entity ids (and values)
+    the choice rested on; ``forecasts`` the forecasts used.
+    """
+
+    target: str
+    action: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    score: float | None = None
+    candidates: Sequence[Mapping[str, Any]] = ()
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    forecasts: Mapping[str, Any] = field(default_factory=dict)
+    planner: str = ""
+    action_type: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the actuator edge did with a proposal: applied, clamped or refused, and which limits bound it."""
+
+    action: ProposedAction
+    status: str
+    command: Mapping[str, Any] = field(default_factory=dict)
+    bound_by: Sequence[str] = ()
+    reason: str = ""
+
+    @property
+    def refused(self) -> bool:
+        """True when nothing was actuated."""
+        return self.status == "refused"
+
+
+@dataclass(slots=True)
+class DomainResult:
+    """What a finished twin run reports: KPIs, per-group KPIs for equity, and time series for plots."""
+
+    kpis: dict[str, float]
+    groups: dict[str, dict[str, float]] = field(default_factory=dict)
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Planner = Callable[[Snapshot, Mapping[str, Any]], list[ProposedAction]]
+
+
+@runtime_checkable
+class Twin(Protocol):
+    """A running digital twin: advances simulated time, reports sensor observations, takes actions."""
+
+    decision_interval_s: float
+
+    def start(self) -> None:
+        """Load the scenario and start simulating."""
+        ...
+
+    def elapsed_s(self) -> float:
+        """Simulated seconds since the scenario's begin."""
+        ...
+
+    def done(self) -> bool:
+        """True when the scenario's end is reached."""
+        ...
+
+    def advance(self, seconds: float) -> None:
+        """Simulate ``seconds`` more (the actuator edge keeps enforcing its limits meanwhile)."""
+        ...
+
+    def observe(self) -> list[Entity]:
+        """What the city's sensors report now, as entities."""
+        ...
+
+    def actuate(self, action: ProposedAction) -> Outcome:
+        """Pass a proposal through the actuator edge, which enforces hard limits."""
+        ...
+
+    def safe_state(self) -> None:
+        """Return every actuator to the documented safe state (the stop button)."""
+        ...
+
+    def close(self) -> DomainResult:
+        """Stop simulating and report the run's KPIs."""
+        ...
+
+
+@runtime_checkable
+class Domain(Protocol):
+    """A domain plug-in: scenarios, twins and planners per mode."""
+
+    name: str
+    description: str
+
+    def scenarios(self) -> list[Scenario]:
+        """The built-in scenarios."""
+        ...
+
+    def resolve(self, name_or_path: str) -> Scenario | None:
+        """A scenario by name or by path to a scenario file, or None when this domain does not know it."""
+        ...
+
+    def open_twin(self, scenario: Scenario, *, seed: int, mode: str) -> Twin:
+        """A twin of ``scenario``; ``mode`` is ``"smart"`` or ``"ai"``."""
+        ...
+
+    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
+        """The planners that decide in ``mode`` (empty: the twin runs its own fixed plans)."""
+        ...
+
+
+def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, Domain]:
+    """Load every registered domain plug-in, by entry point; core never imports a domain by name."""
+    found: dict[str, Domain] = {}
+    for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):
+        obj = ep.load()
+        domain = obj() if callable(obj) and not isinstance(obj, Domain) else obj
+        if not isinstance(domain, Domain):
+            raise TypeError(f"entry point {ep.name!r} does not provide a Domain")
+        found[domain.name] = domain
+    return found
+
+
+def find_scenario(domains: Mapping[str, Domain], name_or_path: str) -> tuple[Domain, Scenario]:
+    """Resolve a scenario name (``name`` or ``domain/name``) or file path across domains."""
+    if "/" in name_or_path and name_or_path.split("/", 1)[0] in domains:
+        dname, sname = name_or_path.split("/", 1)
+        scen = domains[dname].resolve(sname)
+        if scen is not None:
+            return domains[dname], scen
+    for domain in domains.values():
+        scen = domain.resolve(name_or_path)
+        if scen is not None:
+            return domain, scen
+    names = sorted(s.name for d in domains.values() for s in d.scenarios())
+    raise UserError(f"unknown scenario {name_or_path!r}; known: {', '.join(names) or 'none'} "
+                    "(or pass a path to a scenario file)")
