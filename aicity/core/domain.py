@@ -98,6 +98,21 @@ Planner = Callable[[Snapshot, Mapping[str, Any]], list[ProposedAction]]
 
 
 @runtime_checkable
+class ForecastProvider(Protocol):
+    """Learns from every snapshot and gives the forecasts planners read (the only place learning state lives)."""
+
+    name: str
+
+    def learn(self, snapshot: Snapshot) -> None:
+        """Learn from the latest observations."""
+        ...
+
+    def forecast(self, snapshot: Snapshot) -> Mapping[str, Any]:
+        """Forecasts keyed by ``"<entity id>#<attribute>"`` or another documented key."""
+        ...
+
+
+@runtime_checkable
 class Twin(Protocol):
     """A running digital twin: advances simulated time, reports sensor observations, takes actions."""
 
@@ -157,6 +172,10 @@ class Domain(Protocol):
 
     def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
         """The planners that decide in ``mode`` (empty: the twin runs its own fixed plans)."""
+        ...
+
+    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
+        """The forecast providers feeding the planners in ``mode``."""
         ...
 
 
