@@ -51,6 +51,12 @@ class Bus:
         """Stop delivering to ``sub``."""
         self._subs = [s for s in self._subs if s.serial != sub.serial]
 
+    def wants(self, event_type: str, entity_type: str | None = None) -> bool:
+        """True when some subscriber would receive an event of this type (lets publishers skip work)."""
+        return any(
+            s.event_type in (ANY, event_type) and (s.entity_type == ANY or s.entity_type == entity_type)
+            for s in self._subs)
+
     def publish(self, event: Event) -> int:
         """Deliver ``event``; return how many handlers ran without error."""
         self.published[str(event.type)] += 1

@@ -200,11 +200,10 @@ def _check_geo(entity_id: str, name: str, geo: Mapping[str, Any]) -> None:
     coords = geo.get("coordinates")
     if not isinstance(coords, list | tuple) or not coords:
         raise EntityValidationError(entity_id, name, "GeoJSON needs non-empty coordinates")
-    if gtype == "Point":
-        if len(coords) not in (2, 3) or not all(
-            isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) for c in coords
-        ):
-            raise EntityValidationError(entity_id, name, "a Point needs 2 or 3 finite numbers")
+    if gtype == "Point" and (len(coords) not in (2, 3) or not all(
+        isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) for c in coords
+    )):
+        raise EntityValidationError(entity_id, name, "a Point needs 2 or 3 finite numbers")
 
 
 def validate(entity: Entity) -> None:

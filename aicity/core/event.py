@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from aicity.core.context import Context
+from aicity.core.entity import Entity
 
 
 class EventType(StrEnum):
@@ -53,3 +54,15 @@ class Event:
             "entity_type": self.entity_type,
             "entity_id": self.entity_id,
         }
+
+
+def observation_event(entity: Entity, context: Context, time: datetime) -> Event:
+    """The observation event of one entity: ``data`` holds its attribute values and ``observedAt`` times."""
+    attrs: dict[str, Any] = {}
+    observed: dict[str, str] = {}
+    for name, attr in entity.attrs.items():
+        attrs[name] = entity.get(name)
+        if attr.observed_at is not None:
+            observed[name] = attr.observed_at.isoformat()
+    return Event(EventType.OBSERVATION, {"attrs": attrs, "observedAt": observed}, context, time,
+                 entity_type=entity.type, entity_id=entity.id)

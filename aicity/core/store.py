@@ -27,10 +27,9 @@ CREATE TABLE IF NOT EXISTS entities (
 );
 CREATE INDEX IF NOT EXISTS entities_type ON entities(type);
 CREATE TABLE IF NOT EXISTS history (
-    entity_id TEXT NOT NULL, attr TEXT NOT NULL, value TEXT NOT NULL, observed_at REAL,
-    recorded_at REAL NOT NULL, kind TEXT NOT NULL, context_id TEXT
+    entity_id TEXT NOT NULL, recorded_at REAL NOT NULL, context_id TEXT, attrs TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS history_key ON history(entity_id, attr, recorded_at);
+CREATE INDEX IF NOT EXISTS history_key ON history(entity_id, recorded_at);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, parent_id TEXT, actor TEXT NOT NULL,
     type TEXT NOT NULL, time REAL NOT NULL, entity_type TEXT, entity_id TEXT, data TEXT NOT NULL
@@ -156,10 +155,6 @@ class StateStore(Protocol):
         ...
 
 
-def _ts(when: datetime | None) -> float | None:
-    return None if when is None else when.timestamp()
-
-
 def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
@@ -189,7 +184,7 @@ def _same(a: Attribute, b: Attribute) -> bool:
         return bool(a.value == b.value and a.unit_code == b.unit_code)
     if isinstance(a, Relationship) and isinstance(b, Relationship):
         return a.object == b.object
-    return _attr_value(a) == _attr_value(b)
+    return bool(_attr_value(a) == _attr_value(b))
 
 
 class SqliteStore:
@@ -217,6 +212,7 @@ class SqliteStore:
         old = self._current.get(entity.id)
         kinds: dict[str, ChangeKind] = {}
         merged: dict[str, Attribute] = dict(old.attrs) if old is not None and old.type == entity.type else {}
+        parts: list[str] = []
         for name, attr in entity.attrs.items():
             prev = merged.get(name)
             if prev is None:
@@ -230,8 +226,10 @@ class SqliteStore:
             kinds[name] = kind
             merged[name] = attr
             if kind is not ChangeKind.UNCHANGED:
-                rows.append((entity.id, name, _encode(_attr_value(attr)), _ts(attr.observed_at),
-                             now_ts, kind.value, context_id))
+                obs = "null" if attr.observed_at is None else repr(attr.observed_at.timestamp())
+                parts.append(f'"{name}":[{_encode(_attr_value(attr))},{obs},"{kind.value}"]')
+        if parts:
+            rows.append((entity.id, now_ts, context_id, "{" + ",".join(parts) + "}"))
         new = Entity.trusted(entity.id, entity.type, merged)
         return UpdateResult(entity.id, kinds), new
 
@@ -254,7 +252,7 @@ class SqliteStore:
                 self._dirty.add(entity.id)
         if rows:
             with self._db:
-                self._db.executemany("INSERT INTO history VALUES (?,?,?,?,?,?,?)", rows)
+                self._db.executemany("INSERT INTO history VALUES (?,?,?,?)", rows)
         if len(self._dirty) >= self.flush_every:
             self.flush()
         return results
@@ -339,9 +337,11 @@ class SqliteStore:
     def history(self, entity_id: str, attr: str, *, start: datetime | None = None,
                 end: datetime | None = None, last: int | None = None) -> list[HistoryRow]:
         """Stored values of one attribute, oldest first, within ``[start, end]`` by record time."""
-        sql = "SELECT entity_id, attr, value, observed_at, recorded_at, kind, context_id FROM history " \
-              "WHERE entity_id = ? AND attr = ?"
-        params: list[Any] = [entity_id, attr]
+        if not attr.replace("_", "").isalnum():
+            raise StoreError(f"bad attribute name {attr!r}")
+        sql = f"SELECT entity_id, json_extract(attrs, '$.{attr}'), recorded_at, context_id FROM history " \
+              f"WHERE entity_id = ? AND json_type(attrs, '$.{attr}') IS NOT NULL"
+        params: list[Any] = [entity_id]
         if start is not None:
             sql += " AND recorded_at >= ?"
             params.append(start.timestamp())
@@ -352,8 +352,11 @@ class SqliteStore:
         if last is not None:
             sql += " LIMIT ?"
             params.append(int(last))
-        out = [HistoryRow(r[0], r[1], json.loads(r[2]), _dt(r[3]), datetime.fromtimestamp(r[4], UTC),
-                          ChangeKind(r[5]), r[6]) for r in self._db.execute(sql, params)]
+        out = []
+        for ident, packed, recorded, ctx in self._db.execute(sql, params):
+            value, observed, kind = json.loads(packed)
+            out.append(HistoryRow(ident, attr, value, _dt(observed), datetime.fromtimestamp(recorded, UTC),
+                                  ChangeKind(kind), ctx))
         out.reverse()
         return out
 

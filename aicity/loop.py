@@ -1,0 +1,224 @@
+"""The city loop: sense → state → forecast → decide → govern → act → audit, for any domain.
+
+One :class:`CityLoop` drives one twin in one mode. Every step it reads the sensors, writes the state store,
+lets forecast providers learn and forecast, asks the planners (pure functions) for proposals, passes each
+through governance (autonomy level, stop button, input plausibility, envelope), sends the approved ones to
+the twin's actuator edge, and records the decision with its causal chain: observation → decision → command →
+acknowledgement or refusal.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from aicity.core.bus import Bus
+from aicity.core.clock import SimClock
+from aicity.core.context import Actor, ActorKind, Context, IdGenerator
+from aicity.core.domain import (
+    Domain,
+    DomainResult,
+    ForecastProvider,
+    Outcome,
+    Planner,
+    ProposedAction,
+    Scenario,
+    Snapshot,
+    Twin,
+)
+from aicity.core.entity import Entity
+from aicity.core.errors import ValidationError
+from aicity.core.event import Event, EventType, observation_event
+from aicity.core.store import SqliteStore
+
+Progress = Callable[[float, float], None]
+
+
+class Governance(Protocol):
+    """What the loop needs from the governance layer."""
+
+    def review(self, proposal: ProposedAction, snapshot: Snapshot, *, domain: str, now: datetime) -> Any:
+        """A verdict on one proposal: an object with ``verdict`` (act|advise|queue|refuse|stopped)."""
+        ...
+
+    def record(self, proposal: ProposedAction, review: Any, outcome: Outcome | None, *, domain: str,
+               now: datetime, context: Mapping[str, str | None]) -> Any:
+        """Keep the decision record of one proposal."""
+        ...
+
+    def is_stopped(self, domain: str) -> bool:
+        """True while the stop button is pressed for ``domain`` (or globally)."""
+        ...
+
+
+@dataclass
+class LoopStats:
+    """Counters of one loop run, shown in the report."""
+
+    steps: int = 0
+    observations: int = 0
+    rejected_observations: int = 0
+    proposals: int = 0
+    actuated: int = 0
+    clamped: int = 0
+    refused: int = 0
+    advised: int = 0
+    queued: int = 0
+    degraded: int = 0
+    stopped_steps: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    sim_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return dict(self.__dict__)
+
+
+class CityLoop:
+    """Runs one scenario of one domain in one mode, through the whole governed loop."""
+
+    def __init__(self, domain: Domain, scenario: Scenario, *, mode: str, seed: int, store: SqliteStore,
+                 bus: Bus | None = None, governance: Governance | None = None,
+                 planners: list[Planner] | None = None, forecasters: list[ForecastProvider] | None = None,
+                 twin: Twin | None = None) -> None:
+        self.domain = domain
+        self.scenario = scenario
+        self.mode = mode
+        self.seed = seed
+        self.store = store
+        self.bus = bus or Bus()
+        self.governance = governance
+        self.ids = IdGenerator(seed)
+        self.clock = SimClock()
+        self.twin = twin or domain.open_twin(scenario, seed=seed, mode=mode)
+        self.planners = planners if planners is not None else domain.planners(scenario, mode)
+        self.forecasters = forecasters if forecasters is not None else domain.forecasters(scenario, mode)
+        self.stats = LoopStats()
+        self._sensor = Actor(ActorKind.SENSOR, f"{domain.name}.twin")
+        self._edge = Actor(ActorKind.SYSTEM, f"{domain.name}.actuator-edge")
+        self._was_stopped = False
+
+    # ---- one step ------------------------------------------------------------------------------
+    def _sense(self, now: datetime) -> tuple[Context, dict[str, Entity]]:
+        ctx = Context(self._sensor, None, self.ids())
+        raw = self.twin.observe()
+        good: list[Entity] = []
+        for item in raw:
+            if isinstance(item, Entity):
+                good.append(item)
+                continue
+            try:  # a twin may hand over raw NGSI-LD dicts; validate them like any other ingress
+                good.append(Entity.from_ngsi(item))
+            except ValidationError as exc:
+                self.store.dead_letter(f"{self.domain.name}.twin", exc, item, now=now)
+                self.stats.rejected_observations += 1
+        self.store.upsert_many(good, now=now, context_id=ctx.id)
+        self.store.append_event(Event(EventType.OBSERVATION, {"entities": [e.id for e in good]}, ctx, now))
+        if self.bus.wants(EventType.OBSERVATION, None) or any(
+                self.bus.wants(EventType.OBSERVATION, e.type) for e in good[:1]):
+            for entity in good:
+                self.bus.publish(observation_event(entity, ctx, now))
+        self.stats.observations += len(good)
+        return ctx, {e.id: e for e in good}
+
+    def _forecast(self, snapshot: Snapshot) -> dict[str, Any]:
+        forecasts: dict[str, Any] = {}
+        for provider in self.forecasters:
+            provider.learn(snapshot)
+            forecasts.update(provider.forecast(snapshot))
+        return forecasts
+
+    def _decide(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
+        proposals: list[ProposedAction] = []
+        claimed: set[str] = set()
+        for planner in self.planners:  # earlier planners take precedence for a target (e.g. preemption)
+            for proposal in planner(snapshot, forecasts):
+                if proposal.target in claimed:
+                    continue
+                claimed.add(proposal.target)
+                proposals.append(proposal)
+        return proposals
+
+    def _act(self, proposal: ProposedAction, obs_ctx: Context, snapshot: Snapshot, now: datetime) -> None:
+        name = self.domain.name
+        model = Actor(ActorKind.MODEL, proposal.planner or f"{name}.planner")
+        decision_ctx = obs_ctx.child(model, self.ids)
+        review = (self.governance.review(proposal, snapshot, domain=name, now=now)
+                  if self.governance is not None else None)
+        verdict = getattr(review, "verdict", "act")
+        self.stats.verdicts[verdict] = self.stats.verdicts.get(verdict, 0) + 1
+        if getattr(review, "degraded", False):
+            self.stats.degraded += 1
+        self.store.append_event(Event(EventType.DECISION, {
+            "target": proposal.target, "action": proposal.action, "params": dict(proposal.params),
+            "score": proposal.score, "verdict": verdict, "planner": proposal.planner,
+        }, decision_ctx, now, entity_id=proposal.target))
+        outcome: Outcome | None = None
+        command_ctx: Context | None = None
+        ack_ctx: Context | None = None
+        if verdict == "act":
+            command_ctx = decision_ctx.child(self._edge, self.ids)
+            self.store.append_event(Event(EventType.COMMAND, {
+                "target": proposal.target, "action": proposal.action, "params": dict(proposal.params),
+            }, command_ctx, now, entity_id=proposal.target))
+            outcome = self.twin.actuate(proposal)
+            ack_ctx = command_ctx.child(self._edge, self.ids)
+            kind = EventType.REFUSAL if outcome.refused else EventType.ACK
+            self.store.append_event(Event(kind, {
+                "status": outcome.status, "command": dict(outcome.command), "bound_by": list(outcome.bound_by),
+                "reason": outcome.reason,
+            }, ack_ctx, now, entity_id=proposal.target))
+            if outcome.refused:
+                self.stats.refused += 1
+            else:
+                self.stats.actuated += 1
+                if outcome.status == "clamped":
+                    self.stats.clamped += 1
+        elif verdict == "advise":
+            self.stats.advised += 1
+        elif verdict == "queue":
+            self.stats.queued += 1
+        if self.governance is not None:
+            self.governance.record(proposal, review, outcome, domain=name, now=now, context={
+                "observation": obs_ctx.id, "decision": decision_ctx.id,
+                "command": command_ctx.id if command_ctx else None, "ack": ack_ctx.id if ack_ctx else None})
+
+    def step(self) -> None:
+        """Run one decision step of the loop."""
+        now = self.clock.set_elapsed(self.twin.elapsed_s())
+        obs_ctx, entities = self._sense(now)
+        snapshot = Snapshot(now, self.twin.elapsed_s(), entities)
+        forecasts = self._forecast(snapshot)
+        stopped = self.governance is not None and self.governance.is_stopped(self.domain.name)
+        if stopped:
+            if not self._was_stopped:
+                self.twin.safe_state()
+            self.stats.stopped_steps += 1
+        else:
+            for proposal in self._decide(snapshot, forecasts):
+                self.stats.proposals += 1
+                self._act(proposal, obs_ctx, snapshot, now)
+        self._was_stopped = stopped
+        self.twin.advance(self.twin.decision_interval_s)
+        self.stats.steps += 1
+
+    def run(self, progress: Progress | None = None) -> DomainResult:
+        """Run the scenario to its end and return the twin's result; ``progress(done_s, total_s)``."""
+        started = _time.perf_counter()
+        self.twin.start()
+        try:
+            total = self.scenario.duration_s
+            while not self.twin.done():
+                self.step()
+                if progress is not None:
+                    progress(self.twin.elapsed_s(), total)
+        finally:
+            result = self.twin.close()
+            self.store.flush()
+        self.stats.wall_s = _time.perf_counter() - started
+        self.stats.sim_s = self.twin.elapsed_s() if hasattr(self.twin, "elapsed_s") else 0.0
+        return result
