@@ -184,7 +184,7 @@ def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, Domain]:
     found: dict[str, Domain] = {}
     for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):
         obj = ep.load()
-        domain = obj() if callable(obj) and not isinstance(obj, Domain) else obj
+        domain = obj() if isinstance(obj, type) else obj
         if not isinstance(domain, Domain):
             raise TypeError(f"entry point {ep.name!r} does not provide a Domain")
         found[domain.name] = domain

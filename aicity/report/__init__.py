@@ -1,0 +1,1 @@
+"""Run reports: report.json, report.md and PNG plots comparing Smart City and AI City modes."""

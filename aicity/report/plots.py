@@ -1,0 +1,101 @@
+"""PNG plots of a run: time series per mode, per-group bars, KPIs on the network map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+COLORS = {"smart": "#8c8c8c", "ai": "#1f77b4"}
+LABELS = {"smart": "Smart City", "ai": "AI City"}
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def series_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
+    """One PNG per time series, one line per mode."""
+    plt = _plt()
+    names = sorted({k for r in results.values() for k in r.get("series", {})})
+    files = []
+    for name in names:
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        for mode, res in results.items():
+            pts = res.get("series", {}).get(name) or []
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.plot([x / 60 for x in xs], ys, label=LABELS.get(mode, mode), color=COLORS.get(mode))
+        ax.set_xlabel("simulated minutes")
+        ax.set_ylabel(name)
+        ax.set_title(f"{name} over time")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fname = f"series_{name}.png"
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+        files.append(fname)
+    return files
+
+
+def group_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
+    """Bars per group (district, signal…) with one bar per mode."""
+    plt = _plt()
+    dims = sorted({d for r in results.values() for d in r.get("groups", {})})
+    files = []
+    for dim in dims:
+        keys = sorted({k for r in results.values() for k in r.get("groups", {}).get(dim, {})})
+        if not keys:
+            continue
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(keys) + 2), 3.8))
+        width = 0.8 / max(1, len(results))
+        for i, (mode, res) in enumerate(results.items()):
+            vals = [res.get("groups", {}).get(dim, {}).get(k, float("nan")) for k in keys]
+            ax.bar([j + i * width for j in range(len(keys))], vals, width, label=LABELS.get(mode, mode),
+                   color=COLORS.get(mode))
+        ax.set_xticks([j + width * (len(results) - 1) / 2 for j in range(len(keys))])
+        ax.set_xticklabels([k[-14:] for k in keys], rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"per {dim}")
+        ax.legend()
+        fig.tight_layout()
+        fname = f"groups_{dim}.png"
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+        files.append(fname)
+    return files
+
+
+def map_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
+    """Per-group KPIs drawn at the groups' positions on the network (when the twin reports positions)."""
+    plt = _plt()
+    files = []
+    for dim in sorted({d for r in results.values() for d in r.get("extra", {}).get("positions", {})}):
+        fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4.5), squeeze=False)
+        values = [v for r in results.values() for v in r.get("groups", {}).get(dim, {}).values() if v == v]
+        vmax = max(values) if values else 1.0
+        for ax, (mode, res) in zip(axes[0], results.items(), strict=True):
+            pos = res.get("extra", {}).get("positions", {}).get(dim, {})
+            for edge in res.get("extra", {}).get("edges_xy", []):
+                xs, ys = zip(*edge, strict=True)
+                ax.plot(xs, ys, color="#dddddd", lw=0.6, zorder=1)
+            ids = [k for k in pos if k in res.get("groups", {}).get(dim, {})]
+            if ids:
+                sc = ax.scatter([pos[k][0] for k in ids], [pos[k][1] for k in ids],
+                                c=[res["groups"][dim][k] for k in ids], s=90, cmap="RdYlGn_r", vmin=0,
+                                vmax=vmax, zorder=2, edgecolors="black")
+                fig.colorbar(sc, ax=ax, label=f"{res.get('extra', {}).get('group_metric', 'value')} per {dim}")
+            ax.set_title(LABELS.get(mode, mode))
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.tight_layout()
+        fname = f"map_{dim}.png"
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+        files.append(fname)
+    return files

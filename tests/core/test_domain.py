@@ -1,0 +1,66 @@
+import ast
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import aicity.core
+from aicity.core import domain as domain_mod
+from aicity.core.domain import Scenario, discover, find_scenario
+from aicity.core.errors import UserError
+
+
+class FakeDomain:
+    name = "toy"
+    description = "a toy"
+
+    def scenarios(self):
+        return [Scenario("tiny", "toy", "tiny", 0, 60)]
+
+    def resolve(self, name):
+        return next((s for s in self.scenarios() if s.name == name), None)
+
+    def open_twin(self, scenario, *, seed, mode):
+        raise NotImplementedError
+
+    def planners(self, scenario, mode):
+        return []
+
+    def forecasters(self, scenario, mode):
+        return []
+
+
+def test_discover_loads_entry_points(monkeypatch):
+    ep = SimpleNamespace(name="toy", load=lambda: FakeDomain)
+    monkeypatch.setattr(domain_mod.metadata, "entry_points", lambda group: [ep])
+    found = discover()
+    assert list(found) == ["toy"]
+    dom, scen = find_scenario(found, "toy/tiny")
+    assert scen.duration_s == 60 and dom.name == "toy"
+    with pytest.raises(UserError, match="unknown scenario 'nope'.*tiny"):
+        find_scenario(found, "nope")
+
+
+def test_discover_rejects_non_domains(monkeypatch):
+    ep = SimpleNamespace(name="bad", load=lambda: object())
+    monkeypatch.setattr(domain_mod.metadata, "entry_points", lambda group: [ep])
+    with pytest.raises(TypeError, match="bad"):
+        discover()
+
+
+def test_installed_domains_are_discovered():
+    assert "mobility" in discover()
+
+
+def test_core_never_imports_a_domain():
+    core_dir = Path(aicity.core.__file__).parent
+    for path in core_dir.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith("aicity.") or name.startswith("aicity.core"), f"{path.name} imports {name}"

@@ -1,0 +1,113 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aicity.core.entity import Entity, Property, Relationship, urn
+from aicity.core.errors import EntityValidationError
+from aicity.core.store import ChangeKind, SqliteStore, StoreError
+
+T = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+
+
+def lane(i, q, dt=0, **extra):
+    attrs = {"queue": Property(q, T + timedelta(seconds=dt)), **extra}
+    return Entity(urn("TrafficFlowObserved", f"lane{i}"), "TrafficFlowObserved", attrs)
+
+
+def test_reported_versus_changed():
+    s = SqliteStore()
+    assert s.upsert(lane(1, 3, 0), now=T).kinds == {"queue": ChangeKind.NEW}
+    assert s.upsert(lane(1, 3, 10), now=T).kinds == {"queue": ChangeKind.REPORTED}
+    assert s.upsert(lane(1, 3, 10), now=T).kinds == {"queue": ChangeKind.UNCHANGED}
+    assert s.upsert(lane(1, 4, 20), now=T).kinds == {"queue": ChangeKind.CHANGED}
+    hist = s.history(urn("TrafficFlowObserved", "lane1"), "queue")
+    assert [(h.value, h.kind) for h in hist] == [(3, ChangeKind.NEW), (3, ChangeKind.REPORTED), (4, ChangeKind.CHANGED)]
+    assert hist[-1].observed_at == T + timedelta(seconds=20)
+
+
+def test_attributes_merge_into_current_state():
+    s = SqliteStore()
+    s.upsert(lane(1, 3, speed=Property(9.5, T)), now=T)
+    s.upsert(lane(1, 5), now=T)
+    cur = s.get(urn("TrafficFlowObserved", "lane1"))
+    assert cur.get("queue") == 5 and cur.get("speed") == 9.5
+
+
+def test_history_time_range_and_latest_n():
+    s = SqliteStore()
+    for k in range(10):
+        s.upsert(lane(1, k, k), now=T + timedelta(minutes=k))
+    ident = urn("TrafficFlowObserved", "lane1")
+    assert [h.value for h in s.history(ident, "queue", last=3)] == [7, 8, 9]
+    window = s.history(ident, "queue", start=T + timedelta(minutes=2), end=T + timedelta(minutes=4))
+    assert [h.value for h in window] == [2, 3, 4]
+    assert s.history(ident, "nothing") == []
+    with pytest.raises(StoreError):
+        s.history(ident, "queue') --")
+
+
+def test_queries_by_type_id_pattern_and_filters():
+    s = SqliteStore()
+    s.upsert_many([lane(i, i) for i in range(6)], now=T)
+    s.upsert(Entity(urn("TrafficSignal", "j1"), "TrafficSignal", {"phase": Property(2, T)}), now=T)
+    assert len(s.query(type="TrafficFlowObserved")) == 6
+    assert [e.local_id for e in s.query(id_pattern="urn:ngsi-ld:TrafficFlowObserved:lane[12]")] == ["lane1", "lane2"]
+    assert [e.get("queue") for e in s.query(type="TrafficFlowObserved", where=[("queue", ">=", 4)])] == [4, 5]
+    assert len(s.query(type="TrafficFlowObserved", limit=2)) == 2
+    assert s.query(id_pattern=urn("TrafficSignal", "j1"))[0].get("phase") == 2
+    with pytest.raises(StoreError, match="operator"):
+        s.query(where=[("queue", "LIKE", 1)])
+
+
+def test_file_store_persists_current_state_and_history(tmp_path):
+    path = tmp_path / "city.db"
+    s = SqliteStore(path)
+    s.upsert(lane(1, 3, rel=Relationship(urn("TrafficSignal", "j1"))), now=T)
+    s.close()
+    again = SqliteStore(path)
+    assert again.get(urn("TrafficFlowObserved", "lane1")).get("rel") == urn("TrafficSignal", "j1")
+    assert again.upsert(lane(1, 3, 5), now=T).kinds["queue"] is ChangeKind.REPORTED
+
+
+def test_dead_letters_keep_reason_and_count():
+    s = SqliteStore()
+    bad = {"id": "lane-7", "type": "TrafficFlowObserved"}
+    try:
+        Entity.from_ngsi(bad)
+    except EntityValidationError as exc:
+        s.dead_letter("test", exc, bad, now=T)
+    assert s.dead_letter_count == 1
+    (dl,) = s.dead_letters()
+    assert dl.error == "EntityValidationError" and "URN" in dl.reason and dl.payload == bad
+    assert s.get("lane-7") is None
+
+
+values = st.one_of(st.integers(-2**53, 2**53), st.floats(allow_nan=False, allow_infinity=False),
+                   st.text(max_size=20), st.booleans(), st.none(),
+                   st.lists(st.integers(-1000, 1000), max_size=4),
+                   st.dictionaries(st.text("abcxyz", min_size=1, max_size=5), st.integers(), max_size=3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b_c", "speed"]), values,
+                          st.integers(0, 10_000)), min_size=1, max_size=25))
+def test_store_round_trip_property(updates):
+    """Whatever sequence of updates, current state equals the last value written and history keeps them all."""
+    s = SqliteStore()
+    last: dict[tuple[int, str], object] = {}
+    writes: dict[tuple[int, str], int] = {}
+    for i, name, value, dt in updates:
+        e = Entity(urn("Thing", str(i)), "Thing", {name: Property(value, T + timedelta(seconds=dt))})
+        result = s.upsert(e, now=T)
+        if result.kinds[name] is not ChangeKind.UNCHANGED:
+            writes[(i, name)] = writes.get((i, name), 0) + 1
+        last[(i, name)] = value
+    for (i, name), value in last.items():
+        assert s.get(urn("Thing", str(i))).get(name) == value
+        fresh = s.query(id_pattern=urn("Thing", str(i)))[0]
+        assert fresh.get(name) == value
+        hist = s.history(urn("Thing", str(i)), name)
+        assert len(hist) == writes[(i, name)]
+        assert hist[-1].value == value
