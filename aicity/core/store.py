@@ -83,6 +83,7 @@ class HistoryRow:
     recorded_at: datetime
     kind: ChangeKind
     context_id: str | None
+    unit_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,9 @@ def _same(a: Attribute, b: Attribute) -> bool:
     return bool(_attr_value(a) == _attr_value(b))
 
 
+_KIND_TEXT = {k: k.value for k in ChangeKind}
+
+
 class SqliteStore:
     """The default :class:`StateStore`, on SQLite. Single writer; keeps current state cached in memory."""
 
@@ -222,12 +226,17 @@ class SqliteStore:
             elif attr.observed_at is not None and attr.observed_at != prev.observed_at:
                 kind = ChangeKind.REPORTED
             else:
-                kind = ChangeKind.UNCHANGED
+                kinds[name] = ChangeKind.UNCHANGED
+                continue
             kinds[name] = kind
             merged[name] = attr
-            if kind is not ChangeKind.UNCHANGED:
-                obs = "null" if attr.observed_at is None else repr(attr.observed_at.timestamp())
-                parts.append(f'"{name}":[{_encode(_attr_value(attr))},{obs},"{kind.value}"]')
+            text = _KIND_TEXT[kind]
+            obs = "null" if attr.observed_at is None else repr(attr.observed_at.timestamp())
+            if isinstance(attr, Property):
+                unit = "" if attr.unit_code is None else "," + json.dumps(attr.unit_code)
+                parts.append(f'"{name}":[{_encode(attr.value)},{obs},"{text}"{unit}]')
+            else:
+                parts.append(f'"{name}":[{_encode(_attr_value(attr))},{obs},"{text}"]')
         if parts:
             rows.append((entity.id, now_ts, context_id, "{" + ",".join(parts) + "}"))
         new = Entity.trusted(entity.id, entity.type, merged)
@@ -354,9 +363,9 @@ class SqliteStore:
             params.append(int(last))
         out = []
         for ident, packed, recorded, ctx in self._db.execute(sql, params):
-            value, observed, kind = json.loads(packed)
+            value, observed, kind, *unit = json.loads(packed)
             out.append(HistoryRow(ident, attr, value, _dt(observed), datetime.fromtimestamp(recorded, UTC),
-                                  ChangeKind(kind), ctx))
+                                  ChangeKind(kind), ctx, unit[0] if unit else None))
         out.reverse()
         return out
 

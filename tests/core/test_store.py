@@ -111,3 +111,13 @@ def test_store_round_trip_property(updates):
         hist = s.history(urn("Thing", str(i)), name)
         assert len(hist) == writes[(i, name)]
         assert hist[-1].value == value
+
+
+def test_history_keeps_unit_codes_and_relationships():
+    s = SqliteStore()
+    e = Entity(urn("Meter", "m1"), "Meter", {"power": Property(3.5, T, "KWT"),
+                                              "refSite": Relationship(urn("Site", "s1"))})
+    s.upsert(e, now=T)
+    (row,) = s.history(urn("Meter", "m1"), "power")
+    assert row.value == 3.5 and row.unit_code == "KWT"
+    assert s.history(urn("Meter", "m1"), "refSite")[0].value == {"object": urn("Site", "s1")}

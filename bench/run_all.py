@@ -1,0 +1,70 @@
+"""Runs every benchmark, writes bench/results/*.json and refreshes bench/RESULTS.md.
+
+Usage: python bench/run_all.py [--quick] [--only core,mobility,preemption,forecast]
+Each section is independent; a section whose module is missing is reported as skipped, never faked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SECTIONS = ("core", "mobility", "preemption", "forecast")
+
+
+def _aicity(*args: str) -> None:
+    cmd = [sys.executable, "-m", "aicity.cli", *args]
+    print("+", " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def run_section(name: str, quick: bool) -> Path:
+    """Run one benchmark section and return its JSON file."""
+    out = RESULTS / f"{name}.json"
+    if name == "core":
+        _aicity("bench", "core", "--json", str(out))
+    elif name == "mobility":
+        _aicity("bench", "mobility", "--scenarios", "cologne8" if quick else "cologne8,ingolstadt7,grid4x4",
+                "--controllers", "fixed,maxpressure,ai", "--seeds", "1" if quick else "1,2,3", "--json", str(out))
+    elif name == "preemption":
+        _aicity("bench", "preemption", "--scenario", "ingolstadt7", "--seeds", "1-2" if quick else "1-8",
+                "--json", str(out))
+    elif name == "forecast":
+        _aicity("forecast", "backtest", "--dataset", "odot-counts", "--models", "all", "--horizons", "1,2,4",
+                "--json", str(out))
+    return out
+
+
+def main() -> int:
+    """Run the selected sections and rewrite RESULTS.md from every JSON file present."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one seed, one map: a smoke run")
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    status = 0
+    for name in [s.strip() for s in args.only.split(",") if s.strip()]:
+        started = time.perf_counter()
+        try:
+            run_section(name, args.quick)
+            print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
+        except subprocess.CalledProcessError as exc:
+            print(f"{name}: FAILED ({exc})", flush=True)
+            status = 1
+    from tables import write_results_md
+
+    write_results_md(RESULTS, HERE / "RESULTS.md", machine=f"{platform.processor() or platform.machine()}, "
+                     f"Python {platform.python_version()}")
+    print(f"wrote {HERE / 'RESULTS.md'}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    sys.exit(main())
