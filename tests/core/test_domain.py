@@ -37,7 +37,7 @@ def test_discover_loads_entry_points(monkeypatch):
     assert list(found) == ["toy"]
     dom, scen = find_scenario(found, "toy/tiny")
     assert scen.duration_s == 60 and dom.name == "toy"
-    with pytest.raises(UserError, match="unknown scenario 'nope'.*tiny"):
+    with pytest.raises(UserError, match=r"unknown scenario 'nope'.*tiny"):
         find_scenario(found, "nope")
 
 
