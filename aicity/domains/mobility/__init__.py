@@ -1,0 +1,65 @@
+"""The mobility domain: a SUMO traffic twin, Smart City (fixed-time) vs AI City signal control.
+
+Registered as the ``mobility`` entry point of ``aicity.domains``; heavy imports (libsumo) happen at first use.
+"""
+
+from __future__ import annotations
+
+from aicity.core.domain import ForecastProvider, Planner, Scenario, Twin
+from aicity.core.errors import UserError
+
+
+class MobilityDomain:
+    """The mobility plug-in: scenarios, the SUMO twin, and planners per mode."""
+
+    name = "mobility"
+    description = "Traffic signals on SUMO: fixed-time plans (Smart City) vs adaptive control (AI City)"
+
+    def scenarios(self) -> list[Scenario]:
+        """Built-in scenarios (grid3x3 and the RESCO maps of the sumo-rl wheel)."""
+        from aicity.domains.mobility.scenarios import builtin_scenarios
+
+        return builtin_scenarios()
+
+    def resolve(self, name_or_path: str) -> Scenario | None:
+        """A scenario by name or ``.sumocfg`` path, else None."""
+        from aicity.domains.mobility.scenarios import resolve
+
+        return resolve(name_or_path)
+
+    def open_twin(self, scenario: Scenario, *, seed: int, mode: str, ev_per_hour: float | None = None) -> Twin:
+        """A SUMO twin of ``scenario`` in ``mode`` (``smart`` or ``ai``)."""
+        from aicity.domains.mobility.twin import SumoTwin, TwinConfig
+
+        cfg = TwinConfig()
+        if ev_per_hour is not None:
+            cfg.ev_per_hour = ev_per_hour
+        elif "ev_per_hour" in scenario.params:
+            cfg.ev_per_hour = float(scenario.params["ev_per_hour"])
+        return SumoTwin(scenario, seed=seed, mode=mode, config=cfg)
+
+    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
+        """``smart``: none (fixed-time programs); ``ai``: the AI controller's planners."""
+        return self.controller_parts(scenario, self._controller_for(mode))[0]
+
+    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
+        """Forecast providers of the mode's controller (none for ``smart``)."""
+        return self.controller_parts(scenario, self._controller_for(mode))[1]
+
+    def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
+        """Planners and forecasters of a named controller (``fixed``, ``maxpressure``, ``ai``)."""
+        from aicity.domains.mobility.controllers import controller
+
+        factory, _ = controller(name)
+        return factory(scenario)
+
+    @staticmethod
+    def _controller_for(mode: str) -> str:
+        if mode == "smart":
+            return "fixed"
+        if mode == "ai":
+            return "ai"
+        raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
+
+
+domain = MobilityDomain()

@@ -1,0 +1,205 @@
+"""KPIs of a finished traffic run: RESCO delay, trips, equity per signal and district, emergency trips."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aicity.core.domain import DomainResult
+
+if TYPE_CHECKING:
+    from aicity.domains.mobility.twin import SumoTwin
+
+SERIES_BIN_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """One tripinfo entry (finished or not)."""
+
+    id: str
+    vtype: str
+    depart: float
+    duration: float
+    time_loss: float
+    depart_delay: float
+    waiting: float
+    finished: bool
+    depart_edge: str
+
+    @property
+    def delay(self) -> float:
+        """RESCO delay of this trip: time loss plus departure delay."""
+        return self.time_loss + self.depart_delay
+
+
+def read_tripinfo(path: str | Path) -> list[Trip]:
+    """Parse a SUMO tripinfo file (written with ``--tripinfo-output.write-unfinished``)."""
+    trips = []
+    for _, el in ET.iterparse(str(path)):
+        if el.tag != "tripinfo":
+            continue
+        g = el.get
+        arrival = float(g("arrival", "-1") or -1)
+        lane = g("departLane", "") or ""
+        trips.append(Trip(g("id", ""), g("vType", ""), float(g("depart", "0")), float(g("duration", "0")),
+                          float(g("timeLoss", "0")), float(g("departDelay", "0")),
+                          float(g("waitingTime", "0")), arrival >= 0, lane.rsplit("_", 1)[0]))
+        el.clear()
+    return trips
+
+
+def resco_delay(trips: Sequence[Trip], never_inserted: Sequence[float]) -> float:
+    """RESCO delay: mean of (timeLoss + departDelay) over trips and (end − planned depart) over never-inserted."""
+    n = len(trips) + len(never_inserted)
+    if n == 0:
+        return 0.0
+    return (sum(t.delay for t in trips) + sum(never_inserted)) / n
+
+
+def jain(values: Iterable[float]) -> float:
+    """Jain's fairness index (1 = all equal)."""
+    xs = [v for v in values if math.isfinite(v)]
+    sq = sum(x * x for x in xs)
+    return (sum(xs) ** 2) / (len(xs) * sq) if xs and sq > 0 else 1.0
+
+
+def min_max_ratio(values: Iterable[float]) -> float:
+    """Smallest over largest value (1 = all equal)."""
+    xs = [v for v in values if math.isfinite(v)]
+    return min(xs) / max(xs) if xs and max(xs) > 0 else 1.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile ``q`` in [0, 100]."""
+    xs = sorted(values)
+    if not xs:
+        return 0.0
+    k = (len(xs) - 1) * q / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def read_e2_signal_delay(path: str | Path, piece_signal: dict[str, str],
+                         stopline: set[str]) -> dict[str, float]:
+    """Per-signal delay from the lane-area detectors' interval output: time lost within the detection range
+    per vehicle crossing the stop line (s/veh)."""
+    loss: dict[str, float] = defaultdict(float)
+    served: dict[str, float] = defaultdict(float)
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    for _, el in ET.iterparse(str(p)):
+        if el.tag != "interval":
+            continue
+        did = el.get("id", "")
+        sig = piece_signal.get(did)
+        if sig is not None:
+            seen = float(el.get("nVehSeen", "0") or 0)
+            loss[sig] += float(el.get("meanTimeLoss", "0") or 0) * seen
+            if did in stopline:
+                served[sig] += float(el.get("nVehEntered", "0") or 0)
+        el.clear()
+    return {s: (loss[s] / served[s] if served[s] > 0 else 0.0) for s in sorted(loss)}
+
+
+def read_taz(files: Iterable[str]) -> dict[str, str]:
+    """Edge → district from ``<taz>`` elements in the given files."""
+    out: dict[str, str] = {}
+    for f in files:
+        try:
+            root = ET.parse(f).getroot()
+        except (ET.ParseError, OSError):
+            continue
+        for taz in root.iter("taz"):
+            for e in (taz.get("edges") or "").split():
+                out.setdefault(e, taz.get("id", ""))
+            for src in taz.iter("tazSource"):
+                out.setdefault(src.get("id", ""), taz.get("id", ""))
+    return out
+
+
+def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_prefix: str) -> dict[str, float]:
+    """Headline KPIs; ``delay_s`` and the trip figures count normal vehicles only, emergency trips apart."""
+    normal = [t for t in trips if not t.id.startswith(ev_prefix)]
+    evs = [t for t in trips if t.id.startswith(ev_prefix)]
+    never_n = [d for v, d in never if not v.startswith(ev_prefix)]
+    never_ev = [d for v, d in never if v.startswith(ev_prefix)]
+    ev_done = [t.duration + t.depart_delay for t in evs if t.finished]
+    k = {
+        "delay_s": resco_delay(normal, never_n),
+        "delay_all_s": resco_delay(trips, [d for _, d in never]),
+        "trip_time_s": sum(t.duration for t in normal) / len(normal) if normal else 0.0,
+        "wait_s": sum(t.waiting for t in normal) / len(normal) if normal else 0.0,
+        "finished": float(sum(t.finished for t in normal)),
+        "unfinished": float(sum(not t.finished for t in normal)),
+        "never_inserted": float(len(never_n)),
+        "vehicles": float(len(normal) + len(never_n)),
+        "ev_trips": float(len(evs) + len(never_ev)),
+        "ev_finished": float(len(ev_done)),
+        "ev_travel_s_mean": sum(ev_done) / len(ev_done) if ev_done else 0.0,
+        "ev_travel_s_p90": percentile(ev_done, 90.0),
+        "ev_delay_s": resco_delay(evs, never_ev),
+    }
+    k["never_inserted_pct"] = 100.0 * k["never_inserted"] / k["vehicles"] if k["vehicles"] else 0.0
+    return k
+
+
+def delay_series(trips: Sequence[Trip], begin_s: float, ev_prefix: str) -> list[tuple[float, float]]:
+    """Mean RESCO delay of normal trips by departure time (bins of 5 min, x = bin start since begin)."""
+    bins: dict[int, list[float]] = defaultdict(list)
+    for t in trips:
+        if not t.id.startswith(ev_prefix):
+            bins[int((t.depart - begin_s) // SERIES_BIN_S)].append(t.delay)
+    return [(b * SERIES_BIN_S, sum(v) / len(v)) for b, v in sorted(bins.items()) if b >= 0]
+
+
+def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> DomainResult:
+    """The :class:`DomainResult` of a closed twin."""
+    from aicity.domains.mobility.twin import EV_PREFIX
+
+    assert twin.net is not None and twin._tmp is not None
+    net = twin.net
+    trips = read_tripinfo(twin.tripinfo_path)
+    kpis = summarise(trips, never, EV_PREFIX)
+    piece_signal: dict[str, str] = {}
+    stopline: set[str] = set()
+    for lane, pieces in net.in_groups.items():
+        sig = net.lane_signal[lane]
+        for i, p in enumerate(pieces):
+            piece_signal.setdefault(p.id, sig)
+            if i == 0:
+                stopline.add(p.id)
+    per_signal = read_e2_signal_delay(twin._tmp / "e2.xml", piece_signal, stopline)
+    groups: dict[str, dict[str, float]] = {"signal": per_signal}
+    kpis["signal_delay_min_max"] = min_max_ratio(per_signal.values())
+    kpis["signal_delay_jain"] = jain(per_signal.values())
+    taz = read_taz([*twin.cfg.additional, twin.cfg.net])
+    if taz:
+        by: dict[str, list[float]] = defaultdict(list)
+        for t in trips:
+            if not t.id.startswith(EV_PREFIX) and t.depart_edge in taz:
+                by[taz[t.depart_edge]].append(t.delay)
+        groups["district"] = {d: sum(v) / len(v) for d, v in sorted(by.items())}
+        kpis["district_delay_min_max"] = min_max_ratio(groups["district"].values())
+        kpis["district_delay_jain"] = jain(groups["district"].values())
+    statuses = Counter(o.status for o in twin.outcomes)
+    for s in ("applied", "clamped", "refused"):
+        kpis[f"actions_{s}"] = float(statuses.get(s, 0))
+    kpis["preemptions"] = float(sum(e.preemptions for e in twin.edges.values()))
+    kpis["max_hold_timeouts"] = float(sum(e.max_hold_timeouts for e in twin.edges.values()))
+    kpis["sim_s"] = twin.elapsed_s()
+    ev_trips = [{"id": t.id, "depart_s": t.depart - twin.begin_s, "travel_s": t.duration + t.depart_delay,
+                 "finished": t.finished} for t in trips if t.id.startswith(EV_PREFIX)]
+    extra: dict[str, Any] = {
+        "scenario": twin.scenario.name, "mode": twin.mode, "seed": twin.seed,
+        "signal_xy": {s: [x, y] for s, (x, y) in twin.signal_xy().items()},
+        "ev_plan": twin.ev_plan, "ev_trips": ev_trips,
+    }
+    series = {"delay_s": delay_series(trips, twin.begin_s, EV_PREFIX), "queue_veh": twin.queue_series}
+    return DomainResult(kpis=kpis, groups=groups, series=series, extra=extra)

@@ -1,0 +1,81 @@
+"""Signal planners that read only detector entities: max-pressure done well.
+
+Pressure of a green phase = Σ over the incoming lanes it serves of
+(halting vehicles on the lane and its upstream lanes within 200 m, not crossing another signal)
+− (mean halting per lane on the outgoing lanes it feeds, each with its unique-successor chain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aicity.core.domain import Planner, ProposedAction, Snapshot
+from aicity.core.entity import Entity
+
+SIGNAL_TYPE = "TrafficSignal"
+
+
+def flow_id(lane: str, direction: str) -> str:
+    """Entity id of a detector group (same scheme as the twin)."""
+    return f"urn:ngsi-ld:TrafficFlowObserved:{direction}:{lane}"
+
+
+def out_mean_queue(ents: Mapping[str, Entity], lane: str) -> float:
+    """Mean halting per lane over an outgoing lane and its unique-successor chain (0 when unobserved)."""
+    e = ents.get(flow_id(lane, "out"))
+    if e is None:
+        return 0.0
+    return float(e.get("queue", 0) or 0) / max(int(e.get("laneCount", 1) or 1), 1)
+
+
+def in_queue(ents: Mapping[str, Entity], lane: str) -> float:
+    """Halting vehicles on an incoming lane and its upstream lanes (0 when unobserved)."""
+    e = ents.get(flow_id(lane, "in"))
+    return float(e.get("queue", 0) or 0) if e is not None else 0.0
+
+
+def phase_pressures(sig: Entity, ents: Mapping[str, Entity]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Candidates (phase, score, per-lane terms) of one signal and the inputs read, keyed by entity id."""
+    inputs: dict[str, float] = {}
+    cands = []
+    for ph in sig.get("phases", []) or []:
+        total = 0.0
+        terms = []
+        for serve in ph["serves"]:
+            lane = serve["lane"]
+            qi = in_queue(ents, lane)
+            outs = serve["to"]
+            qo = sum(out_mean_queue(ents, o) for o in outs) / len(outs) if outs else 0.0
+            inputs[flow_id(lane, "in")] = qi
+            for o in outs:
+                inputs[flow_id(o, "out")] = out_mean_queue(ents, o)
+            total += qi - qo
+            terms.append({"lane": lane, "queue_in": qi, "queue_out_mean": round(qo, 3)})
+        cands.append({"phase": ph["index"], "score": round(total, 3), "terms": terms})
+    return cands, inputs
+
+
+def max_pressure(snapshot: Snapshot, forecasts: Mapping[str, Any] | None = None) -> list[ProposedAction]:
+    """One ``set_phase`` proposal per controlled signal: the green phase of highest pressure (ties keep the
+    current phase)."""
+    ents = snapshot.entities
+    out = []
+    for sig in snapshot.of_type(SIGNAL_TYPE):
+        if sig.get("controlMode") not in ("controlled",):
+            continue
+        cands, inputs = phase_pressures(sig, ents)
+        if not cands:
+            continue
+        current = sig.get("currentPhase")
+        if current is None:
+            current = sig.get("nextPhase")
+        best = max(cands, key=lambda c: (c["score"], c["phase"] == current))
+        out.append(ProposedAction(
+            target=sig.id, action="set_phase", params={"phase": int(best["phase"])}, score=best["score"],
+            candidates=cands, inputs={**inputs, sig.id: current}, planner="maxpressure",
+            action_type="signal_phase"))
+    return out
+
+
+PLANNERS: dict[str, Planner] = {"maxpressure": max_pressure}

@@ -1,0 +1,156 @@
+"""Mobility scenarios: the RESCO maps shipped in the ``sumo-rl`` wheel, our built-in grid, or any ``.sumocfg``.
+
+The RESCO files are read where the wheel installed them (never copied: their licences are not ours).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from aicity.core.domain import Scenario
+from aicity.core.errors import UserError
+
+DOMAIN = "mobility"
+DATA = Path(__file__).resolve().parent / "data"
+BUILTIN = {"grid3x3": DATA / "grid3x3.sumocfg"}
+RESCO_MAPS = ("cologne1", "cologne3", "cologne8", "ingolstadt1", "ingolstadt7", "ingolstadt21",
+              "grid4x4", "arterial4x4")
+RESCO_NOTES = {
+    "cologne8": "TAPASCologne, 8 signals, 07:00-08:00",
+    "ingolstadt7": "InTAS, 7 signals, 16:00-17:00 (sumo-rl's copy: one 25 s phase commented out)",
+    "grid4x4": "synthetic 4x4 grid, 16 signals",
+    "arterial4x4": "synthetic arterial grid, 16 signals",
+    "cologne1": "TAPASCologne, 1 signal", "cologne3": "TAPASCologne, 3 signals",
+    "ingolstadt1": "InTAS, 1 signal", "ingolstadt21": "InTAS, 21 signals",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SumoConfig:
+    """The parts of a ``.sumocfg`` the twin needs, with absolute paths."""
+
+    path: str
+    net: str
+    routes: tuple[str, ...]
+    additional: tuple[str, ...]
+    begin_s: float
+    end_s: float
+
+
+def ensure_sumo_home() -> str:
+    """Set ``SUMO_HOME`` from the installed eclipse-sumo wheel if unset (called at first use, not at import)."""
+    home = os.environ.get("SUMO_HOME")
+    if home and Path(home).is_dir():
+        return home
+    try:
+        import sumo  # the eclipse-sumo wheel
+    except ImportError as exc:
+        raise UserError("SUMO is not installed: pip install 'aicity[mobility]'") from exc
+    os.environ["SUMO_HOME"] = str(sumo.SUMO_HOME)
+    return str(sumo.SUMO_HOME)
+
+
+def resco_dir() -> Path | None:
+    """Folder of the RESCO maps inside the installed sumo-rl wheel, or None."""
+    try:
+        spec = importlib.util.find_spec("sumo_rl")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "nets" / "RESCO"
+    return folder if folder.is_dir() else None
+
+
+def read_sumocfg(path: str | Path) -> SumoConfig:
+    """Parse a ``.sumocfg``; raises :class:`UserError` naming the file and the problem."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"scenario file {str(p)!r} does not exist")
+    try:
+        root = ET.parse(p).getroot()
+    except ET.ParseError as exc:
+        raise UserError(f"scenario file {str(p)!r} does not parse as a SUMO configuration: {exc}") from exc
+
+    def opt(*names: str) -> str | None:
+        for name in names:
+            for el in root.iter(name):
+                if el.get("value") is not None:
+                    return el.get("value")
+        return None
+
+    def files(value: str | None) -> tuple[str, ...]:
+        if not value:
+            return ()
+        parts = [s.strip() for s in value.replace(";", ",").split(",") if s.strip()]
+        return tuple(str((p.parent / s).resolve()) for s in parts)
+
+    net = files(opt("net-file", "n"))
+    if not net:
+        raise UserError(f"scenario file {str(p)!r} names no net-file")
+    for f in net + files(opt("route-files", "r")) + files(opt("additional-files", "a")):
+        if not Path(f).is_file():
+            raise UserError(f"scenario file {str(p)!r} refers to {f!r}, which does not exist")
+    try:
+        begin = float(opt("begin", "b") or 0.0)
+        end = float(opt("end", "e") or (begin + 3600.0))
+    except ValueError as exc:
+        raise UserError(f"scenario file {str(p)!r} has a begin or end that is not a number of seconds") from exc
+    if end <= begin:
+        raise UserError(f"scenario file {str(p)!r}: end {end:g} is not after begin {begin:g}")
+    return SumoConfig(str(p.resolve()), net[0], files(opt("route-files", "r")),
+                      files(opt("additional-files", "a")), begin, end)
+
+
+def _scenario(name: str, cfg_path: Path, description: str) -> Scenario:
+    cfg = read_sumocfg(cfg_path)
+    return Scenario(name=name, domain=DOMAIN, description=description, begin_s=cfg.begin_s, end_s=cfg.end_s,
+                    path=cfg.path)
+
+
+def builtin_scenarios() -> list[Scenario]:
+    """Every scenario known by name: the built-in grid and the RESCO maps the sumo-rl wheel provides."""
+    out = [_scenario("grid3x3", BUILTIN["grid3x3"],
+                     "built-in 3x3 signalised grid, 1 h, east-west heavy demand, 4 districts")]
+    folder = resco_dir()
+    if folder is not None:
+        for m in RESCO_MAPS:
+            cfg = folder / m / f"{m}.sumocfg"
+            if cfg.is_file():
+                out.append(_scenario(m, cfg, f"RESCO {m}: {RESCO_NOTES.get(m, '')} (from the sumo-rl wheel)"))
+    return out
+
+
+def resolve(name_or_path: str) -> Scenario | None:
+    """A scenario by name or ``.sumocfg`` path; None when it is neither a known name nor a sumocfg path.
+
+    A path that looks like a SUMO configuration but is missing or broken raises :class:`UserError`.
+    """
+    key = name_or_path.strip()
+    if key.startswith("mobility/"):
+        key = key.split("/", 1)[1]
+    if key in BUILTIN:
+        return _scenario(key, BUILTIN[key], "built-in 3x3 signalised grid, 1 h, 4 districts")
+    if key in RESCO_MAPS:
+        folder = resco_dir()
+        if folder is None:
+            raise UserError(f"scenario {key!r} needs the sumo-rl wheel (pip install sumo-rl --no-deps)")
+        return _scenario(key, folder / key / f"{key}.sumocfg", f"RESCO {key}: {RESCO_NOTES.get(key, '')}")
+    if key.endswith(".sumocfg") or (Path(key).suffix in (".cfg", ".xml") and Path(key).is_file()):
+        cfg = read_sumocfg(key)
+        return Scenario(name=Path(cfg.path).stem, domain=DOMAIN, description=f"user scenario {cfg.path}",
+                        begin_s=cfg.begin_s, end_s=cfg.end_s, path=cfg.path)
+    return None
+
+
+def require(name_or_path: str) -> Scenario:
+    """Like :func:`resolve` but raises :class:`UserError` for an unknown name."""
+    scen = resolve(name_or_path)
+    if scen is None:
+        names = ", ".join(s.name for s in builtin_scenarios())
+        raise UserError(f"unknown mobility scenario {name_or_path!r}; known: {names} (or a path to a .sumocfg)")
+    return scen

@@ -1,0 +1,460 @@
+"""The SUMO traffic twin: lane-area detectors in, phase commands out through each signal's actuator edge.
+
+libsumo runs one simulation per process; TraCI (``use_traci=True``) is the slower fallback.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
+from aicity.core.entity import Entity, Property, Relationship, urn
+from aicity.core.errors import UserError
+from aicity.domains.mobility.edge import GREEN, EdgeLimits, SignalEdge
+from aicity.domains.mobility.network import GREEN_CHARS, Network, additional_xml, load_network
+from aicity.domains.mobility.scenarios import SumoConfig, ensure_sumo_home, read_sumocfg
+
+SIGNAL_TYPE = "TrafficSignal"
+FLOW_TYPE = "TrafficFlowObserved"
+EV_TYPE = "EmergencyVehicle"
+EV_PREFIX = "aicity_ev_"
+EV_VTYPE = "aicity_emergency"
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+KPI_PERIOD_S = 300.0
+
+
+def signal_urn(tls: str) -> str:
+    """Entity id of a signal."""
+    return urn(SIGNAL_TYPE, tls)
+
+
+def flow_urn(lane: str, direction: str = "in") -> str:
+    """Entity id of the detector group of an incoming (``in``) or outgoing (``out``) lane."""
+    return urn(FLOW_TYPE, f"{direction}:{lane}")
+
+
+def ev_urn(vid: str) -> str:
+    """Entity id of an emergency vehicle."""
+    return urn(EV_TYPE, vid)
+
+
+@dataclass(slots=True)
+class TwinConfig:
+    """Options of a twin run (all have RESCO-like defaults)."""
+
+    decision_interval_s: float = 10.0
+    limits: EdgeLimits = field(default_factory=EdgeLimits)
+    ev_per_hour: float = 10.0
+    use_traci: bool = False
+    detection_range_m: float = 200.0
+
+
+class SumoTwin:
+    """A traffic twin over SUMO implementing :class:`aicity.core.domain.Twin`.
+
+    ``mode`` is ``"smart"`` (the network's fixed-time programs, no preemption) or ``"ai"`` (every signal is
+    driven through its actuator edge).
+    """
+
+    def __init__(self, scenario: Scenario, *, seed: int, mode: str, config: TwinConfig | None = None) -> None:
+        if mode not in ("smart", "ai"):
+            raise UserError(f"unknown mobility mode {mode!r}: use 'smart' or 'ai'")
+        if scenario.path is None:
+            raise UserError(f"scenario {scenario.name!r} has no .sumocfg path")
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.mode = mode
+        self.config = config or TwinConfig()
+        self.decision_interval_s = self.config.decision_interval_s
+        self.cfg: SumoConfig = read_sumocfg(scenario.path)
+        self.begin_s = float(scenario.begin_s)
+        self.end_s = float(scenario.end_s)
+        self.start_time = EPOCH + timedelta(seconds=self.begin_s)
+        self.net: Network | None = None
+        self.edges: dict[str, SignalEdge] = {}
+        self.outcomes: list[Outcome] = []
+        self.ev_plan: list[dict[str, Any]] = []
+        self._t = self.begin_s
+        self._want_control: set[str] = set()
+        self._tmp: Path | None = None
+        self._sumo: Any = None
+        self._running = False
+        self._cache_t = -1.0
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._prev_ids: dict[str, set[str]] = {}
+        self._prev_obs_t: float | None = None
+        self._queue_series: list[tuple[float, float]] = []
+        self._static_phases: dict[str, list[dict[str, Any]]] = {}
+        self._prog_index: dict[str, dict[int, int]] = {}
+
+    # ----- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the scenario into SUMO, declare the detectors, insert the emergency vehicles."""
+        home = ensure_sumo_home()
+        net = self.net = load_network(self.cfg.net, self.config.detection_range_m)
+        self._tmp = Path(tempfile.mkdtemp(prefix="aicity-sumo-"))
+        det_file = self._tmp / "detectors.add.xml"
+        det_file.write_text(additional_xml(net.detectors(), str(self._tmp / "e2.xml"), KPI_PERIOD_S))
+        self.tripinfo_path = self._tmp / "tripinfo.xml"
+        binary = str(Path(home) / "bin" / "sumo")
+        if not Path(binary).exists():
+            binary = shutil.which("sumo") or "sumo"
+        args = [binary, "-n", self.cfg.net, "--begin", f"{self.begin_s:g}", "--end", f"{self.end_s:g}",
+                "--step-length", "1", "--time-to-teleport", "-1", "--seed", str(self.seed),
+                "--tripinfo-output", str(self.tripinfo_path), "--tripinfo-output.write-unfinished", "true",
+                "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true",
+                "--additional-files", ",".join([*self.cfg.additional, str(det_file)])]
+        if self.cfg.routes:
+            args += ["-r", ",".join(self.cfg.routes)]
+        if self.config.use_traci:
+            import traci as sumo_api
+        else:
+            import libsumo as sumo_api
+        self._sumo = sumo_api
+        try:
+            sumo_api.start(args)
+        except Exception as exc:  # SUMO refuses the inputs: a user-facing error
+            raise UserError(f"SUMO could not load scenario {self.scenario.name!r}: {exc}") from exc
+        self._running = True
+        for sig in net.signals.values():
+            self.edges[sig.id] = SignalEdge(sig.id, sig.greens, self._limits_for(sig.all_red_s),
+                                            now=self._t, controlled=False)
+            self._prog_index[sig.id] = {p: g for g, p in enumerate(sig.green_program_index)}
+            self._static_phases[sig.id] = [
+                {"index": g, "state": sig.greens[g],
+                 "serves": [{"lane": lane, "to": outs, "detector": flow_urn(lane)}
+                            for lane, outs in sig.served(g).items()]}
+                for g in range(len(sig.greens))]
+        if self.mode == "ai":
+            self._want_control = set(self.edges)
+            self._take_control_where_green()
+        self._plan_emergency_vehicles()
+
+    def _limits_for(self, all_red_s: float) -> EdgeLimits:
+        lim = self.config.limits
+        return EdgeLimits(lim.yellow_s, lim.min_green_s, lim.max_green_s, all_red_s, lim.max_hold_s,
+                          lim.cooldown_s)
+
+    def elapsed_s(self) -> float:
+        """Simulated seconds since the scenario's begin."""
+        return self._t - self.begin_s
+
+    def now(self) -> datetime:
+        """The twin's clock time (``start_time`` + elapsed)."""
+        return self.start_time + timedelta(seconds=self.elapsed_s())
+
+    def done(self) -> bool:
+        """True once the scenario's end is reached."""
+        return self._t >= self.end_s - 1e-9
+
+    # ----- stepping ------------------------------------------------------------------------------------
+    def advance(self, seconds: float) -> None:
+        """Simulate ``seconds`` more, 1 s at a time, ticking every actuator edge before each step."""
+        api = self._sumo
+        tl = api.trafficlight
+        steps = round(seconds)
+        for _ in range(steps):
+            if self.done():
+                break
+            now = self._t
+            if self._want_control:
+                self._take_control_where_green()
+            for sid, edge in self.edges.items():
+                if not edge.controlled:
+                    continue
+                edge.tick(now)
+                if edge.ready_for_fixed():
+                    self._hand_over(sid, edge, now)
+                    continue
+                state = edge.poll()
+                if state is not None:
+                    tl.setRedYellowGreenState(sid, state)
+            api.simulationStep()
+            self._t = now + 1.0
+            if (self._t - self.begin_s) % self.decision_interval_s < 1e-9:
+                det = self._read_detectors()
+                q = sum(v["queue"] for k, v in det.items() if k.startswith("in:"))
+                self._queue_series.append((self.elapsed_s(), float(q)))
+
+    def _take_control_where_green(self) -> None:
+        tl = self._sumo.trafficlight
+        for sid in sorted(self._want_control):
+            idx = tl.getPhase(sid)
+            g = self._prog_index[sid].get(idx)
+            if g is None:
+                continue
+            spent = tl.getSpentDuration(sid)
+            edge = self.edges[sid]
+            edge.take_control(g, self._t - spent, self._t)
+            edge._shown = ""
+            state = edge.poll()
+            if state is not None:
+                tl.setRedYellowGreenState(sid, state)
+            self._want_control.discard(sid)
+
+    def _hand_over(self, sid: str, edge: SignalEdge, now: float) -> None:
+        assert self.net is not None
+        tl = self._sumo.trafficlight
+        sig = self.net.signals[sid]
+        prog_idx = sig.green_program_index[edge.green]
+        spent = now - edge.since
+        remaining = max(sig.program[prog_idx][1] - spent, edge.limits.min_green_s - spent, 1.0)
+        tl.setProgram(sid, sig.program_id)
+        tl.setPhase(sid, prog_idx)
+        tl.setPhaseDuration(sid, remaining)
+        edge.handed_over()
+
+    # ----- actuation -----------------------------------------------------------------------------------
+    def actuate(self, action: ProposedAction) -> Outcome:
+        """Pass a proposal through the target signal's actuator edge (it clamps or refuses what breaks limits)."""
+        sid = action.target.removeprefix(f"urn:ngsi-ld:{SIGNAL_TYPE}:")
+        edge = self.edges.get(sid)
+        if edge is None:
+            out = Outcome(action, "refused", bound_by=("unknown_target",),
+                          reason=f"no signal {action.target!r} in scenario {self.scenario.name!r}")
+        else:
+            out = edge.apply(action, self._t)
+            if edge.controlled:
+                state = edge.poll()
+                if state is not None:
+                    self._sumo.trafficlight.setRedYellowGreenState(sid, state)
+        self.outcomes.append(out)
+        return out
+
+    def safe_state(self) -> None:
+        """Return every signal to its fixed-time program (after at most one clearance)."""
+        self._want_control.clear()
+        for sid, edge in self.edges.items():
+            if edge.controlled:
+                edge.request_fixed()
+                if edge.ready_for_fixed():
+                    self._hand_over(sid, edge, self._t)
+
+    def resume(self) -> None:
+        """Take the signals back from their fixed-time programs (AI mode only), each at its next green."""
+        if self.mode == "ai":
+            self._want_control = {sid for sid, e in self.edges.items() if not e.controlled}
+            self._take_control_where_green()
+
+    def edge_events(self) -> list[dict[str, Any]]:
+        """Everything the edges did on their own (forced max-green changes, preemption ends), drained."""
+        out: list[dict[str, Any]] = []
+        for edge in self.edges.values():
+            out.extend(edge.events)
+            edge.events.clear()
+        return sorted(out, key=lambda e: (e["time"], e["signal"]))
+
+    # ----- sensing -------------------------------------------------------------------------------------
+    def _read_detectors(self) -> dict[str, dict[str, Any]]:
+        """Detector-group readings now (memoised per simulation second)."""
+        if self._cache_t == self._t:
+            return self._cache
+        assert self.net is not None
+        la = self._sumo.lanearea
+        piece: dict[str, tuple[tuple[str, ...], int, float, float, float]] = {}
+        for p in self.net.detectors():
+            ids = la.getLastStepVehicleIDs(p.id)
+            piece[p.id] = (ids, la.getLastStepHaltingNumber(p.id), la.getLastStepOccupancy(p.id),
+                           la.getLastStepMeanSpeed(p.id), p.length)
+        out: dict[str, dict[str, Any]] = {}
+        for direction, groups in (("in", self.net.in_groups), ("out", self.net.out_groups)):
+            for lane, pieces in groups.items():
+                ids: set[str] = set()
+                halt, occ_len, length, speed_sum, speed_n = 0, 0.0, 0.0, 0.0, 0
+                for p in pieces:
+                    pid, h, occ, spd, ln = piece[p.id]
+                    ids.update(pid)
+                    halt += h
+                    occ_len += occ * ln
+                    length += ln
+                    if spd >= 0 and pid:
+                        speed_sum += spd * len(pid)
+                        speed_n += len(pid)
+                out[f"{direction}:{lane}"] = {
+                    "ids": ids, "lanes": len(pieces), "count": len(ids), "queue": halt,
+                    "occupancy": (occ_len / length / 100.0) if length > 0 else 0.0,
+                    "speed": (speed_sum / speed_n) if speed_n else None, "length": length}
+        self._cache_t, self._cache = self._t, out
+        return out
+
+    def observe(self) -> list[Entity]:
+        """Detector groups (TrafficFlowObserved), signals (TrafficSignal) and emergency vehicles, as entities."""
+        assert self.net is not None
+        when = self.now()
+        det = self._read_detectors()
+        period = None if self._prev_obs_t is None else self._t - self._prev_obs_t
+        ents: list[Entity] = []
+        for key in sorted(det):
+            d = det[key]
+            direction, lane = key.split(":", 1)
+            prev = self._prev_ids.get(key)
+            entered = len(d["ids"] - prev) if prev is not None else len(d["ids"])
+            self._prev_ids[key] = d["ids"]
+            sig = self.net.lane_signal.get(lane) if direction == "in" else None
+            attrs: dict[str, Any] = {
+                "laneId": Property(lane),
+                "flowDirection": Property("incoming" if direction == "in" else "outgoing"),
+                "vehicleCount": Property(d["count"], when),
+                "queue": Property(d["queue"], when),
+                "occupancy": Property(round(d["occupancy"], 4), when),
+                "averageVehicleSpeed": Property(None if d["speed"] is None else round(d["speed"], 3), when,
+                                                "MTS"),
+                "intensity": Property(entered, when),
+                "observationPeriod": Property(period, when, "SEC"),
+                "detectionLength": Property(round(d["length"], 1), None, "MTR"),
+                "laneCount": Property(d["lanes"]),
+            }
+            if sig is not None:
+                attrs["refTrafficSignal"] = Relationship(signal_urn(sig))
+            ents.append(Entity.trusted(flow_urn(lane, direction), FLOW_TYPE, attrs))
+        self._prev_obs_t = self._t
+        ents.extend(self._signal_entities(when))
+        ents.extend(self._ev_entities(when))
+        return ents
+
+    def _signal_entities(self, when: datetime) -> list[Entity]:
+        assert self.net is not None
+        tl = self._sumo.trafficlight
+        out = []
+        for sid, edge in self.edges.items():
+            sig = self.net.signals[sid]
+            if edge.controlled:
+                phase: int | None = edge.green if edge.kind == GREEN else None
+                kind = edge.kind
+                in_phase = self._t - edge.since
+                mode = "preempted" if edge.preempting else ("to_fixed" if edge.to_fixed else "controlled")
+                target = edge.target
+            else:
+                idx = tl.getPhase(sid)
+                phase = self._prog_index[sid].get(idx)
+                state = tl.getRedYellowGreenState(sid)
+                kind = GREEN if phase is not None else ("yellow" if "y" in state.lower() else "allred")
+                in_phase = tl.getSpentDuration(sid)
+                mode, target = "fixed", None
+            lim = edge.limits
+            attrs: dict[str, Any] = {
+                "currentPhase": Property(phase, when),
+                "phaseKind": Property(kind, when),
+                "nextPhase": Property(target, when),
+                "timeInPhase": Property(float(in_phase), when, "SEC"),
+                "controlMode": Property(mode, when),
+                "phases": Property(self._static_phases[sid]),
+                "position": Property([round(sig.x, 2), round(sig.y, 2)]),
+                "limits": Property({"yellow_s": lim.yellow_s, "min_green_s": lim.min_green_s,
+                                    "max_green_s": lim.max_green_s, "all_red_s": lim.all_red_s,
+                                    "max_hold_s": lim.max_hold_s, "cooldown_s": lim.cooldown_s}),
+                "preemptCooldownUntil": Property(
+                    edge.cooldown_until - self.begin_s if edge.cooldown_until > -1e300 else None, when),
+            }
+            out.append(Entity.trusted(signal_urn(sid), SIGNAL_TYPE, attrs))
+        return out
+
+    def _ev_entities(self, when: datetime) -> list[Entity]:
+        veh = self._sumo.vehicle
+        out = []
+        for vid in veh.getIDList():
+            if not vid.startswith(EV_PREFIX):
+                continue
+            x, y = veh.getPosition(vid)
+            route = veh.getRoute(vid)
+            idx = veh.getRouteIndex(vid)
+            ahead = []
+            for tls, link, dist, state in veh.getNextTLS(vid):
+                serving = [g for g, s in enumerate(self.edges[tls].greens)
+                           if link < len(s) and s[link] in GREEN_CHARS] if tls in self.edges else []
+                ahead.append({"signal": signal_urn(tls), "linkIndex": int(link), "distance": round(dist, 1),
+                              "state": state, "servingPhases": serving})
+            attrs: dict[str, Any] = {
+                "position": Property([round(x, 2), round(y, 2)], when),
+                "roadSegment": Property(veh.getRoadID(vid), when),
+                "speed": Property(round(veh.getSpeed(vid), 2), when, "MTS"),
+                "remainingRoute": Property(list(route[max(idx, 0):]), when),
+                "nextSignals": Property(ahead, when),
+            }
+            if ahead:
+                attrs["refNextSignal"] = Relationship(ahead[0]["signal"], when)
+            out.append(Entity.trusted(ev_urn(vid), EV_TYPE, attrs))
+        return out
+
+    # ----- emergency vehicles --------------------------------------------------------------------------
+    def _plan_emergency_vehicles(self) -> None:
+        """Insert ``ev_per_hour`` emergency vehicles on seeded OD pairs crossing as many signals as possible."""
+        assert self.net is not None
+        duration = self.end_s - self.begin_s
+        n = round(self.config.ev_per_hour * duration / 3600.0)
+        if n <= 0:
+            return
+        api = self._sumo
+        api.vehicletype.copy("DEFAULT_VEHTYPE", EV_VTYPE)
+        api.vehicletype.setVehicleClass(EV_VTYPE, "emergency")
+        api.vehicletype.setColor(EV_VTYPE, (255, 0, 0, 255))
+        rng = random.Random(self.seed * 1_000_003 + 17)
+        net = self.net
+        sources = sorted(e for e, lanes in net.edge_lanes.items()
+                         if all(not net.predecessors[ln] for ln in lanes))
+        sinks = sorted(e for e, lanes in net.edge_lanes.items() if all(not net.successors[ln] for ln in lanes))
+        if not sources or not sinks:
+            sources = sinks = sorted(net.edge_lanes)
+        edge_sig = {net.lanes[ln].edge: s for ln, s in net.lane_signal.items()}
+        scored: list[tuple[int, float, tuple[str, ...]]] = []
+        for _ in range(80):
+            a, b = rng.choice(sources), rng.choice(sinks)
+            if net.edge_from.get(a) == net.edge_to.get(b) or a == b:
+                continue
+            try:
+                stage = api.simulation.findRoute(a, b, vType=EV_VTYPE)
+            except Exception:  # no route for this pair
+                continue
+            edges = tuple(stage.edges)
+            if not edges:
+                continue
+            crossed = len({edge_sig[e] for e in edges if e in edge_sig})
+            scored.append((crossed, -stage.travelTime, edges))
+        if not scored:
+            return
+        scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
+        pool = scored[: max(3, min(8, len(scored) // 4))]
+        spread = max(duration - 300.0, duration * 0.5)
+        for k in range(n):
+            crossed, _, edges = pool[rng.randrange(len(pool))]
+            depart = self.begin_s + (k + rng.random()) * spread / n
+            vid, rid = f"{EV_PREFIX}{k}", f"{EV_PREFIX}route_{k}"
+            api.route.add(rid, list(edges))
+            api.vehicle.add(vid, rid, typeID=EV_VTYPE, depart=f"{depart:.1f}", departLane="best",
+                            departSpeed="max")
+            self.ev_plan.append({"id": vid, "depart": depart, "signals": crossed, "edges": len(edges)})
+
+    # ----- end -----------------------------------------------------------------------------------------
+    def close(self) -> DomainResult:
+        """Stop SUMO and report the KPIs (RESCO delay, trips, equity per signal/district, emergency trips)."""
+        from aicity.domains.mobility.kpis import compute_result
+
+        if not self._running:
+            raise UserError("the twin was not started")
+        veh = self._sumo.vehicle
+        never = [(v, float(veh.getDepartDelay(v))) for v in self._sumo.simulation.getPendingVehicles()]
+        self._sumo.close()
+        self._running = False
+        assert self.net is not None and self._tmp is not None
+        try:
+            return compute_result(self, never)
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # ----- what KPIs need ------------------------------------------------------------------------------
+    @property
+    def queue_series(self) -> list[tuple[float, float]]:
+        """Total halting vehicles at all signal approaches at every decision step."""
+        return list(self._queue_series)
+
+    def signal_xy(self) -> Mapping[str, tuple[float, float]]:
+        """Network coordinates of each signal."""
+        assert self.net is not None
+        return {sid: (s.x, s.y) for sid, s in self.net.signals.items()}
