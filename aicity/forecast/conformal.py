@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from aicity.forecast.base import LEVELS, Forecast, MultiForecaster, check_horizon
+from aicity.forecast.base import LEVELS, CrossSeriesForecaster, Forecast, check_horizon
 from aicity.forecast.vector import FArray, VectorModel, pad_last
 
 SCORES = ("sqrt", "abs")
 
 
-class Conformal(MultiForecaster):
+class Conformal(CrossSeriesForecaster):
     """Wraps a :class:`VectorModel` and adds conformal intervals at ``levels`` to its forecasts."""
 
     def __init__(self, model: VectorModel, levels: tuple[float, ...] = LEVELS, calibrate_steps: int = 8,
@@ -31,6 +31,7 @@ class Conformal(MultiForecaster):
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         if not all(0.0 < lv < 1.0 for lv in levels):
             raise ValueError(f"levels must lie in (0, 1), got {levels!r}")
+        super().__init__()
         self.model = model
         self.levels = tuple(levels)
         self.calibrate_steps = calibrate_steps
@@ -113,6 +114,7 @@ class Conformal(MultiForecaster):
 
     def means(self, horizon: int) -> FArray:
         """Point forecasts, shape ``(horizon, S)`` (cached from the last step when possible)."""
+        self.flush()
         if self._cached is not None and horizon <= self.calibrate_steps:
             return self._cached[:horizon]
         return self.model.predict_array(horizon)
@@ -129,6 +131,7 @@ class Conformal(MultiForecaster):
 
     def forecast(self, series_id: str, horizon: int) -> Forecast:
         """Mean and intervals of one series."""
+        self.flush()
         j = self.model.index_of(series_id)
         mean = self.means(check_horizon(horizon))
         return self._pack(mean, self.intervals_array(mean), j)

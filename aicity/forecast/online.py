@@ -27,7 +27,7 @@ class ProfileRLS(VectorModel):
                      ("P", 0.0), ("W", 0.0), ("feats", 0.0), ("valid", 0.0))
 
     def __init__(self, period: int = 96, seed: int = 0, n_lags: int = 4, direct_steps: int = 8,
-                 forgetting: float = 0.999, profile_rate: float = 0.1, delta: float = 100.0) -> None:
+                 forgetting: float = 0.997, profile_rate: float = 0.1, delta: float = 100.0) -> None:
         self.n_lags = n_lags
         self.direct_steps = direct_steps
         self.forgetting = forgetting
@@ -149,7 +149,7 @@ class SpatialRLS(ProfileRLS):
     version = "1"
 
     def __init__(self, period: int = 96, seed: int = 0, n_lags: int = 4, direct_steps: int = 8,
-                 forgetting: float = 0.999, profile_rate: float = 0.1, delta: float = 100.0,
+                 forgetting: float = 0.997, profile_rate: float = 0.1, delta: float = 100.0,
                  neighbours: int = 3, corr_rate: float = 0.01) -> None:
         self.neighbours = neighbours
         self.corr_rate = corr_rate

@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from aicity.forecast.base import Forecast, Forecaster, MultiForecaster, as_float, check_horizon
+from aicity.forecast.base import (
+    CrossSeriesForecaster,
+    Forecast,
+    Forecaster,
+    MultiForecaster,
+    as_float,
+    check_horizon,
+)
 
 FArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -57,7 +64,7 @@ class Calendar:
         return int((self.t + ahead * self.step).weekday() >= 5)
 
 
-class VectorModel(MultiForecaster):
+class VectorModel(CrossSeriesForecaster):
     """Base of array-backed models; subclasses implement ``_init_state``, ``_learn`` and ``predict_array``.
 
     ``_series_state`` names the state arrays (series on the last axis) and their fill value for new series.
@@ -66,6 +73,7 @@ class VectorModel(MultiForecaster):
     _series_state: ClassVar[tuple[tuple[str, float], ...]] = ()
 
     def __init__(self, period: int = 96, seed: int = 0) -> None:
+        super().__init__()
         self.period = period
         self.seed = seed
         self.calendar = Calendar(period)
@@ -145,12 +153,14 @@ class VectorModel(MultiForecaster):
 
     def forecast(self, series_id: str, horizon: int) -> Forecast:
         """Point forecast of one series (no intervals: wrap the model in :class:`Conformal`)."""
+        self.flush()
         i = self.index_of(series_id)
         mean = self.predict_array(check_horizon(horizon))[:, i]
         return Forecast(tuple(float(v) for v in mean), {}, self.name, self.version, self.n_observations)
 
     def forecast_all(self, horizon: int) -> dict[str, Forecast]:
         """Point forecasts of every series."""
+        self.flush()
         means = self.predict_array(check_horizon(horizon))
         return {sid: Forecast(tuple(float(v) for v in means[:, i]), {}, self.name, self.version,
                               self.n_observations) for i, sid in enumerate(self._ids)}

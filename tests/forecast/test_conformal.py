@@ -1,0 +1,38 @@
+"""Online conformal intervals reach their nominal coverage."""
+
+import numpy as np
+
+from aicity.forecast.conformal import Conformal
+from aicity.forecast.online import ProfileRLS
+from aicity.forecast.registry import make_multi
+
+
+def test_coverage_close_to_nominal_on_noisy_series() -> None:
+    rng = np.random.default_rng(7)
+    model = make_multi("naive", period=24)
+    hits = {0.8: 0, 0.9: 0}
+    n = 0
+    level = 50.0
+    for t in range(4000):
+        y = level + rng.normal(0, 5)
+        if t > 500:
+            fc = model.forecast("s", 1)
+            n += 1
+            for lv in hits:
+                lo, hi = fc.intervals[lv][0]
+                hits[lv] += lo <= y <= hi
+        model.learn_step({"s": y})
+    assert abs(hits[0.8] / n - 0.8) < 0.03
+    assert abs(hits[0.9] / n - 0.9) < 0.03
+
+
+def test_abs_score_and_wider_90_than_80() -> None:
+    rng = np.random.default_rng(1)
+    model = Conformal(ProfileRLS(period=24), score="abs")
+    for _ in range(600):
+        model.learn_step({"s": 100 + rng.normal(0, 3)})
+    fc = model.forecast("s", 2)
+    w80 = fc.intervals[0.8][0][1] - fc.intervals[0.8][0][0]
+    w90 = fc.intervals[0.9][0][1] - fc.intervals[0.9][0][0]
+    assert 0 < w80 < w90
+    assert 0.75 < model.coverage()[0.8] < 0.85
