@@ -80,10 +80,9 @@ class Signal:
         return sorted({lk.out_lane for lk in self.links})
 
     def served(self, green: int) -> dict[str, list[str]]:
-        """Incoming lane → outgoing lanes given priority (``G``) by green phase ``green``; a phase with no
-        priority green counts its permissive (``g``) links."""
+        """Incoming lane → outgoing lanes given green (``G`` or ``g``) by green phase ``green``."""
         state = self.greens[green]
-        chars = "G" if "G" in state else "g"
+        chars = GREEN_CHARS
         out: dict[str, list[str]] = {}
         for lk in self.links:
             if lk.index < len(state) and state[lk.index] in chars:

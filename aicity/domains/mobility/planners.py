@@ -1,8 +1,10 @@
 """Signal planners that read only detector entities: max-pressure done well.
 
-Pressure of a green phase = Σ over the incoming lanes it serves of
-(halting vehicles on the lane and its upstream lanes within 200 m, not crossing another signal)
-− (mean halting per lane on the outgoing lanes it feeds, each with its unique-successor chain).
+Pressure of a green phase = Σ over the links it gives green (``G`` or ``g``) of
+(halting vehicles on the link's incoming lane and its upstream lanes within 200 m, not crossing another signal)
+− (mean halting per lane on the link's outgoing lane and its unique-successor chain).
+Measured on cologne8 (seed 1): counting only the stop-line lane, only priority (``G``) links, or each incoming
+lane once gridlocks or loses a lot; this per-link form does not.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def phase_pressures(sig: Entity, ents: Mapping[str, Entity]) -> tuple[list[dict[
             inputs[flow_id(lane, "in")] = qi
             for o in outs:
                 inputs[flow_id(o, "out")] = out_mean_queue(ents, o)
-            total += qi - qo
+            total += sum(qi - out_mean_queue(ents, o) for o in outs)
             terms.append({"lane": lane, "queue_in": qi, "queue_out_mean": round(qo, 3)})
         cands.append({"phase": ph["index"], "score": round(total, 3), "terms": terms})
     return cands, inputs
