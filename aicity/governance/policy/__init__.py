@@ -1,0 +1,1 @@
+"""Shipped governance policy files (data only)."""

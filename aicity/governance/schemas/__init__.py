@@ -1,0 +1,1 @@
+"""JSON Schemas shipped with aicity governance (data only)."""

@@ -1,0 +1,182 @@
+"""Oversight: autonomy levels, envelope, stop, approvals, overrides, all recorded in the ledger."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from aicity.core.domain import ProposedAction
+from aicity.core.errors import UserError
+from aicity.governance.ledger import Ledger
+from aicity.governance.oversight import AutonomyLevel, Governor, Policy, Verdict
+from aicity.governance.plausibility import PlausibilityChecker, Rule
+
+from .fakes import POLICY, TankTwin, planner
+
+
+@pytest.fixture
+def gov(ledger: Ledger) -> Governor:
+    """A governor with the test policy."""
+    return Governor(ledger, Policy.parse(POLICY.encode(), "test.toml"))
+
+
+def run(gov: Governor, twin: TankTwin, steps: int, *, stop_at: int | None = None) -> list[str]:
+    """The loop of the lead's sketch, with the governor in it; returns the verdicts."""
+    verdicts = []
+    for step in range(steps):
+        if stop_at is not None and step == stop_at:
+            gov.stop("water", reason="operator saw a leak", by="op1", now=twin.now)
+        if gov.needs_safe_state("water"):
+            twin.safe_state()
+            gov.confirm_safe_state("water", now=twin.now)
+        snap = twin.snapshot()
+        for p in planner(snap):
+            review = gov.review(p, snap, domain="water", now=twin.now)
+            outcome = twin.actuate(p) if review.act else None
+            gov.record(p, review, outcome, domain="water", now=twin.now, context={"observation": f"obs-{step}"})
+            verdicts.append(review.verdict.value)
+        twin.advance(twin.decision_interval_s)
+    return verdicts
+
+
+def test_default_policy_loads_and_is_referenced() -> None:
+    pol = Policy.load()
+    assert pol.version and len(pol.sha256) == 64
+    assert pol.rule_for("nowhere", "x").autonomy is AutonomyLevel.ADVISE
+    assert pol.rule_for("mobility", "signal_phase").autonomy is AutonomyLevel.AUTONOMOUS
+    assert pol.rule_for("mobility", "other").autonomy is AutonomyLevel.APPROVE
+
+
+def test_policy_errors_are_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UserError, match="autonomy 'sometimes'"):
+        Policy.parse(b'version="1"\n[default]\nautonomy="sometimes"\nowner_role="x"\n', "p.toml")
+    with pytest.raises(UserError, match="owner_role"):
+        Policy.parse(b'version="1"\n[default]\nautonomy="advise"\n', "p.toml")
+    with pytest.raises(UserError, match="version"):
+        Policy.parse(b'[default]\nautonomy="advise"\nowner_role="x"\n', "p.toml")
+    with pytest.raises(UserError, match="cannot read"):
+        Policy.load(tmp_path / "missing.toml")
+
+
+def test_every_decision_is_ledgered_with_policy_ref(gov: Governor, ledger: Ledger) -> None:
+    twin = TankTwin()
+    verdicts = run(gov, twin, 5)
+    assert verdicts == ["act"] * 10
+    recs = list(ledger.records("decision"))
+    assert len(recs) == 10
+    r = recs[0]
+    assert r["policy"]["version"] == "test-1" and r["policy"]["sha256"] == gov.policy.sha256
+    assert r["owner_role"] == "water duty officer" and r["autonomy_level"] == "autonomous-within-envelope"
+    assert r["inputs"][0]["entity_id"] == "urn:ngsi-ld:Tank:t0" and len(r["inputs"][0]["content_hash"]) == 64
+    assert r["actuation"]["status"] in ("applied", "clamped") and r["context"] == {"observation": "obs-0"}
+    assert ledger.verify().ok
+
+
+def test_out_of_envelope_is_refused_and_recorded(gov: Governor, ledger: Ledger) -> None:
+    twin = TankTwin()
+    snap = twin.snapshot()
+    bad = ProposedAction("v0", "set_opening", {"opening": 95}, action_type="valve", planner="p")
+    review = gov.review(bad, snap, domain="water", now=twin.now)
+    assert review.verdict is Verdict.REFUSE
+    assert any("valve_opening" in b for b in review.limits_bound)
+    rec = gov.record(bad, review, None, domain="water", now=twin.now)
+    stored = ledger.get(rec.id)
+    assert stored is not None and stored["verdict"] == "refuse" and stored["actuation"] is None
+    assert stored["limits_bound"] and "valve_opening" in stored["limits_bound"][0]
+    odd = ProposedAction("v0", "drain", {}, action_type="valve")
+    assert gov.review(odd, snap, domain="water", now=twin.now).verdict is Verdict.REFUSE
+    assert gov.counts["out_of_envelope"] == 2
+    with pytest.raises(UserError, match="actuated although"):
+        gov.record(bad, review, twin.actuate(bad), domain="water", now=twin.now)
+
+
+def test_stop_reaches_safe_state_within_one_step_and_is_recorded(gov: Governor, ledger: Ledger) -> None:
+    twin = TankTwin()
+    verdicts = run(gov, twin, 6, stop_at=3)
+    assert verdicts[:6] == ["act"] * 6 and verdicts[6:] == ["stopped"] * 6
+    assert twin.openings == {"v0": 50.0, "v1": 50.0}  # nothing actuated after the stop
+    kinds = [r["kind"] for r in ledger.records()]
+    assert kinds.index("stop") < kinds.index("safe_state") == kinds.index("stop") + 1
+    stop = next(ledger.records("stop"))
+    assert stop["reason"] == "operator saw a leak" and stop["domain"] == "water"
+    assert not gov.needs_safe_state("water")
+    gov.resume("water", reason="leak fixed", by="op1", now=twin.now)
+    assert not gov.is_stopped("water")
+    with pytest.raises(UserError, match="reason"):
+        gov.stop(reason="  ", by="op1", now=twin.now)
+    gov.stop(reason="city-wide drill", by="chief", now=twin.now)
+    assert gov.is_stopped("water") and gov.is_stopped("energy")
+
+
+def test_approve_then_act_queue(gov: Governor, ledger: Ledger) -> None:
+    twin = TankTwin()
+    snap = twin.snapshot()
+    p = ProposedAction("v1", "flush", {"opening": 60}, action_type="flush", planner="p")
+    review = gov.review(p, snap, domain="water", now=twin.now)
+    assert review.verdict is Verdict.QUEUE
+    rec = gov.record(p, review, None, domain="water", now=twin.now)
+    pending = gov.queue.entries()
+    assert [a.record_id for a in pending] == [rec.id] and pending[0].proposal.params == {"opening": 60}
+    with pytest.raises(UserError, match="reason"):
+        gov.queue.decide(pending[0].id, True, reason="", by="eng", now=twin.now)
+    gov.queue.decide(pending[0].id, True, reason="flush scheduled anyway", by="eng", now=twin.now)
+    with pytest.raises(UserError, match="already approved"):
+        gov.queue.decide(pending[0].id, False, reason="changed my mind", by="eng", now=twin.now)
+    items = gov.take_approved("water", now=twin.now + timedelta(seconds=30))
+    assert len(items) == 1 and gov.take_approved("water", now=twin.now) == []
+    prop, rv = items[0]
+    out = twin.actuate(prop)
+    done = gov.record(prop, rv, out, domain="water", now=twin.now)
+    assert done.approvals[0]["by"] == "eng" and done.actuation is not None
+    assert next(ledger.records("approval"))["reason"] == "flush scheduled anyway"
+
+
+def test_stale_approvals_expire(gov: Governor) -> None:
+    twin = TankTwin()
+    p = ProposedAction("v1", "flush", {"opening": 60}, action_type="flush")
+    rec = gov.record(p, gov.review(p, twin.snapshot(), domain="water", now=twin.now), None,
+                     domain="water", now=twin.now)
+    aid = gov.queue.entries()[0].id
+    gov.queue.decide(aid, True, reason="ok", by="eng", now=twin.now)
+    assert gov.take_approved("water", now=twin.now + timedelta(hours=1), max_age_s=600) == []
+    assert gov.queue.get(aid).status == "expired" and rec.verdict == "queue"
+
+
+def test_advise_records_without_acting(gov: Governor, ledger: Ledger) -> None:
+    twin = TankTwin()
+    p = ProposedAction("v0", "survey", {}, action_type="survey")
+    review = gov.review(p, twin.snapshot(), domain="water", now=twin.now)
+    assert review.verdict is Verdict.ADVISE and not review.act
+    gov.record(p, review, None, domain="water", now=twin.now)
+    assert next(ledger.records("decision"))["verdict"] == "advise"
+
+
+def test_override_and_reversal_need_reasons(gov: Governor, ledger: Ledger) -> None:
+    twin = TankTwin()
+    run(gov, twin, 1)
+    rid = next(ledger.records("decision"))["id"]
+    with pytest.raises(UserError, match="reason"):
+        gov.override(rid, reason="", by="op", now=twin.now)
+    with pytest.raises(UserError, match="no decision record"):
+        gov.reverse("nope", reason="x", by="op", now=twin.now)
+    oid = gov.override(rid, reason="manual flush", by="op", now=twin.now,
+                       replacement=ProposedAction("v0", "set_opening", {"opening": 10}))
+    gov.reverse(rid, reason="valve noisy", by="op", now=twin.now)
+    o = ledger.get(oid)
+    assert o is not None and o["refers_to"] == rid and o["replacement"]["params"] == {"opening": 10}
+    assert next(ledger.records("reversal"))["reason"] == "valve noisy"
+
+
+def test_implausible_inputs_degrade_and_never_actuate(ledger: Ledger) -> None:
+    checker = PlausibilityChecker([Rule("Tank", "level", 0, 100, max_age_s=120)], ["urn:ngsi-ld:Tank:*"])
+    gov = Governor(ledger, Policy.parse(POLICY.encode(), "t"), plausibility={"water": checker})
+    twin = TankTwin(frozen={1})
+    twin.advance(600)  # tank 1's last observation is now 10 minutes old
+    verdicts = run(gov, twin, 3)
+    assert verdicts == ["act", "refuse"] * 3
+    assert twin.log and all(t[1] == "v0" for t in twin.log)
+    rec = next(r for r in ledger.records("decision") if r["degraded"])
+    assert rec["verdict"] == "refuse" and any("stale" in r for r in rec["reasons"])
+    assert checker.counts["stale"] == 3 and gov.counts["degraded"] == 3
+    assert gov.summary()["plausibility"]["water"]["stale"] == 3
