@@ -24,6 +24,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", dest="json_path", default=None, help="write the records to this JSON file")
     b.add_argument("--markdown", default=None, help="write a Markdown table to this file")
+    b.set_defaults(func=run)
     return p
 
 
