@@ -25,7 +25,7 @@ def _num(v: Any) -> float | None:
 
 def candidate_label(c: Mapping[str, Any]) -> str:
     """A candidate's name from its non-score fields, e.g. ``phase=2``."""
-    parts = []
+    parts: list[str] = []
     for k, v in sorted(c.items()):
         if k in META_KEYS:
             continue
@@ -163,7 +163,7 @@ def explain(record: Mapping[str, Any]) -> Explanation:
     elif values:
         top = [f"{label(k)} = {v:g}" for k, v in list(values.items())[:5]]
         top.append("(no per-input contributions were given; listed unranked)")
-    counterfactual, details = ("", {})
+    counterfactual, details = "", dict[str, Any]()
     if chosen is not None:
         others = [c for c in scored if c is not chosen]
         counterfactual, details = _counterfactual(chosen, others, maximize, values)
