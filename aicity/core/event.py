@@ -57,12 +57,6 @@ class Event:
 
 
 def observation_event(entity: Entity, context: Context, time: datetime) -> Event:
-    """The observation event of one entity: ``data`` holds its attribute values and ``observedAt`` times."""
-    attrs: dict[str, Any] = {}
-    observed: dict[str, str] = {}
-    for name, attr in entity.attrs.items():
-        attrs[name] = entity.get(name)
-        if attr.observed_at is not None:
-            observed[name] = attr.observed_at.isoformat()
-    return Event(EventType.OBSERVATION, {"attrs": attrs, "observedAt": observed}, context, time,
+    """The observation event of one entity: ``data["entity"]`` holds it in normalized NGSI-LD form."""
+    return Event(EventType.OBSERVATION, {"entity": entity.to_ngsi()}, context, time,
                  entity_type=entity.type, entity_id=entity.id)

@@ -23,6 +23,7 @@ from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity
 from aicity.core.errors import ObservationError
 from aicity.core.event import Event, EventType
+from aicity.core.event import observation_event as core_observation_event
 from aicity.forecast import registry
 from aicity.forecast.base import Forecast
 from aicity.forecast.drift import DriftMonitor
@@ -33,7 +34,7 @@ def observation_event(entity: Entity, time: datetime, *, parent: Context | None 
     """An ``OBSERVATION`` event carrying ``entity`` in normalized NGSI-LD form (``data["entity"]``)."""
     who = actor or Actor(ActorKind.SENSOR, entity.type)
     ctx = parent.child(who, ids) if parent is not None else Context(who, None, (ids or IdGenerator())())
-    return Event(EventType.OBSERVATION, {"entity": entity.to_ngsi()}, ctx, time, entity.type, entity.id)
+    return core_observation_event(entity, ctx, time)
 
 
 def series_key(entity_id: str, attribute: str) -> str:
