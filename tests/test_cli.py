@@ -1,0 +1,73 @@
+"""The `aicity` command: instant help, clear user errors, and a real end-to-end run in both modes."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aicity.cli import main
+
+
+def test_help_is_instant_and_imports_nothing_heavy():
+    code = ("import sys, time; t=time.perf_counter(); from aicity.cli import build_parser; build_parser(); "
+            "heavy=[m for m in ('libsumo','traci','pandas','matplotlib','river','fairlearn','numpy') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "aicity.cli", "--help"], capture_output=True, check=True)
+    assert time.perf_counter() - started < 5  # generous: a cold interpreter on a loaded CI machine
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--scenario", "atlantis"], "unknown scenario 'atlantis'"),
+    (["run", "--scenario", "/nonexistent/city.sumocfg"], "does not exist"),
+    (["run", "--seed", "-4"], "seed -4 is out of range"),
+    (["run", "--mode", "dream"], "unknown mode 'dream'"),
+    (["bench", "mobility", "--seeds", "one"], "bad seed list"),
+    (["bench", "mobility", "--controllers", "magic"], "unknown controller 'magic'"),
+])
+def test_user_errors_end_with_one_clear_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["run", "--scenario", "grid3x3", "--out", str(blocker / "sub")]) == 2
+    assert "cannot write to output folder" in capsys.readouterr().err
+
+
+def test_scenarios_lists_one_line_each(capsys):
+    assert main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    names = [line.split()[0] for line in lines]
+    assert {"grid3x3", "cologne8", "ingolstadt7", "grid4x4"} <= set(names)
+
+
+@pytest.mark.sumo
+def test_run_both_modes_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "aicity.cli", "run", "--scenario", "grid3x3", "--mode", "both",
+                           "--seed", "3", "--out", str(out), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["modes"]) == {"smart", "ai"}
+    for mode in ("smart", "ai"):
+        kpis = report["modes"][mode]["kpis"]
+        assert kpis["delay_s"] > 0 and kpis["finished"] > 0
+        assert (out / mode / "city.db").stat().st_size > 0
+    assert report["modes"]["smart"]["loop"]["proposals"] == 0
+    ai_loop = report["modes"]["ai"]["loop"]
+    assert ai_loop["proposals"] > 0 and ai_loop["actuated"] > 0
+    row = report["comparison"]["delay_s"]
+    assert row["change_pct"] == pytest.approx(100 * (row["ai"] - row["smart"]) / row["smart"])
+    md = (out / "report.md").read_text()
+    assert "| delay_s |" in md and "AI City" in md
+    pngs = list(out.glob("*.png"))
+    assert pngs and all(p.stat().st_size > 1000 for p in pngs)
