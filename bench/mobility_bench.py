@@ -34,7 +34,8 @@ def main() -> None:
     print("| scenario | controller | delay s | trip s | wait s | never inserted | sim/wall |")
     print("|---|---|---|---|---|---|---|")
     for (s, c), rs in by.items():
-        m = lambda k: statistics.fmean(r[k] for r in rs)  # noqa: E731
+        def m(k: str, rs: list[dict] = rs) -> float:
+            return statistics.fmean(r[k] for r in rs)
         print(f"| {s} | {c} | {m('delay_s'):.1f} | {m('trip_time_s'):.1f} | {m('wait_s'):.1f} | "
               f"{m('never_inserted'):.1f} | {m('sim_s') / m('wall_s'):.0f}x |")
 

@@ -37,23 +37,30 @@ def in_queue(ents: Mapping[str, Entity], lane: str) -> float:
     return float(e.get("queue", 0) or 0) if e is not None else 0.0
 
 
-def phase_pressures(sig: Entity, ents: Mapping[str, Entity]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+def phase_pressures(sig: Entity, ents: Mapping[str, Entity],
+                    memo: dict[str, float] | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Candidates (phase, score, per-lane terms) of one signal and the inputs read, keyed by entity id."""
+    memo = {} if memo is None else memo
+
+    def value(lane: str, direction: str) -> float:
+        key = flow_id(lane, direction)
+        v = memo.get(key)
+        if v is None:
+            v = memo[key] = in_queue(ents, lane) if direction == "in" else out_mean_queue(ents, lane)
+        inputs[key] = v
+        return v
+
     inputs: dict[str, float] = {}
     cands = []
     for ph in sig.get("phases", []) or []:
         total = 0.0
         terms = []
         for serve in ph["serves"]:
-            lane = serve["lane"]
-            qi = in_queue(ents, lane)
-            outs = serve["to"]
-            qo = sum(out_mean_queue(ents, o) for o in outs) / len(outs) if outs else 0.0
-            inputs[flow_id(lane, "in")] = qi
-            for o in outs:
-                inputs[flow_id(o, "out")] = out_mean_queue(ents, o)
-            total += sum(qi - out_mean_queue(ents, o) for o in outs)
-            terms.append({"lane": lane, "queue_in": qi, "queue_out_mean": round(qo, 3)})
+            qi = value(serve["lane"], "in")
+            qos = [value(o, "out") for o in serve["to"]]
+            total += sum(qi - qo for qo in qos)
+            terms.append({"lane": serve["lane"], "queue_in": qi,
+                          "queue_out_mean": round(sum(qos) / len(qos), 3) if qos else 0.0})
         cands.append({"phase": ph["index"], "score": round(total, 3), "terms": terms})
     return cands, inputs
 
@@ -62,11 +69,12 @@ def max_pressure(snapshot: Snapshot, forecasts: Mapping[str, Any] | None = None)
     """One ``set_phase`` proposal per controlled signal: the green phase of highest pressure (ties keep the
     current phase)."""
     ents = snapshot.entities
+    memo: dict[str, float] = {}
     out = []
     for sig in snapshot.of_type(SIGNAL_TYPE):
         if sig.get("controlMode") not in ("controlled",):
             continue
-        cands, inputs = phase_pressures(sig, ents)
+        cands, inputs = phase_pressures(sig, ents, memo)
         if not cands:
             continue
         current = sig.get("currentPhase")

@@ -93,6 +93,8 @@ class SumoTwin:
         self._queue_series: list[tuple[float, float]] = []
         self._static_phases: dict[str, list[dict[str, Any]]] = {}
         self._prog_index: dict[str, dict[int, int]] = {}
+        self._flow_static_cache: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._det_list: list[Any] = []
 
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -291,33 +293,47 @@ class SumoTwin:
         det = self._read_detectors()
         period = None if self._prev_obs_t is None else self._t - self._prev_obs_t
         ents: list[Entity] = []
+        static = self._flow_static()
+        period_p = Property(period, when, "SEC")
         for key in sorted(det):
             d = det[key]
-            direction, lane = key.split(":", 1)
             prev = self._prev_ids.get(key)
             entered = len(d["ids"] - prev) if prev is not None else len(d["ids"])
             self._prev_ids[key] = d["ids"]
-            sig = self.net.lane_signal.get(lane) if direction == "in" else None
-            attrs: dict[str, Any] = {
-                "laneId": Property(lane),
-                "flowDirection": Property("incoming" if direction == "in" else "outgoing"),
+            eid, attrs = static[key]
+            speed = d["speed"]
+            ents.append(Entity.trusted(eid, FLOW_TYPE, {
+                **attrs,
                 "vehicleCount": Property(d["count"], when),
                 "queue": Property(d["queue"], when),
                 "occupancy": Property(round(d["occupancy"], 4), when),
-                "averageVehicleSpeed": Property(None if d["speed"] is None else round(d["speed"], 3), when,
-                                                "MTS"),
+                "averageVehicleSpeed": Property(None if speed is None else round(speed, 3), when, "MTS"),
                 "intensity": Property(entered, when),
-                "observationPeriod": Property(period, when, "SEC"),
-                "detectionLength": Property(round(d["length"], 1), None, "MTR"),
-                "laneCount": Property(d["lanes"]),
-            }
-            if sig is not None:
-                attrs["refTrafficSignal"] = Relationship(signal_urn(sig))
-            ents.append(Entity.trusted(flow_urn(lane, direction), FLOW_TYPE, attrs))
+                "observationPeriod": period_p,
+            }))
         self._prev_obs_t = self._t
         ents.extend(self._signal_entities(when))
         ents.extend(self._ev_entities(when))
         return ents
+
+    def _flow_static(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Entity id and the attributes that never change, per detector group (built once)."""
+        if self._flow_static_cache:
+            return self._flow_static_cache
+        assert self.net is not None
+        for direction, groups in (("in", self.net.in_groups), ("out", self.net.out_groups)):
+            for lane, pieces in groups.items():
+                attrs: dict[str, Any] = {
+                    "laneId": Property(lane),
+                    "flowDirection": Property("incoming" if direction == "in" else "outgoing"),
+                    "detectionLength": Property(round(sum(p.length for p in pieces), 1), None, "MTR"),
+                    "laneCount": Property(len(pieces)),
+                }
+                sig = self.net.lane_signal.get(lane) if direction == "in" else None
+                if sig is not None:
+                    attrs["refTrafficSignal"] = Relationship(signal_urn(sig))
+                self._flow_static_cache[f"{direction}:{lane}"] = (flow_urn(lane, direction), attrs)
+        return self._flow_static_cache
 
     def _signal_entities(self, when: datetime) -> list[Entity]:
         assert self.net is not None

@@ -54,7 +54,7 @@ def _runs(shown: list[tuple[str, int | None]]) -> list[tuple[str, int | None, in
 @given(st.lists(command, max_size=60), st.sampled_from([0.0, 2.0]))
 def test_no_short_green_no_missing_yellow_no_long_hold(cmds: list[tuple[int, str, int]], all_red: float) -> None:
     lim = EdgeLimits(yellow_s=3, min_green_s=7, max_green_s=60, all_red_s=all_red, max_hold_s=40, cooldown_s=30)
-    shown, edge, _ = _run(cmds, lim)
+    shown, _edge, _ = _run(cmds, lim)
     runs = _runs(shown)
     for i, (kind, g, length) in enumerate(runs):
         last = i == len(runs) - 1
@@ -82,25 +82,22 @@ def test_no_short_green_no_missing_yellow_no_long_hold(cmds: list[tuple[int, str
 def test_preemption_hold_and_cooldown(cmds: list[tuple[int, str, int]]) -> None:
     lim = EdgeLimits()
     edge = SignalEdge("s", GREENS, lim, now=0.0)
-    starts: list[float] = []
-    ends: list[float] = []
     by_t: dict[int, list[tuple[str, int]]] = {}
     for t, a, ph in cmds:
         by_t.setdefault(t, []).append((a, ph))
-    was = False
     for t in range(300):
         edge.tick(float(t))
         for a, ph in by_t.get(t, []):
             edge.apply(ProposedAction(target="s", action=a, params={"phase": ph}), float(t))
-        if edge.preempting and not was:
-            starts.append(t)
-            if ends:
-                assert t - ends[-1] >= lim.cooldown_s, "preemption inside the cooldown"
-        if was and not edge.preempting:
-            ends.append(t)
-            assert t - starts[-1] <= lim.max_hold_s, "hold beyond the maximum"
-        was = edge.preempting
-    assert edge.preemptions == len(starts)
+        if edge.preempting:
+            assert t - edge.preempt_start < lim.max_hold_s, "hold beyond the maximum"
+    starts = [e["time"] for e in edge.events if e["event"] == "preempt_start"]
+    ends = [e for e in edge.events if e["event"] == "preempt_end"]
+    assert len(starts) == edge.preemptions
+    for end in ends:
+        assert end["held_s"] <= lim.max_hold_s
+    for end, nxt in zip(ends, starts[1:], strict=False):
+        assert nxt - end["time"] >= lim.cooldown_s, "preemption inside the cooldown"
 
 
 def test_clamp_and_refusal_reasons() -> None:
