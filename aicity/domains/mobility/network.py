@@ -174,18 +174,18 @@ def load_network(path: str | Path, detection_range_m: float = DETECTION_RANGE_M)
         if not j.get("id", "").startswith(":")
     }
     signals: dict[str, Signal] = {}
-    for tl in root.iter("tlLogic"):
-        tid = tl.get("id", "")
+    for logic in root.iter("tlLogic"):
+        tid = logic.get("id", "")
         if tid in signals or tid not in tl_links:
             continue
-        program = [(ph.get("state", ""), float(ph.get("duration", "0"))) for ph in tl.iter("phase")]
+        program = [(ph.get("state", ""), float(ph.get("duration", "0"))) for ph in logic.iter("phase")]
         greens = [i for i, (s, _) in enumerate(program) if _is_green(s)]
         if not greens:
             continue
         all_red = max((d for s, d in program if _is_all_red(s)), default=0.0)
         x, y = junction_xy.get(tid, _mean_xy(tid, junction_xy))
         links = [tl_links[tid][i] for i in sorted(tl_links[tid])]
-        signals[tid] = Signal(tid, x, y, tl.get("programID", "0"), program, links, greens, all_red)
+        signals[tid] = Signal(tid, x, y, logic.get("programID", "0"), program, links, greens, all_red)
     net = Network(str(p), lanes, successors, predecessors, signals, junction_xy, edge_lanes, edge_from, edge_to)
     _build_detectors(net, detection_range_m)
     return net

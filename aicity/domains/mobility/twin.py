@@ -261,10 +261,11 @@ class SumoTwin:
         assert self.net is not None
         la = self._sumo.lanearea
         piece: dict[str, tuple[tuple[str, ...], int, float, float, float]] = {}
-        for p in self.net.detectors():
-            ids = la.getLastStepVehicleIDs(p.id)
-            piece[p.id] = (ids, la.getLastStepHaltingNumber(p.id), la.getLastStepOccupancy(p.id),
-                           la.getLastStepMeanSpeed(p.id), p.length)
+        if not self._det_list:
+            self._det_list = self.net.detectors()
+        for p in self._det_list:
+            piece[p.id] = (la.getLastStepVehicleIDs(p.id), la.getLastStepHaltingNumber(p.id),
+                           la.getLastStepOccupancy(p.id), la.getLastStepMeanSpeed(p.id), p.length)
         out: dict[str, dict[str, Any]] = {}
         for direction, groups in (("in", self.net.in_groups), ("out", self.net.out_groups)):
             for lane, pieces in groups.items():
