@@ -44,7 +44,7 @@ class SumoConfig:
 def ensure_sumo_home() -> str:
     """Set ``SUMO_HOME`` from the installed eclipse-sumo wheel if unset (called at first use, not at import)."""
     home = os.environ.get("SUMO_HOME")
-    if home and Path(home).is_dir():
+    if home and (Path(home) / "bin").is_dir():  # libsumo's import may set it to a data-only folder
         return home
     try:
         import sumo  # the eclipse-sumo wheel
@@ -52,6 +52,20 @@ def ensure_sumo_home() -> str:
         raise UserError("SUMO is not installed: pip install 'aicity[mobility]'") from exc
     os.environ["SUMO_HOME"] = str(sumo.SUMO_HOME)
     return str(sumo.SUMO_HOME)
+
+
+def sumo_binary() -> str:
+    """Path of the ``sumo`` executable (from the eclipse-sumo wheel, else from PATH)."""
+    import shutil
+
+    home = Path(ensure_sumo_home())
+    for cand in (home / "bin" / "sumo", home / "bin" / "sumo.exe"):
+        if cand.is_file():
+            return str(cand)
+    found = shutil.which("sumo")
+    if found is None:
+        raise UserError("the sumo executable was not found: pip install 'aicity[mobility]'")
+    return found
 
 
 def resco_dir() -> Path | None:

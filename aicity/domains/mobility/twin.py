@@ -19,7 +19,7 @@ from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
 from aicity.domains.mobility.edge import GREEN, EdgeLimits, SignalEdge
 from aicity.domains.mobility.network import GREEN_CHARS, Network, additional_xml, load_network
-from aicity.domains.mobility.scenarios import SumoConfig, ensure_sumo_home, read_sumocfg
+from aicity.domains.mobility.scenarios import SumoConfig, read_sumocfg, sumo_binary
 
 SIGNAL_TYPE = "TrafficSignal"
 FLOW_TYPE = "TrafficFlowObserved"
@@ -99,15 +99,12 @@ class SumoTwin:
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the scenario into SUMO, declare the detectors, insert the emergency vehicles."""
-        home = ensure_sumo_home()
+        binary = sumo_binary()
         net = self.net = load_network(self.cfg.net, self.config.detection_range_m)
         self._tmp = Path(tempfile.mkdtemp(prefix="aicity-sumo-"))
         det_file = self._tmp / "detectors.add.xml"
         det_file.write_text(additional_xml(net.detectors(), str(self._tmp / "e2.xml"), KPI_PERIOD_S))
         self.tripinfo_path = self._tmp / "tripinfo.xml"
-        binary = str(Path(home) / "bin" / "sumo")
-        if not Path(binary).exists():
-            binary = shutil.which("sumo") or "sumo"
         args = [binary, "-n", self.cfg.net, "--begin", f"{self.begin_s:g}", "--end", f"{self.end_s:g}",
                 "--step-length", "1", "--time-to-teleport", "-1", "--seed", str(self.seed),
                 "--tripinfo-output", str(self.tripinfo_path), "--tripinfo-output.write-unfinished", "true",
