@@ -28,14 +28,30 @@ class MobilityDomain:
         return resolve(name_or_path)
 
     def open_twin(self, scenario: Scenario, *, seed: int, mode: str, ev_per_hour: float | None = None) -> Twin:
-        """A SUMO twin of ``scenario`` in ``mode`` (``smart`` or ``ai``)."""
+        """A SUMO twin of ``scenario`` in ``mode`` (``smart`` or ``ai``).
+
+        ``scenario.params`` may set ``ev_per_hour``, ``decision_interval_s`` and the edge limits
+        (``yellow_s``, ``min_green_s``, ``max_green_s``, ``max_hold_s``, ``cooldown_s``).
+        """
+        import dataclasses
+
         from aicity.domains.mobility.twin import SumoTwin, TwinConfig
 
         cfg = TwinConfig()
+        params = dict(scenario.params)
         if ev_per_hour is not None:
-            cfg.ev_per_hour = ev_per_hour
-        elif "ev_per_hour" in scenario.params:
-            cfg.ev_per_hour = float(scenario.params["ev_per_hour"])
+            params["ev_per_hour"] = ev_per_hour
+        if "ev_per_hour" in params:
+            cfg.ev_per_hour = float(params["ev_per_hour"])
+        if "decision_interval_s" in params:
+            cfg.decision_interval_s = float(params["decision_interval_s"])
+        limit_names = {f.name for f in dataclasses.fields(cfg.limits)} - {"all_red_s"}
+        limits = {k: float(v) for k, v in params.items() if k in limit_names}
+        if limits:
+            try:
+                cfg.limits = dataclasses.replace(cfg.limits, **limits)
+            except ValueError as exc:
+                raise UserError(str(exc)) from exc
         return SumoTwin(scenario, seed=seed, mode=mode, config=cfg)
 
     def planners(self, scenario: Scenario, mode: str) -> list[Planner]:

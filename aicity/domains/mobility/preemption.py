@@ -72,13 +72,13 @@ def _choose_phase(sig: Entity, phases: tuple[int, ...]) -> tuple[int, list[dict[
     """The serving phase to hold: the one shown (or coming) now if it serves the vehicle, else the first."""
     shown = sig.get("currentPhase")
     coming = sig.get("nextPhase")
-    cands = []
+    cands: list[dict[str, Any]] = []
     for p in phases:
         score = 2.0 if p == shown else (1.0 if p == coming else 0.0)
         cands.append({"phase": p, "score": score,
                       "terms": {"serves_vehicle": True, "shown_now": p == shown, "coming_next": p == coming}})
-    chosen = max(cands, key=lambda c: (c["score"], -c["phase"]))
-    return int(chosen["phase"]), cands
+    chosen = max(phases, key=lambda q: (2.0 if q == shown else (1.0 if q == coming else 0.0), -q))
+    return chosen, cands
 
 
 def preemption_actions(snapshot: Snapshot, params: PreemptParams | None = None) -> list[ProposedAction]:
