@@ -1,0 +1,260 @@
+"""``aicity audit|register|approvals|oversight``: the lead wires :func:`add_parsers` into aicity/cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aicity.core.errors import UserError
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Add the governance commands to an argparse subparsers object (each sets ``func=run``)."""
+    audit = subparsers.add_parser("audit", help="verify, export and show the tamper-evident decision ledger")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    p = asub.add_parser("verify", help="recompute every hash and signature; exit 1 naming the first bad record")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--db", help="a run's city.db")
+    src.add_argument("--jsonl", help="an exported ledger (aicity audit export)")
+    p.add_argument("--key", help="the deployment's ledger key file, to check the ledger was signed with it")
+    p.set_defaults(func=run, gov_command="audit verify")
+    p = asub.add_parser("export", help="write the ledger as canonical JSON lines")
+    p.add_argument("--db", required=True)
+    p.add_argument("--jsonl", required=True, help="output file")
+    p.set_defaults(func=run, gov_command="audit export")
+    p = asub.add_parser("show", help="a record with its explanation, inclusion proof and causal chain")
+    p.add_argument("id", help="record id, e.g. dec-0000042")
+    p.add_argument("--db", required=True)
+    p.set_defaults(func=run, gov_command="audit show")
+
+    reg = subparsers.add_parser("register", help="algorithm register entries (Eurocities / NL ATS, UK ATRS)")
+    rsub = reg.add_subparsers(dest="register_command", required=True)
+    p = rsub.add_parser("export", help="write a validated algorithm register entry")
+    p.add_argument("--format", required=True, choices=("eurocities", "atrs"))
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--config", help="human-written register config (TOML/JSON; default: the shipped example)")
+    p.add_argument("--policy", help="oversight policy file (default: the shipped policy)")
+    p.add_argument("--model-card", action="append", default=[], help="model card JSON (repeatable)")
+    p.set_defaults(func=run, gov_command="register export")
+
+    appr = subparsers.add_parser("approvals", help="the queue of proposals awaiting human approval")
+    psub = appr.add_subparsers(dest="approvals_command", required=True)
+    p = psub.add_parser("list", help="pending approvals (--all: every entry)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=run, gov_command="approvals list")
+    for verb in ("approve", "reject"):
+        p = psub.add_parser(verb, help=f"{verb} a queued proposal (a reason is required)")
+        p.add_argument("id", type=int)
+        p.add_argument("--reason", required=True)
+        p.add_argument("--by", default="operator", help="who decides (role or name)")
+        p.add_argument("--db", required=True)
+        p.add_argument("--key", help="ledger key file (default $AICITY_LEDGER_KEY or ~/.aicity/ledger-ed25519.pem)")
+        p.set_defaults(func=run, gov_command=f"approvals {verb}")
+
+    over = subparsers.add_parser("oversight", help="the stop button: stop or resume AI control")
+    osub = over.add_subparsers(dest="oversight_command", required=True)
+    for verb in ("stop", "resume"):
+        p = osub.add_parser(verb, help=f"{verb} AI control globally or for one domain (recorded)")
+        p.add_argument("--domain", help="one domain (default: every domain)")
+        p.add_argument("--reason", required=True)
+        p.add_argument("--by", default="operator")
+        p.add_argument("--db", required=True)
+        p.add_argument("--key", help="ledger key file")
+        p.set_defaults(func=run, gov_command=f"oversight {verb}")
+    p = osub.add_parser("status", help="active stops")
+    p.add_argument("--db", required=True)
+    p.set_defaults(func=run, gov_command="oversight status")
+
+
+def _open_db(path: str) -> sqlite3.Connection:
+    if not Path(path).is_file():
+        raise UserError(f"no database at {path}")
+    try:
+        return sqlite3.connect(f"file:{Path(path).resolve()}?mode=rw", uri=True)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot open {path}: {exc}") from exc
+
+
+def _public_key(path: str | None) -> str | None:
+    from cryptography.hazmat.primitives import serialization
+
+    from aicity.governance.ledger import public_hex
+
+    if path is None:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read key {path}: {exc.strerror or exc}") from exc
+    try:
+        key: Any = serialization.load_pem_private_key(data, password=None)
+        return public_hex(key.public_key())
+    except (ValueError, TypeError):
+        try:
+            return public_hex(serialization.load_pem_public_key(data))  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise UserError(f"{path} is not a PEM Ed25519 key") from exc
+
+
+def _signing_ledger(conn: sqlite3.Connection, key: str | None) -> Any:
+    from aicity.governance.ledger import Ledger
+
+    return Ledger.open(conn, key)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from aicity.governance.ledger import verify_db, verify_jsonl
+
+    pk = _public_key(args.key)
+    if args.db:
+        conn = _open_db(args.db)
+        try:
+            result = verify_db(conn, pk)
+        finally:
+            conn.close()
+    else:
+        if not Path(args.jsonl).is_file():
+            raise UserError(f"no export at {args.jsonl}")
+        result = verify_jsonl(args.jsonl, pk)
+    print(result.message())
+    if result.ok and pk is None:
+        print("note: checked against the key the ledger declares; pass --key to check the deployment key")
+    return 0 if result.ok else 1
+
+
+def _show(args: argparse.Namespace) -> int:
+    from aicity.governance.explain import explain
+    from aicity.governance.ledger import Ledger
+    from aicity.governance.merkle import verify_inclusion
+
+    conn = _open_db(args.db)
+    try:
+        ledger = Ledger(conn)
+        rec = ledger.get(args.id)
+        if rec is None:
+            raise UserError(f"no record {args.id!r} in {args.db} (or it was pruned)")
+        print(json.dumps(rec, indent=2, sort_keys=True, ensure_ascii=False))
+        if rec.get("kind") == "decision":
+            print("\nExplanation\n" + explain(rec).text)
+        index, leaf, proof = ledger.inclusion_proof(args.id)
+        head = ledger.tree_head()
+        ok = verify_inclusion(leaf, index, head.size, proof, head.root) and head.verify()
+        print(f"\nLedger: leaf {index} of {head.size}; inclusion proof ({len(proof)} hashes) against the signed "
+              f"tree head {head.root.hex()[:16]}… {'verifies' if ok else 'DOES NOT VERIFY'}")
+        ctx = rec.get("context") or {}
+        start = next((ctx[k] for k in ("ack", "command", "decision", "observation") if ctx.get(k)), None)
+        has_events = conn.execute("SELECT 1 FROM sqlite_master WHERE name='events'").fetchone()
+        if start and has_events:
+            print("\nCausal chain (newest first)")
+            current: str | None = start
+            seen: set[str] = set()
+            while current and current not in seen:
+                seen.add(current)
+                row = conn.execute("SELECT id, parent_id, actor, type, time, data FROM events WHERE id = ?",
+                                   (current,)).fetchone()
+                if row is None:
+                    break
+                when = datetime.fromtimestamp(row[4], UTC).isoformat()
+                print(f"  {when}  {row[3]:<12} {row[2]:<28} {row[0]}  {row[5][:100]}")
+                current = row[1]
+        return 0 if ok else 1
+    finally:
+        conn.close()
+
+
+def _register(args: argparse.Namespace) -> int:
+    from aicity.governance.oversight import Policy
+    from aicity.governance.register import export_register, load_config
+
+    cards = []
+    for path in args.model_card:
+        try:
+            cards.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read model card {path}: {exc}") from exc
+    entry = export_register(args.format, config=load_config(args.config),
+                            policy=Policy.load(args.policy) if args.policy else None, model_cards=cards)
+    try:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+    print(f"{args.format} register entry validated against the shipped schema: {args.out}")
+    return 0
+
+
+def _approvals(args: argparse.Namespace, verb: str) -> int:
+    from aicity.governance.oversight import ApprovalQueue
+
+    conn = _open_db(args.db)
+    try:
+        if verb == "list":
+            queue = ApprovalQueue(conn)
+            items = queue.entries(None if args.all else "pending")
+            if not items:
+                print("no pending approvals" if not args.all else "the approvals queue is empty")
+            for a in items:
+                p = a.proposal
+                print(f"{a.id:>5}  {a.status:<9} {a.created}  {a.domain}: {p.action} {dict(p.params)} on "
+                      f"{p.target}  (record {a.record_id}){f'  by {a.by}: {a.reason}' if a.by else ''}")
+            return 0
+        queue = ApprovalQueue(conn, _signing_ledger(conn, args.key))
+        item = queue.decide(args.id, verb == "approve", reason=args.reason, by=args.by, now=datetime.now(UTC))
+        print(f"approval {item.id} {item.status} by {item.by}: {item.reason}")
+        return 0
+    finally:
+        conn.close()
+
+
+def _oversight(args: argparse.Namespace, verb: str) -> int:
+    from aicity.governance.oversight import Governor
+
+    conn = _open_db(args.db)
+    try:
+        if verb == "status":
+            conn.executescript("CREATE TABLE IF NOT EXISTS gov_stops (scope TEXT PRIMARY KEY, active INTEGER, "
+                               "reason TEXT, by TEXT, time TEXT, safe_state_done INTEGER)")
+            rows = conn.execute("SELECT scope, reason, by, time FROM gov_stops WHERE active = 1").fetchall()
+            print("\n".join(f"stopped: {s} since {t} by {b}: {r}" for s, r, b, t in rows) or "no active stop")
+            return 0
+        gov = Governor(_signing_ledger(conn, args.key))
+        action = gov.stop if verb == "stop" else gov.resume
+        action(args.domain, reason=args.reason, by=args.by, now=datetime.now(UTC))
+        print(f"{verb} recorded for {args.domain or 'every domain'}")
+        return 0
+    finally:
+        conn.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the governance command in ``args``; returns the exit code."""
+    cmd = getattr(args, "gov_command", "")
+    group, _, verb = cmd.partition(" ")
+    if cmd == "audit verify":
+        return _verify(args)
+    if cmd == "audit export":
+        from aicity.governance.ledger import Ledger
+
+        conn = _open_db(args.db)
+        try:
+            n = Ledger(conn).export_jsonl(args.jsonl)
+        except OSError as exc:
+            raise UserError(f"cannot write {args.jsonl}: {exc.strerror or exc}") from exc
+        finally:
+            conn.close()
+        print(f"exported {n} records to {args.jsonl}")
+        return 0
+    if cmd == "audit show":
+        return _show(args)
+    if cmd == "register export":
+        return _register(args)
+    if group == "approvals":
+        return _approvals(args, verb)
+    if group == "oversight":
+        return _oversight(args, verb)
+    raise UserError(f"unknown governance command {cmd!r}")
