@@ -174,5 +174,5 @@ def explain(record: Mapping[str, Any]) -> Explanation:
     if act.get("reason"):
         constraints.append(f"actuator edge: {act.get('status')} ({act['reason']})")
     if record.get("verdict") not in ("act", None):
-        constraints.extend(str(r) for r in record.get("reasons") or [])
+        constraints.extend(str(r) for r in record.get("reasons") or [] if str(r) not in constraints)
     return Explanation(summary, top, counterfactual, constraints, details)

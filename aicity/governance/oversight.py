@@ -331,6 +331,7 @@ class Governor:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     _acts: dict[tuple[str, str], deque[datetime]] = field(default_factory=dict)
     _snap: tuple[Snapshot | None, PlausibilityReport | None] = (None, None)
+    _hashes: dict[str, tuple[Any, str]] = field(default_factory=dict)
     conn: sqlite3.Connection = field(init=False)
     queue: ApprovalQueue = field(init=False)
 
@@ -435,7 +436,7 @@ class Governor:
     def review(self, proposal: ProposedAction, snapshot: Snapshot, *, domain: str, now: datetime) -> Review:
         """Decide what may happen to a proposal: act, advise, queue for approval, refuse, or stopped."""
         rule = self.policy.rule_for(domain, proposal.action_type)
-        refs = tuple(input_refs(proposal, snapshot))
+        refs = tuple(input_refs(proposal, snapshot, self._hashes))
         evaluated, bound = self._envelope(proposal, domain, now)
         base = Review(Verdict.ACT, rule.autonomy, owner_role=rule.owner_role, inputs=refs,
                       limits_evaluated=tuple(evaluated), limits_bound=tuple(bound))

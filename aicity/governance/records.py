@@ -17,18 +17,21 @@ RECORD_KIND = "decision"
 SCHEMA_VERSION = "aicity-decision/1"
 
 
+_LEAVES = (str, int, bool, type(None))
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-ready copy of ``value`` (mappings, sequences, datetimes, numbers; NaN becomes None)."""
+    if isinstance(value, _LEAVES):
+        return value
+    if isinstance(value, float):
+        return None if value != value or value in (float("inf"), float("-inf")) else value
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, datetime):
         return iso(value)
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
     if hasattr(value, "item"):  # numpy scalars
         return jsonable(value.item())
     return str(value)
@@ -43,7 +46,12 @@ def iso(when: datetime) -> str:
 
 def content_hash(entity: Entity) -> str:
     """SHA-256 of the entity's canonical NGSI-LD JSON."""
-    return hashlib.sha256(canonical_json(jsonable(entity.to_ngsi()))).hexdigest()
+    ngsi = entity.to_ngsi()
+    try:
+        data = canonical_json(ngsi)
+    except (TypeError, ValueError):  # numpy scalars, NaN: normalise first
+        data = canonical_json(jsonable(ngsi))
+    return hashlib.sha256(data).hexdigest()
 
 
 def observed_at(entity: Entity) -> datetime | None:
@@ -71,8 +79,12 @@ def input_entity_id(key: str, snapshot: Snapshot) -> str | None:
     return base if base in snapshot.entities else None
 
 
-def input_refs(proposal: ProposedAction, snapshot: Snapshot) -> list[InputRef]:
-    """References (id, type, observedAt, content hash, values) to every snapshot entity a proposal names."""
+def input_refs(proposal: ProposedAction, snapshot: Snapshot,
+               cache: dict[str, tuple[Entity, str]] | None = None) -> list[InputRef]:
+    """References (id, type, observedAt, content hash, values) to every snapshot entity a proposal names.
+
+    ``cache`` keeps content hashes per entity object, so entities shared by many proposals are hashed once.
+    """
     values: dict[str, dict[str, Any]] = {}
     for key, value in proposal.inputs.items():
         eid = input_entity_id(key, snapshot)
@@ -82,7 +94,14 @@ def input_refs(proposal: ProposedAction, snapshot: Snapshot) -> list[InputRef]:
     for eid in sorted(values):
         ent = snapshot.entities[eid]
         obs = observed_at(ent)
-        out.append(InputRef(eid, ent.type, iso(obs) if obs else None, content_hash(ent), values[eid]))
+        hit = cache.get(eid) if cache is not None else None
+        if hit is not None and hit[0] is ent:
+            digest = hit[1]
+        else:
+            digest = content_hash(ent)
+            if cache is not None:
+                cache[eid] = (ent, digest)
+        out.append(InputRef(eid, ent.type, iso(obs) if obs else None, digest, values[eid]))
     return out
 
 
@@ -122,8 +141,9 @@ class DecisionRecord:
     schema: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form stored in the ledger."""
-        out: dict[str, Any] = jsonable(asdict(self))
+        """The JSON form stored in the ledger (fields are made JSON-ready when the record is built)."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        out["approvals"] = jsonable(self.approvals)
         return out
 
     @classmethod
