@@ -332,6 +332,7 @@ class Governor:
     _acts: dict[tuple[str, str], deque[datetime]] = field(default_factory=dict)
     _snap: tuple[Snapshot | None, PlausibilityReport | None] = (None, None)
     _hashes: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    _levels: dict[tuple[str, str], AutonomyLevel] = field(default_factory=dict)
     conn: sqlite3.Connection = field(init=False)
     queue: ApprovalQueue = field(init=False)
 
@@ -374,6 +375,25 @@ class Governor:
             self.conn.execute("UPDATE gov_stops SET safe_state_done=1 WHERE active=1 AND scope IN ('*', ?)",
                               (domain,))
         self._ledger_event("safe_state", now, {"domain": domain})
+
+    # ---- autonomy changes at run time ------------------------------------------------------------
+    def set_autonomy(self, domain: str, level: AutonomyLevel | str, *, reason: str, by: str, now: datetime,
+                     action_type: str = "*") -> None:
+        """Change the autonomy level at run time (e.g. demote to advise when forecast accuracy drops); ledgered."""
+        why = _need_reason(reason, "changing the autonomy level")
+        try:
+            lvl = AutonomyLevel(level)
+        except ValueError:
+            raise UserError(f"autonomy {level!r} is not one of {', '.join(a.value for a in AutonomyLevel)}") from None
+        self._levels[(domain, action_type)] = lvl
+        self._ledger_event("autonomy", now, {"domain": domain, "action_type": action_type, "level": lvl.value,
+                                             "by": by, "reason": why})
+
+    def autonomy(self, domain: str, action_type: str) -> tuple[AutonomyLevel, PolicyRule]:
+        """The effective autonomy level (a run-time change wins over the policy) and the policy rule."""
+        rule = self.policy.rule_for(domain, action_type)
+        level = self._levels.get((domain, action_type)) or self._levels.get((domain, "*")) or rule.autonomy
+        return level, rule
 
     # ---- overrides ----------------------------------------------------------------------------
     def override(self, record_id: str, *, reason: str, by: str, now: datetime,
@@ -435,14 +455,14 @@ class Governor:
 
     def review(self, proposal: ProposedAction, snapshot: Snapshot, *, domain: str, now: datetime) -> Review:
         """Decide what may happen to a proposal: act, advise, queue for approval, refuse, or stopped."""
-        rule = self.policy.rule_for(domain, proposal.action_type)
+        level, rule = self.autonomy(domain, proposal.action_type)
         refs = tuple(input_refs(proposal, snapshot, self._hashes))
         evaluated, bound = self._envelope(proposal, domain, now)
-        base = Review(Verdict.ACT, rule.autonomy, owner_role=rule.owner_role, inputs=refs,
+        base = Review(Verdict.ACT, level, owner_role=rule.owner_role, inputs=refs,
                       limits_evaluated=tuple(evaluated), limits_bound=tuple(bound))
         if self.is_stopped(domain):
             return self._count(replace(base, verdict=Verdict.STOPPED, reasons=("stop is active: safe state",)))
-        if rule.autonomy is AutonomyLevel.OFF:
+        if level is AutonomyLevel.OFF:
             return self._count(replace(base, verdict=Verdict.REFUSE, reasons=(f"autonomy is off for {domain}/"
                                                                f"{proposal.action_type}",)))
         report = self._plausibility(snapshot, domain, now)
@@ -457,11 +477,11 @@ class Governor:
         if bound:
             self.counts["out_of_envelope"] += 1
             return self._count(replace(base, verdict=Verdict.REFUSE, reasons=("outside the envelope", *bound)))
-        if rule.autonomy is AutonomyLevel.ADVISE:
+        if level is AutonomyLevel.ADVISE:
             return self._count(replace(base, verdict=Verdict.ADVISE, reasons=("advise only: recorded, not actuated",)))
-        if rule.autonomy is AutonomyLevel.APPROVE:
+        if level is AutonomyLevel.APPROVE:
             return self._count(replace(base, verdict=Verdict.QUEUE, reasons=("awaiting human approval",)))
-        notify = rule.autonomy is AutonomyLevel.NOTIFY
+        notify = level is AutonomyLevel.NOTIFY
         return self._count(replace(base, verdict=Verdict.ACT, reasons=("within the envelope",), notify=notify))
 
     def _count(self, review: Review) -> Review:

@@ -29,6 +29,7 @@ class Rule:
     max: float | None = None
     max_age_s: float | None = None
     max_constant_s: float | None = None
+    nullable: bool = True  # a null value means "no reading this period" (e.g. no vehicle to measure)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Rule:
@@ -130,6 +131,8 @@ class PlausibilityChecker:
             if rule.min is None and rule.max is None and rule.max_constant_s is None:
                 continue
             value = None if isinstance(attr, Relationship) else attr.value
+            if value is None and rule.nullable:
+                continue
             if rule.min is not None or rule.max is not None:
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                     out.append(Issue("not_numeric", entity.id, name, f"value {value!r} is not a finite number"))

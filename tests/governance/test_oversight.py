@@ -180,3 +180,16 @@ def test_implausible_inputs_degrade_and_never_actuate(ledger: Ledger) -> None:
     assert rec["verdict"] == "refuse" and any("stale" in r for r in rec["reasons"])
     assert checker.counts["stale"] == 3 and gov.counts["degraded"] == 3
     assert gov.summary()["plausibility"]["water"]["stale"] == 3
+
+
+def test_demotion_to_advise_at_run_time(gov: Governor, ledger: Ledger) -> None:
+    twin = TankTwin()
+    assert run(gov, twin, 1) == ["act", "act"]
+    with pytest.raises(UserError, match="not one of"):
+        gov.set_autonomy("water", "sometimes", reason="x", by="monitor", now=twin.now)
+    gov.set_autonomy("water", "advise", reason="forecast MAE above the declared 5.0", by="drift monitor",
+                     now=twin.now)
+    assert run(gov, twin, 1) == ["advise", "advise"]
+    change = next(ledger.records("autonomy"))
+    assert change["level"] == "advise" and "MAE" in change["reason"]
+    assert next(r for r in ledger.records("decision") if r["verdict"] == "advise")["autonomy_level"] == "advise"

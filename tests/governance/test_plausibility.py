@@ -41,10 +41,13 @@ def test_each_case_is_found_and_counted() -> None:
     assert "urn:ngsi-ld:Detector:b" in str(next(i for i in r.issues if i.kind == "missing"))
 
 
-def test_non_numeric_value() -> None:
+def test_non_numeric_and_null_values() -> None:
     c = PlausibilityChecker([Rule("Detector", "count", 0, 60)])
     r = c.check(snap({"a": "many"}))
     assert [i.kind for i in r.issues] == ["not_numeric"]
+    assert c.check(snap({"a": None})).ok  # no reading this period
+    strict = PlausibilityChecker([Rule("Detector", "count", 0, 60, nullable=False)])
+    assert [i.kind for i in strict.check(snap({"a": None})).issues] == ["not_numeric"]
 
 
 def test_frozen_value_with_fresh_timestamps() -> None:
