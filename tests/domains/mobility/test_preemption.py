@@ -1,0 +1,167 @@
+"""Emergency-vehicle preemption: the pure planner, the benchmark summary, and limits in a real SUMO run."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from aicity.core.domain import Snapshot
+from aicity.core.entity import Entity, Property
+from aicity.core.errors import UserError
+from aicity.domains.mobility.preemption import PreemptParams, make_preemption_planner, preemption_actions
+from aicity.domains.mobility.preemption_bench import (
+    PREEMPTION_KEYS,
+    mean_ci95,
+    run_preemption_bench,
+    summarize_preemption,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SIG = "urn:ngsi-ld:TrafficSignal:J1"
+SIG2 = "urn:ngsi-ld:TrafficSignal:J2"
+
+
+def _signal(sid: str, mode: str = "controlled", current: int = 0, cooldown: float | None = None) -> Entity:
+    return Entity(sid, "TrafficSignal", {
+        "currentPhase": Property(current), "phaseKind": Property("green"), "nextPhase": Property(None),
+        "timeInPhase": Property(12.0), "controlMode": Property(mode), "preemptCooldownUntil": Property(cooldown),
+        "limits": Property({"yellow_s": 3.0, "max_hold_s": 40.0, "cooldown_s": 30.0})})
+
+
+def _ev(distance: float, speed: float = 10.0, serving: list[int] | None = None,
+        signal: str = SIG) -> Entity:
+    ahead = [{"signal": signal, "linkIndex": 4, "distance": distance, "state": "r",
+              "servingPhases": [2] if serving is None else serving},
+             {"signal": SIG2, "linkIndex": 1, "distance": distance + 900.0, "state": "G", "servingPhases": [0]}]
+    return Entity("urn:ngsi-ld:EmergencyVehicle:ev0", "EmergencyVehicle", {
+        "position": Property([0.0, 0.0]), "speed": Property(speed), "nextSignals": Property(ahead)})
+
+
+def _snap(*ents: Entity, t: float = 100.0) -> Snapshot:
+    return Snapshot(T0, t, {e.id: e for e in ents})
+
+
+def test_preempts_the_signal_ahead_for_the_phase_serving_the_vehicle() -> None:
+    props = preemption_actions(_snap(_signal(SIG), _signal(SIG2), _ev(80.0)))
+    assert [(p.target, p.action, p.params["phase"]) for p in props] == [(SIG, "preempt", 2)]
+    p = props[0]
+    assert p.params["vehicle"] == "urn:ngsi-ld:EmergencyVehicle:ev0"
+    assert p.inputs["urn:ngsi-ld:EmergencyVehicle:ev0"]["distance_m"] == 80.0
+    assert [c["phase"] for c in p.candidates] == [2]
+    assert p.planner.startswith("mobility.preemption@")
+
+
+def test_keeps_the_shown_green_when_it_already_serves_the_vehicle() -> None:
+    props = preemption_actions(_snap(_signal(SIG, current=1), _ev(50.0, serving=[0, 1])))
+    assert props[0].params["phase"] == 1
+
+
+def test_waits_until_the_vehicle_is_close_enough() -> None:
+    assert preemption_actions(_snap(_signal(SIG), _ev(600.0, speed=12.0))) == []
+    # far but fast: expected within 20 s
+    fast = preemption_actions(_snap(_signal(SIG), _ev(300.0, speed=20.0)), PreemptParams())
+    assert [p.action for p in fast] == ["preempt"]
+
+
+def test_releases_after_the_vehicle_passed_and_respects_cooldown_and_fixed_time() -> None:
+    passed = _ev(50.0, signal=SIG2)  # J1 no longer ahead
+    props = preemption_actions(_snap(_signal(SIG, mode="preempted"), passed))
+    assert [(p.target, p.action) for p in props] == [(SIG, "release")]
+    assert preemption_actions(_snap(_signal(SIG, mode="preempted"), _ev(40.0))) == []  # still holding
+    assert preemption_actions(_snap(_signal(SIG, cooldown=120.0), _ev(40.0), t=100.0)) == []
+    assert preemption_actions(_snap(_signal(SIG, mode="fixed"), _ev(40.0))) == []  # Smart City: no preemption
+
+
+def test_planner_is_pure_and_deterministic() -> None:
+    snap = _snap(_signal(SIG), _signal(SIG2), _ev(80.0))
+    before = {k: e.to_ngsi() for k, e in snap.entities.items()}
+    planner = make_preemption_planner(None)
+    assert planner(snap, {}) == planner(snap, {})
+    assert {k: e.to_ngsi() for k, e in snap.entities.items()} == before
+
+
+def test_summary_pairs_seeds_with_confidence_intervals() -> None:
+    recs: list[dict[str, Any]] = []
+    for seed, (smart, ai) in enumerate([(200.0, 100.0), (220.0, 99.0), (180.0, 95.0)], start=1):
+        for mode, ev, oth in (("smart", smart, 50.0 + seed), ("ai", ai, 51.0 + seed)):
+            recs.append({"scenario": "x", "seed": seed, "mode": mode, "ev_travel_s_mean": ev,
+                         "others_delay_s": oth})
+    s = summarize_preemption(recs)
+    assert s["seeds"] == [1, 2, 3]
+    ev = s["ev_travel_change_pct"]
+    assert ev["mean"] == pytest.approx((-50.0 - 55.0 - 100.0 * 85.0 / 180.0) / 3, abs=1e-3)
+    assert ev["ci95"][0] < ev["mean"] < ev["ci95"][1] < -40.0  # t(2) = 4.303 makes 3 seeds wide
+    assert s["others_delay_change_s"]["mean"] == pytest.approx(1.0)
+    assert mean_ci95([1.0])["ci95"] == [None, None]
+
+
+def test_bench_rejects_bad_input() -> None:
+    with pytest.raises(UserError, match="unknown preemption bench mode"):
+        run_preemption_bench("grid3x3", [1], 1, modes=("smart", "turbo"))
+    with pytest.raises(UserError, match="at least one seed"):
+        run_preemption_bench("grid3x3", [], 1)
+
+
+@pytest.mark.sumo
+def test_real_run_preempts_within_max_hold_and_cooldown() -> None:
+    pytest.importorskip("libsumo")
+    from aicity.domains.mobility.controllers import controller
+    from aicity.domains.mobility.scenarios import require
+    from aicity.domains.mobility.twin import SumoTwin, TwinConfig
+
+    scen = require("cologne8")
+    scen = dataclasses.replace(scen, end_s=scen.begin_s + 900)
+    factory, mode = controller("ai")
+    planners, forecasters = factory(scen)
+    twin = SumoTwin(scen, seed=2, mode=mode, config=TwinConfig(ev_per_hour=40.0, decision_interval_s=2.0))
+    twin.start()
+    events: list[dict[str, Any]] = []
+    actions: list[str] = []
+    try:
+        while not twin.done():
+            ents = twin.observe()
+            snap = Snapshot(twin.now(), twin.elapsed_s(), {e.id: e for e in ents})
+            fc: dict[str, Any] = {}
+            for f in forecasters:
+                f.learn(snap)
+                fc.update(f.forecast(snap))
+            claimed: set[str] = set()
+            for planner in planners:
+                for act in planner(snap, fc):
+                    if act.target not in claimed:
+                        claimed.add(act.target)
+                        actions.append(act.action)
+                        twin.actuate(act)
+            twin.advance(twin.decision_interval_s)
+            events.extend(twin.edge_events())
+        lim = twin.config.limits
+    finally:
+        result = twin.close()
+    starts = [e for e in events if e["event"] == "preempt_start"]
+    ends = [e for e in events if e["event"] == "preempt_end"]
+    assert starts and ends and "release" in actions
+    assert any(e["why"] == "release" for e in ends)  # ended because the vehicle passed
+    assert all(e["held_s"] <= lim.max_hold_s + 1e-6 for e in ends)
+    for sig in {e["signal"] for e in starts}:
+        seq = sorted((e["time"], e["event"]) for e in events
+                     if e["signal"] == sig and e["event"].startswith("preempt"))
+        for (t_end, k_end), (t_next, k_next) in itertools.pairwise(seq):
+            if k_end == "preempt_end" and k_next == "preempt_start":
+                assert t_next - t_end >= lim.cooldown_s - 1e-6
+    assert result.kpis["preemptions"] == len(starts)
+    assert result.kpis["ev_finished"] > 0
+
+
+@pytest.mark.sumo
+def test_bench_records_have_the_documented_keys() -> None:
+    pytest.importorskip("libsumo")
+    recs = run_preemption_bench("grid3x3", [1], 1, ev_per_hour=30.0, duration_s=300.0)
+    assert [(r["seed"], r["mode"]) for r in recs] == [(1, "smart"), (1, "ai")]
+    for r in recs:
+        assert set(PREEMPTION_KEYS) <= set(r)
+        assert r["ev_trips"] >= 1
+    assert recs[0]["preemptions"] == 0
