@@ -41,6 +41,18 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--model-card", action="append", default=[], help="model card JSON (repeatable)")
     p.set_defaults(func=run, gov_command="register export")
 
+    card = subparsers.add_parser("modelcard", help="model cards (Mitchell et al.) from benchmark/backtest results")
+    csub = card.add_subparsers(dest="modelcard_command", required=True)
+    p = csub.add_parser("build", help="write <name>.model-card.json and .md")
+    p.add_argument("--results", action="append", required=True, help="results JSON (repeatable)")
+    p.add_argument("--meta", required=True, help="human-written card metadata (TOML/JSON): intended use, limits...")
+    p.add_argument("--select", action="append", default=[], help="FIELD=VALUE picking the model's records")
+    p.add_argument("--baseline", action="append", default=[], help="FIELD=VALUE picking the baseline's records")
+    p.add_argument("--metrics", required=True, help="comma list of metric fields")
+    p.add_argument("--factors", default="", help="comma list of fields to disaggregate by (district, time_of_day)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=run, gov_command="modelcard build")
+
     appr = subparsers.add_parser("approvals", help="the queue of proposals awaiting human approval")
     psub = appr.add_subparsers(dest="approvals_command", required=True)
     p = psub.add_parser("list", help="pending approvals (--all: every entry)")
@@ -188,6 +200,39 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: list[str], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} {item!r}: use FIELD=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _modelcard(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from aicity.governance.modelcard import build_model_card, load_results
+
+    results = [r for path in args.results for r in load_results(path)]
+    try:
+        text = Path(args.meta).read_text()
+        meta = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read model card metadata {args.meta}: {exc}") from exc
+    card = build_model_card(meta, results, select=_pairs(args.select, "--select"),
+                            metrics=[m for m in args.metrics.split(",") if m],
+                            factors=[f for f in args.factors.split(",") if f],
+                            baseline=_pairs(args.baseline, "--baseline") if args.baseline else None)
+    j, m = card.write(args.out)
+    print(f"model card: {j} and {m}")
+    return 0
+
+
 def _approvals(args: argparse.Namespace, verb: str) -> int:
     from aicity.governance.oversight import ApprovalQueue
 
@@ -253,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
         return _show(args)
     if cmd == "register export":
         return _register(args)
+    if cmd == "modelcard build":
+        return _modelcard(args)
     if group == "approvals":
         return _approvals(args, verb)
     if group == "oversight":

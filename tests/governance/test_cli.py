@@ -106,3 +106,21 @@ def test_register_export(tmp_path: Path) -> None:
     bad.write_text('[organisation]\nname="x"\n[system]\nname="y"\n')
     with pytest.raises(UserError, match="lacks"):
         cli("register", "export", "--format", "eurocities", "--out", str(out), "--config", str(bad))
+
+
+def test_modelcard_build(tmp_path: Path) -> None:
+    from .test_modelcard import RESULTS
+
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps(RESULTS))
+    from importlib import resources
+
+    meta = resources.files("aicity.governance.policy").joinpath("modelcards/maxpressure.toml")
+    assert cli("modelcard", "build", "--results", str(res), "--meta", str(meta), "--select", "controller=maxpressure",
+               "--baseline", "controller=fixed", "--metrics", "delay_s", "--factors", "district",
+               "--out", str(tmp_path / "cards")) == 0
+    card = json.loads((tmp_path / "cards" / "maxpressure.model-card.json").read_text())
+    assert card["quantitative_analyses"]["disaggregated"]["district"]["south"]["delay_s"] == 27.0
+    with pytest.raises(UserError, match="FIELD=VALUE"):
+        cli("modelcard", "build", "--results", str(res), "--meta", str(meta), "--select", "oops",
+            "--metrics", "delay_s", "--out", str(tmp_path))

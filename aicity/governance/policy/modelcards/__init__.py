@@ -1,0 +1,1 @@
+"""Human-written model card metadata (data only)."""
