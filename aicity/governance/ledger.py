@@ -219,16 +219,24 @@ class Ledger:
             frontier.append(bytes.fromhex(h))
         return frontier
 
+    def _sync(self) -> None:
+        """Catch up with rows another process appended (e.g. a stop or an approval from the CLI)."""
+        n = int(self.conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger").fetchone()[0])
+        if n != self._frontier.size:
+            self._frontier = self._load_frontier()
+
     def __len__(self) -> int:
-        return self._frontier.size
+        return self.size
 
     @property
     def size(self) -> int:
         """Records in the ledger (including pruned ones)."""
+        self._sync()
         return self._frontier.size
 
     def root(self) -> bytes:
         """The current tree root."""
+        self._sync()
         return self._frontier.root()
 
     # ---- writes --------------------------------------------------------------------------------
@@ -244,17 +252,29 @@ class Ledger:
         except (TypeError, ValueError) as exc:
             raise LedgerError(f"record {record.get('id')!r} is not canonical JSON: {exc}") from exc
         leaf = leaf_hash(data)
-        self._frontier.append(leaf)
-        size, root = self._frontier.size, self._frontier.root()
-        sig = self._key.sign(tree_head_message(size, root))
+        own_tx = not self.conn.in_transaction
+        if own_tx:
+            self.conn.execute("BEGIN IMMEDIATE")  # one writer at a time across processes
         try:
-            with self.conn:
-                self.conn.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)",
-                                  (size - 1, record["id"], record["kind"], record["time"], data.decode("utf-8"),
-                                   leaf.hex(), root.hex(), sig.hex()))
+            self._sync()
+            frontier = Frontier(self._frontier.nodes)
+            frontier.append(leaf)
+            size, root = frontier.size, frontier.root()
+            sig = self._key.sign(tree_head_message(size, root))
+            self.conn.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)",
+                              (size - 1, record["id"], record["kind"], record["time"], data.decode("utf-8"),
+                               leaf.hex(), root.hex(), sig.hex()))
         except sqlite3.IntegrityError as exc:
-            self._frontier = self._load_frontier()
+            if own_tx:
+                self.conn.rollback()
             raise LedgerError(f"record id {record['id']!r} is already in the ledger") from exc
+        except BaseException:
+            if own_tx:
+                self.conn.rollback()
+            raise
+        if own_tx:
+            self.conn.commit()
+        self._frontier = frontier
         return SignedTreeHead(size, root, sig, self.public_key)
 
     def prune(self, now: datetime) -> int:

@@ -210,3 +210,16 @@ def test_key_file_created_once_with_private_mode(tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_text("nope")
     with pytest.raises(UserError, match="not a PEM"):
         load_or_create_key(tmp_path / "junk.pem")
+
+
+def test_two_writers_on_one_file_stay_consistent(tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    """A CLI process (stop, approval) appending while the run appends: both see each other's rows."""
+    db = tmp_path / "city.db"
+    run_side = Ledger(sqlite3.connect(db), key=key)
+    cli_side = Ledger(sqlite3.connect(db), key=key)
+    for i in range(6):
+        (run_side if i % 3 else cli_side).append(
+            {"id": f"x{i}", "kind": "k", "time": (T0 + timedelta(seconds=i)).isoformat()})
+    assert run_side.size == cli_side.size == 6
+    assert run_side.root() == cli_side.root()
+    assert verify_db(sqlite3.connect(db)).ok
