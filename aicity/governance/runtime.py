@@ -72,6 +72,19 @@ class GovernanceRuntime:
         """See :meth:`Governor.is_stopped`."""
         return self.governor.is_stopped(domain)
 
+    def needs_safe_state(self, domain: str) -> bool:
+        """See :meth:`Governor.needs_safe_state`."""
+        return self.governor.needs_safe_state(domain)
+
+    def confirm_safe_state(self, domain: str, *, now: datetime) -> None:
+        """Record that the twin's safe state was applied after a stop (see :meth:`Governor.confirm_safe_state`)."""
+        self.governor.confirm_safe_state(domain, now=now)
+
+    def take_approved(self, domain: str, *, now: datetime,
+                      max_age_s: float | None = None) -> list[tuple[ProposedAction, Review]]:
+        """Approved proposals to actuate now (see :meth:`Governor.take_approved`)."""
+        return self.governor.take_approved(domain, now=now, max_age_s=max_age_s)
+
     def equity(self, result: DomainResult, *, now: datetime, kpi: str = "delay_s",
                higher_is_better: bool = False) -> dict[str, dict[str, Any]]:
         """Per group dimension of ``result.groups``: ratio, difference, Jain, worst-off, flag (fairlearn)."""
