@@ -278,14 +278,19 @@ class Ledger:
         return SignedTreeHead(size, root, sig, self.public_key)
 
     def prune(self, now: datetime) -> int:
-        """Blank the content of records older than the retention period; leaf hashes and heads stay."""
+        """Blank the content of records older than the retention period (leaf hashes and signed heads stay,
+        so the log still verifies); the pruning itself is appended as a ``prune`` record."""
         cutoff = _utc_iso(now - self.retention)
         with self.conn:
             cur = self.conn.execute(
                 "UPDATE ledger SET record = NULL WHERE record IS NOT NULL AND seq < "
                 "(SELECT COALESCE(MIN(seq), (SELECT COUNT(*) FROM ledger)) FROM ledger WHERE time >= ?)",
                 (cutoff,))
-        return int(cur.rowcount)
+        n = int(cur.rowcount)
+        if n and self._key is not None:
+            self.append({"id": f"prune-{self.size:07d}", "kind": "prune", "time": _utc_iso(now), "cutoff": cutoff,
+                         "pruned_records": n, "retention_days": self.retention.total_seconds() / 86400})
+        return n
 
     # ---- reads ---------------------------------------------------------------------------------
     def rows(self) -> Iterator[LedgerRow]:

@@ -180,8 +180,10 @@ def test_prune_keeps_verifiability(ledger: Ledger, tmp_path: Path) -> None:
     assert ledger.prune(now) == 5
     assert ledger.get(ids[0]) is None and ledger.get(ids[5]) is not None
     assert ledger.verify().ok
+    note = next(ledger.records("prune"))
+    assert note["pruned_records"] == 5 and ledger.size == 11
     index, leaf, proof = ledger.inclusion_proof(ids[7])
-    assert verify_inclusion(leaf, index, 10, proof, ledger.root())
+    assert verify_inclusion(leaf, index, 11, proof, ledger.root())
     path = tmp_path / "p.jsonl"
     ledger.export_jsonl(path)
     assert verify_jsonl(path).ok
