@@ -143,12 +143,13 @@ class CityLoop:
                 proposals.append(proposal)
         return proposals
 
-    def _act(self, proposal: ProposedAction, obs_ctx: Context, snapshot: Snapshot, now: datetime) -> None:
+    def _act(self, proposal: ProposedAction, obs_ctx: Context, snapshot: Snapshot, now: datetime,
+             review: Any = None) -> None:
         name = self.domain.name
         model = Actor(ActorKind.MODEL, proposal.planner or f"{name}.planner")
         decision_ctx = obs_ctx.child(model, self.ids)
-        review = (self.governance.review(proposal, snapshot, domain=name, now=now)
-                  if self.governance is not None else None)
+        if review is None and self.governance is not None:
+            review = self.governance.review(proposal, snapshot, domain=name, now=now)
         verdict = getattr(review, "verdict", "act")
         self.stats.verdicts[verdict] = self.stats.verdicts.get(verdict, 0) + 1
         if getattr(review, "degraded", False):
@@ -187,6 +188,37 @@ class CityLoop:
                 "observation": obs_ctx.id, "decision": decision_ctx.id,
                 "command": command_ctx.id if command_ctx else None, "ack": ack_ctx.id if ack_ctx else None})
 
+    def _stop_or_resume(self, stopped: bool, now: datetime) -> None:
+        """On a stop, put the twin in its safe state within this step (and record it); on release, resume."""
+        if stopped and not self._was_stopped:
+            self.twin.safe_state()
+            confirm = getattr(self.governance, "confirm_safe_state", None)
+            if callable(confirm):
+                confirm(self.domain.name, now=now)
+        elif not stopped and self._was_stopped:
+            resume = getattr(self.twin, "resume", None)
+            if callable(resume):
+                resume()
+        self._was_stopped = stopped
+
+    def _approved(self, obs_ctx: Context, snapshot: Snapshot, now: datetime) -> None:
+        """Actuate proposals a person approved since the last step (approve-then-act)."""
+        take = getattr(self.governance, "take_approved", None)
+        if not callable(take):
+            return
+        for proposal, review in take(self.domain.name, now=now):
+            self._act(proposal, obs_ctx, snapshot, now, review=review)
+
+    def _edge_events(self, now: datetime) -> None:
+        """Record what actuator edges did on their own (forced changes at max green, preemption ends)."""
+        drain = getattr(self.twin, "edge_events", None)
+        if not callable(drain):
+            return
+        events = [Event("edge_action", dict(item), Context(self._edge, None, self.ids()), now,
+                        entity_id=str(item.get("signal", "")) or None) for item in drain()]
+        if events:
+            self.store.append_events(events)
+
     def step(self) -> None:
         """Run one decision step of the loop."""
         now = self.clock.set_elapsed(self.twin.elapsed_s())
@@ -194,22 +226,25 @@ class CityLoop:
         snapshot = Snapshot(now, self.twin.elapsed_s(), entities)
         forecasts = self._forecast(snapshot)
         stopped = self.governance is not None and self.governance.is_stopped(self.domain.name)
+        self._stop_or_resume(stopped, now)
         if stopped:
-            if not self._was_stopped:
-                self.twin.safe_state()
             self.stats.stopped_steps += 1
         else:
+            self._approved(obs_ctx, snapshot, now)
             for proposal in self._decide(snapshot, forecasts):
                 self.stats.proposals += 1
                 self._act(proposal, obs_ctx, snapshot, now)
-        self._was_stopped = stopped
         self.twin.advance(self.twin.decision_interval_s)
+        self._edge_events(self.clock.now())
         self.stats.steps += 1
 
     def run(self, progress: Progress | None = None) -> DomainResult:
         """Run the scenario to its end and return the twin's result; ``progress(done_s, total_s)``."""
         started = _time.perf_counter()
         self.twin.start()
+        start_time = getattr(self.twin, "start_time", None)
+        if isinstance(start_time, datetime):  # observedAt then carries the scenario's real time of day
+            self.clock = SimClock(start_time)
         try:
             total = self.scenario.duration_s
             while not self.twin.done():

@@ -89,11 +89,12 @@ def run_mode(scenario: str, mode: str, seed: int, out: str, progress_q: Any = No
             progress_q.put((mode, done, total))
 
     result = loop.run(progress)
+    equity = governance.equity(result, now=loop.clock.now()) if governance is not None else {}
     summary = getattr(governance, "summary", None)
     out_dict = {
         "mode": mode, "domain": domain.name, "scenario": scen.name, "seed": seed,
         "kpis": result.kpis, "groups": result.groups, "series": result.series, "extra": result.extra,
-        "loop": loop.stats.to_dict(), "dead_letters": store.dead_letter_count,
+        "loop": loop.stats.to_dict(), "dead_letters": store.dead_letter_count, "equity": equity,
         "governance": summary() if callable(summary) else {},
         "db": str(db),
     }
