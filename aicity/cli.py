@@ -68,7 +68,7 @@ def _cmd_bench_mobility(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_preemption(args: argparse.Namespace) -> int:
-    from aicity.domains.mobility.preemption import run_preemption_bench
+    from aicity.domains.mobility.preemption_bench import run_preemption_bench
     from aicity.runner import parse_seeds
 
     records = run_preemption_bench(args.scenario, parse_seeds(args.seeds), jobs=args.jobs)
