@@ -154,6 +154,9 @@ class CityLoop:
         self.stats.verdicts[verdict] = self.stats.verdicts.get(verdict, 0) + 1
         if getattr(review, "degraded", False):
             self.stats.degraded += 1
+            safe = getattr(self.twin, "safe_state_for", None)  # implausible inputs: that target's safe plan
+            if callable(safe):
+                safe(proposal.target)
         self.store.append_event(Event(EventType.DECISION, {
             "target": proposal.target, "action": proposal.action, "params": dict(proposal.params),
             "score": proposal.score, "verdict": verdict, "planner": proposal.planner,

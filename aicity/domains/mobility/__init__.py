@@ -5,8 +5,29 @@ Registered as the ``mobility`` entry point of ``aicity.domains``; heavy imports 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aicity.core.domain import ForecastProvider, Planner, Scenario, Twin
 from aicity.core.errors import UserError
+
+_FLOW_AGE = 30.0  # s: a detector group not updated for longer is stale
+PLAUSIBILITY: dict[str, Any] = {
+    "rules": [
+        {"entity_type": "TrafficFlowObserved", "attribute": "queue", "min": 0, "max": 200,
+         "max_age_s": _FLOW_AGE, "nullable": False},
+        {"entity_type": "TrafficFlowObserved", "attribute": "vehicleCount", "min": 0, "max": 500,
+         "max_age_s": _FLOW_AGE, "nullable": False},
+        {"entity_type": "TrafficFlowObserved", "attribute": "occupancy", "min": 0, "max": 1,  # 0..100 %
+         "max_age_s": _FLOW_AGE, "nullable": False},
+        {"entity_type": "TrafficFlowObserved", "attribute": "averageVehicleSpeed", "min": 0, "max": 70,
+         "max_age_s": _FLOW_AGE},  # null when no vehicle is on the detector
+        {"entity_type": "TrafficSignal", "attribute": "timeInPhase", "min": 0, "max_age_s": _FLOW_AGE,
+         "nullable": False},
+    ],
+    "required": ["urn:ngsi-ld:TrafficSignal:*", "urn:ngsi-ld:TrafficFlowObserved:in:*"],
+}
+"""Input plausibility rules (format of :meth:`aicity.governance.plausibility.PlausibilityChecker.from_dict`)."""
 
 
 class MobilityDomain:
@@ -14,6 +35,7 @@ class MobilityDomain:
 
     name = "mobility"
     description = "Traffic signals on SUMO: fixed-time plans (Smart City) vs adaptive control (AI City)"
+    plausibility = PLAUSIBILITY
 
     def scenarios(self) -> list[Scenario]:
         """Built-in scenarios (grid3x3 and the RESCO maps of the sumo-rl wheel)."""
@@ -27,20 +49,27 @@ class MobilityDomain:
 
         return resolve(name_or_path)
 
-    def open_twin(self, scenario: Scenario, *, seed: int, mode: str, ev_per_hour: float | None = None) -> Twin:
+    def open_twin(self, scenario: Scenario, *, seed: int, mode: str, ev_per_hour: float | None = None,
+                  sensor_faults: Mapping[str, Any] | None = None) -> Twin:
         """A SUMO twin of ``scenario`` in ``mode`` (``smart`` or ``ai``).
 
-        ``scenario.params`` may set ``ev_per_hour``, ``decision_interval_s`` and the edge limits
-        (``yellow_s``, ``min_green_s``, ``max_green_s``, ``max_hold_s``, ``cooldown_s``).
+        ``scenario.params`` may set ``ev_per_hour``, ``decision_interval_s``, the edge limits
+        (``yellow_s``, ``min_green_s``, ``max_green_s``, ``max_hold_s``, ``cooldown_s``) and
+        ``sensor_faults`` (``{"freeze": [ids], "impossible": [ids], "after_s": s}``, see
+        :mod:`aicity.domains.mobility.faults`); keywords win over params.
         """
         import dataclasses
 
+        from aicity.domains.mobility.faults import SensorFaults
         from aicity.domains.mobility.twin import SumoTwin, TwinConfig
 
         cfg = TwinConfig()
         params = dict(scenario.params)
         if ev_per_hour is not None:
             params["ev_per_hour"] = ev_per_hour
+        if sensor_faults is not None:
+            params["sensor_faults"] = sensor_faults
+        cfg.sensor_faults = SensorFaults.parse(params.get("sensor_faults"))
         if "ev_per_hour" in params:
             cfg.ev_per_hour = float(params["ev_per_hour"])
         if "decision_interval_s" in params:

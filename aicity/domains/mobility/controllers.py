@@ -16,12 +16,13 @@ from typing import Any
 from aicity.core.domain import ForecastProvider, Planner, Scenario
 from aicity.core.errors import UserError
 from aicity.domains.mobility.planners import max_pressure
+from aicity.domains.mobility.safe_plan import resume_planner
 
 ControllerFactory = Callable[[Scenario], tuple[list[Planner], list[ForecastProvider]]]
 
 CONTROLLERS: dict[str, ControllerFactory] = {
     "fixed": lambda scen: ([], []),
-    "maxpressure": lambda scen: ([max_pressure], []),
+    "maxpressure": lambda scen: ([resume_planner, max_pressure], []),
 }
 MODES: dict[str, str] = {"fixed": "smart", "maxpressure": "ai", "ai": "ai"}
 
@@ -48,7 +49,7 @@ def _ai(scenario: Scenario) -> tuple[list[Planner], list[ForecastProvider]]:
     make_pre = _optional("preemption", "make_preemption_planner")
     if make_pre is not None:
         planners = [make_pre(scenario), *planners]
-    return list(planners), list(forecasters)
+    return [resume_planner, *planners], list(forecasters)
 
 
 def controller(name: str) -> tuple[ControllerFactory, str]:

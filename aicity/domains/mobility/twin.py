@@ -18,6 +18,7 @@ from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
 from aicity.domains.mobility.edge import GREEN, EdgeLimits, SignalEdge
+from aicity.domains.mobility.faults import IMPOSSIBLE_OCCUPANCY, IMPOSSIBLE_QUEUE, SensorFaults
 from aicity.domains.mobility.network import GREEN_CHARS, Network, additional_xml, load_network
 from aicity.domains.mobility.scenarios import SumoConfig, read_sumocfg, sumo_binary
 
@@ -54,6 +55,7 @@ class TwinConfig:
     ev_per_hour: float = 10.0
     use_traci: bool = False
     detection_range_m: float = 200.0
+    sensor_faults: SensorFaults | None = None
 
 
 class SumoTwin:
@@ -95,12 +97,18 @@ class SumoTwin:
         self._prog_index: dict[str, dict[int, int]] = {}
         self._flow_static_cache: dict[str, tuple[str, dict[str, Any]]] = {}
         self._det_list: list[Any] = []
+        self._freeze: set[str] = set()
+        self._impossible: set[str] = set()
+        self._last_flow: dict[str, Entity] = {}
+        self._safe_hold: set[str] = set()
 
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the scenario into SUMO, declare the detectors, insert the emergency vehicles."""
         binary = sumo_binary()
         net = self.net = load_network(self.cfg.net, self.config.detection_range_m)
+        if self.config.sensor_faults is not None:  # checked before SUMO starts
+            self._freeze, self._impossible = self.config.sensor_faults.resolve(net)
         self._tmp = Path(tempfile.mkdtemp(prefix="aicity-sumo-"))
         det_file = self._tmp / "detectors.add.xml"
         det_file.write_text(additional_xml(net.detectors(), str(self._tmp / "e2.xml"), KPI_PERIOD_S))
@@ -218,6 +226,8 @@ class SumoTwin:
         if edge is None:
             out = Outcome(action, "refused", bound_by=("unknown_target",),
                           reason=f"no signal {action.target!r} in scenario {self.scenario.name!r}")
+        elif sid in self._safe_hold:
+            out = self._resume_one(action, sid, edge)
         else:
             out = edge.apply(action, self._t)
             if edge.controlled:
@@ -239,8 +249,41 @@ class SumoTwin:
     def resume(self) -> None:
         """Take the signals back from their fixed-time programs (AI mode only), each at its next green."""
         if self.mode == "ai":
-            self._want_control = {sid for sid, e in self.edges.items() if not e.controlled}
+            self._want_control = {sid for sid, e in self.edges.items()
+                                  if not e.controlled and sid not in self._safe_hold}
             self._take_control_where_green()
+
+    def safe_state_for(self, target: str) -> bool:
+        """Hand one signal back to its fixed-time program and hold it there (its inputs are implausible).
+
+        It stays on the fixed-time program until a ``set_phase`` with ``params["resume"]`` is actuated for it
+        (:mod:`aicity.domains.mobility.safe_plan` proposes one every step; governance lets it through only
+        when the signal's inputs are plausible again). False when ``target`` is no signal of this twin.
+        """
+        sid = target.removeprefix(f"urn:ngsi-ld:{SIGNAL_TYPE}:")
+        edge = self.edges.get(sid)
+        if edge is None:
+            return False
+        self._safe_hold.add(sid)
+        self._want_control.discard(sid)
+        if edge.controlled:
+            edge.request_fixed()
+            if edge.ready_for_fixed():
+                self._hand_over(sid, edge, self._t)
+        return True
+
+    def _resume_one(self, action: ProposedAction, sid: str, edge: SignalEdge) -> Outcome:
+        if not (action.action == "set_phase" and action.params.get("resume") is True):
+            return Outcome(action, "refused", bound_by=("safe_plan",),
+                           reason=f"signal {sid} runs its fixed-time safe plan (implausible inputs)")
+        self._safe_hold.discard(sid)
+        if self.mode == "ai":
+            if edge.controlled:
+                edge.to_fixed = False
+            else:
+                self._want_control.add(sid)
+                self._take_control_where_green()
+        return Outcome(action, "applied", command={"resume": True})
 
     def edge_events(self) -> list[dict[str, Any]]:
         """Everything the edges did on their own (forced max-green changes, preemption ends), drained."""
@@ -293,22 +336,31 @@ class SumoTwin:
         ents: list[Entity] = []
         static = self._flow_static()
         period_p = Property(period, when, "SEC")
+        faults = self.config.sensor_faults
+        faulty = faults is not None and self.elapsed_s() >= faults.after_s
         for key in sorted(det):
             d = det[key]
             prev = self._prev_ids.get(key)
             entered = len(d["ids"] - prev) if prev is not None else len(d["ids"])
             self._prev_ids[key] = d["ids"]
+            if key in self._freeze and faulty and key in self._last_flow:
+                ents.append(self._last_flow[key])  # frozen: last value and last observedAt
+                continue
             eid, attrs = static[key]
             speed = d["speed"]
-            ents.append(Entity.trusted(eid, FLOW_TYPE, {
+            bad = faulty and key in self._impossible
+            ent = Entity.trusted(eid, FLOW_TYPE, {
                 **attrs,
                 "vehicleCount": Property(d["count"], when),
-                "queue": Property(d["queue"], when),
-                "occupancy": Property(round(d["occupancy"], 4), when),
+                "queue": Property(IMPOSSIBLE_QUEUE if bad else d["queue"], when),
+                "occupancy": Property(IMPOSSIBLE_OCCUPANCY if bad else round(d["occupancy"], 4), when),
                 "averageVehicleSpeed": Property(None if speed is None else round(speed, 3), when, "MTS"),
                 "intensity": Property(entered, when),
                 "observationPeriod": period_p,
-            }))
+            })
+            if key in self._freeze:
+                self._last_flow[key] = ent
+            ents.append(ent)
         self._prev_obs_t = self._t
         ents.extend(self._signal_entities(when))
         ents.extend(self._ev_entities(when))
@@ -366,6 +418,7 @@ class SumoTwin:
                                     "max_hold_s": lim.max_hold_s, "cooldown_s": lim.cooldown_s}),
                 "preemptCooldownUntil": Property(
                     edge.cooldown_until - self.begin_s if edge.cooldown_until > -1e300 else None, when),
+                "safeHold": Property(sid in self._safe_hold, when),
             }
             out.append(Entity.trusted(signal_urn(sid), SIGNAL_TYPE, attrs))
         return out
