@@ -36,6 +36,7 @@ class MobilityDomain:
     name = "mobility"
     description = "Traffic signals on SUMO: fixed-time plans (Smart City) vs adaptive control (AI City)"
     plausibility = PLAUSIBILITY
+    _probes_on = False  # set by open_twin: the last twin opened has probe data
 
     def scenarios(self) -> list[Scenario]:
         """Built-in scenarios (grid3x3 and the RESCO maps of the sumo-rl wheel)."""
@@ -50,13 +51,16 @@ class MobilityDomain:
         return resolve(name_or_path)
 
     def open_twin(self, scenario: Scenario, *, seed: int, mode: str, ev_per_hour: float | None = None,
-                  sensor_faults: Mapping[str, Any] | None = None) -> Twin:
+                  sensor_faults: Mapping[str, Any] | None = None, probes: Any = None, consent: Any = None) -> Twin:
         """A SUMO twin of ``scenario`` in ``mode`` (``smart`` or ``ai``).
 
         ``scenario.params`` may set ``ev_per_hour``, ``decision_interval_s``, the edge limits
         (``yellow_s``, ``min_green_s``, ``max_green_s``, ``max_hold_s``, ``cooldown_s``) and
         ``sensor_faults`` (``{"freeze": [ids], "impossible": [ids], "after_s": s}``, see
-        :mod:`aicity.domains.mobility.faults`); keywords win over params.
+        :mod:`aicity.domains.mobility.faults`) and ``probes`` (``True``, a fraction or ``{"fraction": f}``:
+        connected-vehicle probe data, see :mod:`aicity.domains.mobility.probes`); keywords win over params.
+        ``consent`` is the :class:`aicity.governance.consent.ConsentRegistry` probe consents go to (default: an
+        in-memory one without ledger).
         """
         import dataclasses
 
@@ -70,6 +74,14 @@ class MobilityDomain:
         if sensor_faults is not None:
             params["sensor_faults"] = sensor_faults
         cfg.sensor_faults = SensorFaults.parse(params.get("sensor_faults"))
+        if probes is not None:
+            params["probes"] = probes
+        if params.get("probes") not in (None, False):
+            from aicity.domains.mobility.probes import ProbeConfig
+
+            cfg.probes = ProbeConfig.parse(params["probes"])
+            cfg.consent = consent
+        self._probes_on = cfg.probes is not None
         if "ev_per_hour" in params:
             cfg.ev_per_hour = float(params["ev_per_hour"])
         if "decision_interval_s" in params:
@@ -88,8 +100,14 @@ class MobilityDomain:
         return self.controller_parts(scenario, self._controller_for(mode))[0]
 
     def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
-        """Forecast providers of the mode's controller (none for ``smart``)."""
-        return self.controller_parts(scenario, self._controller_for(mode))[1]
+        """Forecast providers of the mode's controller (none for ``smart``); probe features when probes are on."""
+        found = self.controller_parts(scenario, self._controller_for(mode))[1]
+        if mode == "ai" and self._probes_on:
+            from aicity.domains.mobility.probes import ProbeFeatures
+
+            if not any(isinstance(f, ProbeFeatures) for f in found):
+                found.append(ProbeFeatures())
+        return found
 
     def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
         """Planners and forecasters of a named controller (``fixed``, ``maxpressure``, ``ai``)."""

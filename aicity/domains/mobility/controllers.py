@@ -49,7 +49,12 @@ def _ai(scenario: Scenario) -> tuple[list[Planner], list[ForecastProvider]]:
     make_pre = _optional("preemption", "make_preemption_planner")
     if make_pre is not None:
         planners = [make_pre(scenario), *planners]
-    return [resume_planner, *planners], list(forecasters)
+    forecasters = list(forecasters)
+    if scenario.params.get("probes") not in (None, False):  # connected-vehicle probe features (consented only)
+        from aicity.domains.mobility.probes import ProbeFeatures
+
+        forecasters.append(ProbeFeatures())
+    return [resume_planner, *planners], forecasters
 
 
 def controller(name: str) -> tuple[ControllerFactory, str]:

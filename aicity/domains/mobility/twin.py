@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class TwinConfig:
     use_traci: bool = False
     detection_range_m: float = 200.0
     sensor_faults: SensorFaults | None = None
+    probes: Any = None  # aicity.domains.mobility.probes.ProbeConfig: connected-vehicle probe data
+    consent: Any = None  # aicity.governance.consent.ConsentRegistry the probe feed gives consents to
 
 
 class SumoTwin:
@@ -101,6 +104,13 @@ class SumoTwin:
         self._impossible: set[str] = set()
         self._last_flow: dict[str, Entity] = {}
         self._safe_hold: set[str] = set()
+        self.probes: Any = None  # ProbeFeed when probe data is on
+        if self.config.probes is not None:
+            from aicity.domains.mobility.probes import ProbeFeed
+
+            self.probes = ProbeFeed(self.config.probes, seed=self.seed, registry=self.config.consent)
+        elif "aicity.domains.mobility.probes" in sys.modules:
+            sys.modules["aicity.domains.mobility.probes"].clear_current()
 
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,6 +119,12 @@ class SumoTwin:
         net = self.net = load_network(self.cfg.net, self.config.detection_range_m)
         if self.config.sensor_faults is not None:  # checked before SUMO starts
             self._freeze, self._impossible = self.config.sensor_faults.resolve(net)
+        if self.probes is not None:
+            areas: dict[str, list[tuple[float, float, str]]] = {}
+            for lane, pieces in net.in_groups.items():
+                for piece in pieces:
+                    areas.setdefault(piece.lane, []).append((piece.start_pos, piece.end_pos, flow_urn(lane)))
+            self.probes.set_areas(areas)
         self._tmp = Path(tempfile.mkdtemp(prefix="aicity-sumo-"))
         det_file = self._tmp / "detectors.add.xml"
         det_file.write_text(additional_xml(net.detectors(), str(self._tmp / "e2.xml"), KPI_PERIOD_S))
@@ -362,9 +378,23 @@ class SumoTwin:
                 self._last_flow[key] = ent
             ents.append(ent)
         self._prev_obs_t = self._t
+        if self.probes is not None:
+            self._update_probes(when)
         ents.extend(self._signal_entities(when))
         ents.extend(self._ev_entities(when))
         return ents
+
+    def _update_probes(self, when: datetime) -> None:
+        """Hand the connected vehicles' reports to the probe feed (never to observe(): consent first)."""
+        veh = self._sumo.vehicle
+        reports: dict[str, dict[str, Any]] = {}
+        for vid in veh.getIDList():
+            if vid.startswith(EV_PREFIX) or not self.probes.connected(vid):
+                continue
+            x, y = veh.getPosition(vid)
+            reports[vid] = {"speed": veh.getSpeed(vid), "x": x, "y": y, "lane": veh.getLaneID(vid),
+                            "pos": veh.getLanePosition(vid)}
+        self.probes.update(reports, when)
 
     def _flow_static(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Entity id and the attributes that never change, per detector group (built once)."""

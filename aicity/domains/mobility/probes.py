@@ -1,0 +1,187 @@
+"""Connected-vehicle probe data, read only through the consent layer, and the per-lane features built from it.
+
+:class:`ProbeFeed` (owned by the twin when probes are on) is what a real probe-data feed gives: for a seeded
+share of normal vehicles ("connected", their owners consented in the app) a ``Vehicle`` entity (Smart Data
+Models name) with ``speed``, ``position`` (network metres), ``laneId`` and ``lanePosition``, under a
+pseudonymous subject id. Each connected vehicle gives consent (ISO/IEC TS 27560 record, ledgered when the
+registry has a ledger) for :data:`PURPOSE` when it first reports. The feed never hands data out except through
+:class:`aicity.governance.consent.PurposeBoundAccess` (:meth:`ProbeFeed.read`); a withdrawal drops what the
+feed holds on the subject at once, and its reads raise :class:`aicity.governance.consent.ConsentRefused`.
+
+:class:`ProbeFeatures` is a ForecastProvider: every step it reads the consented vehicles for :data:`PURPOSE`
+and produces, per incoming detector group with at least one probe on it, ``"<TrafficFlowObserved id>#probeSpeed"``
+→ ``{"mean": mean probe speed (m/s), "n": probes}`` and ``"<id>#probeCount"`` → ``{"mean": probes}``. It keeps
+nothing per subject between steps (only aggregates leave it, so decision records hold no pseudonyms).
+
+libsumo runs one simulation per process, so the provider finds the feed of the twin opened last in this process
+(:func:`current_feed`) unless given one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aicity.core.domain import Snapshot
+from aicity.core.entity import Entity, Property, urn
+from aicity.core.errors import UserError
+from aicity.governance.consent import ConsentRefused, ConsentRegistry, Controller, Purpose, PurposeBoundAccess
+
+PURPOSE = "traffic-signal-optimisation"
+DATASET = "mobility.vehicle-probes"
+PII_CATEGORY = "location"
+VEHICLE_TYPE = "Vehicle"
+FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
+SPEED_KEY = "probeSpeed"
+COUNT_KEY = "probeCount"
+CONTROLLER = Controller("City traffic management (aicity twin)", "traffic-control@city.example")
+PROBE_PURPOSE = Purpose(PURPOSE, "Traffic management", ("location", "speed"),
+                        termination="on withdrawal, or at the end of the trip")
+_CURRENT: list[ProbeFeed] = []
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeConfig:
+    """Probe-data options: the connected share of normal vehicles (0..1)."""
+
+    fraction: float = 0.2
+
+    @classmethod
+    def parse(cls, data: ProbeConfig | Mapping[str, Any] | bool | float | None) -> ProbeConfig | None:
+        """From ``True``, a fraction, or ``{"fraction": f}``; None/False means off. :class:`UserError` if bad."""
+        if data is None or data is False or isinstance(data, ProbeConfig):
+            return data or None
+        if data is True:
+            return cls()
+        frac = data.get("fraction", 0.2) if isinstance(data, Mapping) else data
+        if isinstance(data, Mapping) and set(data) - {"fraction"}:
+            raise UserError(f"probes has unknown keys {sorted(set(data) - {'fraction'})} (fraction)")
+        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac <= 1:
+            raise UserError(f"probes fraction must be a number in (0, 1], got {frac!r}")
+        return cls(float(frac))
+
+
+def current_feed() -> ProbeFeed | None:
+    """The probe feed of the twin created last in this process, if it has one."""
+    return _CURRENT[-1] if _CURRENT else None
+
+
+def clear_current() -> None:
+    """Forget the current feed (a twin without probes was created)."""
+    _CURRENT.clear()
+
+
+class ProbeFeed:
+    """Probe data of the connected vehicles, behind purpose-bound access."""
+
+    def __init__(self, config: ProbeConfig, *, seed: int, registry: ConsentRegistry | None = None) -> None:
+        self.config = config
+        self.seed = int(seed)
+        self.registry = registry or ConsentRegistry(sqlite3.connect(":memory:"))
+        self.access = PurposeBoundAccess(self.registry, DATASET, PII_CATEGORY)
+        self.areas: dict[str, list[tuple[float, float, str]]] = {}
+        self._connected: dict[str, str | None] = {}  # sumo id -> pseudonym (None: not connected)
+        self._data: dict[str, Entity] = {}
+        self._enrolled: set[str] = set()
+        self.registry.on_withdraw(self._forget)
+        _CURRENT[:] = [self]
+
+    def set_areas(self, areas: Mapping[str, list[tuple[float, float, str]]]) -> None:
+        """Static detection areas: lane -> [(start m, end m, incoming TrafficFlowObserved id)]."""
+        self.areas = {k: list(v) for k, v in areas.items()}
+
+    def _pseudonym(self, vid: str) -> str | None:
+        if vid not in self._connected:
+            rng = random.Random(f"{self.seed}:{vid}")
+            connected = rng.random() < self.config.fraction
+            digest = hashlib.sha256(f"aicity-probe:{self.seed}:{vid}".encode()).hexdigest()[:16]
+            self._connected[vid] = f"veh-{digest}" if connected else None
+        return self._connected[vid]
+
+    def connected(self, vid: str) -> bool:
+        """True when simulation vehicle ``vid`` is connected (a seeded draw per vehicle, cached)."""
+        return self._pseudonym(vid) is not None
+
+    def update(self, vehicles: Mapping[str, dict[str, Any]], now: datetime) -> None:
+        """New probe reports (sumo id -> speed, x, y, lane, pos); first reports enrol the vehicle's consent."""
+        data: dict[str, Entity] = {}
+        for vid in sorted(vehicles):
+            subject = self._pseudonym(vid)
+            if subject is None:
+                continue
+            if subject not in self._enrolled:
+                self._enrolled.add(subject)
+                self.registry.give(subject, [PROBE_PURPOSE], CONTROLLER, now=now, by=subject)
+            if not self.registry.allows(subject, PURPOSE, PII_CATEGORY, now):
+                continue  # withdrawn: the feed does not even keep it
+            v = vehicles[vid]
+            data[subject] = Entity.trusted(urn(VEHICLE_TYPE, subject), VEHICLE_TYPE, {
+                "speed": Property(round(float(v["speed"]), 2), now, "MTS"),
+                "position": Property([round(float(v["x"]), 1), round(float(v["y"]), 1)], now),
+                "laneId": Property(str(v["lane"]), now),
+                "lanePosition": Property(round(float(v["pos"]), 1), now, "MTR"),
+            })
+        self._data = data
+
+    def subjects(self) -> list[str]:
+        """Pseudonyms of the vehicles reporting now (held only while they consent)."""
+        return sorted(self._data)
+
+    def read(self, subject: str, purpose: str, now: datetime) -> Entity:
+        """One vehicle's probe entity for ``purpose``; raises ConsentRefused without consent or lawful basis."""
+        return self.access.read(subject, purpose, now, self._load)
+
+    def _load(self, subject: str) -> Entity:
+        ent = self._data.get(subject)
+        if ent is None:
+            raise UserError(f"vehicle {subject} is not reporting probe data now")
+        return ent
+
+    def _forget(self, subject: str, purposes: Any) -> None:
+        self._data.pop(subject, None)
+
+
+class ProbeFeatures:
+    """ForecastProvider: per incoming detector group, mean speed and count of consented probe vehicles."""
+
+    name = "mobility.probe-features"
+
+    def __init__(self, source: Callable[[], ProbeFeed | None] = current_feed, purpose: str = PURPOSE) -> None:
+        self.source = source
+        self.purpose = purpose
+        self.last_used: tuple[str, ...] = ()
+        self.refused = 0
+
+    def learn(self, snapshot: Snapshot) -> None:
+        """Nothing is learned (no per-subject state survives a step)."""
+
+    def forecast(self, snapshot: Snapshot) -> dict[str, Any]:
+        """Probe features for this step, from the consented vehicles only."""
+        feed = self.source()
+        if feed is None:
+            return {}
+        speeds: dict[str, list[float]] = {}
+        used = []
+        for subject in feed.subjects():
+            try:
+                ent = feed.read(subject, self.purpose, snapshot.time)
+            except ConsentRefused:
+                self.refused += 1
+                continue
+            used.append(subject)
+            lane, pos, speed = ent.get("laneId"), ent.get("lanePosition"), ent.get("speed")
+            for start, end, group in feed.areas.get(str(lane), ()):
+                if start - 1e-6 <= float(pos) <= end + 1e-6:
+                    speeds.setdefault(group, []).append(float(speed))
+                    break
+        self.last_used = tuple(used)
+        out: dict[str, Any] = {}
+        for group, vals in sorted(speeds.items()):
+            out[f"{group}#{SPEED_KEY}"] = {"mean": round(sum(vals) / len(vals), 3), "n": len(vals)}
+            out[f"{group}#{COUNT_KEY}"] = {"mean": float(len(vals))}
+        return out
