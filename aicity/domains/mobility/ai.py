@@ -3,15 +3,17 @@
 For every signal whose current green may end (its minimum green is served, no preemption), each green phase
 ``p`` is scored over a short horizon ``H``::
 
-    score(p) = Σ over the movements (in lane → out lane) that p serves of
-               min(queue + w_m·moving + w_a·λ·H,  s·g_p)  −  w_d·(mean halting per lane downstream)
+    score(p) = Σ over the movements (in lane l → out lane o) that p serves of  share(l) ·
+               [ min(queue + w_m·moving + w_a·λ·H,  s·g_p) + w_r·red/60  −  w_d·(halting per lane on o) ]
 
 ``queue``/``moving`` are the halting / moving vehicles the incoming lane's detectors see within 200 m, ``λ``
-the lane's learned arrival rate, ``s`` its learned saturation flow, and ``g_p`` the green time ``p`` would get
-in the horizon: ``H`` if it is the current phase, ``H`` minus the clearance (yellow + all-red) otherwise — the
-switching cost. The planner proposes a change only when another phase scores higher than the current one.
-Decided every second, this extends a green while its queue still discharges and platoons still arrive, and
-switches as soon as the lost time is worth it. Learning state lives in
+the lane's learned arrival rate, ``s`` its learned saturation flow, ``red`` the seconds since the lane last had
+green (only while it has a queue: a starvation guard), ``share(l)`` = 1 / number of movements of lane ``l``
+(a lane counts once when all its movements are served, partly when only some are), and ``g_p`` the green
+time ``p`` would get in the horizon: ``H`` if it is the current phase, ``H`` minus the clearance (yellow +
+all-red) otherwise — the switching cost. The planner proposes a change only when another phase scores
+higher than the current one: it extends a green while its queue still discharges and platoons still arrive,
+and switches as soon as the lost time is worth it. Learning state lives in
 :class:`aicity.domains.mobility.ai_learning.LaneRateLearner`; the planner itself is a pure function.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from aicity.core.domain import ForecastProvider, Planner, ProposedAction, Scenario, Snapshot
 from aicity.core.entity import Entity
-from aicity.domains.mobility.ai_learning import ARRIVAL_KEY, SATURATION_KEY, LaneRateLearner
+from aicity.domains.mobility.ai_learning import ARRIVAL_KEY, RED_KEY, SATURATION_KEY, LaneRateLearner
 
 PLANNER_NAME = "mobility.ai.predictive-pressure"
 PLANNER_VERSION = "1.0"
@@ -40,6 +42,15 @@ class AiParams:
     arrival_weight: float = 0.0
     downstream_weight: float = 1.0
     default_saturation: float = 0.5
+    speed_aware: bool = False
+    """When set, the moving weight is the share of moving vehicles that reach the stop line within the
+    horizon at their observed mean speed (capped at ``moving_weight``·``speed_gain``)."""
+    speed_gain: float = 1.0
+    age_weight: float = 0.0
+    lane_level: bool = False
+    """Count each incoming lane once per phase, weighted by the share of its movements the phase serves
+    (instead of once per movement)."""
+    """Vehicles per minute of red added to each waiting movement (a starvation guard)."""
 
 
 def _num(ent: Entity | None, attr: str) -> float:
@@ -67,6 +78,10 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
     used: dict[str, Any] = {}
     cands: list[dict[str, Any]] = []
     h = params.horizon_s
+    lane_outs: dict[str, set[str]] = {}
+    for ph in sig.get("phases") or []:
+        for serve in ph.get("serves", []):
+            lane_outs.setdefault(serve["lane"], set()).update(serve.get("to", []))
     for ph in sig.get("phases") or []:
         idx = int(ph["index"])
         green_s = h if idx == current else max(h - clearance, 0.0)
@@ -76,7 +91,13 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
             det = serve.get("detector") or f"{FLOW_PREFIX}in:{serve['lane']}"
             inflow = ents.get(det)
             queue = _num(inflow, "queue")
-            moving = max(_num(inflow, "vehicleCount") - queue, 0.0)
+            count = _num(inflow, "vehicleCount")
+            moving = max(count - queue, 0.0)
+            w_moving = params.moving_weight
+            if params.speed_aware and moving > 0:
+                v_moving = _num(inflow, "averageVehicleSpeed") * count / moving
+                length = max(_num(inflow, "detectionLength"), 1.0)
+                w_moving = params.speed_gain * min(1.0, v_moving * h / length)
             inputs[det] = {"queue": queue, "vehicleCount": queue + moving}
             lam = _fc_mean(forecasts, f"{det}#{ARRIVAL_KEY}")
             sat = _fc_mean(forecasts, f"{det}#{SATURATION_KEY}")
@@ -86,17 +107,25 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
                 used[f"{det}#{SATURATION_KEY}"] = sat
             arrivals = params.arrival_weight * (lam or 0.0) * h
             capacity = (sat if sat is not None else params.default_saturation) * green_s
-            demand = min(queue + params.moving_weight * moving + arrivals, capacity)
+            demand = min(queue + w_moving * moving + arrivals, capacity)
+            age = 0.0
+            if params.age_weight and queue > 0:
+                red = _fc_mean(forecasts, f"{det}#{RED_KEY}")
+                if red is not None:
+                    used[f"{det}#{RED_KEY}"] = red
+                    age = params.age_weight * red / 60.0
+            share = 1.0 / max(len(lane_outs.get(serve["lane"], ())), 1) if params.lane_level else 1.0
             for out in serve.get("to", []):
                 oid = f"{FLOW_PREFIX}out:{out}"
                 oent = ents.get(oid)
                 oq = _num(oent, "queue") / max(_num(oent, "laneCount"), 1.0)
                 inputs[oid] = {"queue_per_lane": round(oq, 3)}
-                served += demand
-                down += params.downstream_weight * oq
+                served += (demand + age) * share
+                down += params.downstream_weight * oq * share
                 moves.append({"lane": serve["lane"], "to": out, "queue": queue, "moving": moving,
                               "arrivals": round(arrivals, 3), "capacity": round(capacity, 3),
-                              "served": round(demand, 3), "downstream_queue": round(oq, 3)})
+                              "served": round(demand, 3), "age_bonus": round(age, 3),
+                              "downstream_queue": round(oq, 3)})
         cands.append({"phase": idx, "score": round(served - down, 4),
                       "terms": {"served": round(served, 4), "downstream": round(down, 4),
                                 "green_s": green_s, "lost_time_s": h - green_s, "movements": moves}})

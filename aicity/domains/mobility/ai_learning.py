@@ -21,6 +21,7 @@ FLOW_TYPE = "TrafficFlowObserved"
 SIGNAL_TYPE = "TrafficSignal"
 ARRIVAL_KEY = "arrivalRate"
 SATURATION_KEY = "saturationFlow"
+RED_KEY = "redTime"
 Z90 = 1.6449
 
 
@@ -53,7 +54,8 @@ class LaneRateLearner:
     """A :class:`aicity.core.domain.ForecastProvider`: arrival rate and saturation flow per incoming lane.
 
     Forecast keys: ``"<TrafficFlowObserved id>#arrivalRate"`` and ``"...#saturationFlow"`` (veh/s), each
-    ``{"mean", "interval_90": [lo, hi], "n"}``.
+    ``{"mean", "interval_90": [lo, hi], "n"}``; ``"...#redTime"``: ``{"mean"}`` seconds since the lane was
+    last shown green.
     """
 
     name: str = "mobility.ai.lane-rates"
@@ -63,6 +65,7 @@ class LaneRateLearner:
     min_queue_for_discharge: int = 3
     arrivals: dict[str, Ewma] = field(default_factory=dict)
     saturation: dict[str, Ewma] = field(default_factory=dict)
+    last_green: dict[str, float] = field(default_factory=dict)
     _prev: dict[str, tuple[float, int, int, bool]] = field(default_factory=dict)
 
     def learn(self, snapshot: Snapshot) -> None:
@@ -78,6 +81,8 @@ class LaneRateLearner:
             entered = int(ent.get("intensity", 0) or 0)
             period = ent.get("observationPeriod")
             green = eid in green_lanes
+            if green or eid not in self.last_green:
+                self.last_green[eid] = t
             prev = self._prev.get(eid)
             self._prev[eid] = (t, count, queue, green)
             if prev is None or not period or period <= 0:
@@ -101,6 +106,8 @@ class LaneRateLearner:
             out[f"{eid}#{ARRIVAL_KEY}"] = est.as_forecast()
         for eid, sat in self.saturation.items():
             out[f"{eid}#{SATURATION_KEY}"] = sat.as_forecast(lo=0.05)
+        for eid, since in self.last_green.items():
+            out[f"{eid}#{RED_KEY}"] = {"mean": round(snapshot.elapsed_s - since, 3)}
         return out
 
 
