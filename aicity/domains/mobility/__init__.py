@@ -36,6 +36,7 @@ class MobilityDomain:
     name = "mobility"
     description = "Traffic signals on SUMO: fixed-time plans (Smart City) vs adaptive control (AI City)"
     plausibility = PLAUSIBILITY
+    default_scenario = "cologne8"  # `aicity run` with no --scenario: a real network, 10 emergency vehicles/h
     _probes_on = False  # set by open_twin: the last twin opened has probe data
 
     def scenarios(self) -> list[Scenario]:
