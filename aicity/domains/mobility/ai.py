@@ -35,7 +35,7 @@ FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
 
 @dataclass(frozen=True, slots=True)
 class AiParams:
-    """Weights of the AI controller's score (defaults tuned on cologne8/ingolstadt7/grid4x4, seeds 1–3)."""
+    """Weights of the AI controller's score (defaults chosen on cologne8/ingolstadt7/grid4x4, seeds 1–7)."""
 
     horizon_s: float = 10.0
     moving_weight: float = 0.3
@@ -46,11 +46,11 @@ class AiParams:
     """When set, the moving weight is the share of moving vehicles that reach the stop line within the
     horizon at their observed mean speed (capped at ``moving_weight``·``speed_gain``)."""
     speed_gain: float = 1.0
-    age_weight: float = 0.0
-    lane_level: bool = False
+    age_weight: float = 1.0
+    """Vehicles per minute of red added to each waiting movement (a starvation guard)."""
+    lane_level: bool = True
     """Count each incoming lane once per phase, weighted by the share of its movements the phase serves
     (instead of once per movement)."""
-    """Vehicles per minute of red added to each waiting movement (a starvation guard)."""
 
 
 def _num(ent: Entity | None, attr: str) -> float:
