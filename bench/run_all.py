@@ -7,6 +7,7 @@ Each section is independent; a section whose module is missing is reported as sk
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SECTIONS = ("core", "mobility", "preemption", "forecast")
+SECTIONS = ("core", "loop", "mobility", "preemption", "forecast")
 
 
 def _aicity(*args: str) -> None:
@@ -29,6 +30,20 @@ def run_section(name: str, quick: bool) -> Path:
     out = RESULTS / f"{name}.json"
     if name == "core":
         _aicity("bench", "core", "--json", str(out))
+    elif name == "loop":
+        import tempfile
+
+        records = []
+        for seed in (1, 2, 3):
+            with tempfile.TemporaryDirectory() as tmp:
+                _aicity("run", "--scenario", "cologne8", "--mode", "ai", "--seed", str(seed), "--out", tmp, "--quiet")
+                rep = json.loads((Path(tmp) / "report.json").read_text())
+                loop = rep["modes"]["ai"]["loop"]
+                records.append({"scenario": "cologne8", "mode": "ai", "seed": seed, "sim_s": loop["sim_s"],
+                                "wall_s": loop["wall_s"], "steps": loop["steps"], "proposals": loop["proposals"],
+                                "ledger_records": rep["modes"]["ai"]["governance"].get("ledger_records", 0),
+                                "delay_s": rep["modes"]["ai"]["kpis"]["delay_s"]})
+        out.write_text(json.dumps(records, indent=2))
     elif name == "mobility":
         _aicity("bench", "mobility", "--scenarios", "cologne8" if quick else "cologne8,ingolstadt7,grid4x4",
                 "--controllers", "fixed,maxpressure,ai", "--seeds", "1" if quick else "1,2,3", "--json", str(out))

@@ -159,6 +159,23 @@ def delay_series(trips: Sequence[Trip], begin_s: float, ev_prefix: str) -> list[
     return [(b * SERIES_BIN_S, sum(v) / len(v)) for b, v in sorted(bins.items()) if b >= 0]
 
 
+def edge_shapes(net_path: str, limit: int = 5000) -> list[list[list[float]]]:
+    """Centre-line shapes of the network's normal edges (first lane), for drawing the map behind KPIs."""
+    import xml.etree.ElementTree as ET
+
+    shapes: list[list[list[float]]] = []
+    for edge in ET.parse(net_path).getroot().iter("edge"):
+        if edge.get("function") == "internal":
+            continue
+        lane = edge.find("lane")
+        shape = lane.get("shape") if lane is not None else None
+        if shape:
+            shapes.append([[round(float(v), 1) for v in pt.split(",")[:2]] for pt in shape.split()])
+        if len(shapes) >= limit:
+            break
+    return shapes
+
+
 def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> DomainResult:
     """The :class:`DomainResult` of a closed twin."""
     from aicity.domains.mobility.twin import EV_PREFIX
@@ -199,6 +216,9 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
     extra: dict[str, Any] = {
         "scenario": twin.scenario.name, "mode": twin.mode, "seed": twin.seed,
         "signal_xy": {s: [x, y] for s, (x, y) in twin.signal_xy().items()},
+        "positions": {"signal": {s: [x, y] for s, (x, y) in twin.signal_xy().items()}},
+        "group_metric": "delay s",
+        "edges_xy": edge_shapes(twin.cfg.net),
         "ev_plan": twin.ev_plan, "ev_trips": ev_trips,
     }
     series = {"delay_s": delay_series(trips, twin.begin_s, EV_PREFIX), "queue_veh": twin.queue_series}
