@@ -75,7 +75,7 @@ def input_entity_id(key: str, snapshot: Snapshot) -> str | None:
     """The entity id an input key refers to: ``<id>`` or ``<id>#<attribute>``, when it is in the snapshot."""
     if key in snapshot.entities:
         return key
-    base = key.split("#", 1)[0]
+    base = key.rsplit("#", 1)[0]  # ids may contain '#' themselves (SUMO lane ids do)
     return base if base in snapshot.entities else None
 
 

@@ -87,6 +87,7 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
         green_s = h if idx == current else max(h - clearance, 0.0)
         served = down = 0.0
         moves = []
+        per_input: dict[str, float] = {}  # score contribution per input key, for counterfactual explanations
         for serve in ph.get("serves", []):
             det = serve.get("detector") or f"{FLOW_PREFIX}in:{serve['lane']}"
             inflow = ents.get(det)
@@ -99,6 +100,8 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
                 length = max(_num(inflow, "detectionLength"), 1.0)
                 w_moving = params.speed_gain * min(1.0, v_moving * h / length)
             inputs[det] = {"queue": queue, "vehicleCount": queue + moving}
+            inputs[f"{det}#queue"] = queue
+            inputs[f"{det}#movingVehicles"] = moving
             lam = _fc_mean(forecasts, f"{det}#{ARRIVAL_KEY}")
             sat = _fc_mean(forecasts, f"{det}#{SATURATION_KEY}")
             if lam is not None and params.arrival_weight:
@@ -120,15 +123,22 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
                 oent = ents.get(oid)
                 oq = _num(oent, "queue") / max(_num(oent, "laneCount"), 1.0)
                 inputs[oid] = {"queue_per_lane": round(oq, 3)}
+                inputs[f"{oid}#queuePerLane"] = round(oq, 3)
                 served += (demand + age) * share
                 down += params.downstream_weight * oq * share
+                qkey, okey = f"{det}#queue", f"{oid}#queuePerLane"
+                per_input[qkey] = per_input.get(qkey, 0.0) + min(queue, capacity) * share
+                mkey = f"{det}#movingVehicles"
+                per_input[mkey] = per_input.get(mkey, 0.0) + (demand - min(queue, capacity)) * share
+                per_input[okey] = per_input.get(okey, 0.0) - params.downstream_weight * oq * share
                 moves.append({"lane": serve["lane"], "to": out, "queue": queue, "moving": moving,
                               "arrivals": round(arrivals, 3), "capacity": round(capacity, 3),
                               "served": round(demand, 3), "age_bonus": round(age, 3),
                               "downstream_queue": round(oq, 3)})
         cands.append({"phase": idx, "score": round(served - down, 4),
                       "terms": {"served": round(served, 4), "downstream": round(down, 4),
-                                "green_s": green_s, "lost_time_s": h - green_s, "movements": moves}})
+                                "green_s": green_s, "lost_time_s": h - green_s, "movements": moves,
+                                **{k: round(v, 4) for k, v in per_input.items() if v}}})
     return cands, inputs, used
 
 
