@@ -20,13 +20,20 @@ PLUGGED = (("aicity.forecast.cli", "add_parser"), ("aicity.governance.cli", "add
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from aicity.runner import RunSpec, check_seed, parse_modes, prepare_out, resolve, run
+    from aicity.runner import RunSpec, check_seed, parse_modes, parse_options, prepare_out, resolve, run
 
     check_seed(args.seed)
     modes = parse_modes(args.mode)
+    options = parse_options(args.set or [])
+    if args.probes is not None:
+        if not 0.0 < args.probes <= 1.0:
+            raise UserError(f"--probes takes the connected share of vehicles in (0, 1], got {args.probes}")
+        options["probes"] = args.probes
+    if args.ev_per_hour is not None:
+        options["ev_per_hour"] = args.ev_per_hour
     _domain, scen = resolve(args.scenario)  # fail fast on an unknown scenario, before creating folders
     out = prepare_out(args.out)
-    report = run(RunSpec(args.scenario or scen.name, modes, args.seed, out),
+    report = run(RunSpec(args.scenario or scen.name, modes, args.seed, out, options),
                  jobs=args.jobs, show_progress=not args.quiet)
     print(f"\nreport: {out / 'report.md'}")
     for key in ("delay_s", "trip_time_s", "wait_s", "ev_travel_s_mean"):
@@ -98,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default runs/<timestamp>/)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per mode)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--probes", type=float, metavar="SHARE",
+                   help="mobility: connected-vehicle probe data from this share of vehicles (0-1], each with "
+                        "recorded consent; the AI controller uses consented probes only")
+    p.add_argument("--ev-per-hour", type=float, metavar="N", help="mobility: emergency vehicles per hour")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a scenario parameter in both modes (repeatable), e.g. decision_interval_s=5")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("scenarios", help="list the built-in scenarios")

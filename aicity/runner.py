@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import json
 import multiprocessing as mp
 import os
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +24,33 @@ MAX_SEED = 2**31 - 1
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to run: a scenario (name or path), the modes, a seed and where to write."""
+    """What to run: a scenario (name or path), the modes, a seed, where to write, and scenario options.
+
+    ``options`` override the scenario's parameters in both modes (e.g. mobility's ``probes``, ``ev_per_hour``,
+    ``decision_interval_s``); the domain validates them when it opens the twin.
+    """
 
     scenario: str
     modes: tuple[str, ...]
     seed: int
     out: Path
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as scenario options; a value is read as JSON when it parses (``0.2``, ``true``,
+    ``{"fraction": 0.2}``), else kept as text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"bad option {pair!r}: use KEY=VALUE, e.g. --set ev_per_hour=20")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
 
 
 def check_seed(seed: int) -> int:
@@ -67,12 +91,15 @@ def resolve(scenario: str | None) -> tuple[Any, Any]:
     return find_scenario(domains, scenario)
 
 
-def run_mode(scenario: str, mode: str, seed: int, out: str, progress_q: Any = None) -> dict[str, Any]:
+def run_mode(scenario: str, mode: str, seed: int, out: str, progress_q: Any = None,
+             options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run one mode in this process (libsumo allows one simulation per process); returns a JSON-ready dict."""
     from aicity.core.store import SqliteStore
     from aicity.loop import CityLoop
 
     domain, scen = resolve(scenario)
+    if options:
+        scen = dataclasses.replace(scen, params={**scen.params, **options})
     mode_dir = Path(out) / mode
     mode_dir.mkdir(parents=True, exist_ok=True)
     db = mode_dir / "city.db"
@@ -80,7 +107,12 @@ def run_mode(scenario: str, mode: str, seed: int, out: str, progress_q: Any = No
         db.unlink()
     store = SqliteStore(db)
     governance = _governance(store, domain.name, mode, mode_dir)
-    loop = CityLoop(domain, scen, mode=mode, seed=seed, store=store, governance=governance)
+    consent = _consent_registry(store, governance)
+    twin_kw: dict[str, Any] = {}
+    if consent is not None and "consent" in inspect.signature(domain.open_twin).parameters:
+        twin_kw["consent"] = consent  # personal data (e.g. probe vehicles) is consented into the run's ledger
+    twin = domain.open_twin(scen, seed=seed, mode=mode, **twin_kw)
+    loop = CityLoop(domain, scen, mode=mode, seed=seed, store=store, governance=governance, twin=twin)
     last = [0.0]
 
     def progress(done: float, total: float) -> None:
@@ -96,10 +128,28 @@ def run_mode(scenario: str, mode: str, seed: int, out: str, progress_q: Any = No
         "kpis": result.kpis, "groups": result.groups, "series": result.series, "extra": result.extra,
         "loop": loop.stats.to_dict(), "dead_letters": store.dead_letter_count, "equity": equity,
         "governance": summary() if callable(summary) else {},
+        "consent": _consent_summary(consent),
+        "options": dict(options or {}),
         "db": str(db),
     }
     store.close()
     return out_dict
+
+
+def _consent_registry(store: Any, governance: Any) -> Any:
+    """The run's consent registry (in the run's store, consent events in its ledger), when governance is on."""
+    if governance is None:
+        return None
+    from aicity.governance.consent import ConsentRegistry
+
+    return ConsentRegistry(store.connection, governance.ledger)
+
+
+def _consent_summary(registry: Any) -> dict[str, Any]:
+    """Consents given and withdrawn during the run (counts only: no subject ids leave the store)."""
+    if registry is None:
+        return {}
+    return registry.counts() if hasattr(registry, "counts") else {}
 
 
 def _governance(store: Any, domain: str, mode: str, out: Path) -> Any:
@@ -117,6 +167,9 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
 
     check_seed(spec.seed)
     domain, scen = resolve(spec.scenario)
+    check = getattr(domain, "check_params", None)
+    if spec.options and callable(check):
+        check({**scen.params, **spec.options})  # fail fast, before any process starts
     for mode in spec.modes:
         if mode not in MODES:
             raise UserError(f"unknown mode {mode!r}; use ai, smart or both")
@@ -140,7 +193,8 @@ def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float) -> dic
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures: dict[str, Future[dict[str, Any]]] = {
-                m: pool.submit(run_mode, spec.scenario, m, spec.seed, str(spec.out), progress_q)
+                m: pool.submit(run_mode, spec.scenario, m, spec.seed, str(spec.out), progress_q,
+                               dict(spec.options))
                 for m in spec.modes}
             while not all(f.done() for f in futures.values()):
                 _drain(progress_q, bars, timeout=0.2)

@@ -28,6 +28,10 @@ def test_help_is_instant_and_imports_nothing_heavy():
     (["run", "--mode", "dream"], "unknown mode 'dream'"),
     (["bench", "mobility", "--seeds", "one"], "bad seed list"),
     (["bench", "mobility", "--controllers", "magic"], "unknown controller 'magic'"),
+    (["run", "--scenario", "grid3x3", "--set", "bogus=1"], "unknown mobility scenario option(s) bogus"),
+    (["run", "--scenario", "grid3x3", "--set", "ev_per_hour=lots"], "ev_per_hour must be a non-negative number"),
+    (["run", "--scenario", "grid3x3", "--set", "novalue"], "bad option 'novalue'"),
+    (["run", "--scenario", "grid3x3", "--probes", "2"], "--probes takes the connected share"),
 ])
 def test_user_errors_end_with_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
@@ -95,3 +99,27 @@ def test_ai_run_is_governed_and_audited(tmp_path):
     _key, rows = read_jsonl(out / "ai" / "audit.jsonl")
     records = [json.loads(r.record) for r in rows if r.record]
     assert len(reconstruct_actuations(records)) == len(acks) > 0
+
+
+@pytest.mark.sumo
+def test_probe_run_uses_consented_probe_features_only(tmp_path):
+    """`aicity run --probes`: consents are ledgered, the AI planner's decisions use the probe feature, and no
+    pseudonym reaches the decision records."""
+    out = tmp_path / "probes"
+    assert main(["run", "--scenario", "grid3x3", "--mode", "ai", "--seed", "2", "--probes", "0.3",
+                 "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    ai = report["modes"]["ai"]
+    assert ai["options"] == {"probes": 0.3}
+    assert ai["consent"]["subjects"] > 0 and ai["consent"]["withdrawn"] == 0
+    assert "data subjects gave consent" in (out / "report.md").read_text()
+    from aicity.governance.ledger import read_jsonl
+
+    _key, rows = read_jsonl(out / "ai" / "audit.jsonl")
+    records = [json.loads(r.record) for r in rows if r.record]
+    given = [r for r in records if r.get("kind") == "consent_given"]
+    assert len(given) == ai["consent"]["subjects"]
+    decisions = [r for r in records if r.get("kind") == "decision"]
+    with_probe = [d for d in decisions if any(k.endswith("#probeArrivingShare") for k in (d.get("forecasts") or {}))]
+    assert with_probe, "the AI planner used the consented probe feature in its decisions"
+    assert "veh-" not in json.dumps(decisions)

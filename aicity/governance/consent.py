@@ -246,6 +246,12 @@ class ConsentRegistry:
         """True when an active consent of the subject covers the purpose and category."""
         return any(r.allows(purpose, pii_category, now) for r in self._by_subject.get(subject_id, []))
 
+    def counts(self) -> dict[str, int]:
+        """How many subjects gave consent, and how many withdrew some of it (counts only, no ids)."""
+        recs = [r for rs in self._by_subject.values() for r in rs]
+        return {"subjects": len(self._by_subject), "records": len(recs),
+                "withdrawn": len({r.subject_id for r in recs if r.withdrawn_purposes()})}
+
 
 @dataclass
 class PurposeBoundAccess:

@@ -71,8 +71,12 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['description']}", "",
              f"Domain `{report['domain']}`, simulated window "
              f"{report['window_s'][0]:.0f}–{report['window_s'][1]:.0f} s, wall time {report['wall_s']:.1f} s. "
-             "Both modes ran on the same twin with the same seed.", "",
-             "## KPIs side by side", "",
+             "Both modes ran on the same twin with the same seed.", ""]
+    options = next(iter(report["modes"].values())).get("options") or {}
+    if options:
+        lines += ["Scenario options (both modes): " + ", ".join(f"`{k}={v}`" for k, v in sorted(options.items())),
+                  ""]
+    lines += ["## KPIs side by side", "",
              "| KPI | " + " | ".join(LABELS.get(m, m) for m in modes) + " | AI vs Smart |",
              "|---|" + "---:|" * (len(modes) + 1)]
     for key, row in report["comparison"].items():
@@ -108,6 +112,11 @@ def markdown(report: dict[str, Any]) -> str:
             for key, value in gov.items():
                 if isinstance(value, dict) and value:
                     lines.append(f"- {key}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()))
+        consent = report["modes"][mode].get("consent") or {}
+        if consent.get("subjects"):
+            lines += ["", f"Personal data ({LABELS.get(mode, mode)}): {consent['subjects']} data subjects gave consent "
+                      f"({consent['records']} records, ledgered), {consent['withdrawn']} withdrew; only consented "
+                      "data was read."]
         if samples:
             lines += ["", "Sample decisions, explained:", ""]
             lines += [f"- {s}" for s in samples]

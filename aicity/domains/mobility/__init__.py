@@ -11,6 +11,8 @@ from typing import Any
 from aicity.core.domain import ForecastProvider, Planner, Scenario, Twin
 from aicity.core.errors import UserError
 
+SCENARIO_OPTIONS = frozenset({"ev_per_hour", "decision_interval_s", "sensor_faults", "probes"})
+"""Scenario parameters :meth:`MobilityDomain.open_twin` reads (besides the edge limits)."""
 _FLOW_AGE = 30.0  # s: a detector group not updated for longer is stale
 PLAUSIBILITY: dict[str, Any] = {
     "rules": [
@@ -74,6 +76,7 @@ class MobilityDomain:
             params["ev_per_hour"] = ev_per_hour
         if sensor_faults is not None:
             params["sensor_faults"] = sensor_faults
+        limit_names = self.check_params(params)
         cfg.sensor_faults = SensorFaults.parse(params.get("sensor_faults"))
         if probes is not None:
             params["probes"] = probes
@@ -87,7 +90,6 @@ class MobilityDomain:
             cfg.ev_per_hour = float(params["ev_per_hour"])
         if "decision_interval_s" in params:
             cfg.decision_interval_s = float(params["decision_interval_s"])
-        limit_names = {f.name for f in dataclasses.fields(cfg.limits)} - {"all_red_s"}
         limits = {k: float(v) for k, v in params.items() if k in limit_names}
         if limits:
             try:
@@ -95,6 +97,29 @@ class MobilityDomain:
             except ValueError as exc:
                 raise UserError(str(exc)) from exc
         return SumoTwin(scenario, seed=seed, mode=mode, config=cfg)
+
+    @staticmethod
+    def check_params(params: Mapping[str, Any]) -> set[str]:
+        """Refuse unknown scenario options and non-numeric numbers (:class:`UserError`); returns the limit names."""
+        import dataclasses
+
+        from aicity.domains.mobility.probes import ProbeConfig
+        from aicity.domains.mobility.edge import EdgeLimits
+
+        limit_names = {f.name for f in dataclasses.fields(EdgeLimits)} - {"all_red_s"}
+        unknown = sorted(set(params) - limit_names - SCENARIO_OPTIONS)
+        if unknown:
+            known = ", ".join(sorted(SCENARIO_OPTIONS | limit_names))
+            raise UserError(f"unknown mobility scenario option(s) {', '.join(unknown)}; known: {known}")
+        for key in ("ev_per_hour", "decision_interval_s", *sorted(limit_names)):
+            val = params.get(key)
+            if key in params and (isinstance(val, bool) or not isinstance(val, int | float) or val < 0
+                                  or (key == "decision_interval_s" and val < 1)):
+                raise UserError(f"mobility option {key} must be a non-negative number"
+                                f"{' (at least 1 s)' if key == 'decision_interval_s' else ''}, got {val!r}")
+        if "probes" in params:
+            ProbeConfig.parse(params["probes"])
+        return limit_names
 
     def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
         """``smart``: none (fixed-time programs); ``ai``: the AI controller's planners."""

@@ -13,7 +13,9 @@ green (only while it has a queue: a starvation guard), ``share(l)`` = 1 / number
 time ``p`` would get in the horizon: ``H`` if it is the current phase, ``H`` minus the clearance (yellow +
 all-red) otherwise — the switching cost. The planner proposes a change only when another phase scores
 higher than the current one: it extends a green while its queue still discharges and platoons still arrive,
-and switches as soon as the lost time is worth it. Learning state lives in
+and switches as soon as the lost time is worth it. Where connected-vehicle probe data is on (only vehicles whose
+owners consented, read through :mod:`aicity.governance.consent`), ``w_m`` of a lane becomes the share of its
+moving probes that reach the stop line within ``H`` at their own speed. Learning state lives in
 :class:`aicity.domains.mobility.ai_learning.LaneRateLearner`; the planner itself is a pure function.
 """
 
@@ -31,6 +33,8 @@ PLANNER_NAME = "mobility.ai.predictive-pressure"
 PLANNER_VERSION = "1.0"
 SIGNAL_TYPE = "TrafficSignal"
 FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
+PROBE_ARRIVING_KEY = "probeArrivingShare"
+"""Forecast key suffix of the consented probe feature (see :mod:`aicity.domains.mobility.probes`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,12 @@ class AiParams:
     lane_level: bool = True
     """Count each incoming lane once per phase, weighted by the share of its movements the phase serves
     (instead of once per movement)."""
+    probe_weight: float = 1.0
+    """With consented probe data on a lane (``<flow id>#probeArrivingShare``), the moving vehicles count by the
+    share of moving probes that reach the stop line within the horizon, times this weight, instead of
+    ``moving_weight``."""
+    min_probes: int = 1
+    """Moving probes needed on a lane before its probe share is used."""
 
 
 def _num(ent: Entity | None, attr: str) -> float:
@@ -99,6 +109,10 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
                 v_moving = _num(inflow, "averageVehicleSpeed") * count / moving
                 length = max(_num(inflow, "detectionLength"), 1.0)
                 w_moving = params.speed_gain * min(1.0, v_moving * h / length)
+            share_fc = forecasts.get(f"{det}#{PROBE_ARRIVING_KEY}") if params.probe_weight else None
+            if isinstance(share_fc, Mapping) and int(share_fc.get("n", 0)) >= params.min_probes:
+                w_moving = params.probe_weight * float(share_fc["mean"])
+                used[f"{det}#{PROBE_ARRIVING_KEY}"] = share_fc["mean"]
             inputs[det] = {"queue": queue, "vehicleCount": queue + moving}
             inputs[f"{det}#queue"] = queue
             inputs[f"{det}#movingVehicles"] = moving

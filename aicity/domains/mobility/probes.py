@@ -10,8 +10,11 @@ feed holds on the subject at once, and its reads raise :class:`aicity.governance
 
 :class:`ProbeFeatures` is a ForecastProvider: every step it reads the consented vehicles for :data:`PURPOSE`
 and produces, per incoming detector group with at least one probe on it, ``"<TrafficFlowObserved id>#probeSpeed"``
-→ ``{"mean": mean probe speed (m/s), "n": probes}`` and ``"<id>#probeCount"`` → ``{"mean": probes}``. It keeps
-nothing per subject between steps (only aggregates leave it, so decision records hold no pseudonyms).
+→ ``{"mean": mean probe speed (m/s), "n": probes}``, ``"<id>#probeCount"`` → ``{"mean": probes}`` and, where
+probes are moving, ``"<id>#probeArrivingShare"`` → ``{"mean": share of the moving probes that reach the stop
+line within ``horizon_s`` at their own speed, "n": moving probes}`` — what the AI controller weighs the
+detector's moving vehicles by. It keeps nothing per subject between steps (only aggregates leave it, so
+decision records hold no pseudonyms).
 
 libsumo runs one simulation per process, so the provider finds the feed of the twin opened last in this process
 (:func:`current_feed`) unless given one.
@@ -39,6 +42,9 @@ VEHICLE_TYPE = "Vehicle"
 FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
 SPEED_KEY = "probeSpeed"
 COUNT_KEY = "probeCount"
+ARRIVING_KEY = "probeArrivingShare"
+MOVING_MPS = 1.0
+"""Probes slower than this count as queued, not moving."""
 CONTROLLER = Controller("City traffic management (aicity twin)", "traffic-control@city.example")
 PROBE_PURPOSE = Purpose(PURPOSE, "Traffic management", ("location", "speed"),
                         termination="on withdrawal, or at the end of the trip")
@@ -84,15 +90,16 @@ class ProbeFeed:
         self.seed = int(seed)
         self.registry = registry or ConsentRegistry(sqlite3.connect(":memory:"))
         self.access = PurposeBoundAccess(self.registry, DATASET, PII_CATEGORY)
-        self.areas: dict[str, list[tuple[float, float, str]]] = {}
+        self.areas: dict[str, list[tuple[float, float, str, float]]] = {}
         self._connected: dict[str, str | None] = {}  # sumo id -> pseudonym (None: not connected)
         self._data: dict[str, Entity] = {}
         self._enrolled: set[str] = set()
         self.registry.on_withdraw(self._forget)
         _CURRENT[:] = [self]
 
-    def set_areas(self, areas: Mapping[str, list[tuple[float, float, str]]]) -> None:
-        """Static detection areas: lane -> [(start m, end m, incoming TrafficFlowObserved id)]."""
+    def set_areas(self, areas: Mapping[str, list[tuple[float, float, str, float]]]) -> None:
+        """Static detection areas: lane -> [(start m, end m, incoming TrafficFlowObserved id, m from end to stop
+        line)]."""
         self.areas = {k: list(v) for k, v in areas.items()}
 
     def _pseudonym(self, vid: str) -> str | None:
@@ -151,9 +158,11 @@ class ProbeFeatures:
 
     name = "mobility.probe-features"
 
-    def __init__(self, source: Callable[[], ProbeFeed | None] = current_feed, purpose: str = PURPOSE) -> None:
+    def __init__(self, source: Callable[[], ProbeFeed | None] = current_feed, purpose: str = PURPOSE,
+                 horizon_s: float = 10.0) -> None:
         self.source = source
         self.purpose = purpose
+        self.horizon_s = horizon_s
         self.last_used: tuple[str, ...] = ()
         self.refused = 0
 
@@ -166,6 +175,7 @@ class ProbeFeatures:
         if feed is None:
             return {}
         speeds: dict[str, list[float]] = {}
+        arriving: dict[str, list[bool]] = {}
         used = []
         for subject in feed.subjects():
             try:
@@ -175,13 +185,19 @@ class ProbeFeatures:
                 continue
             used.append(subject)
             lane, pos, speed = ent.get("laneId"), ent.get("lanePosition"), ent.get("speed")
-            for start, end, group in feed.areas.get(str(lane), ()):
+            for start, end, group, to_stop in feed.areas.get(str(lane), ()):
                 if start - 1e-6 <= float(pos) <= end + 1e-6:
                     speeds.setdefault(group, []).append(float(speed))
+                    if float(speed) >= MOVING_MPS:
+                        eta = (end - float(pos) + to_stop) / float(speed)
+                        arriving.setdefault(group, []).append(eta <= self.horizon_s)
                     break
         self.last_used = tuple(used)
         out: dict[str, Any] = {}
         for group, vals in sorted(speeds.items()):
             out[f"{group}#{SPEED_KEY}"] = {"mean": round(sum(vals) / len(vals), 3), "n": len(vals)}
             out[f"{group}#{COUNT_KEY}"] = {"mean": float(len(vals))}
+            if group in arriving:
+                flags = arriving[group]
+                out[f"{group}#{ARRIVING_KEY}"] = {"mean": round(sum(flags) / len(flags), 3), "n": len(flags)}
         return out

@@ -104,8 +104,8 @@ class SumoTwin:
         self._impossible: set[str] = set()
         self._last_flow: dict[str, Entity] = {}
         self._safe_hold: set[str] = set()
-        self.probes: Any = None  # ProbeFeed when probe data is on
-        if self.config.probes is not None:
+        self.probes: Any = None  # ProbeFeed when probe data is on (AI City mode only: nothing else reads it)
+        if self.config.probes is not None and mode == "ai":
             from aicity.domains.mobility.probes import ProbeFeed
 
             self.probes = ProbeFeed(self.config.probes, seed=self.seed, registry=self.config.consent)
@@ -120,10 +120,16 @@ class SumoTwin:
         if self.config.sensor_faults is not None:  # checked before SUMO starts
             self._freeze, self._impossible = self.config.sensor_faults.resolve(net)
         if self.probes is not None:
-            areas: dict[str, list[tuple[float, float, str]]] = {}
+            areas: dict[str, list[tuple[float, float, str, float]]] = {}
             for lane, pieces in net.in_groups.items():
-                for piece in pieces:
-                    areas.setdefault(piece.lane, []).append((piece.start_pos, piece.end_pos, flow_urn(lane)))
+                to_stop: dict[str, float] = {lane: 0.0}  # metres from a piece's end to the stop line
+                for piece in pieces:  # upstream pieces come after the lanes they feed
+                    if piece.lane not in to_stop:
+                        to_stop[piece.lane] = min((to_stop[s] + net.lanes[s].length
+                                                   for s in net.successors.get(piece.lane, []) if s in to_stop),
+                                                  default=0.0)
+                    areas.setdefault(piece.lane, []).append(
+                        (piece.start_pos, piece.end_pos, flow_urn(lane), to_stop[piece.lane]))
             self.probes.set_areas(areas)
         self._tmp = Path(tempfile.mkdtemp(prefix="aicity-sumo-"))
         det_file = self._tmp / "detectors.add.xml"

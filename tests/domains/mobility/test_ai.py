@@ -132,3 +132,23 @@ def test_ai_delay_below_fixed_time_on_real_cologne8() -> None:
     assert ai.kpis["delay_s"] < 0.7 * fixed.kpis["delay_s"]
     assert ai.kpis["never_inserted"] <= 0.01 * (ai.kpis["finished"] + ai.kpis["unfinished"] + 1)
     assert ai.kpis.get("actions_applied", 0) > 0
+
+
+def test_consented_probe_share_weights_the_moving_vehicles() -> None:
+    snap = _snap(_signal(0, 20.0), q_ns=1, q_ew=3)
+    sig, ents = snap.entities[SIG], snap.entities
+    key = "urn:ngsi-ld:TrafficFlowObserved:in:ns_0#probeArrivingShare"
+    none_arrive = {key: {"mean": 0.0, "n": 2}}
+    all_arrive = {key: {"mean": 1.0, "n": 2}}
+    base = score_phases(sig, ents, {}, AiParams())[0][0]
+    low = score_phases(sig, ents, none_arrive, AiParams())[0][0]
+    high = score_phases(sig, ents, all_arrive, AiParams())[0][0]
+    # ns_0 has one moving vehicle: weighted 0.3 without probes, 0 or 1 by the probes' share
+    assert low["score"] < base["score"] < high["score"]
+    assert high["score"] - low["score"] == pytest.approx(1.0)
+    used = score_phases(sig, ents, all_arrive, AiParams())[2]
+    assert used[key] == 1.0
+    # too few probes, or the weight switched off: the detectors alone decide
+    few = {key: {"mean": 1.0, "n": 1}}
+    assert score_phases(sig, ents, few, AiParams(min_probes=2))[0][0]["score"] == base["score"]
+    assert score_phases(sig, ents, all_arrive, AiParams(probe_weight=0.0))[0][0]["score"] == base["score"]

@@ -13,7 +13,7 @@ import pytest
 from aicity.core.errors import UserError
 from aicity.core.store import SqliteStore
 from aicity.domains.mobility import domain
-from aicity.domains.mobility.probes import COUNT_KEY, PURPOSE, SPEED_KEY, ProbeConfig, ProbeFeatures
+from aicity.domains.mobility.probes import ARRIVING_KEY, COUNT_KEY, PURPOSE, SPEED_KEY, ProbeConfig, ProbeFeatures
 from aicity.domains.mobility.scenarios import require
 from aicity.domains.mobility.twin import SumoTwin
 from aicity.governance.consent import ConsentRefused, ConsentRegistry
@@ -88,6 +88,10 @@ def test_withdrawn_vehicle_is_no_longer_used(tmp_path: Path, monkeypatch) -> Non
         for k, v in out.items():
             if k.endswith(SPEED_KEY):
                 assert 0 <= v["mean"] <= 70 and v["n"] == out[k.replace(SPEED_KEY, COUNT_KEY)]["mean"]
+            if k.endswith(ARRIVING_KEY):  # share of the moving probes reaching the stop line within the horizon
+                assert 0.0 <= v["mean"] <= 1.0 and 1 <= v["n"] <= out[k.replace(ARRIVING_KEY, COUNT_KEY)]["mean"]
+    assert any(k.endswith(f"#{ARRIVING_KEY}") for k in keys)
+    assert any(v["mean"] > 0 for out in outputs for k, v in out.items() if k.endswith(ARRIVING_KEY))
     assert all(sum(v["n"] for k, v in out.items() if k.endswith(SPEED_KEY)) <= len(u)
                for out, (_, u) in zip(outputs, used, strict=True))
     # no pseudonym reaches the observations or the decision records
