@@ -1,7 +1,8 @@
 """Stable model names: every registered forecaster comes wrapped in 80 % / 90 % conformal intervals.
 
 ``naive``, ``seasonal_naive_day``, ``seasonal_naive_week``, ``seasonal_average`` (baselines), ``rls`` (online
-direct RLS, per series), ``spatial`` (RLS plus neighbouring series); ``default`` names the loop's forecaster.
+direct RLS, per series), ``spatial`` (RLS plus neighbouring series), ``ewma`` (exponentially weighted level,
+time constant one hour); ``default`` names the loop's forecaster.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aicity.forecast.base import Forecaster
 from aicity.forecast.baselines import Naive, SeasonalAverage, SeasonalNaiveDay, SeasonalNaiveWeek
 from aicity.forecast.conformal import Conformal
 from aicity.forecast.online import ProfileRLS, SpatialRLS
+from aicity.forecast.smoothing import Ewma
 from aicity.forecast.vector import SingleSeries, VectorModel
 
 DEFAULT = "spatial"
@@ -42,6 +44,8 @@ MODELS: dict[str, ModelSpec] = {
                      lambda p, s: ProfileRLS(p, s)),
     "spatial": ModelSpec("spatial", "online RLS plus neighbouring series (site and best lead detectors)",
                          True, True, lambda p, s: SpatialRLS(p, s)),
+    "ewma": ModelSpec("ewma", "exponentially weighted level, time constant one hour (period/24 steps), per series",
+                      True, False, lambda p, s: Ewma(p, s)),
 }
 
 

@@ -16,7 +16,8 @@ higher than the current one: it extends a green while its queue still discharges
 and switches as soon as the lost time is worth it. Where connected-vehicle probe data is on (only vehicles whose
 owners consented, read through :mod:`aicity.governance.consent`), ``w_m`` of a lane becomes the share of its
 moving probes that reach the stop line within ``H`` at their own speed. Learning state lives in
-:class:`aicity.domains.mobility.ai_learning.LaneRateLearner`; the planner itself is a pure function.
+:class:`aicity.domains.mobility.ai_learning.LaneRateLearner` (arrival rates and saturation flows as ``ewma``
+models of :mod:`aicity.forecast`); the planner itself is a pure function.
 """
 
 from __future__ import annotations

@@ -3,19 +3,24 @@
 Everything is learned from detector entities only (``TrafficFlowObserved`` of incoming lanes and the
 ``TrafficSignal`` phase they were shown): arrivals are the ``intensity`` (vehicles entering the 200 m area)
 per second; saturation flow is the observed discharge rate of a lane while it is shown green with a standing
-queue (departures = entered + previous count − count). Both are exponentially weighted, so they track the
-time of day. This is a small estimator of our own: a per-second update for every lane of a city must cost
-microseconds, and these two quantities need no season model.
+queue (departures = entered + previous count − count). Both are learned by forecasting-module models,
+:class:`aicity.forecast.smoothing.Ewma` (registered as ``ewma``), one multi-series model per quantity with the
+``TrafficFlowObserved`` ids as series ids: every decision step is one vector update of all lanes (NaN where a
+lane is not observed, e.g. the saturation flow of a lane that is red or has no queue), weighted by the
+observation period, ``alpha = 1 − exp(−period/tau)``, so the rates track the time of day at a cost of
+microseconds per lane.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from aicity.core.domain import Snapshot
+from aicity.forecast.smoothing import Ewma
 
 FLOW_TYPE = "TrafficFlowObserved"
 SIGNAL_TYPE = "TrafficSignal"
@@ -23,30 +28,12 @@ ARRIVAL_KEY = "arrivalRate"
 SATURATION_KEY = "saturationFlow"
 RED_KEY = "redTime"
 Z90 = 1.6449
+SECONDS_PER_DAY = 86400
+"""The models' step is one second (``period`` = steps per day), so ``tau`` is in seconds."""
 
 
-@dataclass(slots=True)
-class Ewma:
-    """An exponentially weighted mean and variance with a time constant in seconds."""
-
-    tau_s: float
-    mean: float
-    var: float = 0.0
-    n: int = 0
-
-    def update(self, value: float, weight_s: float) -> None:
-        """Fold in ``value`` observed over ``weight_s`` seconds."""
-        a = 1.0 - math.exp(-max(weight_s, 0.0) / self.tau_s)
-        d = value - self.mean
-        self.mean += a * d
-        self.var = (1.0 - a) * (self.var + a * d * d)
-        self.n += 1
-
-    def as_forecast(self, lo: float = 0.0) -> dict[str, Any]:
-        """Mean with a 90 % band (normal approximation of the weighted spread)."""
-        sd = math.sqrt(max(self.var, 0.0))
-        return {"mean": round(self.mean, 5), "interval_90": [round(max(lo, self.mean - Z90 * sd), 5),
-                                                             round(self.mean + Z90 * sd, 5)], "n": self.n}
+def _model(tau_s: float, prior: float | None = None) -> Ewma:
+    return Ewma(period=SECONDS_PER_DAY, tau=tau_s, prior=prior)
 
 
 @dataclass(slots=True)
@@ -54,8 +41,11 @@ class LaneRateLearner:
     """A :class:`aicity.core.domain.ForecastProvider`: arrival rate and saturation flow per incoming lane.
 
     Forecast keys: ``"<TrafficFlowObserved id>#arrivalRate"`` and ``"...#saturationFlow"`` (veh/s), each
-    ``{"mean", "interval_90": [lo, hi], "n"}``; ``"...#redTime"``: ``{"mean"}`` seconds since the lane was
-    last shown green.
+    ``{"mean", "interval_90": [lo, hi], "n", "model"}``: the level of the lane's ``ewma`` series, a 90 % band
+    from its exponentially weighted variance (normal approximation ``mean ± 1.645·sd``, not the module's
+    conformal wrapper, which would cost a multi-step calibration per decision), the observations learned and
+    ``"ewma@<version>"``; a lane appears once it has been observed. ``"...#redTime"``: ``{"mean"}`` seconds
+    since the lane was last shown green. :attr:`models` names the forecasting model of each quantity.
     """
 
     name: str = "mobility.ai.lane-rates"
@@ -63,16 +53,31 @@ class LaneRateLearner:
     saturation_tau_s: float = 900.0
     prior_saturation: float = 0.5
     min_queue_for_discharge: int = 3
-    arrivals: dict[str, Ewma] = field(default_factory=dict)
-    saturation: dict[str, Ewma] = field(default_factory=dict)
+    arrivals: Ewma = field(init=False)
+    saturation: Ewma = field(init=False)
     last_green: dict[str, float] = field(default_factory=dict)
     _prev: dict[str, tuple[float, int, int, bool]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.arrivals = _model(self.arrival_tau_s)
+        self.saturation = _model(self.saturation_tau_s, self.prior_saturation)
+
+    @property
+    def models(self) -> dict[str, str]:
+        """The forecasting model (``name@version``) behind each learned quantity."""
+        return {ARRIVAL_KEY: f"{self.arrivals.name}@{self.arrivals.version}",
+                SATURATION_KEY: f"{self.saturation.name}@{self.saturation.version}"}
+
     def learn(self, snapshot: Snapshot) -> None:
-        """Update every incoming lane's estimates from the latest observations."""
+        """Update every incoming lane's estimates from the latest observations (one vector step per model)."""
         ents = snapshot.entities
         green_lanes = _green_lanes(ents)
         t = snapshot.elapsed_s
+        lanes: list[str] = []
+        rates: list[float] = []
+        periods: list[float] = []
+        sat_at: list[int] = []
+        sat_rates: list[float] = []
         for eid, ent in ents.items():
             if ent.type != FLOW_TYPE or ent.get("flowDirection") != "incoming":
                 continue
@@ -87,25 +92,46 @@ class LaneRateLearner:
             self._prev[eid] = (t, count, queue, green)
             if prev is None or not period or period <= 0:
                 continue
-            est = self.arrivals.get(eid)
-            if est is None:
-                est = self.arrivals[eid] = Ewma(self.arrival_tau_s, entered / period)
-            est.update(entered / period, period)
             _, pcount, pqueue, pgreen = prev
             if pgreen and green and pqueue >= self.min_queue_for_discharge:
-                departed = max(entered + pcount - count, 0)
-                sat = self.saturation.get(eid)
-                if sat is None:
-                    sat = self.saturation[eid] = Ewma(self.saturation_tau_s, self.prior_saturation)
-                sat.update(min(departed / period, 2.0), period)
+                sat_at.append(len(lanes))
+                sat_rates.append(min(max(entered + pcount - count, 0) / period, 2.0))
+            lanes.append(eid)
+            rates.append(entered / period)
+            periods.append(float(period))
+        if lanes:
+            self._learn_lanes(lanes, rates, periods, sat_at, sat_rates)
+
+    def _learn_lanes(self, lanes: list[str], rates: list[float], periods: list[float], sat_at: list[int],
+                     sat_rates: list[float]) -> None:
+        """One vector step of both models (both hold the same series in the same order)."""
+        self.arrivals.add_series(lanes)
+        self.saturation.add_series(lanes)
+        idx = np.fromiter(map(self.arrivals.index_of, lanes), dtype=np.intp, count=len(lanes))
+        n = self.arrivals.n_series
+        steps: float | np.ndarray[Any, Any] = periods[0]
+        if min(periods) != max(periods):
+            steps = np.ones(n)
+            steps[idx] = periods
+        y = np.full(n, np.nan)
+        y[idx] = rates
+        self.arrivals.learn_array(y, None, steps)
+        if sat_at:
+            y = np.full(n, np.nan)
+            y[idx[sat_at]] = sat_rates
+            self.saturation.learn_array(y, None, steps)
 
     def forecast(self, snapshot: Snapshot) -> Mapping[str, Any]:
-        """Current estimates for every incoming lane seen so far."""
+        """Current estimates for every incoming lane observed so far."""
         out: dict[str, Any] = {}
-        for eid, est in self.arrivals.items():
-            out[f"{eid}#{ARRIVAL_KEY}"] = est.as_forecast()
-        for eid, sat in self.saturation.items():
-            out[f"{eid}#{SATURATION_KEY}"] = sat.as_forecast(lo=0.05)
+        for key, model, lo in ((ARRIVAL_KEY, self.arrivals, 0.0), (SATURATION_KEY, self.saturation, 0.05)):
+            tag = f"{model.name}@{model.version}"
+            means, sds, counts = model.level.tolist(), model.std_array().tolist(), model.count.tolist()
+            for eid, m, sd, n in zip(model.series_ids, means, sds, counts, strict=True):
+                if n:
+                    out[f"{eid}#{key}"] = {"mean": round(m, 5), "interval_90": [round(max(lo, m - Z90 * sd), 5),
+                                                                                 round(m + Z90 * sd, 5)],
+                                           "n": n, "model": tag}
         for eid, since in self.last_green.items():
             out[f"{eid}#{RED_KEY}"] = {"mean": round(snapshot.elapsed_s - since, 3)}
         return out
