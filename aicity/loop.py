@@ -69,6 +69,8 @@ class LoopStats:
     queued: int = 0
     degraded: int = 0
     stopped_steps: int = 0
+    demotions: int = 0
+    demoted_steps: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     sim_s: float = 0.0
@@ -101,6 +103,7 @@ class CityLoop:
         self._sensor = Actor(ActorKind.SENSOR, f"{domain.name}.twin")
         self._edge = Actor(ActorKind.SYSTEM, f"{domain.name}.actuator-edge")
         self._was_stopped = False
+        self._guard = Actor(ActorKind.POLICY, "governance.accuracy-guard")
 
     # ---- one step ------------------------------------------------------------------------------
     def _sense(self, now: datetime) -> tuple[Context, dict[str, Entity]]:
@@ -131,6 +134,21 @@ class CityLoop:
             provider.learn(snapshot)
             forecasts.update(provider.forecast(snapshot))
         return forecasts
+
+    def _check_accuracy(self, now: datetime) -> None:
+        """Hand each provider's live accuracy to governance; record a drift event for every demotion."""
+        check = getattr(self.governance, "check_accuracy", None)
+        if not callable(check):
+            return
+        for provider in self.forecasters:
+            accuracy = getattr(provider, "accuracy", None)
+            if not callable(accuracy):
+                continue
+            name = str(getattr(provider, "name", type(provider).__name__))
+            for alarm in check(self.domain.name, name, accuracy(), now=now):
+                self.stats.demotions += 1
+                self.store.append_event(Event(EventType.DRIFT, dict(alarm), Context(self._guard, None, self.ids()),
+                                              now))
 
     def _decide(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         proposals: list[ProposedAction] = []
@@ -228,8 +246,13 @@ class CityLoop:
         obs_ctx, entities = self._sense(now)
         snapshot = Snapshot(now, self.twin.elapsed_s(), entities)
         forecasts = self._forecast(snapshot)
+        self._check_accuracy(now)
         stopped = self.governance is not None and self.governance.is_stopped(self.domain.name)
-        self._stop_or_resume(stopped, now)
+        is_demoted = getattr(self.governance, "is_demoted", None)
+        demoted = bool(is_demoted(self.domain.name)) if callable(is_demoted) else False
+        self._stop_or_resume(stopped or demoted, now)  # demoted: safe state, planners keep advising
+        if demoted:
+            self.stats.demoted_steps += 1
         if stopped:
             self.stats.stopped_steps += 1
         else:

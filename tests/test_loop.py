@@ -114,3 +114,95 @@ def test_same_seed_same_ids():
         CityLoop(ToyDomain(), ToyDomain().scenarios()[0], mode="ai", seed=5, store=store).run()
         return [e.id for e in store.events()]
     assert ids() == ids()
+
+
+GUARDED_POLICY = b"""
+version = "test-1"
+[default]
+autonomy = "advise"
+owner_role = "duty officer"
+[[rules]]
+domain = "toy"
+action_type = "*"
+autonomy = "autonomous-within-envelope"
+owner_role = "tank operator"
+[[accuracy]]
+name = "toy-forecast-accuracy"
+domain = "toy"
+model = "toy-*"
+max_error_ratio = 1.2
+min_samples = 5
+"""
+
+
+class FlakyForecaster:
+    """A provider whose live accuracy turns worse than persistence at ``bad_from`` seconds."""
+
+    name = "toy-forecaster"
+
+    def __init__(self, bad_from, good_again=None):
+        self.bad_from, self.good_again, self.t = bad_from, good_again, 0.0
+
+    def learn(self, snapshot):
+        self.t = snapshot.elapsed_s
+
+    def forecast(self, snapshot):
+        return {}
+
+    def accuracy(self):
+        bad = self.t >= self.bad_from and (self.good_again is None or self.t < self.good_again)
+        return {"n": 10.0, "mae": 2.0 if bad else 0.5, "naive_mae": 1.0, "ratio": 2.0 if bad else 0.5}
+
+
+class ResumableTwin(ToyTwin):
+    def __init__(self):
+        super().__init__()
+        self.resumes = 0
+
+    def resume(self):
+        self.resumes += 1
+
+
+def _guarded_loop(tmp_path, forecaster):
+    from aicity.governance.oversight import Policy
+    from aicity.governance.runtime import for_run
+
+    store = SqliteStore(tmp_path / "city.db")
+    gov = for_run(store=store, domain="toy", mode="ai", out=tmp_path, policy=Policy.parse(GUARDED_POLICY, "t"))
+    twin = ResumableTwin()
+    loop = CityLoop(ToyDomain(), ToyDomain().scenarios()[0], mode="ai", seed=1, store=store, governance=gov,
+                    twin=twin, forecasters=[forecaster])
+    return loop, gov, twin, store
+
+
+def test_forecast_accuracy_below_declared_demotes_to_advise_and_safe_state(tmp_path):
+    loop, gov, twin, store = _guarded_loop(tmp_path, FlakyForecaster(bad_from=30))
+    loop.run()
+    assert loop.stats.demotions == 1 and loop.stats.demoted_steps == 3
+    assert twin.safe_calls == 1, "demotion returns the actuators to the safe state once"
+    assert twin.applied == [1, 1], "acted before the demotion (t=0, 10; t=20 was refused), never after"
+    assert loop.stats.verdicts["advise"] == 3, "planners keep proposing; decisions are recorded, not acted"
+    drift = store.events(type="drift")
+    assert len(drift) == 1 and drift[0].data["model"] == "toy-forecaster" and drift[0].data["ratio"] == 2.0
+    assert drift[0].actor == "policy:governance.accuracy-guard"
+    changes = list(gov.ledger.records("autonomy"))
+    assert [(c["level"], c["by"]) for c in changes] == [("advise", "governance.accuracy-guard")]
+    assert "below the declared level" in changes[0]["reason"]
+
+
+def test_a_person_restores_autonomy_and_control_resumes(tmp_path):
+    loop, gov, twin, _store = _guarded_loop(tmp_path, FlakyForecaster(bad_from=10, good_again=30))
+    restored = []
+
+    def progress(done, total):
+        if done == 30:
+            gov.governor.set_autonomy("toy", "autonomous-within-envelope", reason="model retrained and checked",
+                                      by="tank operator", now=loop.clock.now())
+            restored.append(done)
+
+    loop.run(progress)
+    assert restored and twin.safe_calls == 1 and twin.resumes == 1
+    assert loop.stats.demotions == 1 and loop.stats.demoted_steps == 2
+    assert twin.applied == [1, 1, 1, 1], "acted at t=0, advised at 10 and 20, acting again from 30 on"
+    levels = [(c["level"], c["by"]) for c in gov.ledger.records("autonomy")]
+    assert levels == [("advise", "governance.accuracy-guard"), ("autonomous-within-envelope", "tank operator")]

@@ -87,6 +87,53 @@ class EnvelopeLimit:
         return fnmatch.fnmatchcase(domain, self.domain) and fnmatch.fnmatchcase(action_type, self.action_type)
 
 
+@dataclass(frozen=True, slots=True)
+class AccuracyGuard:
+    """Declared forecast accuracy a (domain, action type) relies on, and what happens below it.
+
+    When the model's rolling one-step error relative to persistence (``ratio`` of
+    :class:`aicity.forecast.accuracy.AccuracyTracker`) exceeds ``max_error_ratio`` over at least ``min_samples``
+    scored pairs, the action type is demoted to ``demote_to`` (default ``advise``): a ledgered autonomy change,
+    the domain's actuators go to their safe state, and the planners keep proposing without acting until a person
+    restores the level with a reason.
+    """
+
+    name: str
+    domain: str
+    model: str
+    max_error_ratio: float
+    action_type: str = "*"
+    min_samples: int = 100
+    demote_to: AutonomyLevel = AutonomyLevel.ADVISE
+
+    def matches(self, domain: str, model: str) -> bool:
+        """True when this guard watches ``model`` in ``domain``."""
+        return fnmatch.fnmatchcase(domain, self.domain) and fnmatch.fnmatchcase(model, self.model)
+
+
+def _guard(data: Mapping[str, Any], where: str) -> AccuracyGuard:
+    unknown = set(data) - set(AccuracyGuard.__dataclass_fields__)
+    if unknown:
+        raise UserError(f"{where}: unknown accuracy guard fields {sorted(unknown)}")
+    for key in ("name", "domain", "model"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise UserError(f"{where}: every accuracy guard needs a {key}")
+    ratio = data.get("max_error_ratio")
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or ratio <= 0:
+        raise UserError(f"{where}: max_error_ratio must be a positive number, got {ratio!r}")
+    try:
+        level = AutonomyLevel(str(data.get("demote_to", "advise")))
+    except ValueError:
+        raise UserError(f"{where}: demote_to {data.get('demote_to')!r} is not an autonomy level") from None
+    if level not in (AutonomyLevel.OFF, AutonomyLevel.ADVISE, AutonomyLevel.APPROVE):
+        raise UserError(f"{where}: demote_to must be off, advise or approve-then-act, got {level.value!r}")
+    n = data.get("min_samples", 100)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError(f"{where}: min_samples must be a positive integer, got {n!r}")
+    return AccuracyGuard(str(data["name"]), str(data["domain"]), str(data["model"]), float(ratio),
+                         str(data.get("action_type", "*")), n, level)
+
+
 def _rule(data: Mapping[str, Any], where: str, default: Mapping[str, Any] | None = None) -> PolicyRule:
     merged = {**(default or {}), **data}
     try:
@@ -124,6 +171,7 @@ class Policy:
     rules: Sequence[PolicyRule] = ()
     limits: Sequence[EnvelopeLimit] = ()
     priority: Sequence[str] = ()
+    accuracy: Sequence[AccuracyGuard] = ()
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Policy:
@@ -153,8 +201,9 @@ class Policy:
         default = _rule({"domain": "*", "action_type": "*", **dflt}, f"{source} [default]")
         rules = [_rule(r, f"{source} rules[{i}]", dflt) for i, r in enumerate(raw.get("rules", []))]
         limits = [_limit(e, f"{source} envelope[{i}]") for i, e in enumerate(raw.get("envelope", []))]
+        guards = [_guard(g, f"{source} accuracy[{i}]") for i, g in enumerate(raw.get("accuracy", []))]
         return cls(version, hashlib.sha256(data).hexdigest(), source, default, rules, limits,
-                   list(raw.get("priority", [])))
+                   list(raw.get("priority", [])), guards)
 
     def ref(self) -> dict[str, str]:
         """What a decision record cites."""
@@ -333,6 +382,7 @@ class Governor:
     _snap: tuple[Snapshot | None, PlausibilityReport | None] = (None, None)
     _hashes: dict[str, tuple[Any, str]] = field(default_factory=dict)
     _levels: dict[tuple[str, str], AutonomyLevel] = field(default_factory=dict)
+    _demoted: dict[tuple[str, str], str] = field(default_factory=dict)
     conn: sqlite3.Connection = field(init=False)
     queue: ApprovalQueue = field(init=False)
 
@@ -386,8 +436,39 @@ class Governor:
         except ValueError:
             raise UserError(f"autonomy {level!r} is not one of {', '.join(a.value for a in AutonomyLevel)}") from None
         self._levels[(domain, action_type)] = lvl
+        if lvl in (AutonomyLevel.NOTIFY, AutonomyLevel.AUTONOMOUS):
+            self._demoted.pop((domain, action_type), None)  # a person (or policy) restored acting
         self._ledger_event("autonomy", now, {"domain": domain, "action_type": action_type, "level": lvl.value,
                                              "by": by, "reason": why})
+
+    # ---- forecast accuracy guards ----------------------------------------------------------------
+    def check_accuracy(self, domain: str, model: str, stats: Mapping[str, float], *,
+                       now: datetime) -> list[dict[str, Any]]:
+        """Compare a model's live accuracy with the policy's guards; demote (ledgered) where it is worse than
+        declared. Returns one alarm per new demotion (the loop records it as a drift event)."""
+        alarms: list[dict[str, Any]] = []
+        for guard in self.policy.accuracy:
+            key = (domain, guard.action_type)
+            if key in self._demoted or not guard.matches(domain, model):
+                continue
+            n, ratio = float(stats.get("n", 0.0)), float(stats.get("ratio", 1.0))
+            if n < guard.min_samples or ratio <= guard.max_error_ratio:
+                continue
+            reason = (f"forecast accuracy of {model} below the declared level: one-step error {ratio:.2f}x "
+                      f"persistence over {n:.0f} forecasts (guard {guard.name}: at most "
+                      f"{guard.max_error_ratio:g}x)")
+            self.set_autonomy(domain, guard.demote_to, reason=reason, by="governance.accuracy-guard", now=now,
+                              action_type=guard.action_type)
+            self._demoted[key] = guard.name
+            self.counts["accuracy_demotions"] += 1
+            alarms.append({"guard": guard.name, "domain": domain, "model": model, "action_type": guard.action_type,
+                           "level": guard.demote_to.value, "ratio": round(ratio, 4), "n": n,
+                           "mae": stats.get("mae"), "naive_mae": stats.get("naive_mae"), "reason": reason})
+        return alarms
+
+    def is_demoted(self, domain: str) -> bool:
+        """True while an accuracy guard holds an action type of ``domain`` below acting."""
+        return any(d == domain for d, _ in self._demoted)
 
     def autonomy(self, domain: str, action_type: str) -> tuple[AutonomyLevel, PolicyRule]:
         """The effective autonomy level (a run-time change wins over the policy) and the policy rule."""

@@ -72,6 +72,15 @@ class GovernanceRuntime:
         """See :meth:`Governor.is_stopped`."""
         return self.governor.is_stopped(domain)
 
+    def check_accuracy(self, domain: str, model: str, stats: Mapping[str, float], *,
+                       now: datetime) -> list[dict[str, Any]]:
+        """See :meth:`Governor.check_accuracy`."""
+        return self.governor.check_accuracy(domain, model, stats, now=now)
+
+    def is_demoted(self, domain: str) -> bool:
+        """See :meth:`Governor.is_demoted`."""
+        return self.governor.is_demoted(domain)
+
     def needs_safe_state(self, domain: str) -> bool:
         """See :meth:`Governor.needs_safe_state`."""
         return self.governor.needs_safe_state(domain)

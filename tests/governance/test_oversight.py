@@ -193,3 +193,17 @@ def test_demotion_to_advise_at_run_time(gov: Governor, ledger: Ledger) -> None:
     change = next(ledger.records("autonomy"))
     assert change["level"] == "advise" and "MAE" in change["reason"]
     assert next(r for r in ledger.records("decision") if r["verdict"] == "advise")["autonomy_level"] == "advise"
+
+
+@pytest.mark.parametrize(("guard", "message"), [
+    ('name = "g"\ndomain = "d"\nmodel = "m"', "max_error_ratio must be a positive number"),
+    ('name = "g"\ndomain = "d"\nmodel = "m"\nmax_error_ratio = 1.5\ndemote_to = "autonomous-within-envelope"',
+     "demote_to must be off, advise or approve-then-act"),
+    ('name = "g"\ndomain = "d"\nmax_error_ratio = 1.5', "needs a model"),
+    ('name = "g"\ndomain = "d"\nmodel = "m"\nmax_error_ratio = 1.5\nwindow = 3', "unknown accuracy guard fields"),
+])
+def test_accuracy_guard_errors_are_named(guard: str, message: str) -> None:
+    text = f'version = "1"\n[default]\nautonomy = "advise"\nowner_role = "o"\n[[accuracy]]\n{guard}\n'
+    with pytest.raises(UserError, match=message):
+        Policy.parse(text.encode(), "p.toml")
+

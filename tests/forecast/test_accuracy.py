@@ -1,0 +1,40 @@
+"""Live forecast accuracy against persistence."""
+
+import math
+
+import pytest
+
+from aicity.forecast.accuracy import AccuracyTracker
+
+
+def test_scores_last_steps_forecasts_against_persistence():
+    acc = AccuracyTracker(window=10)
+    assert acc.stats() == {"n": 0.0, "mae": 0.0, "naive_mae": 0.0, "ratio": 1.0}
+    acc.observe({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 2.0})  # nothing to score yet
+    acc.observe({"a": 3.0, "b": 2.0}, {"a": 3.0, "b": 2.0})  # a: |3-2|=1 vs persistence |3-1|=2; b: 0 vs 0
+    s = acc.stats()
+    assert s["n"] == 2 and s["mae"] == pytest.approx(0.5) and s["naive_mae"] == pytest.approx(1.0)
+    assert s["ratio"] == pytest.approx(0.5)
+
+
+def test_window_forgets_old_steps_and_skips_missing_values():
+    acc = AccuracyTracker(window=2)
+    acc.observe({"a": 0.0}, {"a": 10.0})
+    acc.observe({"a": 0.0}, {"a": 0.0})   # error 10, persistence 0
+    acc.observe({"a": 1.0}, {"a": 1.0})   # error 1, persistence 1
+    acc.observe({"a": 2.0, "b": math.nan}, {"a": 2.0})  # error 1, persistence 1; b skipped
+    s = acc.stats()
+    assert s["n"] == 2 and s["ratio"] == pytest.approx(1.0), "the bad first step left the window"
+
+
+def test_a_worse_than_persistence_model_has_ratio_above_one():
+    acc = AccuracyTracker(window=50)
+    for k in range(40):
+        y = float(k)  # a trend: persistence is off by 1, a model stuck at 0 is far worse
+        acc.observe({"s": y}, {"s": 0.0})
+    assert acc.stats()["ratio"] > 5
+
+
+def test_bad_window():
+    with pytest.raises(ValueError, match="window"):
+        AccuracyTracker(window=0)
