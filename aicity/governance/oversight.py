@@ -94,8 +94,8 @@ class AccuracyGuard:
     When the model's rolling one-step error relative to persistence (``ratio`` of
     :class:`aicity.forecast.accuracy.AccuracyTracker`) exceeds ``max_error_ratio`` over at least ``min_samples``
     scored pairs, the action type is demoted to ``demote_to`` (default ``advise``): a ledgered autonomy change,
-    the domain's actuators go to their safe state, and the planners keep proposing without acting until a person
-    restores the level with a reason.
+    the domain's actuators go to their safe state, and whatever the planners still propose is recorded as advice,
+    not acted on, until a person restores the level with a reason.
     """
 
     name: str

@@ -207,3 +207,10 @@ def test_accuracy_guard_errors_are_named(guard: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         Policy.parse(text.encode(), "p.toml")
 
+
+
+def test_shipped_policy_guards_the_ai_signal_controller() -> None:
+    pol = Policy.load()
+    guards = [g for g in pol.accuracy if g.matches("mobility", "mobility.ai.lane-rates")]
+    assert guards and guards[0].action_type == "signal_phase" and guards[0].demote_to is AutonomyLevel.ADVISE
+    assert guards[0].max_error_ratio >= 1.0

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from aicity.core.domain import Snapshot
+from aicity.forecast.accuracy import AccuracyTracker
 from aicity.forecast.smoothing import Ewma
 
 FLOW_TYPE = "TrafficFlowObserved"
@@ -46,6 +47,8 @@ class LaneRateLearner:
     conformal wrapper, which would cost a multi-step calibration per decision), the observations learned and
     ``"ewma@<version>"``; a lane appears once it has been observed. ``"...#redTime"``: ``{"mean"}`` seconds
     since the lane was last shown green. :attr:`models` names the forecasting model of each quantity.
+    :meth:`accuracy` is the live one-step accuracy of the arrival forecasts against persistence, which the policy's
+    accuracy guard watches (a controller whose forecasts fall below the declared accuracy is demoted to advise).
     """
 
     name: str = "mobility.ai.lane-rates"
@@ -57,6 +60,7 @@ class LaneRateLearner:
     saturation: Ewma = field(init=False)
     last_green: dict[str, float] = field(default_factory=dict)
     _prev: dict[str, tuple[float, int, int, bool]] = field(default_factory=dict)
+    tracker: AccuracyTracker = field(default_factory=lambda: AccuracyTracker(window=30))
 
     def __post_init__(self) -> None:
         self.arrivals = _model(self.arrival_tau_s)
@@ -116,10 +120,17 @@ class LaneRateLearner:
         y = np.full(n, np.nan)
         y[idx] = rates
         self.arrivals.learn_array(y, None, steps)
+        level = self.arrivals.level
+        self.tracker.observe(dict(zip(lanes, rates, strict=True)),
+                             dict(zip(lanes, level[idx].tolist(), strict=True)))
         if sat_at:
             y = np.full(n, np.nan)
             y[idx[sat_at]] = sat_rates
             self.saturation.learn_array(y, None, steps)
+
+    def accuracy(self) -> dict[str, float]:
+        """Rolling one-step accuracy of the arrival-rate forecasts (see :class:`AccuracyTracker`)."""
+        return self.tracker.stats()
 
     def forecast(self, snapshot: Snapshot) -> Mapping[str, Any]:
         """Current estimates for every incoming lane observed so far."""
