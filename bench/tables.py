@@ -61,6 +61,63 @@ def mobility_table(recs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _group_means(recs: list[dict[str, Any]], factor: str, metric: str) -> dict[str, float]:
+    """Mean of ``metric`` per group of ``factor`` over the records (e.g. the seeds of one map and controller)."""
+    cells: dict[str, list[float]] = defaultdict(list)
+    for r in recs:
+        for g, v in (r.get("groups") or {}).get(factor, {}).items():
+            if metric in v:
+                cells[g].append(v[metric])
+    return {g: _mean(v) for g, v in sorted(cells.items())}
+
+
+def _extremes(means: dict[str, float], lowest_is_worst: bool = False) -> tuple[str, str]:
+    if not means:
+        return "", ""
+    order = sorted(means, key=lambda g: (means[g], g))
+    worst, best = (order[0], order[-1]) if lowest_is_worst else (order[-1], order[0])
+    return worst, best
+
+
+def mobility_groups_table(recs: list[dict[str, Any]]) -> list[str]:
+    """Worst-off and best-off district and 15-min departure bin per map and controller (mean over seeds)."""
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in recs:
+        by[(r["scenario"], r["controller"])].append(r)
+    lines = ["| scenario | controller | seeds | worst district | best district | best/worst | worst 15 min | "
+             "best 15 min | best/worst |", "|---|---|---|---|---|---:|---|---|---:|"]
+    for scen in sorted({s for s, _ in by}):
+        for ctrl in ("fixed", "maxpressure", "ai"):
+            rs = by.get((scen, ctrl))
+            if not rs:
+                continue
+            cells = []
+            for factor in ("district", "time_of_day"):
+                means = _group_means(rs, factor, "delay_s")
+                worst, best = _extremes(means)
+                cells += ([f"{worst} {means[worst]:.1f} s", f"{best} {means[best]:.1f} s",
+                           f"{means[best] / means[worst]:.2f}"] if worst else ["", "", ""])
+            lines.append(f"| {scen} | {ctrl} | {','.join(str(r['seed']) for r in rs)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def forecast_groups_table(recs: list[dict[str, Any]]) -> list[str]:
+    """Per model: the detector and 4-hour time of day with the largest MAE and with the lowest 90 % coverage."""
+    models = list(dict.fromkeys(r["model"] for r in sorted(recs, key=lambda r: (r["dataset"], r["model"]))))
+    lines = ["| model | worst detector (MAE) | worst 4 h (MAE) | lowest cover 90 detector | lowest cover 90 4 h |",
+             "|---|---|---|---|---|"]
+    for model in models:
+        rs = [r for r in recs if r["model"] == model]
+        cells = []
+        for metric, low in (("mae", False), ("coverage90", True)):
+            for factor in ("district", "time_of_day"):
+                means = _group_means(rs, factor, metric)
+                worst, _ = _extremes(means, low)
+                cells.append(f"{worst} {means[worst]:.{2 if metric == 'mae' else 3}f}" if worst else "")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _ci95(diffs: list[float]) -> tuple[float, float]:
     if len(diffs) < 2:
         return float("nan"), float("nan")
@@ -121,11 +178,20 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
                  "`aicity bench mobility`: mean over the seeds listed; SUMO 1.28 via libsumo; ingolstadt7 is "
                  "sumo-rl's copy. Targets: AI ≤ 0.6 × fixed and ≤ max-pressure on every map. The speed column is the bare episode "
                  "(twin + planner, no store or ledger), two processes sharing the 2 cores."),
+                ("Mobility: delay by district and time of day", "mobility.json", mobility_groups_table,
+                 "From the same runs: RESCO delay per district (the map's TAZ, else the four quadrants around the "
+                 "median signal x/y, a trip counted at the signal nearest its departure edge) and per 15-minute "
+                 "departure bin, mean over the seeds; best/worst below 0.8 is what the equity audit flags. Full tables "
+                 "per map in the model cards (bench/results/model-cards/, `python bench/model_cards.py`)."),
                 ("Mobility: emergency-vehicle preemption", "preemption.json", preemption_table,
                  "`aicity bench preemption`: paired over seeds. Targets: EV travel time ≥ 50% shorter, others' "
                  "delay within +3%."),
                 ("Forecasting backtests", "forecast.json", forecast_table,
-                 "`aicity forecast backtest`: rolling origin over the last 4 days, hourly origins.")]
+                 "`aicity forecast backtest`: rolling origin over the last 4 days, hourly origins."),
+                ("Forecasting: error by detector and time of day", "forecast.json", forecast_groups_table,
+                 "From the same backtests, mean over horizons 1/2/4: the detector (odot-counts has one intersection, so "
+                 "the detector is the site key) and the 4-hour bin of the target time with the largest MAE and with the "
+                 "lowest 90 % interval coverage. Full tables in bench/results/forecast.md and the model cards.")]
     lines = ["# Benchmark results", "", f"Measured on: {machine}, 2 cores. Regenerate with `make bench`.", ""]
     for title, fname, fn, blurb in sections:
         recs = _load(results / fname)

@@ -5,7 +5,10 @@ window are scored. ``protocol="rolling"`` forecasts from an origin every ``origi
 default: the notes' protocol, last 4 days, horizons 1/2/4 of 15 min); ``"prequential"`` from every step.
 Metrics per horizon step: MAE, RMSE, masked MAPE (targets equal to 0 skipped, in %), coverage of the 80 % and
 90 % intervals, ``n`` scored values, and ``us_per_step``: wall time of learning plus forecasting per step
-per series over the whole run.
+per series over the whole run. ``groups`` disaggregates MAE, coverage and ``n`` by ``district`` (the dataset's
+``meta["districts"]`` series → site mapping when it has one, else the series id itself: for odot-counts, whose 22
+detectors all sit at one intersection, that is the detector) and by ``time_of_day`` (4-hour clock bins of the
+forecast target time, labelled ``00–04`` … ``20–24``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,19 @@ from aicity.forecast import registry
 from aicity.forecast.datasets import Dataset
 
 PROTOCOLS = ("rolling", "prequential")
+TIME_OF_DAY_HOURS = 4
+
+
+def hour_bin_label(hour: int, width: int = TIME_OF_DAY_HOURS) -> str:
+    """The clock bin of ``hour``: ``08–12`` for hours 8 to 11 with 4-hour bins."""
+    start = (hour // width) * width
+    return f"{start:02d}–{start + width:02d}"
+
+
+def district_of(data: Dataset) -> dict[str, str]:
+    """Series id → district: ``data.meta["districts"]`` where given, else the series id (its own site)."""
+    given = data.meta.get("districts") or {}
+    return {sid: str(given.get(sid, sid)) for sid in data.series_ids}
 
 
 def _check(horizons: Sequence[int], protocol: str, data: Dataset, eval_steps: int) -> None:
@@ -67,7 +83,7 @@ def run_model(data: Dataset, name: str, horizons: Sequence[int] = (1, 2, 4), *, 
                 lo[level].append(iv[level][0])
                 hi[level].append(iv[level][1])
     us = 1e6 * elapsed / (n_steps * n_series)
-    return [_score(data, real, h, y_all, origins, pred, lo, hi, us) for h in horizons]
+    return [{**_score(data, real, h, y_all, origins, pred, lo, hi, us), "seed": seed} for h in horizons]
 
 
 def _score(data: Dataset, name: str, h: int, y_all: np.ndarray[Any, Any], origins: list[int],
@@ -76,22 +92,41 @@ def _score(data: Dataset, name: str, h: int, y_all: np.ndarray[Any, Any], origin
     keep = [i for i, o in enumerate(origins) if o + h < len(y_all)]
     if not keep:
         raise UserError(f"horizon {h} reaches past the end of dataset {data.name!r}")
-    y = np.stack([y_all[origins[i] + h] for i in keep])
+    targets = [origins[i] + h for i in keep]
+    y = np.stack([y_all[t] for t in targets])
     m = np.stack([pred[i][h - 1] for i in keep])
     ok = ~np.isnan(y)
+    abs_err = np.abs(m - y)
+    inside = {level: (y >= np.stack([lo[level][i][h - 1] for i in keep]))
+              & (y <= np.stack([hi[level][i][h - 1] for i in keep])) for level in (0.8, 0.9)}
     err = (m - y)[ok]
     yy = y[ok]
     nz = yy != 0
-    cov = {}
-    for level in (0.8, 0.9):
-        lower = np.stack([lo[level][i][h - 1] for i in keep])[ok]
-        upper = np.stack([hi[level][i][h - 1] for i in keep])[ok]
-        cov[level] = float(np.mean((yy >= lower) & (yy <= upper)))
+    cov = {level: float(np.mean(inside[level][ok])) for level in (0.8, 0.9)}
+
+    def cell(mask: np.ndarray[Any, Any]) -> dict[str, float]:
+        sel = mask & ok
+        return {"mae": float(np.mean(abs_err[sel])), "coverage80": float(np.mean(inside[0.8][sel])),
+                "coverage90": float(np.mean(inside[0.9][sel])), "n": int(sel.sum())}
+
+    rows = np.ones(len(targets), dtype=bool)[:, None]
+    cols = np.ones(len(data.series_ids), dtype=bool)[None, :]
+    sites = district_of(data)
+    site_names = np.array([sites[s] for s in data.series_ids])
+    hours = np.array([hour_bin_label(data.times[t].hour) for t in targets])
+    groups: dict[str, dict[str, dict[str, float]]] = {"district": {}, "time_of_day": {}}
+    for g in sorted(set(site_names)):
+        if (ok & (site_names == g)[None, :]).any():
+            groups["district"][g] = cell(rows & (site_names == g)[None, :])
+    for g in sorted(set(hours)):
+        if (ok & (hours == g)[:, None]).any():
+            groups["time_of_day"][g] = cell((hours == g)[:, None] & cols)
     return {
         "dataset": data.name, "model": name, "horizon_steps": h,
         "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err ** 2))),
         "mape": float(100 * np.mean(np.abs(err[nz] / yy[nz]))) if nz.any() else float("nan"),
         "coverage80": cov[0.8], "coverage90": cov[0.9], "n": int(ok.sum()), "us_per_step": us,
+        "groups": groups,
     }
 
 

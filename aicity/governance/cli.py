@@ -49,7 +49,12 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--select", action="append", default=[], help="FIELD=VALUE picking the model's records")
     p.add_argument("--baseline", action="append", default=[], help="FIELD=VALUE picking the baseline's records")
     p.add_argument("--metrics", required=True, help="comma list of metric fields")
-    p.add_argument("--factors", default="", help="comma list of fields to disaggregate by (district, time_of_day)")
+    p.add_argument("--factors", default="", help="comma list of fields or nested groups to disaggregate by "
+                   "(district, time_of_day; scenario/district: districts per map)")
+    p.add_argument("--worst", default="", help="comma list of METRIC[:min] whose worst-off group per nested factor "
+                   "the caveats name (default: the first metric, highest is worst)")
+    p.add_argument("--equity-threshold", type=float, default=None,
+                   help="state each worst-off group's best/worst ratio and flag it below this value (e.g. 0.8)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run, gov_command="modelcard build")
 
@@ -227,7 +232,8 @@ def _modelcard(args: argparse.Namespace) -> int:
     card = build_model_card(meta, results, select=_pairs(args.select, "--select"),
                             metrics=[m for m in args.metrics.split(",") if m],
                             factors=[f for f in args.factors.split(",") if f],
-                            baseline=_pairs(args.baseline, "--baseline") if args.baseline else None)
+                            baseline=_pairs(args.baseline, "--baseline") if args.baseline else None,
+                            worst=[w for w in args.worst.split(",") if w], equity_threshold=args.equity_threshold)
     j, m = card.write(args.out)
     print(f"model card: {j} and {m}")
     return 0

@@ -6,7 +6,7 @@ from aicity.core.errors import UserError
 from aicity.forecast import backtest, datasets
 
 KEYS = {"dataset", "model", "horizon_steps", "mae", "rmse", "mape", "coverage80", "coverage90", "n",
-        "us_per_step"}
+        "us_per_step", "seed", "groups"}
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,30 @@ def test_online_models_beat_seasonal_naive(odot_slice: datasets.Dataset) -> None
         assert mae["spatial", h] < best_naive
     for r in recs:
         assert r["n"] == 22 * 48 and r["us_per_step"] > 0
+
+
+def test_groups_by_detector_and_4h_time_of_day(odot_slice: datasets.Dataset) -> None:
+    (rec,) = backtest.run_model(odot_slice, "rls", (2,), eval_steps=96 * 2, seed=3)
+    assert rec["seed"] == 3
+    by_site, by_time = rec["groups"]["district"], rec["groups"]["time_of_day"]
+    assert list(by_site) == sorted(odot_slice.series_ids)      # one intersection: the detector is the site key
+    assert list(by_time) == ["00–04", "04–08", "08–12", "12–16", "16–20", "20–24"]
+    for groups in (by_site, by_time):
+        assert sum(g["n"] for g in groups.values()) == rec["n"]
+        assert sum(g["mae"] * g["n"] for g in groups.values()) / rec["n"] == pytest.approx(rec["mae"])
+        assert sum(g["coverage90"] * g["n"] for g in groups.values()) / rec["n"] == pytest.approx(rec["coverage90"])
+        assert all(0.0 <= g["coverage80"] <= g["coverage90"] <= 1.0 for g in groups.values())
+    assert len({round(g["mae"], 6) for g in by_time.values()}) > 1      # night and peak differ
+    grouped = datasets.Dataset(odot_slice.name, odot_slice.values, odot_slice.times, odot_slice.series_ids,
+                               odot_slice.freq, odot_slice.report,
+                               {"districts": {s: "odd" if int(s[-2:]) % 2 else "even" for s in odot_slice.series_ids}})
+    (rec2,) = backtest.run_model(grouped, "rls", (2,), eval_steps=96 * 2, seed=3)
+    assert set(rec2["groups"]["district"]) == {"odd", "even"} and rec2["mae"] == pytest.approx(rec["mae"])
+
+
+def test_hour_bin_labels() -> None:
+    assert [backtest.hour_bin_label(h) for h in (0, 3, 4, 11, 23)] == ["00–04", "00–04", "04–08", "08–12", "20–24"]
+    assert backtest.hour_bin_label(7, 6) == "06–12"
 
 
 def test_prequential_scores_every_step(odot_slice: datasets.Dataset) -> None:

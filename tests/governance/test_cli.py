@@ -121,6 +121,17 @@ def test_modelcard_build(tmp_path: Path) -> None:
                "--out", str(tmp_path / "cards")) == 0
     card = json.loads((tmp_path / "cards" / "maxpressure.model-card.json").read_text())
     assert card["quantitative_analyses"]["disaggregated"]["district"]["south"]["delay_s"] == 27.0
+    assert cli("modelcard", "build", "--results", str(res), "--meta", str(meta), "--select", "controller=maxpressure",
+               "--metrics", "delay_s", "--factors", "scenario/district,time_of_day", "--worst", "delay_s",
+               "--equity-threshold", "0.8", "--out", str(tmp_path / "cards")) == 0
+    card = json.loads((tmp_path / "cards" / "maxpressure.model-card.json").read_text())
+    assert card["quantitative_analyses"]["disaggregated"]["scenario/district"]["grid / south"]["delay_s"] == 27.0
+    assert card["caveats_and_recommendations"]["worst-off groups found"] == [
+        "grid: worst-off district south (delay_s 27 vs 22 for all of grid; best north 20; best/worst 0.74, below the "
+        "0.8 equity threshold; seeds 1, 2, 3)",
+        "worst-off time_of_day peak (delay_s 30 vs 22 overall; best off-peak 12; best/worst 0.40, below the 0.8 "
+        "equity threshold; seeds 1, 2, 3)"]
+    assert card["factors"]["definitions"]["district"].startswith("the map's TAZ")
     with pytest.raises(UserError, match="FIELD=VALUE"):
         cli("modelcard", "build", "--results", str(res), "--meta", str(meta), "--select", "oops",
             "--metrics", "delay_s", "--out", str(tmp_path))

@@ -14,6 +14,7 @@ from aicity.core.domain import DomainResult, Snapshot
 
 BENCH_KEYS = ("scenario", "controller", "seed", "delay_s", "trip_time_s", "wait_s", "finished", "unfinished",
               "never_inserted", "wall_s", "sim_s")
+GROUP_FACTORS = ("district", "time_of_day")
 
 
 def run_episode(scenario: str, controller: str, seed: int, *, ev_per_hour: float = 0.0,
@@ -52,12 +53,28 @@ def run_episode(scenario: str, controller: str, seed: int, *, ev_per_hour: float
 
 
 def bench_record(scenario: str, controller: str, seed: int, result: DomainResult, wall_s: float) -> dict[str, Any]:
-    """The benchmark record of one episode (exactly :data:`BENCH_KEYS`)."""
+    """The benchmark record of one episode: :data:`BENCH_KEYS`, then ``groups`` (see :func:`record_groups`)."""
     k: Mapping[str, float] = result.kpis
     return {"scenario": scenario, "controller": controller, "seed": seed,
             "delay_s": round(k["delay_s"], 3), "trip_time_s": round(k["trip_time_s"], 3),
             "wait_s": round(k["wait_s"], 3), "finished": int(k["finished"]), "unfinished": int(k["unfinished"]),
-            "never_inserted": int(k["never_inserted"]), "wall_s": round(wall_s, 3), "sim_s": k["sim_s"]}
+            "never_inserted": int(k["never_inserted"]), "wall_s": round(wall_s, 3), "sim_s": k["sim_s"],
+            "groups": record_groups(result)}
+
+
+def record_groups(result: DomainResult) -> dict[str, dict[str, dict[str, float]]]:
+    """RESCO delay (and the number of trips) by district and by 15-min time of day:
+    ``{factor: {group: {"delay_s": v, "trips": n}}}``."""
+    counts = result.extra.get("group_counts") or {}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for dim in GROUP_FACTORS:
+        if dim in result.groups:
+            out[dim] = {}
+            for g, v in result.groups[dim].items():
+                out[dim][g] = {"delay_s": round(v, 3)}
+                if g in counts.get(dim, {}):
+                    out[dim][g]["trips"] = int(counts[dim][g])
+    return out
 
 
 def _one(args: tuple[str, str, int]) -> dict[str, Any]:

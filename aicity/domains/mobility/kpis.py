@@ -1,11 +1,18 @@
-"""KPIs of a finished traffic run: RESCO delay, trips, equity per signal and district, emergency trips."""
+"""KPIs of a finished traffic run: RESCO delay, trips, equity per signal, district and time of day, emergency trips.
+
+Districts: the map's TAZ (``<taz>`` elements) where it defines them; otherwise four spatial quadrants around the
+median x and median y of the signals (:func:`quadrant_districts`), each trip counted in the district of the signal
+nearest the junction its departure edge leads to (:func:`edge_districts`). Time of day: 15-minute clock bins of
+the departure (planned departure for vehicles never inserted), labelled like ``07:00–07:15``.
+"""
 
 from __future__ import annotations
 
 import math
+import statistics
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,9 +20,16 @@ from typing import TYPE_CHECKING, Any
 from aicity.core.domain import DomainResult
 
 if TYPE_CHECKING:
+    from aicity.domains.mobility.network import Network
     from aicity.domains.mobility.twin import SumoTwin
 
 SERIES_BIN_S = 300.0
+TIME_OF_DAY_BIN_S = 900.0
+QUADRANT_RULE = ("quadrants NW/NE/SW/SE around the median x and median y of the signal coordinates (x ≥ median: E, "
+                 "y ≥ median: N; a signal's coordinates are those of the junction its incoming lanes lead to); "
+                 "a trip belongs to the quadrant of the signal nearest the junction its departure "
+                 "edge leads to (ties: smallest signal id)")
+TAZ_RULE = "the map's TAZ districts (<taz> elements), by the trip's departure edge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +138,81 @@ def read_taz(files: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def quadrant_districts(signal_xy: Mapping[str, tuple[float, float]]) -> dict[str, str]:
+    """Signal → ``NW``/``NE``/``SW``/``SE``: quadrant around the signals' median x and y (ties go E and N)."""
+    if not signal_xy:
+        return {}
+    mx = statistics.median(x for x, _ in signal_xy.values())
+    my = statistics.median(y for _, y in signal_xy.values())
+    return {s: ("N" if y >= my else "S") + ("E" if x >= mx else "W") for s, (x, y) in sorted(signal_xy.items())}
+
+
+def signal_positions(net: Network) -> dict[str, tuple[float, float]]:
+    """Signal → coordinates: mean of the junctions its controlled incoming lanes lead to (a ``tlLogic`` id need
+    not be a junction id, e.g. ingolstadt7's ``gneJ143``), else the signal's own coordinates."""
+    out: dict[str, tuple[float, float]] = {}
+    for sid, sig in sorted(net.signals.items()):
+        pts = [net.junction_xy[j] for j in sorted({net.edge_to.get(net.lanes[ln].edge, "") for ln in sig.in_lanes
+                                                    if ln in net.lanes}) if j in net.junction_xy]
+        out[sid] = ((sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts)) if pts
+                    else (sig.x, sig.y))
+    return out
+
+
+def nearest_signal(point: tuple[float, float], signal_xy: Mapping[str, tuple[float, float]]) -> str:
+    """The signal closest to ``point`` (Euclidean; ties: smallest id)."""
+    px, py = point
+    return min(sorted(signal_xy), key=lambda s: (signal_xy[s][0] - px) ** 2 + (signal_xy[s][1] - py) ** 2)
+
+
+def edge_districts(net: Network, districts: Mapping[str, str]) -> dict[str, str]:
+    """Edge → district of the signal nearest the junction the edge leads to (edges without coordinates left out)."""
+    sig_xy = {s: xy for s, xy in signal_positions(net).items() if s in districts}
+    if not sig_xy:
+        return {}
+    out: dict[str, str] = {}
+    for edge, to in sorted(net.edge_to.items()):
+        xy = net.junction_xy.get(to)
+        if xy is not None:
+            out[edge] = districts[nearest_signal(xy, sig_xy)]
+    return out
+
+
+def clock_label(start_s: float, width_s: float = TIME_OF_DAY_BIN_S) -> str:
+    """``HH:MM–HH:MM`` for a bin starting ``start_s`` seconds after midnight (wrapping at 24 h)."""
+    def hm(t: float) -> str:
+        m = round(t / 60.0) % (24 * 60)
+        return f"{m // 60:02d}:{m % 60:02d}"
+    return f"{hm(start_s)}–{hm(start_s + width_s)}"
+
+
+def time_of_day_delay(samples: Iterable[tuple[float, float]], bin_s: float = TIME_OF_DAY_BIN_S, *,
+                      counts: dict[str, int] | None = None) -> dict[str, float]:
+    """Mean delay per clock bin of ``(departure s since midnight, delay s)`` samples, bins in time order
+    (``counts``, when given, receives the number of samples per bin)."""
+    bins: dict[int, list[float]] = defaultdict(list)
+    for depart, delay in samples:
+        bins[int(depart // bin_s)].append(delay)
+    out = {clock_label(b * bin_s, bin_s): sum(v) / len(v) for b, v in sorted(bins.items())}
+    if counts is not None:
+        counts.update({clock_label(b * bin_s, bin_s): len(v) for b, v in sorted(bins.items())})
+    return out
+
+
+def district_delay(trips: Iterable[Trip], district_of: Mapping[str, str], *,
+                   counts: dict[str, int] | None = None) -> dict[str, float]:
+    """Mean RESCO delay of the trips per district of their departure edge (trips on unknown edges left out;
+    ``counts``, when given, receives the number of trips per district)."""
+    by: dict[str, list[float]] = defaultdict(list)
+    for t in trips:
+        d = district_of.get(t.depart_edge)
+        if d is not None:
+            by[d].append(t.delay)
+    if counts is not None:
+        counts.update({d: len(v) for d, v in sorted(by.items())})
+    return {d: sum(v) / len(v) for d, v in sorted(by.items())}
+
+
 def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_prefix: str) -> dict[str, float]:
     """Headline KPIs; ``delay_s`` and the trip figures count normal vehicles only, emergency trips apart."""
     normal = [t for t in trips if not t.id.startswith(ev_prefix)]
@@ -196,15 +285,20 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
     groups: dict[str, dict[str, float]] = {"signal": per_signal}
     kpis["signal_delay_min_max"] = min_max_ratio(per_signal.values())
     kpis["signal_delay_jain"] = jain(per_signal.values())
+    normal = [t for t in trips if not t.id.startswith(EV_PREFIX)]
     taz = read_taz([*twin.cfg.additional, twin.cfg.net])
-    if taz:
-        by: dict[str, list[float]] = defaultdict(list)
-        for t in trips:
-            if not t.id.startswith(EV_PREFIX) and t.depart_edge in taz:
-                by[taz[t.depart_edge]].append(t.delay)
-        groups["district"] = {d: sum(v) / len(v) for d, v in sorted(by.items())}
+    sig_xy = signal_positions(net)
+    signal_district = quadrant_districts(sig_xy) if not taz else {}
+    district_of = taz or edge_districts(net, signal_district)
+    counts: dict[str, dict[str, int]] = {"district": {}, "time_of_day": {}}
+    if district_of:
+        groups["district"] = district_delay(normal, district_of, counts=counts["district"])
         kpis["district_delay_min_max"] = min_max_ratio(groups["district"].values())
         kpis["district_delay_jain"] = jain(groups["district"].values())
+    end_s = twin.begin_s + twin.elapsed_s()
+    groups["time_of_day"] = time_of_day_delay(
+        [(t.depart, t.delay) for t in normal] + [(end_s - d, d) for v, d in never if not v.startswith(EV_PREFIX)],
+        counts=counts["time_of_day"])
     statuses = Counter(o.status for o in twin.outcomes)
     for s in ("applied", "clamped", "refused"):
         kpis[f"actions_{s}"] = float(statuses.get(s, 0))
@@ -215,9 +309,11 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
                  "finished": t.finished} for t in trips if t.id.startswith(EV_PREFIX)]
     extra: dict[str, Any] = {
         "scenario": twin.scenario.name, "mode": twin.mode, "seed": twin.seed,
-        "signal_xy": {s: [x, y] for s, (x, y) in twin.signal_xy().items()},
-        "positions": {"signal": {s: [x, y] for s, (x, y) in twin.signal_xy().items()}},
+        "signal_xy": {s: [x, y] for s, (x, y) in sig_xy.items()},
+        "positions": {"signal": {s: [x, y] for s, (x, y) in sig_xy.items()}},
         "group_metric": "delay s",
+        "districts": {"rule": TAZ_RULE if taz else QUADRANT_RULE, "signals": signal_district},
+        "time_of_day_bin_s": TIME_OF_DAY_BIN_S, "group_counts": counts,
         "edges_xy": edge_shapes(twin.cfg.net),
         "ev_plan": twin.ev_plan, "ev_trips": ev_trips,
     }

@@ -101,7 +101,10 @@ def test_max_pressure_beats_fixed_time_and_records_decisions() -> None:
     assert mp.kpis["never_inserted"] == 0
     assert mp.kpis["actions_applied"] > 100 and fixed.kpis["actions_applied"] == 0
     rec = bench_record(scen, "maxpressure", 2, mp, 1.0)
-    assert tuple(rec) == BENCH_KEYS
+    assert tuple(rec) == (*BENCH_KEYS, "groups")
+    assert set(rec["groups"]["district"]) == {"east", "north", "south", "west"}      # grid3x3's TAZ
+    assert list(rec["groups"]["time_of_day"]) == ["00:00–00:15", "00:15–00:30"]      # 1500 s from 00:00
+    assert set(mp.groups) >= {"signal", "district", "time_of_day"}
 
 
 def test_edge_limits_hold_in_sumo_and_safe_state_returns_to_program() -> None:
