@@ -103,8 +103,8 @@ class MobilityDomain:
         """Refuse unknown scenario options and non-numeric numbers (:class:`UserError`); returns the limit names."""
         import dataclasses
 
-        from aicity.domains.mobility.probes import ProbeConfig
         from aicity.domains.mobility.edge import EdgeLimits
+        from aicity.domains.mobility.probes import ProbeConfig
 
         limit_names = {f.name for f in dataclasses.fields(EdgeLimits)} - {"all_red_s"}
         unknown = sorted(set(params) - limit_names - SCENARIO_OPTIONS)

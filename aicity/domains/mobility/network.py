@@ -183,12 +183,23 @@ def load_network(path: str | Path, detection_range_m: float = DETECTION_RANGE_M)
         if not greens:
             continue
         all_red = max((d for s, d in program if _is_all_red(s)), default=0.0)
-        x, y = junction_xy.get(tid, _mean_xy(tid, junction_xy))
         links = [tl_links[tid][i] for i in sorted(tl_links[tid])]
+        x, y = junction_xy.get(tid) or _signal_xy(tid, links, lanes, edge_to, junction_xy)
         signals[tid] = Signal(tid, x, y, logic.get("programID", "0"), program, links, greens, all_red)
     net = Network(str(p), lanes, successors, predecessors, signals, junction_xy, edge_lanes, edge_from, edge_to)
     _build_detectors(net, detection_range_m)
     return net
+
+
+def _signal_xy(tid: str, links: list[Link], lanes: dict[str, Lane], edge_to: dict[str, str],
+               junction_xy: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """Coordinates of a signal whose id is no junction id: the junctions its incoming lanes lead to (a tlLogic
+    id need not name a junction, e.g. ingolstadt7's ``gneJ143``), else the mean of a joined id's parts."""
+    ends = sorted({edge_to.get(lanes[lk.in_lane].edge, "") for lk in links if lk.in_lane in lanes})
+    pts = [junction_xy[j] for j in ends if j in junction_xy]
+    if pts:
+        return (sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts))
+    return _mean_xy(tid, junction_xy)
 
 
 def _mean_xy(tid: str, junction_xy: dict[str, tuple[float, float]]) -> tuple[float, float]:
