@@ -1,7 +1,8 @@
 """Runs every benchmark, writes bench/results/*.json and refreshes bench/RESULTS.md.
 
-Usage: python bench/run_all.py [--quick] [--only core,mobility,preemption,forecast]
-Each section is independent; a section whose module is missing is reported as skipped, never faked.
+Usage: python bench/run_all.py [--quick] [--only core,loop,mobility,preemption,forecast]
+Each section is independent; a section whose module is missing is reported as skipped, never faked. After the
+mobility or forecast section the model cards are rebuilt from the fresh results (bench/model_cards.py).
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ def main() -> int:
         except subprocess.CalledProcessError as exc:
             print(f"{name}: FAILED ({exc})", flush=True)
             status = 1
+    ran = {s.strip() for s in args.only.split(",")}
+    if ran & {"mobility", "forecast"}:  # the model cards are generated from these results
+        from model_cards import CARDS, build
+
+        for card in CARDS:
+            try:
+                build(card)
+            except subprocess.CalledProcessError as exc:
+                print(f"model card {card}: FAILED ({exc})", flush=True)
+                status = 1
     from tables import write_results_md
 
     write_results_md(RESULTS, HERE / "RESULTS.md", machine=f"{platform.processor() or platform.machine()}, "

@@ -128,6 +128,19 @@ def _ci95(diffs: list[float]) -> tuple[float, float]:
     return m - h, m + h
 
 
+def _floor_rows(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """Rows on what signal control cannot remove: standing time and the free-flow floor of the emergency trips."""
+    if not all("ev_free_flow_s_mean" in a and "ev_wait_s_mean" in a for s, a in pairs):
+        return []
+    floor = [100 * (a["ev_free_flow_s_mean"] - s["ev_travel_s_mean"]) / s["ev_travel_s_mean"] for s, a in pairs]
+    lo, hi = _ci95(floor)
+    return [f"| emergency time standing, mean s | {_mean([s['ev_wait_s_mean'] for s, _ in pairs]):.1f} | "
+            f"{_mean([a['ev_wait_s_mean'] for _, a in pairs]):.1f} | | |",
+            f"| free-flow floor (allowed speed all the way), s | | "
+            f"{_mean([a['ev_free_flow_s_mean'] for _, a in pairs]):.1f} | {_mean(floor):+.1f}% | "
+            f"{lo:+.1f}% … {hi:+.1f}% |"]
+
+
 def preemption_table(recs: list[dict[str, Any]]) -> list[str]:
     """Paired Smart vs AI emergency travel time and others' delay, with 95% confidence intervals."""
     by_seed: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
@@ -147,6 +160,7 @@ def preemption_table(recs: list[dict[str, Any]]) -> list[str]:
             f"{_mean([a['ev_travel_s_mean'] for _, a in pairs]):.1f} | {_mean(ev):+.1f}% | {lo_e:+.1f}% … {hi_e:+.1f}% |",
             f"| emergency travel time, p90 s | {_mean([s['ev_travel_s_p90'] for s, _ in pairs]):.1f} | "
             f"{_mean([a['ev_travel_s_p90'] for _, a in pairs]):.1f} | | |",
+            *_floor_rows(pairs),
             f"| everyone else's delay, s | {_mean([s['others_delay_s'] for s, _ in pairs]):.2f} | "
             f"{_mean([a['others_delay_s'] for _, a in pairs]):.2f} | {_mean(oth):+.1f}% | {lo_o:+.1f}% … {hi_o:+.1f}% |",
             f"| preemptions / max-hold timeouts (AI) | | {_mean([a['preemptions'] for _, a in pairs]):.0f} / "

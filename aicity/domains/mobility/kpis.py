@@ -220,6 +220,8 @@ def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_pref
     never_n = [d for v, d in never if not v.startswith(ev_prefix)]
     never_ev = [d for v, d in never if v.startswith(ev_prefix)]
     ev_done = [t.duration + t.depart_delay for t in evs if t.finished]
+    ev_free = [max(t.duration - t.time_loss, 0.0) for t in evs if t.finished]  # at the allowed speed throughout
+    ev_wait = [t.waiting for t in evs if t.finished]
     k = {
         "delay_s": resco_delay(normal, never_n),
         "delay_all_s": resco_delay(trips, [d for _, d in never]),
@@ -234,6 +236,8 @@ def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_pref
         "ev_travel_s_mean": sum(ev_done) / len(ev_done) if ev_done else 0.0,
         "ev_travel_s_p90": percentile(ev_done, 90.0),
         "ev_delay_s": resco_delay(evs, never_ev),
+        "ev_free_flow_s_mean": sum(ev_free) / len(ev_free) if ev_free else 0.0,
+        "ev_wait_s_mean": sum(ev_wait) / len(ev_wait) if ev_wait else 0.0,
     }
     k["never_inserted_pct"] = 100.0 * k["never_inserted"] / k["vehicles"] if k["vehicles"] else 0.0
     return k

@@ -164,4 +164,10 @@ def test_bench_records_have_the_documented_keys() -> None:
     for r in recs:
         assert set(PREEMPTION_KEYS) <= set(r)
         assert r["ev_trips"] >= 1
+        # the free-flow floor is below the travel time actually driven (same routes in both modes)
+        assert 0 < r["ev_free_flow_s_mean"] <= r["ev_travel_s_mean"] and r["ev_wait_s_mean"] >= 0
+    assert recs[0]["ev_free_flow_s_mean"] == pytest.approx(recs[1]["ev_free_flow_s_mean"], rel=0.15)
     assert recs[0]["preemptions"] == 0
+    summary = summarize_preemption(recs)
+    floor, change = summary["ev_travel_floor_change_pct"]["mean"], summary["ev_travel_change_pct"]["mean"]
+    assert floor <= change, "no controller beats driving at the allowed speed all the way"
