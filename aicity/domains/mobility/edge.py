@@ -120,6 +120,9 @@ class SignalEdge:
         if not self.controlled:
             return
         lim = self.limits
+        if self.preempt_phase is not None and now - self.preempt_start >= lim.max_hold_s - 1e-9:
+            self.max_hold_timeouts += 1  # also during a change: the hold never outlasts its maximum
+            self._end_preempt(now, "max_hold")
         if self.kind == YELLOW and now - self.since >= lim.yellow_s - 1e-9:
             if lim.all_red_s > 0:
                 self.kind, self.since = ALL_RED, now
@@ -132,15 +135,9 @@ class SignalEdge:
         elapsed = now - self.since
         can_switch = elapsed >= lim.min_green_s - 1e-9
         if self.preempt_phase is not None:
-            if now - self.preempt_start >= lim.max_hold_s - 1e-9:
-                self.max_hold_timeouts += 1
-                self._end_preempt(now, "max_hold")
-            elif self.preempt_phase != self.green:
-                if can_switch:
-                    self._switch(self.preempt_phase, now)
-                return
-            else:
-                return
+            if self.preempt_phase != self.green and can_switch:
+                self._switch(self.preempt_phase, now)
+            return
         if self.to_fixed:
             return
         if self.pending is not None and self.pending != self.green and can_switch:
@@ -227,8 +224,18 @@ class SignalEdge:
         if self.preempt_phase is not None:
             if self.preempt_phase == phase:
                 return Outcome(action, "applied", command={"preempt": phase, "until": self._hold_end()})
-            return Outcome(action, "refused", bound_by=("preempt_active",),
-                           reason=f"signal {self.signal_id} already preempted for phase {self.preempt_phase}")
+            # the vehicle's next crossing here needs another phase: retarget within the same hold (its clock
+            # runs on, so the maximum hold still bounds the whole preemption; min green and clearance apply)
+            self.events.append({"time": now, "signal": self.signal_id, "event": "preempt_retarget",
+                                "from": self.preempt_phase, "phase": phase})
+            self.preempt_phase = phase
+            self.tick(now)
+            cmd = {"preempt": phase, "until": self._hold_end(), "retarget": True}
+            if (self.kind == GREEN and self.green == phase) or (self.kind != GREEN and self.target == phase):
+                return Outcome(action, "applied", command=cmd)
+            return Outcome(action, "clamped", command=cmd, bound_by=("min_green", "max_hold"),
+                           reason="retargeted preemption follows the current phase's minimum green; "
+                                  "the hold's end is unchanged")
         if now < self.cooldown_until:
             return Outcome(action, "refused", bound_by=("preempt_cooldown",),
                            reason=f"preemption cooldown until t={self.cooldown_until:g}")

@@ -19,7 +19,7 @@ from aicity.core.domain import Planner, ProposedAction, Scenario, Snapshot
 from aicity.core.entity import Entity
 
 PLANNER_NAME = "mobility.preemption"
-PLANNER_VERSION = "1.0"
+PLANNER_VERSION = "1.1"
 EV_TYPE = "EmergencyVehicle"
 SIGNAL_TYPE = "TrafficSignal"
 
@@ -96,7 +96,10 @@ def preemption_actions(snapshot: Snapshot, params: PreemptParams | None = None) 
                     inputs={sig.id: {"controlMode": mode}}, planner=f"{PLANNER_NAME}@{PLANNER_VERSION}",
                     action_type="signal_preemption"))
             continue
-        if mode != "controlled":
+        held = sig.get("preemptPhase")
+        if mode == "preempted" and isinstance(held, int) and held not in req.phases:
+            pass  # held for the phase of an earlier crossing: retarget to the one this crossing needs
+        elif mode != "controlled":
             continue  # already preempted, handed to fixed time, or run by the fixed program (Smart City)
         cool = sig.get("preemptCooldownUntil")
         if isinstance(cool, int | float) and cool > snapshot.elapsed_s:

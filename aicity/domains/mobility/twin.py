@@ -455,6 +455,7 @@ class SumoTwin:
                 "preemptCooldownUntil": Property(
                     edge.cooldown_until - self.begin_s if edge.cooldown_until > -1e300 else None, when),
                 "safeHold": Property(sid in self._safe_hold, when),
+                "preemptPhase": Property(edge.preempt_phase if edge.controlled else None, when),
             }
             out.append(Entity.trusted(signal_urn(sid), SIGNAL_TYPE, attrs))
         return out

@@ -117,6 +117,26 @@ def test_clamp_and_refusal_reasons() -> None:
     assert out.status == "refused" and out.bound_by == ("preempt_cooldown",)
 
 
+def test_preemption_retargets_within_the_same_hold() -> None:
+    """A vehicle's next crossing of the same signal needs another phase: switched, clock and limits kept."""
+    lim = EdgeLimits()
+    edge = SignalEdge("s", GREENS, lim, now=0.0)
+    for t in range(20):
+        edge.tick(float(t))
+    assert edge.apply(ProposedAction(target="s", action="preempt", params={"phase": 2}), 20.0).status == "applied"
+    out = edge.apply(ProposedAction(target="s", action="preempt", params={"phase": 1}), 22.0)
+    assert out.status == "clamped" and out.command["retarget"] and out.command["until"] == 20.0 + lim.max_hold_s
+    assert [e["event"] for e in edge.events] == ["preempt_start", "preempt_retarget"]
+    assert edge.preemptions == 1
+    shown = []
+    for t in range(22, 80):
+        edge.tick(float(t))
+        shown.append((t, edge.kind, edge.green))
+    assert any(k == "green" and g == 1 for _, k, g in shown)  # the retargeted phase is shown
+    end = next(e for e in edge.events if e["event"] == "preempt_end")
+    assert end["time"] == 20.0 + lim.max_hold_s  # the hold's end did not move
+
+
 def test_safe_state_hands_over_after_clearance() -> None:
     edge = SignalEdge("s", GREENS, EdgeLimits(all_red_s=2), now=0.0)
     for t in range(10):

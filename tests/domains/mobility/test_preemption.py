@@ -25,8 +25,10 @@ SIG = "urn:ngsi-ld:TrafficSignal:J1"
 SIG2 = "urn:ngsi-ld:TrafficSignal:J2"
 
 
-def _signal(sid: str, mode: str = "controlled", current: int = 0, cooldown: float | None = None) -> Entity:
+def _signal(sid: str, mode: str = "controlled", current: int = 0, cooldown: float | None = None,
+            held: int | None = None) -> Entity:
     return Entity(sid, "TrafficSignal", {
+        "preemptPhase": Property(held if held is not None else (2 if mode == "preempted" else None)),
         "currentPhase": Property(current), "phaseKind": Property("green"), "nextPhase": Property(None),
         "timeInPhase": Property(12.0), "controlMode": Property(mode), "preemptCooldownUntil": Property(cooldown),
         "limits": Property({"yellow_s": 3.0, "max_hold_s": 40.0, "cooldown_s": 30.0})})
@@ -74,6 +76,13 @@ def test_releases_after_the_vehicle_passed_and_respects_cooldown_and_fixed_time(
     assert preemption_actions(_snap(_signal(SIG, mode="preempted"), _ev(40.0))) == []  # still holding
     assert preemption_actions(_snap(_signal(SIG, cooldown=120.0), _ev(40.0), t=100.0)) == []
     assert preemption_actions(_snap(_signal(SIG, mode="fixed"), _ev(40.0))) == []  # Smart City: no preemption
+
+
+def test_retargets_a_hold_kept_for_an_earlier_crossing() -> None:
+    """Held for phase 0 (the vehicle's previous crossing here); this crossing needs phase 2: retarget, once."""
+    props = preemption_actions(_snap(_signal(SIG, mode="preempted", held=0), _ev(40.0)))
+    assert [(p.target, p.action, p.params["phase"]) for p in props] == [(SIG, "preempt", 2)]
+    assert preemption_actions(_snap(_signal(SIG, mode="preempted", held=2), _ev(40.0))) == []
 
 
 def test_planner_is_pure_and_deterministic() -> None:
