@@ -78,7 +78,8 @@ def _cmd_bench_preemption(args: argparse.Namespace) -> int:
     from aicity.domains.mobility.preemption_bench import run_preemption_bench
     from aicity.runner import parse_seeds
 
-    records = run_preemption_bench(args.scenario, parse_seeds(args.seeds), jobs=args.jobs)
+    records = run_preemption_bench(args.scenario, parse_seeds(args.seeds), jobs=args.jobs,
+                                   ev_speed_factor=args.ev_speed_factor)
     _write_json(args.json, records)
     return 0
 
@@ -128,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="ingolstadt7")
     p.add_argument("--seeds", default="1-8")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--ev-speed-factor", type=float, default=1.0,
+                   help="emergency vehicles' desired speed as a multiple of the limit, both modes (default 1.0)")
     p.add_argument("--json")
     p.set_defaults(func=_cmd_bench_preemption)
     p = bench.add_parser("core", help="state-store and bus throughput")

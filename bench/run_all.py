@@ -51,6 +51,11 @@ def run_section(name: str, quick: bool) -> Path:
     elif name == "preemption":
         _aicity("bench", "preemption", "--scenario", "ingolstadt7", "--seeds", "1-2" if quick else "1-8",
                 "--json", str(out))
+        if not quick:  # beyond the target seeds: held-out seeds, and faster blue-light driving in both modes
+            _aicity("bench", "preemption", "--scenario", "ingolstadt7", "--seeds", "9-24",
+                    "--json", str(RESULTS / "preemption_heldout.json"))
+            _aicity("bench", "preemption", "--scenario", "ingolstadt7", "--seeds", "1-24", "--ev-speed-factor",
+                    "1.2", "--json", str(RESULTS / "preemption_fast_ev.json"))
     elif name == "forecast":
         _aicity("forecast", "backtest", "--dataset", "odot-counts", "--models", "all", "--horizons", "1,2,4",
                 "--json", str(out))

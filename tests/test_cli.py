@@ -31,6 +31,8 @@ def test_help_is_instant_and_imports_nothing_heavy():
     (["run", "--scenario", "grid3x3", "--set", "bogus=1"], "unknown mobility scenario option(s) bogus"),
     (["run", "--scenario", "grid3x3", "--set", "ev_per_hour=lots"], "ev_per_hour must be a non-negative number"),
     (["run", "--scenario", "grid3x3", "--set", "novalue"], "bad option 'novalue'"),
+    (["run", "--scenario", "grid3x3", "--set", "ev_speed_factor=3"], "ev_speed_factor must be a number from 0.5"),
+    (["bench", "preemption", "--ev-speed-factor", "0.1"], "ev_speed_factor must be a number from 0.5"),
     (["run", "--scenario", "grid3x3", "--probes", "2"], "--probes takes the connected share"),
 ])
 def test_user_errors_end_with_one_clear_line(argv, message, capsys):

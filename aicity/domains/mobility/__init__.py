@@ -11,7 +11,7 @@ from typing import Any
 from aicity.core.domain import ForecastProvider, Planner, Scenario, Twin
 from aicity.core.errors import UserError
 
-SCENARIO_OPTIONS = frozenset({"ev_per_hour", "decision_interval_s", "sensor_faults", "probes"})
+SCENARIO_OPTIONS = frozenset({"ev_per_hour", "ev_speed_factor", "decision_interval_s", "sensor_faults", "probes"})
 """Scenario parameters :meth:`MobilityDomain.open_twin` reads (besides the edge limits)."""
 _FLOW_AGE = 30.0  # s: a detector group not updated for longer is stale
 PLAUSIBILITY: dict[str, Any] = {
@@ -57,7 +57,7 @@ class MobilityDomain:
                   sensor_faults: Mapping[str, Any] | None = None, probes: Any = None, consent: Any = None) -> Twin:
         """A SUMO twin of ``scenario`` in ``mode`` (``smart`` or ``ai``).
 
-        ``scenario.params`` may set ``ev_per_hour``, ``decision_interval_s``, the edge limits
+        ``scenario.params`` may set ``ev_per_hour``, ``ev_speed_factor``, ``decision_interval_s``, the edge limits
         (``yellow_s``, ``min_green_s``, ``max_green_s``, ``max_hold_s``, ``cooldown_s``) and
         ``sensor_faults`` (``{"freeze": [ids], "impossible": [ids], "after_s": s}``, see
         :mod:`aicity.domains.mobility.faults`) and ``probes`` (``True``, a fraction or ``{"fraction": f}``:
@@ -90,6 +90,10 @@ class MobilityDomain:
             cfg.ev_per_hour = float(params["ev_per_hour"])
         if "decision_interval_s" in params:
             cfg.decision_interval_s = float(params["decision_interval_s"])
+        if "ev_speed_factor" in params:
+            from aicity.domains.mobility.preemption_bench import check_ev_speed_factor
+
+            cfg.ev_speed_factor = check_ev_speed_factor(params["ev_speed_factor"])
         limits = {k: float(v) for k, v in params.items() if k in limit_names}
         if limits:
             try:
@@ -119,6 +123,10 @@ class MobilityDomain:
                                 f"{' (at least 1 s)' if key == 'decision_interval_s' else ''}, got {val!r}")
         if "probes" in params:
             ProbeConfig.parse(params["probes"])
+        if "ev_speed_factor" in params:
+            from aicity.domains.mobility.preemption_bench import check_ev_speed_factor
+
+            check_ev_speed_factor(params["ev_speed_factor"])
         return limit_names
 
     def planners(self, scenario: Scenario, mode: str) -> list[Planner]:

@@ -41,6 +41,8 @@ class Request:
     signal: str
     vehicle: str
     phases: tuple[int, ...]
+    protected: tuple[int, ...]
+    clearing: tuple[int, ...]
     distance_m: float
     eta_s: float
     speed_mps: float
@@ -61,23 +63,38 @@ def _requests(snapshot: Snapshot, params: PreemptParams) -> dict[str, Request]:
             phases = tuple(int(p) for p in item.get("servingPhases") or [])
             if not phases or (dist > params.lookahead_m and eta > params.lookahead_s):
                 continue
-            req = Request(str(item["signal"]), ev.id, phases, dist, eta, speed, int(item.get("linkIndex", -1)))
+            protected = tuple(int(p) for p in item.get("protectedPhases") or [] if int(p) in phases)
+            clearing = tuple(int(p) for p in item.get("clearingPhases") or [] if int(p) in phases)
+            req = Request(str(item["signal"]), ev.id, phases, protected, clearing, dist, eta, speed,
+                          int(item.get("linkIndex", -1)))
             cur = best.get(req.signal)
             if cur is None or (req.eta_s, req.vehicle) < (cur.eta_s, cur.vehicle):
                 best[req.signal] = req
     return best
 
 
-def _choose_phase(sig: Entity, phases: tuple[int, ...]) -> tuple[int, list[dict[str, Any]]]:
-    """The serving phase to hold: the one shown (or coming) now if it serves the vehicle, else the first."""
+def _score(req: Request, p: int, shown: Any, coming: Any) -> float:
+    """Clearing (every movement out of the vehicle's lane is green, so the vehicles queued ahead of it can
+    leave whichever way they turn) first, then protected (no yielding to oncoming traffic), then shown/coming."""
+    return ((8.0 if p in req.clearing else 0.0) + (4.0 if p in req.protected else 0.0)
+            + (2.0 if p == shown else (1.0 if p == coming else 0.0)))
+
+
+def _choose_phase(sig: Entity, req: Request) -> tuple[int, list[dict[str, Any]]]:
+    """The serving phase to hold: the best by :func:`_score`, ties to the lowest index."""
     shown = sig.get("currentPhase")
     coming = sig.get("nextPhase")
     cands: list[dict[str, Any]] = []
-    for p in phases:
-        score = 2.0 if p == shown else (1.0 if p == coming else 0.0)
-        cands.append({"phase": p, "score": score,
-                      "terms": {"serves_vehicle": True, "shown_now": p == shown, "coming_next": p == coming}})
-    chosen = max(phases, key=lambda q: (2.0 if q == shown else (1.0 if q == coming else 0.0), -q))
+
+    def score(p: int) -> float:
+        return _score(req, p, shown, coming)
+
+    for p in req.phases:
+        cands.append({"phase": p, "score": score(p),
+                      "terms": {"serves_vehicle": True, "clears_lane": p in req.clearing,
+                                "protected": p in req.protected, "shown_now": p == shown,
+                                "coming_next": p == coming}})
+    chosen = max(req.phases, key=lambda q: (score(q), -q))
     return chosen, cands
 
 
@@ -97,14 +114,16 @@ def preemption_actions(snapshot: Snapshot, params: PreemptParams | None = None) 
                     action_type="signal_preemption"))
             continue
         held = sig.get("preemptPhase")
-        if mode == "preempted" and isinstance(held, int) and held not in req.phases:
+        better = isinstance(held, int) and max(_score(req, p, None, None) for p in req.phases) > _score(
+            req, held, None, None)
+        if mode == "preempted" and isinstance(held, int) and (held not in req.phases or better):
             pass  # held for the phase of an earlier crossing: retarget to the one this crossing needs
         elif mode != "controlled":
             continue  # already preempted, handed to fixed time, or run by the fixed program (Smart City)
         cool = sig.get("preemptCooldownUntil")
         if isinstance(cool, int | float) and cool > snapshot.elapsed_s:
             continue  # the edge would refuse it: the signal is cooling down
-        phase, cands = _choose_phase(sig, req.phases)
+        phase, cands = _choose_phase(sig, req)
         lim = sig.get("limits") or {}
         out.append(ProposedAction(
             target=sig.id, action="preempt",

@@ -32,14 +32,14 @@ def _ai_nopreempt(scenario: Any) -> tuple[list[Any], list[Any]]:
     return make_ai_controller(scenario)
 
 
-def _one(task: tuple[str, int, str, float, float | None, float | None]) -> dict[str, Any]:
-    scenario, seed, mode, ev_per_hour, interval, duration = task
+def _one(task: tuple[str, int, str, float, float | None, float | None, float]) -> dict[str, Any]:
+    scenario, seed, mode, ev_per_hour, interval, duration, ev_speed_factor = task
     from aicity.domains.mobility.bench import run_episode
     from aicity.domains.mobility.controllers import register_controller
     from aicity.domains.mobility.twin import TwinConfig
 
     register_controller("ai_nopreempt", _ai_nopreempt, "ai")
-    cfg = TwinConfig(ev_per_hour=ev_per_hour)
+    cfg = TwinConfig(ev_per_hour=ev_per_hour, ev_speed_factor=ev_speed_factor)
     if interval is not None:
         cfg.decision_interval_s = interval
     result, _wall = run_episode(scenario, MODES[mode], seed, ev_per_hour=ev_per_hour, config=cfg,
@@ -50,17 +50,18 @@ def _one(task: tuple[str, int, str, float, float | None, float | None]) -> dict[
             "others_delay_s": round(k["delay_s"], 3), "preemptions": int(k["preemptions"]),
             "max_hold_timeouts": int(k["max_hold_timeouts"]), "never_inserted": int(k["never_inserted"]),
             "ev_finished": int(k["ev_finished"]), "ev_free_flow_s_mean": round(k["ev_free_flow_s_mean"], 3),
-            "ev_wait_s_mean": round(k["ev_wait_s_mean"], 3)}
+            "ev_wait_s_mean": round(k["ev_wait_s_mean"], 3), "ev_speed_factor": ev_speed_factor}
 
 
 def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
                          modes: Sequence[str] = ("smart", "ai"), ev_per_hour: float = 10.0,
-                         decision_interval_s: float | None = None,
-                         duration_s: float | None = None) -> list[dict[str, Any]]:
+                         decision_interval_s: float | None = None, duration_s: float | None = None,
+                         ev_speed_factor: float = 1.0) -> list[dict[str, Any]]:
     """One record per (seed, mode) with :data:`PREEMPTION_KEYS` (plus ``ev_finished``, ``ev_free_flow_s_mean``:
     the emergency trips' travel time had they driven at the allowed speed all the way — the floor no signal
-    control can beat — and ``ev_wait_s_mean``, their time standing), in input order;
-    ``decision_interval_s`` overrides the twin's, ``duration_s`` shortens the window."""
+    control can beat — ``ev_wait_s_mean``, their time standing, and ``ev_speed_factor``), in input order;
+    ``decision_interval_s`` overrides the twin's, ``duration_s`` shortens the window, ``ev_speed_factor`` is
+    the emergency vehicles' desired speed over the limit in both modes (see :class:`TwinConfig`)."""
     from aicity.domains.mobility.scenarios import require
 
     require(scenario)
@@ -71,13 +72,21 @@ def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
         raise UserError("the preemption benchmark needs at least one seed")
     if ev_per_hour <= 0:
         raise UserError(f"ev_per_hour must be positive, got {ev_per_hour!r}")
-    tasks = [(scenario, int(s), m, float(ev_per_hour), decision_interval_s, duration_s)
+    check_ev_speed_factor(ev_speed_factor)
+    tasks = [(scenario, int(s), m, float(ev_per_hour), decision_interval_s, duration_s, float(ev_speed_factor))
              for s in seeds for m in modes]
     if jobs <= 1 or len(tasks) == 1:
         return [_one(t) for t in tasks]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                              max_tasks_per_child=1) as pool:
         return list(pool.map(_one, tasks))
+
+
+def check_ev_speed_factor(value: object) -> float:
+    """The emergency vehicles' speed factor, or :class:`UserError` unless a number in [0.5, 2]."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.5 <= value <= 2.0:
+        raise UserError(f"ev_speed_factor must be a number from 0.5 to 2 (multiple of the speed limit), got {value!r}")
+    return float(value)
 
 
 def mean_ci95(values: Sequence[float]) -> dict[str, Any]:

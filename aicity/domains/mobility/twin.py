@@ -54,6 +54,10 @@ class TwinConfig:
     decision_interval_s: float = 10.0
     limits: EdgeLimits = field(default_factory=EdgeLimits)
     ev_per_hour: float = 10.0
+    ev_speed_factor: float = 1.0
+    """Emergency vehicles' desired speed as a multiple of the speed limit (SUMO ``speedFactor``; the same in
+    both modes). 1.0 — SUMO's ``emergency`` class default, no random deviation — is what every result uses
+    unless stated; above 1 models blue-light driving over the limit."""
     use_traci: bool = False
     detection_range_m: float = 200.0
     sensor_faults: SensorFaults | None = None
@@ -104,6 +108,7 @@ class SumoTwin:
         self._impossible: set[str] = set()
         self._last_flow: dict[str, Entity] = {}
         self._safe_hold: set[str] = set()
+        self._lane_links: dict[tuple[str, int], tuple[int, ...]] = {}  # (signal, link) -> links of its in-lane
         self.probes: Any = None  # ProbeFeed when probe data is on (AI City mode only: nothing else reads it)
         if self.config.probes is not None and mode == "ai":
             from aicity.domains.mobility.probes import ProbeFeed
@@ -117,6 +122,12 @@ class SumoTwin:
         """Load the scenario into SUMO, declare the detectors, insert the emergency vehicles."""
         binary = sumo_binary()
         net = self.net = load_network(self.cfg.net, self.config.detection_range_m)
+        for sid, sig in net.signals.items():
+            by_lane: dict[str, list[int]] = {}
+            for lk in sig.links:
+                by_lane.setdefault(lk.in_lane, []).append(lk.index)
+            for lk in sig.links:
+                self._lane_links[(sid, lk.index)] = tuple(sorted(set(by_lane[lk.in_lane])))
         if self.config.sensor_faults is not None:  # checked before SUMO starts
             self._freeze, self._impossible = self.config.sensor_faults.resolve(net)
         if self.probes is not None:
@@ -134,12 +145,15 @@ class SumoTwin:
         self._tmp = Path(tempfile.mkdtemp(prefix="aicity-sumo-"))
         det_file = self._tmp / "detectors.add.xml"
         det_file.write_text(additional_xml(net.detectors(), str(self._tmp / "e2.xml"), KPI_PERIOD_S))
+        ev_file = self._tmp / "emergency.add.xml"  # vClass emergency with SUMO's own defaults for the class
+        ev_file.write_text(f'<additional>\n    <vType id="{EV_VTYPE}" vClass="emergency" color="255,0,0" '
+                           f'speedFactor="{self.config.ev_speed_factor:g}"/>\n</additional>\n')
         self.tripinfo_path = self._tmp / "tripinfo.xml"
         args = [binary, "-n", self.cfg.net, "--begin", f"{self.begin_s:g}", "--end", f"{self.end_s:g}",
                 "--step-length", "1", "--time-to-teleport", "-1", "--seed", str(self.seed),
                 "--tripinfo-output", str(self.tripinfo_path), "--tripinfo-output.write-unfinished", "true",
                 "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true",
-                "--additional-files", ",".join([*self.cfg.additional, str(det_file)])]
+                "--additional-files", ",".join([*self.cfg.additional, str(det_file), str(ev_file)])]
         if self.cfg.routes:
             args += ["-r", ",".join(self.cfg.routes)]
         if self.config.use_traci:
@@ -471,10 +485,15 @@ class SumoTwin:
             idx = veh.getRouteIndex(vid)
             ahead = []
             for tls, link, dist, state in veh.getNextTLS(vid):
-                serving = [g for g, s in enumerate(self.edges[tls].greens)
-                           if link < len(s) and s[link] in GREEN_CHARS] if tls in self.edges else []
+                greens = self.edges[tls].greens if tls in self.edges else []
+                serving = [g for g, s in enumerate(greens) if link < len(s) and s[link] in GREEN_CHARS]
+                lane_links = self._lane_links.get((tls, int(link)), (int(link),))
                 ahead.append({"signal": signal_urn(tls), "linkIndex": int(link), "distance": round(dist, 1),
-                              "state": state, "servingPhases": serving})
+                              "state": state, "servingPhases": serving,
+                              "protectedPhases": [g for g in serving if greens[g][link] == "G"],
+                              "clearingPhases": [g for g in serving
+                                                 if all(i < len(greens[g]) and greens[g][i] in GREEN_CHARS
+                                                        for i in lane_links)]})
             attrs: dict[str, Any] = {
                 "position": Property([round(x, 2), round(y, 2)], when),
                 "roadSegment": Property(veh.getRoadID(vid), when),
@@ -496,9 +515,6 @@ class SumoTwin:
         if n <= 0:
             return
         api = self._sumo
-        api.vehicletype.copy("DEFAULT_VEHTYPE", EV_VTYPE)
-        api.vehicletype.setVehicleClass(EV_VTYPE, "emergency")
-        api.vehicletype.setColor(EV_VTYPE, (255, 0, 0, 255))
         rng = random.Random(self.seed * 1_000_003 + 17)
         net = self.net
         sources = sorted(e for e, lanes in net.edge_lanes.items()

@@ -85,6 +85,23 @@ def test_retargets_a_hold_kept_for_an_earlier_crossing() -> None:
     assert preemption_actions(_snap(_signal(SIG, mode="preempted", held=2), _ev(40.0))) == []
 
 
+def test_prefers_the_phase_that_clears_the_vehicles_lane_then_protected() -> None:
+    """A phase greening every movement out of the vehicle's lane wins (the cars ahead of it turn elsewhere)."""
+    ev = _ev(50.0, serving=[0, 1, 3])
+    ahead = ev.get("nextSignals")
+    ahead[0].update({"protectedPhases": [1, 3], "clearingPhases": [3]})
+    ev = Entity(ev.id, ev.type, {"speed": Property(10.0), "nextSignals": Property(ahead)})
+    [p] = preemption_actions(_snap(_signal(SIG, current=1), ev))
+    assert p.params["phase"] == 3  # clearing beats protected-and-shown (1)
+    assert {c["phase"]: c["terms"]["clears_lane"] for c in p.candidates} == {0: False, 1: False, 3: True}
+    ahead[0]["clearingPhases"] = []
+    ev = Entity(ev.id, ev.type, {"speed": Property(10.0), "nextSignals": Property(ahead)})
+    [p] = preemption_actions(_snap(_signal(SIG, current=0), ev))
+    assert p.params["phase"] == 1  # protected beats permissive-but-shown (0)
+    [p] = preemption_actions(_snap(_signal(SIG, mode="preempted", held=0), ev))
+    assert (p.action, p.params["phase"]) == ("preempt", 1)  # a hold on a worse serving phase is retargeted
+
+
 def test_planner_is_pure_and_deterministic() -> None:
     snap = _snap(_signal(SIG), _signal(SIG2), _ev(80.0))
     before = {k: e.to_ngsi() for k, e in snap.entities.items()}

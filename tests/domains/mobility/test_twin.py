@@ -12,7 +12,7 @@ from aicity.core.errors import UserError
 from aicity.domains.mobility import domain
 from aicity.domains.mobility.bench import BENCH_KEYS, bench_record, run_episode
 from aicity.domains.mobility.scenarios import BUILTIN, require
-from aicity.domains.mobility.twin import SumoTwin, TwinConfig
+from aicity.domains.mobility.twin import EV_VTYPE, SumoTwin, TwinConfig
 
 pytest.importorskip("libsumo")
 pytestmark = pytest.mark.sumo
@@ -174,6 +174,31 @@ def test_emergency_vehicles_same_in_both_modes_and_observable() -> None:
         assert res.kpis["ev_trips"] == 5
     assert plans[0] == plans[1] and len(plans[0]) == 5
     assert max(p["signals"] for p in plans[0]) >= 3
+
+
+def test_emergency_vehicle_type_and_reported_phases() -> None:
+    """EVs are SUMO's vClass emergency at the configured speed factor; the phases they report are consistent."""
+    twin = SumoTwin(_window("grid3x3", 400), seed=4, mode="ai", config=TwinConfig(ev_per_hour=40,
+                                                                               ev_speed_factor=1.25))
+    twin.start()
+    try:
+        vt = twin._sumo.vehicletype
+        assert vt.getVehicleClass(EV_VTYPE) == "emergency"
+        assert vt.getSpeedFactor(EV_VTYPE) == 1.25 and vt.getSpeedDeviation(EV_VTYPE) == 0.0
+        items = []
+        while not twin.done() and len(items) < 20:
+            for ev in (e for e in twin.observe() if e.type == "EmergencyVehicle"):
+                items.extend(ev.get("nextSignals"))
+            twin.advance(5)
+    finally:
+        twin.close()
+    assert items
+    for it in items:
+        greens = twin.edges[it["signal"].rsplit(":", 1)[1]].greens
+        assert set(it["protectedPhases"]) <= set(it["servingPhases"])
+        assert set(it["clearingPhases"]) <= set(it["servingPhases"])
+        assert all(greens[p][it["linkIndex"]] == "G" for p in it["protectedPhases"])
+    assert any(it["clearingPhases"] for it in items)
 
 
 def test_resco_cologne8_window_max_pressure_below_fixed() -> None:
