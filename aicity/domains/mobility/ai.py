@@ -31,7 +31,7 @@ from aicity.core.entity import Entity
 from aicity.domains.mobility.ai_learning import ARRIVAL_KEY, RED_KEY, SATURATION_KEY, LaneRateLearner
 
 PLANNER_NAME = "mobility.ai.predictive-pressure"
-PLANNER_VERSION = "1.0"
+PLANNER_VERSION = "1.1"
 SIGNAL_TYPE = "TrafficSignal"
 FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
 PROBE_ARRIVING_KEY = "probeArrivingShare"
@@ -62,6 +62,9 @@ class AiParams:
     ``moving_weight``."""
     min_probes: int = 1
     """Moving probes needed on a lane before its probe share is used."""
+    max_red_s: float = 120.0
+    """Hard starvation limit: once a lane with a queue has waited this long on red, only phases serving it may
+    be chosen (the score picks among them), however light its demand against the others'."""
 
 
 def _num(ent: Entity | None, attr: str) -> float:
@@ -157,6 +160,22 @@ def score_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str
     return cands, inputs, used
 
 
+def _starved_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str, Any],
+                    params: AiParams) -> set[int] | None:
+    """The phases serving the lane that has waited longest on red with a queue, if that is ≥ ``max_red_s``."""
+    worst, worst_red = None, params.max_red_s
+    for ph in sig.get("phases") or []:
+        for serve in ph.get("serves", []):
+            det = serve.get("detector") or f"{FLOW_PREFIX}in:{serve['lane']}"
+            red = _fc_mean(forecasts, f"{det}#{RED_KEY}")
+            if red is not None and red >= worst_red and _num(ents.get(det), "queue") > 0:
+                worst, worst_red = serve["lane"], red
+    if worst is None:
+        return None
+    return {int(ph["index"]) for ph in sig.get("phases") or []
+            if any(sv["lane"] == worst for sv in ph.get("serves", []))}
+
+
 def decide_signal(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str, Any],
                   params: AiParams) -> ProposedAction | None:
     """A ``set_phase`` proposal for one signal, or None when it should keep its phase or may not change."""
@@ -172,10 +191,14 @@ def decide_signal(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[st
         return None
     at_max = in_phase + 1.0 >= float(lim.get("max_green_s", float("inf")))
     pool = [c for c in cands if not (at_max and c["phase"] == current)]
+    bound = ["max_green"] if at_max else []
+    starved = _starved_phases(sig, ents, forecasts, params)
+    if starved is not None and current not in starved:
+        pool = [c for c in pool if c["phase"] in starved] or pool
+        bound.append("max_red")
     best = max(pool, key=lambda c: (c["score"], c["phase"] == current, -c["phase"]))
     if best["phase"] == current:
         return None
-    bound = ["max_green"] if at_max else []
     inputs[sig.id] = {"currentPhase": current, "timeInPhase": in_phase, "phaseKind": "green"}
     return ProposedAction(
         target=sig.id, action="set_phase",

@@ -59,6 +59,18 @@ def test_switches_to_the_phase_with_the_larger_queue_with_a_full_explanation() -
     assert p.score == max(c["score"] for c in p.candidates)
 
 
+def test_max_red_serves_a_starved_queue_however_light() -> None:
+    """A light queue on red beyond max_red_s gets its phase even though the other phase's score is far higher."""
+    red = {"urn:ngsi-ld:TrafficFlowObserved:in:ew_0#redTime": {"mean": 130.0}}
+    snap = _snap(_signal(0, 20.0), q_ns=25, q_ew=1)
+    assert ai_planner(snap, {}) == []  # the score alone keeps the heavy phase
+    [p] = ai_planner(snap, red)
+    assert p.params["phase"] == 1 and "max_red" in p.params["bound_by"]
+    assert ai_planner(_snap(_signal(0, 20.0), q_ns=25, q_ew=0), red) == []  # no queue, no claim
+    young = {"urn:ngsi-ld:TrafficFlowObserved:in:ew_0#redTime": {"mean": 60.0}}
+    assert ai_planner(snap, young) == []
+
+
 def test_keeps_the_current_phase_when_the_gain_does_not_pay_the_lost_time() -> None:
     # the served lane still discharges; the other has only one more vehicle than the switch costs
     assert ai_planner(_snap(_signal(0, 20.0), q_ns=2, q_ew=2), {}) == []
