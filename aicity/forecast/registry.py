@@ -2,34 +2,37 @@
 
 ``naive``, ``seasonal_naive_day``, ``seasonal_naive_week``, ``seasonal_average`` (baselines), ``rls`` (online
 direct RLS, per series), ``spatial`` (RLS plus neighbouring series), ``ewma`` (exponentially weighted level,
-time constant one hour); ``default`` names the loop's forecaster.
+time constant one hour), ``ensemble`` (online weighting of the others by recent error per series and horizon,
+with time-of-day conformal intervals); ``default`` names the loop's forecaster (the ensemble).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from aicity.core.errors import UserError
 from aicity.forecast.base import Forecaster
 from aicity.forecast.baselines import Naive, SeasonalAverage, SeasonalNaiveDay, SeasonalNaiveWeek
 from aicity.forecast.conformal import Conformal
+from aicity.forecast.ensemble import Ensemble
 from aicity.forecast.online import ProfileRLS, SpatialRLS
 from aicity.forecast.smoothing import Ewma
 from aicity.forecast.vector import SingleSeries, VectorModel
 
-DEFAULT = "spatial"
+DEFAULT = "ensemble"
 
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """A registered model: its name, what it is, whether it learns, and how to build it."""
+    """A registered model: its name, what it is, whether it learns, how to build it, its interval options."""
 
     name: str
     description: str
     online: bool
     cross_series: bool
     build: Callable[[int, int], VectorModel]
+    conformal: Mapping[str, object] = field(default_factory=dict)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -46,6 +49,9 @@ MODELS: dict[str, ModelSpec] = {
                          True, True, lambda p, s: SpatialRLS(p, s)),
     "ewma": ModelSpec("ewma", "exponentially weighted level, time constant one hour (period/24 steps), per series",
                       True, False, lambda p, s: Ewma(p, s)),
+    "ensemble": ModelSpec("ensemble", "online ensemble of the baselines, seasonal naive with a learned level "
+                          "correction and the RLS models, weighted per series and horizon by recent error",
+                          True, True, lambda p, s: Ensemble(p, s), {"score": "slot"}),
 }
 
 
@@ -79,7 +85,7 @@ def expand(models: str | Sequence[str]) -> list[str]:
 def make_multi(name: str = "default", period: int = 96, seed: int = 0, **conformal: object) -> Conformal:
     """A multi-series forecaster with conformal intervals (keyword arguments go to :class:`Conformal`)."""
     spec = MODELS[resolve(name)]
-    return Conformal(spec.build(period, seed), **conformal)  # type: ignore[arg-type]
+    return Conformal(spec.build(period, seed), **{**spec.conformal, **conformal})  # type: ignore[arg-type]
 
 
 def make(name: str = "default", period: int = 96, seed: int = 0) -> Forecaster:

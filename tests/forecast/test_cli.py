@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aicity.core.errors import UserError
-from aicity.forecast import cli
+from aicity.forecast import cli, registry
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -28,7 +28,7 @@ def test_backtest_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert cli.run(args) == 0
     recs = json.loads(out.read_text())
     assert [(r["model"], r["horizon_steps"]) for r in recs] == [("naive", 1), ("naive", 2),
-                                                                ("spatial", 1), ("spatial", 2)]
+                                                                (registry.DEFAULT, 1), (registry.DEFAULT, 2)]
     assert "0 malformed" in capsys.readouterr().out
 
 
