@@ -1,8 +1,12 @@
-"""The state store: current state of every entity, history of every attribute, events and dead letters.
+"""The state store: current state, attribute history, events, dead letters, the ledger and governance documents.
 
 SQLite by default (a file or ``:memory:``), behind the :class:`StateStore` protocol that another backend
 (PostgreSQL) can implement. An update whose value equals the current one but carries a new ``observedAt`` is
 *reported*; one whose value differs is *changed*; both are kept in history with their kind.
+
+No module outside a store backend touches a database connection: the governance layer keeps its append-only
+ledger (rows appended atomically across processes, read by range) and its small documents (approvals, stops,
+consents, lawful bases: put / get / query by collection and key, compare-and-set) through the methods below.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import fnmatch
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aicity.core.entity import Attribute, Entity, GeoProperty, Property, Relationship
-from aicity.core.errors import AicityError
+from aicity.core.errors import AicityError, UserError
 from aicity.core.event import Event
 
 SCHEMA = """
@@ -39,6 +44,22 @@ CREATE INDEX IF NOT EXISTS events_type ON events(type, time);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, source TEXT NOT NULL,
     error TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, time TEXT NOT NULL,
+    record TEXT, leaf_hash TEXT NOT NULL, root TEXT NOT NULL, signature TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
+WHEN NOT (NEW.record IS NULL AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.kind = OLD.kind
+          AND NEW.time = OLD.time AND NEW.leaf_hash = OLD.leaf_hash AND NEW.root = OLD.root
+          AND NEW.signature = OLD.signature)
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only (only retention pruning may blank a record)'); END;
+CREATE TABLE IF NOT EXISTS documents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL,
+    UNIQUE (collection, key)
 );
 """
 
@@ -113,8 +134,26 @@ class StoredEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One stored ledger row (``record`` is None when retention pruning blanked it)."""
+
+    seq: int
+    id: str
+    kind: str
+    time: str
+    record: str | None
+    leaf_hash: str
+    root: str
+    signature: str
+
+
 class StoreError(AicityError):
     """A bad query or a store failure."""
+
+
+class StoreConflict(StoreError):
+    """A write that collides with stored data (e.g. a ledger record id that is already taken)."""
 
 
 class StateStore(Protocol):
@@ -147,12 +186,104 @@ class StateStore(Protocol):
         """Keep an event."""
         ...
 
+    def append_events(self, events: Iterable[Event]) -> None:
+        """Keep many events in one transaction."""
+        ...
+
+    def events(self, *, type: str | None = None, entity_id: str | None = None,
+               limit: int | None = None) -> list[StoredEvent]:
+        """Stored events in order, optionally by type or entity."""
+        ...
+
+    def trace(self, event_id: str) -> list[StoredEvent]:
+        """The causal chain from an event back to its root."""
+        ...
+
     def dead_letter(self, source: str, error: Exception, payload: Any, *, now: datetime) -> None:
         """Keep rejected input with its reason."""
         ...
 
+    @property
+    def dead_letter_count(self) -> int:
+        """How many inputs were dead-lettered."""
+        ...
+
+    def flush(self) -> None:
+        """Write buffered current state."""
+        ...
+
     def close(self) -> None:
         """Flush and close."""
+        ...
+
+    # ---- the append-only ledger -----------------------------------------------------------------
+    def ledger_size(self) -> int:
+        """Rows in the ledger (pruned ones included)."""
+        ...
+
+    def ledger_append(self, build: Callable[[int], LedgerRow]) -> LedgerRow:
+        """Append one row atomically, one writer at a time across processes.
+
+        ``build(size)`` gets the ledger size inside the write lock and returns the row to store at ``seq=size``;
+        a duplicate record id raises :class:`StoreConflict` and nothing is written.
+        """
+        ...
+
+    def ledger_rows(self, start: int = 0, end: int | None = None) -> Iterator[LedgerRow]:
+        """Rows with ``start <= seq < end`` in order (undecodable text is kept, not raised)."""
+        ...
+
+    def ledger_leaf_hashes(self, start: int = 0, end: int | None = None) -> list[str]:
+        """Hex leaf hashes of rows with ``start <= seq < end``, in order."""
+        ...
+
+    def ledger_find(self, record_id: str) -> LedgerRow | None:
+        """The row of a record id."""
+        ...
+
+    def ledger_records(self, kind: str | None = None) -> Iterator[str]:
+        """The text of every unpruned record, in order, optionally of one kind."""
+        ...
+
+    def ledger_prune(self, cutoff: str) -> int:
+        """Blank the content of the rows before the first one with ``time >= cutoff``; returns how many."""
+        ...
+
+    def ledger_pruned(self) -> int:
+        """How many rows have their content blanked."""
+        ...
+
+    def ledger_meta(self, key: str) -> str | None:
+        """A ledger metadata value (e.g. ``public_key``)."""
+        ...
+
+    def ledger_set_meta(self, key: str, value: str, *, replace: bool = False) -> str:
+        """Set a ledger metadata value (only when absent unless ``replace``); returns the stored value."""
+        ...
+
+    def ledger_import(self, rows: Sequence[LedgerRow], meta: Mapping[str, str]) -> None:
+        """Load rows into an empty ledger in one transaction."""
+        ...
+
+    # ---- governance documents -----------------------------------------------------------------
+    def doc_put(self, collection: str, key: str, doc: Mapping[str, Any]) -> None:
+        """Create or replace one document."""
+        ...
+
+    def doc_add(self, collection: str, doc: Mapping[str, Any]) -> int:
+        """Store a document under the next integer key of its collection (atomic); returns the key."""
+        ...
+
+    def doc_get(self, collection: str, key: str) -> dict[str, Any] | None:
+        """One document, or None."""
+        ...
+
+    def doc_query(self, collection: str, where: Mapping[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(key, document) pairs whose fields equal ``where``, in insertion order."""
+        ...
+
+    def doc_cas(self, collection: str, key: str, expect: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+        """Replace a document only if its fields still equal ``expect`` (atomic); False when they do not."""
         ...
 
 
@@ -194,21 +325,48 @@ _KIND_TEXT = {k: k.value for k in ChangeKind}
 class SqliteStore:
     """The default :class:`StateStore`, on SQLite. Single writer; keeps current state cached in memory."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(self, path: str | Path = ":memory:", *, readonly: bool = False) -> None:
         self.path = str(path)
-        self._db = sqlite3.connect(self.path)
-        self._db.executescript(SCHEMA)
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._current: dict[str, Entity] = {}
+        self.readonly = readonly
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True)
+            else:
+                self._db = sqlite3.connect(self.path, timeout=30.0)
+                self._db.executescript(SCHEMA)
+                if self.path != ":memory:":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA synchronous=NORMAL")
+            self._tables = {str(n) for (n,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            self._current: dict[str, Entity] = {}
+            if "entities" in self._tables:
+                for (data,) in self._db.execute("SELECT data FROM entities"):
+                    entity = Entity.from_ngsi(json.loads(data))
+                    self._current[entity.id] = entity
+            self.dead_letter_count = (int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+                                      if "dead_letters" in self._tables else 0)
+        except sqlite3.Error as exc:
+            raise UserError(f"cannot open the database {self.path}: {exc}") from exc
         self._dirty: set[str] = set()
         self._modified: dict[str, float] = {}
         self.flush_every = 50_000
-        for (data,) in self._db.execute("SELECT data FROM entities"):
-            entity = Entity.from_ngsi(json.loads(data))
-            self._current[entity.id] = entity
-        self.dead_letter_count = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = True) -> SqliteStore:
+        """An existing store file (read-only by default); a missing or corrupt file is one :class:`UserError`."""
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"no database at {p}")
+        return cls(p, readonly=readonly)
+
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        """True when ``path`` is a file (a store may live there)."""
+        return Path(path).is_file()
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"the database {self.path} is open read-only")
 
     # ---- writes -------------------------------------------------------------------------------
     def _diff(self, entity: Entity, now_ts: float, context_id: str | None,
@@ -372,6 +530,8 @@ class SqliteStore:
     def events(self, *, type: str | None = None, entity_id: str | None = None,
                limit: int | None = None) -> list[StoredEvent]:
         """Stored events in order, optionally by type or entity."""
+        if not self._has("events"):
+            return []
         sql = "SELECT seq, id, parent_id, actor, type, time, entity_type, entity_id, data FROM events"
         clauses, params = [], []
         if type is not None:
@@ -390,6 +550,8 @@ class SqliteStore:
 
     def event(self, event_id: str) -> StoredEvent | None:
         """One stored event by its context id."""
+        if not self._has("events"):
+            return None
         row = self._db.execute(
             "SELECT seq, id, parent_id, actor, type, time, entity_type, entity_id, data FROM events "
             "WHERE id = ? ORDER BY seq LIMIT 1", (event_id,)).fetchone()
@@ -424,18 +586,197 @@ class SqliteStore:
         return [DeadLetter(r[0], datetime.fromtimestamp(r[1], UTC), r[2], r[3], r[4], json.loads(r[5]))
                 for r in self._db.execute(sql, params)]
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        """Run a read-only SQL query (for reports and audits)."""
-        self.flush()
-        return iter(self._db.execute(sql, params).fetchall())
+    # ---- the append-only ledger -----------------------------------------------------------------
+    def _has(self, table: str) -> bool:
+        return table in self._tables
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The underlying connection, for components that keep their own tables (e.g. the ledger)."""
-        return self._db
+    def ledger_size(self) -> int:
+        """Rows in the ledger (pruned ones included)."""
+        if not self._has("ledger"):
+            return 0
+        return int(self._db.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger").fetchone()[0])
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, one writer at a time across processes (``BEGIN IMMEDIATE``)."""
+        self._writable()
+        db = self._db
+        own = not db.in_transaction
+        if own:
+            db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if own:
+                db.rollback()
+            raise
+        if own:
+            db.commit()
+
+    def ledger_append(self, build: Callable[[int], LedgerRow]) -> LedgerRow:
+        """Append one row atomically: ``build`` runs inside the write lock, so its size is final."""
+        with self._exclusive() as db:
+            row = build(self.ledger_size())
+            try:
+                db.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)",
+                           (row.seq, row.id, row.kind, row.time, row.record, row.leaf_hash, row.root, row.signature))
+            except sqlite3.IntegrityError as exc:
+                raise StoreConflict(f"ledger record id {row.id!r} is already taken") from exc
+        return row
+
+    def ledger_rows(self, start: int = 0, end: int | None = None) -> Iterator[LedgerRow]:
+        """Rows with ``start <= seq < end`` in order; text is read as bytes, so corruption is kept, not raised."""
+        if not self._has("ledger"):
+            return iter(())
+        sql = ("SELECT seq, CAST(id AS BLOB), CAST(kind AS BLOB), CAST(time AS BLOB), CAST(record AS BLOB), "
+               "CAST(leaf_hash AS BLOB), CAST(root AS BLOB), CAST(signature AS BLOB) FROM ledger WHERE seq >= ?")
+        params: list[Any] = [start]
+        if end is not None:
+            sql += " AND seq < ?"
+            params.append(end)
+        rows = self._db.execute(sql + " ORDER BY seq", params)
+        return (LedgerRow(r[0], *(_text(v) for v in r[1:])) for r in rows)
+
+    def ledger_leaf_hashes(self, start: int = 0, end: int | None = None) -> list[str]:
+        """Hex leaf hashes of rows with ``start <= seq < end``, in order."""
+        if not self._has("ledger"):
+            return []
+        sql = "SELECT leaf_hash FROM ledger WHERE seq >= ?"
+        params: list[Any] = [start]
+        if end is not None:
+            sql += " AND seq < ?"
+            params.append(end)
+        return [str(h) for (h,) in self._db.execute(sql + " ORDER BY seq", params)]
+
+    def ledger_find(self, record_id: str) -> LedgerRow | None:
+        """The row of a record id."""
+        if not self._has("ledger"):
+            return None
+        r = self._db.execute("SELECT seq, id, kind, time, record, leaf_hash, root, signature FROM ledger "
+                             "WHERE id = ?", (record_id,)).fetchone()
+        return None if r is None else LedgerRow(*r)
+
+    def ledger_records(self, kind: str | None = None) -> Iterator[str]:
+        """The text of every unpruned record, in order, optionally of one kind."""
+        if not self._has("ledger"):
+            return iter(())
+        sql = "SELECT record FROM ledger WHERE record IS NOT NULL"
+        params: tuple[Any, ...] = ()
+        if kind is not None:
+            sql += " AND kind = ?"
+            params = (kind,)
+        return (str(t) for (t,) in self._db.execute(sql + " ORDER BY seq", params).fetchall())
+
+    def ledger_prune(self, cutoff: str) -> int:
+        """Blank the content of the rows before the first one with ``time >= cutoff``; returns how many."""
+        self._writable()
+        with self._db:
+            cur = self._db.execute(
+                "UPDATE ledger SET record = NULL WHERE record IS NOT NULL AND seq < "
+                "(SELECT COALESCE(MIN(seq), (SELECT COUNT(*) FROM ledger)) FROM ledger WHERE time >= ?)",
+                (cutoff,))
+        return int(cur.rowcount)
+
+    def ledger_pruned(self) -> int:
+        """How many rows have their content blanked."""
+        if not self._has("ledger"):
+            return 0
+        return int(self._db.execute("SELECT COUNT(*) FROM ledger WHERE record IS NULL").fetchone()[0])
+
+    def ledger_meta(self, key: str) -> str | None:
+        """A ledger metadata value (e.g. ``public_key``)."""
+        if not self._has("ledger_meta"):
+            return None
+        row = self._db.execute("SELECT value FROM ledger_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def ledger_set_meta(self, key: str, value: str, *, replace: bool = False) -> str:
+        """Set a ledger metadata value (only when absent unless ``replace``); returns the stored value."""
+        self._writable()
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self._db:
+            self._db.execute(f"{verb} INTO ledger_meta VALUES (?, ?)", (key, value))
+        stored = self.ledger_meta(key)
+        return value if stored is None else stored
+
+    def ledger_import(self, rows: Sequence[LedgerRow], meta: Mapping[str, str]) -> None:
+        """Load rows into an empty ledger in one transaction."""
+        self._writable()
+        if self.ledger_size():
+            raise StoreConflict("import needs an empty ledger")
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO ledger_meta VALUES (?, ?)", list(meta.items()))
+            self._db.executemany("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)",
+                                 [(r.seq, r.id, r.kind, r.time, r.record, r.leaf_hash, r.root, r.signature)
+                                  for r in rows])
+
+    # ---- governance documents -----------------------------------------------------------------
+    def doc_put(self, collection: str, key: str, doc: Mapping[str, Any]) -> None:
+        """Create or replace one document (a replaced document keeps its place in insertion order)."""
+        self._writable()
+        with self._db:
+            self._db.execute("INSERT INTO documents(collection, key, data) VALUES (?,?,?) "
+                             "ON CONFLICT(collection, key) DO UPDATE SET data = excluded.data",
+                             (collection, key, json.dumps(dict(doc), sort_keys=True)))
+
+    def doc_add(self, collection: str, doc: Mapping[str, Any]) -> int:
+        """Store a document under the next integer key of its collection (atomic); returns the key."""
+        with self._exclusive() as db:
+            n = int(db.execute("SELECT COALESCE(MAX(CAST(key AS INTEGER)), 0) + 1 FROM documents "
+                               "WHERE collection = ?", (collection,)).fetchone()[0])
+            db.execute("INSERT INTO documents(collection, key, data) VALUES (?,?,?)",
+                       (collection, str(n), json.dumps(dict(doc), sort_keys=True)))
+        return n
+
+    def doc_get(self, collection: str, key: str) -> dict[str, Any] | None:
+        """One document, or None."""
+        if not self._has("documents"):
+            return None
+        row = self._db.execute("SELECT data FROM documents WHERE collection = ? AND key = ?",
+                               (collection, key)).fetchone()
+        if row is None:
+            return None
+        out: dict[str, Any] = json.loads(row[0])
+        return out
+
+    def doc_query(self, collection: str, where: Mapping[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(key, document) pairs whose fields equal ``where``, in insertion order."""
+        if not self._has("documents"):
+            return []
+        out = []
+        for key, data in self._db.execute("SELECT key, data FROM documents WHERE collection = ? ORDER BY seq",
+                                          (collection,)):
+            doc: dict[str, Any] = json.loads(data)
+            if all(doc.get(k) == v for k, v in (where or {}).items()):
+                out.append((str(key), doc))
+        return out
+
+    def doc_cas(self, collection: str, key: str, expect: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+        """Replace a document only if its fields still equal ``expect`` (atomic across processes)."""
+        with self._exclusive() as db:
+            current = self.doc_get(collection, key)
+            ok = current is not None and all(current.get(k) == v for k, v in expect.items())
+            if ok:
+                db.execute("UPDATE documents SET data = ? WHERE collection = ? AND key = ?",
+                           (json.dumps(dict(doc), sort_keys=True), collection, key))
+        return ok
 
     def close(self) -> None:
         """Flush, commit and close the database."""
-        self.flush()
-        self._db.commit()
+        if not self.readonly:
+            self.flush()
+            self._db.commit()
         self._db.close()
+
+
+@contextmanager
+def database_errors(path: str | Path) -> Iterator[None]:
+    """Turn a database failure (corrupt or truncated file, full disk, lock timeout) into one :class:`UserError`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise UserError(f"database {path} cannot be used: {exc}") from exc
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", errors="surrogateescape") if isinstance(value, bytes) else value

@@ -1,15 +1,26 @@
-"""``aicity audit|register|approvals|oversight``: the lead wires :func:`add_parsers` into aicity/cli.py."""
+"""``aicity audit|register|approvals|oversight``: the lead wires :func:`add_parsers` into aicity/cli.py.
+
+Databases are opened through the state store (read-only unless the command records something); a missing,
+corrupt or truncated database is one line. ``audit verify`` checks the ledger against its published signed tree
+head (``ledger-head.json`` next to the database or export, the run's report, ``--head``, ``--witness`` or
+``--expect-size/--expect-root``), so deleting the newest records fails it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aicity.core.errors import UserError
+
+if TYPE_CHECKING:
+    from aicity.core.store import SqliteStore
+    from aicity.governance.ledger import Expectation, Ledger
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -21,6 +32,13 @@ def add_parsers(subparsers: Any) -> None:
     src.add_argument("--db", help="a run's city.db")
     src.add_argument("--jsonl", help="an exported ledger (aicity audit export)")
     p.add_argument("--key", help="the deployment's ledger key file, to check the ledger was signed with it")
+    p.add_argument("--head", action="append", default=[],
+                   help="a published signed tree head (default: ledger-head.json next to the ledger, and the "
+                        "run's report.json); the ledger must hold it")
+    p.add_argument("--witness", action="append", default=[],
+                   help="a witness copy: an earlier ledger-head.json or audit.jsonl export the ledger must extend")
+    p.add_argument("--expect-size", type=_size, help="the ledger must hold at least this many records")
+    p.add_argument("--expect-root", help="the tree root (hex) at --expect-size records")
     p.set_defaults(func=run, gov_command="audit verify")
     p = asub.add_parser("export", help="write the ledger as canonical JSON lines")
     p.add_argument("--db", required=True)
@@ -88,13 +106,27 @@ def add_parsers(subparsers: Any) -> None:
     p.set_defaults(func=run, gov_command="oversight status")
 
 
-def _open_db(path: str) -> sqlite3.Connection:
-    if not Path(path).is_file():
-        raise UserError(f"no database at {path}")
+def _size(text: str) -> int:
     try:
-        return sqlite3.connect(f"file:{Path(path).resolve()}?mode=rw", uri=True)
-    except sqlite3.Error as exc:
-        raise UserError(f"cannot open {path}: {exc}") from exc
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return n
+
+
+@contextmanager
+def _store(path: str, *, write: bool = False) -> Iterator[SqliteStore]:
+    """An existing database as a state store; every database failure is one :class:`UserError`."""
+    from aicity.core.store import SqliteStore, database_errors
+
+    with database_errors(path):
+        store = SqliteStore.open(path, readonly=not write)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 def _public_key(path: str | None) -> str | None:
@@ -118,29 +150,92 @@ def _public_key(path: str | None) -> str | None:
             raise UserError(f"{path} is not a PEM Ed25519 key") from exc
 
 
-def _signing_ledger(conn: sqlite3.Connection, key: str | None) -> Any:
+def _signing_ledger(store: SqliteStore, key: str | None) -> Ledger:
     from aicity.governance.ledger import Ledger
 
-    return Ledger.open(conn, key)
+    return Ledger.open(store, key)
+
+
+def _publish(ledger: Ledger, db: str) -> None:
+    """Keep the head file next to the database current after a command appended to the ledger."""
+    from aicity.governance.ledger import HEAD_FILE
+
+    ledger.publish_head(Path(db).parent / HEAD_FILE, now=datetime.now(UTC), by="aicity cli")
+
+
+def _report_heads(folder: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Signed tree heads of this folder's mode in the run's ``report.json`` (one level up), if any."""
+    report = folder.parent / "report.json"
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return []
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if {"size", "root", "signature", "public_key"} <= set(node) and node.get("mode") == folder.name:
+                found.append((f"the signed tree head in {report}", node))
+                return
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    return found
+
+
+def _expectations(args: argparse.Namespace, ledger_path: str) -> tuple[list[Expectation], list[str]]:
+    """What the ledger must hold, and where we looked when nothing was published."""
+    from aicity.governance.ledger import HEAD_FILE, Expectation, SignedTreeHead, read_head, witness_expectation
+
+    out: list[Expectation] = []
+    folder = Path(ledger_path).resolve().parent
+    auto = folder / HEAD_FILE
+    heads = [Path(h) for h in args.head]
+    if auto.is_file() and auto.resolve() not in {h.resolve() for h in heads}:
+        heads.insert(0, auto)
+    for h in heads:
+        head = read_head(h)
+        out.append(Expectation(head.size, head.root, f"the signed tree head in {h}", head))
+    for source, node in _report_heads(folder):
+        head = SignedTreeHead.from_dict(node, source)
+        out.append(Expectation(head.size, head.root, source, head))
+    out += [witness_expectation(w) for w in args.witness]
+    if args.expect_root is not None and args.expect_size is None:
+        raise UserError("--expect-root needs --expect-size (the root is the tree's at that size)")
+    if args.expect_size is not None:
+        root = None
+        if args.expect_root is not None:
+            try:
+                root = bytes.fromhex(args.expect_root)
+            except ValueError:
+                raise UserError(f"--expect-root {args.expect_root!r} is not hex") from None
+        out.append(Expectation(args.expect_size, root, "--expect-size/--expect-root"))
+    return out, [str(auto), str(folder.parent / "report.json")]
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from aicity.governance.ledger import verify_db, verify_jsonl
+    from aicity.governance.ledger import verify_jsonl, verify_store
 
     pk = _public_key(args.key)
     if args.db:
-        conn = _open_db(args.db)
-        try:
-            result = verify_db(conn, pk)
-        finally:
-            conn.close()
+        expect, looked = _expectations(args, args.db)
+        with _store(args.db) as store:
+            result = verify_store(store, pk, expect=expect)
     else:
         if not Path(args.jsonl).is_file():
             raise UserError(f"no export at {args.jsonl}")
-        result = verify_jsonl(args.jsonl, pk)
+        expect, looked = _expectations(args, args.jsonl)
+        result = verify_jsonl(args.jsonl, pk, expect=expect)
     print(result.message())
     if result.ok and pk is None:
         print("note: checked against the key the ledger declares; pass --key to check the deployment key")
+    if result.ok and not expect:
+        print(f"warning: no published tree head found (looked for {' and '.join(looked)}): deleting the newest "
+              "records cannot be detected; pass --head, --witness or --expect-size/--expect-root")
     return 0 if result.ok else 1
 
 
@@ -149,9 +244,8 @@ def _show(args: argparse.Namespace) -> int:
     from aicity.governance.ledger import Ledger
     from aicity.governance.merkle import verify_inclusion
 
-    conn = _open_db(args.db)
-    try:
-        ledger = Ledger(conn)
+    with _store(args.db) as store:
+        ledger = Ledger(store)
         rec = ledger.get(args.id)
         if rec is None:
             raise UserError(f"no record {args.id!r} in {args.db} (or it was pruned)")
@@ -165,23 +259,13 @@ def _show(args: argparse.Namespace) -> int:
               f"tree head {head.root.hex()[:16]}… {'verifies' if ok else 'DOES NOT VERIFY'}")
         ctx = rec.get("context") or {}
         start = next((ctx[k] for k in ("ack", "command", "decision", "observation") if ctx.get(k)), None)
-        has_events = conn.execute("SELECT 1 FROM sqlite_master WHERE name='events'").fetchone()
-        if start and has_events:
+        chain = store.trace(start) if start else []
+        if chain:
             print("\nCausal chain (newest first)")
-            current: str | None = start
-            seen: set[str] = set()
-            while current and current not in seen:
-                seen.add(current)
-                row = conn.execute("SELECT id, parent_id, actor, type, time, data FROM events WHERE id = ?",
-                                   (current,)).fetchone()
-                if row is None:
-                    break
-                when = datetime.fromtimestamp(row[4], UTC).isoformat()
-                print(f"  {when}  {row[3]:<12} {row[2]:<28} {row[0]}  {row[5][:100]}")
-                current = row[1]
+        for ev in chain:
+            data = json.dumps(ev.data, sort_keys=True, default=str)
+            print(f"  {ev.time.isoformat()}  {ev.type:<12} {ev.actor:<28} {ev.id}  {data[:100]}")
         return 0 if ok else 1
-    finally:
-        conn.close()
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -242,44 +326,57 @@ def _modelcard(args: argparse.Namespace) -> int:
 def _approvals(args: argparse.Namespace, verb: str) -> int:
     from aicity.governance.oversight import ApprovalQueue
 
-    conn = _open_db(args.db)
-    try:
-        if verb == "list":
-            queue = ApprovalQueue(conn)
-            items = queue.entries(None if args.all else "pending")
-            if not items:
-                print("no pending approvals" if not args.all else "the approvals queue is empty")
-            for a in items:
-                p = a.proposal
-                print(f"{a.id:>5}  {a.status:<9} {a.created}  {a.domain}: {p.action} {dict(p.params)} on "
-                      f"{p.target}  (record {a.record_id}){f'  by {a.by}: {a.reason}' if a.by else ''}")
-            return 0
-        queue = ApprovalQueue(conn, _signing_ledger(conn, args.key))
-        item = queue.decide(args.id, verb == "approve", reason=args.reason, by=args.by, now=datetime.now(UTC))
-        print(f"approval {item.id} {item.status} by {item.by}: {item.reason}")
+    if verb == "list":
+        with _store(args.db) as store:
+            items = ApprovalQueue(store).entries(None if args.all else "pending")
+        if not items:
+            print("no pending approvals" if not args.all else "the approvals queue is empty")
+        for a in items:
+            p = a.proposal
+            print(f"{a.id:>5}  {a.status:<9} {a.created}  {a.domain}: {p.action} {dict(p.params)} on "
+                  f"{p.target}  (record {a.record_id}){f'  by {a.by}: {a.reason}' if a.by else ''}")
         return 0
-    finally:
-        conn.close()
+    with _store(args.db, write=True) as store:
+        ledger = _signing_ledger(store, args.key)
+        item = ApprovalQueue(store, ledger).decide(args.id, verb == "approve", reason=args.reason, by=args.by,
+                                                   now=datetime.now(UTC))
+        _publish(ledger, args.db)
+    print(f"approval {item.id} {item.status} by {item.by}: {item.reason}")
+    return 0
+
+
+def _installed_domains() -> list[str]:
+    """Names of the installed domain plug-ins (none when discovery itself fails: the database's then count)."""
+    from aicity.core.domain import discover
+
+    try:
+        return sorted(discover())
+    except Exception:  # a broken plug-in must not block the stop button; recorded domains still count
+        return []
 
 
 def _oversight(args: argparse.Namespace, verb: str) -> int:
+    from aicity.governance.ledger import Ledger
     from aicity.governance.oversight import Governor
 
-    conn = _open_db(args.db)
-    try:
-        if verb == "status":
-            conn.executescript("CREATE TABLE IF NOT EXISTS gov_stops (scope TEXT PRIMARY KEY, active INTEGER, "
-                               "reason TEXT, by TEXT, time TEXT, safe_state_done INTEGER)")
-            rows = conn.execute("SELECT scope, reason, by, time FROM gov_stops WHERE active = 1").fetchall()
-            print("\n".join(f"stopped: {s} since {t} by {b}: {r}" for s, r, b, t in rows) or "no active stop")
-            return 0
-        gov = Governor(_signing_ledger(conn, args.key))
-        action = gov.stop if verb == "stop" else gov.resume
-        action(args.domain, reason=args.reason, by=args.by, now=datetime.now(UTC))
-        print(f"{verb} recorded for {args.domain or 'every domain'}")
+    if verb == "status":
+        with _store(args.db) as store:
+            stops = Governor(Ledger(store)).stops()
+        print("\n".join(f"stopped: {d['scope']} since {d['time']} by {d['by']}: {d['reason']}"
+                        + ("" if d.get("safe_state_done") else " (safe state not yet confirmed)") for d in stops)
+              or "no active stop")
         return 0
-    finally:
-        conn.close()
+    with _store(args.db, write=True) as store:
+        ledger = _signing_ledger(store, args.key)
+        gov = Governor(ledger)
+        now = datetime.now(UTC)
+        if verb == "stop":
+            gov.stop(args.domain, reason=args.reason, by=args.by, now=now, known=_installed_domains())
+        else:
+            gov.resume(args.domain, reason=args.reason, by=args.by, now=now)
+        _publish(ledger, args.db)
+    print(f"{verb} recorded for {args.domain or 'every domain'}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -291,13 +388,11 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "audit export":
         from aicity.governance.ledger import Ledger
 
-        conn = _open_db(args.db)
-        try:
-            n = Ledger(conn).export_jsonl(args.jsonl)
-        except OSError as exc:
-            raise UserError(f"cannot write {args.jsonl}: {exc.strerror or exc}") from exc
-        finally:
-            conn.close()
+        with _store(args.db) as store:
+            try:
+                n = Ledger(store).export_jsonl(args.jsonl)
+            except OSError as exc:
+                raise UserError(f"cannot write {args.jsonl}: {exc.strerror or exc}") from exc
         print(f"exported {n} records to {args.jsonl}")
         return 0
     if cmd == "audit show":

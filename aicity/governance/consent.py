@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,19 +17,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from aicity.core.errors import AicityError, UserError
+from aicity.core.store import SqliteStore, StateStore
 from aicity.governance.ledger import Ledger
 from aicity.governance.merkle import canonical_json
 from aicity.governance.records import iso
 
 LAWFUL_BASES = ("consent", "contract", "legal_obligation", "vital_interests", "public_task", "legitimate_interests")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gov_consents (record_id TEXT PRIMARY KEY, subject_id TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS gov_consents_subject ON gov_consents(subject_id);
-CREATE TABLE IF NOT EXISTS gov_lawful_basis (
-    dataset TEXT NOT NULL, purpose TEXT NOT NULL, basis TEXT NOT NULL, reference TEXT NOT NULL,
-    PRIMARY KEY (dataset, purpose)
-);
-"""
+CONSENTS, BASES = "consents", "lawful_bases"
 T = TypeVar("T")
 
 
@@ -155,16 +148,19 @@ class LawfulBasis:
     reference: str
 
 
-class ConsentRegistry:
-    """Consents and lawful bases, persisted in the run's database; consent events go into the ledger."""
+def _basis_key(dataset: str, purpose: str) -> str:
+    return json.dumps([dataset, purpose])
 
-    def __init__(self, conn: sqlite3.Connection, ledger: Ledger | None = None) -> None:
-        self.conn = conn
+
+class ConsentRegistry:
+    """Consents and lawful bases, kept in the run's state store; consent events go into the ledger."""
+
+    def __init__(self, store: StateStore, ledger: Ledger | None = None) -> None:
+        self.store = store
         self.ledger = ledger
-        conn.executescript(SCHEMA)
         self._by_subject: dict[str, list[ConsentRecord]] = {}
-        for (data,) in conn.execute("SELECT data FROM gov_consents ORDER BY rowid"):
-            rec = ConsentRecord.from_dict(json.loads(data))
+        for _, data in store.doc_query(CONSENTS):
+            rec = ConsentRecord.from_dict(data)
             self._by_subject.setdefault(rec.subject_id, []).append(rec)
         self._listeners: list[Callable[[str, Sequence[str]], None]] = []
 
@@ -172,10 +168,13 @@ class ConsentRegistry:
         """Call ``callback(subject_id, purposes)`` on every withdrawal (to purge derived data)."""
         self._listeners.append(callback)
 
+    @classmethod
+    def in_memory(cls) -> ConsentRegistry:
+        """A registry in its own in-memory store, with no ledger (tests, a twin run without governance)."""
+        return cls(SqliteStore())
+
     def _save(self, rec: ConsentRecord) -> None:
-        with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO gov_consents VALUES (?,?,?)",
-                              (rec.record_id, rec.subject_id, json.dumps(rec.to_dict())))
+        self.store.doc_put(CONSENTS, rec.record_id, rec.to_dict())
 
     def _ledger(self, kind: str, rec: ConsentRecord, ev: ConsentEvent) -> None:
         if self.ledger is not None:
@@ -231,16 +230,14 @@ class ConsentRegistry:
             raise UserError(f"lawful basis {basis!r} is not one of {', '.join(LAWFUL_BASES)}")
         if not reference.strip():
             raise UserError(f"lawful basis for {dataset}/{purpose} needs a reference (law, decision)")
-        with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO gov_lawful_basis VALUES (?,?,?,?)",
-                              (dataset, purpose, basis, reference))
+        self.store.doc_put(BASES, _basis_key(dataset, purpose),
+                           {"dataset": dataset, "purpose": purpose, "basis": basis, "reference": reference})
         return LawfulBasis(dataset, purpose, basis, reference)
 
     def basis(self, dataset: str, purpose: str) -> LawfulBasis | None:
         """The recorded non-consent lawful basis for a dataset and purpose, if any."""
-        row = self.conn.execute("SELECT * FROM gov_lawful_basis WHERE dataset=? AND purpose=?",
-                                (dataset, purpose)).fetchone()
-        return None if row is None else LawfulBasis(*row)
+        d = self.store.doc_get(BASES, _basis_key(dataset, purpose))
+        return None if d is None else LawfulBasis(d["dataset"], d["purpose"], d["basis"], d["reference"])
 
     def allows(self, subject_id: str, purpose: str, pii_category: str | None, now: datetime) -> bool:
         """True when an active consent of the subject covers the purpose and category."""

@@ -7,7 +7,7 @@ Groups are whatever the domain reports (districts, approaches); nothing here kno
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,12 +19,18 @@ from aicity.core.event import Event, EventType
 DEFAULT_THRESHOLD = 0.8
 
 
-def jain_index(values: Sequence[float]) -> float:
-    """Jain's fairness index (Σx)² / (n·Σx²): 1 when all equal, 1/n when one group gets everything."""
-    if not values:
-        raise UserError("Jain's index needs at least one value")
-    sq = sum(v * v for v in values)
-    return 1.0 if sq == 0 else (sum(values) ** 2) / (len(values) * sq)
+def jain_index(values: Iterable[float]) -> float:
+    """Jain's fairness index (Σx)² / (n·Σx²): 1 when all equal, 1/n when one group gets everything.
+
+    The one implementation in aicity. No values, or all zero, is 1.0 (nothing is shared unevenly); a NaN or an
+    infinity is refused with :class:`UserError` (drop groups without a value before calling).
+    """
+    xs = [float(v) for v in values]
+    bad = [v for v in xs if not math.isfinite(v)]
+    if bad:
+        raise UserError(f"Jain's index needs finite values, got {bad[0]!r}")
+    sq = sum(v * v for v in xs)
+    return 1.0 if not xs or sq == 0 else (sum(xs) ** 2) / (len(xs) * sq)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,14 @@
 
 Every record becomes one leaf (``leaf = SHA-256(0x00 ‖ canonical JSON)``); after each append the ledger signs
 the tree head (size, root) with the deployment's Ed25519 key and keeps it with the row, so ``verify`` can name
-the first record whose bytes, leaf hash or tree head no longer match. Retention pruning blanks the content of
-old records but keeps their leaf hashes and signed heads, so the log stays verifiable end to end.
+the first record whose bytes, leaf hash or tree head no longer match. Rows live in the run's state store
+(:class:`aicity.core.store.StateStore`), never behind a raw connection.
+
+Truncation (the newest records deleted) leaves a valid shorter log, so the latest signed tree head is also
+published where the records are not (a ``ledger-head.json`` next to the run, the report) and ``verify`` checks the
+ledger against it, or against ``--expect-size/--expect-root`` or a witness copy. Retention pruning blanks the
+content of old records but keeps their leaf hashes and signed heads, and is itself ledgered (how many, by whom,
+under which rule); content blanked without a prune record accounting for it fails verification.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aicity.core.errors import AicityError, UserError
+from aicity.core.store import LedgerRow, StateStore, StoreConflict
 from aicity.governance.merkle import (
     Frontier,
     canonical_json,
@@ -34,52 +42,98 @@ from aicity.governance.merkle import (
 
 DEFAULT_RETENTION = timedelta(days=183)  # ≥ 6 months (EU AI Act Art. 19, 26(6))
 FORMAT = "aicity-ledger/1"
+HEAD_FORMAT = "aicity-ledger-head/1"
+HEAD_FILE = "ledger-head.json"
+KEY_ENV = "AICITY_LEDGER_KEY"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ledger (
-    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, time TEXT NOT NULL,
-    record TEXT, leaf_hash TEXT NOT NULL, root TEXT NOT NULL, signature TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger
-WHEN NOT (NEW.record IS NULL AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.kind = OLD.kind
-          AND NEW.time = OLD.time AND NEW.leaf_hash = OLD.leaf_hash AND NEW.root = OLD.root
-          AND NEW.signature = OLD.signature)
-BEGIN SELECT RAISE(ABORT, 'the ledger is append-only (only retention pruning may blank a record)'); END;
-"""
+__all__ = ["LedgerRow"]
 
 
 class LedgerError(AicityError):
     """A ledger operation that cannot be done (bad record, wrong key, unknown id)."""
 
 
+def deployment_key_path() -> Path:
+    """The deployment's key location when ``$AICITY_LEDGER_KEY`` is not set: ``~/.aicity/ledger-ed25519.pem``."""
+    return Path.home() / ".aicity" / "ledger-ed25519.pem"
+
+
 def default_key_path() -> Path:
     """Where the deployment's signing key lives: ``$AICITY_LEDGER_KEY`` or ``~/.aicity/ledger-ed25519.pem``."""
-    env = os.environ.get("AICITY_LEDGER_KEY")
-    return Path(env) if env else Path.home() / ".aicity" / "ledger-ed25519.pem"
+    env = os.environ.get(KEY_ENV)
+    return Path(env) if env else deployment_key_path()
 
 
-def load_or_create_key(path: str | Path | None = None) -> Ed25519PrivateKey:
-    """Load the deployment key, generating it with the OS RNG (mode 0600) on first use."""
-    p = Path(path) if path is not None else default_key_path()
-    if p.exists():
-        try:
-            key = serialization.load_pem_private_key(p.read_bytes(), password=None)
-        except ValueError as exc:
-            raise UserError(f"ledger key {p} is not a PEM private key: {exc}") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise UserError(f"ledger key {p} is not an Ed25519 key")
-        return key
+def load_key(path: str | Path, *, what: str = "ledger key") -> Ed25519PrivateKey:
+    """Load an Ed25519 PEM private key; missing, unreadable or not a key: one :class:`UserError`, never a new key."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{what} {p} does not exist; aicity never replaces a missing key "
+                        f"(restore it, or point {KEY_ENV} at the deployment key)") from None
+    except OSError as exc:
+        raise UserError(f"{what} {p} cannot be read: {exc.strerror or exc}") from exc
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{what} {p} is not a PEM private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise UserError(f"{what} {p} is not an Ed25519 key")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentKey:
+    """The deployment's signing key, where it lives, and whether this call created it (first use)."""
+
+    key: Ed25519PrivateKey
+    path: Path
+    created: bool = False
+
+
+def _create_key(p: Path) -> bool:
+    """Write a fresh key at ``p`` (mode 0600) atomically; False when another process created it first."""
     key = Ed25519PrivateKey.generate()  # the one place real randomness is right
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    return key
+    p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=".ledger-key-", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, p)  # atomic: never a half-written key for a racing process
+        except FileExistsError:
+            return False
+    finally:
+        os.unlink(tmp)
+    return True
+
+
+def deployment_key(*, create: bool = True) -> DeploymentKey:
+    """The deployment key: ``$AICITY_LEDGER_KEY`` when set (it must exist and be readable), else
+    ``~/.aicity/ledger-ed25519.pem``, created there on first use (``create``) and announced on stderr."""
+    env = os.environ.get(KEY_ENV)
+    if env is not None:
+        if not env.strip():
+            raise UserError(f"{KEY_ENV} is set but empty: point it at the deployment's ledger key file")
+        return DeploymentKey(load_key(env, what=f"ledger key {KEY_ENV}="), Path(env))
+    p = deployment_key_path()
+    if p.exists() or p.is_symlink():
+        return DeploymentKey(load_key(p), p)
+    if not create:
+        raise UserError(f"no ledger key configured: set {KEY_ENV} or pass --key (none at {p})")
+    try:
+        created = _create_key(p)
+    except OSError as exc:
+        raise UserError(f"cannot create the ledger key at {p}: {exc.strerror or exc}; set {KEY_ENV} to the "
+                        "deployment's key file") from exc
+    if created:
+        print(f"aicity: first use: created the deployment's ledger signing key at {p} (mode 0600); "
+              "keep it safe and back it up: it signs every ledger of this deployment", file=sys.stderr)
+    return DeploymentKey(load_key(p), p, created)
 
 
 def public_hex(key: Ed25519PublicKey) -> str:
@@ -115,6 +169,53 @@ class SignedTreeHead:
         return {"size": self.size, "root": self.root.hex(), "signature": self.signature.hex(),
                 "key_id": key_id(self.public_key), "public_key": self.public_key}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "tree head") -> SignedTreeHead:
+        """Inverse of :meth:`to_dict`; a malformed head is one :class:`UserError`."""
+        try:
+            size, root, sig, pub = data["size"], data["root"], data["signature"], data["public_key"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0 or not isinstance(pub, str):
+                raise TypeError(size)
+            return cls(size, bytes.fromhex(root), bytes.fromhex(sig), pub)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{source} is not a signed tree head (size, root, signature, public_key)") from exc
+
+
+def write_head(path: str | Path, head: SignedTreeHead, *, time: datetime, **about: Any) -> None:
+    """Publish a signed tree head as a small JSON file (written atomically), e.g. ``<mode>/ledger-head.json``."""
+    p = Path(path)
+    body = {"format": HEAD_FORMAT, "time": time.astimezone(UTC).isoformat(), **about, **head.to_dict()}
+    tmp = p.with_name(f".{p.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise UserError(f"cannot write the ledger head {p}: {exc.strerror or exc}") from exc
+
+
+def read_head(path: str | Path) -> SignedTreeHead:
+    """Read a published tree head file."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"no tree head file at {p}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the tree head {p}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != HEAD_FORMAT:
+        raise UserError(f"{p} is not an {HEAD_FORMAT} file")
+    return SignedTreeHead.from_dict(data, str(p))
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the ledger must contain: at least ``size`` records, with ``root`` at that size (when known)."""
+
+    size: int
+    root: bytes | None
+    source: str
+    head: SignedTreeHead | None = None
+
 
 def _check_sig(public: str, message: bytes, signature: bytes) -> bool:
     try:
@@ -126,51 +227,36 @@ def _check_sig(public: str, message: bytes, signature: bytes) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
-    """The outcome of :func:`verify_rows`: ok, how many records were checked, and the first failure."""
+    """The outcome of :func:`verify_rows`: ok, how many records were checked, the first failure, what was pruned."""
 
     ok: bool
     checked: int
     failed_id: str | None = None
     failed_seq: int | None = None
     problem: str = ""
+    pruned: int = 0
+    prunings: tuple[str, ...] = ()
+    heads: tuple[str, ...] = ()
 
     def message(self) -> str:
         """One line for the CLI."""
-        if self.ok:
-            return f"ledger intact: {self.checked} records verified"
-        return f"record {self.failed_id or '?'} (#{self.failed_seq}) fails verification: {self.problem}"
+        if not self.ok:
+            where = f"record {self.failed_id or '?'} (#{self.failed_seq})" if self.failed_id else "the ledger"
+            return f"{where} fails verification: {self.problem}"
+        text = f"ledger intact: {self.checked} records verified"
+        if self.heads:
+            text += "; consistent with " + "; ".join(self.heads)
+        if self.pruned:
+            text += f"; {self.pruned} records pruned (content blanked, hashes kept): " + "; ".join(self.prunings)
+        return text
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    """One stored ledger row (``record`` is None when pruned)."""
-
-    seq: int
-    id: str
-    kind: str
-    time: str
-    record: str | None
-    leaf_hash: str
-    root: str
-    signature: str
-
-    def to_line(self) -> bytes:
-        """This row as one canonical JSON line of an export."""
-        return canonical_json({
-            "seq": self.seq, "id": self.id, "kind": self.kind, "time": self.time,
-            "record": json.loads(self.record) if self.record is not None else None,
-            "leaf_hash": self.leaf_hash, "root": self.root, "signature": self.signature})
-
-
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", errors="surrogateescape") if isinstance(value, bytes) else value
-
-
-def _select_rows(conn: sqlite3.Connection) -> Iterator[LedgerRow]:
-    sql = ("SELECT seq, CAST(id AS BLOB), CAST(kind AS BLOB), CAST(time AS BLOB), CAST(record AS BLOB), "
-           "CAST(leaf_hash AS BLOB), CAST(root AS BLOB), CAST(signature AS BLOB) FROM ledger ORDER BY seq")
-    for r in conn.execute(sql):
-        yield LedgerRow(r[0], *(_text(v) for v in r[1:]))
+def row_line(row: LedgerRow) -> bytes:
+    """One row as a canonical JSON line of an export."""
+    return canonical_json({
+        "seq": row.seq, "id": row.id, "kind": row.kind, "time": row.time,
+        "record": json.loads(row.record) if row.record is not None else None,
+        "leaf_hash": row.leaf_hash, "root": row.root, "signature": row.signature})
 
 
 def _utc_iso(when: datetime) -> str:
@@ -179,51 +265,50 @@ def _utc_iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat()
 
 
-class Ledger:
-    """The append-only ledger in one SQLite connection (the run's ``city.db``)."""
+def _hashes(hexes: Iterable[str]) -> list[bytes]:
+    try:
+        return [bytes.fromhex(h) for h in hexes]
+    except ValueError as exc:
+        raise LedgerError("a stored leaf hash is not hex: run `aicity audit verify`") from exc
 
-    def __init__(self, conn: sqlite3.Connection, *, key: Ed25519PrivateKey | None = None,
+
+class Ledger:
+    """The append-only ledger in a run's state store (``city.db``)."""
+
+    def __init__(self, store: StateStore, *, key: Ed25519PrivateKey | None = None,
                  retention: timedelta = DEFAULT_RETENTION) -> None:
-        self.conn = conn
+        self.store = store
         self.retention = retention
-        conn.executescript(SCHEMA)
         self._key = key
-        stored = self._meta("public_key")
+        stored = store.ledger_meta("public_key")
         if key is not None:
             pub = public_hex(key.public_key())
             if stored is None:
-                with conn:
-                    conn.execute("INSERT INTO ledger_meta VALUES ('public_key', ?)", (pub,))
-                    conn.execute("INSERT OR IGNORE INTO ledger_meta VALUES ('format', ?)", (FORMAT,))
-                stored = pub
-            elif stored != pub:
+                stored = store.ledger_set_meta("public_key", pub)
+                store.ledger_set_meta("format", FORMAT)
+            if stored != pub:
                 raise UserError(f"this ledger is signed with key {key_id(stored)}, not {key_id(pub)}; "
                                 "pass the deployment's ledger key")
         self.public_key = stored
-        self._frontier = self._load_frontier()
+        self._frontier = Frontier()
+        self._sync()
 
     @classmethod
-    def open(cls, conn: sqlite3.Connection, key_path: str | Path | None = None, *,
+    def open(cls, store: StateStore, key_path: str | Path | None = None, *,
              retention: timedelta = DEFAULT_RETENTION) -> Ledger:
-        """A ledger signing with the deployment key file (created on first use)."""
-        return cls(conn, key=load_or_create_key(key_path), retention=retention)
+        """A ledger signing with ``key_path`` (it must exist) or the configured deployment key (never created)."""
+        key = load_key(key_path) if key_path is not None else deployment_key(create=False).key
+        return cls(store, key=key, retention=retention)
 
     # ---- state ---------------------------------------------------------------------------------
-    def _meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _load_frontier(self) -> Frontier:
-        frontier = Frontier()
-        for (h,) in self.conn.execute("SELECT leaf_hash FROM ledger ORDER BY seq"):
-            frontier.append(bytes.fromhex(h))
-        return frontier
-
     def _sync(self) -> None:
         """Catch up with rows another process appended (e.g. a stop or an approval from the CLI)."""
-        n = int(self.conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger").fetchone()[0])
-        if n != self._frontier.size:
-            self._frontier = self._load_frontier()
+        n = self.store.ledger_size()
+        if n < self._frontier.size:
+            self._frontier = Frontier()
+        if n > self._frontier.size:
+            for h in _hashes(self.store.ledger_leaf_hashes(self._frontier.size, n)):
+                self._frontier.append(h)
 
     def __len__(self) -> int:
         return self.size
@@ -242,7 +327,8 @@ class Ledger:
     # ---- writes --------------------------------------------------------------------------------
     def append(self, record: Mapping[str, Any]) -> SignedTreeHead:
         """Append one record (a JSON object with string ``id``, ``kind`` and ``time``); returns the new head."""
-        if self._key is None or self.public_key is None:
+        key, public = self._key, self.public_key
+        if key is None or public is None:
             raise LedgerError("this ledger was opened read-only (no signing key)")
         for name in ("id", "kind", "time"):
             if not isinstance(record.get(name), str) or not record.get(name):
@@ -252,91 +338,88 @@ class Ledger:
         except (TypeError, ValueError) as exc:
             raise LedgerError(f"record {record.get('id')!r} is not canonical JSON: {exc}") from exc
         leaf = leaf_hash(data)
-        own_tx = not self.conn.in_transaction
-        if own_tx:
-            self.conn.execute("BEGIN IMMEDIATE")  # one writer at a time across processes
-        try:
-            self._sync()
+        done: list[Frontier] = []
+
+        def build(size: int) -> LedgerRow:
+            self._sync()  # inside the store's write lock: size is final
             frontier = Frontier(self._frontier.nodes)
             frontier.append(leaf)
-            size, root = frontier.size, frontier.root()
-            sig = self._key.sign(tree_head_message(size, root))
-            self.conn.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)",
-                              (size - 1, record["id"], record["kind"], record["time"], data.decode("utf-8"),
-                               leaf.hex(), root.hex(), sig.hex()))
-        except sqlite3.IntegrityError as exc:
-            if own_tx:
-                self.conn.rollback()
-            raise LedgerError(f"record id {record['id']!r} is already in the ledger") from exc
-        except BaseException:
-            if own_tx:
-                self.conn.rollback()
-            raise
-        if own_tx:
-            self.conn.commit()
-        self._frontier = frontier
-        return SignedTreeHead(size, root, sig, self.public_key)
+            root = frontier.root()
+            sig = key.sign(tree_head_message(frontier.size, root))
+            done.append(frontier)
+            return LedgerRow(size, str(record["id"]), str(record["kind"]), str(record["time"]), data.decode("utf-8"),
+                             leaf.hex(), root.hex(), sig.hex())
 
-    def prune(self, now: datetime) -> int:
-        """Blank the content of records older than the retention period (leaf hashes and signed heads stay,
-        so the log still verifies); the pruning itself is appended as a ``prune`` record."""
+        try:
+            row = self.store.ledger_append(build)
+        except StoreConflict as exc:
+            raise LedgerError(f"record id {record['id']!r} is already in the ledger") from exc
+        self._frontier = done[-1]
+        return SignedTreeHead(row.seq + 1, bytes.fromhex(row.root), bytes.fromhex(row.signature), public)
+
+    def prune(self, now: datetime, *, by: str = "governance.retention") -> int:
+        """Blank the content of records older than the retention period (leaf hashes and signed heads stay, so
+        the log still verifies); the pruning is appended as a ``prune`` record saying how many, by whom and under
+        which retention rule. Needs the signing key: pruning that is not ledgered would fail verification."""
+        if self._key is None:
+            raise LedgerError("pruning needs the signing key (it is recorded in the ledger)")
         cutoff = _utc_iso(now - self.retention)
-        with self.conn:
-            cur = self.conn.execute(
-                "UPDATE ledger SET record = NULL WHERE record IS NOT NULL AND seq < "
-                "(SELECT COALESCE(MIN(seq), (SELECT COUNT(*) FROM ledger)) FROM ledger WHERE time >= ?)",
-                (cutoff,))
-        n = int(cur.rowcount)
-        if n and self._key is not None:
+        n = self.store.ledger_prune(cutoff)
+        if n:
+            days = self.retention.total_seconds() / 86400
             self.append({"id": f"prune-{self.size:07d}", "kind": "prune", "time": _utc_iso(now), "cutoff": cutoff,
-                         "pruned_records": n, "retention_days": self.retention.total_seconds() / 86400})
+                         "pruned_records": n, "pruned_total": self.store.ledger_pruned(), "by": by,
+                         "retention_days": days,
+                         "rule": f"retention of {days:g} days (EU AI Act Art. 19, 26(6): at least 6 months)"})
         return n
 
     # ---- reads ---------------------------------------------------------------------------------
     def rows(self) -> Iterator[LedgerRow]:
         """Every stored row in order (read as bytes, so corrupted text is reported, not raised)."""
-        return _select_rows(self.conn)
+        return self.store.ledger_rows()
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """A record by id (None when unknown or pruned)."""
-        row = self.conn.execute("SELECT record FROM ledger WHERE id = ?", (record_id,)).fetchone()
-        if row is None or row[0] is None:
+        row = self.store.ledger_find(record_id)
+        if row is None or row.record is None:
             return None
-        out: dict[str, Any] = json.loads(row[0])
+        out: dict[str, Any] = json.loads(row.record)
         return out
 
     def records(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
         """Every unpruned record, in order, optionally of one kind."""
-        sql = "SELECT record FROM ledger WHERE record IS NOT NULL"
-        params: tuple[Any, ...] = ()
-        if kind is not None:
-            sql += " AND kind = ?"
-            params = (kind,)
-        for (text,) in self.conn.execute(sql + " ORDER BY seq", params):
+        for text in self.store.ledger_records(kind):
             yield json.loads(text)
 
     def index_of(self, record_id: str) -> int:
         """The leaf index of a record."""
-        row = self.conn.execute("SELECT seq FROM ledger WHERE id = ?", (record_id,)).fetchone()
+        row = self.store.ledger_find(record_id)
         if row is None:
             raise LedgerError(f"no record {record_id!r} in the ledger")
-        return int(row[0])
+        return row.seq
 
     def leaf_hashes(self, size: int | None = None) -> list[bytes]:
         """Leaf hashes of the first ``size`` records (all by default)."""
         n = self.size if size is None else size
-        return [bytes.fromhex(h) for (h,) in
-                self.conn.execute("SELECT leaf_hash FROM ledger WHERE seq < ? ORDER BY seq", (n,))]
+        return _hashes(self.store.ledger_leaf_hashes(0, n))
 
     def tree_head(self, size: int | None = None) -> SignedTreeHead:
         """The signed head at ``size`` (default: the latest)."""
         n = self.size if size is None else size
         if n == 0 or self.public_key is None:
             raise LedgerError("the ledger is empty: no tree head yet")
-        row = self.conn.execute("SELECT root, signature FROM ledger WHERE seq = ?", (n - 1,)).fetchone()
+        row = next(self.store.ledger_rows(n - 1, n), None)
         if row is None:
             raise LedgerError(f"no tree head of size {n}")
-        return SignedTreeHead(n, bytes.fromhex(row[0]), bytes.fromhex(row[1]), self.public_key)
+        return SignedTreeHead(n, bytes.fromhex(row.root), bytes.fromhex(row.signature), self.public_key)
+
+    def publish_head(self, path: str | Path, *, now: datetime, **about: Any) -> SignedTreeHead | None:
+        """Write the latest signed tree head to ``path`` (None, nothing written, while the ledger is empty)."""
+        if self.size == 0 or self.public_key is None:
+            return None
+        head = self.tree_head()
+        write_head(path, head, time=now, **about)
+        return head
 
     def inclusion_proof(self, record_id: str, size: int | None = None) -> tuple[int, bytes, list[bytes]]:
         """(leaf index, leaf hash, audit path) of a record in the tree of ``size`` (default: latest)."""
@@ -354,9 +437,9 @@ class Ledger:
         """The root recomputed from the stored leaf hashes."""
         return root_hash(self.leaf_hashes(size))
 
-    def verify(self, public_key: str | None = None) -> VerifyResult:
-        """Recompute everything; the first failing record is named."""
-        return verify_rows(self.rows(), public_key or self.public_key)
+    def verify(self, public_key: str | None = None, *, expect: Sequence[Expectation] = ()) -> VerifyResult:
+        """Recompute everything; the first failing record is named; ``expect`` catches truncation."""
+        return verify_rows(self.rows(), public_key or self.public_key, expect=expect)
 
     def export_jsonl(self, path: str | Path) -> int:
         """Write a header line and one canonical JSON line per record; returns the record count."""
@@ -364,28 +447,95 @@ class Ledger:
         with open(path, "wb") as fh:
             fh.write(canonical_json({"format": FORMAT, "public_key": self.public_key}) + b"\n")
             for row in self.rows():
-                fh.write(row.to_line() + b"\n")
+                fh.write(row_line(row) + b"\n")
                 n += 1
         return n
 
 
-def verify_rows(rows: Iterator[LedgerRow] | Sequence[LedgerRow], public_key: str | None) -> VerifyResult:
-    """Check every row: canonical bytes, leaf hash, running root and the signed head; stop at the first failure."""
+@dataclass
+class _Walk:
+    """Running state of a verification."""
+
+    frontier: Frontier = field(default_factory=Frontier)
+    n: int = 0
+    seen_content: bool = False
+    pruned: int = 0
+    accounted: int = 0
+    prunings: list[str] = field(default_factory=list)
+    roots: dict[int, bytes] = field(default_factory=dict)
+
+
+def _note_prune(walk: _Walk, row: LedgerRow) -> None:
+    if row.kind != "prune" or row.record is None:
+        return
+    try:
+        rec = json.loads(row.record)
+    except ValueError:
+        return
+    n = rec.get("pruned_records")
+    total = rec.get("pruned_total")
+    if isinstance(total, int):
+        walk.accounted = max(walk.accounted, total)
+    elif isinstance(n, int):
+        walk.accounted += n
+    rule = rec.get("rule") or f"retention of {rec.get('retention_days')} days"
+    walk.prunings.append(f"{row.id}: {n} by {rec.get('by', 'an unnamed process')} at {rec.get('time')} under "
+                         f"{rule} (cutoff {rec.get('cutoff')})")
+
+
+def verify_rows(rows: Iterable[LedgerRow], public_key: str | None, *,
+                expect: Sequence[Expectation] = ()) -> VerifyResult:
+    """Check every row (canonical bytes, leaf hash, running root, signed head), then that content blanked by
+    pruning is accounted for by prune records and that the ledger is not shorter than, and agrees with, each
+    published head in ``expect``; stops at the first failure."""
     if public_key is None:
         rows = list(rows)
-        if not rows:
+        if not rows and not expect:
             return VerifyResult(True, 0)
-        return VerifyResult(False, 0, rows[0].id, rows[0].seq, "no public key recorded for this ledger")
-    frontier = Frontier()
-    n = 0
-    seen_content = False
+        first = rows[0] if rows else None
+        return VerifyResult(False, 0, first.id if first else None, first.seq if first else None,
+                            "no public key recorded for this ledger")
+    walk = _Walk()
+    wanted = {e.size for e in expect}
     for row in rows:
-        problem, name = _check_row(row, n, frontier, public_key, seen_content)
+        problem, name = _check_row(row, walk.n, walk.frontier, public_key, walk.seen_content)
         if problem:
-            return VerifyResult(False, n, name, n, problem)
-        seen_content = seen_content or row.record is not None
-        n += 1
-    return VerifyResult(True, n)
+            return VerifyResult(False, walk.n, name, walk.n, problem)
+        walk.seen_content = walk.seen_content or row.record is not None
+        walk.pruned += row.record is None
+        _note_prune(walk, row)
+        walk.n += 1
+        if walk.n in wanted:
+            walk.roots[walk.n] = walk.frontier.root()
+    if walk.pruned > walk.accounted:
+        return VerifyResult(False, walk.n, None, None,
+                            f"{walk.pruned - walk.accounted} of {walk.pruned} records have their content blanked but "
+                            "no prune record accounts for them (pruning outside the retention process)")
+    heads = []
+    for e in expect:
+        problem = _check_expectation(e, walk, public_key)
+        if problem:
+            return VerifyResult(False, walk.n, None, None, problem)
+        heads.append(f"{e.source} (size {e.size})")
+    return VerifyResult(True, walk.n, pruned=walk.pruned, prunings=tuple(walk.prunings), heads=tuple(heads))
+
+
+def _check_expectation(e: Expectation, walk: _Walk, public_key: str) -> str:
+    if e.head is not None:
+        if e.head.public_key != public_key:
+            return f"{e.source} is signed with key {key_id(e.head.public_key)}, the ledger's is {key_id(public_key)}"
+        if not e.head.verify():
+            return f"the signature of the tree head in {e.source} does not verify"
+    if walk.n < e.size:
+        gone = e.size - walk.n
+        return (f"truncated: the ledger holds {walk.n} records but {e.source} has a signed tree head of size "
+                f"{e.size}: the newest {gone} record{'s are' if gone > 1 else ' is'} missing")
+    if e.size == 0:
+        return ""
+    if e.root is not None and walk.roots.get(e.size) != e.root:
+        return (f"the ledger's root at size {e.size} differs from {e.source}: its first {e.size} records were "
+                "rewritten")
+    return ""
 
 
 def _check_row(row: LedgerRow, n: int, frontier: Frontier, public_key: str,
@@ -427,17 +577,16 @@ def _check_row(row: LedgerRow, n: int, frontier: Frontier, public_key: str,
     return "", row.id
 
 
-def verify_db(conn: sqlite3.Connection, public_key: str | None = None) -> VerifyResult:
-    """Verify the ledger in a database (read-only; ``public_key`` overrides the stored one)."""
-    has = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='ledger'").fetchone()
-    if has is None:
-        raise UserError("this database has no ledger table")
-    row = conn.execute("SELECT value FROM ledger_meta WHERE key = 'public_key'").fetchone()
-    stored = None if row is None else str(row[0])
+def verify_store(store: StateStore, public_key: str | None = None, *,
+                 expect: Sequence[Expectation] = ()) -> VerifyResult:
+    """Verify the ledger in a store (read-only; ``public_key`` overrides the stored one)."""
+    stored = store.ledger_meta("public_key")
+    if stored is None and store.ledger_size() == 0 and not expect:
+        raise UserError("this database has no ledger")
     if public_key is not None and stored is not None and stored != public_key:
         return VerifyResult(False, 0, None, None,
                             f"the ledger declares key {key_id(stored)}, the trusted key is {key_id(public_key)}")
-    return verify_rows(_select_rows(conn), public_key or stored)
+    return verify_rows(store.ledger_rows(), public_key or stored, expect=expect)
 
 
 def read_jsonl(path: str | Path) -> tuple[str | None, list[LedgerRow]]:
@@ -489,7 +638,8 @@ def _parse_line(line: bytes, lineno: int, expected_seq: int) -> LedgerRow:
                      obj["leaf_hash"], obj["root"], obj["signature"])
 
 
-def verify_jsonl(path: str | Path, public_key: str | None = None) -> VerifyResult:
+def verify_jsonl(path: str | Path, public_key: str | None = None, *,
+                 expect: Sequence[Expectation] = ()) -> VerifyResult:
     """Verify an export offline (``public_key``: the trusted deployment key; default the declared one)."""
     try:
         declared, rows = read_jsonl(path)
@@ -499,20 +649,34 @@ def verify_jsonl(path: str | Path, public_key: str | None = None) -> VerifyResul
         return VerifyResult(False, 0, "header", None, str(exc))
     if public_key is not None and declared != public_key:
         return VerifyResult(False, 0, "header", None, "the export declares a different key than the trusted one")
-    return verify_rows(rows, public_key or declared)
+    return verify_rows(rows, public_key or declared, expect=expect)
 
 
-def import_jsonl(path: str | Path, conn: sqlite3.Connection) -> int:
-    """Load a verified export into an empty ledger table; returns the record count."""
+def witness_expectation(path: str | Path) -> Expectation:
+    """What a witness copy vouches for: a published head file, or an earlier export (verified first)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"no witness file at {p}")
+    if p.suffix == ".json":
+        head = read_head(p)
+        return Expectation(head.size, head.root, f"the witness head {p}", head)
+    result = verify_jsonl(p)
+    if not result.ok:
+        raise UserError(f"the witness copy {p} does not verify: {result.message()}")
+    _, rows = read_jsonl(p)
+    if not rows:
+        return Expectation(0, None, f"the witness copy {p}")
+    return Expectation(len(rows), bytes.fromhex(rows[-1].root), f"the witness copy {p}")
+
+
+def import_jsonl(path: str | Path, store: StateStore) -> int:
+    """Load a verified export into a store's empty ledger; returns the record count."""
     result = verify_jsonl(path)
     if not result.ok:
         raise LedgerError(result.message())
     declared, rows = read_jsonl(path)
-    conn.executescript(SCHEMA)
-    if conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]:
-        raise LedgerError("import needs an empty ledger")
-    with conn:
-        conn.execute("INSERT OR REPLACE INTO ledger_meta VALUES ('public_key', ?)", (declared,))
-        conn.executemany("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)",
-                         [(r.seq, r.id, r.kind, r.time, r.record, r.leaf_hash, r.root, r.signature) for r in rows])
+    try:
+        store.ledger_import(rows, {"public_key": declared or "", "format": FORMAT})
+    except StoreConflict as exc:
+        raise LedgerError(str(exc)) from exc
     return len(rows)

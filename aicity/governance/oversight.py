@@ -1,28 +1,24 @@
 """Human oversight: autonomy levels from a versioned policy, envelopes, the stop, approvals and overrides.
 
 The run loop calls :meth:`Governor.review` on every proposal and :meth:`Governor.record` after acting (or not);
-every decision, stop, approval, override and reversal goes into the ledger.
+every decision, stop, approval, override and reversal goes into the ledger. Stops, approvals and the domains
+seen live in the run's state store as documents (collections ``stops``, ``approvals``, ``domains``), so a stop
+pressed from another process is seen at the next step and survives into the next run (see ``carry_stops``).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import json
-import sqlite3
-import tomllib
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from aicity.core.context import Context
 from aicity.core.domain import Outcome, ProposedAction, Snapshot
 from aicity.core.errors import UserError
+from aicity.core.store import StateStore
 from aicity.governance.ledger import Ledger
 from aicity.governance.plausibility import PlausibilityChecker, PlausibilityReport
 from aicity.governance.records import (
@@ -35,16 +31,18 @@ from aicity.governance.records import (
     iso,
     jsonable,
 )
+from aicity.governance.rules import (
+    AccuracyGuard,
+    AutonomyLevel,
+    DomainPolicy,
+    EnvelopeLimit,
+    Policy,
+    PolicyRule,
+    PolicySource,
+)
 
-
-class AutonomyLevel(StrEnum):
-    """How far the AI may act on its own."""
-
-    OFF = "off"
-    ADVISE = "advise"
-    APPROVE = "approve-then-act"
-    NOTIFY = "act-then-notify"
-    AUTONOMOUS = "autonomous-within-envelope"
+__all__ = ["AccuracyGuard", "Approval", "ApprovalQueue", "AutonomyLevel", "DomainPolicy", "EnvelopeLimit",
+           "Governor", "Policy", "PolicyRule", "PolicySource", "Review", "Verdict"]
 
 
 class Verdict(StrEnum):
@@ -55,174 +53,6 @@ class Verdict(StrEnum):
     QUEUE = "queue"
     REFUSE = "refuse"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyRule:
-    """Autonomy and accountability for one (domain, action type)."""
-
-    domain: str
-    action_type: str
-    autonomy: AutonomyLevel
-    owner_role: str
-    contact: str = ""
-    appeal: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class EnvelopeLimit:
-    """One explicit limit: allowed actions, a parameter range, or a rate per target."""
-
-    name: str
-    domain: str = "*"
-    action_type: str = "*"
-    actions: Sequence[str] | None = None
-    param: str | None = None
-    min: float | None = None
-    max: float | None = None
-    max_per_hour: int | None = None
-
-    def matches(self, domain: str, action_type: str) -> bool:
-        """True when this limit applies."""
-        return fnmatch.fnmatchcase(domain, self.domain) and fnmatch.fnmatchcase(action_type, self.action_type)
-
-
-@dataclass(frozen=True, slots=True)
-class AccuracyGuard:
-    """Declared forecast accuracy a (domain, action type) relies on, and what happens below it.
-
-    When the model's rolling one-step error relative to persistence (``ratio`` of
-    :class:`aicity.forecast.accuracy.AccuracyTracker`) exceeds ``max_error_ratio`` over at least ``min_samples``
-    scored pairs, the action type is demoted to ``demote_to`` (default ``advise``): a ledgered autonomy change,
-    the domain's actuators go to their safe state, and whatever the planners still propose is recorded as advice,
-    not acted on, until a person restores the level with a reason.
-    """
-
-    name: str
-    domain: str
-    model: str
-    max_error_ratio: float
-    action_type: str = "*"
-    min_samples: int = 100
-    demote_to: AutonomyLevel = AutonomyLevel.ADVISE
-
-    def matches(self, domain: str, model: str) -> bool:
-        """True when this guard watches ``model`` in ``domain``."""
-        return fnmatch.fnmatchcase(domain, self.domain) and fnmatch.fnmatchcase(model, self.model)
-
-
-def _guard(data: Mapping[str, Any], where: str) -> AccuracyGuard:
-    unknown = set(data) - set(AccuracyGuard.__dataclass_fields__)
-    if unknown:
-        raise UserError(f"{where}: unknown accuracy guard fields {sorted(unknown)}")
-    for key in ("name", "domain", "model"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise UserError(f"{where}: every accuracy guard needs a {key}")
-    ratio = data.get("max_error_ratio")
-    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or ratio <= 0:
-        raise UserError(f"{where}: max_error_ratio must be a positive number, got {ratio!r}")
-    try:
-        level = AutonomyLevel(str(data.get("demote_to", "advise")))
-    except ValueError:
-        raise UserError(f"{where}: demote_to {data.get('demote_to')!r} is not an autonomy level") from None
-    if level not in (AutonomyLevel.OFF, AutonomyLevel.ADVISE, AutonomyLevel.APPROVE):
-        raise UserError(f"{where}: demote_to must be off, advise or approve-then-act, got {level.value!r}")
-    n = data.get("min_samples", 100)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UserError(f"{where}: min_samples must be a positive integer, got {n!r}")
-    return AccuracyGuard(str(data["name"]), str(data["domain"]), str(data["model"]), float(ratio),
-                         str(data.get("action_type", "*")), n, level)
-
-
-def _rule(data: Mapping[str, Any], where: str, default: Mapping[str, Any] | None = None) -> PolicyRule:
-    merged = {**(default or {}), **data}
-    try:
-        level = AutonomyLevel(str(merged.get("autonomy")))
-    except ValueError:
-        raise UserError(f"{where}: autonomy {merged.get('autonomy')!r} is not one of "
-                        f"{', '.join(a.value for a in AutonomyLevel)}") from None
-    owner = merged.get("owner_role")
-    if not isinstance(owner, str) or not owner:
-        raise UserError(f"{where}: every rule needs an owner_role (accountability map)")
-    return PolicyRule(str(merged.get("domain", "*")), str(merged.get("action_type", "*")), level, owner,
-                      str(merged.get("contact", "")), str(merged.get("appeal", "")))
-
-
-def _limit(data: Mapping[str, Any], where: str) -> EnvelopeLimit:
-    unknown = set(data) - set(EnvelopeLimit.__dataclass_fields__)
-    if unknown:
-        raise UserError(f"{where}: unknown envelope fields {sorted(unknown)}")
-    if not isinstance(data.get("name"), str):
-        raise UserError(f"{where}: every envelope limit needs a name")
-    lim = EnvelopeLimit(**dict(data))
-    if lim.actions is None and lim.param is None and lim.max_per_hour is None:
-        raise UserError(f"{where} ({lim.name}): give actions, param with min/max, or max_per_hour")
-    return lim
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """A versioned oversight policy; its version and SHA-256 are referenced from every decision record."""
-
-    version: str
-    sha256: str
-    source: str
-    default: PolicyRule
-    rules: Sequence[PolicyRule] = ()
-    limits: Sequence[EnvelopeLimit] = ()
-    priority: Sequence[str] = ()
-    accuracy: Sequence[AccuracyGuard] = ()
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> Policy:
-        """Load a policy file (TOML or JSON); the shipped default when ``path`` is None."""
-        if path is None:
-            data = resources.files("aicity.governance.policy").joinpath("default.toml").read_bytes()
-            return cls.parse(data, "aicity/governance/policy/default.toml")
-        p = Path(path)
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read policy file {p}: {exc.strerror or exc}") from exc
-        return cls.parse(data, str(p))
-
-    @classmethod
-    def parse(cls, data: bytes, source: str) -> Policy:
-        """Parse policy bytes (JSON when they start with ``{``, else TOML)."""
-        try:
-            text = data.decode("utf-8")
-            raw: dict[str, Any] = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise UserError(f"policy {source} is not valid TOML/JSON: {exc}") from exc
-        version = raw.get("version")
-        if not isinstance(version, str) or not version:
-            raise UserError(f"policy {source} needs a 'version' string")
-        dflt = raw.get("default", {})
-        default = _rule({"domain": "*", "action_type": "*", **dflt}, f"{source} [default]")
-        rules = [_rule(r, f"{source} rules[{i}]", dflt) for i, r in enumerate(raw.get("rules", []))]
-        limits = [_limit(e, f"{source} envelope[{i}]") for i, e in enumerate(raw.get("envelope", []))]
-        guards = [_guard(g, f"{source} accuracy[{i}]") for i, g in enumerate(raw.get("accuracy", []))]
-        return cls(version, hashlib.sha256(data).hexdigest(), source, default, rules, limits,
-                   list(raw.get("priority", [])), guards)
-
-    def ref(self) -> dict[str, str]:
-        """What a decision record cites."""
-        return {"version": self.version, "sha256": self.sha256, "source": self.source}
-
-    def rule_for(self, domain: str, action_type: str) -> PolicyRule:
-        """The most specific matching rule (exact beats ``*``; domain beats action type)."""
-        best: tuple[int, PolicyRule] = (-1, self.default)
-        for rule in self.rules:
-            if not (fnmatch.fnmatchcase(domain, rule.domain) and fnmatch.fnmatchcase(action_type, rule.action_type)):
-                continue
-            rank = 2 * (rule.domain == domain) + (rule.action_type == action_type)
-            if rank > best[0]:
-                best = (rank, rule)
-        return best[1]
-
-    def limits_for(self, domain: str, action_type: str) -> list[EnvelopeLimit]:
-        """Every envelope limit that applies."""
-        return [lim for lim in self.limits if lim.matches(domain, action_type)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +70,7 @@ class Review:
     inputs: tuple[InputRef, ...] = ()
     notify: bool = False
     approvals: tuple[Mapping[str, Any], ...] = ()
+    rule: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def act(self) -> bool:
@@ -260,16 +91,7 @@ def _proposal_from_json(d: Mapping[str, Any]) -> ProposedAction:
                           d.get("action_type", "default"))
 
 
-APPROVALS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS gov_approvals (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, record_id TEXT NOT NULL, domain TEXT NOT NULL, created TEXT NOT NULL,
-    proposal TEXT NOT NULL, status TEXT NOT NULL, decided TEXT, by TEXT, reason TEXT, taken INTEGER DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS gov_stops (
-    scope TEXT PRIMARY KEY, active INTEGER NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL, time TEXT NOT NULL,
-    safe_state_done INTEGER NOT NULL DEFAULT 0
-);
-"""
+APPROVALS, STOPS, DOMAINS = "approvals", "stops", "domains"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,56 +116,52 @@ def _need_reason(reason: str | None, what: str) -> str:
 
 
 class ApprovalQueue:
-    """Proposals awaiting a human decision, persisted in the run's database; decisions are ledgered."""
+    """Proposals awaiting a human decision, kept in the run's store; decisions are ledgered."""
 
-    def __init__(self, conn: sqlite3.Connection, ledger: Ledger | None = None) -> None:
-        self.conn = conn
+    def __init__(self, store: StateStore, ledger: Ledger | None = None) -> None:
+        self.store = store
         self.ledger = ledger
-        conn.executescript(APPROVALS_SCHEMA)
 
     def enqueue(self, record_id: str, proposal: ProposedAction, *, domain: str, now: datetime) -> int:
         """Queue a proposal; returns its approval id."""
-        with self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO gov_approvals(record_id, domain, created, proposal, status) VALUES (?,?,?,?,?)",
-                (record_id, domain, iso(now), json.dumps(_proposal_json(proposal)), "pending"))
-        return int(cur.lastrowid or 0)
+        return self.store.doc_add(APPROVALS, {
+            "record_id": record_id, "domain": domain, "created": iso(now), "proposal": _proposal_json(proposal),
+            "status": "pending", "decided": None, "by": None, "reason": None, "taken": False})
 
-    def _row(self, r: Sequence[Any]) -> Approval:
-        return Approval(r[0], r[1], r[2], r[3], _proposal_from_json(json.loads(r[4])), r[5], r[6], r[7], r[8])
+    @staticmethod
+    def _item(key: str, d: Mapping[str, Any]) -> Approval:
+        return Approval(int(key), d["record_id"], d["domain"], d["created"], _proposal_from_json(d["proposal"]),
+                        d["status"], d.get("decided"), d.get("by"), d.get("reason"))
 
     def entries(self, status: str | None = "pending", domain: str | None = None) -> list[Approval]:
         """Queue entries, oldest first."""
-        sql = "SELECT id, record_id, domain, created, proposal, status, decided, by, reason FROM gov_approvals"
-        cond, params = [], []
+        where: dict[str, Any] = {}
         if status is not None:
-            cond.append("status = ?")
-            params.append(status)
+            where["status"] = status
         if domain is not None:
-            cond.append("domain = ?")
-            params.append(domain)
-        if cond:
-            sql += " WHERE " + " AND ".join(cond)
-        return [self._row(r) for r in self.conn.execute(sql + " ORDER BY id", params)]
+            where["domain"] = domain
+        items = [self._item(k, d) for k, d in self.store.doc_query(APPROVALS, where)]
+        return sorted(items, key=lambda a: a.id)
 
     def get(self, approval_id: int) -> Approval:
         """One entry; :class:`UserError` when unknown."""
-        r = self.conn.execute("SELECT id, record_id, domain, created, proposal, status, decided, by, reason "
-                              "FROM gov_approvals WHERE id = ?", (approval_id,)).fetchone()
-        if r is None:
+        d = self.store.doc_get(APPROVALS, str(approval_id))
+        if d is None:
             raise UserError(f"no approval {approval_id} in the queue")
-        return self._row(r)
+        return self._item(str(approval_id), d)
 
     def decide(self, approval_id: int, approve: bool, *, reason: str, by: str, now: datetime) -> Approval:
-        """Approve or reject a pending entry (a reason is mandatory); the decision is ledgered."""
+        """Approve or reject a pending entry (a reason is mandatory; decided once, even by racing processes);
+        the decision is ledgered."""
         why = _need_reason(reason, "approving" if approve else "rejecting")
         item = self.get(approval_id)
         if item.status != "pending":
             raise UserError(f"approval {approval_id} is already {item.status}")
         status = "approved" if approve else "rejected"
-        with self.conn:
-            self.conn.execute("UPDATE gov_approvals SET status=?, decided=?, by=?, reason=? WHERE id=?",
-                              (status, iso(now), by, why, approval_id))
+        doc = self.store.doc_get(APPROVALS, str(approval_id)) or {}
+        new = {**doc, "status": status, "decided": iso(now), "by": by, "reason": why}
+        if not self.store.doc_cas(APPROVALS, str(approval_id), {"status": "pending"}, new):
+            raise UserError(f"approval {approval_id} is already {self.get(approval_id).status}")
         if self.ledger is not None:
             self.ledger.append({"id": f"approval-{self.ledger.size:07d}", "kind": "approval", "time": iso(now),
                                 "domain": item.domain, "approval_id": approval_id, "refers_to": item.record_id,
@@ -352,20 +170,20 @@ class ApprovalQueue:
 
     def take_approved(self, domain: str, *, now: datetime | None = None,
                       max_age_s: float | None = None) -> list[Approval]:
-        """Approved entries not yet actuated (marked taken); too old ones are expired instead."""
+        """Approved entries not yet actuated (each taken once, compare-and-set); too old ones are expired."""
         out = []
-        for item in self.entries("approved", domain):
-            taken = self.conn.execute("SELECT taken FROM gov_approvals WHERE id=?", (item.id,)).fetchone()[0]
-            if taken:
-                continue
+        for key, doc in self.store.doc_query(APPROVALS, {"status": "approved", "domain": domain, "taken": False}):
+            item = self._item(key, doc)
             expired = (now is not None and max_age_s is not None
                        and (now - datetime.fromisoformat(item.created)).total_seconds() > max_age_s)
-            with self.conn:
-                self.conn.execute("UPDATE gov_approvals SET taken=1, status=? WHERE id=?",
-                                  ("expired" if expired else "approved", item.id))
-            if not expired:
+            new = {**doc, "taken": True, "status": "expired" if expired else "approved"}
+            if self.store.doc_cas(APPROVALS, key, {"status": "approved", "taken": False}, new) and not expired:
                 out.append(item)
         return out
+
+
+def _stop_text(d: Mapping[str, Any]) -> str:
+    return f"{d.get('scope')} since {d.get('time')} by {d.get('by')}: {d.get('reason')}"
 
 
 @dataclass
@@ -379,52 +197,108 @@ class Governor:
     counts: Counter[str] = field(default_factory=Counter)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     _acts: dict[tuple[str, str], deque[datetime]] = field(default_factory=dict)
-    _snap: tuple[Snapshot | None, PlausibilityReport | None] = (None, None)
+    _snap: dict[str, tuple[Snapshot, PlausibilityReport]] = field(default_factory=dict)
     _hashes: dict[str, tuple[Any, str]] = field(default_factory=dict)
     _levels: dict[tuple[str, str], AutonomyLevel] = field(default_factory=dict)
     _demoted: dict[tuple[str, str], str] = field(default_factory=dict)
-    conn: sqlite3.Connection = field(init=False)
+    _known: set[str] = field(default_factory=set)
+    _noticed: set[tuple[str, str]] = field(default_factory=set)
+    notices: list[str] = field(default_factory=list)
+    store: StateStore = field(init=False)
     queue: ApprovalQueue = field(init=False)
 
     def __post_init__(self) -> None:
-        self.conn = self.ledger.conn
-        self.queue = ApprovalQueue(self.conn, self.ledger)
+        self.store = self.ledger.store
+        self.queue = ApprovalQueue(self.store, self.ledger)
+
+    # ---- domains ------------------------------------------------------------------------------
+    def register_domains(self, names: Iterable[str], *, now: datetime) -> None:
+        """Record the domains governed in this store (the stop button refuses any other name)."""
+        for name in names:
+            if name not in self._known and self.store.doc_get(DOMAINS, name) is None:
+                self.store.doc_put(DOMAINS, name, {"name": name, "first_seen": iso(now)})
+            self._known.add(name)
+
+    def known_domains(self) -> list[str]:
+        """The domains recorded in this store."""
+        return sorted({k for k, _ in self.store.doc_query(DOMAINS)} | self._known)
 
     # ---- stop ---------------------------------------------------------------------------------
-    def stop(self, domain: str | None = None, *, reason: str, by: str, now: datetime) -> None:
-        """Stop the AI globally (``domain=None``) or for one domain; recorded in the ledger."""
+    def stop(self, domain: str | None = None, *, reason: str, by: str, now: datetime,
+             known: Iterable[str] = ()) -> None:
+        """Stop the AI globally (``domain=None``) or for one known domain (recorded in this store, or in
+        ``known``: e.g. the installed domain plug-ins); an unknown name is refused. Recorded in the ledger."""
         why = _need_reason(reason, "a stop")
+        if domain is not None:
+            allowed = set(known) | set(self.known_domains())
+            if domain not in allowed:
+                names = ", ".join(sorted(allowed)) or "none"
+                raise UserError(f"unknown domain {domain!r}: nothing stopped (known domains: {names})")
         scope = domain or "*"
-        with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO gov_stops VALUES (?,?,?,?,?,0)", (scope, 1, why, by, iso(now)))
+        self.store.doc_put(STOPS, scope, {"scope": scope, "active": True, "reason": why, "by": by,
+                                          "time": iso(now), "safe_state_done": False, "safe_state_time": None})
         self._ledger_event("stop", now, {"domain": scope, "by": by, "reason": why})
         self.counts["stops"] += 1
 
     def resume(self, domain: str | None = None, *, reason: str, by: str, now: datetime) -> None:
-        """Lift a stop; recorded in the ledger."""
+        """Lift an active stop (a person, with a reason); recorded in the ledger."""
         why = _need_reason(reason, "resuming")
         scope = domain or "*"
-        with self.conn:
-            self.conn.execute("UPDATE gov_stops SET active=0 WHERE scope=?", (scope,))
+        doc = self.store.doc_get(STOPS, scope)
+        if doc is None or not doc.get("active"):
+            active = [str(d["scope"]) for _, d in self.store.doc_query(STOPS, {"active": True})]
+            raise UserError(f"no active stop for {'every domain' if scope == '*' else scope!r} to resume "
+                            f"(active stops: {', '.join(active) or 'none'})")
+        self.store.doc_put(STOPS, scope, {**doc, "active": False, "resumed_by": by, "resumed_reason": why,
+                                          "resumed_time": iso(now)})
         self._ledger_event("resume", now, {"domain": scope, "by": by, "reason": why})
+        self.counts["resumes"] += 1
+
+    def stops(self, *, active: bool | None = True) -> list[dict[str, Any]]:
+        """Stop documents (active ones by default)."""
+        where = None if active is None else {"active": active}
+        return [d for _, d in self.store.doc_query(STOPS, where)]
+
+    def _active(self, domain: str) -> list[dict[str, Any]]:
+        out = []
+        for scope in ("*", domain):
+            doc = self.store.doc_get(STOPS, scope)
+            if doc is not None and doc.get("active"):
+                out.append(doc)
+        return out
 
     def is_stopped(self, domain: str) -> bool:
         """True when a global or per-domain stop is active."""
-        row = self.conn.execute("SELECT 1 FROM gov_stops WHERE active=1 AND scope IN ('*', ?)", (domain,)).fetchone()
-        return row is not None
+        return bool(self._active(domain))
 
     def needs_safe_state(self, domain: str) -> bool:
         """True when a stop covers ``domain`` and its actuators have not yet been returned to the safe state."""
-        row = self.conn.execute("SELECT 1 FROM gov_stops WHERE active=1 AND safe_state_done=0 AND scope IN ('*', ?)",
-                                (domain,)).fetchone()
-        return row is not None
+        return any(not d.get("safe_state_done") for d in self._active(domain))
 
     def confirm_safe_state(self, domain: str, *, now: datetime) -> None:
         """Record that ``twin.safe_state()`` ran for ``domain`` after a stop."""
-        with self.conn:
-            self.conn.execute("UPDATE gov_stops SET safe_state_done=1 WHERE active=1 AND scope IN ('*', ?)",
-                              (domain,))
+        for doc in self._active(domain):
+            if not doc.get("safe_state_done"):
+                self.store.doc_put(STOPS, str(doc["scope"]), {**doc, "safe_state_done": True,
+                                                               "safe_state_time": iso(now)})
         self._ledger_event("safe_state", now, {"domain": domain})
+
+    def carry_stops(self, previous: StateStore, *, source: str, now: datetime) -> list[str]:
+        """Carry the active stops of a previous run's store into this one (ledgered): a stop lasts until a
+        person resumes it, whatever runs in between. Returns the scopes carried."""
+        carried = []
+        for _, doc in previous.doc_query(STOPS, {"active": True}):
+            scope = str(doc["scope"])
+            if scope != "*":
+                self.register_domains([scope], now=now)
+            self.store.doc_put(STOPS, scope, {**doc, "safe_state_done": False, "safe_state_time": None,
+                                              "carried_over_from": source})
+            self._ledger_event("stop", now, {"domain": scope, "by": doc.get("by"), "reason": doc.get("reason"),
+                                             "stopped_at": doc.get("time"), "carried_over_from": source})
+            carried.append(scope)
+        for name, _ in previous.doc_query(DOMAINS):
+            self.register_domains([name], now=now)
+        return carried
 
     # ---- autonomy changes at run time ------------------------------------------------------------
     def set_autonomy(self, domain: str, level: AutonomyLevel | str, *, reason: str, by: str, now: datetime,
@@ -470,6 +344,25 @@ class Governor:
         """True while an accuracy guard holds an action type of ``domain`` below acting."""
         return any(d == domain for d, _ in self._demoted)
 
+    # ---- rules that fall back to the site default ----------------------------------------------
+    def check_rules(self, domain: str, action_types: Iterable[str], *, now: datetime) -> list[str]:
+        """Ledger an explicit notice for each declared action type that no rule (site or domain) covers."""
+        return [n for t in action_types if (n := self._fallback_notice(domain, t, now, declared=True))]
+
+    def _fallback_notice(self, domain: str, action_type: str, now: datetime, *, declared: bool) -> str:
+        rule = self.policy.rule_for(domain, action_type)
+        if not self.policy.is_fallback(rule) or (domain, action_type) in self._noticed:
+            return ""
+        self._noticed.add((domain, action_type))
+        what = "declared" if declared else "undeclared (not in the domain's meta.action_types)"
+        text = (f"{domain}/{action_type} ({what}) has no rule in the site policy or the {domain} domain defaults: "
+                f"the site [default] applies ({rule.autonomy.value}, owner {rule.owner_role}; {rule.source})")
+        self._ledger_event("policy_notice", now, {"domain": domain, "action_type": action_type,
+                                                  "declared": declared, "rule": rule.ref(), "notice": text})
+        self.counts["policy_default_fallbacks"] += 1
+        self.notices.append(text)
+        return text
+
     def autonomy(self, domain: str, action_type: str) -> tuple[AutonomyLevel, PolicyRule]:
         """The effective autonomy level (a run-time change wins over the policy) and the policy rule."""
         rule = self.policy.rule_for(domain, action_type)
@@ -508,9 +401,10 @@ class Governor:
         checker = self.plausibility.get(domain)
         if checker is None:
             return None
-        if self._snap[0] is not snapshot:
-            self._snap = (snapshot, checker.check(snapshot, now))
-        return self._snap[1]
+        cached = self._snap.get(domain)
+        if cached is None or cached[0] is not snapshot:
+            cached = self._snap[domain] = (snapshot, checker.check(snapshot, now))
+        return cached[1]
 
     def _envelope(self, proposal: ProposedAction, domain: str, now: datetime) -> tuple[list[str], list[str]]:
         evaluated, bound = [], []
@@ -537,10 +431,11 @@ class Governor:
     def review(self, proposal: ProposedAction, snapshot: Snapshot, *, domain: str, now: datetime) -> Review:
         """Decide what may happen to a proposal: act, advise, queue for approval, refuse, or stopped."""
         level, rule = self.autonomy(domain, proposal.action_type)
+        self._fallback_notice(domain, proposal.action_type, now, declared=False)
         refs = tuple(input_refs(proposal, snapshot, self._hashes))
         evaluated, bound = self._envelope(proposal, domain, now)
         base = Review(Verdict.ACT, level, owner_role=rule.owner_role, inputs=refs,
-                      limits_evaluated=tuple(evaluated), limits_bound=tuple(bound))
+                      limits_evaluated=tuple(evaluated), limits_bound=tuple(bound), rule=rule.ref())
         if self.is_stopped(domain):
             return self._count(replace(base, verdict=Verdict.STOPPED, reasons=("stop is active: safe state",)))
         if level is AutonomyLevel.OFF:
@@ -579,9 +474,12 @@ class Governor:
             proposal, None, record_id=f"dec-{self.ledger.size:07d}", domain=domain, now=now,
             model=self.models.get(proposal.planner), outcome=outcome, autonomy_level=review.autonomy.value,
             verdict=review.verdict.value, degraded=review.degraded, reasons=[*review.reasons, *review.issues],
-            owner_role=review.owner_role, policy=self.policy.ref(), limits_evaluated=review.limits_evaluated,
+            owner_role=review.owner_role, policy={**self.policy.ref(), "rule": dict(review.rule)},
+            limits_evaluated=review.limits_evaluated,
             limits_bound=review.limits_bound, inputs=review.inputs, context=context)
         rec.approvals = [dict(a) for a in review.approvals]
+        if domain not in self._known:
+            self.register_domains([domain], now=now)
         self.ledger.append(rec.to_dict())
         if review.verdict is Verdict.QUEUE:
             self.queue.enqueue(rec.id, proposal, domain=domain, now=now)
@@ -596,20 +494,22 @@ class Governor:
 
     def take_approved(self, domain: str, *, now: datetime,
                       max_age_s: float | None = None) -> list[tuple[ProposedAction, Review]]:
-        """Approved proposals to actuate now, each with a review that carries its approval."""
+        """Approved proposals to actuate now, each with a review that carries its approval (none while stopped:
+        they stay approved and are taken after the resume, unless they expire)."""
+        if self.is_stopped(domain):
+            return []
         out = []
         for item in self.queue.take_approved(domain, now=now, max_age_s=max_age_s):
             rule = self.policy.rule_for(domain, item.proposal.action_type)
             approval = {"approval_id": item.id, "refers_to": item.record_id, "by": item.by,
                         "reason": item.reason, "time": item.decided}
-            if self.is_stopped(domain):
-                continue
             out.append((item.proposal, Review(Verdict.ACT, rule.autonomy, (f"approved by {item.by}",),
-                                              owner_role=rule.owner_role, approvals=(approval,))))
+                                              owner_role=rule.owner_role, approvals=(approval,), rule=rule.ref())))
         return out
 
     def summary(self) -> dict[str, Any]:
         """Counts for the run report: verdicts, degraded decisions, plausibility cases, stops, overrides."""
         return {"policy": self.policy.ref(), "counts": dict(sorted(self.counts.items())),
                 "plausibility": {d: dict(sorted(c.counts.items())) for d, c in self.plausibility.items()},
-                "notifications": len(self.notifications), "ledger_size": self.ledger.size}
+                "notifications": len(self.notifications), "ledger_size": self.ledger.size,
+                "policy_notices": list(self.notices)}

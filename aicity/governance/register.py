@@ -58,6 +58,8 @@ def system_metadata(policy: Policy | None = None, model_cards: Sequence[Mapping[
     except metadata.PackageNotFoundError:
         version = "unknown"
     levels = sorted({f"{r.domain}/{r.action_type}: {r.autonomy.value} (owner: {r.owner_role})" for r in pol.rules})
+    levels.append(f"anything no rule covers: {pol.default.autonomy.value} (owner: {pol.default.owner_role}; "
+                  "a ledgered policy notice)")
     models = [{"name": c.get("name"), "version": c.get("version"),
                "type": (c.get("model_details") or {}).get("type", ""),
                "performance": (c.get("quantitative_analyses") or {}).get("overall", {})} for c in model_cards]

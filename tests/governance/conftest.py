@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aicity.core.store import SqliteStore
 from aicity.governance.ledger import Ledger
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -21,14 +23,22 @@ def key() -> Ed25519PrivateKey:
 
 
 @pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    """An in-memory database."""
-    c = sqlite3.connect(":memory:")
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    """A state store in a file (so a test can also open it raw, as an attacker would)."""
+    s = SqliteStore(tmp_path / "city.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def conn(store: SqliteStore) -> Iterator[sqlite3.Connection]:
+    """A raw connection to the store's file: the attacker's (or a careless admin's) view."""
+    c = sqlite3.connect(store.path, isolation_level=None)
     yield c
     c.close()
 
 
 @pytest.fixture
-def ledger(conn: sqlite3.Connection, key: Ed25519PrivateKey) -> Ledger:
+def ledger(store: SqliteStore, key: Ed25519PrivateKey) -> Ledger:
     """An empty ledger signing with the test key."""
-    return Ledger(conn, key=key)
+    return Ledger(store, key=key)

@@ -20,6 +20,12 @@ owner_role = "water duty officer"
 
 [[rules]]
 domain = "water"
+action_type = "valve"
+autonomy = "autonomous-within-envelope"
+owner_role = "water duty officer"
+
+[[rules]]
+domain = "water"
 action_type = "flush"
 autonomy = "approve-then-act"
 owner_role = "network engineer"

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aicity.core.domain import ProposedAction
 from aicity.core.errors import UserError
+from aicity.core.store import SqliteStore
 from aicity.governance.cli import add_parsers
 from aicity.governance.ledger import Ledger
 from aicity.governance.oversight import Governor, Policy
@@ -34,14 +35,15 @@ def city(tmp_path: Path, key: Ed25519PrivateKey) -> tuple[Path, Path]:
     key_path = tmp_path / "ledger.pem"
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
-    db = tmp_path / "city.db"
-    conn = sqlite3.connect(db)
-    gov = Governor(Ledger.open(conn, key_path), Policy.parse(POLICY.encode(), "t"))
+    db = tmp_path / "run" / "city.db"
+    db.parent.mkdir()
+    store = SqliteStore(db)
+    gov = Governor(Ledger.open(store, key_path), Policy.parse(POLICY.encode(), "t"))
     twin = TankTwin()
     run_loop(gov, twin, 3)
     p = ProposedAction("v1", "flush", {"opening": 60}, action_type="flush")
     gov.record(p, gov.review(p, twin.snapshot(), domain="water", now=twin.now), None, domain="water", now=twin.now)
-    conn.close()
+    store.close()
     return db, key_path
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import pytest
 
 from aicity.core.entity import Entity, Property
 from aicity.core.errors import UserError
+from aicity.core.store import SqliteStore
 from aicity.governance.consent import (
     ConsentRecord,
     ConsentRefused,
@@ -33,8 +33,8 @@ def probes(step: int) -> list[Entity]:
             for i, v in enumerate(("car1", "car2", "car3"))]
 
 
-def test_withdrawal_mid_run_stops_use(conn: sqlite3.Connection, ledger: Ledger) -> None:
-    reg = ConsentRegistry(conn, ledger)
+def test_withdrawal_mid_run_stops_use(store: SqliteStore, ledger: Ledger) -> None:
+    reg = ConsentRegistry(store, ledger)
     for car in ("car1", "car2"):
         reg.give(f"urn:ngsi-ld:ProbeVehicle:{car}", [PROBE], CITY, now=T0)
     access = PurposeBoundAccess(reg, "probe-vehicles", pii_category="vehicle speed")
@@ -63,8 +63,8 @@ def test_withdrawal_mid_run_stops_use(conn: sqlite3.Connection, ledger: Ledger) 
     assert ledger.verify().ok
 
 
-def test_lawful_basis_allows_non_consent_data(conn: sqlite3.Connection) -> None:
-    reg = ConsentRegistry(conn)
+def test_lawful_basis_allows_non_consent_data(store: SqliteStore) -> None:
+    reg = ConsentRegistry(store)
     access = PurposeBoundAccess(reg, "loop-detectors")
     with pytest.raises(ConsentRefused):
         access.read("det-1", "traffic management", T0, lambda s: 7)
@@ -76,15 +76,15 @@ def test_lawful_basis_allows_non_consent_data(conn: sqlite3.Connection) -> None:
         reg.record_basis("x", "y", "because", "r")
 
 
-def test_receipt_and_persistence(conn: sqlite3.Connection) -> None:
-    reg = ConsentRegistry(conn)
+def test_receipt_and_persistence(store: SqliteStore) -> None:
+    reg = ConsentRegistry(store)
     rec = reg.give("subj-1", [PROBE], CITY, now=T0, expires=T0 + timedelta(days=365))
     receipt = rec.receipt()
     assert receipt["piiPrincipalId"] == "subj-1" and receipt["consentTimestamp"] == T0.isoformat()
     p = receipt["services"][0]["purposes"][0]
     assert p["purposeCategory"] == ["service provision"] and "vehicle speed" in p["piiCategory"]
     assert p["termination"].startswith("on withdrawal") and len(receipt["receiptHash"]) == 64
-    again = ConsentRegistry(conn)  # reloaded from the database
+    again = ConsentRegistry(store)  # reloaded from the database
     assert again.allows("subj-1", "adaptive signal control", "vehicle speed", T0)
     assert not again.allows("subj-1", "adaptive signal control", "licence plate", T0)
     assert not again.allows("subj-1", "adaptive signal control", None, T0 + timedelta(days=400))

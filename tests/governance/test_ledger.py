@@ -11,13 +11,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aicity.core.errors import UserError
+from aicity.core.store import SqliteStore
 from aicity.governance.ledger import (
     Ledger,
     LedgerError,
+    deployment_key,
     import_jsonl,
-    load_or_create_key,
-    verify_db,
+    load_key,
     verify_jsonl,
+    verify_store,
 )
 from aicity.governance.merkle import verify_consistency, verify_inclusion
 
@@ -87,7 +89,8 @@ def _tamper_db(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TRIGGER ledger_no_delete")
 
 
-def test_flipping_any_stored_byte_names_the_record(ledger: Ledger, conn: sqlite3.Connection) -> None:
+def test_flipping_any_stored_byte_names_the_record(ledger: Ledger, store: SqliteStore,
+                                                    conn: sqlite3.Connection) -> None:
     ids = _fill(ledger, 6)
     _tamper_db(conn)
     rng = random.Random(5)
@@ -102,15 +105,16 @@ def test_flipping_any_stored_byte_names_the_record(ledger: Ledger, conn: sqlite3
                     conn.execute(f"UPDATE ledger SET {col} = ? WHERE seq = ?", (_flip(original, pos), seq))
                 except sqlite3.IntegrityError:  # the flipped id equals another record's id
                     continue
-                result = verify_db(conn)
+                result = verify_store(store)
                 assert not result.ok, (col, seq, pos)
                 assert result.failed_seq == seq, (col, seq, pos, result)
                 assert result.failed_id == rid
                 conn.execute(f"UPDATE ledger SET {col} = ? WHERE seq = ?", (original, seq))
-    assert verify_db(conn).ok
+    assert verify_store(store).ok
 
 
-def test_consistent_rewrite_is_caught_by_the_signature(ledger: Ledger, conn: sqlite3.Connection) -> None:
+def test_consistent_rewrite_is_caught_by_the_signature(ledger: Ledger, store: SqliteStore,
+                                                        conn: sqlite3.Connection) -> None:
     """An attacker who edits a record and recomputes every hash still cannot forge the signed heads."""
     _fill(ledger, 5)
     _tamper_db(conn)
@@ -125,15 +129,15 @@ def test_consistent_rewrite_is_caught_by_the_signature(ledger: Ledger, conn: sql
         f.append(leaf_hash(data))
         conn.execute("UPDATE ledger SET record=?, leaf_hash=?, root=? WHERE seq=?",
                      (data.decode(), leaf_hash(data).hex(), f.root().hex(), seq))
-    result = verify_db(conn)
+    result = verify_store(store)
     assert not result.ok and result.failed_id == "rec-002" and "signed tree head" in result.problem
 
 
-def test_deleting_a_row_is_named(ledger: Ledger, conn: sqlite3.Connection) -> None:
+def test_deleting_a_row_is_named(ledger: Ledger, store: SqliteStore, conn: sqlite3.Connection) -> None:
     _fill(ledger, 4)
     _tamper_db(conn)
     conn.execute("DELETE FROM ledger WHERE seq = 1")
-    result = verify_db(conn)
+    result = verify_store(store)
     assert not result.ok and result.failed_id == "rec-002" and "missing" in result.problem
 
 
@@ -168,9 +172,9 @@ def test_export_import_roundtrip(ledger: Ledger, tmp_path: Path) -> None:
     _fill(ledger, 7)
     path = tmp_path / "l.jsonl"
     ledger.export_jsonl(path)
-    other = sqlite3.connect(":memory:")
+    other = SqliteStore()
     assert import_jsonl(path, other) == 7
-    assert verify_db(other).ok
+    assert verify_store(other).ok
     assert Ledger(other).root() == ledger.root()
 
 
@@ -189,39 +193,44 @@ def test_prune_keeps_verifiability(ledger: Ledger, tmp_path: Path) -> None:
     assert verify_jsonl(path).ok
 
 
-def test_read_only_ledger_cannot_append(ledger: Ledger, conn: sqlite3.Connection) -> None:
+def test_read_only_ledger_cannot_append(ledger: Ledger, store: SqliteStore) -> None:
     _fill(ledger, 1)
-    ro = Ledger(conn)
+    ro = Ledger(store)
     assert ro.verify().ok
     with pytest.raises(LedgerError, match="read-only"):
         ro.append({"id": "y", "kind": "k", "time": T0.isoformat()})
 
 
-def test_wrong_key_is_refused(ledger: Ledger, conn: sqlite3.Connection) -> None:
+def test_wrong_key_is_refused(ledger: Ledger, store: SqliteStore) -> None:
     _fill(ledger, 1)
     with pytest.raises(UserError, match="signed with key"):
-        Ledger(conn, key=Ed25519PrivateKey.from_private_bytes(bytes(32)))
+        Ledger(store, key=Ed25519PrivateKey.from_private_bytes(bytes(32)))
 
 
-def test_key_file_created_once_with_private_mode(tmp_path: Path) -> None:
-    path = tmp_path / "k" / "ledger.pem"
-    k1 = load_or_create_key(path)
-    assert path.stat().st_mode & 0o777 == 0o600
-    k2 = load_or_create_key(path)
-    assert k1.public_key().public_bytes_raw() == k2.public_key().public_bytes_raw()
+def test_key_file_created_once_in_the_deployment_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("AICITY_LEDGER_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    k1 = deployment_key()
+    path = tmp_path / ".aicity" / "ledger-ed25519.pem"
+    assert k1.created and k1.path == path and path.stat().st_mode & 0o777 == 0o600
+    assert str(path) in capsys.readouterr().err  # first use is said, once
+    k2 = deployment_key()
+    assert not k2.created and capsys.readouterr().err == ""
+    assert k1.key.public_key().public_bytes_raw() == k2.key.public_key().public_bytes_raw()
     (tmp_path / "junk.pem").write_text("nope")
     with pytest.raises(UserError, match="not a PEM"):
-        load_or_create_key(tmp_path / "junk.pem")
+        load_key(tmp_path / "junk.pem")
 
 
 def test_two_writers_on_one_file_stay_consistent(tmp_path: Path, key: Ed25519PrivateKey) -> None:
     """A CLI process (stop, approval) appending while the run appends: both see each other's rows."""
-    db = tmp_path / "city.db"
-    run_side = Ledger(sqlite3.connect(db), key=key)
-    cli_side = Ledger(sqlite3.connect(db), key=key)
+    db = tmp_path / "two.db"
+    run_side = Ledger(SqliteStore(db), key=key)
+    cli_side = Ledger(SqliteStore(db), key=key)
     for i in range(6):
         (run_side if i % 3 else cli_side).append(
             {"id": f"x{i}", "kind": "k", "time": (T0 + timedelta(seconds=i)).isoformat()})
     assert run_side.size == cli_side.size == 6
     assert run_side.root() == cli_side.root()
-    assert verify_db(sqlite3.connect(db)).ok
+    assert verify_store(SqliteStore.open(db)).ok

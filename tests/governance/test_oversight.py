@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+import aicity
 from aicity.core.domain import ProposedAction
 from aicity.core.errors import UserError
 from aicity.governance.ledger import Ledger
-from aicity.governance.oversight import AutonomyLevel, Governor, Policy, Verdict
+from aicity.governance.oversight import AutonomyLevel, DomainPolicy, Governor, Policy, Verdict
 from aicity.governance.plausibility import PlausibilityChecker, Rule
 
 from .fakes import POLICY, TankTwin, planner
@@ -40,12 +42,22 @@ def run(gov: Governor, twin: TankTwin, steps: int, *, stop_at: int | None = None
     return verdicts
 
 
+MOBILITY = Path(aicity.__file__).parent / "domains" / "mobility" / "policy.toml"
+
+
 def test_default_policy_loads_and_is_referenced() -> None:
     pol = Policy.load()
     assert pol.version and len(pol.sha256) == 64
     assert pol.rule_for("nowhere", "x").autonomy is AutonomyLevel.ADVISE
-    assert pol.rule_for("mobility", "signal_phase").autonomy is AutonomyLevel.AUTONOMOUS
-    assert pol.rule_for("mobility", "other").autonomy is AutonomyLevel.APPROVE
+    assert not pol.rules and not pol.limits and not pol.accuracy  # every domain's rules ship with the domain
+    city = pol.with_domains([DomainPolicy.load("mobility", MOBILITY)])
+    assert city.rule_for("mobility", "signal_phase").autonomy is AutonomyLevel.AUTONOMOUS
+    assert city.rule_for("mobility", "signal_preemption").autonomy is AutonomyLevel.NOTIFY
+    assert city.rule_for("mobility", "other").autonomy is AutonomyLevel.APPROVE
+    assert city.rule_for("mobility", "signal_phase").source.kind == "domain defaults"  # type: ignore[union-attr]
+    assert {lim.name for lim in city.limits_for("mobility", "signal_phase")} == {
+        "signal_actions", "signal_phase_index", "signal_actions_per_hour"}
+    assert city.is_fallback(city.rule_for("energy", "charge"))
 
 
 def test_policy_errors_are_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -210,7 +222,7 @@ def test_accuracy_guard_errors_are_named(guard: str, message: str) -> None:
 
 
 def test_shipped_policy_guards_the_ai_signal_controller() -> None:
-    pol = Policy.load()
+    pol = Policy.load().with_domains([DomainPolicy.load("mobility", MOBILITY)])
     guards = [g for g in pol.accuracy if g.matches("mobility", "mobility.ai.lane-rates")]
     assert guards and guards[0].action_type == "signal_phase" and guards[0].demote_to is AutonomyLevel.ADVISE
     assert guards[0].max_error_ratio >= 1.0

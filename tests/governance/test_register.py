@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import copy
 from datetime import date
+from pathlib import Path
 
 import jsonschema
 import pytest
 
+import aicity
 from aicity.core.errors import UserError
+from aicity.governance.oversight import DomainPolicy, Policy
 from aicity.governance.register import export_register, load_config, schema, validate
+
+MOBILITY = Path(aicity.__file__).parent / "domains" / "mobility" / "policy.toml"
 
 
 @pytest.mark.parametrize("fmt", ["eurocities", "atrs"])
 def test_export_validates(fmt: str) -> None:
     cards = [{"name": "maxpressure", "version": "1", "model_details": {"type": "max-pressure"},
               "quantitative_analyses": {"overall": {"delay_s": 23.5}}}]
-    entry = export_register(fmt, model_cards=cards, today=date(2026, 3, 2))
+    city = Policy.load().with_domains([DomainPolicy.load("mobility", MOBILITY)])
+    entry = export_register(fmt, model_cards=cards, today=date(2026, 3, 2), policy=city)
     jsonschema.Draft202012Validator(schema(fmt)).validate(entry)  # independent re-check
     if fmt == "eurocities":
         assert entry["standard_version"] == "0.3.1" and entry["publication_date"] == "2026-03-02"
-        assert "autonomous-within-envelope" in entry["human_intervention"]
+        assert "mobility/signal_phase: autonomous-within-envelope" in entry["human_intervention"]
+        assert "anything no rule covers: advise" in entry["human_intervention"]
         assert entry["lawful_basis"].startswith("Public task")
     else:
         assert entry["tier_1"]["phase"] == "pilot"
