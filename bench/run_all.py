@@ -59,6 +59,10 @@ def run_section(name: str, quick: bool) -> Path:
     elif name == "forecast":
         _aicity("forecast", "backtest", "--dataset", "odot-counts", "--models", "all", "--horizons", "1,2,4",
                 "--json", str(out))
+        # every dataset, default vs the simple baselines; statsforecast peers when $AICITY_PEERS_PYTHON has it
+        general = [sys.executable, str(HERE / "forecast_backtest.py"), "--general"]
+        print("+", " ".join(general[1:]), flush=True)
+        subprocess.run(general + (["--datasets", "taylor,acn-arrivals"] if quick else []), check=True)
     return out
 
 

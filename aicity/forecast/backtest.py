@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,24 +50,32 @@ def _check(horizons: Sequence[int], protocol: str, data: Dataset, eval_steps: in
                         f"of dataset {data.name!r}")
 
 
-def run_model(data: Dataset, name: str, horizons: Sequence[int] = (1, 2, 4), *, eval_steps: int | None = None,
-              origin_every: int | None = None, protocol: str = "rolling", seed: int = 0) -> list[dict[str, Any]]:
-    """Backtest one registered model; one record per horizon."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One model's forecasts at every scored origin: ``pred[i]`` (and bounds per level) has shape ``(hmax, S)``."""
+
+    name: str
+    origins: list[int]
+    pred: list[np.ndarray[Any, Any]]
+    lo: dict[float, list[np.ndarray[Any, Any]]]
+    hi: dict[float, list[np.ndarray[Any, Any]]]
+    us_per_step: float
+
+
+def predict(data: Dataset, name: str, hmax: int, *, eval_steps: int | None = None, origin_every: int | None = None,
+            protocol: str = "rolling", seed: int = 0) -> Run:
+    """Run one registered model online over ``data``, keeping its forecasts at the evaluation origins."""
     period = data.period
     eval_steps = 4 * period if eval_steps is None else eval_steps
     origin_every = max(1, period // 24) if origin_every is None else origin_every
-    _check(horizons, protocol, data, eval_steps)
+    _check([hmax], protocol, data, eval_steps)
     real = registry.resolve(name)
     model = registry.make_multi(real, period=period, seed=seed)
     model.add_series(list(data.series_ids))
     y_all = data.values
     n_steps, n_series = y_all.shape
-    hmax = max(horizons)
     start = n_steps - eval_steps                 # first scored target index
-    pred: list[np.ndarray[Any, Any]] = []        # (hmax, S) means per origin
-    lo: dict[float, list[np.ndarray[Any, Any]]] = {0.8: [], 0.9: []}
-    hi: dict[float, list[np.ndarray[Any, Any]]] = {0.8: [], 0.9: []}
-    origins: list[int] = []
+    run = Run(real, [], [], {0.8: [], 0.9: []}, {0.8: [], 0.9: []}, 0.0)
     elapsed = 0.0
     for t in range(n_steps):
         t0 = time.perf_counter()
@@ -77,13 +86,22 @@ def run_model(data: Dataset, name: str, horizons: Sequence[int] = (1, 2, 4), *, 
         elapsed += time.perf_counter() - t0
         if is_origin and mean is not None:
             iv = model.intervals_array(mean)
-            origins.append(t)
-            pred.append(mean.copy())
+            run.origins.append(t)
+            run.pred.append(mean.copy())
             for level in (0.8, 0.9):
-                lo[level].append(iv[level][0])
-                hi[level].append(iv[level][1])
-    us = 1e6 * elapsed / (n_steps * n_series)
-    return [{**_score(data, real, h, y_all, origins, pred, lo, hi, us), "seed": seed} for h in horizons]
+                run.lo[level].append(iv[level][0])
+                run.hi[level].append(iv[level][1])
+    return Run(real, run.origins, run.pred, run.lo, run.hi, 1e6 * elapsed / (n_steps * n_series))
+
+
+def run_model(data: Dataset, name: str, horizons: Sequence[int] = (1, 2, 4), *, eval_steps: int | None = None,
+              origin_every: int | None = None, protocol: str = "rolling", seed: int = 0) -> list[dict[str, Any]]:
+    """Backtest one registered model; one record per horizon."""
+    _check(horizons, protocol, data, 4 * data.period if eval_steps is None else eval_steps)
+    run = predict(data, name, max(horizons), eval_steps=eval_steps, origin_every=origin_every, protocol=protocol,
+                  seed=seed)
+    return [{**_score(data, run.name, h, data.values, run.origins, run.pred, run.lo, run.hi, run.us_per_step),
+             "seed": seed} for h in horizons]
 
 
 def _score(data: Dataset, name: str, h: int, y_all: np.ndarray[Any, Any], origins: list[int],
@@ -137,6 +155,27 @@ def backtest(data: Dataset, models: str | Sequence[str] = "all", horizons: Seque
     for name in registry.expand(models):
         out.extend(run_model(data, name, horizons, **kwargs))
     return out
+
+
+BASELINES = ("naive", "seasonal_naive_day", "seasonal_naive_week")
+"""The simple baselines the default must never lose to."""
+
+
+def versus_baselines(records: Sequence[dict[str, Any]]) -> str:
+    """Per dataset and horizon: the default's MAE over the best simple baseline's, and its 90 % coverage.
+
+    Empty when the records lack the default or all three baselines."""
+    by = {(r["dataset"], r["model"], r["horizon_steps"]): r for r in records}
+    lines = ["| dataset | h | default MAE | best baseline | its MAE | ratio | default cov90 |",
+             "|---|---|---|---|---|---|---|"]
+    for (ds, model, h), r in by.items():
+        base = [by.get((ds, b, h)) for b in BASELINES]
+        if model != registry.DEFAULT or any(b is None for b in base):
+            continue
+        best = min((b for b in base if b is not None), key=lambda b: b["mae"])
+        lines.append(f"| {ds} | {h} | {r['mae']:.3f} | {best['model']} | {best['mae']:.3f} "
+                     f"| {r['mae'] / best['mae']:.3f} | {r['coverage90']:.3f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def table(records: Sequence[dict[str, Any]]) -> str:

@@ -16,7 +16,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="forecast_command", required=True)
     b = sub.add_parser("backtest", help="rolling-origin / prequential backtest of registered forecasters")
     b.add_argument("--dataset", default="odot-counts",
-                   help="registered dataset (odot-counts) or a CSV/parquet path with unique_id, ds, y")
+                   help="registered dataset (odot-counts, taylor, vic-elec, acn-arrivals, waterflow) "
+                        "or a CSV/parquet path with unique_id, ds, y")
     b.add_argument("--models", default="all", help="comma list of model names, 'default' or 'all'")
     b.add_argument("--horizons", default="1,2,4", help="comma list of horizons in steps (default 1,2,4)")
     b.add_argument("--protocol", default="rolling", choices=("rolling", "prequential"))
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     records = backtest.backtest(data, names, horizons, eval_steps=eval_steps, protocol=args.protocol,
                                 seed=args.seed)
     md = backtest.table(records)
+    versus = backtest.versus_baselines(records)
+    if versus:
+        md += "\n\nThe default against the best simple baseline (naive, seasonal naive day or week):\n\n" + versus
     print(md)
     if args.json_path:
         _write(args.json_path, json.dumps(records, indent=2) + "\n")

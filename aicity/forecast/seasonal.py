@@ -52,26 +52,24 @@ class SeasonalDiff(VectorModel):
         self.sab: FArray = np.zeros((self.direct_steps, 0))
         self.sbb: FArray = np.zeros((self.direct_steps, 0))
 
-    def _value(self, n: int) -> FArray:
-        """Values at step ``n`` (0-based), NaN when unknown or forgotten."""
-        if n < 0 or n <= self.calendar.n - 1 - self.size:
-            return np.full(self.n_series, np.nan)
-        return np.asarray(self.ring[n % self.size])
+    def _values(self, steps: np.ndarray[Any, Any]) -> FArray:
+        """Values at the 0-based steps ``steps``, shape ``(len(steps), n_series)``; NaN when unknown or forgotten."""
+        valid = (steps >= 0) & (steps > self.calendar.n - 1 - self.size)
+        rows = self.ring[np.where(valid, steps, 0) % self.size]
+        return np.asarray(np.where(valid[:, None], rows, np.nan))
 
     def _learn(self, y: FArray) -> None:
         n, m = self.calendar.n - 1, self.season
         self.ring[n % self.size] = y
         ok = ~np.isnan(y)
         self.last[ok] = y[ok]
-        a = y - self._value(n - m)
+        a = y - self._values(np.array([n - m]))[0]
+        back = n - np.arange(1, self.direct_steps + 1)
+        b = self._values(back) - self._values(back - m)                    # (step, series)
+        use = ~np.isnan(a)[None, :] & ~np.isnan(b)
         r = self.rate
-        for h in range(1, self.direct_steps + 1):
-            b = self._value(n - h) - self._value(n - h - m)
-            use = ~np.isnan(a) & ~np.isnan(b)
-            self.sab[h - 1] = np.where(use, self.sab[h - 1] + r * (np.where(use, a * b, 0.0) - self.sab[h - 1]),
-                                       self.sab[h - 1])
-            self.sbb[h - 1] = np.where(use, self.sbb[h - 1] + r * (np.where(use, b * b, 0.0) - self.sbb[h - 1]),
-                                       self.sbb[h - 1])
+        self.sab = np.where(use, self.sab + r * (np.where(use, a[None, :] * b, 0.0) - self.sab), self.sab)
+        self.sbb = np.where(use, self.sbb + r * (np.where(use, b * b, 0.0) - self.sbb), self.sbb)
 
     def phi(self) -> FArray:
         """Current slopes, shape ``(direct_steps, n_series)``."""
@@ -82,14 +80,10 @@ class SeasonalDiff(VectorModel):
         """Seasonal naive plus ``φ_h`` times today's seasonal difference."""
         n, m = self.calendar.n - 1, self.season
         phi = self.phi()
-        now = self._value(n) - self._value(n - m)
+        now = self._values(np.array([n]))[0] - self._values(np.array([n - m]))[0]
         now = np.where(np.isnan(now), 0.0, now)
-        out = np.empty((horizon, self.n_series))
-        for h in range(1, horizon + 1):
-            back = n + h - m
-            while back > n:
-                back -= m
-            base = self._value(back)
-            p = phi[min(h, self.direct_steps) - 1]
-            out[h - 1] = np.where(np.isnan(base), self.last, base + p * now)
-        return out
+        h = np.arange(1, horizon + 1)
+        back = n + h - m - m * ((h - 1) // m)            # one season before, repeated past a season
+        base = self._values(back)
+        p = phi[np.minimum(h, self.direct_steps) - 1]
+        return np.asarray(np.where(np.isnan(base), self.last[None, :], base + p * now[None, :]))

@@ -36,3 +36,23 @@ def test_abs_score_and_wider_90_than_80() -> None:
     w90 = fc.intervals[0.9][0][1] - fc.intervals[0.9][0][0]
     assert 0 < w80 < w90
     assert 0.75 < model.coverage()[0.8] < 0.85
+
+
+def test_slot_score_is_narrow_in_quiet_hours_and_calibrated() -> None:
+    rng = np.random.default_rng(3)
+    model = make_multi("seasonal_naive_day", period=24, score="slot")
+    hits, n = 0, 0
+    widths = {0: [], 12: []}
+    for t in range(24 * 60):
+        hour = t % 24
+        y = 100 + rng.normal(0, 1 if hour < 6 else 10)           # quiet nights, noisy days
+        if t > 24 * 20:
+            fc = model.forecast("s", 1)
+            lo, hi = fc.intervals[0.9][0]
+            hits += lo <= y <= hi
+            n += 1
+            if hour in widths:
+                widths[hour].append(hi - lo)
+        model.learn_step({"s": y})
+    assert 0.87 <= hits / n <= 0.93
+    assert np.mean(widths[0]) < 0.3 * np.mean(widths[12])

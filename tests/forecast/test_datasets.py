@@ -47,3 +47,26 @@ def test_unknown_name_and_missing_file() -> None:
         datasets.load("metr-la")
     with pytest.raises(DatasetError, match="does not exist"):
         datasets.load("/nonexistent/x.csv")
+
+
+def test_taylor_half_hourly_demand_from_pmdarima() -> None:
+    d = datasets.load("taylor")
+    assert d.values.shape == (4032, 1) and d.period == 48
+    assert d.times[0].isoformat() == "2000-06-05T00:00:00" and d.times[0].weekday() == 0   # a Monday
+    assert d.values[:3, 0].tolist() == [22262.0, 21756.0, 22247.0]
+    assert d.report.missing == 0 and "MIT" in d.meta["licence"]
+
+
+def test_vic_elec_acn_arrivals_and_waterflow_load_offline() -> None:
+    vic = datasets.load("vic-elec")
+    assert vic.values.shape == (17520, 1) and vic.period == 48 and 2.0 < float(vic.values.mean()) < 8.0
+    acn = datasets.load("acn-arrivals")
+    assert acn.series_ids == ("caltech", "jpl") and acn.period == 24 and acn.values.shape == (5880, 2)
+    assert acn.values.sum(axis=0).tolist() == [6704.0, 11830.0]       # sessions May-Dec 2019
+    water = datasets.load("waterflow")
+    assert water.period == 24 and water.report.rows == 1268
+    assert water.report.missing == len(water.times) - 1268           # gaps left missing
+
+
+def test_registered_names_cover_the_new_datasets() -> None:
+    assert {"odot-counts", "taylor", "vic-elec", "acn-arrivals", "waterflow"} <= set(datasets.LOADERS)
