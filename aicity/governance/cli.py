@@ -269,7 +269,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    from aicity.governance.oversight import Policy
     from aicity.governance.register import export_register, load_config
 
     cards = []
@@ -278,8 +277,8 @@ def _register(args: argparse.Namespace) -> int:
             cards.append(json.loads(Path(path).read_text()))
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read model card {path}: {exc}") from exc
-    entry = export_register(args.format, config=load_config(args.config),
-                            policy=Policy.load(args.policy) if args.policy else None, model_cards=cards)
+    entry = export_register(args.format, config=load_config(args.config), policy=_city_policy(args.policy),
+                            model_cards=cards)
     try:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
@@ -343,6 +342,20 @@ def _approvals(args: argparse.Namespace, verb: str) -> int:
         _publish(ledger, args.db)
     print(f"approval {item.id} {item.status} by {item.by}: {item.reason}")
     return 0
+
+
+def _city_policy(path: str | None) -> Any:
+    """The site policy (``path``, else ``$AICITY_POLICY``, else the shipped one) over every installed domain's
+    shipped defaults: what a run of all of them would be governed by."""
+    import os
+
+    from aicity.core.domain import discover
+    from aicity.governance.oversight import DomainPolicy, Policy
+
+    site = Policy.load(path or os.environ.get("AICITY_POLICY") or None)
+    shipped = [DomainPolicy.load(name, d.meta.policy) for name, d in sorted(discover().items())
+               if d.meta.policy is not None]
+    return site.with_domains(shipped)
 
 
 def _installed_domains() -> list[str]:

@@ -162,9 +162,9 @@ class ConsentRegistry:
         for _, data in store.doc_query(CONSENTS):
             rec = ConsentRecord.from_dict(data)
             self._by_subject.setdefault(rec.subject_id, []).append(rec)
-        self._listeners: list[Callable[[str, Sequence[str]], None]] = []
+        self._listeners: list[Callable[[str, Sequence[str]], object]] = []
 
-    def on_withdraw(self, callback: Callable[[str, Sequence[str]], None]) -> None:
+    def on_withdraw(self, callback: Callable[[str, Sequence[str]], object]) -> None:
         """Call ``callback(subject_id, purposes)`` on every withdrawal (to purge derived data)."""
         self._listeners.append(callback)
 

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aicity.core.entity import Entity, Property, Relationship, urn
-from aicity.core.errors import EntityValidationError
-from aicity.core.store import ChangeKind, SqliteStore, StoreError
+from aicity.core.errors import EntityValidationError, UserError
+from aicity.core.store import ChangeKind, LedgerRow, SqliteStore, StoreConflict, StoreError
 
 T = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -121,3 +121,65 @@ def test_history_keeps_unit_codes_and_relationships():
     (row,) = s.history(urn("Meter", "m1"), "power")
     assert row.value == 3.5 and row.unit_code == "KWT"
     assert s.history(urn("Meter", "m1"), "refSite")[0].value == {"object": urn("Site", "s1")}
+
+
+# ---- governance's tables, through the store ---------------------------------------------------------------
+
+
+def _row(seq, ident="r"):
+    return LedgerRow(seq, f"{ident}{seq}", "k", "2026-01-01T00:00:00+00:00", '{"x":1}', "00", "11", "22")
+
+
+def test_documents_put_get_query_add_and_compare_and_set(tmp_path):
+    s = SqliteStore(tmp_path / "city.db")
+    s.doc_put("stops", "*", {"active": True, "by": "op"})
+    s.doc_put("stops", "water", {"active": False})
+    s.doc_put("stops", "*", {"active": False, "by": "op"})  # replaced in place
+    assert s.doc_get("stops", "*") == {"active": False, "by": "op"} and s.doc_get("stops", "nope") is None
+    assert [k for k, _ in s.doc_query("stops")] == ["*", "water"]
+    assert s.doc_query("stops", {"active": True}) == []
+    assert [s.doc_add("approvals", {"status": "pending"}) for _ in range(3)] == [1, 2, 3]
+    other = SqliteStore(tmp_path / "city.db")  # another process on the same file
+    assert other.doc_cas("approvals", "2", {"status": "pending"}, {"status": "approved"})
+    assert not s.doc_cas("approvals", "2", {"status": "pending"}, {"status": "rejected"})  # taken once
+    assert s.doc_get("approvals", "2") == {"status": "approved"}
+    assert not s.doc_cas("approvals", "9", {}, {"status": "x"})
+
+
+def test_ledger_rows_append_atomically_and_refuse_a_taken_id(tmp_path):
+    s = SqliteStore(tmp_path / "city.db")
+    other = SqliteStore(tmp_path / "city.db")
+    seen = []
+    for store in (s, other, s):
+        store.ledger_append(lambda size: seen.append(size) or _row(size))
+    assert seen == [0, 1, 2] and s.ledger_size() == other.ledger_size() == 3
+    with pytest.raises(StoreConflict, match="already taken"):
+        s.ledger_append(lambda size: LedgerRow(size, "r0", "k", "t", None, "00", "11", "22"))
+    assert s.ledger_size() == 3
+    assert [r.seq for r in s.ledger_rows(1)] == [1, 2] and s.ledger_leaf_hashes(0, 2) == ["00", "00"]
+    assert s.ledger_find("r1").seq == 1 and s.ledger_find("x") is None
+    assert s.ledger_set_meta("public_key", "abc") == "abc" and s.ledger_set_meta("public_key", "def") == "abc"
+    assert s.ledger_prune("2030-01-01") == 3 and s.ledger_pruned() == 3 and list(s.ledger_records()) == []
+
+
+def test_open_an_existing_store_read_only(tmp_path):
+    path = tmp_path / "city.db"
+    with pytest.raises(UserError, match="no database"):
+        SqliteStore.open(path)
+    s = SqliteStore(path)
+    s.upsert(lane(1, 3), now=T)
+    s.doc_put("stops", "*", {"active": True})
+    s.close()
+    ro = SqliteStore.open(path)
+    assert ro.get(urn("TrafficFlowObserved", "lane1")).get("queue") == 3 and ro.doc_get("stops", "*")
+    with pytest.raises(StoreError, match="read-only"):
+        ro.doc_put("stops", "*", {})
+    ro.close()
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not sqlite" * 500)
+    with pytest.raises(UserError, match="cannot open"):
+        SqliteStore.open(bad)
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    ro = SqliteStore.open(empty)  # an empty file has no tables: reads are empty, never a crash
+    assert ro.ledger_size() == 0 and ro.doc_query("stops") == [] and ro.events() == [] and ro.trace("x") == []

@@ -107,12 +107,12 @@ def planner(snapshot: Snapshot, forecasts: Mapping[str, Any] | None = None) -> l
     for i, tank in enumerate(snapshot.of_type("Tank")):
         level = float(tank.get("level"))
         key = f"{tank.id}#level"
-        cands = [
+        cands: list[dict[str, Any]] = [
             {"opening": 30, "score": round(level * 0.5, 3), "terms": {key: round(level * 0.5, 3)}},
             {"opening": 85, "score": round(level * 1.0 - 15, 3), "terms": {key: round(level * 1.0, 3),
                                                                             "bias": -15}},
         ]
-        best = max(cands, key=lambda c: c["score"])
+        best = max(cands, key=lambda c: float(c["score"]))
         out.append(ProposedAction(f"v{i}", "set_opening", {"opening": best["opening"]}, best["score"], cands,
                                   {key: level}, {}, "proportional", "valve"))
     return out

@@ -49,7 +49,7 @@ def test_honest_when_no_terms_or_single_option() -> None:
     assert "cannot be derived" in ex.counterfactual and "phase=0" in ex.counterfactual
     assert ex.top_inputs[-1].startswith("(no per-input")
     assert "none bound" in ex.text
-    one = {**rec, "candidates": rec["candidates"][1:]}
+    one = {**rec, "candidates": list(rec["candidates"])[1:]}
     assert "only one option" in explain(one).counterfactual
     refused = {**rec, "verdict": "refuse", "reasons": ["outside the envelope"], "degraded": True}
     assert "outside the envelope" in explain(refused).text and "DEGRADED" in explain(refused).summary
