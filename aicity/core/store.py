@@ -330,7 +330,7 @@ class SqliteStore:
         self.readonly = readonly
         try:
             if readonly:
-                self._db = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True)
+                self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True)
             else:
                 self._db = sqlite3.connect(self.path, timeout=30.0)
                 self._db.executescript(SCHEMA)
@@ -665,7 +665,7 @@ class SqliteStore:
         if kind is not None:
             sql += " AND kind = ?"
             params = (kind,)
-        return (str(t) for (t,) in self._db.execute(sql + " ORDER BY seq", params).fetchall())
+        return (str(t) for (t,) in self._db.execute(sql + " ORDER BY seq", params))
 
     def ledger_prune(self, cutoff: str) -> int:
         """Blank the content of the rows before the first one with ``time >= cutoff``; returns how many."""

@@ -408,9 +408,10 @@ class Ledger:
         n = self.size if size is None else size
         if n == 0 or self.public_key is None:
             raise LedgerError("the ledger is empty: no tree head yet")
-        row = next(self.store.ledger_rows(n - 1, n), None)
-        if row is None:
+        rows = list(self.store.ledger_rows(n - 1, n))
+        if not rows:
             raise LedgerError(f"no tree head of size {n}")
+        row = rows[0]
         return SignedTreeHead(n, bytes.fromhex(row.root), bytes.fromhex(row.signature), self.public_key)
 
     def publish_head(self, path: str | Path, *, now: datetime, **about: Any) -> SignedTreeHead | None:

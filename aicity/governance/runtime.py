@@ -195,6 +195,8 @@ class GovernanceRuntime:
             "policy_notices": list(gov.notices),
             "ledger_records": n,
             "ledger_verified": check.ok if n else True,
+            "ledger_pruned": check.pruned,
+            "ledger_prunings": list(check.prunings),
             "ledger_root": head.root.hex()[:16] if head else "",
             "ledger_head": ({**head.to_dict(), "file": str(head_path), "mode": self.mode} if head else None),
             "ledger_key": key_id(self.ledger.public_key) if self.ledger.public_key else "",

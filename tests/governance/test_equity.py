@@ -52,3 +52,10 @@ def test_bad_input_is_named() -> None:
         audit_samples([1.0, 2.0], ["a"], kpi="k", now=T0)
     with pytest.raises(UserError, match="non-finite"):
         audit_samples([1.0, float("nan")], ["a", "b"], kpi="k", now=T0)
+
+
+def test_jain_index_is_defined_on_empty_input_and_refuses_non_finite_values() -> None:
+    assert jain_index([]) == 1.0 and jain_index([0, 0]) == 1.0  # nothing shared unevenly
+    assert jain_index(iter([2.0, 2.0])) == 1.0
+    with pytest.raises(UserError, match="finite"):
+        jain_index([1.0, float("nan")])
