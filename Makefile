@@ -28,7 +28,6 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check aicity tests bench
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy aicity/core
 	$(BIN)/mypy aicity
 
 test: lint typecheck

@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,44 +18,59 @@ Command = Callable[[argparse.Namespace], int]
 
 # Sub-packages that add their own commands: (module, function adding parsers).
 PLUGGED = (("aicity.forecast.cli", "add_parser"), ("aicity.governance.cli", "add_parsers"))
+COMMANDS_GROUP = "aicity.commands"
+"""Entry points ``name = "module:add_commands"``; ``add_commands(commands, bench)`` adds a domain's own
+commands and benchmarks to the two argparse subparser groups."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from aicity.runner import RunSpec, check_seed, parse_modes, parse_options, prepare_out, resolve, run
+    from aicity.runner import RunSpec, check_seed, load_city, parse_modes, parse_options, prepare_out, run
 
     check_seed(args.seed)
     modes = parse_modes(args.mode)
     options = parse_options(args.set or [])
-    if args.probes is not None:
-        if not 0.0 < args.probes <= 1.0:
-            raise UserError(f"--probes takes the connected share of vehicles in (0, 1], got {args.probes}")
-        options["probes"] = args.probes
-    if args.ev_per_hour is not None:
-        options["ev_per_hour"] = args.ev_per_hour
-    _domain, scen = resolve(args.scenario)  # fail fast on an unknown scenario, before creating folders
+    for name in args.domain_flags:
+        flag = getattr(args, f"opt_{name}", None)
+        if flag is not None:
+            options[name] = flag
+    load_city(args.scenario, options, args.duration)  # fail fast (scenario, options, window), before any folder
     out = prepare_out(args.out)
-    report = run(RunSpec(args.scenario or scen.name, modes, args.seed, out, options),
+    report = run(RunSpec(args.scenario, modes, args.seed, out, options, args.duration),
                  jobs=args.jobs, show_progress=not args.quiet)
     print(f"\nreport: {out / 'report.md'}")
-    for key in ("delay_s", "trip_time_s", "wait_s", "ev_travel_s_mean"):
-        row = report["comparison"].get(key)
-        if row:
-            vals = "  ".join(f"{m} {row[m]:.2f}" for m in modes if isinstance(row.get(m), int | float))
-            change = f"  ({row['change_pct']:+.1f}%)" if row.get("change_pct") is not None else ""
-            print(f"  {key:<18} {vals}{change}")
+    print(summary_text(report, modes))
     return 0
+
+
+def summary_text(report: dict[str, Any], modes: Sequence[str]) -> str:
+    """The headline KPIs of every domain, with unit, direction and AI City's change against Smart City."""
+    lines = []
+    for domain, table in report["comparison"].items():
+        lines.append(f"  {domain}")
+        for key, row in table.items():
+            if not row["headline"]:
+                continue
+            vals = "  ".join(f"{m} {row[m]:.2f}" for m in modes if isinstance(row.get(m), int | float))
+            change = f"  ({row['change_pct']:+.1f}%, {row['verdict']})" if row.get("change_pct") is not None else ""
+            lines.append(f"    {key:<18} {vals} {row['unit']}, {row['better']} is better{change}")
+    return "\n".join(lines)
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from aicity.core.city import city_scenarios
     from aicity.core.domain import discover
 
-    for domain in discover().values():
+    domains = discover()
+    for domain in domains.values():
         for scen in domain.scenarios():
             print(f"{scen.name:<14} {domain.name:<9} {scen.duration_s / 60:>5.0f} min  {scen.description}")
+    for city in city_scenarios(domains):
+        print(f"{city.name:<14} {'city':<9} {'':>5}      {city.description} ({' + '.join(city.parts)})")
     return 0
 
 
-def _write_json(path: str | None, records: list[dict[str, Any]]) -> None:
+def write_json(path: str | None, records: list[dict[str, Any]]) -> None:
+    """Write benchmark records as JSON to ``path``, or print them."""
     text = json.dumps(records, indent=2)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -63,31 +79,10 @@ def _write_json(path: str | None, records: list[dict[str, Any]]) -> None:
         print(text)
 
 
-def _cmd_bench_mobility(args: argparse.Namespace) -> int:
-    from aicity.domains.mobility.bench import run_mobility_bench
-    from aicity.runner import parse_list, parse_seeds
-
-    records = run_mobility_bench(parse_list(args.scenarios, what="scenario"),
-                                 parse_list(args.controllers, ("fixed", "maxpressure", "ai"), "controller"),
-                                 parse_seeds(args.seeds), jobs=args.jobs)
-    _write_json(args.json, records)
-    return 0
-
-
-def _cmd_bench_preemption(args: argparse.Namespace) -> int:
-    from aicity.domains.mobility.preemption_bench import run_preemption_bench
-    from aicity.runner import parse_seeds
-
-    records = run_preemption_bench(args.scenario, parse_seeds(args.seeds), jobs=args.jobs,
-                                   ev_speed_factor=args.ev_speed_factor)
-    _write_json(args.json, records)
-    return 0
-
-
 def _cmd_bench_core(args: argparse.Namespace) -> int:
     from aicity.core_bench import run_core_bench
 
-    _write_json(args.json, run_core_bench(n=args.n))
+    write_json(args.json, run_core_bench(n=args.n))
     return 0
 
 
@@ -106,33 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default runs/<timestamp>/)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per mode)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--probes", type=float, metavar="SHARE",
-                   help="mobility: connected-vehicle probe data from this share of vehicles (0-1], each with "
-                        "recorded consent; the AI controller uses consented probes only")
-    p.add_argument("--ev-per-hour", type=float, metavar="N", help="mobility: emergency vehicles per hour")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="run only the first SECONDS of the scenario's window")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a scenario parameter in both modes (repeatable), e.g. decision_interval_s=5")
-    p.set_defaults(func=_cmd_run)
+                   help="set a scenario option in both modes (repeatable; KEY or DOMAIN.KEY), see below")
+    flags = _domain_options(p)
+    p.set_defaults(func=_cmd_run, domain_flags=flags)
 
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.set_defaults(func=_cmd_scenarios)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", metavar="BENCH", required=True)
-    p = bench.add_parser("mobility", help="signal controllers over scenarios and seeds")
-    p.add_argument("--scenarios", default="cologne8,ingolstadt7,grid4x4")
-    p.add_argument("--controllers", default="fixed,maxpressure,ai")
-    p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--json", help="write the records to this file (default: print)")
-    p.set_defaults(func=_cmd_bench_mobility)
-    p = bench.add_parser("preemption", help="emergency-vehicle preemption, Smart City vs AI City, paired seeds")
-    p.add_argument("--scenario", default="ingolstadt7")
-    p.add_argument("--seeds", default="1-8")
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--ev-speed-factor", type=float, default=1.0,
-                   help="emergency vehicles' desired speed as a multiple of the limit, both modes (default 1.0)")
-    p.add_argument("--json")
-    p.set_defaults(func=_cmd_bench_preemption)
     p = bench.add_parser("core", help="state-store and bus throughput")
     p.add_argument("--n", type=int, default=50_000, help="entity updates per measurement")
     p.add_argument("--json")
@@ -143,7 +122,33 @@ def build_parser() -> argparse.ArgumentParser:
             getattr(importlib.import_module(module), fn)(sub)
         except ImportError:
             continue
+    for ep in sorted(metadata.entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        ep.load()(sub, bench)  # a domain's own commands and benchmarks
     return parser
+
+
+def _domain_options(p: argparse.ArgumentParser) -> dict[str, str]:
+    """``--<option>`` flags for options domains mark as flags, and every domain's options in the help text."""
+    from aicity.core.domain import discover
+
+    try:
+        domains = discover()
+    except Exception as exc:  # a broken plug-in must not break --help; `aicity run` reports it
+        p.epilog = f"(domain options unavailable: {exc})"
+        return {}
+    flags: dict[str, str] = {}
+    lines = ["scenario options (--set KEY=VALUE):"]
+    for d in domains.values():
+        for o in d.meta.options:
+            lines.append(f"  {d.name}.{o.name}: {o.help} [{o.range_text()}; default {o.default}]")
+            if o.flag and o.name not in flags:
+                flags[o.name] = d.name
+                kind = o.kind if o.kind in (int, float) else str
+                p.add_argument(f"--{o.name.replace('_', '-')}", dest=f"opt_{o.name}", type=kind,
+                               metavar=o.unit.upper() or "VALUE", help=f"{d.name}: {o.help} ({o.range_text()})")
+    p.epilog = "\n".join(lines)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    return flags
 
 
 def main(argv: Sequence[str] | None = None) -> int:

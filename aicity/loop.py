@@ -1,57 +1,156 @@
-"""The city loop: sense → state → forecast → decide → govern → act → audit, for any domain.
+"""The city loop: sense → state → forecast → decide → orchestrate → govern → act → audit, for any city.
 
-One :class:`CityLoop` drives one twin in one mode. Every step it reads the sensors, writes the state store,
-lets forecast providers learn and forecast, asks the planners (pure functions) for proposals, passes each
-through governance (autonomy level, stop button, input plausibility, envelope), sends the approved ones to
-the twin's actuator edge, and records the decision with its causal chain: observation → decision → command →
-acknowledgement or refusal.
+One :class:`CityLoop` drives every part of a city (one domain's twin, planners and forecast providers each) in
+one mode, on one clock, one state store and one governance layer. Each step, every part that is due reads its
+sensors into the store; the snapshot covers the whole city, so one domain reads what another publishes; the
+forecast providers learn; the planners (pure functions) propose; the orchestration stage settles proposals that
+compete for one target; governance reviews each; approved ones go to the twin's actuator edge; everything is
+recorded with its causal chain: observation → decision → command → acknowledgement or refusal.
 """
 
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from aicity.core.bus import Bus
+from aicity.core.capabilities import (
+    AccuracyReporting,
+    Clocked,
+    EdgeEventSource,
+    Resumable,
+    SensorFeeds,
+    TargetSafeState,
+)
+from aicity.core.city import City, Part
 from aicity.core.clock import SimClock
 from aicity.core.context import Actor, ActorKind, Context, IdGenerator
 from aicity.core.domain import (
-    Domain,
+    Controllers,
     DomainResult,
     ForecastProvider,
     Outcome,
     Planner,
     ProposedAction,
-    Scenario,
+    RunServices,
     Snapshot,
     Twin,
 )
 from aicity.core.entity import Entity
-from aicity.core.errors import ValidationError
-from aicity.core.event import Event, EventType, observation_event
-from aicity.core.store import SqliteStore
+from aicity.core.errors import UserError, ValidationError
+from aicity.core.event import (
+    AckData,
+    CommandData,
+    DecisionData,
+    Event,
+    EventType,
+    ObservationBatchData,
+    OrchestrationData,
+    observation_event,
+)
+from aicity.core.store import StateStore
 
 Progress = Callable[[float, float], None]
+_EPS = 1e-6
+
+
+class Review(Protocol):
+    """A governance verdict on one proposal."""
+
+    @property
+    def verdict(self) -> str:
+        """act, advise, queue, refuse or stopped."""
+        ...
+
+    @property
+    def degraded(self) -> bool:
+        """True when the proposal rested on implausible inputs (its target goes to its safe state)."""
+        ...
 
 
 class Governance(Protocol):
-    """What the loop needs from the governance layer."""
+    """What the loop needs from the governance layer (:mod:`aicity.governance.runtime`)."""
 
-    def review(self, proposal: ProposedAction, snapshot: Snapshot, *, domain: str, now: datetime) -> Any:
-        """A verdict on one proposal: an object with ``verdict`` (act|advise|queue|refuse|stopped)."""
+    def review(self, proposal: ProposedAction, snapshot: Snapshot, *, domain: str, now: datetime) -> Review:
+        """A verdict on one proposal: act, advise, queue, refuse or stopped."""
         ...
 
     def record(self, proposal: ProposedAction, review: Any, outcome: Outcome | None, *, domain: str,
-               now: datetime, context: Mapping[str, str | None]) -> Any:
+               now: datetime, context: Mapping[str, str | None]) -> object:
         """Keep the decision record of one proposal."""
         ...
 
     def is_stopped(self, domain: str) -> bool:
         """True while the stop button is pressed for ``domain`` (or globally)."""
         ...
+
+    def is_demoted(self, domain: str) -> bool:
+        """True while an accuracy guard holds ``domain``'s actuators in their safe state."""
+        ...
+
+    def check_accuracy(self, domain: str, model: str, stats: Mapping[str, float], *,
+                       now: datetime) -> list[dict[str, Any]]:
+        """Compare a model's live accuracy with the declared one; the demotions it caused."""
+        ...
+
+    def confirm_safe_state(self, domain: str, *, now: datetime) -> None:
+        """Record that the domain's safe state was reached after a stop."""
+        ...
+
+    def take_approved(self, domain: str, *, now: datetime) -> Sequence[tuple[ProposedAction, Any]]:
+        """Proposals a person approved since the last step, to actuate now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One domain's proposal entering the orchestration stage."""
+
+    domain: str
+    proposal: ProposedAction
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What the orchestration stage lets through, and what it set aside (with the rule that decided)."""
+
+    kept: list[Candidate]
+    dropped: list[tuple[Candidate, Candidate, str]]
+
+
+class Orchestrator(Protocol):
+    """The orchestration stage: settles competing proposals of all domains before governance."""
+
+    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
+        """Which candidates go on to governance, and which were set aside for which winner."""
+        ...
+
+
+class Precedence:
+    """Per-target precedence: the first proposal for a target wins (parts in city order, planners in order).
+
+    Inside one domain this is today's planner precedence (e.g. emergency preemption before the AI signal
+    planner); across domains the earlier part wins. The orchestration issue replaces it with a priority policy.
+    """
+
+    rule = "precedence: first part, first planner"
+
+    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
+        """Keep the first candidate per target."""
+        winner: dict[str, Candidate] = {}
+        kept: list[Candidate] = []
+        dropped: list[tuple[Candidate, Candidate, str]] = []
+        for cand in candidates:
+            first = winner.get(cand.proposal.target)
+            if first is None:
+                winner[cand.proposal.target] = cand
+                kept.append(cand)
+            else:
+                dropped.append((cand, first, self.rule))
+        return Settled(kept, dropped)
 
 
 @dataclass
@@ -62,9 +161,12 @@ class LoopStats:
     observations: int = 0
     rejected_observations: int = 0
     proposals: int = 0
+    overridden: int = 0
     actuated: int = 0
     clamped: int = 0
     refused: int = 0
+    refused_by_edge: int = 0
+    refused_by_governance: int = 0
     advised: int = 0
     queued: int = 0
     degraded: int = 0
@@ -80,122 +182,182 @@ class LoopStats:
         return dict(self.__dict__)
 
 
-class CityLoop:
-    """Runs one scenario of one domain in one mode, through the whole governed loop."""
+@dataclass
+class PartRun:
+    """One part of the city while it runs: its twin, planners, providers and step bookkeeping."""
 
-    def __init__(self, domain: Domain, scenario: Scenario, *, mode: str, seed: int, store: SqliteStore,
-                 bus: Bus | None = None, governance: Governance | None = None,
-                 planners: list[Planner] | None = None, forecasters: list[ForecastProvider] | None = None,
-                 twin: Twin | None = None) -> None:
-        self.domain = domain
-        self.scenario = scenario
+    part: Part
+    twin: Twin
+    planners: list[Planner]
+    forecasters: list[ForecastProvider]
+    next_due_s: float = 0.0
+    was_held: bool = False
+
+    @property
+    def name(self) -> str:
+        """The part's domain name."""
+        return self.part.domain.name
+
+    @classmethod
+    def of(cls, part: Part, twin: Twin, planners: list[Planner], forecasters: list[ForecastProvider]) -> PartRun:
+        """A part run; a twin with its own feeds (:class:`SensorFeeds`) adds their providers."""
+        extra = twin.feed_providers() if isinstance(twin, SensorFeeds) else []
+        return cls(part, twin, list(planners), [*forecasters, *extra])
+
+
+def open_parts(city: City, *, mode: str, seed: int, services: RunServices,
+               controllers: Mapping[str, str] | None = None) -> list[PartRun]:
+    """Open every part's twin (in city order: the first opens shared simulators) with its mode's planners,
+    or with a named controller's where ``controllers`` names one for the part's domain (benchmarks)."""
+    runs: list[PartRun] = []
+    for part in city:
+        dom, scen = part.domain, part.scenario
+        name = (controllers or {}).get(dom.name)
+        if name is None:
+            twin = dom.open_twin(scen, seed=seed, mode=mode, services=services)
+            runs.append(PartRun.of(part, twin, dom.planners(scen, mode), dom.forecasters(scen, mode)))
+            continue
+        if not isinstance(dom, Controllers) or name not in dom.controllers():
+            known = ", ".join(dom.controllers()) if isinstance(dom, Controllers) else "none"
+            raise UserError(f"domain {dom.name!r} has no controller {name!r}; known: {known}")
+        twin = dom.open_twin(scen, seed=seed, mode=dom.controllers()[name], services=services)
+        planners, providers = dom.controller_parts(scen, name)
+        runs.append(PartRun.of(part, twin, planners, providers))
+    return runs
+
+
+class CityLoop:
+    """Runs a city in one mode through the whole governed loop."""
+
+    def __init__(self, parts: Sequence[PartRun], *, mode: str, seed: int, store: StateStore,
+                 governance: Governance | None = None, orchestrator: Orchestrator | None = None,
+                 bus: Bus | None = None) -> None:
+        if not parts:
+            raise UserError("a city needs at least one part")
+        self.parts = list(parts)
         self.mode = mode
         self.seed = seed
         self.store = store
         self.bus = bus or Bus()
         self.governance = governance
+        self.orchestrator: Orchestrator = orchestrator or Precedence()
         self.ids = IdGenerator(seed)
         self.clock = SimClock()
-        self.twin = twin or domain.open_twin(scenario, seed=seed, mode=mode)
-        self.planners = planners if planners is not None else domain.planners(scenario, mode)
-        self.forecasters = forecasters if forecasters is not None else domain.forecasters(scenario, mode)
         self.stats = LoopStats()
-        self._sensor = Actor(ActorKind.SENSOR, f"{domain.name}.twin")
-        self._edge = Actor(ActorKind.SYSTEM, f"{domain.name}.actuator-edge")
-        self._was_stopped = False
+        self.step_s = min(p.twin.decision_interval_s for p in self.parts)
+        if not self.step_s > 0:
+            raise UserError(f"decision interval must be positive, got {self.step_s!r}")
+        self._latest: dict[str, Entity] = {}
         self._guard = Actor(ActorKind.POLICY, "governance.accuracy-guard")
+        self._orchestration = Actor(ActorKind.SYSTEM, "orchestration")
 
-    # ---- one step ------------------------------------------------------------------------------
-    def _sense(self, now: datetime) -> tuple[Context, dict[str, Entity]]:
-        ctx = Context(self._sensor, None, self.ids())
-        raw = self.twin.observe()
+    @classmethod
+    def for_city(cls, city: City, *, mode: str, seed: int, store: StateStore, services: RunServices | None = None,
+                 governance: Governance | None = None, orchestrator: Orchestrator | None = None) -> CityLoop:
+        """Open every part of ``city`` and build its loop."""
+        parts = open_parts(city, mode=mode, seed=seed, services=services or RunServices())
+        return cls(parts, mode=mode, seed=seed, store=store, governance=governance, orchestrator=orchestrator)
+
+    # ---- sense and learn -----------------------------------------------------------------------
+    def _sense(self, run: PartRun, now: datetime) -> Context:
+        ctx = Context(Actor(ActorKind.SENSOR, f"{run.name}.twin"), None, self.ids())
         good: list[Entity] = []
-        for item in raw:
+        for item in run.twin.observe():
             if isinstance(item, Entity):
                 good.append(item)
                 continue
             try:  # a twin may hand over raw NGSI-LD dicts; validate them like any other ingress
                 good.append(Entity.from_ngsi(item))
             except ValidationError as exc:
-                self.store.dead_letter(f"{self.domain.name}.twin", exc, item, now=now)
+                self.store.dead_letter(f"{run.name}.twin", exc, item, now=now)
                 self.stats.rejected_observations += 1
         self.store.upsert_many(good, now=now, context_id=ctx.id)
-        self.store.append_event(Event(EventType.OBSERVATION, {"entities": [e.id for e in good]}, ctx, now))
+        data: ObservationBatchData = {"domain": run.name, "entities": [e.id for e in good]}
+        self.store.append_event(Event(EventType.OBSERVATION, data, ctx, now))
         if self.bus.wants(EventType.OBSERVATION, None) or any(
                 self.bus.wants(EventType.OBSERVATION, e.type) for e in good[:1]):
             for entity in good:
                 self.bus.publish(observation_event(entity, ctx, now))
         self.stats.observations += len(good)
-        return ctx, {e.id: e for e in good}
+        for entity in good:
+            self._latest[entity.id] = entity
+        return ctx
 
-    def _forecast(self, snapshot: Snapshot) -> dict[str, Any]:
+    def _forecast(self, run: PartRun, snapshot: Snapshot) -> dict[str, Any]:
         forecasts: dict[str, Any] = {}
-        for provider in self.forecasters:
+        for provider in run.forecasters:
             provider.learn(snapshot)
             forecasts.update(provider.forecast(snapshot))
         return forecasts
 
-    def _check_accuracy(self, now: datetime) -> None:
+    def _check_accuracy(self, run: PartRun, now: datetime) -> None:
         """Hand each provider's live accuracy to governance; record a drift event for every demotion."""
-        check = getattr(self.governance, "check_accuracy", None)
-        if not callable(check):
+        if self.governance is None:
             return
-        for provider in self.forecasters:
-            accuracy = getattr(provider, "accuracy", None)
-            if not callable(accuracy):
+        for provider in run.forecasters:
+            if not isinstance(provider, AccuracyReporting):
                 continue
-            name = str(getattr(provider, "name", type(provider).__name__))
-            for alarm in check(self.domain.name, name, accuracy(), now=now):
+            for alarm in self.governance.check_accuracy(run.name, provider.name, provider.accuracy(), now=now):
                 self.stats.demotions += 1
                 self.store.append_event(Event(EventType.DRIFT, dict(alarm), Context(self._guard, None, self.ids()),
                                               now))
 
-    def _decide(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
-        proposals: list[ProposedAction] = []
-        claimed: set[str] = set()
-        for planner in self.planners:  # earlier planners take precedence for a target (e.g. preemption)
+    # ---- decide, orchestrate, govern, act -----------------------------------------------------------
+    def _propose(self, run: PartRun, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[Candidate]:
+        out: list[Candidate] = []
+        for planner in run.planners:
             for proposal in planner(snapshot, forecasts):
-                if proposal.target in claimed:
-                    continue
-                claimed.add(proposal.target)
-                proposals.append(proposal)
-        return proposals
+                self.stats.proposals += 1
+                out.append(Candidate(run.name, proposal))
+        return out
 
-    def _act(self, proposal: ProposedAction, obs_ctx: Context, snapshot: Snapshot, now: datetime,
+    def _record_dropped(self, dropped: Sequence[tuple[Candidate, Candidate, str]], now: datetime) -> None:
+        events = []
+        for lost, won, rule in dropped:
+            self.stats.overridden += 1
+            if lost.domain != won.domain:  # inside one domain, planner precedence is routine and not recorded
+                data: OrchestrationData = {
+                    "target": lost.proposal.target, "kept_domain": won.domain, "kept_planner": won.proposal.planner,
+                    "dropped_domain": lost.domain, "dropped_planner": lost.proposal.planner, "rule": rule}
+                events.append(Event(EventType.ORCHESTRATION, data, Context(self._orchestration, None, self.ids()),
+                                    now, entity_id=lost.proposal.target))
+        if events:
+            self.store.append_events(events)
+
+    def _act(self, run: PartRun, proposal: ProposedAction, obs_ctx: Context, snapshot: Snapshot, now: datetime,
              review: Any = None) -> None:
-        name = self.domain.name
-        model = Actor(ActorKind.MODEL, proposal.planner or f"{name}.planner")
-        decision_ctx = obs_ctx.child(model, self.ids)
+        name = run.name
+        decision_ctx = obs_ctx.child(Actor(ActorKind.MODEL, proposal.planner or f"{name}.planner"), self.ids)
         if review is None and self.governance is not None:
             review = self.governance.review(proposal, snapshot, domain=name, now=now)
-        verdict = getattr(review, "verdict", "act")
+        verdict = str(review.verdict) if review is not None else "act"
         self.stats.verdicts[verdict] = self.stats.verdicts.get(verdict, 0) + 1
-        if getattr(review, "degraded", False):
+        if review is not None and review.degraded:
             self.stats.degraded += 1
-            safe = getattr(self.twin, "safe_state_for", None)  # implausible inputs: that target's safe plan
-            if callable(safe):
-                safe(proposal.target)
-        self.store.append_event(Event(EventType.DECISION, {
-            "target": proposal.target, "action": proposal.action, "params": dict(proposal.params),
-            "score": proposal.score, "verdict": verdict, "planner": proposal.planner,
-        }, decision_ctx, now, entity_id=proposal.target))
+            if isinstance(run.twin, TargetSafeState):  # implausible inputs: that target's safe plan
+                run.twin.safe_state_for(proposal.target)
+        decision: DecisionData = {"domain": name, "target": proposal.target, "action": proposal.action,
+                                  "params": dict(proposal.params), "score": proposal.score, "verdict": verdict,
+                                  "planner": proposal.planner}
+        self.store.append_event(Event(EventType.DECISION, decision, decision_ctx, now, entity_id=proposal.target))
         outcome: Outcome | None = None
         command_ctx: Context | None = None
         ack_ctx: Context | None = None
+        edge = Actor(ActorKind.SYSTEM, f"{name}.actuator-edge")
         if verdict == "act":
-            command_ctx = decision_ctx.child(self._edge, self.ids)
-            self.store.append_event(Event(EventType.COMMAND, {
-                "target": proposal.target, "action": proposal.action, "params": dict(proposal.params),
-            }, command_ctx, now, entity_id=proposal.target))
-            outcome = self.twin.actuate(proposal)
-            ack_ctx = command_ctx.child(self._edge, self.ids)
+            command_ctx = decision_ctx.child(edge, self.ids)
+            command: CommandData = {"domain": name, "target": proposal.target, "action": proposal.action,
+                                    "params": dict(proposal.params)}
+            self.store.append_event(Event(EventType.COMMAND, command, command_ctx, now, entity_id=proposal.target))
+            outcome = run.twin.actuate(proposal)
+            ack_ctx = command_ctx.child(edge, self.ids)
+            ack: AckData = {"status": outcome.status, "command": dict(outcome.command),
+                            "bound_by": list(outcome.bound_by), "reason": outcome.reason}
             kind = EventType.REFUSAL if outcome.refused else EventType.ACK
-            self.store.append_event(Event(kind, {
-                "status": outcome.status, "command": dict(outcome.command), "bound_by": list(outcome.bound_by),
-                "reason": outcome.reason,
-            }, ack_ctx, now, entity_id=proposal.target))
+            self.store.append_event(Event(kind, ack, ack_ctx, now, entity_id=proposal.target))
             if outcome.refused:
                 self.stats.refused += 1
+                self.stats.refused_by_edge += 1
             else:
                 self.stats.actuated += 1
                 if outcome.status == "clamped":
@@ -204,82 +366,97 @@ class CityLoop:
             self.stats.advised += 1
         elif verdict == "queue":
             self.stats.queued += 1
+        elif verdict == "refuse":
+            self.stats.refused += 1
+            self.stats.refused_by_governance += 1
         if self.governance is not None:
             self.governance.record(proposal, review, outcome, domain=name, now=now, context={
                 "observation": obs_ctx.id, "decision": decision_ctx.id,
                 "command": command_ctx.id if command_ctx else None, "ack": ack_ctx.id if ack_ctx else None})
 
-    def _stop_or_resume(self, stopped: bool, now: datetime) -> None:
-        """On a stop, put the twin in its safe state within this step (and record it); on release, resume."""
-        if stopped and not self._was_stopped:
-            self.twin.safe_state()
-            confirm = getattr(self.governance, "confirm_safe_state", None)
-            if callable(confirm):
-                confirm(self.domain.name, now=now)
-        elif not stopped and self._was_stopped:
-            resume = getattr(self.twin, "resume", None)
-            if callable(resume):
-                resume()
-        self._was_stopped = stopped
+    def _hold_or_release(self, run: PartRun, held: bool, now: datetime) -> None:
+        """On a stop or demotion, put the twin in its safe state within this step (and record it); on release,
+        hand control back."""
+        if held and not run.was_held:
+            run.twin.safe_state()
+            if self.governance is not None:
+                self.governance.confirm_safe_state(run.name, now=now)
+        elif not held and run.was_held and isinstance(run.twin, Resumable):
+            run.twin.resume()
+        run.was_held = held
 
-    def _approved(self, obs_ctx: Context, snapshot: Snapshot, now: datetime) -> None:
-        """Actuate proposals a person approved since the last step (approve-then-act)."""
-        take = getattr(self.governance, "take_approved", None)
-        if not callable(take):
+    def _edge_events(self, run: PartRun, now: datetime) -> None:
+        """Record what actuator edges did on their own (forced changes at a limit, ends of holds)."""
+        if not isinstance(run.twin, EdgeEventSource):
             return
-        for proposal, review in take(self.domain.name, now=now):
-            self._act(proposal, obs_ctx, snapshot, now, review=review)
-
-    def _edge_events(self, now: datetime) -> None:
-        """Record what actuator edges did on their own (forced changes at max green, preemption ends)."""
-        drain = getattr(self.twin, "edge_events", None)
-        if not callable(drain):
-            return
-        events = [Event("edge_action", dict(item), Context(self._edge, None, self.ids()), now,
-                        entity_id=str(item.get("signal", "")) or None) for item in drain()]
+        edge = Actor(ActorKind.SYSTEM, f"{run.name}.actuator-edge")
+        events = [Event(EventType.EDGE_ACTION, dict(item), Context(edge, None, self.ids()), now,
+                        entity_id=item["target"] or None) for item in run.twin.edge_events()]
         if events:
             self.store.append_events(events)
 
+    def _elapsed(self) -> float:
+        return self.parts[0].twin.elapsed_s()
+
     def step(self) -> None:
-        """Run one decision step of the loop."""
-        now = self.clock.set_elapsed(self.twin.elapsed_s())
-        obs_ctx, entities = self._sense(now)
-        snapshot = Snapshot(now, self.twin.elapsed_s(), entities)
-        forecasts = self._forecast(snapshot)
-        self._check_accuracy(now)
-        stopped = self.governance is not None and self.governance.is_stopped(self.domain.name)
-        is_demoted = getattr(self.governance, "is_demoted", None)
-        demoted = bool(is_demoted(self.domain.name)) if callable(is_demoted) else False
-        self._stop_or_resume(stopped or demoted, now)  # demoted: safe state, planners keep advising
-        if demoted:
-            self.stats.demoted_steps += 1
-        if stopped:
-            self.stats.stopped_steps += 1
-        else:
-            self._approved(obs_ctx, snapshot, now)
-            for proposal in self._decide(snapshot, forecasts):
-                self.stats.proposals += 1
-                self._act(proposal, obs_ctx, snapshot, now)
-        self.twin.advance(self.twin.decision_interval_s)
-        self._edge_events(self.clock.now())
+        """Run one step of the loop: every due part senses and decides, then every twin advances."""
+        elapsed = self._elapsed()
+        now = self.clock.set_elapsed(elapsed)
+        due = [r for r in self.parts if elapsed + _EPS >= r.next_due_s]
+        contexts = {r.name: self._sense(r, now) for r in due}
+        snapshot = Snapshot(now, elapsed, dict(self._latest))
+        candidates: list[Candidate] = []
+        for run in due:
+            run.next_due_s = elapsed + run.twin.decision_interval_s
+            forecasts = self._forecast(run, snapshot)
+            self._check_accuracy(run, now)
+            stopped = self.governance is not None and self.governance.is_stopped(run.name)
+            demoted = self.governance is not None and self.governance.is_demoted(run.name)
+            self._hold_or_release(run, stopped or demoted, now)  # demoted: safe state, planners keep advising
+            if demoted:
+                self.stats.demoted_steps += 1
+            if stopped:
+                self.stats.stopped_steps += 1
+                continue
+            if self.governance is not None:
+                for proposal, review in self.governance.take_approved(run.name, now=now):
+                    self._act(run, proposal, contexts[run.name], snapshot, now, review=review)
+            candidates.extend(self._propose(run, snapshot, forecasts))
+        settled = self.orchestrator.settle(candidates, snapshot)
+        self._record_dropped(settled.dropped, now)
+        by_name = {r.name: r for r in self.parts}
+        for cand in settled.kept:
+            self._act(by_name[cand.domain], cand.proposal, contexts[cand.domain], snapshot, now)
+        for run in self.parts:
+            run.twin.advance(self.step_s)
+        after = self.clock.set_elapsed(self._elapsed())
+        for run in self.parts:
+            self._edge_events(run, after)
         self.stats.steps += 1
 
-    def run(self, progress: Progress | None = None) -> DomainResult:
-        """Run the scenario to its end and return the twin's result; ``progress(done_s, total_s)``."""
+    def _done(self) -> bool:
+        return any(r.twin.done() for r in self.parts)
+
+    def run(self, progress: Progress | None = None, total_s: float | None = None) -> dict[str, DomainResult]:
+        """Run the city to its end; every part's result by domain. ``progress(done_s, total_s)``."""
         started = _time.perf_counter()
-        self.twin.start()
-        start_time = getattr(self.twin, "start_time", None)
-        if isinstance(start_time, datetime):  # observedAt then carries the scenario's real time of day
-            self.clock = SimClock(start_time)
+        opened: list[PartRun] = []
+        results: dict[str, DomainResult] = {}
         try:
-            total = self.scenario.duration_s
-            while not self.twin.done():
+            for run in self.parts:
+                run.twin.start()
+                opened.append(run)
+            clocked = next((r.twin for r in self.parts if isinstance(r.twin, Clocked)), None)
+            if clocked is not None:  # observedAt then carries the scenario's real time of day
+                self.clock = SimClock(clocked.start_time)
+            while not self._done():
                 self.step()
                 if progress is not None:
-                    progress(self.twin.elapsed_s(), total)
+                    progress(self._elapsed(), total_s or 0.0)
         finally:
-            result = self.twin.close()
+            self.stats.sim_s = self._elapsed() if opened else 0.0
+            for run in reversed(opened):  # riders close before the part whose simulator they ride
+                results[run.name] = run.twin.close()
             self.store.flush()
         self.stats.wall_s = _time.perf_counter() - started
-        self.stats.sim_s = self.twin.elapsed_s() if hasattr(self.twin, "elapsed_s") else 0.0
-        return result
+        return {r.name: results[r.name] for r in self.parts}

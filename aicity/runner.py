@@ -1,13 +1,16 @@
-"""Runs a scenario in Smart City mode and AI City mode on the same twin and seed, then writes the report."""
+"""Runs a city in Smart City mode and AI City mode on the same twins and seed, then writes the report.
+
+:func:`run_city` is the one way to run a city in one mode — the governed loop with its store — and the
+benchmarks call it too, so a benchmark measures the product.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import json
 import multiprocessing as mp
 import os
 import queue
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -16,41 +19,68 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aicity.core.city import City
+from aicity.core.domain import DomainResult, RunServices
 from aicity.core.errors import UserError
+from aicity.core.store import StateStore
 
 MODES = ("smart", "ai")
 MAX_SEED = 2**31 - 1
+MAX_SEEDS = 10_000
+"""The most seeds one benchmark command takes (a typo like ``1-100000000`` must not run for ever)."""
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to run: a scenario (name or path), the modes, a seed, where to write, and scenario options.
+    """What to run: a scenario or city (name or path; the default when None), modes, seed, output, options.
 
-    ``options`` override the scenario's parameters in both modes (e.g. mobility's ``probes``, ``ev_per_hour``,
-    ``decision_interval_s``); the domain validates them when it opens the twin.
+    ``options`` are scenario options, validated by the domain that declares each (``key`` or ``domain.key``);
+    ``duration_s`` runs only the first seconds of the scenario's window.
     """
 
-    scenario: str
+    scenario: str | None
     modes: tuple[str, ...]
     seed: int
     out: Path
     options: Mapping[str, Any] = field(default_factory=dict)
+    duration_s: float | None = None
+
+
+@dataclass
+class Episode:
+    """One run of a city in one mode: every part's result, the loop's counters and the governance layer."""
+
+    results: dict[str, DomainResult]
+    stats: Any
+    governance: Any
+    now: datetime
+    consent: Any = None
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs as scenario options; a value is read as JSON when it parses (``0.2``, ``true``,
-    ``{"fraction": 0.2}``), else kept as text."""
+    ``{"fraction": 0.2}``), else kept as text. ``NaN`` and ``Infinity`` are refused here already."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UserError(f"bad option {pair!r}: use KEY=VALUE, e.g. --set ev_per_hour=20")
+            raise UserError(f"bad option {pair!r}: use KEY=VALUE, e.g. --set decision_interval_s=5")
         try:
-            out[key] = json.loads(text)
+            out[key] = json.loads(text, parse_constant=_refuse_constant)
+        except _Constant as exc:
+            raise UserError(f"option {key} must be a finite number, got {text!r}") from exc
         except ValueError:
             out[key] = text
     return out
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Constant(name)
 
 
 def check_seed(seed: int) -> int:
@@ -73,46 +103,78 @@ def prepare_out(out: Path | None, now: Callable[[], datetime] = lambda: datetime
     return path
 
 
-def resolve(scenario: str | None) -> tuple[Any, Any]:
-    """Find the domain and scenario for a name or path (the default scenario when None)."""
-    from aicity.core.domain import discover, find_scenario
+def load_city(scenario: str | None, options: Mapping[str, Any] | None = None,
+              duration_s: float | None = None) -> City:
+    """The city to run: resolved across the installed domains, options validated, window cut."""
+    from aicity.core.city import resolve_city
+    from aicity.core.domain import discover
 
-    domains = discover()
-    if not domains:
-        raise UserError("no domain is installed (reinstall aicity)")
-    if scenario is None:
-        for domain in domains.values():
-            default = getattr(domain, "default_scenario", None)
-            if default:
-                scenario = default
-                break
-        else:
-            scenario = next(iter(domains.values())).scenarios()[0].name
-    return find_scenario(domains, scenario)
+    city = resolve_city(discover(), scenario)
+    if options:
+        city = city.with_options(options)
+    return city.window(duration_s)
 
 
-def run_mode(scenario: str, mode: str, seed: int, out: str, progress_q: Any = None,
-             options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass
+class CityRun:
+    """A city ready to run in one mode: the loop with its governance and consent registry."""
+
+    loop: Any
+    governance: Any
+    consent: Any
+
+    @property
+    def twins(self) -> dict[str, Any]:
+        """Every part's twin by domain."""
+        return {p.name: p.twin for p in self.loop.parts}
+
+    def run(self, progress: Callable[[float, float], None] | None = None, total_s: float | None = None) -> Episode:
+        """Run the loop to the end of the window."""
+        results = self.loop.run(progress, total_s)
+        return Episode(results, self.loop.stats, self.governance, self.loop.clock.now(), self.consent)
+
+
+def prepare_run(city: City, *, mode: str, seed: int, store: StateStore, out: Path,
+                controllers: Mapping[str, str] | None = None, key: Any = None, previous: Path | None = None,
+                policy: Any = None) -> CityRun:
+    """Build the governed loop for ``city`` in ``mode``: governance, consent, every part's twin and planners.
+
+    ``controllers`` picks a named controller per domain instead of the mode's planners (benchmarks); ``key``
+    signs the ledger (default: the deployment's key); ``previous`` is the database of an earlier run in the
+    same folder (active stops carry over); ``policy`` replaces the site policy (tests).
+    """
+    from aicity.governance.consent import ConsentRegistry
+    from aicity.governance.runtime import for_run
+    from aicity.loop import CityLoop, open_parts
+
+    governance = for_run(store=store, domains=city.domains, mode=mode, out=out, key=key, previous=previous,
+                         policy=policy)
+    consent = ConsentRegistry(store, governance.ledger)  # personal data is consented into the run's ledger
+    services = RunServices(consent=consent)
+    parts = open_parts(city, mode=mode, seed=seed, services=services, controllers=controllers)
+    loop = CityLoop(parts, mode=mode, seed=seed, store=store, governance=governance)
+    return CityRun(loop, governance, consent)
+
+
+def run_city(city: City, *, mode: str, seed: int, store: StateStore, out: Path,
+             controllers: Mapping[str, str] | None = None, progress: Callable[[float, float], None] | None = None,
+             key: Any = None, previous: Path | None = None) -> Episode:
+    """Run ``city`` in ``mode`` through the governed loop (see :func:`prepare_run`)."""
+    run = prepare_run(city, mode=mode, seed=seed, store=store, out=out, controllers=controllers, key=key,
+                      previous=previous)
+    return run.run(progress, city.duration_s)
+
+
+def run_mode(scenario: str | None, mode: str, seed: int, out: str, progress_q: Any = None,
+             options: Mapping[str, Any] | None = None, duration_s: float | None = None) -> dict[str, Any]:
     """Run one mode in this process (libsumo allows one simulation per process); returns a JSON-ready dict."""
     from aicity.core.store import SqliteStore
-    from aicity.loop import CityLoop
 
-    domain, scen = resolve(scenario)
-    if options:
-        scen = dataclasses.replace(scen, params={**scen.params, **options})
+    city = load_city(scenario, options, duration_s)
     mode_dir = Path(out) / mode
     mode_dir.mkdir(parents=True, exist_ok=True)
     db = mode_dir / "city.db"
-    if db.exists():
-        db.unlink()
     store = SqliteStore(db)
-    governance = _governance(store, domain.name, mode, mode_dir)
-    consent = _consent_registry(store, governance)
-    twin_kw: dict[str, Any] = {}
-    if consent is not None and "consent" in inspect.signature(domain.open_twin).parameters:
-        twin_kw["consent"] = consent  # personal data (e.g. probe vehicles) is consented into the run's ledger
-    twin = domain.open_twin(scen, seed=seed, mode=mode, **twin_kw)
-    loop = CityLoop(domain, scen, mode=mode, seed=seed, store=store, governance=governance, twin=twin)
     last = [0.0]
 
     def progress(done: float, total: float) -> None:
@@ -120,45 +182,43 @@ def run_mode(scenario: str, mode: str, seed: int, out: str, progress_q: Any = No
             last[0] = done
             progress_q.put((mode, done, total))
 
-    result = loop.run(progress)
-    equity = governance.equity(result, now=loop.clock.now()) if governance is not None else {}
-    summary = getattr(governance, "summary", None)
-    out_dict = {
-        "mode": mode, "domain": domain.name, "scenario": scen.name, "seed": seed,
-        "kpis": result.kpis, "groups": result.groups, "series": result.series, "extra": result.extra,
-        "loop": loop.stats.to_dict(), "dead_letters": store.dead_letter_count, "equity": equity,
-        "governance": summary() if callable(summary) else {},
-        "consent": _consent_summary(consent),
-        "options": dict(options or {}),
-        "db": str(db),
-    }
-    store.close()
-    return out_dict
-
-
-def _consent_registry(store: Any, governance: Any) -> Any:
-    """The run's consent registry (in the run's store, consent events in its ledger), when governance is on."""
-    if governance is None:
-        return None
-    from aicity.governance.consent import ConsentRegistry
-
-    return ConsentRegistry(store.connection, governance.ledger)
-
-
-def _consent_summary(registry: Any) -> dict[str, Any]:
-    """Consents given and withdrawn during the run (counts only: no subject ids leave the store)."""
-    if registry is None:
-        return {}
-    return registry.counts() if hasattr(registry, "counts") else {}
-
-
-def _governance(store: Any, domain: str, mode: str, out: Path) -> Any:
-    """The governance layer for a run, when it is installed."""
     try:
-        from aicity.governance.runtime import for_run
-    except ImportError:
+        ep = run_city(city, mode=mode, seed=seed, store=store, out=mode_dir, progress=progress,
+                      previous=_previous_db(Path(out), mode))
+        domains = {}
+        for part in city:
+            res = ep.results[part.name]
+            domains[part.name] = {
+                "scenario": part.scenario.name, "kpis": res.kpis, "groups": res.groups, "series": res.series,
+                "extra": res.extra, "equity": ep.governance.equity(part.name, res, now=ep.now),
+                "kpi_meta": [k.to_dict() for k in part.domain.meta.kpis],
+                "options": dict(part.scenario.params)}
+        return {
+            "mode": mode, "city": city.name, "seed": seed, "domains": domains,
+            "loop": ep.stats.to_dict(), "dead_letters": store.dead_letter_count,
+            "governance": ep.governance.summary(), "consent": ep.consent.counts() if ep.consent else {},
+            "options": dict(options or {}), "db": str(db),
+        }
+    finally:
+        store.close()
+
+
+def _previous_db(out: Path, mode: str) -> Path | None:
+    """The database of the previous run in this folder, moved aside by :func:`move_previous` (if any)."""
+    found = sorted(out.glob(f"previous-*/{mode}/city.db"))
+    return found[-1] if found else None
+
+
+def move_previous(out: Path, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Path | None:
+    """Move an earlier run's files in ``out`` aside to ``out/previous-<time>/`` (never delete a ledger)."""
+    names = [p for p in out.iterdir() if not p.name.startswith(("previous-", "."))]
+    if not names:
         return None
-    return for_run(store=store, domain=domain, mode=mode, out=out)
+    target = out / f"previous-{now().strftime('%Y%m%d-%H%M%S-%f')}"
+    target.mkdir()
+    for p in names:
+        p.rename(target / p.name)
+    return target
 
 
 def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -> dict[str, Any]:
@@ -166,19 +226,19 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
     from aicity.report.writer import write_report
 
     check_seed(spec.seed)
-    domain, scen = resolve(spec.scenario)
-    check = getattr(domain, "check_params", None)
-    if spec.options and callable(check):
-        check({**scen.params, **spec.options})  # fail fast, before any process starts
     for mode in spec.modes:
         if mode not in MODES:
             raise UserError(f"unknown mode {mode!r}; use ai, smart or both")
+    city = load_city(spec.scenario, spec.options, spec.duration_s)  # fail fast, before any process starts
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(spec.modes)))
+    notes = []
+    moved = move_previous(spec.out)
+    if moved is not None:
+        notes.append(f"the previous run in this folder was moved to {moved.name}/ (its ledger is kept)")
     started = time.perf_counter()
-    results = _run_all(spec, jobs, show_progress, scen.duration_s)
+    results = _run_all(spec, jobs, show_progress, city.duration_s)
     wall = time.perf_counter() - started
-    return write_report(spec.out, scenario=scen, domain=domain.name, seed=spec.seed, results=results,
-                        wall_s=wall)
+    return write_report(spec.out, city=city, seed=spec.seed, results=results, wall_s=wall, notes=notes)
 
 
 def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float) -> dict[str, dict[str, Any]]:
@@ -194,7 +254,7 @@ def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float) -> dic
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures: dict[str, Future[dict[str, Any]]] = {
                 m: pool.submit(run_mode, spec.scenario, m, spec.seed, str(spec.out), progress_q,
-                               dict(spec.options))
+                               dict(spec.options), spec.duration_s)
                 for m in spec.modes}
             while not all(f.done() for f in futures.values()):
                 _drain(progress_q, bars, timeout=0.2)
@@ -218,6 +278,21 @@ def _drain(progress_q: Any, bars: dict[str, Any], timeout: float) -> None:
         return
 
 
+def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str] | None = None) -> Episode:
+    """One benchmark episode through :func:`run_city`: an in-memory store, a throw-away ledger key and folder."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from aicity.core.store import SqliteStore
+
+    store = SqliteStore(":memory:")
+    with tempfile.TemporaryDirectory(prefix="aicity-bench-") as tmp:
+        try:
+            return run_city(city, mode=mode, seed=seed, store=store, out=Path(tmp), controllers=controllers,
+                            key=Ed25519PrivateKey.generate())
+        finally:
+            store.close()
+
+
 def parse_modes(text: str) -> tuple[str, ...]:
     """``both`` → (smart, ai); otherwise the one mode named."""
     if text == "both":
@@ -228,20 +303,24 @@ def parse_modes(text: str) -> tuple[str, ...]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """Parse ``1,2,3`` or ``1-8`` into seeds, checking each."""
+    """Parse ``1,2,3`` or ``1-8`` into seeds, checking each (at most :data:`MAX_SEEDS`)."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
         try:
             if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi - lo + 1 > MAX_SEEDS:
+                    raise UserError(f"seed range {part!r} has {hi - lo + 1} seeds; at most {MAX_SEEDS}")
+                seeds.extend(range(lo, hi + 1))
             elif part:
                 seeds.append(int(part))
         except ValueError as exc:
             raise UserError(f"bad seed list {text!r}: {part!r} is not a whole number or range") from exc
     if not seeds:
         raise UserError("no seeds given")
+    if len(seeds) > MAX_SEEDS:
+        raise UserError(f"{len(seeds)} seeds given; at most {MAX_SEEDS}")
     return [check_seed(s) for s in seeds]
 
 

@@ -3,7 +3,6 @@ with injected sensor faults. ``python bench/mobility_plausibility.py [scenario] 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import tempfile
@@ -16,23 +15,17 @@ def run(scenario: str, seconds: float, seed: int = 1, faults: dict[str, Any] | N
         out: Path | None = None) -> dict[str, Any]:
     """One governed ai-mode run; returns loop stats, governance counts and the loop itself."""
     from aicity.core.store import SqliteStore
-    from aicity.domains.mobility import domain
-    from aicity.domains.mobility.scenarios import require
-    from aicity.governance.runtime import for_run
-    from aicity.loop import CityLoop
+    from aicity.runner import load_city, prepare_run
 
-    scen = require(scenario)
-    scen = dataclasses.replace(scen, end_s=scen.begin_s + seconds)
+    city = load_city(f"mobility/{scenario}", {"sensor_faults": faults} if faults else None, seconds)
     out = out or Path(tempfile.mkdtemp(prefix="aicity-plaus-"))
     store = SqliteStore(out / "city.db")
-    gov = for_run(store=store, domain="mobility", mode="ai", out=out)
-    twin = domain.open_twin(scen, seed=seed, mode="ai", sensor_faults=faults)
-    loop = CityLoop(domain, scen, mode="ai", seed=seed, store=store, governance=gov, twin=twin)
+    city_run = prepare_run(city, mode="ai", seed=seed, store=store, out=out)
     t0 = time.perf_counter()
-    result = loop.run()
+    episode = city_run.run()
     return {"scenario": scenario, "seconds": seconds, "seed": seed, "wall_s": round(time.perf_counter() - t0, 1),
-            "loop": loop.stats.to_dict(), "governance": gov.governor.summary(), "kpis": result.kpis,
-            "_loop": loop, "_gov": gov}
+            "loop": episode.stats.to_dict(), "governance": city_run.governance.governor.summary(),
+            "kpis": episode.results["mobility"].kpis, "_loop": city_run.loop, "_gov": city_run.governance}
 
 
 if __name__ == "__main__":

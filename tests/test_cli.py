@@ -28,12 +28,22 @@ def test_help_is_instant_and_imports_nothing_heavy():
     (["run", "--mode", "dream"], "unknown mode 'dream'"),
     (["bench", "mobility", "--seeds", "one"], "bad seed list"),
     (["bench", "mobility", "--controllers", "magic"], "unknown controller 'magic'"),
-    (["run", "--scenario", "grid3x3", "--set", "bogus=1"], "unknown mobility scenario option(s) bogus"),
-    (["run", "--scenario", "grid3x3", "--set", "ev_per_hour=lots"], "ev_per_hour must be a non-negative number"),
+    (["run", "--scenario", "grid3x3", "--set", "bogus=1"], "unknown option 'bogus' for grid3x3; known:"),
+    (["run", "--scenario", "grid3x3", "--set", "ev_per_hour=lots"], "option ev_per_hour must be a number (in veh/h)"),
     (["run", "--scenario", "grid3x3", "--set", "novalue"], "bad option 'novalue'"),
-    (["run", "--scenario", "grid3x3", "--set", "ev_speed_factor=3"], "ev_speed_factor must be a number from 0.5"),
-    (["bench", "preemption", "--ev-speed-factor", "0.1"], "ev_speed_factor must be a number from 0.5"),
-    (["run", "--scenario", "grid3x3", "--probes", "2"], "--probes takes the connected share"),
+    (["run", "--scenario", "grid3x3", "--set", "ev_speed_factor=3"], "option ev_speed_factor must be from 0.5 to 2"),
+    (["bench", "preemption", "--ev-speed-factor", "0.1"], "option ev_speed_factor must be from 0.5 to 2"),
+    (["run", "--scenario", "grid3x3", "--probes", "2"], "probes fraction must be a number in (0, 1]"),
+    # hostile values: NaN, infinities, absurd magnitudes, values the twin cannot honour exactly
+    (["run", "--scenario", "grid3x3", "--set", "max_hold_s=NaN"], "option max_hold_s must be a finite number"),
+    (["run", "--scenario", "grid3x3", "--set", "yellow_s=Infinity"], "option yellow_s must be a finite number"),
+    (["run", "--scenario", "grid3x3", "--ev-per-hour", "nan"], "option ev_per_hour must be a finite number"),
+    (["run", "--scenario", "grid3x3", "--set", "ev_per_hour=1e9"], "option ev_per_hour must be from 0 to 360"),
+    (["run", "--scenario", "grid3x3", "--set", "decision_interval_s=2.5"], "cannot honour 2.5 exactly"),
+    (["run", "--scenario", "grid3x3", "--set", "min_green_s=50", "--set", "max_green_s=20"], "do not fit together"),
+    (["run", "--scenario", "grid3x3", "--duration", "0"], "--duration must be a positive number"),
+    (["run", "--scenario", "grid3x3", "--duration", "1e9"], "longer than the scenario"),
+    (["bench", "mobility", "--seeds", "1-100000000"], "at most 10000"),
 ])
 def test_user_errors_end_with_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
@@ -60,21 +70,24 @@ def test_scenarios_lists_one_line_each(capsys):
 def test_run_both_modes_end_to_end(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "aicity.cli", "run", "--scenario", "grid3x3", "--mode", "both",
-                           "--seed", "3", "--out", str(out), "--quiet"], capture_output=True, text=True)
+                           "--seed", "3", "--duration", "900", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads((out / "report.json").read_text())
-    assert set(report["modes"]) == {"smart", "ai"}
+    assert "delay_s" in proc.stdout and "s, lower is better" in proc.stdout
+    report = json.loads((out / "report.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert set(report["modes"]) == {"smart", "ai"} and report["window_s"][1] - report["window_s"][0] == 900
     for mode in ("smart", "ai"):
-        kpis = report["modes"][mode]["kpis"]
+        kpis = report["modes"][mode]["domains"]["mobility"]["kpis"]
         assert kpis["delay_s"] > 0 and kpis["finished"] > 0
         assert (out / mode / "city.db").stat().st_size > 0
     assert report["modes"]["smart"]["loop"]["proposals"] == 0
     ai_loop = report["modes"]["ai"]["loop"]
     assert ai_loop["proposals"] > 0 and ai_loop["actuated"] > 0
-    row = report["comparison"]["delay_s"]
+    row = report["comparison"]["mobility"]["delay_s"]
     assert row["change_pct"] == pytest.approx(100 * (row["ai"] - row["smart"]) / row["smart"])
+    assert (row["unit"], row["better"]) == ("s", "lower")
     md = (out / "report.md").read_text()
-    assert "| delay_s |" in md and "AI City" in md
+    assert "| **delay_s** | s | lower |" in md and "AI City" in md
     pngs = list(out.glob("*.png"))
     assert pngs and all(p.stat().st_size > 1000 for p in pngs)
 
@@ -83,12 +96,14 @@ def test_run_both_modes_end_to_end(tmp_path):
 def test_ai_run_is_governed_and_audited(tmp_path):
     """The AI City run writes a verifiable ledger whose records rebuild every actuation."""
     out = tmp_path / "gov"
-    assert main(["run", "--scenario", "grid3x3", "--mode", "ai", "--seed", "2", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--scenario", "grid3x3", "--mode", "ai", "--seed", "2", "--duration", "900", "--out", str(out),
+                 "--quiet"]) == 0
     report = json.loads((out / "report.json").read_text())
     gov = report["modes"]["ai"]["governance"]
-    assert gov["ledger_verified"] is True and gov["ledger_records"] >= report["modes"]["ai"]["loop"]["proposals"]
+    ai_loop = report["modes"]["ai"]["loop"]  # proposals set aside by planner precedence are not decisions
+    assert gov["ledger_verified"] is True and gov["ledger_records"] >= ai_loop["proposals"] - ai_loop["overridden"]
     assert gov["samples"], "the report shows explained sample decisions"
-    assert report["modes"]["ai"]["equity"], "equity audited with fairlearn per group"
+    assert report["modes"]["ai"]["domains"]["mobility"]["equity"], "equity audited with fairlearn per group"
     db = str(out / "ai" / "city.db")
     assert main(["audit", "verify", "--db", db]) == 0
     from aicity.core.store import SqliteStore
@@ -109,10 +124,10 @@ def test_probe_run_uses_consented_probe_features_only(tmp_path):
     pseudonym reaches the decision records."""
     out = tmp_path / "probes"
     assert main(["run", "--scenario", "grid3x3", "--mode", "ai", "--seed", "2", "--probes", "0.3",
-                 "--out", str(out), "--quiet"]) == 0
+                 "--duration", "900", "--out", str(out), "--quiet"]) == 0
     report = json.loads((out / "report.json").read_text())
     ai = report["modes"]["ai"]
-    assert ai["options"] == {"probes": 0.3}
+    assert ai["options"] == {"probes": 0.3} and ai["domains"]["mobility"]["options"] == {"probes": 0.3}
     assert ai["consent"]["subjects"] > 0 and ai["consent"]["withdrawn"] == 0
     assert "data subjects gave consent" in (out / "report.md").read_text()
     from aicity.governance.ledger import read_jsonl

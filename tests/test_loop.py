@@ -1,9 +1,11 @@
 """The city loop on a tiny in-memory twin (a fake at the edge; the real SUMO twin is tested in domains/)."""
 
-from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
+from aicity.core.city import Part, single
+from aicity.core.domain import DomainResult, Outcome, ProposedAction, RunServices, Scenario
 from aicity.core.entity import Entity, Property, urn
+from aicity.core.meta import KPI, Better, DomainMeta
 from aicity.core.store import SqliteStore
-from aicity.loop import CityLoop
+from aicity.loop import CityLoop, PartRun, open_parts
 
 
 class ToyTwin:
@@ -47,6 +49,7 @@ class ToyTwin:
 class ToyDomain:
     name = "toy"
     description = "toy"
+    meta = DomainMeta(kpis=(KPI("applied", "count", Better.HIGHER, True),), action_types=("default",))
 
     def scenarios(self):
         return [Scenario("tank", "toy", "a tank", 0, 60)]
@@ -54,7 +57,7 @@ class ToyDomain:
     def resolve(self, n):
         return self.scenarios()[0] if n == "tank" else None
 
-    def open_twin(self, scenario, *, seed, mode):
+    def open_twin(self, scenario, *, seed, mode, services):
         return ToyTwin()
 
     def planners(self, scenario, mode):
@@ -68,10 +71,10 @@ class ToyDomain:
 
 
 class StopAfter:
-    """Minimal governance: stops the domain after a number of reviews."""
+    """Minimal governance (a fake at the edge): stops the domain after a number of reviews."""
 
     def __init__(self, n):
-        self.n, self.reviews, self.records = n, 0, []
+        self.n, self.reviews, self.records, self.confirmed = n, 0, [], 0
 
     def review(self, proposal, snapshot, *, domain, now):
         self.reviews += 1
@@ -83,11 +86,31 @@ class StopAfter:
     def is_stopped(self, domain):
         return self.reviews >= self.n
 
+    def is_demoted(self, domain):
+        return False
+
+    def check_accuracy(self, domain, model, stats, *, now):
+        return []
+
+    def confirm_safe_state(self, domain, *, now):
+        self.confirmed += 1
+
+    def take_approved(self, domain, *, now):
+        return []
+
+
+def make_loop(*, twin=None, forecasters=None, **kw):
+    """A loop over the toy domain alone (the twin and providers may be given)."""
+    dom = ToyDomain()
+    scen = dom.scenarios()[0]
+    part = PartRun.of(Part(dom, scen), twin or ToyTwin(), dom.planners(scen, "ai"), forecasters or [])
+    return CityLoop([part], mode="ai", seed=kw.pop("seed", 1), **kw)
+
 
 def test_loop_records_causal_chain_and_dead_letters():
     store = SqliteStore()
-    loop = CityLoop(ToyDomain(), ToyDomain().scenarios()[0], mode="ai", seed=1, store=store)
-    result = loop.run()
+    loop = make_loop(store=store)
+    result = loop.run()["toy"]
     assert loop.stats.steps == 6 and result.kpis["applied"] == 5
     assert loop.stats.refused == 1 and loop.stats.rejected_observations == 6
     assert store.dead_letter_count == 6 and "URN" in store.dead_letters()[0].reason
@@ -101,17 +124,16 @@ def test_loop_records_causal_chain_and_dead_letters():
 def test_stop_returns_to_safe_state_within_one_step():
     gov = StopAfter(3)
     twin = ToyTwin()
-    loop = CityLoop(ToyDomain(), ToyDomain().scenarios()[0], mode="ai", seed=1, store=SqliteStore(),
-                    governance=gov, twin=twin)
+    loop = make_loop(store=SqliteStore(), governance=gov, twin=twin)
     loop.run()
-    assert twin.safe_calls == 1
+    assert twin.safe_calls == 1 and gov.confirmed == 1
     assert loop.stats.stopped_steps == 3 and len(gov.records) == 3
 
 
 def test_same_seed_same_ids():
     def ids():
         store = SqliteStore()
-        CityLoop(ToyDomain(), ToyDomain().scenarios()[0], mode="ai", seed=5, store=store).run()
+        make_loop(store=store, seed=5).run()
         return [e.id for e in store.events()]
     assert ids() == ids()
 
@@ -164,14 +186,16 @@ class ResumableTwin(ToyTwin):
 
 
 def _guarded_loop(tmp_path, forecaster):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from aicity.governance.oversight import Policy
     from aicity.governance.runtime import for_run
 
     store = SqliteStore(tmp_path / "city.db")
-    gov = for_run(store=store, domain="toy", mode="ai", out=tmp_path, policy=Policy.parse(GUARDED_POLICY, "t"))
+    gov = for_run(store=store, domains=[ToyDomain()], mode="ai", out=tmp_path,
+                  policy=Policy.parse(GUARDED_POLICY, "t"), key=Ed25519PrivateKey.generate())
     twin = ResumableTwin()
-    loop = CityLoop(ToyDomain(), ToyDomain().scenarios()[0], mode="ai", seed=1, store=store, governance=gov,
-                    twin=twin, forecasters=[forecaster])
+    loop = make_loop(store=store, governance=gov, twin=twin, forecasters=[forecaster])
     return loop, gov, twin, store
 
 
@@ -206,3 +230,37 @@ def test_a_person_restores_autonomy_and_control_resumes(tmp_path):
     assert twin.applied == [1, 1, 1, 1], "acted at t=0, advised at 10 and 20, acting again from 30 on"
     levels = [(c["level"], c["by"]) for c in gov.ledger.records("autonomy")]
     assert levels == [("advise", "governance.accuracy-guard"), ("autonomous-within-envelope", "tank operator")]
+
+
+class Lamp(ToyDomain):
+    """A second toy domain deciding every 30 s, proposing for the valve the tank domain also wants."""
+
+    name = "lamp"
+
+    def open_twin(self, scenario, *, seed, mode, services):
+        twin = ToyTwin()
+        twin.decision_interval_s = 30.0
+        return twin
+
+    def planners(self, scenario, mode):
+        def planner(snapshot, forecasts):
+            tanks = snapshot.of_type("Tank")  # reads what the other domain published
+            return [ProposedAction(urn("Valve", "v1"), "set", {"valve": 0}, inputs={"tanks": len(tanks)},
+                                   planner="lamp-planner@1"),
+                    ProposedAction(urn("Valve", "lamp-own"), "set", {"valve": 0}, planner="lamp-planner@1")]
+        return [planner]
+
+
+def test_city_of_two_domains_one_store_precedence_and_rates():
+    store = SqliteStore()
+    city = single(ToyDomain(), ToyDomain().scenarios()[0])
+    city = type(city)("two", "two toys", (*city.parts, Part(Lamp(), Lamp().scenarios()[0])))
+    loop = CityLoop(open_parts(city, mode="ai", seed=1, services=RunServices()), mode="ai", seed=1, store=store)
+    results = loop.run()
+    assert set(results) == {"toy", "lamp"} and loop.step_s == 10.0
+    decisions = store.events(type="decision")
+    lamp = [e for e in decisions if e.data["domain"] == "lamp"]
+    assert [e.data["target"] for e in lamp] == [urn("Valve", "lamp-own")] * 2  # due at 0 and 30 s only
+    conflicts = store.events(type="orchestration")
+    assert len(conflicts) == 2 and conflicts[0].data["kept_domain"] == "toy"
+    assert conflicts[0].data["dropped_domain"] == "lamp" and loop.stats.overridden == 2

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from aicity.core.entity import Entity
 from aicity.core.errors import UserError
+from aicity.core.meta import DomainMeta
 
 ENTRY_POINT_GROUP = "aicity.domains"
 
@@ -151,12 +152,26 @@ class Twin(Protocol):
         ...
 
 
+@dataclass(slots=True)
+class RunServices:
+    """Per-run objects a twin may use, passed in explicitly (no module-level registries).
+
+    ``consent`` is the run's consent registry (personal data is read only through it; ``None`` when the run
+    has no governance); ``shared`` holds simulators that several twins of one city ride on, by name (e.g.
+    ``"sumo"``): the first twin to open one registers it, the others attach to it.
+    """
+
+    consent: object | None = None
+    shared: dict[str, object] = field(default_factory=dict)
+
+
 @runtime_checkable
 class Domain(Protocol):
-    """A domain plug-in: scenarios, twins and planners per mode."""
+    """A domain plug-in: its metadata, scenarios, twins and planners per mode."""
 
     name: str
     description: str
+    meta: DomainMeta
 
     def scenarios(self) -> list[Scenario]:
         """The built-in scenarios."""
@@ -166,8 +181,8 @@ class Domain(Protocol):
         """A scenario by name or by path to a scenario file, or None when this domain does not know it."""
         ...
 
-    def open_twin(self, scenario: Scenario, *, seed: int, mode: str) -> Twin:
-        """A twin of ``scenario``; ``mode`` is ``"smart"`` or ``"ai"``."""
+    def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> Twin:
+        """A twin of ``scenario`` (its ``params`` already validated); ``mode`` is ``"smart"`` or ``"ai"``."""
         ...
 
     def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
@@ -177,6 +192,41 @@ class Domain(Protocol):
     def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
         """The forecast providers feeding the planners in ``mode``."""
         ...
+
+
+@runtime_checkable
+class Controllers(Protocol):
+    """A domain with named controllers beyond the two modes (benchmarks compare them through the one loop)."""
+
+    def controllers(self) -> Mapping[str, str]:
+        """Controller name → the twin mode it runs in (``smart`` or ``ai``)."""
+        ...
+
+    def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
+        """Planners and forecast providers of controller ``name`` on ``scenario``."""
+        ...
+
+
+@runtime_checkable
+class CityScenarios(Protocol):
+    """A domain that ships city scenarios composing its scenarios with other domains'."""
+
+    def cities(self) -> list[CityScenario]:
+        """The city scenarios it ships."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CityScenario:
+    """A named composition of scenarios of several domains: one clock, one store, one ledger, one loop.
+
+    ``parts`` are ``domain/scenario`` references (resolved by :func:`compose`); the first part sets the window.
+    """
+
+    name: str
+    description: str
+    parts: tuple[str, ...]
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, Domain]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from aicity.core.context import Context
 from aicity.core.entity import Entity
@@ -26,6 +26,56 @@ class EventType(StrEnum):
     ALERT = "alert"
     DEAD_LETTER = "dead_letter"
     DRIFT = "drift"
+    EDGE_ACTION = "edge_action"
+    ORCHESTRATION = "orchestration"
+
+
+class ObservationBatchData(TypedDict):
+    """An ``observation`` event of one batch: the ids of the entities a domain's sensors reported."""
+
+    domain: str
+    entities: list[str]
+
+
+class DecisionData(TypedDict):
+    """A ``decision`` event: a planner's proposal for one target and the governance verdict on it."""
+
+    domain: str
+    target: str
+    action: str
+    params: dict[str, Any]
+    score: float | None
+    verdict: str
+    planner: str
+
+
+class CommandData(TypedDict):
+    """A ``command`` event: what was sent to the actuator edge."""
+
+    domain: str
+    target: str
+    action: str
+    params: dict[str, Any]
+
+
+class AckData(TypedDict):
+    """An ``ack`` or ``refusal`` event: the edge's answer with the limits that bound it."""
+
+    status: str
+    command: dict[str, Any]
+    bound_by: list[str]
+    reason: str
+
+
+class OrchestrationData(TypedDict):
+    """An ``orchestration`` event: a proposal set aside because another domain's took the same target."""
+
+    target: str
+    kept_domain: str
+    kept_planner: str
+    dropped_domain: str
+    dropped_planner: str
+    rule: str
 
 
 @dataclass(frozen=True, slots=True)

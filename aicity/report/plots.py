@@ -18,7 +18,7 @@ def _plt() -> Any:
     return plt
 
 
-def series_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
+def series_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
     """One PNG per time series, one line per mode."""
     plt = _plt()
     names = sorted({k for r in results.values() for k in r.get("series", {})})
@@ -36,14 +36,14 @@ def series_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fname = f"series_{name}.png"
+        fname = f"{prefix}series_{name}.png"
         fig.savefig(out / fname, dpi=110)
         plt.close(fig)
         files.append(fname)
     return files
 
 
-def group_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
+def group_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
     """Bars per group (district, signal…) with one bar per mode."""
     plt = _plt()
     dims = sorted({d for r in results.values() for d in r.get("groups", {})})
@@ -63,14 +63,14 @@ def group_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
         ax.set_title(f"per {dim}")
         ax.legend()
         fig.tight_layout()
-        fname = f"groups_{dim}.png"
+        fname = f"{prefix}groups_{dim}.png"
         fig.savefig(out / fname, dpi=110)
         plt.close(fig)
         files.append(fname)
     return files
 
 
-def map_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
+def map_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
     """Per-group KPIs drawn at the groups' positions on the network (when the twin reports positions)."""
     plt = _plt()
     files = []
@@ -94,7 +94,7 @@ def map_plots(out: Path, results: dict[str, dict[str, Any]]) -> list[str]:
             ax.set_xticks([])
             ax.set_yticks([])
         fig.tight_layout()
-        fname = f"map_{dim}.png"
+        fname = f"{prefix}map_{dim}.png"
         fig.savefig(out / fname, dpi=110)
         plt.close(fig)
         files.append(fname)

@@ -1,126 +1,218 @@
-"""Writes report.json and report.md (with plots) for a Smart City vs AI City run."""
+"""Writes report.json (strict JSON) and report.md (with plots) for a Smart City vs AI City run of a city.
+
+Every KPI is shown with the unit and direction its domain declares (:class:`aicity.core.meta.KPI`), per domain
+and for the city as a whole; nothing here knows any domain.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aicity.core.domain import Scenario
-from aicity.report import equity, plots
+from aicity.core.city import City
+from aicity.report import plots
 
 LABELS = plots.LABELS
 
 
 def _fmt(v: Any) -> str:
     if isinstance(v, bool) or v is None:
-        return str(v)
+        return "–" if v is None else str(v)
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        if math.isnan(v):
+        if not math.isfinite(v):
             return "–"
         return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
     return str(v)
 
 
-def compare(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Every KPI side by side, with the AI City change relative to Smart City where both exist."""
-    keys = sorted({k for r in results.values() for k in r.get("kpis", {})})
-    table: dict[str, dict[str, float | None]] = {}
-    for key in keys:
-        row: dict[str, float | None] = {m: r.get("kpis", {}).get(key) for m, r in results.items()}
+def strict(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None, so the JSON is strict."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(v) for v in value]
+    return value
+
+
+def verdict(meta: Mapping[str, Any], smart: Any, ai: Any) -> str:
+    """``better``, ``worse`` or ``same`` for AI City against Smart City, by the KPI's declared direction."""
+    if not (isinstance(smart, int | float) and isinstance(ai, int | float)) or not (
+            math.isfinite(smart) and math.isfinite(ai)):
+        return ""
+    if math.isclose(smart, ai, rel_tol=1e-9, abs_tol=1e-12):
+        return "same"
+    lower = meta.get("better") == "lower"
+    return "better" if (ai < smart) == lower else "worse"
+
+
+def compare(results: dict[str, dict[str, Any]], domain: str) -> dict[str, dict[str, Any]]:
+    """One domain's KPIs side by side in declared order, with unit, direction, change and verdict."""
+    first = next(iter(results.values()))["domains"][domain]
+    table: dict[str, dict[str, Any]] = {}
+    for meta in first.get("kpi_meta", []):
+        key = meta["name"]
+        row: dict[str, Any] = {"unit": meta["unit"], "better": meta["better"], "headline": meta["headline"]}
+        for mode, res in results.items():
+            row[mode] = res["domains"][domain]["kpis"].get(key)
         smart, ai = row.get("smart"), row.get("ai")
-        if isinstance(smart, int | float) and isinstance(ai, int | float) and smart:
+        row["change_pct"] = None
+        if isinstance(smart, int | float) and isinstance(ai, int | float) and smart and math.isfinite(smart):
             row["change_pct"] = 100.0 * (ai - smart) / abs(smart)
-        else:
-            row["change_pct"] = None
+        row["verdict"] = verdict(meta, smart, ai)
         table[key] = row
     return table
 
 
-def equity_table(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per group dimension and mode: ratio, difference, Jain's index, worst-off group, flag."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for mode, res in results.items():
-        for dim, groups in res.get("groups", {}).items():
-            out.setdefault(dim, {})[mode] = res.get("equity", {}).get(dim) or equity.summarize(groups)
+def city_summary(comparison: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """For the city as a whole: per domain, how many KPIs (and headline KPIs) got better, worse or stayed."""
+    out: dict[str, Any] = {}
+    total = {"better": 0, "worse": 0, "same": 0}
+    for domain, table in comparison.items():
+        counts = {"better": 0, "worse": 0, "same": 0}
+        headline = {}
+        for key, row in table.items():
+            if row["verdict"] in counts:
+                counts[row["verdict"]] += 1
+                total[row["verdict"]] += 1
+            if row["headline"]:
+                headline[key] = row["verdict"]
+        out[domain] = {**counts, "headline": headline}
+    out["city"] = total
     return out
 
 
-def write_report(out: Path, *, scenario: Scenario, domain: str, seed: int,
-                 results: dict[str, dict[str, Any]], wall_s: float) -> dict[str, Any]:
+def write_report(out: Path, *, city: City, seed: int, results: dict[str, dict[str, Any]],
+                 wall_s: float, notes: list[str] | None = None) -> dict[str, Any]:
     """Write the report files into ``out`` and return the report as a dict."""
-    figures = plots.series_plots(out, results) + plots.map_plots(out, results) + plots.group_plots(out, results)
+    domains = [p.name for p in city]
+    figures: list[str] = []
+    for d in domains:
+        per = {m: r["domains"][d] for m, r in results.items()}
+        prefix = f"{d}_" if len(domains) > 1 else ""
+        figures += plots.series_plots(out, per, prefix) + plots.map_plots(out, per, prefix)
+        figures += plots.group_plots(out, per, prefix)
+    comparison = {d: compare(results, d) for d in domains}
+    modes = {m: {**{k: v for k, v in r.items() if k != "domains"},
+                 "domains": {d: {k: v for k, v in dr.items() if k not in ("series", "kpi_meta")}
+                             for d, dr in r["domains"].items()}} for m, r in results.items()}
     report = {
-        "scenario": scenario.name, "domain": domain, "seed": seed, "description": scenario.description,
-        "window_s": [scenario.begin_s, scenario.end_s], "wall_s": wall_s,
-        "modes": {m: {k: v for k, v in r.items() if k != "series"} for m, r in results.items()},
-        "comparison": compare(results), "equity": equity_table(results), "figures": figures,
+        "city": city.name, "description": city.description, "domains": domains,
+        "scenarios": {p.name: p.scenario.name for p in city}, "seed": seed,
+        "window_s": [city.begin_s, city.end_s], "wall_s": wall_s, "notes": list(notes or []),
+        "modes": modes, "comparison": comparison, "summary": city_summary(comparison),
+        "equity": {d: {m: r["domains"][d].get("equity", {}) for m, r in results.items()} for d in domains},
+        "figures": figures,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    report = dict(strict(report))
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str, allow_nan=False))
     (out / "report.md").write_text(markdown(report))
     return report
+
+
+def _kpi_lines(report: dict[str, Any], domain: str, modes: list[str]) -> list[str]:
+    lines = ["| KPI | unit | better | " + " | ".join(LABELS.get(m, m) for m in modes) + " | AI vs Smart | |",
+             "|---|---|---|" + "---:|" * (len(modes) + 1) + "---|"]
+    for key, row in report["comparison"][domain].items():
+        change = row.get("change_pct")
+        name = f"**{key}**" if row["headline"] else key
+        lines.append(f"| {name} | {row['unit']} | {row['better']} | " + " | ".join(_fmt(row.get(m)) for m in modes)
+                     + f" | {'' if change is None else f'{change:+.1f}%'} | {row['verdict']} |")
+    counts = next(iter(report["modes"].values()))["domains"][domain].get("extra", {}).get("counts") or {}
+    if counts:
+        lines += ["", "Counts (neither better nor worse): " + "; ".join(
+            f"{k} " + " / ".join(_fmt(report["modes"][m]["domains"][domain].get("extra", {}).get("counts", {})
+                                      .get(k)) for m in modes) for k in counts)]
+    return lines
 
 
 def markdown(report: dict[str, Any]) -> str:
     """The human-readable report."""
     modes = list(report["modes"])
-    lines = [f"# aicity run: {report['scenario']} (seed {report['seed']})", "",
-             f"{report['description']}", "",
-             f"Domain `{report['domain']}`, simulated window "
-             f"{report['window_s'][0]:.0f}–{report['window_s'][1]:.0f} s, wall time {report['wall_s']:.1f} s. "
-             "Both modes ran on the same twin with the same seed.", ""]
+    parts = ", ".join(f"{d} (`{s}`)" for d, s in report["scenarios"].items())
+    lines = [f"# aicity run: {report['city']} (seed {report['seed']})", "", f"{report['description']}", "",
+             f"Domains: {parts}; simulated window {report['window_s'][0]:.0f}–{report['window_s'][1]:.0f} s, "
+             f"wall time {report['wall_s']:.1f} s. Every mode ran on the same twins with the same seed.", ""]
+    lines += [f"- {n}" for n in report.get("notes", [])]
     options = next(iter(report["modes"].values())).get("options") or {}
     if options:
         lines += ["Scenario options (both modes): " + ", ".join(f"`{k}={v}`" for k, v in sorted(options.items())),
                   ""]
-    lines += ["## KPIs side by side", "",
-             "| KPI | " + " | ".join(LABELS.get(m, m) for m in modes) + " | AI vs Smart |",
-             "|---|" + "---:|" * (len(modes) + 1)]
-    for key, row in report["comparison"].items():
-        change = row.get("change_pct")
-        lines.append(f"| {key} | " + " | ".join(_fmt(row.get(m)) for m in modes)
-                     + f" | {'' if change is None else f'{change:+.1f}%'} |")
-    lines += ["", "## The loop", "",
-              "| counter | " + " | ".join(LABELS.get(m, m) for m in modes) + " |",
+    if "smart" in modes and "ai" in modes:
+        lines += ["## The city as a whole", "", "| domain | KPIs better | worse | same | headline KPIs |",
+                  "|---|---:|---:|---:|---|"]
+        for d in report["domains"]:
+            s = report["summary"][d]
+            head = ", ".join(f"{k} {v}" for k, v in s["headline"].items())
+            lines.append(f"| {d} | {s['better']} | {s['worse']} | {s['same']} | {head} |")
+        c = report["summary"]["city"]
+        lines += [f"| **city** | {c['better']} | {c['worse']} | {c['same']} | |", ""]
+    for d in report["domains"]:
+        lines += [f"## {d}: KPIs side by side", "", "Headline KPIs in bold; *better* is the direction the domain "
+                  "declares for each KPI.", ""]
+        lines += [*_kpi_lines(report, d, modes), ""]
+    lines += ["## The loop", "", "| counter | " + " | ".join(LABELS.get(m, m) for m in modes) + " |",
               "|---|" + "---:|" * len(modes)]
     counters = [k for k in next(iter(report["modes"].values()))["loop"] if k != "verdicts"]
     for key in counters:
         lines.append(f"| {key} | " + " | ".join(_fmt(report["modes"][m]["loop"].get(key)) for m in modes) + " |")
     lines.append("| dead letters | " + " | ".join(_fmt(report["modes"][m]["dead_letters"]) for m in modes) + " |")
-    if report["equity"]:
-        lines += ["", "## Equity across groups", "",
-                  "Lower-is-better KPI per group; ratio = best/worst group (flagged below 0.8, the four-fifths rule).",
-                  "", "| group | mode | n | ratio | difference | Jain | worst-off | flag |",
-                  "|---|---|---:|---:|---:|---:|---|---|"]
-        for dim, per_mode in report["equity"].items():
-            for mode, s in per_mode.items():
-                if s.get("n"):
-                    lines.append(f"| {dim} | {LABELS.get(mode, mode)} | {s['n']} | {s['ratio']:.2f} | "
-                                 f"{_fmt(s['difference'])} | {s['jain']:.3f} | {s['worst']} | "
-                                 f"{'**below 0.8**' if s['flag'] else 'ok'} |")
+    lines += _equity_lines(report)
     for mode in modes:
-        gov = report["modes"][mode].get("governance") or {}
-        samples = gov.get("samples") or []
-        if gov:
-            lines += ["", f"## Governance — {LABELS.get(mode, mode)}", ""]
-            for key, value in gov.items():
-                if key != "samples" and not isinstance(value, dict | list):
-                    lines.append(f"- {key}: {_fmt(value)}")
-            for key, value in gov.items():
-                if isinstance(value, dict) and value:
-                    lines.append(f"- {key}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()))
-        consent = report["modes"][mode].get("consent") or {}
-        if consent.get("subjects"):
-            lines += ["", f"Personal data ({LABELS.get(mode, mode)}): {consent['subjects']} data subjects gave consent "
-                      f"({consent['records']} records, ledgered), {consent['withdrawn']} withdrew; only consented "
-                      "data was read."]
-        if samples:
-            lines += ["", "Sample decisions, explained:", ""]
-            lines += [f"- {s}" for s in samples]
+        lines += _governance_lines(report, mode)
     if report["figures"]:
         lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in report["figures"]]
     lines.append("")
     return "\n".join(lines)
+
+
+def _equity_lines(report: dict[str, Any]) -> list[str]:
+    rows = []
+    for d, per_mode in report["equity"].items():
+        for mode, dims in per_mode.items():
+            for dim, s in (dims or {}).items():
+                if not s.get("audited"):
+                    rows.append(f"| {d} | {dim} | {LABELS.get(mode, mode)} | {s.get('n', 0)} | – | – | – | – | "
+                                f"not audited: {s.get('note', 'fewer than two groups')} |")
+                else:
+                    rows.append(f"| {d} | {dim} | {LABELS.get(mode, mode)} | {s['n']} | {s['ratio']:.2f} | "
+                                f"{_fmt(s['difference'])} | {s['jain']:.3f} | {s['worst']} | "
+                                f"{'**below 0.8**' if s['flag'] else 'ok'} |")
+    if not rows:
+        return []
+    return ["", "## Equity across groups", "",
+            "Each domain's declared KPI per group; ratio = best/worst group (flagged below 0.8, the four-fifths rule).",
+            "", "| domain | group | mode | n | ratio | difference | Jain | worst-off | flag |",
+            "|---|---|---|---:|---:|---:|---:|---|---|", *rows]
+
+
+def _governance_lines(report: dict[str, Any], mode: str) -> list[str]:
+    lines: list[str] = []
+    gov = report["modes"][mode].get("governance") or {}
+    samples = gov.get("samples") or []
+    if gov:
+        lines += ["", f"## Governance — {LABELS.get(mode, mode)}", ""]
+        for key, value in gov.items():
+            if key != "samples" and not isinstance(value, dict | list):
+                lines.append(f"- {key}: {_fmt(value)}")
+        for key, value in gov.items():
+            if isinstance(value, dict) and value:
+                lines.append(f"- {key}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()))
+            elif isinstance(value, list) and value and key != "samples":
+                lines.append(f"- {key}:")
+                lines += [f"  - {item}" for item in value]
+    consent = report["modes"][mode].get("consent") or {}
+    if consent.get("subjects"):
+        lines += ["", f"Personal data ({LABELS.get(mode, mode)}): {consent['subjects']} data subjects gave consent "
+                  f"({consent['records']} records, ledgered), {consent['withdrawn']} withdrew; only consented "
+                  "data was read."]
+    if samples:
+        lines += ["", "Sample decisions, explained:", ""]
+        lines += [f"- {s}" for s in samples]
+    return lines

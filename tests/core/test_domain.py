@@ -8,11 +8,13 @@ import aicity.core
 from aicity.core import domain as domain_mod
 from aicity.core.domain import Scenario, discover, find_scenario
 from aicity.core.errors import UserError
+from aicity.core.meta import KPI, Better, DomainMeta
 
 
 class FakeDomain:
     name = "toy"
     description = "a toy"
+    meta = DomainMeta(kpis=(KPI("x", "s", Better.LOWER, True),))
 
     def scenarios(self):
         return [Scenario("tiny", "toy", "tiny", 0, 60)]
@@ -20,7 +22,7 @@ class FakeDomain:
     def resolve(self, name):
         return next((s for s in self.scenarios() if s.name == name), None)
 
-    def open_twin(self, scenario, *, seed, mode):
+    def open_twin(self, scenario, *, seed, mode, services):
         raise NotImplementedError
 
     def planners(self, scenario, mode):

@@ -1,5 +1,6 @@
 """Benchmark harness: one episode per (scenario, controller, seed), in parallel processes (libsumo: one
-simulation per process). The episode runner drives twin and planners directly (no store, no governor)."""
+simulation per process). Every episode runs through the product's loop (:func:`aicity.runner.bench_run`:
+governance, precedence, an in-memory store), with the controller named for the mobility part."""
 
 from __future__ import annotations
 
@@ -7,49 +8,25 @@ import multiprocessing as mp
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from typing import Any
 
-from aicity.core.domain import DomainResult, Snapshot
+from aicity.core.domain import DomainResult
 
 BENCH_KEYS = ("scenario", "controller", "seed", "delay_s", "trip_time_s", "wait_s", "finished", "unfinished",
               "never_inserted", "wall_s", "sim_s")
 GROUP_FACTORS = ("district", "time_of_day")
 
 
-def run_episode(scenario: str, controller: str, seed: int, *, ev_per_hour: float = 0.0,
-                duration_s: float | None = None, config: Any = None) -> tuple[DomainResult, float]:
-    """Run one episode: observe → forecast → plan → actuate → advance; returns the result and wall seconds."""
-    from aicity.domains.mobility.controllers import controller as get_controller
-    from aicity.domains.mobility.scenarios import require
-    from aicity.domains.mobility.twin import SumoTwin, TwinConfig
+def run_episode(scenario: str, controller: str, seed: int, *, options: Mapping[str, Any] | None = None,
+                duration_s: float | None = None) -> tuple[DomainResult, float]:
+    """Run one episode of ``controller`` through the governed loop; returns the result and wall seconds."""
+    from aicity.runner import bench_run, load_city
 
-    scen = require(scenario)
-    if duration_s is not None:
-        scen = replace(scen, end_s=min(scen.end_s, scen.begin_s + duration_s))
-    factory, mode = get_controller(controller)
+    city = load_city(f"mobility/{scenario}" if "/" not in scenario and not scenario.endswith(".sumocfg")
+                     else scenario, options, duration_s)
     t0 = time.perf_counter()
-    planners, forecasters = factory(scen)
-    twin = SumoTwin(scen, seed=seed, mode=mode, config=config or TwinConfig(ev_per_hour=ev_per_hour))
-    twin.start()
-    try:
-        while not twin.done():
-            if planners or forecasters:
-                ents = twin.observe()
-                snap = Snapshot(twin.now(), twin.elapsed_s(), {e.id: e for e in ents})
-                forecasts: dict[str, Any] = {}
-                for f in forecasters:
-                    f.learn(snap)
-                    forecasts.update(f.forecast(snap))
-                for planner in planners:
-                    for action in planner(snap, forecasts):
-                        twin.actuate(action)
-            twin.advance(twin.decision_interval_s)
-    except BaseException:
-        twin.close()
-        raise
-    result = twin.close()
-    return result, time.perf_counter() - t0
+    episode = bench_run(city, mode="ai", seed=seed, controllers={"mobility": controller})
+    return episode.results["mobility"], time.perf_counter() - t0
 
 
 def bench_record(scenario: str, controller: str, seed: int, result: DomainResult, wall_s: float) -> dict[str, Any]:
@@ -58,7 +35,7 @@ def bench_record(scenario: str, controller: str, seed: int, result: DomainResult
     return {"scenario": scenario, "controller": controller, "seed": seed,
             "delay_s": round(k["delay_s"], 3), "trip_time_s": round(k["trip_time_s"], 3),
             "wait_s": round(k["wait_s"], 3), "finished": int(k["finished"]), "unfinished": int(k["unfinished"]),
-            "never_inserted": int(k["never_inserted"]), "wall_s": round(wall_s, 3), "sim_s": k["sim_s"],
+            "never_inserted": int(k["never_inserted"]), "wall_s": round(wall_s, 3), "sim_s": result.extra.get("sim_s"),
             "groups": record_groups(result)}
 
 
@@ -79,7 +56,7 @@ def record_groups(result: DomainResult) -> dict[str, dict[str, dict[str, float]]
 
 def _one(args: tuple[str, str, int]) -> dict[str, Any]:
     scenario, controller, seed = args
-    result, wall = run_episode(scenario, controller, seed)
+    result, wall = run_episode(scenario, controller, seed, options={"ev_per_hour": 0})  # signal control alone
     return bench_record(scenario, controller, seed, result, wall)
 
 
@@ -92,7 +69,7 @@ def run_mobility_bench(scenarios: list[str], controllers: list[str], seeds: list
     for s in scenarios:
         require(s)
     for c in controllers:
-        get_controller(c)
+        get_controller(c)  # fail fast on a typo, before any process starts
     tasks = [(s, c, int(seed)) for s in scenarios for c in controllers for seed in seeds]
     if jobs <= 1 or len(tasks) == 1:
         return [_one(t) for t in tasks]

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aicity.core.errors import UserError
+from aicity.domains.mobility.const import FLOW_PREFIX, SIGNAL_PREFIX
 from aicity.domains.mobility.network import Network
 
-FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
-SIGNAL_PREFIX = "urn:ngsi-ld:TrafficSignal:"
 IMPOSSIBLE_QUEUE = -3
 IMPOSSIBLE_OCCUPANCY = 2.5
 

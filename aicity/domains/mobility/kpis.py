@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aicity.core.domain import DomainResult
+from aicity.domains.mobility.const import EV_PREFIX
+from aicity.domains.mobility.meta import COUNTS
+from aicity.governance.equity import jain_index
 
 if TYPE_CHECKING:
     from aicity.domains.mobility.network import Network
@@ -77,10 +80,9 @@ def resco_delay(trips: Sequence[Trip], never_inserted: Sequence[float]) -> float
 
 
 def jain(values: Iterable[float]) -> float:
-    """Jain's fairness index (1 = all equal)."""
+    """Jain's fairness index over the finite values (1 = all equal; 1 when there are none)."""
     xs = [v for v in values if math.isfinite(v)]
-    sq = sum(x * x for x in xs)
-    return (sum(xs) ** 2) / (len(xs) * sq) if xs and sq > 0 else 1.0
+    return jain_index(xs) if xs else 1.0
 
 
 def min_max_ratio(values: Iterable[float]) -> float:
@@ -271,7 +273,6 @@ def edge_shapes(net_path: str, limit: int = 5000) -> list[list[list[float]]]:
 
 def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> DomainResult:
     """The :class:`DomainResult` of a closed twin."""
-    from aicity.domains.mobility.twin import EV_PREFIX
 
     assert twin.net is not None and twin._tmp is not None
     net = twin.net
@@ -297,8 +298,8 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
     counts: dict[str, dict[str, int]] = {"district": {}, "time_of_day": {}}
     if district_of:
         groups["district"] = district_delay(normal, district_of, counts=counts["district"])
-        kpis["district_delay_min_max"] = min_max_ratio(groups["district"].values())
-        kpis["district_delay_jain"] = jain(groups["district"].values())
+    kpis["district_delay_min_max"] = min_max_ratio(groups.get("district", {}).values())
+    kpis["district_delay_jain"] = jain(groups.get("district", {}).values())
     end_s = twin.begin_s + twin.elapsed_s()
     groups["time_of_day"] = time_of_day_delay(
         [(t.depart, t.delay) for t in normal] + [(end_s - d, d) for v, d in never if not v.startswith(EV_PREFIX)],
@@ -308,10 +309,10 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
         kpis[f"actions_{s}"] = float(statuses.get(s, 0))
     kpis["preemptions"] = float(sum(e.preemptions for e in twin.edges.values()))
     kpis["max_hold_timeouts"] = float(sum(e.max_hold_timeouts for e in twin.edges.values()))
-    kpis["sim_s"] = twin.elapsed_s()
     ev_trips = [{"id": t.id, "depart_s": t.depart - twin.begin_s, "travel_s": t.duration + t.depart_delay,
                  "finished": t.finished} for t in trips if t.id.startswith(EV_PREFIX)]
     extra: dict[str, Any] = {
+        "counts": {k: kpis.pop(k) for k in COUNTS}, "sim_s": twin.elapsed_s(),
         "scenario": twin.scenario.name, "mode": twin.mode, "seed": twin.seed,
         "signal_xy": {s: [x, y] for s, (x, y) in sig_xy.items()},
         "positions": {"signal": {s: [x, y] for s, (x, y) in sig_xy.items()}},

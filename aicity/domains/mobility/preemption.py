@@ -17,11 +17,10 @@ from typing import Any
 
 from aicity.core.domain import Planner, ProposedAction, Scenario, Snapshot
 from aicity.core.entity import Entity
+from aicity.domains.mobility.const import EV_TYPE, SIGNAL_TYPE
 
 PLANNER_NAME = "mobility.preemption"
 PLANNER_VERSION = "1.1"
-EV_TYPE = "EmergencyVehicle"
-SIGNAL_TYPE = "TrafficSignal"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,30 +26,20 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.045, 2.042)
 
 
-def _ai_nopreempt(scenario: Any) -> tuple[list[Any], list[Any]]:
-    from aicity.domains.mobility.ai import make_ai_controller
-
-    return make_ai_controller(scenario)
-
-
 def _one(task: tuple[str, int, str, float, float | None, float | None, float]) -> dict[str, Any]:
     scenario, seed, mode, ev_per_hour, interval, duration, ev_speed_factor = task
     from aicity.domains.mobility.bench import run_episode
-    from aicity.domains.mobility.controllers import register_controller
-    from aicity.domains.mobility.twin import TwinConfig
 
-    register_controller("ai_nopreempt", _ai_nopreempt, "ai")
-    cfg = TwinConfig(ev_per_hour=ev_per_hour, ev_speed_factor=ev_speed_factor)
+    options: dict[str, Any] = {"ev_per_hour": ev_per_hour, "ev_speed_factor": ev_speed_factor}
     if interval is not None:
-        cfg.decision_interval_s = interval
-    result, _wall = run_episode(scenario, MODES[mode], seed, ev_per_hour=ev_per_hour, config=cfg,
-                                 duration_s=duration)
-    k = result.kpis
-    return {"scenario": scenario, "seed": seed, "mode": mode, "ev_trips": int(k["ev_trips"]),
+        options["decision_interval_s"] = interval
+    result, _wall = run_episode(scenario, MODES[mode], seed, options=options, duration_s=duration)
+    k, n = result.kpis, result.extra["counts"]
+    return {"scenario": scenario, "seed": seed, "mode": mode, "ev_trips": int(n["ev_trips"]),
             "ev_travel_s_mean": round(k["ev_travel_s_mean"], 3), "ev_travel_s_p90": round(k["ev_travel_s_p90"], 3),
-            "others_delay_s": round(k["delay_s"], 3), "preemptions": int(k["preemptions"]),
+            "others_delay_s": round(k["delay_s"], 3), "preemptions": int(n["preemptions"]),
             "max_hold_timeouts": int(k["max_hold_timeouts"]), "never_inserted": int(k["never_inserted"]),
-            "ev_finished": int(k["ev_finished"]), "ev_free_flow_s_mean": round(k["ev_free_flow_s_mean"], 3),
+            "ev_finished": int(k["ev_finished"]), "ev_free_flow_s_mean": round(n["ev_free_flow_s_mean"], 3),
             "ev_wait_s_mean": round(k["ev_wait_s_mean"], 3), "ev_speed_factor": ev_speed_factor}
 
 
@@ -70,8 +60,8 @@ def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
         raise UserError(f"unknown preemption bench mode(s) {bad}; known: {', '.join(MODES)}")
     if not seeds:
         raise UserError("the preemption benchmark needs at least one seed")
-    if ev_per_hour <= 0:
-        raise UserError(f"ev_per_hour must be positive, got {ev_per_hour!r}")
+    if not 0 < ev_per_hour <= 360:
+        raise UserError(f"ev_per_hour must be a number above 0 and at most 360 veh/h, got {ev_per_hour!r}")
     check_ev_speed_factor(ev_speed_factor)
     tasks = [(scenario, int(s), m, float(ev_per_hour), decision_interval_s, duration_s, float(ev_speed_factor))
              for s in seeds for m in modes]
@@ -83,10 +73,12 @@ def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
 
 
 def check_ev_speed_factor(value: object) -> float:
-    """The emergency vehicles' speed factor, or :class:`UserError` unless a number in [0.5, 2]."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.5 <= value <= 2.0:
-        raise UserError(f"ev_speed_factor must be a number from 0.5 to 2 (multiple of the speed limit), got {value!r}")
-    return float(value)
+    """The emergency vehicles' speed factor, checked as the mobility option ``ev_speed_factor`` is."""
+    from aicity.domains.mobility.meta import META
+
+    option = META.option("ev_speed_factor")
+    assert option is not None
+    return float(option.check(value))
 
 
 def mean_ci95(values: Sequence[float]) -> dict[str, Any]:

@@ -16,16 +16,15 @@ line within ``horizon_s`` at their own speed, "n": moving probes}`` — what the
 detector's moving vehicles by. It keeps nothing per subject between steps (only aggregates leave it, so
 decision records hold no pseudonyms).
 
-libsumo runs one simulation per process, so the provider finds the feed of the twin opened last in this process
-(:func:`current_feed`) unless given one.
+The twin that owns the feed hands its provider to the loop (:meth:`SumoTwin.feed_providers`): nothing is
+found through module state.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,13 +32,13 @@ from typing import Any
 from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity, Property, urn
 from aicity.core.errors import UserError
+from aicity.core.store import SqliteStore
+from aicity.domains.mobility.const import VEHICLE_TYPE
 from aicity.governance.consent import ConsentRefused, ConsentRegistry, Controller, Purpose, PurposeBoundAccess
 
 PURPOSE = "traffic-signal-optimisation"
 DATASET = "mobility.vehicle-probes"
 PII_CATEGORY = "location"
-VEHICLE_TYPE = "Vehicle"
-FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
 SPEED_KEY = "probeSpeed"
 COUNT_KEY = "probeCount"
 ARRIVING_KEY = "probeArrivingShare"
@@ -48,7 +47,6 @@ MOVING_MPS = 1.0
 CONTROLLER = Controller("City traffic management (aicity twin)", "traffic-control@city.example")
 PROBE_PURPOSE = Purpose(PURPOSE, "Traffic management", ("location", "speed"),
                         termination="on withdrawal, or at the end of the trip")
-_CURRENT: list[ProbeFeed] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,30 +70,19 @@ class ProbeConfig:
         return cls(float(frac))
 
 
-def current_feed() -> ProbeFeed | None:
-    """The probe feed of the twin created last in this process, if it has one."""
-    return _CURRENT[-1] if _CURRENT else None
-
-
-def clear_current() -> None:
-    """Forget the current feed (a twin without probes was created)."""
-    _CURRENT.clear()
-
-
 class ProbeFeed:
     """Probe data of the connected vehicles, behind purpose-bound access."""
 
     def __init__(self, config: ProbeConfig, *, seed: int, registry: ConsentRegistry | None = None) -> None:
         self.config = config
         self.seed = int(seed)
-        self.registry = registry or ConsentRegistry(sqlite3.connect(":memory:"))
+        self.registry = registry or ConsentRegistry(SqliteStore())
         self.access = PurposeBoundAccess(self.registry, DATASET, PII_CATEGORY)
         self.areas: dict[str, list[tuple[float, float, str, float]]] = {}
         self._connected: dict[str, str | None] = {}  # sumo id -> pseudonym (None: not connected)
         self._data: dict[str, Entity] = {}
         self._enrolled: set[str] = set()
         self.registry.on_withdraw(self._forget)
-        _CURRENT[:] = [self]
 
     def set_areas(self, areas: Mapping[str, list[tuple[float, float, str, float]]]) -> None:
         """Static detection areas: lane -> [(start m, end m, incoming TrafficFlowObserved id, m from end to stop
@@ -158,9 +145,8 @@ class ProbeFeatures:
 
     name = "mobility.probe-features"
 
-    def __init__(self, source: Callable[[], ProbeFeed | None] = current_feed, purpose: str = PURPOSE,
-                 horizon_s: float = 10.0) -> None:
-        self.source = source
+    def __init__(self, feed: ProbeFeed | None, purpose: str = PURPOSE, horizon_s: float = 10.0) -> None:
+        self.feed = feed
         self.purpose = purpose
         self.horizon_s = horizon_s
         self.last_used: tuple[str, ...] = ()
@@ -171,7 +157,7 @@ class ProbeFeatures:
 
     def forecast(self, snapshot: Snapshot) -> dict[str, Any]:
         """Probe features for this step, from the consented vehicles only."""
-        feed = self.source()
+        feed = self.feed
         if feed is None:
             return {}
         speeds: dict[str, list[float]] = {}

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aicity.core.domain import ProposedAction, Snapshot
+from aicity.domains.mobility.const import FLOW_PREFIX
 
 PLANNER = "mobility.safe-plan-resume@1.0"
-FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
 
 
 def signal_inputs(sig: Any, snapshot: Snapshot) -> dict[str, Any]:

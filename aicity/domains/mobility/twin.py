@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,18 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
+from aicity.core.capabilities import EdgeActionData
+from aicity.core.domain import DomainResult, ForecastProvider, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
+from aicity.domains.mobility.const import EV_PREFIX, EV_TYPE, FLOW_TYPE, SIGNAL_PREFIX, SIGNAL_TYPE
 from aicity.domains.mobility.edge import GREEN, EdgeLimits, SignalEdge
 from aicity.domains.mobility.faults import IMPOSSIBLE_OCCUPANCY, IMPOSSIBLE_QUEUE, SensorFaults
 from aicity.domains.mobility.network import GREEN_CHARS, Network, additional_xml, load_network
 from aicity.domains.mobility.scenarios import SumoConfig, read_sumocfg, sumo_binary
 
-SIGNAL_TYPE = "TrafficSignal"
-FLOW_TYPE = "TrafficFlowObserved"
-EV_TYPE = "EmergencyVehicle"
-EV_PREFIX = "aicity_ev_"
 EV_VTYPE = "aicity_emergency"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 KPI_PERIOD_S = 300.0
@@ -114,8 +111,14 @@ class SumoTwin:
             from aicity.domains.mobility.probes import ProbeFeed
 
             self.probes = ProbeFeed(self.config.probes, seed=self.seed, registry=self.config.consent)
-        elif "aicity.domains.mobility.probes" in sys.modules:
-            sys.modules["aicity.domains.mobility.probes"].clear_current()
+
+    def feed_providers(self) -> list[ForecastProvider]:
+        """The forecast providers only this twin can feed: probe features from its consented probe feed."""
+        if self.probes is None:
+            return []
+        from aicity.domains.mobility.probes import ProbeFeatures
+
+        return [ProbeFeatures(self.probes)]
 
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -321,13 +324,15 @@ class SumoTwin:
                 self._take_control_where_green()
         return Outcome(action, "applied", command={"resume": True})
 
-    def edge_events(self) -> list[dict[str, Any]]:
+    def edge_events(self) -> list[EdgeActionData]:
         """Everything the edges did on their own (forced max-green changes, preemption ends), drained."""
-        out: list[dict[str, Any]] = []
+        raw: list[dict[str, Any]] = []
         for edge in self.edges.values():
-            out.extend(edge.events)
+            raw.extend(edge.events)
             edge.events.clear()
-        return sorted(out, key=lambda e: (e["time"], e["signal"]))
+        raw.sort(key=lambda e: (e["time"], e["signal"]))
+        return [{"target": f"{SIGNAL_PREFIX}{e['signal']}", "event": str(e["event"]), "time_s": float(e["time"]),
+                 "detail": {k: v for k, v in e.items() if k not in ("time", "signal", "event")}} for e in raw]
 
     # ----- sensing -------------------------------------------------------------------------------------
     def _read_detectors(self) -> dict[str, dict[str, Any]]:

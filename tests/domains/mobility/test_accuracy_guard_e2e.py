@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from aicity.core.city import single
 from aicity.core.store import SqliteStore
 from aicity.domains.mobility import domain
 from aicity.domains.mobility.ai_learning import LaneRateLearner
 from aicity.domains.mobility.scenarios import require
 from aicity.governance.oversight import Policy
-from aicity.governance.runtime import for_run
 from aicity.loop import CityLoop
+from aicity.runner import prepare_run
 
 pytest.importorskip("libsumo")
 pytestmark = pytest.mark.sumo
@@ -24,19 +25,30 @@ def _policy(max_ratio: float) -> Policy:
     from importlib import resources
 
     base = resources.files("aicity.governance.policy").joinpath("default.toml").read_text()
-    strict = base.replace("max_error_ratio = 1.5", f"max_error_ratio = {max_ratio}").replace(
-        "min_samples = 300", "min_samples = 50")
+    # a site guard with the domain's guard name replaces the one mobility ships (aicity/domains/mobility/policy.toml)
+    strict = base + f"""
+[[accuracy]]
+name = "ai-signal-arrival-forecasts"
+domain = "mobility"
+action_type = "signal_phase"
+model = "mobility.ai.lane-rates"
+max_error_ratio = {max_ratio}
+min_samples = 50
+demote_to = "advise"
+"""
     return Policy.parse(strict.encode(), "strict.toml")
 
 
 def _run(tmp_path: Path, max_ratio: float) -> tuple[CityLoop, object, SqliteStore]:
     scen = dataclasses.replace(require("grid3x3"), end_s=require("grid3x3").begin_s + 400)
     store = SqliteStore(tmp_path / "city.db")
-    gov = for_run(store=store, domain="mobility", mode="ai", out=tmp_path, policy=_policy(max_ratio))
-    loop = CityLoop(domain, scen, mode="ai", seed=1, store=store, governance=gov)
-    assert any(isinstance(f, LaneRateLearner) for f in loop.forecasters)
-    loop.run()
-    return loop, gov, store
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    run = prepare_run(single(domain, scen), mode="ai", seed=1, store=store, out=tmp_path, policy=_policy(max_ratio),
+                      key=Ed25519PrivateKey.generate())
+    assert any(isinstance(f, LaneRateLearner) for f in run.loop.parts[0].forecasters)
+    run.run()
+    return run.loop, run.governance, store
 
 
 def test_declared_accuracy_holds_on_a_normal_run(tmp_path: Path) -> None:

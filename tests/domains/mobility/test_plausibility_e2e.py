@@ -10,7 +10,8 @@ from typing import Any, cast
 
 import pytest
 
-from aicity.core.domain import ProposedAction, Snapshot
+from aicity.core.city import single
+from aicity.core.domain import ProposedAction, RunServices, Snapshot
 from aicity.core.entity import Entity, Property
 from aicity.core.errors import UserError
 from aicity.core.store import SqliteStore
@@ -20,8 +21,8 @@ from aicity.domains.mobility.safe_plan import resume_planner
 from aicity.domains.mobility.scenarios import require
 from aicity.domains.mobility.twin import SumoTwin
 from aicity.governance.plausibility import PlausibilityChecker
-from aicity.governance.runtime import for_run
 from aicity.loop import CityLoop
+from aicity.runner import prepare_run
 
 pytest.importorskip("libsumo")
 pytestmark = pytest.mark.sumo
@@ -35,18 +36,22 @@ FAULT_AT = 120.0
 def _run(tmp_path: Path, seconds: float, faults: dict[str, Any] | None) -> tuple[CityLoop, Any, list[dict[str, Any]]]:
     scen = require("grid3x3")
     scen = dataclasses.replace(scen, end_s=scen.begin_s + seconds)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if faults is not None:
+        scen = dataclasses.replace(scen, params={"sensor_faults": faults})
     store = SqliteStore(tmp_path / "city.db")
-    gov = for_run(store=store, domain="mobility", mode="ai", out=tmp_path)
-    twin = domain.open_twin(scen, seed=3, mode="ai", sensor_faults=faults)
-    loop = CityLoop(domain, scen, mode="ai", seed=3, store=store, governance=gov, twin=twin)
+    run = prepare_run(single(domain, scen), mode="ai", seed=3, store=store, out=tmp_path,
+                      key=Ed25519PrivateKey.generate())
+    loop, gov, twin = run.loop, run.governance, run.twins["mobility"]
     modes: list[dict[str, Any]] = []
 
     def progress(done: float, total: float) -> None:
         modes.append({"t": done, **{f"urn:ngsi-ld:TrafficSignal:{sid}": e.controlled and not e.to_fixed
-                                    for sid, e in loop.twin.edges.items()}})  # type: ignore[attr-defined]
+                                    for sid, e in twin.edges.items()}})
 
-    result = loop.run(progress)
-    loop.result = result  # type: ignore[attr-defined]
+    loop.result = run.run(progress).results["mobility"]  # type: ignore[attr-defined]
+    loop.twin = twin  # type: ignore[attr-defined]
     return loop, gov, modes
 
 
@@ -95,9 +100,10 @@ def test_frozen_and_impossible_detectors_fall_back_to_the_safe_plan(tmp_path: Pa
     from aicity.report.writer import markdown
 
     mode = {"mode": "ai", "loop": loop.stats.to_dict(), "dead_letters": 0, "governance": summary,
-            "kpis": loop.result.kpis}  # type: ignore[attr-defined]
-    text = markdown({"scenario": "grid3x3", "domain": "mobility", "seed": 3, "description": "", "window_s": [0, 420],
-                     "wall_s": 0.0, "modes": {"ai": mode}, "comparison": {}, "equity": {}, "figures": []})
+            "domains": {"mobility": {"kpis": loop.result.kpis}}}  # type: ignore[attr-defined]
+    text = markdown({"city": "grid3x3", "domains": ["mobility"], "scenarios": {"mobility": "grid3x3"}, "seed": 3,
+                     "description": "", "window_s": [0, 420], "wall_s": 0.0, "modes": {"ai": mode},
+                     "comparison": {"mobility": {}}, "equity": {}, "figures": []})
     assert f"stale {summary['plausibility']['stale']}" in text
     assert f"| degraded | {len(degraded)} |" in text
 
@@ -113,7 +119,7 @@ def test_clean_run_has_no_degraded_decision(tmp_path: Path, monkeypatch) -> None
 
 def test_safe_hold_resumes_only_through_a_resume_command() -> None:
     scen = dataclasses.replace(require("grid3x3"), end_s=require("grid3x3").begin_s + 120)
-    twin = cast(SumoTwin, domain.open_twin(scen, seed=1, mode="ai"))
+    twin = cast(SumoTwin, domain.open_twin(scen, seed=1, mode="ai", services=RunServices()))
     twin.start()
     try:
         twin.advance(10)
@@ -150,10 +156,12 @@ def test_sensor_fault_ids_are_checked() -> None:
     with pytest.raises(UserError, match="list of detector"):
         SensorFaults.parse({"freeze": "in:A0A1_0"})
     scen = dataclasses.replace(require("grid3x3"), end_s=require("grid3x3").begin_s + 20)
-    twin = domain.open_twin(scen, seed=1, mode="smart", sensor_faults={"impossible": ["nope"]})
+    twin = domain.open_twin(dataclasses.replace(scen, params={"sensor_faults": {"impossible": ["nope"]}}), seed=1,
+                            mode="smart", services=RunServices())
     with pytest.raises(UserError, match="'nope' is no detector group"):
         twin.start()
-    twin = cast(SumoTwin, domain.open_twin(scen, seed=1, mode="smart", sensor_faults={"freeze": ["B1"]}))
+    twin = cast(SumoTwin, domain.open_twin(dataclasses.replace(scen, params={"sensor_faults": {"freeze": ["B1"]}}),
+                                           seed=1, mode="smart", services=RunServices()))
     twin.start()
     try:
         frozen = twin._freeze

@@ -133,40 +133,28 @@ def test_bench_rejects_bad_input() -> None:
 
 
 @pytest.mark.sumo
-def test_real_run_preempts_within_max_hold_and_cooldown() -> None:
+def test_real_run_preempts_within_max_hold_and_cooldown(tmp_path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("libsumo")
-    from aicity.domains.mobility.controllers import controller
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from aicity.core.city import single
+    from aicity.core.store import SqliteStore
+    from aicity.domains.mobility import domain
     from aicity.domains.mobility.scenarios import require
-    from aicity.domains.mobility.twin import SumoTwin, TwinConfig
+    from aicity.runner import prepare_run
 
     scen = require("cologne8")
-    scen = dataclasses.replace(scen, end_s=scen.begin_s + 900)
-    factory, mode = controller("ai")
-    planners, forecasters = factory(scen)
-    twin = SumoTwin(scen, seed=2, mode=mode, config=TwinConfig(ev_per_hour=40.0, decision_interval_s=2.0))
-    twin.start()
-    events: list[dict[str, Any]] = []
-    actions: list[str] = []
-    try:
-        while not twin.done():
-            ents = twin.observe()
-            snap = Snapshot(twin.now(), twin.elapsed_s(), {e.id: e for e in ents})
-            fc: dict[str, Any] = {}
-            for f in forecasters:
-                f.learn(snap)
-                fc.update(f.forecast(snap))
-            claimed: set[str] = set()
-            for planner in planners:
-                for act in planner(snap, fc):
-                    if act.target not in claimed:
-                        claimed.add(act.target)
-                        actions.append(act.action)
-                        twin.actuate(act)
-            twin.advance(twin.decision_interval_s)
-            events.extend(twin.edge_events())
-        lim = twin.config.limits
-    finally:
-        result = twin.close()
+    scen = dataclasses.replace(scen, end_s=scen.begin_s + 900, params={"ev_per_hour": 40.0,
+                                                                        "decision_interval_s": 2.0})
+    store = SqliteStore()
+    run = prepare_run(single(domain, scen), mode="ai", seed=2, store=store, out=tmp_path,
+                      key=Ed25519PrivateKey.generate())
+    result = run.run().results["mobility"]
+    lim = run.twins["mobility"].config.limits
+    events: list[dict[str, Any]] = [
+        {"event": e.data["event"], "time": e.data["time_s"], "signal": e.data["target"], **e.data["detail"]}
+        for e in store.events(type="edge_action")]
+    actions = [e.data["action"] for e in store.events(type="command")]
     starts = [e for e in events if e["event"] == "preempt_start"]
     ends = [e for e in events if e["event"] == "preempt_end"]
     assert starts and ends and "release" in actions
@@ -178,7 +166,7 @@ def test_real_run_preempts_within_max_hold_and_cooldown() -> None:
         for (t_end, k_end), (t_next, k_next) in itertools.pairwise(seq):
             if k_end == "preempt_end" and k_next == "preempt_start":
                 assert t_next - t_end >= lim.cooldown_s - 1e-6
-    assert result.kpis["preemptions"] == len(starts)
+    assert result.extra["counts"]["preemptions"] == len(starts)
     assert result.kpis["ev_finished"] > 0
 
 

@@ -10,15 +10,15 @@ from typing import Any, cast
 
 import pytest
 
+from aicity.core.city import single
 from aicity.core.errors import UserError
 from aicity.core.store import SqliteStore
 from aicity.domains.mobility import domain
 from aicity.domains.mobility.probes import ARRIVING_KEY, COUNT_KEY, PURPOSE, SPEED_KEY, ProbeConfig, ProbeFeatures
 from aicity.domains.mobility.scenarios import require
 from aicity.domains.mobility.twin import SumoTwin
-from aicity.governance.consent import ConsentRefused, ConsentRegistry
-from aicity.governance.runtime import for_run
-from aicity.loop import CityLoop
+from aicity.governance.consent import ConsentRefused
+from aicity.runner import prepare_run
 
 pytest.importorskip("libsumo")
 pytestmark = pytest.mark.sumo
@@ -26,14 +26,16 @@ WITHDRAW_AT = 150.0
 
 
 def test_withdrawn_vehicle_is_no_longer_used(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("AICITY_LEDGER_KEY", str(tmp_path / "key.pem"))
-    scen = dataclasses.replace(require("grid3x3"), end_s=require("grid3x3").begin_s + 300)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    scen = dataclasses.replace(require("grid3x3"), end_s=require("grid3x3").begin_s + 300,
+                               params={"probes": {"fraction": 0.2}})
     store = SqliteStore(tmp_path / "city.db")
-    gov = for_run(store=store, domain="mobility", mode="ai", out=tmp_path)
-    registry = ConsentRegistry(store.connection, gov.ledger)
-    twin = cast(SumoTwin, domain.open_twin(scen, seed=2, mode="ai", probes={"fraction": 0.2}, consent=registry))
-    loop = CityLoop(domain, scen, mode="ai", seed=2, store=store, governance=gov, twin=twin)
-    provider = next(f for f in loop.forecasters if isinstance(f, ProbeFeatures))
+    run = prepare_run(single(domain, scen), mode="ai", seed=2, store=store, out=tmp_path,
+                      key=Ed25519PrivateKey.generate())
+    loop, gov, registry = run.loop, run.governance, run.consent
+    twin = cast(SumoTwin, run.twins["mobility"])
+    provider = next(f for f in loop.parts[0].forecasters if isinstance(f, ProbeFeatures))
     feed = twin.probes
     outputs: list[dict[str, Any]] = []
     forecast = provider.forecast
@@ -60,7 +62,7 @@ def test_withdrawn_vehicle_is_no_longer_used(tmp_path: Path, monkeypatch) -> Non
             with pytest.raises(ConsentRefused, match="consent withdrawn"):
                 feed.read(victim[0], PURPOSE, now)
 
-    loop.run(progress)
+    run.run(progress)
     assert victim, "no probe vehicle was reporting at the withdrawal time"
     who = victim[0]
     before = [u for t, u in used if t <= WITHDRAW_AT]
@@ -97,18 +99,22 @@ def test_withdrawn_vehicle_is_no_longer_used(tmp_path: Path, monkeypatch) -> Non
     # no pseudonym reaches the observations or the decision records
     decisions = json.dumps(list(gov.ledger.records("decision")))
     assert "veh-" not in decisions
-    rows = store.connection.execute("SELECT COUNT(*) FROM entities WHERE type = 'Vehicle'").fetchone()
-    assert rows[0] == 0
+    assert store.query(type="Vehicle") == []
 
 
 def test_probes_are_off_by_default_and_checked() -> None:
+    from aicity.core.domain import RunServices
+
     scen = require("grid3x3")
-    assert not any(isinstance(f, ProbeFeatures) for f in domain.controller_parts(scen, "ai")[1])
+    assert cast(SumoTwin, domain.open_twin(scen, seed=1, mode="ai", services=RunServices())).feed_providers() == []
     on = dataclasses.replace(scen, params={**scen.params, "probes": 0.3})
-    assert any(isinstance(f, ProbeFeatures) for f in domain.controller_parts(on, "ai")[1])
+    twin = cast(SumoTwin, domain.open_twin(on, seed=1, mode="ai", services=RunServices()))
+    assert [type(f) for f in twin.feed_providers()] == [ProbeFeatures]
+    smart = cast(SumoTwin, domain.open_twin(on, seed=1, mode="smart", services=RunServices()))
+    assert smart.feed_providers() == [], "Smart City mode reads no probe data"
     assert ProbeConfig.parse(True) == ProbeConfig(0.2) and ProbeConfig.parse(None) is None
     assert ProbeConfig.parse({"fraction": 0.5}) == ProbeConfig(0.5)
     for bad in (0, 1.5, "x", {"share": 0.2}):
         with pytest.raises(UserError, match="probes"):
             ProbeConfig.parse(bad)  # type: ignore[arg-type]
-    assert ProbeFeatures(lambda: None).forecast(None) == {}  # type: ignore[arg-type]
+    assert ProbeFeatures(None).forecast(None) == {}  # type: ignore[arg-type]

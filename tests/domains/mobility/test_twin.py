@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aicity.core.domain import Domain, ProposedAction, Snapshot, Twin, discover
+from aicity.core.domain import Domain, ProposedAction, RunServices, Snapshot, Twin, discover
 from aicity.core.errors import UserError
 from aicity.domains.mobility import domain
 from aicity.domains.mobility.bench import BENCH_KEYS, bench_record, run_episode
@@ -54,14 +54,15 @@ def test_user_sumocfg_begin_end_honoured(tmp_path: Path) -> None:
         "<time><begin value='100'/><end value='160'/></time></configuration>")
     scen = domain.resolve(str(cfg))
     assert scen is not None and (scen.begin_s, scen.end_s) == (100.0, 160.0)
-    twin = domain.open_twin(scen, seed=3, mode="smart", ev_per_hour=0)
+    twin = domain.open_twin(dataclasses.replace(scen, params={"ev_per_hour": 0}), seed=3, mode="smart",
+                            services=RunServices())
     assert isinstance(twin, Twin)
     twin.start()
     while not twin.done():
         twin.advance(twin.decision_interval_s)
     assert twin.elapsed_s() == 60.0
     res = twin.close()
-    assert res.kpis["sim_s"] == 60.0 and res.kpis["vehicles"] > 0
+    assert res.extra["sim_s"] == 60.0 and res.extra["counts"]["vehicles"] > 0
 
 
 def test_detectors_match_sumo_lane_counts() -> None:
@@ -99,7 +100,7 @@ def test_max_pressure_beats_fixed_time_and_records_decisions() -> None:
     mp, _ = run_episode(scen, "maxpressure", 2, duration_s=1500)
     assert mp.kpis["delay_s"] < 0.8 * fixed.kpis["delay_s"], (mp.kpis["delay_s"], fixed.kpis["delay_s"])
     assert mp.kpis["never_inserted"] == 0
-    assert mp.kpis["actions_applied"] > 100 and fixed.kpis["actions_applied"] == 0
+    assert mp.extra["counts"]["actions_applied"] > 100 and fixed.extra["counts"]["actions_applied"] == 0
     rec = bench_record(scen, "maxpressure", 2, mp, 1.0)
     assert tuple(rec) == (*BENCH_KEYS, "groups")
     assert set(rec["groups"]["district"]) == {"east", "north", "south", "west"}      # grid3x3's TAZ
@@ -168,10 +169,10 @@ def test_emergency_vehicles_same_in_both_modes_and_observable() -> None:
         plans.append(twin.ev_plan)
         assert seen and all(e.get("remainingRoute") for e in seen)
         if mode == "smart":
-            assert refused > 0 and res.kpis["preemptions"] == 0
+            assert refused > 0 and res.extra["counts"]["preemptions"] == 0
         else:
-            assert res.kpis["preemptions"] > 0
-        assert res.kpis["ev_trips"] == 5
+            assert res.extra["counts"]["preemptions"] > 0
+        assert res.extra["counts"]["ev_trips"] == 5
     assert plans[0] == plans[1] and len(plans[0]) == 5
     assert max(p["signals"] for p in plans[0]) >= 3
 
@@ -205,7 +206,7 @@ def test_resco_cologne8_window_max_pressure_below_fixed() -> None:
     # first 15 min of 07:00-08:00: fixed 40.5 s vs max-pressure 21.3 s (seed 1), a large and stable gap
     mp, wall = run_episode("cologne8", "maxpressure", 1, duration_s=900)
     fixed, _ = run_episode("cologne8", "fixed", 1, duration_s=900)
-    assert mp.kpis["sim_s"] == 900 and mp.kpis["vehicles"] > 300
+    assert mp.extra["sim_s"] == 900 and mp.extra["counts"]["vehicles"] > 300
     assert set(mp.groups["signal"]) and len(mp.extra["signal_xy"]) == 8
     assert mp.kpis["delay_s"] < 0.8 * fixed.kpis["delay_s"], (mp.kpis["delay_s"], fixed.kpis["delay_s"])
     assert mp.kpis["never_inserted"] == 0

@@ -1,0 +1,91 @@
+"""Optional capabilities of twins, forecast providers and domains: small runtime-checkable protocols.
+
+The loop and the runner test for a capability with ``isinstance(obj, Capability)``; nothing probes for
+attributes by name. A twin that has none of them is still a complete :class:`aicity.core.domain.Twin`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol, TypedDict, runtime_checkable
+
+from aicity.core.domain import ForecastProvider
+
+
+class EdgeActionData(TypedDict):
+    """What an actuator edge did on its own (forced change at a limit, end of a hold): an ``edge_action`` event.
+
+    ``target`` is the actuator's entity id, ``event`` what happened, ``time_s`` the twin's elapsed seconds.
+    """
+
+    target: str
+    event: str
+    time_s: float
+    detail: dict[str, Any]
+
+
+@runtime_checkable
+class TargetSafeState(Protocol):
+    """A twin that can put one target in its safe state (implausible inputs for that target only)."""
+
+    def safe_state_for(self, target: str) -> bool:
+        """Put ``target`` in its safe state; True when the twin knows the target."""
+        ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A twin that hands control back to its planners after a stop or a demotion."""
+
+    def resume(self) -> None:
+        """Leave the safe state (actuators keep their current setting until the next decision)."""
+        ...
+
+
+@runtime_checkable
+class EdgeEventSource(Protocol):
+    """A twin whose actuator edges act on their own between decisions (and report it)."""
+
+    def edge_events(self) -> list[EdgeActionData]:
+        """Drain what the edges did since the last call."""
+        ...
+
+
+@runtime_checkable
+class Clocked(Protocol):
+    """A twin whose scenario starts at a real time of day (observations then carry real ``observedAt``)."""
+
+    start_time: datetime
+
+
+@runtime_checkable
+class SharedSimulator(Protocol):
+    """A simulator several twins of one city ride on (e.g. one SUMO for mobility and safety).
+
+    Each twin calls ``advance_to`` with its own target time; the simulator steps once, to the latest one.
+    """
+
+    def advance_to(self, elapsed_s: float) -> None:
+        """Simulate up to ``elapsed_s`` seconds after the scenario's begin (no-op when already there)."""
+        ...
+
+
+@runtime_checkable
+class AccuracyReporting(Protocol):
+    """A forecast provider that reports the live accuracy of its forecasts (for the policy's accuracy guards)."""
+
+    name: str
+
+    def accuracy(self) -> Mapping[str, float]:
+        """Rolling one-step error and the persistence baseline's (see :mod:`aicity.forecast.accuracy`)."""
+        ...
+
+
+@runtime_checkable
+class SensorFeeds(Protocol):
+    """A twin with a data feed only it can serve (e.g. consented probe vehicles) to its own forecast providers."""
+
+    def feed_providers(self) -> list[ForecastProvider]:
+        """Forecast providers reading the twin's feed; the loop adds them to the part's providers."""
+        ...
