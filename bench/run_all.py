@@ -43,7 +43,7 @@ def run_section(name: str, quick: bool) -> Path:
                 records.append({"scenario": "cologne8", "mode": "ai", "seed": seed, "sim_s": loop["sim_s"],
                                 "wall_s": loop["wall_s"], "steps": loop["steps"], "proposals": loop["proposals"],
                                 "ledger_records": rep["modes"]["ai"]["governance"].get("ledger_records", 0),
-                                "delay_s": rep["modes"]["ai"]["kpis"]["delay_s"]})
+                                "delay_s": rep["modes"]["ai"]["domains"]["mobility"]["kpis"]["delay_s"]})
         out.write_text(json.dumps(records, indent=2))
     elif name == "mobility":
         _aicity("bench", "mobility", "--scenarios", "cologne8" if quick else "cologne8,ingolstadt7,grid4x4",
