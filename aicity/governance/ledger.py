@@ -119,7 +119,7 @@ def deployment_key(*, create: bool = True) -> DeploymentKey:
     if env is not None:
         if not env.strip():
             raise UserError(f"{KEY_ENV} is set but empty: point it at the deployment's ledger key file")
-        return DeploymentKey(load_key(env, what=f"ledger key {KEY_ENV}="), Path(env))
+        return DeploymentKey(load_key(env, what=f"ledger key (${KEY_ENV})"), Path(env))
     p = deployment_key_path()
     if p.exists() or p.is_symlink():
         return DeploymentKey(load_key(p), p)
@@ -529,8 +529,8 @@ def _check_expectation(e: Expectation, walk: _Walk, public_key: str) -> str:
             return f"the signature of the tree head in {e.source} does not verify"
     if walk.n < e.size:
         gone = e.size - walk.n
-        return (f"truncated: the ledger holds {walk.n} records but {e.source} has a signed tree head of size "
-                f"{e.size}: the newest {gone} record{'s are' if gone > 1 else ' is'} missing")
+        return (f"truncated: the ledger holds {walk.n} records but {e.source} vouches for {e.size}: "
+                f"the newest {gone} record{'s are' if gone > 1 else ' is'} missing")
     if e.size == 0:
         return ""
     if e.root is not None and walk.roots.get(e.size) != e.root:

@@ -185,6 +185,9 @@ def test_for_run_refuses_a_missing_key_file_instead_of_making_one(tmp_path: Path
     (tmp_path / "k.pem").write_text("garbage")
     with pytest.raises(UserError, match="not a PEM"):
         for_run(store=SqliteStore(), domains=[water(tmp_path)], mode="smart", out=tmp_path)
+    monkeypatch.setenv("AICITY_LEDGER_KEY", str(tmp_path))  # a folder: unreadable as a key
+    with pytest.raises(UserError, match="cannot be read"):
+        for_run(store=SqliteStore(), domains=[water(tmp_path)], mode="smart", out=tmp_path)
     monkeypatch.setenv("AICITY_LEDGER_KEY", "")
     with pytest.raises(UserError, match="empty"):
         for_run(store=SqliteStore(), domains=[water(tmp_path)], mode="smart", out=tmp_path)
