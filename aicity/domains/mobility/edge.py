@@ -105,6 +105,10 @@ class SignalEdge:
         y = yellow_state(g, self.greens[self.target])
         return y if self.kind == YELLOW else all_red_state(y)
 
+    def resend(self) -> None:
+        """Forget the state last shown, so the next :meth:`poll` returns it again (after a hand-over)."""
+        self._shown = ""
+
     def poll(self) -> str | None:
         """The state string if it changed since the last poll, else None."""
         s = self.state()

@@ -274,7 +274,7 @@ def edge_shapes(net_path: str, limit: int = 5000) -> list[list[list[float]]]:
 def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> DomainResult:
     """The :class:`DomainResult` of a closed twin."""
 
-    assert twin.net is not None and twin._tmp is not None
+    assert twin.net is not None
     net = twin.net
     trips = read_tripinfo(twin.tripinfo_path)
     kpis = summarise(trips, never, EV_PREFIX)
@@ -286,7 +286,7 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
             piece_signal.setdefault(p.id, sig)
             if i == 0:
                 stopline.add(p.id)
-    per_signal = read_e2_signal_delay(twin._tmp / "e2.xml", piece_signal, stopline)
+    per_signal = read_e2_signal_delay(twin.output_dir / "e2.xml", piece_signal, stopline)
     groups: dict[str, dict[str, float]] = {"signal": per_signal}
     kpis["signal_delay_min_max"] = min_max_ratio(per_signal.values())
     kpis["signal_delay_jain"] = jain(per_signal.values())

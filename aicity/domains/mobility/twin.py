@@ -239,7 +239,7 @@ class SumoTwin:
             spent = tl.getSpentDuration(sid)
             edge = self.edges[sid]
             edge.take_control(g, self._t - spent, self._t)
-            edge._shown = ""
+            edge.resend()
             state = edge.poll()
             if state is not None:
                 tl.setRedYellowGreenState(sid, state)
@@ -574,6 +574,13 @@ class SumoTwin:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     # ----- what KPIs need ------------------------------------------------------------------------------
+    @property
+    def output_dir(self) -> Path:
+        """The folder SUMO writes this run's detector and trip outputs to (while the run lasts)."""
+        if self._tmp is None:
+            raise UserError("the twin was not started")
+        return self._tmp
+
     @property
     def queue_series(self) -> list[tuple[float, float]]:
         """Total halting vehicles at all signal approaches at every decision step."""
