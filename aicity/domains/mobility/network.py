@@ -19,7 +19,8 @@ GREEN_CHARS = frozenset("Gg")
 
 @dataclass(frozen=True, slots=True)
 class Lane:
-    """A normal (non-internal) lane."""
+    """A normal lane that vehicles may use (internal, crossing, walking-area and pedestrian-only lanes are not
+    lanes here: no detector may sit on them)."""
 
     id: str
     edge: str
@@ -128,6 +129,13 @@ def _is_all_red(state: str) -> bool:
     return all(c in "rs" for c in state)
 
 
+def allows_vehicles(allow: str | None, disallow: str | None) -> bool:
+    """Whether a lane with SUMO's ``allow`` / ``disallow`` attributes admits any vehicle (not only pedestrians)."""
+    if allow is not None:
+        return bool(set(allow.split()) - {"pedestrian"})
+    return disallow is None or "all" not in disallow.split()
+
+
 def load_network(path: str | Path, detection_range_m: float = DETECTION_RANGE_M) -> Network:
     """Parse ``path`` (a SUMO net file); raises :class:`UserError` when it is missing or unparsable."""
     p = Path(path)
@@ -142,12 +150,15 @@ def load_network(path: str | Path, detection_range_m: float = DETECTION_RANGE_M)
     edge_from: dict[str, str] = {}
     edge_to: dict[str, str] = {}
     for edge in root.iter("edge"):
-        if edge.get("function") == "internal":
+        if edge.get("function", "normal") != "normal":  # internal, crossing, walkingarea, connector
             continue
         eid = edge.get("id", "")
+        vehicle_lanes = [ln for ln in edge.iter("lane") if allows_vehicles(ln.get("allow"), ln.get("disallow"))]
+        if not vehicle_lanes:  # footpaths
+            continue
         edge_from[eid] = edge.get("from", "")
         edge_to[eid] = edge.get("to", "")
-        for lane in edge.iter("lane"):
+        for lane in vehicle_lanes:
             lid = lane.get("id", "")
             lanes[lid] = Lane(lid, eid, float(lane.get("length", "0")), float(lane.get("speed", "13.89")))
             edge_lanes.setdefault(eid, []).append(lid)
@@ -265,7 +276,7 @@ def additional_xml(pieces: Iterable[DetectorPiece], output: str, period_s: float
         lines.append(
             f'    <laneAreaDetector id="{_xml(p.id)}" lane="{_xml(p.lane)}" pos="{start:.2f}" '
             f'endPos="{end:.2f}" period="{period_s:g}" file="{_xml(output)}" '
-            'timeThreshold="0" speedThreshold="0.1" jamThreshold="1"/>'
+            'timeThreshold="0" speedThreshold="0.1" jamThreshold="1" friendlyPos="true"/>'
         )
     lines.append("</additional>")
     return "\n".join(lines) + "\n"

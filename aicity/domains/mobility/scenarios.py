@@ -1,6 +1,7 @@
-"""Mobility scenarios: the RESCO maps shipped in the ``sumo-rl`` wheel, our built-in grid, or any ``.sumocfg``.
+"""Mobility scenarios: every map shipped in the ``sumo-rl`` wheel, our built-in grid, or any ``.sumocfg``.
 
-The RESCO files are read where the wheel installed them (never copied: their licences are not ours).
+The wheel's files are read where it installed them (never copied: their licences are not ours). Its RESCO maps
+run their own ``.sumocfg``; its other maps are described in :mod:`aicity.domains.mobility.sumo_rl_maps`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from aicity.core.domain import Scenario
 from aicity.core.errors import UserError
+from aicity.domains.mobility.sumo_rl_maps import SUMO_RL_MAPS, WINDOW_S, canonical, config_path
 
 DOMAIN = "mobility"
 DATA = Path(__file__).resolve().parent / "data"
@@ -68,16 +70,31 @@ def sumo_binary() -> str:
     return found
 
 
-def resco_dir() -> Path | None:
-    """Folder of the RESCO maps inside the installed sumo-rl wheel, or None."""
+def nets_dir() -> Path | None:
+    """Folder of the maps inside the installed sumo-rl wheel (``sumo_rl/nets``), or None."""
     try:
         spec = importlib.util.find_spec("sumo_rl")
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "nets" / "RESCO"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "nets"
     return folder if folder.is_dir() else None
+
+
+def resco_dir() -> Path | None:
+    """Folder of the RESCO maps inside the installed sumo-rl wheel, or None."""
+    nets = nets_dir()
+    folder = nets / "RESCO" if nets is not None else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _sumo_rl_scenario(name: str, nets: Path) -> Scenario | None:
+    spec = SUMO_RL_MAPS[name]
+    if not all((nets / spec.folder / f).is_file() for f in (spec.net, *spec.routes, *spec.additional)):
+        return None
+    return _scenario(name, config_path(nets, name),
+                     f"sumo-rl {name}: {spec.note}, first {WINDOW_S / 3600:g} h (from the sumo-rl wheel)")
 
 
 def read_sumocfg(path: str | Path) -> SumoConfig:
@@ -127,7 +144,7 @@ def _scenario(name: str, cfg_path: Path, description: str) -> Scenario:
 
 
 def builtin_scenarios() -> list[Scenario]:
-    """Every scenario known by name: the built-in grid and the RESCO maps the sumo-rl wheel provides."""
+    """Every scenario known by name: the built-in grid, then the RESCO and other maps the sumo-rl wheel provides."""
     out = [_scenario("grid3x3", BUILTIN["grid3x3"],
                      "built-in 3x3 signalised grid, 1 h, east-west heavy demand, 4 districts")]
     folder = resco_dir()
@@ -136,6 +153,9 @@ def builtin_scenarios() -> list[Scenario]:
             cfg = folder / m / f"{m}.sumocfg"
             if cfg.is_file():
                 out.append(_scenario(m, cfg, f"RESCO {m}: {RESCO_NOTES.get(m, '')} (from the sumo-rl wheel)"))
+    nets = nets_dir()
+    if nets is not None:
+        out.extend(s for s in (_sumo_rl_scenario(m, nets) for m in SUMO_RL_MAPS) if s is not None)
     return out
 
 
@@ -154,6 +174,13 @@ def resolve(name_or_path: str) -> Scenario | None:
         if folder is None:
             raise UserError(f"scenario {key!r} needs the sumo-rl wheel (pip install sumo-rl --no-deps)")
         return _scenario(key, folder / key / f"{key}.sumocfg", f"RESCO {key}: {RESCO_NOTES.get(key, '')}")
+    rl_name = canonical(key)
+    if rl_name is not None:
+        nets = nets_dir()
+        scen = _sumo_rl_scenario(rl_name, nets) if nets is not None else None
+        if scen is None:
+            raise UserError(f"scenario {key!r} needs the sumo-rl wheel (pip install sumo-rl --no-deps)")
+        return scen
     if key.endswith(".sumocfg") or (Path(key).suffix in (".cfg", ".xml") and Path(key).is_file()):
         cfg = read_sumocfg(key)
         return Scenario(name=Path(cfg.path).stem, domain=DOMAIN, description=f"user scenario {cfg.path}",
