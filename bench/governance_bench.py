@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import tempfile
 import time
@@ -12,7 +11,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aicity.governance.ledger import Ledger, verify_db, verify_jsonl
+from aicity.core.store import SqliteStore
+from aicity.governance.ledger import Ledger, verify_jsonl, verify_store
 
 
 def main(n: int = 10_000, out: str | None = None) -> list[dict[str, float]]:
@@ -20,10 +20,8 @@ def main(n: int = 10_000, out: str | None = None) -> list[dict[str, float]]:
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # fixed bench key, never a deployment key
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "city.db")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        ledger = Ledger(conn, key=key)
+        store = SqliteStore(Path(tmp) / "city.db")
+        ledger = Ledger(store, key=key)
         payload = {"inputs": [{"entity_id": f"urn:ngsi-ld:X:{i}", "value": i * 0.5} for i in range(20)]}
         start = time.perf_counter()
         for i in range(n):
@@ -31,7 +29,7 @@ def main(n: int = 10_000, out: str | None = None) -> list[dict[str, float]]:
                            **payload})
         append_s = time.perf_counter() - start
         start = time.perf_counter()
-        assert verify_db(conn).ok
+        assert verify_store(store).ok
         verify_s = time.perf_counter() - start
         start = time.perf_counter()
         ledger.export_jsonl(Path(tmp) / "a.jsonl")
@@ -40,6 +38,7 @@ def main(n: int = 10_000, out: str | None = None) -> list[dict[str, float]]:
         assert verify_jsonl(Path(tmp) / "a.jsonl").ok
         verify_jsonl_s = time.perf_counter() - start
         size = (Path(tmp) / "a.jsonl").stat().st_size
+        store.close()
     rows = [{"bench": "ledger", "n": n, "record_bytes": round(size / n), "append_per_s": round(n / append_s),
              "verify_db_per_s": round(n / verify_s), "export_per_s": round(n / export_s),
              "verify_jsonl_per_s": round(n / verify_jsonl_s)}]
