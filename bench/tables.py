@@ -244,6 +244,12 @@ def forecast_general_table(recs: list[dict[str, Any]]) -> list[str]:
                      f"{r['mae'][r['default']]:.4g} | {r['best_baseline']} ({r['mae'][r['best_baseline']]:.4g}) | "
                      f"{r['ratio_to_best_baseline']:.3f}{flag} | {cov:.3f}{cflag} / {r['coverage80']:.3f} | "
                      f"{r['series_losing_to_a_baseline']} of {r['series']} | {peer_mae} | {peer_cov} |")
+    done = [r for r in recs if "skipped" not in r]
+    over = [f"{r['dataset']} h{r['horizon_steps']}" for r in done if r["ratio_to_best_baseline"] > 1]
+    off = [f"{r['dataset']} h{r['horizon_steps']}" for r in done if not 0.87 <= r["coverage90"] <= 0.93]
+    seeds = sorted({r["seed"] for r in done})
+    lines += ["", f"Seed(s) {', '.join(map(str, seeds))}. Cells where the default loses to the best simple baseline: "
+              f"{', '.join(over) if over else 'none'}. 90 % coverage outside 87–93 %: {', '.join(off) if off else 'none'}."]
     return lines
 
 
