@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -166,6 +167,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aicity: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `aicity audit show | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # a full disk, a vanished folder, no permission: one line naming the file
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"aicity: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # never a traceback to a user: one line, the traceback kept in a log file
+        log = _crash_log()
+        print(f"aicity: internal error: {type(exc).__name__}: {exc} (traceback in {log})", file=sys.stderr)
+        return 70
+
+
+def _crash_log() -> str:
+    """Write the current exception's traceback to a temporary file; its path."""
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="aicity-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(traceback.format_exc())
+    return path
 
 
 if __name__ == "__main__":

@@ -51,10 +51,20 @@ from aicity.core.event import (
     OrchestrationData,
     observation_event,
 )
-from aicity.core.store import StateStore
+from aicity.core.store import ChangeKind, StateStore
 
 Progress = Callable[[float, float], None]
 _EPS = 1e-6
+
+
+class StaleObservation(ValidationError):
+    """An observation repeating the stored one, timestamps included (a frozen sensor)."""
+
+
+def _stale_repeat(entity: Entity, kinds: Any) -> bool:
+    """True when nothing in ``entity`` is newer than what the store holds, and it carries observation times."""
+    return (all(k is ChangeKind.UNCHANGED for k in kinds)
+            and any(getattr(a, "observed_at", None) is not None for a in entity.attrs.values()))
 
 
 class Review(Protocol):
@@ -160,6 +170,7 @@ class LoopStats:
     steps: int = 0
     observations: int = 0
     rejected_observations: int = 0
+    stale_observations: int = 0
     proposals: int = 0
     overridden: int = 0
     actuated: int = 0
@@ -174,12 +185,18 @@ class LoopStats:
     demotions: int = 0
     demoted_steps: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
+    by_domain: dict[str, dict[str, int]] = field(default_factory=dict)
     wall_s: float = 0.0
     sim_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
         return dict(self.__dict__)
+
+    def count(self, domain: str, key: str) -> None:
+        """Count one ``key`` (proposals, actuated) for ``domain``."""
+        per = self.by_domain.setdefault(domain, {"proposals": 0, "actuated": 0})
+        per[key] = per.get(key, 0) + 1
 
 
 @dataclass
@@ -271,7 +288,16 @@ class CityLoop:
             except ValidationError as exc:
                 self.store.dead_letter(f"{run.name}.twin", exc, item, now=now)
                 self.stats.rejected_observations += 1
-        self.store.upsert_many(good, now=now, context_id=ctx.id)
+        fresh: list[Entity] = []
+        for entity, result in zip(good, self.store.upsert_many(good, now=now, context_id=ctx.id), strict=True):
+            if _stale_repeat(entity, result.kinds.values()):  # e.g. a frozen sensor: counted and kept apart
+                self.stats.stale_observations += 1
+                self.store.dead_letter(f"{run.name}.twin", StaleObservation(
+                    entity.id, None, "stale: no attribute is newer than the stored observation"),
+                    entity.to_ngsi(), now=now)
+            else:
+                fresh.append(entity)
+        good = fresh
         data: ObservationBatchData = {"domain": run.name, "entities": [e.id for e in good]}
         self.store.append_event(Event(EventType.OBSERVATION, data, ctx, now))
         if self.bus.wants(EventType.OBSERVATION, None) or any(
@@ -308,6 +334,7 @@ class CityLoop:
         for planner in run.planners:
             for proposal in planner(snapshot, forecasts):
                 self.stats.proposals += 1
+                self.stats.count(run.name, "proposals")
                 out.append(Candidate(run.name, proposal))
         return out
 
@@ -360,6 +387,7 @@ class CityLoop:
                 self.stats.refused_by_edge += 1
             else:
                 self.stats.actuated += 1
+                self.stats.count(name, "actuated")
                 if outcome.status == "clamped":
                     self.stats.clamped += 1
         elif verdict == "advise":
@@ -442,6 +470,8 @@ class CityLoop:
         started = _time.perf_counter()
         opened: list[PartRun] = []
         results: dict[str, DomainResult] = {}
+        for run in self.parts:
+            self.stats.by_domain.setdefault(run.name, {"proposals": 0, "actuated": 0})
         try:
             for run in self.parts:
                 run.twin.start()

@@ -7,13 +7,12 @@ benchmarks call it too, so a benchmark measures the product.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
-import queue
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,16 +90,54 @@ def check_seed(seed: int) -> int:
 
 
 def prepare_out(out: Path | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Path:
-    """The output folder (default ``runs/<timestamp>/``), created and checked writable."""
-    path = out if out is not None else Path("runs") / now().strftime("%Y%m%d-%H%M%S")
+    """The output folder, created and checked writable; the default ``runs/<timestamp>/`` is always a new folder
+    (a second run started in the same second gets ``runs/<timestamp>-2/``)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if out is None:
+            base = Path("runs") / now().strftime("%Y%m%d-%H%M%S")
+            base.parent.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 1000):
+                path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise UserError(f"no free output folder next to {str(base)!r}: pass --out")
+        else:
+            path = out
+            path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise UserError(f"cannot write to output folder {str(path)!r}: {exc.strerror or exc}") from exc
+        raise UserError(f"cannot write to output folder {str(out or 'runs')!r}: {exc.strerror or exc}") from exc
     return path
+
+
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold ``out`` for one run: a second run into the same folder is refused with one line."""
+    import fcntl
+
+    path = out / ".aicity-run.lock"
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(f"output folder {str(out)!r} is in use by another run ({holder}); "
+                            "wait for it or pass another --out") from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def load_city(scenario: str | None, options: Mapping[str, Any] | None = None,
@@ -165,8 +202,8 @@ def run_city(city: City, *, mode: str, seed: int, store: StateStore, out: Path,
     return run.run(progress, city.duration_s)
 
 
-def run_mode(scenario: str | None, mode: str, seed: int, out: str, progress_q: Any = None,
-             options: Mapping[str, Any] | None = None, duration_s: float | None = None) -> dict[str, Any]:
+def run_mode(scenario: str | None, mode: str, seed: int, out: str, options: Mapping[str, Any] | None = None,
+             duration_s: float | None = None, progress_q: Any = None) -> dict[str, Any]:
     """Run one mode in this process (libsumo allows one simulation per process); returns a JSON-ready dict."""
     from aicity.core.store import SqliteStore
 
@@ -180,7 +217,7 @@ def run_mode(scenario: str | None, mode: str, seed: int, out: str, progress_q: A
     def progress(done: float, total: float) -> None:
         if progress_q is not None and (done - last[0] >= total / 200 or done >= total):
             last[0] = done
-            progress_q.put((mode, done, total))
+            progress_q.put(("progress", mode, done, total))
 
     try:
         ep = run_city(city, mode=mode, seed=seed, store=store, out=mode_dir, progress=progress,
@@ -231,51 +268,42 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
             raise UserError(f"unknown mode {mode!r}; use ai, smart or both")
     city = load_city(spec.scenario, spec.options, spec.duration_s)  # fail fast, before any process starts
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(spec.modes)))
-    notes = []
-    moved = move_previous(spec.out)
-    if moved is not None:
-        notes.append(f"the previous run in this folder was moved to {moved.name}/ (its ledger is kept)")
-    started = time.perf_counter()
-    results = _run_all(spec, jobs, show_progress, city.duration_s)
-    wall = time.perf_counter() - started
-    return write_report(spec.out, city=city, seed=spec.seed, results=results, wall_s=wall, notes=notes)
+    with folder_lock(spec.out):
+        notes = []
+        moved = move_previous(spec.out)
+        if moved is not None:
+            notes.append(f"the previous run in this folder was moved to {moved.name}/ (its ledger is kept)")
+            print(f"aicity: {notes[-1]}", file=sys.stderr)
+        started = time.perf_counter()
+        results = _run_all(spec, jobs, show_progress, city.duration_s)
+        wall = time.perf_counter() - started
+        return write_report(spec.out, city=city, seed=spec.seed, results=results, wall_s=wall, notes=notes)
 
 
 def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float) -> dict[str, dict[str, Any]]:
     from tqdm import tqdm
 
-    ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
-    progress_q = manager.Queue()
+    from aicity.workers import run_parallel
+
     bars = {m: tqdm(total=round(total), desc=f"{m:>5} city", unit="sim s", disable=not show_progress,
                     leave=True, position=i) for i, m in enumerate(spec.modes)}
-    results: dict[str, dict[str, Any]] = {}
+
+    def progress(mode: str, done: float, _total: float) -> None:
+        bar = bars[mode]
+        bar.update(max(0, round(done) - bar.n))
+
+    def crash_log(tag: str, trace: str) -> str:
+        path = spec.out / f"{tag}-crash.log"
+        path.write_text(trace)
+        return str(path)
+
+    tasks = [(m, run_mode, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s))
+             for m in spec.modes]
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures: dict[str, Future[dict[str, Any]]] = {
-                m: pool.submit(run_mode, spec.scenario, m, spec.seed, str(spec.out), progress_q,
-                               dict(spec.options), spec.duration_s)
-                for m in spec.modes}
-            while not all(f.done() for f in futures.values()):
-                _drain(progress_q, bars, timeout=0.2)
-            _drain(progress_q, bars, timeout=0.0)
-            for mode, fut in futures.items():
-                results[mode] = fut.result()
+        return run_parallel(tasks, jobs=jobs, progress=progress, crash_log=crash_log)
     finally:
         for bar in bars.values():
             bar.close()
-        manager.shutdown()
-    return results
-
-
-def _drain(progress_q: Any, bars: dict[str, Any], timeout: float) -> None:
-    try:
-        while True:
-            mode, done, _total = progress_q.get(timeout=timeout)
-            bar = bars[mode]
-            bar.update(max(0, round(done) - bar.n))
-    except queue.Empty:
-        return
 
 
 def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str] | None = None) -> Episode:

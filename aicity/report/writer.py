@@ -99,13 +99,19 @@ def write_report(out: Path, *, city: City, seed: int, results: dict[str, dict[st
         figures += plots.series_plots(out, per, prefix) + plots.map_plots(out, per, prefix)
         figures += plots.group_plots(out, per, prefix)
     comparison = {d: compare(results, d) for d in domains}
+    notes = list(notes or [])
+    ai_loop = results.get("ai", {}).get("loop", {}).get("by_domain", {})
+    for d in domains:
+        if "ai" in results and ai_loop.get(d, {}).get("proposals", 0) == 0:
+            notes.append(f"{d}: AI City made no proposal in this window — nothing to control here, so both modes "
+                         "ran the same plans and any difference is not AI City's doing")
     modes = {m: {**{k: v for k, v in r.items() if k != "domains"},
                  "domains": {d: {k: v for k, v in dr.items() if k not in ("series", "kpi_meta")}
                              for d, dr in r["domains"].items()}} for m, r in results.items()}
     report = {
         "city": city.name, "description": city.description, "domains": domains,
         "scenarios": {p.name: p.scenario.name for p in city}, "seed": seed,
-        "window_s": [city.begin_s, city.end_s], "wall_s": wall_s, "notes": list(notes or []),
+        "window_s": [city.begin_s, city.end_s], "wall_s": wall_s, "notes": notes,
         "modes": modes, "comparison": comparison, "summary": city_summary(comparison),
         "equity": {d: {m: r["domains"][d].get("equity", {}) for m, r in results.items()} for d in domains},
         "figures": figures,
@@ -159,7 +165,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [*_kpi_lines(report, d, modes), ""]
     lines += ["## The loop", "", "| counter | " + " | ".join(LABELS.get(m, m) for m in modes) + " |",
               "|---|" + "---:|" * len(modes)]
-    counters = [k for k in next(iter(report["modes"].values()))["loop"] if k != "verdicts"]
+    counters = [k for k in next(iter(report["modes"].values()))["loop"] if k not in ("verdicts", "by_domain")]
     for key in counters:
         lines.append(f"| {key} | " + " | ".join(_fmt(report["modes"][m]["loop"].get(key)) for m in modes) + " |")
     lines.append("| dead letters | " + " | ".join(_fmt(report["modes"][m]["dead_letters"]) for m in modes) + " |")

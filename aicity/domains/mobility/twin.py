@@ -5,6 +5,7 @@ libsumo runs one simulation per process; TraCI (``use_traci=True``) is the slowe
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
@@ -27,6 +28,26 @@ from aicity.domains.mobility.scenarios import SumoConfig, read_sumocfg, sumo_bin
 EV_VTYPE = "aicity_emergency"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 KPI_PERIOD_S = 300.0
+
+
+TMP_PREFIX = "aicity-sumo-"
+
+
+def sweep_stale_outputs(root: Path | None = None) -> int:
+    """Remove output folders of SUMO runs whose process is gone (killed runs); how many were removed."""
+    removed = 0
+    for path in (root or Path(tempfile.gettempdir())).glob(f"{TMP_PREFIX}*-*"):
+        pid_text = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        except PermissionError:  # alive, someone else's
+            continue
+    return removed
 
 
 def signal_urn(tls: str) -> str:
@@ -145,7 +166,8 @@ class SumoTwin:
                     areas.setdefault(piece.lane, []).append(
                         (piece.start_pos, piece.end_pos, flow_urn(lane), to_stop[piece.lane]))
             self.probes.set_areas(areas)
-        self._tmp = Path(tempfile.mkdtemp(prefix="aicity-sumo-"))
+        sweep_stale_outputs()
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
         det_file = self._tmp / "detectors.add.xml"
         det_file.write_text(additional_xml(net.detectors(), str(self._tmp / "e2.xml"), KPI_PERIOD_S))
         ev_file = self._tmp / "emergency.add.xml"  # vClass emergency with SUMO's own defaults for the class
@@ -166,7 +188,9 @@ class SumoTwin:
         self._sumo = sumo_api
         try:
             sumo_api.start(args)
-        except Exception as exc:  # SUMO refuses the inputs: a user-facing error
+        except Exception as exc:  # SUMO refuses the inputs: a user-facing error, and no folder left behind
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
             raise UserError(f"SUMO could not load scenario {self.scenario.name!r}: {exc}") from exc
         self._running = True
         for sig in net.signals.values():

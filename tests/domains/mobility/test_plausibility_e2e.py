@@ -68,6 +68,10 @@ def test_frozen_and_impossible_detectors_fall_back_to_the_safe_plan(tmp_path: Pa
     decisions = list(gov.ledger.records("decision"))
     degraded = [r for r in decisions if r["degraded"]]
     assert degraded, "no decision was marked degraded"
+    # the frozen detector's repeated readings are not counted as observations: counted apart and dead-lettered
+    assert loop.stats.stale_observations > 0
+    stale = [d for d in loop.store.dead_letters() if "stale" in d.reason]
+    assert stale and all(FROZEN in str(d.payload) for d in stale)
     # nothing degraded before the fault (no false positives), nothing degraded is actuated
     assert min(_elapsed(r, loop) for r in degraded) >= FAULT_AT
     assert all(r["actuation"] is None and r["verdict"] == "refuse" for r in degraded)

@@ -1,0 +1,42 @@
+"""The report reads each domain's metadata: units, directions, verdicts, strict JSON, honest notes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from aicity.core.city import City, Part
+from aicity.core.domain import Scenario
+from aicity.core.meta import KPI, Better, DomainMeta
+from aicity.report.writer import write_report
+
+
+class Pumps:
+    name = "water"
+    description = "pumps"
+    meta = DomainMeta(kpis=(KPI("leak_l", "l", Better.LOWER, True), KPI("pressure_ok", "%", Better.HIGHER),
+                            KPI("odd", "x", Better.LOWER)))
+
+
+def _mode(mode: str, leak: float, ok: float, proposals: int) -> dict:
+    return {"mode": mode, "loop": {"steps": 3, "proposals": proposals,
+                                   "by_domain": {"water": {"proposals": proposals, "actuated": 0}}},
+            "dead_letters": 0, "governance": {}, "consent": {}, "options": {},
+            "domains": {"water": {"kpis": {"leak_l": leak, "pressure_ok": ok, "odd": math.nan}, "groups": {},
+                                  "series": {}, "extra": {}, "equity": {},
+                                  "kpi_meta": [k.to_dict() for k in Pumps.meta.kpis]}}}
+
+
+def test_verdicts_follow_declared_directions_and_json_is_strict(tmp_path: Path) -> None:
+    city = City("w", "water", (Part(Pumps(), Scenario("s", "water", "", 0, 60)),))  # type: ignore[arg-type]
+    rep = write_report(tmp_path, city=city, seed=1, wall_s=1.0,
+                       results={"smart": _mode("smart", 10.0, 90.0, 0), "ai": _mode("ai", 5.0, 80.0, 0)})
+    table = rep["comparison"]["water"]
+    assert table["leak_l"]["verdict"] == "better" and table["pressure_ok"]["verdict"] == "worse"
+    assert table["odd"]["verdict"] == "" and table["odd"]["smart"] is None  # NaN becomes null, not bare NaN
+    json.loads((tmp_path / "report.json").read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert rep["summary"]["water"]["better"] == 1 and rep["summary"]["water"]["worse"] == 1
+    assert any("AI City made no proposal" in n for n in rep["notes"])  # nothing to control: said, not hidden
+    md = (tmp_path / "report.md").read_text()
+    assert "| **leak_l** | l | lower |" in md and "| pressure_ok | % | higher |" in md
