@@ -47,7 +47,7 @@ def test_a_failing_worker_is_one_line_with_its_traceback_kept(tmp_path: Path) ->
 
 
 def test_a_dead_worker_is_reported() -> None:
-    with pytest.raises(WorkerError, match="died .exit code 9"):
+    with pytest.raises(WorkerError, match=r"died \(exit code 9\)"):
         run_parallel([("die", _die, (1,))], jobs=1)
 
 
