@@ -4,10 +4,8 @@ governance, precedence, an in-memory store), with the controller named for the m
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from aicity.core.domain import DomainResult
@@ -73,6 +71,12 @@ def run_mobility_bench(scenarios: list[str], controllers: list[str], seeds: list
     tasks = [(s, c, int(seed)) for s in scenarios for c in controllers for seed in seeds]
     if jobs <= 1 or len(tasks) == 1:
         return [_one(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                             max_tasks_per_child=1) as pool:
-        return list(pool.map(_one, tasks))
+    from aicity.workers import run_parallel
+
+    done = run_parallel([(f"episode-{i}", _one_in_worker, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
+    return [done[f"episode-{i}"] for i in range(len(tasks))]
+
+
+def _one_in_worker(task: Any, results: Any) -> dict[str, Any]:
+    """One episode in a worker process (libsumo: one simulation per process)."""
+    return _one(task)

@@ -8,9 +8,7 @@ gives the paired differences over seeds with 95 % confidence intervals (Student 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from aicity.core.errors import UserError
@@ -67,9 +65,10 @@ def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
              for s in seeds for m in modes]
     if jobs <= 1 or len(tasks) == 1:
         return [_one(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                             max_tasks_per_child=1) as pool:
-        return list(pool.map(_one, tasks))
+    from aicity.workers import run_parallel
+
+    done = run_parallel([(f"episode-{i}", _one_in_worker, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
+    return [done[f"episode-{i}"] for i in range(len(tasks))]
 
 
 def check_ev_speed_factor(value: object) -> float:
@@ -126,3 +125,8 @@ def summarize_preemption(records: Sequence[Mapping[str, Any]], base: str = "smar
         "others_delay_change_s": mean_ci95(oth_s),
         "others_delay_change_pct": mean_ci95(oth_pct),
     }
+
+
+def _one_in_worker(task: Any, results: Any) -> dict[str, Any]:
+    """One episode in a worker process (libsumo: one simulation per process)."""
+    return _one(task)
