@@ -106,6 +106,14 @@ def test_ai_run_is_governed_and_audited(tmp_path):
     assert report["modes"]["ai"]["domains"]["mobility"]["equity"], "equity audited with fairlearn per group"
     db = str(out / "ai" / "city.db")
     assert main(["audit", "verify", "--db", db]) == 0
+    # a reader that leaves early (`| head`) gets no traceback
+    first = json.loads((out / "ai" / "audit.jsonl").read_text().splitlines()[1])
+    piped = subprocess.run(f"{sys.executable} -m aicity.cli audit show --db {db} {first['id']} | head -1",
+                           shell=True, capture_output=True, text=True)
+    assert piped.stdout.strip() and "Traceback" not in piped.stderr and "Error" not in piped.stderr
+    gone = subprocess.run(f"{sys.executable} -m aicity.cli audit show --db {db} {first['id']} | true", shell=True,
+                          capture_output=True, text=True)  # the reader is gone before the first line
+    assert gone.stderr == ""
     from aicity.core.store import SqliteStore
     from aicity.governance.ledger import read_jsonl
     from aicity.governance.records import reconstruct_actuations
