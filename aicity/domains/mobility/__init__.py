@@ -46,7 +46,9 @@ class MobilityDomain:
         """
         from aicity.domains.mobility.twin import SumoTwin
 
-        return SumoTwin(scenario, seed=seed, mode=mode, config=twin_config(scenario.params, services.consent))
+        cfg = twin_config(scenario.params, services.consent)
+        cfg.shared = services.shared
+        return SumoTwin(scenario, seed=seed, mode=mode, config=cfg)
 
     def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
         """``smart``: none (fixed-time programs); ``ai``: the AI controller's planners."""

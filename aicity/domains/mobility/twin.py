@@ -24,6 +24,7 @@ from aicity.domains.mobility.edge import GREEN, EdgeLimits, SignalEdge
 from aicity.domains.mobility.faults import IMPOSSIBLE_OCCUPANCY, IMPOSSIBLE_QUEUE, SensorFaults
 from aicity.domains.mobility.network import GREEN_CHARS, Network, additional_xml, load_network
 from aicity.domains.mobility.scenarios import SumoConfig, read_sumocfg, sumo_binary
+from aicity.domains.mobility.sumo_host import SHARED_NAME, SumoHost
 
 EV_VTYPE = "aicity_emergency"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -81,6 +82,7 @@ class TwinConfig:
     sensor_faults: SensorFaults | None = None
     probes: Any = None  # aicity.domains.mobility.probes.ProbeConfig: connected-vehicle probe data
     consent: Any = None  # aicity.governance.consent.ConsentRegistry the probe feed gives consents to
+    shared: dict[str, object] | None = None  # the run's shared simulators (RunServices.shared): SUMO goes there
 
 
 class SumoTwin:
@@ -112,6 +114,7 @@ class SumoTwin:
         self._want_control: set[str] = set()
         self._tmp: Path | None = None
         self._sumo: Any = None
+        self.host: Any = None  # the SumoHost this twin started
         self._running = False
         self._cache_t = -1.0
         self._cache: dict[str, dict[str, Any]] = {}
@@ -181,17 +184,17 @@ class SumoTwin:
                 "--additional-files", ",".join([*self.cfg.additional, str(det_file), str(ev_file)])]
         if self.cfg.routes:
             args += ["-r", ",".join(self.cfg.routes)]
-        if self.config.use_traci:
-            import traci as sumo_api
-        else:
-            import libsumo as sumo_api
-        self._sumo = sumo_api
         try:
-            sumo_api.start(args)
-        except Exception as exc:  # SUMO refuses the inputs: a user-facing error, and no folder left behind
+            self.host = SumoHost.start(args, begin_s=self.begin_s, end_s=self.end_s, use_traci=self.config.use_traci,
+                                       name=self.scenario.name)
+        except UserError:  # SUMO refuses the inputs: no folder left behind
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-            raise UserError(f"SUMO could not load scenario {self.scenario.name!r}: {exc}") from exc
+            raise
+        self._sumo = self.host.api
+        self.host.on_step(before=self._before_step, after=self._after_step)
+        if self.config.shared is not None:  # other twins of the city ride on this simulation
+            self.config.shared[SHARED_NAME] = self.host
         self._running = True
         for sig in net.signals.values():
             self.edges[sig.id] = SignalEdge(sig.id, sig.greens, self._limits_for(sig.all_red_s),
@@ -227,31 +230,31 @@ class SumoTwin:
     # ----- stepping ------------------------------------------------------------------------------------
     def advance(self, seconds: float) -> None:
         """Simulate ``seconds`` more, 1 s at a time, ticking every actuator edge before each step."""
-        api = self._sumo
-        tl = api.trafficlight
-        steps = round(seconds)
-        for _ in range(steps):
-            if self.done():
-                break
-            now = self._t
-            if self._want_control:
-                self._take_control_where_green()
-            for sid, edge in self.edges.items():
-                if not edge.controlled:
-                    continue
-                edge.tick(now)
-                if edge.ready_for_fixed():
-                    self._hand_over(sid, edge, now)
-                    continue
-                state = edge.poll()
-                if state is not None:
-                    tl.setRedYellowGreenState(sid, state)
-            api.simulationStep()
-            self._t = now + 1.0
-            if (self._t - self.begin_s) % self.decision_interval_s < 1e-9:
-                det = self._read_detectors()
-                q = sum(v["queue"] for k, v in det.items() if k.startswith("in:"))
-                self._queue_series.append((self.elapsed_s(), float(q)))
+        self.host.advance_to(self._t + round(seconds))
+
+    def _before_step(self, now: float) -> None:
+        """Before each 1 s step: hand signals over where asked, tick every controlled edge, show its state."""
+        tl = self._sumo.trafficlight
+        if self._want_control:
+            self._take_control_where_green()
+        for sid, edge in self.edges.items():
+            if not edge.controlled:
+                continue
+            edge.tick(now)
+            if edge.ready_for_fixed():
+                self._hand_over(sid, edge, now)
+                continue
+            state = edge.poll()
+            if state is not None:
+                tl.setRedYellowGreenState(sid, state)
+
+    def _after_step(self, t: float) -> None:
+        """After each step: the twin's time, and the queue at every decision time."""
+        self._t = t
+        if (self._t - self.begin_s) % self.decision_interval_s < 1e-9:
+            det = self._read_detectors()
+            q = sum(v["queue"] for k, v in det.items() if k.startswith("in:"))
+            self._queue_series.append((self.elapsed_s(), float(q)))
 
     def _take_control_where_green(self) -> None:
         tl = self._sumo.trafficlight
@@ -589,7 +592,7 @@ class SumoTwin:
             raise UserError("the twin was not started")
         veh = self._sumo.vehicle
         never = [(v, float(veh.getDepartDelay(v))) for v in self._sumo.simulation.getPendingVehicles()]
-        self._sumo.close()
+        self.host.close()
         self._running = False
         assert self.net is not None and self._tmp is not None
         try:

@@ -1,0 +1,70 @@
+"""One SUMO simulation that several twins of a city ride on (libsumo allows one simulation per process).
+
+The first twin to open SUMO (mobility, in a city) puts its :class:`SumoHost` in the run's shared simulators
+(``RunServices.shared["sumo"]``); a later twin of the same city (e.g. safety's ambulances) attaches to it instead
+of starting its own. Each twin asks the host to :meth:`SumoHost.advance_to` its own time; the host steps SUMO
+once per second up to the latest time asked, calling every rider's hooks before and after each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aicity.core.errors import UserError
+
+SHARED_NAME = "sumo"
+"""The key of the host in ``RunServices.shared``."""
+
+Hook = Callable[[float], None]
+
+
+class SumoHost:
+    """A running SUMO simulation, stepped 1 s at a time, with hooks for every twin riding on it."""
+
+    def __init__(self, api: Any, begin_s: float, end_s: float) -> None:
+        self.api = api
+        self.t = float(begin_s)
+        self.begin_s = float(begin_s)
+        self.end_s = float(end_s)
+        self._before: list[Hook] = []
+        self._after: list[Hook] = []
+        self.closed = False
+
+    @classmethod
+    def start(cls, args: list[str], *, begin_s: float, end_s: float, use_traci: bool = False,
+              name: str = "") -> SumoHost:
+        """Start SUMO with ``args`` (libsumo, or TraCI when asked); a refused input is a :class:`UserError`."""
+        if use_traci:
+            import traci as api
+        else:
+            import libsumo as api
+        try:
+            api.start(args)
+        except Exception as exc:
+            raise UserError(f"SUMO could not load scenario {name!r}: {exc}") from exc
+        return cls(api, begin_s, end_s)
+
+    def on_step(self, before: Hook | None = None, after: Hook | None = None) -> None:
+        """Call ``before(t)`` ahead of each 1 s step from ``t`` and ``after(t)`` once the step reached ``t``."""
+        if before is not None:
+            self._before.append(before)
+        if after is not None:
+            self._after.append(after)
+
+    def advance_to(self, t: float) -> None:
+        """Step SUMO up to absolute simulation time ``t`` (never past the end; a no-op when already there)."""
+        while self.t + 1e-9 < t and self.t + 1e-9 < self.end_s:
+            now = self.t
+            for hook in self._before:
+                hook(now)
+            self.api.simulationStep()
+            self.t = now + 1.0
+            for hook in self._after:
+                hook(self.t)
+
+    def close(self) -> None:
+        """Stop SUMO (once)."""
+        if not self.closed:
+            self.api.close()
+            self.closed = True
