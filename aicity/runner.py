@@ -64,7 +64,7 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UserError(f"bad option {pair!r}: use KEY=VALUE, e.g. --set decision_interval_s=5")
+            raise UserError(f"bad option {pair!r}: use KEY=VALUE or DOMAIN.KEY=VALUE (see aicity run --help)")
         try:
             out[key] = json.loads(text, parse_constant=_refuse_constant)
         except _Constant as exc:
