@@ -1,0 +1,86 @@
+"""The energy domain: EV charging, batteries and PV behind a transformer or on a pandapower feeder; Smart City
+(full power on plug-in, self-consumption batteries) vs AI City (online forecasts + MPC), scored against a
+perfect-foresight oracle.
+
+Registered as the ``energy`` entry point of ``aicity.domains``; heavy imports (scipy, pandapower, pvlib) happen
+at first use. What it declares is in :mod:`.meta`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aicity.core.domain import ForecastProvider, Planner, RunServices, Scenario, Twin
+from aicity.core.errors import UserError
+from aicity.core.meta import check_domain_options, option_values
+from aicity.domains.energy.meta import META
+
+__all__ = ["EnergyDomain", "domain"]
+
+
+class EnergyDomain:
+    """The energy plug-in: scenarios, the twin, and planners per mode or named controller."""
+
+    name = "energy"
+    description = "EV charging, batteries and PV: full power on plug-in (Smart City) vs forecast-driven MPC (AI City)"
+    meta = META
+
+    def scenarios(self) -> list[Scenario]:
+        """Built-in scenarios (ACN Caltech months and day, the district feeders)."""
+        from aicity.domains.energy.scenarios import builtin_scenarios
+
+        return builtin_scenarios()
+
+    def resolve(self, name_or_path: str) -> Scenario | None:
+        """A built-in scenario by name, else None."""
+        from aicity.domains.energy.scenarios import resolve
+
+        return resolve(name_or_path)
+
+    def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> Twin:
+        """An energy twin of ``scenario`` in ``mode`` (its options from ``scenario.params``)."""
+        from aicity.domains.energy.faults import MeterFaults
+        from aicity.domains.energy.scenarios import build_site
+        from aicity.domains.energy.twin import EnergyTwin, TwinConfig
+
+        if mode not in ("smart", "ai"):
+            raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
+        p = option_values(META.options, check_domain_options(self.name, META, scenario.params))
+        site = build_site(scenario, p)
+        dt = float(p["decision_interval_s"])
+        if abs(dt / site.step_s - round(dt / site.step_s)) > 1e-9:
+            raise UserError(f"option decision_interval_s must be a multiple of {site.step_s:g} s on "
+                            f"{scenario.name}, got {dt:g}")
+        cfg = TwinConfig(dt, str(p["requests"]), min(float(p["safe_rate_kw"]), min(
+            (c.limits.max_kw for c in site.chargers), default=0.0)), MeterFaults.parse(p["sensor_faults"]),
+            bool(p["oracle"]))
+        return EnergyTwin(site, scenario, mode, seed, cfg)
+
+    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
+        """``smart``: none (chargers' and batteries' own rules); ``ai``: the MPC."""
+        return self.controller_parts(scenario, _controller_for(mode))[0]
+
+    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
+        """The mode's forecast providers (none for ``smart``)."""
+        return self.controller_parts(scenario, _controller_for(mode))[1]
+
+    def controllers(self) -> Mapping[str, str]:
+        """Named controllers and the twin mode each runs in."""
+        from aicity.domains.energy.controllers import MODES
+
+        return MODES
+
+    def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
+        """Planners and forecasters of a named controller (``smart``, ``ai``, ``ai_noforecast``, ``oracle``)."""
+        from aicity.domains.energy.controllers import controller_parts
+
+        return controller_parts(scenario, name)
+
+
+def _controller_for(mode: str) -> str:
+    if mode in ("smart", "ai"):
+        return mode
+    raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
+
+
+domain = EnergyDomain()

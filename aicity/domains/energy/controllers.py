@@ -1,0 +1,49 @@
+"""Named energy controllers: the planners and forecast providers each runs, and the twin mode it runs in.
+
+``smart`` is Smart City mode (chargers at full power from plug-in, batteries on self-consumption, no planner);
+``ai`` is AI City mode (online forecasts + receding-horizon MPC); ``ai_noforecast`` is the MPC without anticipated
+arrivals (to isolate what the forecasts add); ``oracle`` replays the perfect-foresight LP — a yardstick that reads
+ground truth, never a controller a city could run. Benchmarks pick them by name through the one loop.
+"""
+
+from __future__ import annotations
+
+from aicity.core.domain import ForecastProvider, Planner, Scenario
+from aicity.core.errors import UserError
+from aicity.core.meta import option_values
+
+Parts = tuple[list[Planner], list[ForecastProvider]]
+
+MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai"}
+"""Controller → the twin mode it runs in."""
+
+
+def controller_parts(scenario: Scenario, name: str) -> Parts:
+    """Planners and forecast providers of controller ``name`` on ``scenario``."""
+    from aicity.domains.energy.meta import OPTIONS
+
+    if name not in MODES:
+        raise UserError(f"unknown energy controller {name!r}; known: {', '.join(MODES)}")
+    if name == "smart":
+        return [], []
+    from aicity.domains.energy.scenarios import build_site
+
+    params = option_values(OPTIONS, scenario.params)
+    site = build_site(scenario, params)
+    if name == "oracle":
+        from aicity.domains.energy.oracle import oracle_planner
+
+        return [oracle_planner(site, scenario.begin_s, scenario.end_s, str(params["requests"]))], []
+    from aicity.domains.energy.data import Tariff
+    from aicity.domains.energy.learning import DemandLearner
+    from aicity.domains.energy.mpc import MpcPlanner
+
+    dt = float(params["decision_interval_s"])
+    horizon = int(float(params["horizon_h"]) * 3600 / dt)
+    network = site.grid.planner_view() if site.grid is not None else None
+    planner = MpcPlanner(Tariff.load(), site.demand_charge, float(params["horizon_h"]),
+                         bool(params["anticipate"]) and name == "ai", network)
+    learner = DemandLearner(horizon=max(1, horizon), model=str(params["forecast_model"]),
+                            period=max(1, round(86400 / dt)))
+    return [planner], [learner]
+

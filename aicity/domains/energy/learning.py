@@ -1,0 +1,151 @@
+"""What the AI City energy controller learns online, from meters and connected sessions only.
+
+:class:`DemandLearner` (a :class:`aicity.core.domain.ForecastProvider` with live accuracy) learns, with an
+:mod:`aicity.forecast` model (conformal 80 % / 90 % intervals), the energy that new sessions bring per decision
+step and the site's inflexible net load (meter minus chargers and batteries: loads less PV); from sessions that
+ended, how early people leave against the departure they typed (a low quantile of actual ÷ typed dwell); and the
+health of every meter (a reading that stays frozen while power flows marks the meter, and the assets it drives
+go to their safe state).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from aicity.core.domain import Snapshot
+from aicity.core.entity import Entity
+from aicity.domains.energy.const import BATTERY_TYPE, CHARGER_TYPE, METER_TYPE
+from aicity.forecast.accuracy import AccuracyTracker
+
+ARRIVALS = "arrival_kwh"
+INFLEXIBLE = "inflexible_kw"
+KEY = "energy."
+"""Forecast keys start with this: ``energy.arrival_kwh``, ``energy.inflexible_kw``, ``energy.dwell_h``,
+``energy.departure_share``, ``energy.health``."""
+
+
+def when(ent: Entity, attr: str) -> datetime | None:
+    """The observation time of one attribute."""
+    a = ent.attrs.get(attr)
+    return getattr(a, "observed_at", None)
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An ISO time, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+@dataclass
+class DemandLearner:
+    """Online forecasts of arrivals and inflexible load, departure behaviour and meter health (see module)."""
+
+    horizon: int = 144
+    model: str = "seasonal_average"
+    period: int = 288
+    seed: int = 0
+    name: str = "energy.ai.demand"
+    quantile: float = 0.2
+    frozen_after: int = 3
+    _model: Any = None
+    _seen: set[str] = field(default_factory=set)
+    _open: dict[str, tuple[datetime, datetime, datetime]] = field(default_factory=dict)
+    _ratios: deque[float] = field(default_factory=lambda: deque(maxlen=400))
+    _dwells: deque[float] = field(default_factory=lambda: deque(maxlen=400))
+    _last: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    _health: dict[str, str] = field(default_factory=dict)
+    _fc: dict[str, Any] = field(default_factory=dict)
+    tracker: AccuracyTracker = field(default_factory=lambda: AccuracyTracker(window=288))
+
+    def __post_init__(self) -> None:
+        from aicity.forecast import registry
+
+        self._model = registry.make_multi(self.model, period=self.period, seed=self.seed)
+
+    def learn(self, snapshot: Snapshot) -> None:
+        """One step: new sessions' energy, sessions that left, inflexible load, meter health."""
+        meters = snapshot.of_type(METER_TYPE)
+        if not meters:
+            return
+        meter = meters[0]
+        now = when(meter, "activePower") or snapshot.time
+        arrived = 0.0
+        ev_kw = 0.0
+        connected: set[str] = set()
+        for ent in snapshot.of_type(CHARGER_TYPE):
+            self._check_frozen(ent, "energyDelivered", _num(ent.get("power")) > 0.05)
+            ev_kw += _num(ent.get("power"))
+            sid = ent.get("sessionId")
+            if sid is None:
+                continue
+            sid = str(sid)
+            connected.add(sid)
+            if sid not in self._seen:
+                self._seen.add(sid)
+                arrived += max(0.0, _num(ent.get("requestedEnergy")))
+                since, est = parse_time(ent.get("connectedSince")), parse_time(ent.get("estimatedDeparture"))
+                if since is not None and est is not None:
+                    self._open[sid] = (since, est, now)
+                    self._dwells.append(max(0.0, (est - since).total_seconds() / 3600))
+            elif sid in self._open:
+                since, est, _ = self._open[sid]
+                self._open[sid] = (since, est, now)
+        for sid in [s for s in self._open if s not in connected]:
+            since, est, last = self._open.pop(sid)
+            typed = (est - since).total_seconds()
+            if typed > 600:
+                self._ratios.append(min(2.0, max(0.0, (last - since).total_seconds() / typed)))
+        bat_kw = sum(_num(b.get("power")) for b in snapshot.of_type(BATTERY_TYPE))
+        self._check_frozen(meter, "totalActiveEnergyImport", abs(_num(meter.get("activePower"))) > 0.05
+                           or ev_kw > 0.05)
+        inflexible = _num(meter.get("activePower")) - ev_kw - bat_kw
+        values = {ARRIVALS: arrived, INFLEXIBLE: inflexible}
+        if self._model.series_ids and ARRIVALS in self._fc:
+            self.tracker.observe(values, {k: self._fc[k]["mean"][0] for k in values if k in self._fc})
+        self._model.learn_step(values, t=now)
+        fcs = self._model.forecast_all(self.horizon)
+        self._fc = {sid: {"mean": [max(0.0, v) if sid == ARRIVALS else v for v in fc.mean],
+                          "interval_80": [list(p) for p in fc.intervals[0.8]], "model": f"{self.model}"}
+                    for sid, fc in fcs.items()}
+
+    def _check_frozen(self, ent: Entity, attr: str, flowing: bool) -> None:
+        """A cumulative reading unchanged for ``frozen_after`` steps while power flows marks its meter frozen."""
+        value = ent.get(attr)
+        last = self._last.get(ent.id)
+        count = last[1] + 1 if last is not None and last[0] == value and flowing else 0
+        self._last[ent.id] = (value, count)
+        if count >= self.frozen_after:
+            self._health[ent.id] = "frozen"
+        else:
+            self._health.pop(ent.id, None)
+
+    def accuracy(self) -> dict[str, float]:
+        """Rolling one-step accuracy of the arrival and inflexible-load forecasts against persistence."""
+        return self.tracker.stats()
+
+    def forecast(self, snapshot: Snapshot) -> Mapping[str, Any]:
+        """The forecasts and learned behaviour the MPC reads (copies: planners cannot change them)."""
+        ratio = float(np.quantile(np.array(self._ratios), self.quantile)) if len(self._ratios) >= 20 else 0.8
+        dwell = float(np.median(np.array(self._dwells))) if self._dwells else 4.0
+        out: dict[str, Any] = {f"{KEY}{k}": {"mean": list(v["mean"]), "interval_80": [list(p) for p in
+                                                                                       v["interval_80"]],
+                                             "model": v["model"]} for k, v in self._fc.items()}
+        out[f"{KEY}departure_share"] = {"mean": round(min(1.0, max(0.3, ratio)), 4), "n": len(self._ratios)}
+        out[f"{KEY}dwell_h"] = {"mean": round(dwell, 3), "n": len(self._dwells)}
+        out[f"{KEY}health"] = dict(sorted(self._health.items()))
+        return out
+
+
+def _num(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else 0.0

@@ -1,0 +1,242 @@
+"""The dispatch linear programme shared by the AI City MPC and the perfect-foresight oracle (HiGHS via scipy).
+
+Variables per step: each EV job's power while it is available, each battery's charge / discharge / state of
+charge, the site's net grid power ``g`` and its import ``imp = max(g, 0)``, one peak ``P``, and per job the energy
+left unserved. Constraints: energy due per job (soft, heavily penalised), power balance, the transformer limit
+``|g| <= limit``, ``g <= P`` with ``P`` at least the peak already reached, battery dynamics, and where a grid is
+modelled, linearised bus voltages (0.95-1.05 pu) and line loadings (<= 100 %) from power-flow sensitivities.
+Objective: demand charge x ``P`` + energy price x import + unserved penalty + a tiny preference for early
+charging (robust to early departures). Duals name the constraints that bound (:attr:`Solution.binding`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Energy to deliver through one charger: ``avail[k]`` is the share of step ``k`` the EV is there."""
+
+    key: str
+    avail: FArray
+    energy_kwh: float
+    max_kw: float
+    node: int = 0
+    penalty: float = 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """A battery as the LP sees it."""
+
+    key: str
+    soc_kwh: float
+    capacity_kwh: float
+    power_kw: float
+    soc_min: float
+    soc_max: float
+    efficiency: float
+    node: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """Linearised grid: ``v = v0 + sv @ inj`` per bus and ``flow = f0 + sf @ inj`` per line (kW injections
+    of the controllable assets per node, load positive)."""
+
+    v0: FArray
+    sv: FArray
+    vmin: float
+    vmax: float
+    f0: FArray
+    sf: FArray
+    fmax: FArray
+    bus_names: tuple[str, ...]
+    line_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One dispatch problem over ``n`` steps of ``dt_h`` hours."""
+
+    n: int
+    dt_h: float
+    price: FArray
+    inflexible_kw: FArray
+    jobs: Sequence[Job]
+    storages: Sequence[Storage] = ()
+    limit_kw: float = float("inf")
+    peak_floor_kw: float = 0.0
+    peak_weight: float = 15.0
+    early_weight: float = 1e-5
+    cycle_weight: float = 1e-3
+    network: Network | None = None
+    node_inflexible_kw: FArray | None = None
+
+
+@dataclass(slots=True)
+class Solution:
+    """The optimum: power per job and battery per step, the peak, what bound it (from the duals)."""
+
+    ok: bool
+    status: str
+    rates: dict[str, FArray] = field(default_factory=dict)
+    battery: dict[str, FArray] = field(default_factory=dict)
+    unserved: dict[str, float] = field(default_factory=dict)
+    peak_kw: float = 0.0
+    grid_kw: FArray = field(default_factory=lambda: np.zeros(0))
+    objective: float = 0.0
+    binding: list[tuple[str, int, float]] = field(default_factory=list)
+    solve_s: float = 0.0
+
+
+class _Builder:
+    """Sparse rows of the LP, assembled once."""
+
+    def __init__(self) -> None:
+        self.n_var = 0
+        self.cost: list[float] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+        self.ub_rows: list[tuple[list[int], list[float], float, tuple[str, int]]] = []
+        self.eq_rows: list[tuple[list[int], list[float], float]] = []
+
+    def var(self, cost: float, lo: float, hi: float) -> int:
+        self.cost.append(cost)
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.n_var += 1
+        return self.n_var - 1
+
+    def vars(self, costs: FArray, lo: FArray, hi: FArray) -> np.ndarray[Any, np.dtype[np.int64]]:
+        first = self.n_var
+        self.cost.extend(costs.tolist())
+        self.lo.extend(lo.tolist())
+        self.hi.extend(hi.tolist())
+        self.n_var += len(costs)
+        return np.arange(first, self.n_var)
+
+
+def solve(p: Problem) -> Solution:
+    """Solve ``p`` with HiGHS; a failed solve returns ``ok=False`` (callers then fall back to a safe plan)."""
+    import time
+
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix
+
+    t0 = time.perf_counter()
+    b = _Builder()
+    n, dt = p.n, p.dt_h
+    steps = np.arange(n, dtype=float)
+    grid = b.vars(np.zeros(n), np.full(n, -p.limit_kw), np.full(n, p.limit_kw))
+    imp = b.vars(p.price * dt, np.zeros(n), np.full(n, np.inf))
+    peak = b.var(p.peak_weight, p.peak_floor_kw, np.inf)
+    balance: list[tuple[list[int], list[float]]] = [([int(grid[k])], [1.0]) for k in range(n)]
+    node_terms: dict[int, list[tuple[int, int, float]]] = {}  # node -> (step, var, sign)
+    job_vars: list[tuple[Job, np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]], int]] = []
+    for job in p.jobs:
+        ks = np.flatnonzero(job.avail[:n] > 0)
+        cap = job.max_kw * job.avail[ks]
+        xs = b.vars(p.early_weight * (steps[ks] + 1) * dt, np.zeros(len(ks)), cap)
+        u = b.var(job.penalty, 0.0, max(job.energy_kwh, 0.0))
+        b.ub_rows.append(([*xs.tolist(), u], [-dt] * len(ks) + [-1.0], -max(job.energy_kwh, 0.0), ("energy", -1)))
+        for k, x in zip(ks.tolist(), xs.tolist(), strict=True):
+            balance[k][0].append(x)
+            balance[k][1].append(-1.0)
+            node_terms.setdefault(job.node, []).append((k, x, 1.0))
+        job_vars.append((job, ks, xs, u))
+    bat_vars = []
+    for s in p.storages:
+        ch = b.vars(np.full(n, p.cycle_weight * dt), np.zeros(n), np.full(n, s.power_kw))
+        dis = b.vars(np.full(n, p.cycle_weight * dt), np.zeros(n), np.full(n, s.power_kw))
+        soc = b.vars(np.zeros(n), np.full(n, s.soc_min * s.capacity_kwh), np.full(n, s.soc_max * s.capacity_kwh))
+        for k in range(n):
+            prev_idx, prev_const = ([int(soc[k - 1])], 0.0) if k else ([], s.soc_kwh)
+            b.eq_rows.append(([int(soc[k]), *prev_idx, int(ch[k]), int(dis[k])],
+                              [1.0, *([-1.0] * len(prev_idx)), -s.efficiency * dt, dt / s.efficiency], prev_const))
+            balance[k][0].extend([int(ch[k]), int(dis[k])])
+            balance[k][1].extend([-1.0, 1.0])
+            node_terms.setdefault(s.node, []).append((k, int(ch[k]), 1.0))
+            node_terms.setdefault(s.node, []).append((k, int(dis[k]), -1.0))
+        bat_vars.append((s, ch, dis))
+    for k in range(n):
+        b.eq_rows.append((balance[k][0], balance[k][1], float(p.inflexible_kw[k])))
+        b.ub_rows.append(([int(grid[k]), int(imp[k])], [1.0, -1.0], 0.0, ("import", k)))
+        b.ub_rows.append(([int(grid[k]), peak], [1.0, -1.0], 0.0, ("peak", k)))
+    if p.network is not None:
+        _network_rows(b, p.network, node_terms, n)
+    a_ub, b_ub, tags = _matrix([(c, v) for c, v, _, _ in b.ub_rows], b.n_var, csr_matrix), \
+        np.array([r[2] for r in b.ub_rows]), [r[3] for r in b.ub_rows]
+    a_eq = _matrix([(c, v) for c, v, _ in b.eq_rows], b.n_var, csr_matrix)
+    b_eq = np.array([r[2] for r in b.eq_rows])
+    res = linprog(np.array(b.cost), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
+                  bounds=np.column_stack([b.lo, b.hi]), method="highs")
+    elapsed = time.perf_counter() - t0
+    if res.status != 0 or res.x is None:
+        return Solution(False, str(res.message), solve_s=elapsed)
+    x = res.x
+    sol = Solution(True, "optimal", peak_kw=float(x[peak]), grid_kw=x[grid].copy(), objective=float(res.fun),
+                   solve_s=elapsed)
+    for job, ks, xs, u in job_vars:
+        rate = np.zeros(n)
+        rate[ks] = x[xs]
+        sol.rates[job.key] = rate
+        sol.unserved[job.key] = float(x[u])
+    for s, ch, dis in bat_vars:
+        sol.battery[s.key] = x[ch] - x[dis]
+    marg = np.asarray(res.ineqlin.marginals)
+    bound = [(kind, k, float(-m)) for (kind, k), m in zip(tags, marg, strict=True)
+             if kind not in ("import", "energy") and m < -1e-7]
+    lim_m = np.asarray(res.upper.marginals)[grid]
+    bound += [("transformer", int(k), float(-lim_m[k])) for k in np.flatnonzero(lim_m < -1e-7)]
+    sol.binding = sorted(bound, key=lambda t: (t[1], t[0]))
+    return sol
+
+
+def _network_rows(b: _Builder, net: Network, node_terms: dict[int, list[tuple[int, int, float]]], n: int) -> None:
+    """Voltage band and line loading rows, only for buses and lines the controllable assets can move."""
+    for k in range(n):
+        cols: dict[int, list[tuple[int, float]]] = {}
+        for node, terms in node_terms.items():
+            cols[node] = [(var, sign) for kk, var, sign in terms if kk == k]
+        for i in range(net.sv.shape[0]):
+            idx, val = _combine(net.sv[i], cols)
+            if idx:
+                b.ub_rows.append((idx, [-v for v in val], float(net.v0[i, k] - net.vmin), ("voltage_min", k)))
+                b.ub_rows.append((idx, val, float(net.vmax - net.v0[i, k]), ("voltage_max", k)))
+        for j in range(net.sf.shape[0]):
+            idx, val = _combine(net.sf[j], cols)
+            if idx:
+                b.ub_rows.append((idx, val, float(net.fmax[j] - net.f0[j, k]), ("line_loading", k)))
+                b.ub_rows.append((idx, [-v for v in val], float(net.fmax[j] + net.f0[j, k]), ("line_loading", k)))
+
+
+def _combine(row: FArray, cols: dict[int, list[tuple[int, float]]]) -> tuple[list[int], list[float]]:
+    idx: list[int] = []
+    val: list[float] = []
+    for node, terms in cols.items():
+        s = float(row[node])
+        if abs(s) < 1e-12:
+            continue
+        for var, sign in terms:
+            idx.append(var)
+            val.append(s * sign)
+    return idx, val
+
+
+def _matrix(rows: list[tuple[list[int], list[float]]], n_var: int, csr: Any) -> Any:
+    data: list[float] = []
+    cols: list[int] = []
+    ptr = [0]
+    for c, v in rows:
+        cols.extend(c)
+        data.extend(v)
+        ptr.append(len(cols))
+    return csr((data, cols, ptr), shape=(len(rows), n_var))

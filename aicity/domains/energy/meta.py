@@ -1,0 +1,100 @@
+"""What the energy domain declares: KPIs, scenario options, equity groups, policy and plausibility rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aicity.core.errors import UserError
+from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
+from aicity.domains.energy.const import ACTION_TYPES, BATTERY_TYPE, CHARGER_TYPE, ENTITY_TYPES, METER_TYPE
+
+L, H = Better.LOWER, Better.HIGHER
+KPIS = (
+    KPI("peak_kw", "kW", L, True, "highest 5-15 min average import at the transformer"),
+    KPI("energy_cost", "$", L, True, "energy charges of the tariff on the imported energy"),
+    KPI("delivered_frac", "share", H, True, "energy delivered ÷ requested (capped at what each EV could take)"),
+    KPI("co2_kg", "kg", L, True, "imported energy × marginal CO2 intensity"),
+    KPI("demand_cost", "$", L, False, "the tariff's demand charge on the window's peak"),
+    KPI("unserved_kwh", "kWh", L, False, "requested energy not delivered by departure"),
+    KPI("voltage_violations", "count", L, True, "bus × step outside 0.95-1.05 pu (AC power flow)"),
+    KPI("voltage_worst_pu", "pu", L, False, "worst excursion beyond the voltage band (0 = none)"),
+    KPI("loading_violations", "count", L, True, "line / transformer × step above 100 % loading"),
+    KPI("loading_worst_pct", "%", L, False, "highest line or transformer loading"),
+    KPI("battery_throughput_kwh", "kWh", L, False, "energy through the batteries (wear)"),
+)
+"""Every KPI an energy twin reports (``DomainResult.kpis`` has exactly these keys)."""
+
+
+def _faults(value: Any) -> Any:
+    from aicity.domains.energy.faults import MeterFaults
+
+    MeterFaults.parse(value)
+    return value
+
+
+OPTIONS = (
+    Option("decision_interval_s", float, 300.0, "seconds between dispatch decisions (a multiple of the "
+           "scenario's 5 min (ACN) or 15 min (district) step)", "s", minimum=300, maximum=3600, step=300),
+    Option("transformer_kw", float, None, "transformer rating (default: the scenario's)", "kW", minimum=1,
+           maximum=100000),
+    Option("requests", str, "accepted", "what the EV's requested energy is: 'accepted' (what it took in reality, "
+           "as in ACN-Sim and the published anchors) or 'typed' (what the user typed in the app)",
+           choices=("accepted", "typed")),
+    Option("safe_rate_kw", float, 1.248, "chargers' safe rate while stopped or on implausible inputs", "kW",
+           minimum=0, maximum=22),
+    Option("horizon_h", float, 12.0, "MPC look-ahead", "h", minimum=1, maximum=48),
+    Option("forecast_model", str, "seasonal_average", "aicity.forecast model of arrivals and inflexible load",
+           choices=("seasonal_average", "seasonal_naive_day", "ewma", "rls", "ensemble")),
+    Option("anticipate", bool, True, "plan forecast arrivals as flexible demand (AI City mode)"),
+    Option("draw", int, 1, "which seeded draw of sessions and assets a district scenario uses (benchmarks pass "
+           "their seed)", "", minimum=0, maximum=2**31 - 1),
+    Option("oracle", bool, True, "solve the perfect-foresight oracle at the end for the report"),
+    Option("sensor_faults", dict, None, 'injected meter faults: {"negative"|"nan"|"freeze"|"stale": [ids], '
+           '"after_s": s}', parse=_faults),
+)
+"""Scenario options (``aicity run --set KEY=VALUE``), validated up front."""
+
+_AGE = 1800.0  # s: a meter silent for longer than 2 of the longest... decision intervals is stale
+PLAUSIBILITY: dict[str, Any] = {
+    "rules": [
+        {"entity_type": METER_TYPE, "attribute": "totalActiveEnergyImport", "min": 0, "max_age_s": _AGE,
+         "nullable": False},
+        {"entity_type": METER_TYPE, "attribute": "activePower", "min": -100000, "max": 100000, "max_age_s": _AGE,
+         "nullable": False},
+        {"entity_type": CHARGER_TYPE, "attribute": "power", "min": 0, "max": 400, "max_age_s": _AGE,
+         "nullable": False},
+        {"entity_type": CHARGER_TYPE, "attribute": "energyDelivered", "min": 0, "max": 200, "max_age_s": _AGE},
+        {"entity_type": BATTERY_TYPE, "attribute": "stateOfCharge", "min": 0, "max": 1, "max_age_s": _AGE,
+         "nullable": False},
+    ],
+    "required": [f"urn:ngsi-ld:{METER_TYPE}:*"],
+}
+"""Input plausibility rules: a negative, non-finite or stale meter reading makes the decision resting on it
+degraded (that asset goes to its safe state); NaN readings are dead-lettered at ingress."""
+
+
+def _fit(params: Mapping[str, Any]) -> None:
+    """Options that must fit together."""
+    model = params.get("forecast_model")
+    if model is not None and not isinstance(model, str):
+        raise UserError(f"option forecast_model must be text, got {model!r}")
+
+
+META = DomainMeta(
+    kpis=KPIS,
+    options=OPTIONS,
+    equity=(EquityGroup("charger_group", "delivered_frac", "delivered ÷ requested per charger bank"),
+            EquityGroup("user_group", "delivered_frac", "delivered ÷ requested: app users vs no app"),
+            EquityGroup("district", "delivered_frac", "delivered ÷ requested per feeder district")),
+    action_types=ACTION_TYPES,
+    policy=Path(__file__).with_name("policy.toml"),
+    entity_types=ENTITY_TYPES,
+    plausibility=PLAUSIBILITY,
+    test_scenario="acn-caltech-day",
+    test_duration_s=3600.0,
+    default_scenario="",
+    validate=_fit,
+)
+"""The energy domain's metadata."""

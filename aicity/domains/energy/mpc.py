@@ -1,0 +1,193 @@
+"""The AI City energy controller: receding-horizon MPC, the dispatch LP of :mod:`.lp` re-solved every decision.
+
+It reads only what a charging network sees — the site meter (power, the peak reached so far, the transformer
+rating), every charger's connected session (connection time, requested energy, estimated departure, energy
+delivered) and battery states — plus the forecasts of :class:`.learning.DemandLearner`: energy that new sessions
+will bring (as anticipated flexible demand), the inflexible net load, and how early people leave against the
+departure they typed (each session is planned to finish by that earlier time). The tariff is public. Assets
+whose meters are implausible get their safe setpoint. Each proposal carries, from the LP's duals, the constraints
+that bound the dispatch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from aicity.core.domain import ProposedAction, Snapshot
+from aicity.core.entity import Entity
+from aicity.domains.energy.const import (
+    BATTERY_DISPATCH,
+    BATTERY_TYPE,
+    CHARGER_TYPE,
+    EV_CHARGING,
+    METER_TYPE,
+    SET_POWER,
+)
+from aicity.domains.energy.data import Tariff
+from aicity.domains.energy.learning import KEY, parse_time, when
+from aicity.domains.energy.lp import Job, Network, Problem, Solution, Storage, solve
+
+PLANNER = "energy.ai.mpc@1"
+_WORDS = {"peak": "the site's peak so far", "transformer": "the transformer rating",
+          "voltage_min": "the 0.95 pu voltage floor", "voltage_max": "the 1.05 pu voltage ceiling",
+          "line_loading": "a line's thermal rating"}
+
+
+@dataclass(frozen=True)
+class MpcPlanner:
+    """A pure planner: ``(snapshot, forecasts) -> proposals`` (its tariff and grid model are fixed inputs)."""
+
+    tariff: Tariff
+    demand_charge: float
+    horizon_h: float = 12.0
+    anticipate: bool = True
+    network: Any = None
+    name: str = PLANNER
+
+    def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
+        """One proposal per connected charger and per battery."""
+        meters = snapshot.of_type(METER_TYPE)
+        if not meters:
+            return []
+        meter = meters[0]
+        now = when(meter, "activePower") or snapshot.time
+        dt_s = float(meter.get("decisionInterval") or 300.0)
+        dt_h = dt_s / 3600.0
+        health: Mapping[str, str] = forecasts.get(f"{KEY}health", {})
+        chargers = [e for e in snapshot.of_type(CHARGER_TYPE) if e.get("sessionId") is not None]
+        batteries = snapshot.of_type(BATTERY_TYPE)
+        if not chargers and not batteries:
+            return []
+        out: list[ProposedAction] = []
+        if meter.id in health:  # the site meter is implausible: nothing is dispatched from it
+            return [self._safe(e, meter, f"site meter {health[meter.id]}") for e in chargers] + [
+                self._idle(b, meter) for b in batteries]
+        share = float(forecasts.get(f"{KEY}departure_share", {}).get("mean", 0.8))
+        active = [e for e in chargers if e.id not in health and e.get("status") != "SuspendedEV"]
+        out += [self._safe(e, meter, f"meter {health[e.id]}") for e in chargers if e.id in health]
+        out += [self._zero(e, meter, "the EV is full") for e in chargers
+                if e.id not in health and e.get("status") == "SuspendedEV"]
+        deadlines = {e.id: self._deadline(e, now, share) for e in active}
+        n = max(1, min(int(self.horizon_h * 3600 / dt_s), max([math.ceil(d / dt_s) for d in deadlines.values()]
+                                                                 or [1])))
+        n = max(n, int(4 * 3600 / dt_s)) if batteries else n
+        jobs = [self._job(e, deadlines[e.id], n, dt_s, dt_h) for e in active]
+        jobs += self._anticipated(forecasts, n, dt_s) if self.anticipate else []
+        storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
+                            _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
+                            int(b.get("node") or 0)) for b in batteries]
+        inflex = self._series(forecasts, "inflexible_kw", n)
+        prices = np.array([self.tariff.price(now + timedelta(seconds=k * dt_s)) for k in range(n)])
+        network = self.network.restrict(inflex, n) if self.network is not None else None
+        prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
+                       _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network)
+        sol = solve(prob)
+        if not sol.ok:
+            return out + [self._safe(e, meter, f"no feasible dispatch ({sol.status})") for e in active] + [
+                self._idle(b, meter) for b in batteries]
+        why = explain(sol, prob, now, dt_s)
+        inputs_site = {meter.id: meter.get("activePower")}
+        for e in active:
+            kw = float(sol.rates[e.id][0]) if e.id in sol.rates else 0.0
+            out.append(ProposedAction(
+                e.id, SET_POWER, {"kw": round(kw, 3)}, score=round(sol.objective, 4),
+                candidates=({"kw": round(kw, 3), "binding": why},),
+                inputs={**inputs_site, e.id: e.get("energyDelivered")},
+                forecasts={"departure_share": share, "planned_finish_s": round(deadlines[e.id], 1)},
+                planner=self.name, action_type=EV_CHARGING))
+        for b in batteries:
+            kw = float(sol.battery[b.id][0]) if b.id in sol.battery else 0.0
+            out.append(ProposedAction(b.id, SET_POWER, {"kw": round(kw, 3)}, score=round(sol.objective, 4),
+                                      candidates=({"kw": round(kw, 3), "binding": why},),
+                                      inputs={**inputs_site, b.id: b.get("stateOfCharge")},
+                                      planner=self.name, action_type=BATTERY_DISPATCH))
+        return out
+
+    def _deadline(self, e: Entity, now: datetime, share: float) -> float:
+        """Seconds from now by which the session is planned to finish: the typed dwell cut to the share of it
+        people really stay (learned), at least one interval."""
+        since, est = parse_time(e.get("connectedSince")), parse_time(e.get("estimatedDeparture"))
+        if since is None or est is None:
+            return 3600.0
+        finish = since + (est - since) * share
+        return max(1.0, (finish - now).total_seconds())
+
+    def _job(self, e: Entity, deadline_s: float, n: int, dt_s: float, dt_h: float) -> Job:
+        avail = np.zeros(n)
+        last = deadline_s / dt_s
+        for k in range(min(n, max(1, math.ceil(last)))):
+            avail[k] = 1.0 if k + 1 <= last or k == 0 else last - k
+        need = max(0.0, _f(e.get("requestedEnergy")) - _f(e.get("energyDelivered")))
+        return Job(e.id, avail, need, _f(e.get("maxPower")), int(e.get("node") or 0))
+
+    def _anticipated(self, forecasts: Mapping[str, Any], n: int, dt_s: float) -> list[Job]:
+        """Forecast arrivals as flexible jobs: the energy of step ``k`` due one typical dwell later."""
+        mean = self._series(forecasts, "arrival_kwh", n)
+        dwell_h = float(forecasts.get(f"{KEY}dwell_h", {}).get("mean", 4.0)) * float(
+            forecasts.get(f"{KEY}departure_share", {}).get("mean", 0.8))
+        span = max(1, int(dwell_h * 3600 / dt_s))
+        jobs = []
+        for k in range(1, n):
+            if mean[k] <= 1e-6:
+                continue
+            avail = np.zeros(n)
+            avail[k:k + span] = 1.0
+            jobs.append(Job(f"forecast-{k}", avail, float(mean[k]), float(mean[k]) / (dwell_h / 2), penalty=100.0))
+        return jobs
+
+    @staticmethod
+    def _series(forecasts: Mapping[str, Any], name: str, n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+        fc = forecasts.get(f"{KEY}{name}")
+        out = np.zeros(n)
+        if fc:
+            vals = np.array(fc["mean"][:n], dtype=float)
+            out[: len(vals)] = vals
+        return out
+
+    def _safe(self, e: Entity, meter: Entity, reason: str) -> ProposedAction:
+        kw = _f(e.get("safePower"))
+        return ProposedAction(e.id, SET_POWER, {"kw": kw}, candidates=({"kw": kw, "binding": f"safe rate: {reason}"},),
+                              inputs={meter.id: meter.get("activePower"), e.id: e.get("energyDelivered")},
+                              planner=self.name, action_type=EV_CHARGING)
+
+    def _zero(self, e: Entity, meter: Entity, reason: str) -> ProposedAction:
+        return ProposedAction(e.id, SET_POWER, {"kw": 0.0}, candidates=({"kw": 0.0, "binding": reason},),
+                              inputs={e.id: e.get("energyDelivered")}, planner=self.name, action_type=EV_CHARGING)
+
+    def _idle(self, b: Entity, meter: Entity) -> ProposedAction:
+        return ProposedAction(b.id, SET_POWER, {"kw": 0.0}, candidates=({"kw": 0.0, "binding": "safe: idle"},),
+                              inputs={b.id: b.get("stateOfCharge")}, planner=self.name,
+                              action_type=BATTERY_DISPATCH)
+
+
+def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:
+    """Which constraints bound the dispatch and when, from the LP's duals, in words."""
+    if not sol.binding:
+        return "no constraint bound: every session charges as early and cheaply as it can"
+    spans: dict[str, list[int]] = {}
+    for kind, k, _ in sol.binding:
+        spans.setdefault(kind, []).append(k)
+    parts = []
+    for kind, ks in spans.items():
+        a = now + timedelta(seconds=min(ks) * dt_s)
+        b = now + timedelta(seconds=(max(ks) + 1) * dt_s)
+        what = _WORDS.get(kind, kind)
+        if kind == "peak":
+            what = f"{what} ({sol.peak_kw:.1f} kW, demand charge {prob.peak_weight:g} $/kW)"
+        elif kind == "transformer":
+            what = f"the {prob.limit_kw:g} kW transformer rating"
+        parts.append(f"{what} bound {a:%H:%M}-{b:%H:%M}")
+    return "; ".join(parts) + "; the sessions with the latest departures were deferred"
+
+
+def _f(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else 0.0
+
+
+__all__ = ["PLANNER", "MpcPlanner", "Network", "explain"]

@@ -1,0 +1,376 @@
+"""The energy twin: real EV sessions on chargers, batteries, loads and PV behind one transformer, with an AC
+power flow (pandapower) where the scenario has a grid; meters report as NGSI-LD entities.
+
+Smart City mode: chargers run at full power from plug-in, batteries follow a self-consumption rule. AI City mode:
+chargers wait for dispatch (0 kW until told), batteries hold their setpoint. Every command passes the actuator
+edge (:mod:`.edge`). What the sensors report is what a real charging network sees: meters and the connected
+sessions with the user's requested energy and estimated departure (never future arrivals, loads or weather).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from aicity.core.capabilities import EdgeActionData
+from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
+from aicity.core.entity import Entity, Property
+from aicity.domains.energy.const import (
+    BATTERY_PREFIX,
+    BATTERY_TYPE,
+    BUS_TYPE,
+    CHARGER_PREFIX,
+    CHARGER_TYPE,
+    METER_TYPE,
+    SET_POWER,
+)
+from aicity.domains.energy.data import Session
+from aicity.domains.energy.edge import battery_command, battery_step, charger_command
+from aicity.domains.energy.faults import MeterFaults
+from aicity.domains.energy.kpis import Ledger, result
+from aicity.domains.energy.site import Site
+
+SITE_METER = "site"
+
+
+@dataclass
+class TwinConfig:
+    """Run options of one twin (validated scenario options)."""
+
+    decision_interval_s: float = 300.0
+    requests: str = "accepted"
+    safe_kw: float = 1.248
+    faults: MeterFaults | None = None
+    oracle: bool = True
+
+
+@dataclass
+class _Plug:
+    """A charger's live state."""
+
+    queue: list[Session]
+    setpoint: float = 0.0
+    session: Session | None = None
+    delivered: float = 0.0
+    power: float = 0.0
+    held: bool = False
+
+
+@dataclass
+class _Store:
+    """A battery's live state."""
+
+    soc: float
+    setpoint: float = 0.0
+    power: float = 0.0
+    held: bool = False
+
+
+@dataclass
+class EnergyTwin:
+    """A :class:`aicity.core.domain.Twin` over a :class:`Site` (see the module docstring)."""
+
+    site: Site
+    scenario: Scenario
+    mode: str
+    seed: int = 0
+    config: TwinConfig = field(default_factory=TwinConfig)
+
+    def __post_init__(self) -> None:
+        self.decision_interval_s = self.config.decision_interval_s
+        self.begin_step = self.site.step_of(self.scenario.begin_s)
+        self.n_steps = max(1, math.ceil((self.scenario.end_s - self.scenario.begin_s) / self.site.step_s - 1e-9))
+        self.start_time: datetime = self.site.epoch + timedelta(seconds=self.scenario.begin_s)
+        self.k = 0
+        self.ledger = Ledger(self.site, self.begin_step)
+        self._edge_log: list[EdgeActionData] = []
+        self._frozen: dict[str, dict[str, Any]] = {}
+        self._last_obs: dict[str, Entity | dict[str, Any]] = {}
+        self.plugs: dict[str, _Plug] = {}
+        self.stores: dict[str, _Store] = {}
+        self.grid_kw = 0.0
+        self.imported_kwh = 0.0
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Queue every session of the window on its charger (sessions plugged in before the window start at it)."""
+        begin, end = self.scenario.begin_s, self.scenario.end_s
+        by: dict[str, list[Session]] = {c.cid: [] for c in self.site.chargers}
+        for s in self.site.sessions:
+            if s.departure_s > begin and s.arrival_s < end and s.station in by:
+                by[s.station].append(s)
+        self.plugs = {cid: _Plug(sorted(q, key=lambda s: s.arrival_s, reverse=True)) for cid, q in by.items()}
+        self.stores = {b.bid: _Store(b.soc0 * b.limits.capacity_kwh) for b in self.site.batteries}
+        if self.site.grid is not None:
+            self.site.grid.start()
+        self._connect(begin)
+
+    def elapsed_s(self) -> float:
+        """Simulated seconds since the window's begin."""
+        return self.k * self.site.step_s
+
+    def done(self) -> bool:
+        """True at the end of the window."""
+        return self.k >= self.n_steps
+
+    def advance(self, seconds: float) -> None:
+        """Simulate whole steps covering ``seconds``."""
+        for _ in range(max(1, round(seconds / self.site.step_s))):
+            if self.done():
+                return
+            self._step()
+
+    # ---- physics -------------------------------------------------------------------------------
+    def _now_s(self) -> float:
+        return self.scenario.begin_s + self.k * self.site.step_s
+
+    def _connect(self, t: float) -> None:
+        """Plug in the sessions arriving by ``t`` on free chargers (the charger's default power on plug-in)."""
+        for cid, plug in self.plugs.items():
+            if plug.session is None and plug.queue and plug.queue[-1].arrival_s <= t + 1e-9:
+                plug.session = plug.queue.pop()
+                plug.delivered = 0.0
+                plug.setpoint = self._default_kw(cid) if not plug.held else self.config.safe_kw
+
+    def _default_kw(self, cid: str) -> float:
+        ch = self.site.charger(cid)
+        return ch.limits.max_kw if (self.mode == "smart" and ch is not None) else 0.0
+
+    def _step(self) -> None:
+        site, dt = self.site, self.site.step_s
+        t0 = self._now_s()
+        t1 = t0 + dt
+        ks = self.begin_step + self.k
+        node_kw = site.base_at(ks) - site.pv_at(ks)
+        ev_total = 0.0
+        by_id = {c.cid: c for c in site.chargers}
+        for cid, plug in self.plugs.items():
+            energy = 0.0
+            # sessions arriving during the step: in smart mode they draw from plug-in
+            if plug.session is None and plug.queue and plug.queue[-1].arrival_s < t1:
+                plug.session = plug.queue.pop()
+                plug.delivered = 0.0
+                plug.setpoint = self._default_kw(cid) if not plug.held else self.config.safe_kw
+            s = plug.session
+            if s is not None:
+                start, stop = max(t0, s.arrival_s), min(t1, s.departure_s)
+                room = max(0.0, s.capacity_kwh - plug.delivered)
+                energy = min(plug.setpoint * max(0.0, stop - start) / 3600.0, room)
+                plug.delivered += energy
+                if s.departure_s <= t1 + 1e-9:
+                    self.ledger.session_done(s, plug.delivered, self._demand(s), by_id[cid].group,
+                                             site.node_districts[by_id[cid].node])
+                    plug.session, plug.delivered = None, 0.0
+                    plug.setpoint = 0.0
+            plug.power = energy / (dt / 3600.0)
+            node_kw[by_id[cid].node] += plug.power
+            ev_total += plug.power
+        bat_total = self._batteries(node_kw)
+        grid_kw = float(node_kw.sum())
+        self.grid_kw = grid_kw
+        self.imported_kwh += max(grid_kw, 0.0) * site.dt_h
+        flow = site.grid.run(node_kw) if site.grid is not None else None
+        self.ledger.step(ks, self.k * dt, grid_kw, ev_total, bat_total, flow,
+                         [st.soc for st in self.stores.values()])
+        self.k += 1
+        self._connect(self._now_s())
+
+    def _batteries(self, node_kw: np.ndarray[Any, Any]) -> float:
+        total = 0.0
+        for b in self.site.batteries:
+            st = self.stores[b.bid]
+            want = st.setpoint
+            if self.mode == "smart" and not st.held:  # self-consumption: charge surplus, cover the rest
+                want = -float(node_kw[b.node])
+            cmd = battery_command(b.limits, want, soc_kwh=st.soc, prev_kw=st.power, dt_h=self.site.dt_h)
+            kw = cmd.kw if self.mode == "smart" or cmd.status != "refused" else 0.0
+            if self.mode != "smart" and cmd.status == "clamped" and any(x.startswith("soc") for x in cmd.bound_by):
+                detail: dict[str, Any] = {"kw": kw, "bound_by": list(cmd.bound_by)}
+                self._edge_log.append({"target": f"{BATTERY_PREFIX}{b.bid}", "event": "soc_limit",
+                                       "time_s": self.elapsed_s(), "detail": detail})
+            st.soc = battery_step(b.limits, kw, st.soc, self.site.dt_h)
+            st.power = kw
+            node_kw[b.node] += kw
+            total += kw
+        return total
+
+    def _demand(self, s: Session) -> float:
+        """The energy a session asks for that the EV can take: min(request shown, what it took in reality)."""
+        return min(self._request(s), s.capacity_kwh)
+
+    def _request(self, s: Session) -> float:
+        return s.requested_kwh if self.config.requests == "typed" else s.capacity_kwh
+
+    # ---- sensors ---------------------------------------------------------------------------------
+    def observe(self) -> list[Any]:
+        """Meters and chargers as entities (a faulty reading may come as a raw, invalid NGSI-LD dict)."""
+        now = self.start_time + timedelta(seconds=self.elapsed_s())
+        ents: list[Any] = [self._meter(now)]
+        for cid, plug in sorted(self.plugs.items()):
+            ents.append(self._charger_entity(cid, plug, now))
+        for b in self.site.batteries:
+            st = self.stores[b.bid]
+            ents.append(Entity(f"{BATTERY_PREFIX}{b.bid}", BATTERY_TYPE, {
+                "stateOfCharge": Property(round(st.soc / b.limits.capacity_kwh, 4), now, "P1"),
+                "energyStored": Property(round(st.soc, 3), now, "KWH"),
+                "power": Property(round(st.power, 3), now, "KWT"),
+                "capacity": Property(b.limits.capacity_kwh, None, "KWH"),
+                "maxPower": Property(b.limits.power_kw, None, "KWT"),
+                "socMin": Property(b.limits.soc_min), "socMax": Property(b.limits.soc_max),
+                "efficiency": Property(b.limits.efficiency), "node": Property(b.node)}))
+        if self.site.grid is not None:
+            ents.extend(self.site.grid.observe(now, BUS_TYPE))
+        return [self._fault(e, now) for e in ents]
+
+    def _meter(self, now: datetime) -> Entity:
+        return Entity(f"urn:ngsi-ld:{METER_TYPE}:{SITE_METER}", METER_TYPE, {
+            "activePower": Property(round(self.grid_kw, 3), now, "KWT"),
+            "totalActiveEnergyImport": Property(round(self.imported_kwh, 3), now, "KWH"),
+            "peakPower": Property(round(self.ledger.peak_kw, 3), now, "KWT"),
+            "transformerRating": Property(self.site.limit_kw, None, "KWT"),
+            "decisionInterval": Property(self.decision_interval_s, None, "SEC"),
+            "stepsPerDay": Property(round(86400 / self.site.step_s))})
+
+    def _charger_entity(self, cid: str, plug: _Plug, now: datetime) -> Entity:
+        ch = self.site.charger(cid)
+        assert ch is not None
+        lim = ch.limits
+        s = plug.session
+        attrs: dict[str, Any] = {
+            "power": Property(round(plug.power, 3), now, "KWT"),
+            "setpoint": Property(round(plug.setpoint, 3), now, "KWT"),
+            "maxPower": Property(lim.max_kw, None, "KWT"), "minPower": Property(lim.min_kw, None, "KWT"),
+            "powerStep": Property(lim.step_kw, None, "KWT"), "safePower": Property(self.config.safe_kw, None, "KWT"),
+            "chargerGroup": Property(ch.group), "node": Property(ch.node)}
+        if s is None:
+            attrs["status"] = Property("Available", now)
+            attrs["energyDelivered"] = Property(None, now, "KWH")
+        else:
+            full = plug.delivered >= s.capacity_kwh - 1e-6
+            attrs["status"] = Property("SuspendedEV" if full else ("Charging" if plug.setpoint > 0 else
+                                                                  "SuspendedEVSE"), now)
+            attrs["sessionId"] = Property(s.sid)
+            attrs["connectedSince"] = Property(self._iso(max(s.arrival_s, self.scenario.begin_s)))
+            attrs["estimatedDeparture"] = Property(self._iso(s.est_departure_s))
+            attrs["requestedEnergy"] = Property(round(self._request(s), 3), now, "KWH")
+            attrs["energyDelivered"] = Property(round(plug.delivered, 4), now, "KWH")
+        return Entity(f"{CHARGER_PREFIX}{cid}", CHARGER_TYPE, attrs)
+
+    def _iso(self, epoch_s: float) -> str:
+        return (self.site.epoch + timedelta(seconds=epoch_s)).isoformat()
+
+    def _fault(self, ent: Entity, now: datetime) -> Entity | dict[str, Any]:
+        faults = self.config.faults
+        local = ent.local_id
+        kind = faults.kind(local, self.elapsed_s()) if faults is not None else None
+        if kind is None:
+            return ent
+        data = ent.to_ngsi()
+        key = "totalActiveEnergyImport" if ent.type == METER_TYPE else "energyDelivered"
+        if key not in data:
+            key = "power"
+        if kind == "negative":
+            data[key]["value"] = -abs(float(data[key]["value"])) - 1.0
+        elif kind == "nan":
+            data[key]["value"] = float("nan")
+            return data
+        elif kind == "freeze":
+            first = self._frozen.setdefault(local, data)
+            data = {**data, key: {**data[key], "value": first[key]["value"]}}
+        elif kind == "stale":
+            first = self._frozen.setdefault(local, data)
+            data = first
+        return Entity.from_ngsi(data)
+
+    # ---- actuators -------------------------------------------------------------------------------
+    def actuate(self, action: ProposedAction) -> Outcome:
+        """Pass a setpoint through the charger's or battery's edge."""
+        kw = action.params.get("kw")
+        if action.action != SET_POWER:
+            return Outcome(action, "refused", bound_by=("known_action",), reason=f"unknown action {action.action!r}")
+        if action.target.startswith(CHARGER_PREFIX):
+            cid = action.target.removeprefix(CHARGER_PREFIX)
+            plug, ch = self.plugs.get(cid), self.site.charger(cid)
+            if plug is not None and ch is not None:
+                s = plug.session
+                cmd = charger_command(ch.limits, kw, connected=s is not None,
+                                      full=s is not None and plug.delivered >= s.capacity_kwh - 1e-6)
+                if cmd.status != "refused":
+                    plug.setpoint, plug.held = cmd.kw, False
+                return Outcome(action, cmd.status, {"kw": cmd.kw}, cmd.bound_by, cmd.reason)
+        if action.target.startswith(BATTERY_PREFIX):
+            bid = action.target.removeprefix(BATTERY_PREFIX)
+            st = self.stores.get(bid)
+            bat = next((b for b in self.site.batteries if b.bid == bid), None)
+            if st is not None and bat is not None:
+                cmd = battery_command(bat.limits, kw, soc_kwh=st.soc, prev_kw=st.power, dt_h=self.site.dt_h)
+                if cmd.status != "refused":
+                    st.setpoint, st.held = cmd.kw, False
+                return Outcome(action, cmd.status, {"kw": cmd.kw}, cmd.bound_by, cmd.reason)
+        return Outcome(action, "refused", bound_by=("known_target",), reason=f"no charger or battery {action.target}")
+
+    def safe_state(self) -> None:
+        """Every charger with an EV to the declared safe rate, every battery idle."""
+        for cid in self.plugs:
+            self.safe_state_for(f"{CHARGER_PREFIX}{cid}")
+        for bid in self.stores:
+            self.safe_state_for(f"{BATTERY_PREFIX}{bid}")
+
+    def safe_state_for(self, target: str) -> bool:
+        """Put one charger (safe rate) or battery (idle) in its safe state."""
+        cid = target.removeprefix(CHARGER_PREFIX)
+        if target.startswith(CHARGER_PREFIX) and cid in self.plugs:
+            plug = self.plugs[cid]
+            plug.setpoint = self.config.safe_kw if plug.session is not None else 0.0
+            plug.held = True
+            return True
+        bid = target.removeprefix(BATTERY_PREFIX)
+        if target.startswith(BATTERY_PREFIX) and bid in self.stores:
+            self.stores[bid].setpoint, self.stores[bid].held = 0.0, True
+            return True
+        return False
+
+    def resume(self) -> None:
+        """Hand control back (setpoints stay until the next decision)."""
+        for plug in self.plugs.values():
+            plug.held = False
+        for st in self.stores.values():
+            st.held = False
+
+    def edge_events(self) -> list[EdgeActionData]:
+        """What the edges did on their own since the last call."""
+        out, self._edge_log = self._edge_log, []
+        return out
+
+    def close(self) -> DomainResult:
+        """Sessions still plugged in are scored as they stand; KPIs, groups, series and the oracle's figures."""
+        by_id = {c.cid: c for c in self.site.chargers}
+        for cid, plug in self.plugs.items():
+            if plug.session is not None:
+                s = plug.session
+                demand = self._demand(s)
+                self.ledger.session_done(s, demand - self._locked_shortfall(s, plug.delivered), demand,
+                                         by_id[cid].group, self.site.node_districts[by_id[cid].node])
+                plug.session = None
+        if self.site.grid is not None:
+            self.site.grid.close()
+        oracle = None
+        if self.config.oracle and self.k > 0:
+            from aicity.domains.energy.oracle import oracle_kpis
+
+            oracle = oracle_kpis(self.site, self.scenario.begin_s, self.scenario.begin_s + self.k * self.site.step_s,
+                                 requests=self.config.requests)
+        return result(self.ledger, self.site, oracle)
+
+    def _locked_shortfall(self, s: Session, delivered: float) -> float:
+        """For a session still plugged in at the window's end: the shortfall that full power until its
+        departure could no longer avoid (a controller is not blamed for energy it can still deliver)."""
+        end = self.scenario.begin_s + self.k * self.site.step_s
+        ch = self.site.charger(s.station)
+        max_kw = ch.limits.max_kw if ch is not None else 0.0
+        reach = max_kw * max(0.0, s.departure_s - end) / 3600.0
+        return max(0.0, self._demand(s) - delivered - reach)

@@ -1,0 +1,40 @@
+"""The dispatch LP (a real HiGHS solve) on cases small enough to solve by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aicity.domains.energy.lp import Job, Problem, Storage, solve
+
+
+def test_two_evs_share_the_peak_by_hand() -> None:
+    # two EVs over 4 one-hour steps: A needs 8 kWh within steps 0-1, B needs 8 kWh within steps 0-3.
+    # The minimum peak is 4 kW at every step: A takes 4+4 in steps 0-1 (B 0, 0), B takes 4+4 in steps 2-3.
+    a = Job("A", np.array([1, 1, 0, 0.0]), 8.0, 7.0)
+    b = Job("B", np.array([1, 1, 1, 1.0]), 8.0, 7.0)
+    sol = solve(Problem(4, 1.0, np.full(4, 0.1), np.zeros(4), [a, b], peak_weight=100.0))
+    assert sol.ok and sol.peak_kw == pytest.approx(4.0)
+    assert sol.rates["A"].sum() == pytest.approx(8.0) and sol.rates["B"].sum() == pytest.approx(8.0)
+    assert sum(sol.unserved.values()) == pytest.approx(0.0, abs=1e-7)
+    assert {kind for kind, _, _ in sol.binding} == {"peak"}  # the peak bound, and the dual says so
+
+
+def test_cheap_hours_and_unserved_energy() -> None:
+    # one EV, 3 kWh, 2 steps at 1 h, max 2 kW: prices 0.5 then 0.1 -> 2 kWh in the cheap step, 1 kWh in the other
+    job = Job("A", np.array([1.0, 1.0]), 3.0, 2.0)
+    sol = solve(Problem(2, 1.0, np.array([0.5, 0.1]), np.zeros(2), [job], peak_weight=0.0))
+    assert sol.rates["A"].tolist() == pytest.approx([1.0, 2.0])
+    short = solve(Problem(2, 1.0, np.array([0.5, 0.1]), np.zeros(2), [Job("B", np.array([1.0, 1.0]), 10.0, 2.0)],
+                          peak_weight=0.0))
+    assert short.unserved["B"] == pytest.approx(6.0)
+
+
+def test_transformer_limit_binds_and_battery_shaves() -> None:
+    # 10 kW inflexible load each step, 8 kW transformer: a battery holding 4 kWh must cover 2 kW for 2 h
+    bat = Storage("b", soc_kwh=4.0, capacity_kwh=10.0, power_kw=5.0, soc_min=0.0, soc_max=1.0, efficiency=1.0)
+    sol = solve(Problem(2, 1.0, np.full(2, 0.1), np.full(2, 10.0), [], [bat], limit_kw=8.0, peak_weight=1.0))
+    assert sol.ok and sol.peak_kw == pytest.approx(8.0)
+    assert sol.battery["b"].tolist() == pytest.approx([-2.0, -2.0])
+    assert any(kind == "transformer" for kind, _, _ in sol.binding) or any(kind == "peak" for kind, _, _ in
+                                                                           sol.binding)
