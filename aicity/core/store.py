@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -322,6 +323,82 @@ def _same(a: Attribute, b: Attribute) -> bool:
 _KIND_TEXT = {k: k.value for k in ChangeKind}
 
 
+def diff_entity(old: Entity | None, entity: Entity, now_ts: float, context_id: str | None,
+                rows: list[tuple[Any, ...]]) -> tuple[UpdateResult, Entity]:
+    """An update against the current state: its kinds and merged entity; its history row goes to ``rows``."""
+    kinds: dict[str, ChangeKind] = {}
+    merged: dict[str, Attribute] = dict(old.attrs) if old is not None and old.type == entity.type else {}
+    parts: list[str] = []
+    for name, attr in entity.attrs.items():
+        prev = merged.get(name)
+        if prev is None:
+            kind = ChangeKind.NEW
+        elif not _same(prev, attr):
+            kind = ChangeKind.CHANGED
+        elif attr.observed_at is not None and attr.observed_at != prev.observed_at:
+            kind = ChangeKind.REPORTED
+        else:
+            kinds[name] = ChangeKind.UNCHANGED
+            continue
+        kinds[name] = kind
+        merged[name] = attr
+        text = _KIND_TEXT[kind]
+        obs = "null" if attr.observed_at is None else repr(attr.observed_at.timestamp())
+        if isinstance(attr, Property):
+            unit = "" if attr.unit_code is None else "," + json.dumps(attr.unit_code)
+            parts.append(f'"{name}":[{_encode(attr.value)},{obs},"{text}"{unit}]')
+        else:
+            parts.append(f'"{name}":[{_encode(_attr_value(attr))},{obs},"{text}"]')
+    if parts:
+        rows.append((entity.id, now_ts, context_id, "{" + ",".join(parts) + "}"))
+    new = Entity.trusted(entity.id, entity.type, merged)
+    return UpdateResult(entity.id, kinds), new
+
+
+def merge_updates(current: dict[str, Entity], modified: dict[str, float], dirty: set[str],
+                  entities: Iterable[Entity], now_ts: float,
+                  context_id: str | None) -> tuple[list[UpdateResult], list[tuple[Any, ...]]]:
+    """Merge updates into a cached current state, marking what changed dirty; the results and the history rows."""
+    rows: list[tuple[Any, ...]] = []
+    results: list[UpdateResult] = []
+    for entity in entities:
+        result, merged = diff_entity(current.get(entity.id), entity, now_ts, context_id, rows)
+        results.append(result)
+        if result.changed or result.reported:
+            current[entity.id] = merged
+            modified[entity.id] = now_ts
+            dirty.add(entity.id)
+    return results, rows
+
+
+def causal_chain(event: Callable[[str], StoredEvent | None], event_id: str) -> list[StoredEvent]:
+    """The chain from an event back to its root, following parent ids (``event`` looks one up by id)."""
+    chain: list[StoredEvent] = []
+    seen: set[str] = set()
+    current: str | None = event_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        ev = event(current)
+        if ev is None:
+            break
+        chain.append(ev)
+        current = ev.parent_id
+    return chain
+
+
+def history_row(entity_id: str, attr: str, packed: str, recorded_at: float, context_id: str | None) -> HistoryRow:
+    """One history value from its stored form (``[value, observedAt, kind, unitCode?]`` as JSON text)."""
+    value, observed, kind, *unit = json.loads(packed)
+    return HistoryRow(entity_id, attr, value, _dt(observed), datetime.fromtimestamp(recorded_at, UTC),
+                      ChangeKind(kind), context_id, unit[0] if unit else None)
+
+
+def stored_event(r: Sequence[Any]) -> StoredEvent:
+    """An event from its stored row ``(seq, id, parent_id, actor, type, time, entity_type, entity_id, data)``."""
+    return StoredEvent(r[0], r[1], r[2], r[3], r[4], datetime.fromtimestamp(r[5], UTC), r[6], r[7],
+                       json.loads(r[8]))
+
+
 class SqliteStore:
     """The default :class:`StateStore`, on SQLite. Single writer; keeps current state cached in memory."""
 
@@ -371,34 +448,7 @@ class SqliteStore:
     # ---- writes -------------------------------------------------------------------------------
     def _diff(self, entity: Entity, now_ts: float, context_id: str | None,
               rows: list[tuple[Any, ...]]) -> tuple[UpdateResult, Entity]:
-        old = self._current.get(entity.id)
-        kinds: dict[str, ChangeKind] = {}
-        merged: dict[str, Attribute] = dict(old.attrs) if old is not None and old.type == entity.type else {}
-        parts: list[str] = []
-        for name, attr in entity.attrs.items():
-            prev = merged.get(name)
-            if prev is None:
-                kind = ChangeKind.NEW
-            elif not _same(prev, attr):
-                kind = ChangeKind.CHANGED
-            elif attr.observed_at is not None and attr.observed_at != prev.observed_at:
-                kind = ChangeKind.REPORTED
-            else:
-                kinds[name] = ChangeKind.UNCHANGED
-                continue
-            kinds[name] = kind
-            merged[name] = attr
-            text = _KIND_TEXT[kind]
-            obs = "null" if attr.observed_at is None else repr(attr.observed_at.timestamp())
-            if isinstance(attr, Property):
-                unit = "" if attr.unit_code is None else "," + json.dumps(attr.unit_code)
-                parts.append(f'"{name}":[{_encode(attr.value)},{obs},"{text}"{unit}]')
-            else:
-                parts.append(f'"{name}":[{_encode(_attr_value(attr))},{obs},"{text}"]')
-        if parts:
-            rows.append((entity.id, now_ts, context_id, "{" + ",".join(parts) + "}"))
-        new = Entity.trusted(entity.id, entity.type, merged)
-        return UpdateResult(entity.id, kinds), new
+        return diff_entity(self._current.get(entity.id), entity, now_ts, context_id, rows)
 
     def upsert(self, entity: Entity, *, now: datetime, context_id: str | None = None) -> UpdateResult:
         """Write one entity (merging attributes into its current state)."""
@@ -408,15 +458,7 @@ class SqliteStore:
                     context_id: str | None = None) -> list[UpdateResult]:
         """Write many entities in one transaction; the fast path for sensor batches."""
         now_ts = now.timestamp()
-        rows: list[tuple[Any, ...]] = []
-        results: list[UpdateResult] = []
-        for entity in entities:
-            result, merged = self._diff(entity, now_ts, context_id, rows)
-            results.append(result)
-            if result.changed or result.reported:
-                self._current[entity.id] = merged
-                self._modified[entity.id] = now_ts
-                self._dirty.add(entity.id)
+        results, rows = merge_updates(self._current, self._modified, self._dirty, entities, now_ts, context_id)
         if rows:
             with self._db:
                 self._db.executemany("INSERT INTO history VALUES (?,?,?,?)", rows)
@@ -521,9 +563,7 @@ class SqliteStore:
             params.append(int(last))
         out = []
         for ident, packed, recorded, ctx in self._db.execute(sql, params):
-            value, observed, kind, *unit = json.loads(packed)
-            out.append(HistoryRow(ident, attr, value, _dt(observed), datetime.fromtimestamp(recorded, UTC),
-                                  ChangeKind(kind), ctx, unit[0] if unit else None))
+            out.append(history_row(ident, attr, packed, recorded, ctx))
         out.reverse()
         return out
 
@@ -559,22 +599,11 @@ class SqliteStore:
 
     def trace(self, event_id: str) -> list[StoredEvent]:
         """The causal chain from an event back to its root, following parent ids."""
-        chain: list[StoredEvent] = []
-        seen: set[str] = set()
-        current: str | None = event_id
-        while current is not None and current not in seen:
-            seen.add(current)
-            ev = self.event(current)
-            if ev is None:
-                break
-            chain.append(ev)
-            current = ev.parent_id
-        return chain
+        return causal_chain(self.event, event_id)
 
     @staticmethod
     def _row_event(r: Sequence[Any]) -> StoredEvent:
-        return StoredEvent(r[0], r[1], r[2], r[3], r[4], datetime.fromtimestamp(r[5], UTC), r[6], r[7],
-                           json.loads(r[8]))
+        return stored_event(r)
 
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Rejected inputs, oldest first."""
@@ -771,11 +800,50 @@ class SqliteStore:
 
 @contextmanager
 def database_errors(path: str | Path) -> Iterator[None]:
-    """Turn a database failure (corrupt or truncated file, full disk, lock timeout) into one :class:`UserError`."""
+    """Turn a database failure (corrupt or truncated file, full disk, lock timeout, a server gone) into one
+    :class:`UserError`."""
     try:
         yield
     except sqlite3.Error as exc:
         raise UserError(f"database {path} cannot be used: {exc}") from exc
+    except Exception as exc:
+        psycopg = sys.modules.get("psycopg")  # only loaded when a PostgreSQL store was opened
+        if psycopg is None or not isinstance(exc, psycopg.Error):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"database {path} cannot be used: {first}") from exc
+
+
+SQLITE_SCHEMES = ("sqlite://",)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def open_store(target: str | Path, *, readonly: bool = False) -> StateStore:
+    """The store at ``target``: ``postgresql://…`` → PostgreSQL; a path, ``sqlite:///path`` or ``:memory:`` → SQLite.
+
+    Read-only opening needs an existing SQLite file (PostgreSQL: an existing server; an empty database reads
+    as empty). Every failure (bad URL, unknown scheme, unreachable server, missing driver, unreadable file,
+    a schema newer than this code) is one :class:`UserError`.
+    """
+    text = str(target)
+    if text.startswith(POSTGRES_SCHEMES):
+        try:
+            from aicity.core.store_pg import PostgresStore
+        except ImportError as exc:
+            raise UserError("a PostgreSQL store needs psycopg: pip install 'aicity[postgres]'") from exc
+        return PostgresStore(text, readonly=readonly)
+    if text.startswith("sqlite:"):
+        rest = text[len("sqlite://"):] if text.startswith(SQLITE_SCHEMES) else "?"
+        if rest not in ("", "/", "/:memory:") and not rest.startswith("/"):
+            raise UserError(f"bad SQLite URL {text!r}: use sqlite:///relative/path, sqlite:////absolute/path "
+                            "or sqlite:///:memory:")
+        text = ":memory:" if rest in ("", "/", "/:memory:") else rest[1:]
+    elif "://" in text:
+        raise UserError(f"unknown store URL {text.split('://', 1)[0]}://…: use postgresql://…, sqlite:///path, "
+                        "a file path or :memory:")
+    if text == ":memory:":
+        return SqliteStore(text)
+    return SqliteStore.open(text, readonly=True) if readonly else SqliteStore(text)
 
 
 def _text(value: Any) -> Any:

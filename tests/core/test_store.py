@@ -1,12 +1,12 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import EntityValidationError, UserError
-from aicity.core.store import ChangeKind, LedgerRow, SqliteStore, StoreConflict, StoreError
+from aicity.core.store import ChangeKind, LedgerRow, SqliteStore, StoreConflict, StoreError, open_store
 
 T = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -16,8 +16,8 @@ def lane(i, q, dt=0, **extra):
     return Entity(urn("TrafficFlowObserved", f"lane{i}"), "TrafficFlowObserved", attrs)
 
 
-def test_reported_versus_changed():
-    s = SqliteStore()
+def test_reported_versus_changed(backend):
+    s = backend.new()
     assert s.upsert(lane(1, 3, 0), now=T).kinds == {"queue": ChangeKind.NEW}
     assert s.upsert(lane(1, 3, 10), now=T).kinds == {"queue": ChangeKind.REPORTED}
     assert s.upsert(lane(1, 3, 10), now=T).kinds == {"queue": ChangeKind.UNCHANGED}
@@ -27,16 +27,16 @@ def test_reported_versus_changed():
     assert hist[-1].observed_at == T + timedelta(seconds=20)
 
 
-def test_attributes_merge_into_current_state():
-    s = SqliteStore()
+def test_attributes_merge_into_current_state(backend):
+    s = backend.new()
     s.upsert(lane(1, 3, speed=Property(9.5, T)), now=T)
     s.upsert(lane(1, 5), now=T)
     cur = s.get(urn("TrafficFlowObserved", "lane1"))
     assert cur.get("queue") == 5 and cur.get("speed") == 9.5
 
 
-def test_history_time_range_and_latest_n():
-    s = SqliteStore()
+def test_history_time_range_and_latest_n(backend):
+    s = backend.new()
     for k in range(10):
         s.upsert(lane(1, k, k), now=T + timedelta(minutes=k))
     ident = urn("TrafficFlowObserved", "lane1")
@@ -48,8 +48,8 @@ def test_history_time_range_and_latest_n():
         s.history(ident, "queue') --")
 
 
-def test_queries_by_type_id_pattern_and_filters():
-    s = SqliteStore()
+def test_queries_by_type_id_pattern_and_filters(backend):
+    s = backend.new()
     s.upsert_many([lane(i, i) for i in range(6)], now=T)
     s.upsert(Entity(urn("TrafficSignal", "j1"), "TrafficSignal", {"phase": Property(2, T)}), now=T)
     assert len(s.query(type="TrafficFlowObserved")) == 6
@@ -61,18 +61,18 @@ def test_queries_by_type_id_pattern_and_filters():
         s.query(where=[("queue", "LIKE", 1)])
 
 
-def test_file_store_persists_current_state_and_history(tmp_path):
-    path = tmp_path / "city.db"
-    s = SqliteStore(path)
+def test_file_store_persists_current_state_and_history(backend):
+    path = backend.url()
+    s = open_store(path)
     s.upsert(lane(1, 3, rel=Relationship(urn("TrafficSignal", "j1"))), now=T)
     s.close()
-    again = SqliteStore(path)
+    again = open_store(path)
     assert again.get(urn("TrafficFlowObserved", "lane1")).get("rel") == urn("TrafficSignal", "j1")
     assert again.upsert(lane(1, 3, 5), now=T).kinds["queue"] is ChangeKind.REPORTED
 
 
-def test_dead_letters_keep_reason_and_count():
-    s = SqliteStore()
+def test_dead_letters_keep_reason_and_count(backend):
+    s = backend.new()
     bad = {"id": "lane-7", "type": "TrafficFlowObserved"}
     try:
         Entity.from_ngsi(bad)
@@ -90,31 +90,34 @@ values = st.one_of(st.integers(-2**53, 2**53), st.floats(allow_nan=False, allow_
                    st.dictionaries(st.text("abcxyz", min_size=1, max_size=5), st.integers(), max_size=3))
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b_c", "speed"]), values,
-                          st.integers(0, 10_000)), min_size=1, max_size=25))
-def test_store_round_trip_property(updates):
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(updates=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b_c", "speed"]), values,
+                                  st.integers(0, 10_000)), min_size=1, max_size=25))
+def test_store_round_trip_property(backend, updates):
     """Whatever sequence of updates, current state equals the last value written and history keeps them all."""
-    s = SqliteStore()
-    last: dict[tuple[int, str], object] = {}
-    writes: dict[tuple[int, str], int] = {}
-    for i, name, value, dt in updates:
-        e = Entity(urn("Thing", str(i)), "Thing", {name: Property(value, T + timedelta(seconds=dt))})
+    s = backend.stores.setdefault("round trip", backend.new())  # one store; each example writes its own things
+    backend.runs += 1
+    run = backend.runs
+    last: dict[tuple[str, str], object] = {}
+    writes: dict[tuple[str, str], int] = {}
+    for k, name, value, dt in updates:
+        i = f"{run}-{k}"
+        e = Entity(urn("Thing", i), "Thing", {name: Property(value, T + timedelta(seconds=dt))})
         result = s.upsert(e, now=T)
         if result.kinds[name] is not ChangeKind.UNCHANGED:
             writes[(i, name)] = writes.get((i, name), 0) + 1
         last[(i, name)] = value
     for (i, name), value in last.items():
-        assert s.get(urn("Thing", str(i))).get(name) == value
-        fresh = s.query(id_pattern=urn("Thing", str(i)))[0]
-        assert fresh.get(name) == value
-        hist = s.history(urn("Thing", str(i)), name)
+        assert s.get(urn("Thing", i)).get(name) == value
+        fresh = s.query(id_pattern=urn("Thing", i))[0]
+        assert fresh.get(name) == value and type(fresh.get(name)) is type(value)
+        hist = s.history(urn("Thing", i), name)
         assert len(hist) == writes[(i, name)]
         assert hist[-1].value == value
 
 
-def test_history_keeps_unit_codes_and_relationships():
-    s = SqliteStore()
+def test_history_keeps_unit_codes_and_relationships(backend):
+    s = backend.new()
     e = Entity(urn("Meter", "m1"), "Meter", {"power": Property(3.5, T, "KWT"),
                                               "refSite": Relationship(urn("Site", "s1"))})
     s.upsert(e, now=T)
@@ -130,8 +133,9 @@ def _row(seq, ident="r"):
     return LedgerRow(seq, f"{ident}{seq}", "k", "2026-01-01T00:00:00+00:00", '{"x":1}', "00", "11", "22")
 
 
-def test_documents_put_get_query_add_and_compare_and_set(tmp_path):
-    s = SqliteStore(tmp_path / "city.db")
+def test_documents_put_get_query_add_and_compare_and_set(backend):
+    url = backend.url()
+    s = open_store(url)
     s.doc_put("stops", "*", {"active": True, "by": "op"})
     s.doc_put("stops", "water", {"active": False})
     s.doc_put("stops", "*", {"active": False, "by": "op"})  # replaced in place
@@ -139,16 +143,17 @@ def test_documents_put_get_query_add_and_compare_and_set(tmp_path):
     assert [k for k, _ in s.doc_query("stops")] == ["*", "water"]
     assert s.doc_query("stops", {"active": True}) == []
     assert [s.doc_add("approvals", {"status": "pending"}) for _ in range(3)] == [1, 2, 3]
-    other = SqliteStore(tmp_path / "city.db")  # another process on the same file
+    other = open_store(url)  # another process on the same store
     assert other.doc_cas("approvals", "2", {"status": "pending"}, {"status": "approved"})
     assert not s.doc_cas("approvals", "2", {"status": "pending"}, {"status": "rejected"})  # taken once
     assert s.doc_get("approvals", "2") == {"status": "approved"}
     assert not s.doc_cas("approvals", "9", {}, {"status": "x"})
 
 
-def test_ledger_rows_append_atomically_and_refuse_a_taken_id(tmp_path):
-    s = SqliteStore(tmp_path / "city.db")
-    other = SqliteStore(tmp_path / "city.db")
+def test_ledger_rows_append_atomically_and_refuse_a_taken_id(backend):
+    url = backend.url()
+    s = open_store(url)
+    other = open_store(url)
     seen = []
     for store in (s, other, s):
         store.ledger_append(lambda size: seen.append(size) or _row(size))
@@ -162,19 +167,27 @@ def test_ledger_rows_append_atomically_and_refuse_a_taken_id(tmp_path):
     assert s.ledger_prune("2030-01-01") == 3 and s.ledger_pruned() == 3 and list(s.ledger_records()) == []
 
 
-def test_open_an_existing_store_read_only(tmp_path):
-    path = tmp_path / "city.db"
-    with pytest.raises(UserError, match="no database"):
-        SqliteStore.open(path)
-    s = SqliteStore(path)
+def test_open_an_existing_store_read_only(backend):
+    url = backend.url()
+    s = open_store(url)
     s.upsert(lane(1, 3), now=T)
     s.doc_put("stops", "*", {"active": True})
     s.close()
-    ro = SqliteStore.open(path)
+    ro = open_store(url, readonly=True)
     assert ro.get(urn("TrafficFlowObserved", "lane1")).get("queue") == 3 and ro.doc_get("stops", "*")
     with pytest.raises(StoreError, match="read-only"):
         ro.doc_put("stops", "*", {})
+    with pytest.raises(StoreError, match="read-only"):
+        ro.ledger_append(_row)
     ro.close()
+
+
+def test_sqlite_missing_corrupt_and_empty_files(tmp_path):
+    path = tmp_path / "city.db"
+    with pytest.raises(UserError, match="no database"):
+        SqliteStore.open(path)
+    with pytest.raises(UserError, match="no database"):
+        open_store(path, readonly=True)
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"not sqlite" * 500)
     with pytest.raises(UserError, match="cannot open"):
@@ -183,3 +196,29 @@ def test_open_an_existing_store_read_only(tmp_path):
     empty.touch()
     ro = SqliteStore.open(empty)  # an empty file has no tables: reads are empty, never a crash
     assert ro.ledger_size() == 0 and ro.doc_query("stops") == [] and ro.events() == [] and ro.trace("x") == []
+
+
+@pytest.mark.parametrize(("target", "kind"), [
+    (":memory:", SqliteStore), ("sqlite://", SqliteStore), ("sqlite:///:memory:", SqliteStore)])
+def test_open_store_chooses_sqlite_by_url(target, kind):
+    assert isinstance(open_store(target), kind)
+
+
+def test_open_store_sqlite_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    open_store("sqlite:///rel.db").close()
+    open_store(f"sqlite:///{tmp_path}/abs.db").close()
+    assert (tmp_path / "rel.db").is_file() and (tmp_path / "abs.db").is_file()
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("mysql://u@h/db", "unknown store URL mysql://"),
+    ("sqlite:relative.db", "unknown store URL|bad SQLite URL"),
+    ("sqlite://host/x.db", "bad SQLite URL"),
+    ("postgresql://u@127.0.0.1:1/db?bogus_option=1", "bad PostgreSQL URL"),
+    ("postgresql://u@127.0.0.1:1/db", "cannot connect to PostgreSQL at postgresql://127.0.0.1:1/db"),
+])
+def test_open_store_errors_are_one_line(target, message):
+    with pytest.raises(UserError, match=message) as info:
+        open_store(target)
+    assert "\n" not in str(info.value)

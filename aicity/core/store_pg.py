@@ -1,0 +1,559 @@
+"""The state store on PostgreSQL: the whole :class:`~aicity.core.store.StateStore` protocol, with migrations.
+
+Same semantics as :class:`~aicity.core.store.SqliteStore`: current state cached in memory and written behind,
+history and events appended at once, the ledger appended under a cross-process lock (a transaction-scoped
+advisory lock) and guarded append-only by triggers, documents compared-and-set under ``SELECT … FOR UPDATE``.
+JSON is kept as ``json`` (its text verbatim, so values read back exactly as written). Tables live in the first
+schema of the connection's ``search_path`` (``?options=-csearch_path%3Dname`` picks one).
+
+Import this module only when a ``postgresql://`` URL is given (:func:`aicity.core.store.open_store` does):
+psycopg is an optional dependency (``pip install 'aicity[postgres]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+
+from aicity.core.entity import Entity
+from aicity.core.errors import UserError
+from aicity.core.event import Event
+from aicity.core.store import (
+    OPS,
+    DeadLetter,
+    HistoryRow,
+    LedgerRow,
+    StoreConflict,
+    StoredEvent,
+    StoreError,
+    UpdateResult,
+    causal_chain,
+    history_row,
+    merge_updates,
+    stored_event,
+)
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("tables, indexes and the ledger's append-only guard", """
+CREATE TABLE entities (
+    id TEXT COLLATE "C" PRIMARY KEY, type TEXT NOT NULL, data JSON NOT NULL, modified_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX entities_type ON entities(type);
+CREATE TABLE history (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY, entity_id TEXT COLLATE "C" NOT NULL,
+    recorded_at DOUBLE PRECISION NOT NULL, context_id TEXT, attrs JSON NOT NULL
+);
+CREATE INDEX history_key ON history(entity_id, recorded_at, seq);
+CREATE TABLE events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL, parent_id TEXT, actor TEXT NOT NULL,
+    type TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, entity_type TEXT, entity_id TEXT, data JSON NOT NULL
+);
+CREATE INDEX events_id ON events(id);
+CREATE INDEX events_type ON events(type, time);
+CREATE TABLE dead_letters (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, time DOUBLE PRECISION NOT NULL, source TEXT NOT NULL,
+    error TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL
+);
+CREATE TABLE ledger (
+    seq BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, time TEXT NOT NULL,
+    record TEXT, leaf_hash TEXT NOT NULL, root TEXT NOT NULL, signature TEXT NOT NULL
+);
+CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE FUNCTION aicity_ledger_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.record IS NULL AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.kind = OLD.kind
+           AND NEW.time = OLD.time AND NEW.leaf_hash = OLD.leaf_hash AND NEW.root = OLD.root
+           AND NEW.signature = OLD.signature THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'the ledger is append-only (only retention pruning may blank a record)';
+    END IF;
+    RAISE EXCEPTION 'the ledger is append-only';
+END $$;
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger FOR EACH ROW EXECUTE FUNCTION aicity_ledger_guard();
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger FOR EACH ROW EXECUTE FUNCTION aicity_ledger_guard();
+CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger EXECUTE FUNCTION aicity_ledger_guard();
+CREATE TABLE documents (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL,
+    data JSON NOT NULL, UNIQUE (collection, key)
+);
+"""),
+    ("events by entity", "CREATE INDEX events_entity ON events(entity_id, seq);"),
+)
+"""The schema, one step per version (version ``i + 1`` is ``MIGRATIONS[i]``); only ever append to it."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS aicity_schema (
+    version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))"
+_PAGE = 2000
+_COPY_FROM = 16  # batches at least this long go through COPY, smaller ones through one pipelined INSERT
+
+
+def where_of(url: str) -> str:
+    """The server and database of a connection URL, without user or password (for messages)."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://?"
+    return f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+def glob_regex(pattern: str) -> str:
+    """A POSIX regular expression matching what SQLite's ``GLOB`` matches (``*``, ``?``, ``[…]``, ``[^…]``)."""
+    out, i = ["^"], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[" and (end := pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("^", "") else i + 1)) > 0:
+            body = pattern[i + 1:end]
+            neg = body.startswith("^")
+            body = body[1:] if neg else body
+            out.append("[" + ("^" if neg else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out) + "$"
+
+
+class PostgresStore:
+    """A :class:`~aicity.core.store.StateStore` on PostgreSQL (one connection; current state cached in memory)."""
+
+    def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 5) -> None:
+        self.url = url
+        self.path = where_of(url)
+        self.readonly = readonly
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise UserError(f"bad PostgreSQL URL {self.path}: {_line(exc)}") from exc
+        try:
+            self._db: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
+                url, autocommit=True, connect_timeout=connect_timeout)
+        except psycopg.Error as exc:
+            raise UserError(f"cannot connect to PostgreSQL at {self.path}: {_line(exc)}") from exc
+        try:
+            if readonly:
+                self._db.execute("SET default_transaction_read_only = on")
+            self.schema_version = self._migrate()
+            self._current: dict[str, Entity] = {}
+            if self.schema_version:
+                for (data,) in self._db.execute("SELECT data::text FROM entities"):
+                    entity = Entity.from_ngsi(json.loads(data))
+                    self._current[entity.id] = entity
+            self.dead_letter_count = (self._scalar("SELECT COUNT(*) FROM dead_letters")
+                                      if self.schema_version else 0)
+        except psycopg.Error as exc:
+            self._db.close()
+            raise UserError(f"cannot open the store at {self.path}: {_line(exc)}") from exc
+        except UserError:
+            self._db.close()
+            raise
+        self._dirty: set[str] = set()
+        self._modified: dict[str, float] = {}
+        self.flush_every = 50_000
+
+    # ---- schema --------------------------------------------------------------------------------
+    def _migrate(self) -> int:
+        """Apply the migrations this store lacks (one transaction, one migrator at a time); the version after."""
+        if self.readonly:
+            known = self._scalar("SELECT to_regclass('aicity_schema') IS NOT NULL")
+            version = self._scalar("SELECT COALESCE(MAX(version), 0) FROM aicity_schema") if known else 0
+            if 0 < version < SCHEMA_VERSION:
+                raise UserError(f"the store at {self.path} has schema version {version}, older than this aicity's "
+                                f"{SCHEMA_VERSION}: open it once for writing to migrate it")
+            self._refuse_newer(version)
+            return version
+        with self._db.transaction():
+            self._db.execute(_LOCK, (".aicity.migrate",))
+            self._db.execute(_VERSION_TABLE)
+            version = self._scalar("SELECT COALESCE(MAX(version), 0) FROM aicity_schema")
+            self._refuse_newer(version)
+            for number, (description, sql) in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._db.execute(sql.encode())
+                self._db.execute("INSERT INTO aicity_schema (version, description) VALUES (%s, %s)",
+                                 (number, description))
+        return SCHEMA_VERSION
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise UserError(f"the store at {self.path} has schema version {version}, newer than this aicity's "
+                            f"{SCHEMA_VERSION}: upgrade aicity to use it")
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._db.execute(sql.encode(), params).fetchone()
+        return None if row is None else row[0]
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"the store {self.path} is open read-only")
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        """One write transaction holding the advisory lock ``name`` (one writer at a time across processes)."""
+        self._writable()
+        with self._db.transaction():
+            self._db.execute(_LOCK, (name,))
+            yield self._db
+
+    def _insert(self, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Append rows in one transaction: COPY for a batch, a pipelined INSERT for a few."""
+        if not rows:
+            return
+        with self._db.transaction(), self._db.cursor() as cur:
+            if len(rows) >= _COPY_FROM:
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN".encode()) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ",".join(["%s"] * (columns.count(",") + 1))
+                cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})".encode(), rows)
+
+    # ---- writes -------------------------------------------------------------------------------
+    def upsert(self, entity: Entity, *, now: datetime, context_id: str | None = None) -> UpdateResult:
+        """Write one entity (merging attributes into its current state)."""
+        return self.upsert_many([entity], now=now, context_id=context_id)[0]
+
+    def upsert_many(self, entities: Iterable[Entity], *, now: datetime,
+                    context_id: str | None = None) -> list[UpdateResult]:
+        """Write many entities in one transaction: history at once, current state behind (see :meth:`flush`)."""
+        self._writable()
+        results, rows = merge_updates(self._current, self._modified, self._dirty, entities, now.timestamp(),
+                                      context_id)
+        self._insert("history", "entity_id, recorded_at, context_id, attrs", rows)
+        if len(self._dirty) >= self.flush_every:
+            self.flush()
+        return results
+
+    def flush(self) -> None:
+        """Write the current state of every entity updated since the last flush (one statement)."""
+        if not self._dirty:
+            return
+        ids = sorted(self._dirty)
+        entities = [self._current[i] for i in ids]
+        self._db.execute(
+            "INSERT INTO entities (id, type, data, modified_at) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::json[], %s::float8[]) "
+            "ON CONFLICT (id) DO UPDATE SET type = excluded.type, data = excluded.data, "
+            "modified_at = excluded.modified_at",
+            (ids, [e.type for e in entities], [json.dumps(e.to_ngsi()) for e in entities],
+             [self._modified[i] for i in ids]))
+        self._dirty.clear()
+
+    def append_event(self, event: Event) -> None:
+        """Keep an event for causal tracing and audit."""
+        self.append_events([event])
+
+    def append_events(self, events: Iterable[Event]) -> None:
+        """Keep many events in one transaction."""
+        self._writable()
+        rows = [(e.context.id, e.context.parent_id, str(e.context.actor), str(e.type), e.time.timestamp(),
+                 e.entity_type, e.entity_id, json.dumps(dict(e.data), default=str)) for e in events]
+        self._insert("events", "id, parent_id, actor, type, time, entity_type, entity_id, data", rows)
+
+    def dead_letter(self, source: str, error: Exception, payload: Any, *, now: datetime) -> None:
+        """Keep rejected input with its reason, and count it."""
+        self._writable()
+        self._db.execute("INSERT INTO dead_letters (time, source, error, reason, payload) VALUES (%s,%s,%s,%s,%s)",
+                         (now.timestamp(), source, type(error).__name__, str(error),
+                          json.dumps(payload, default=repr)))
+        self.dead_letter_count += 1
+
+    # ---- reads --------------------------------------------------------------------------------
+    def get(self, entity_id: str) -> Entity | None:
+        """The current state of one entity, or ``None``."""
+        return self._current.get(entity_id)
+
+    def __len__(self) -> int:
+        return len(self._current)
+
+    def query(self, *, type: str | None = None, id_pattern: str | None = None,
+              where: Sequence[tuple[str, str, Any]] = (), limit: int | None = None) -> list[Entity]:
+        """Entities by type, id glob pattern (``*``, ``?``, ``[…]``) and attribute filters, sorted by id."""
+        self.flush()
+        clauses: list[str] = []
+        params: list[Any] = []
+        if type is not None:
+            clauses.append("type = %s")
+            params.append(type)
+        if id_pattern is not None:
+            glob = any(c in id_pattern for c in "*?[")
+            clauses.append("id ~ %s" if glob else "id = %s")
+            params.append(glob_regex(id_pattern) if glob else id_pattern)
+        for attr, op, value in where:
+            if op not in OPS:
+                raise StoreError(f"unknown filter operator {op!r}; use one of {sorted(OPS)}")
+            if not attr.replace("_", "").isalnum():
+                raise StoreError(f"bad attribute name {attr!r} in filter")
+            if value is None:  # as in SQL (and SQLite): a comparison with null is never true
+                clauses.append("FALSE")
+                continue
+            clauses.append(f"(data -> %s -> 'value')::text::jsonb {OPS[op]} %s::jsonb")
+            params += [attr, json.dumps(value)]
+        if not self.schema_version:
+            return []
+        sql = "SELECT data::text FROM entities"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        return [Entity.from_ngsi(json.loads(d)) for (d,) in self._db.execute(sql.encode(), params)]
+
+    def ids(self, pattern: str = "*") -> list[str]:
+        """Ids of current entities matching a glob pattern."""
+        rx = re.compile(glob_regex(pattern), re.DOTALL)
+        return sorted(i for i in self._current if rx.match(i))
+
+    def history(self, entity_id: str, attr: str, *, start: datetime | None = None,
+                end: datetime | None = None, last: int | None = None) -> list[HistoryRow]:
+        """Stored values of one attribute, oldest first, within ``[start, end]`` by record time."""
+        if not attr.replace("_", "").isalnum():
+            raise StoreError(f"bad attribute name {attr!r}")
+        if not self.schema_version:
+            return []
+        sql = ("SELECT entity_id, (attrs -> %s)::text, recorded_at, context_id FROM history "
+               "WHERE entity_id = %s AND attrs -> %s IS NOT NULL")
+        params: list[Any] = [attr, entity_id, attr]
+        if start is not None:
+            sql += " AND recorded_at >= %s"
+            params.append(start.timestamp())
+        if end is not None:
+            sql += " AND recorded_at <= %s"
+            params.append(end.timestamp())
+        sql += " ORDER BY recorded_at DESC, seq DESC"
+        if last is not None:
+            sql += " LIMIT %s"
+            params.append(int(last))
+        out = [history_row(i, attr, packed, rec, ctx) for i, packed, rec, ctx in self._db.execute(sql.encode(), params)]
+        out.reverse()
+        return out
+
+    _EVENT = "SELECT seq, id, parent_id, actor, type, time, entity_type, entity_id, data::text FROM events"
+
+    def events(self, *, type: str | None = None, entity_id: str | None = None,
+               limit: int | None = None) -> list[StoredEvent]:
+        """Stored events in order, optionally by type or entity."""
+        if not self.schema_version:
+            return []
+        sql, params = self._EVENT, []
+        clauses = []
+        if type is not None:
+            clauses.append("type = %s")
+            params.append(type)
+        if entity_id is not None:
+            clauses.append("entity_id = %s")
+            params.append(entity_id)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(str(int(limit)))
+        return [stored_event(r) for r in self._db.execute(sql.encode(), params)]
+
+    def event(self, event_id: str) -> StoredEvent | None:
+        """One stored event by its context id."""
+        if not self.schema_version:
+            return None
+        row = self._db.execute((self._EVENT + " WHERE id = %s ORDER BY seq LIMIT 1").encode(), (event_id,)).fetchone()
+        return None if row is None else stored_event(row)
+
+    def trace(self, event_id: str) -> list[StoredEvent]:
+        """The causal chain from an event back to its root, following parent ids."""
+        return causal_chain(self.event, event_id)
+
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """Rejected inputs, oldest first."""
+        if not self.schema_version:
+            return []
+        sql = "SELECT seq, time, source, error, reason, payload FROM dead_letters ORDER BY seq"
+        params: list[Any] = []
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        return [DeadLetter(r[0], _utc(r[1]), r[2], r[3], r[4], json.loads(r[5]))
+                for r in self._db.execute(sql.encode(), params)]
+
+    # ---- the append-only ledger -----------------------------------------------------------------
+    def ledger_size(self) -> int:
+        """Rows in the ledger (pruned ones included)."""
+        return int(self._scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")) if self.schema_version else 0
+
+    def ledger_append(self, build: Callable[[int], LedgerRow]) -> LedgerRow:
+        """Append one row atomically: ``build`` runs inside the advisory lock, so its size is final."""
+        try:
+            with self._locked(".aicity.ledger") as db:
+                row = build(self.ledger_size())
+                db.execute("INSERT INTO ledger VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", _ledger_values(row))
+        except pg_errors.UniqueViolation as exc:
+            raise StoreConflict(f"ledger record id {row.id!r} is already taken") from exc
+        return row
+
+    def _ledger_pages(self, sql: str, params: Sequence[Any], start: int, end: int | None) -> Iterator[tuple[Any, ...]]:
+        """Rows of a ledger query by ``seq`` pages (``sql`` ends with a ``seq >= %s`` condition)."""
+        if not self.schema_version:
+            return
+        while True:
+            bound = "" if end is None else " AND seq < %s"
+            args = [*params, start] + ([] if end is None else [end])
+            page = self._db.execute(f"{sql}{bound} ORDER BY seq LIMIT {_PAGE}".encode(), args).fetchall()
+            yield from page
+            if len(page) < _PAGE:
+                return
+            start = int(page[-1][0]) + 1
+
+    def ledger_rows(self, start: int = 0, end: int | None = None) -> Iterator[LedgerRow]:
+        """Rows with ``start <= seq < end`` in order, read a page at a time."""
+        sql = "SELECT seq, id, kind, time, record, leaf_hash, root, signature FROM ledger WHERE seq >= %s"
+        return (LedgerRow(*r) for r in self._ledger_pages(sql, (), start, end))
+
+    def ledger_leaf_hashes(self, start: int = 0, end: int | None = None) -> list[str]:
+        """Hex leaf hashes of rows with ``start <= seq < end``, in order."""
+        return [str(r[1]) for r in self._ledger_pages("SELECT seq, leaf_hash FROM ledger WHERE seq >= %s", (),
+                                                      start, end)]
+
+    def ledger_find(self, record_id: str) -> LedgerRow | None:
+        """The row of a record id."""
+        if not self.schema_version:
+            return None
+        r = self._db.execute("SELECT seq, id, kind, time, record, leaf_hash, root, signature FROM ledger "
+                             "WHERE id = %s", (record_id,)).fetchone()
+        return None if r is None else LedgerRow(*r)
+
+    def ledger_records(self, kind: str | None = None) -> Iterator[str]:
+        """The text of every unpruned record, in order, optionally of one kind."""
+        sql = "SELECT seq, record FROM ledger WHERE record IS NOT NULL"
+        params: tuple[Any, ...] = ()
+        if kind is not None:
+            sql += " AND kind = %s"
+            params = (kind,)
+        return (str(r[1]) for r in self._ledger_pages(sql + " AND seq >= %s", params, 0, None))
+
+    def ledger_prune(self, cutoff: str) -> int:
+        """Blank the content of the rows before the first one with ``time >= cutoff``; returns how many."""
+        self._writable()
+        cur = self._db.execute(
+            "UPDATE ledger SET record = NULL WHERE record IS NOT NULL AND seq < "
+            "(SELECT COALESCE(MIN(seq), (SELECT COUNT(*) FROM ledger)) FROM ledger WHERE time >= %s)", (cutoff,))
+        return int(cur.rowcount)
+
+    def ledger_pruned(self) -> int:
+        """How many rows have their content blanked."""
+        return int(self._scalar("SELECT COUNT(*) FROM ledger WHERE record IS NULL")) if self.schema_version else 0
+
+    def ledger_meta(self, key: str) -> str | None:
+        """A ledger metadata value (e.g. ``public_key``)."""
+        if not self.schema_version:
+            return None
+        value = self._scalar("SELECT value FROM ledger_meta WHERE key = %s", (key,))
+        return None if value is None else str(value)
+
+    def ledger_set_meta(self, key: str, value: str, *, replace: bool = False) -> str:
+        """Set a ledger metadata value (only when absent unless ``replace``); returns the stored value."""
+        self._writable()
+        action = "UPDATE SET value = excluded.value" if replace else "NOTHING"
+        self._db.execute(f"INSERT INTO ledger_meta VALUES (%s, %s) ON CONFLICT (key) DO {action}".encode(),
+                         (key, value))
+        stored = self.ledger_meta(key)
+        return value if stored is None else stored
+
+    def ledger_import(self, rows: Sequence[LedgerRow], meta: Mapping[str, str]) -> None:
+        """Load rows into an empty ledger in one transaction."""
+        with self._locked(".aicity.ledger") as db, db.cursor() as cur:
+            if self.ledger_size():
+                raise StoreConflict("import needs an empty ledger")
+            cur.executemany("INSERT INTO ledger_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
+                            "SET value = excluded.value", list(meta.items()))
+            cur.executemany("INSERT INTO ledger VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", [_ledger_values(r) for r in rows])
+
+    # ---- governance documents -----------------------------------------------------------------
+    def doc_put(self, collection: str, key: str, doc: Mapping[str, Any]) -> None:
+        """Create or replace one document (a replaced document keeps its place in insertion order)."""
+        self._writable()
+        self._db.execute("INSERT INTO documents (collection, key, data) VALUES (%s, %s, %s) "
+                         "ON CONFLICT (collection, key) DO UPDATE SET data = excluded.data",
+                         (collection, key, _doc_text(doc)))
+
+    def doc_add(self, collection: str, doc: Mapping[str, Any]) -> int:
+        """Store a document under the next integer key of its collection (atomic); returns the key."""
+        with self._locked(f".aicity.doc.{collection}") as db:
+            n = int(self._scalar(
+                "SELECT COALESCE(MAX(CASE WHEN key ~ '^-?[0-9]{1,18}$' THEN key::bigint END), 0) + 1 "
+                "FROM documents WHERE collection = %s", (collection,)))
+            db.execute("INSERT INTO documents (collection, key, data) VALUES (%s, %s, %s)",
+                       (collection, str(n), _doc_text(doc)))
+        return n
+
+    def doc_get(self, collection: str, key: str) -> dict[str, Any] | None:
+        """One document, or None."""
+        if not self.schema_version:
+            return None
+        text = self._scalar("SELECT data::text FROM documents WHERE collection = %s AND key = %s", (collection, key))
+        if text is None:
+            return None
+        out: dict[str, Any] = json.loads(text)
+        return out
+
+    def doc_query(self, collection: str, where: Mapping[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(key, document) pairs whose fields equal ``where``, in insertion order."""
+        if not self.schema_version:
+            return []
+        rows = self._db.execute("SELECT key, data::text FROM documents WHERE collection = %s ORDER BY seq",
+                                (collection,))
+        docs = ((str(key), json.loads(text)) for key, text in rows)
+        return [(key, doc) for key, doc in docs if all(doc.get(k) == v for k, v in (where or {}).items())]
+
+    def doc_cas(self, collection: str, key: str, expect: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+        """Replace a document only if its fields still equal ``expect`` (atomic across processes: row lock)."""
+        self._writable()
+        with self._db.transaction():
+            text = self._scalar("SELECT data::text FROM documents WHERE collection = %s AND key = %s FOR UPDATE",
+                                (collection, key))
+            current = None if text is None else json.loads(text)
+            ok = current is not None and all(current.get(k) == v for k, v in expect.items())
+            if ok:
+                self._db.execute("UPDATE documents SET data = %s WHERE collection = %s AND key = %s",
+                                 (_doc_text(doc), collection, key))
+        return ok
+
+    def close(self) -> None:
+        """Flush and close the connection."""
+        try:
+            if not self.readonly and not self._db.closed:
+                self.flush()
+        finally:
+            self._db.close()
+
+
+def _ledger_values(row: LedgerRow) -> tuple[Any, ...]:
+    return (row.seq, row.id, row.kind, row.time, row.record, row.leaf_hash, row.root, row.signature)
+
+
+def _doc_text(doc: Mapping[str, Any]) -> str:
+    return json.dumps(dict(doc), sort_keys=True)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _line(exc: BaseException) -> str:
+    """The first line of a driver message (libpq's run over several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
