@@ -18,7 +18,8 @@ from aicity.core.errors import UserError
 Command = Callable[[argparse.Namespace], int]
 
 # Sub-packages that add their own commands: (module, function adding parsers).
-PLUGGED = (("aicity.forecast.cli", "add_parser"), ("aicity.governance.cli", "add_parsers"))
+PLUGGED = (("aicity.forecast.cli", "add_parser"), ("aicity.governance.cli", "add_parsers"),
+           ("aicity.platform.cli", "add_parsers"))
 COMMANDS_GROUP = "aicity.commands"
 """Entry points ``name = "module:add_commands"``; ``add_commands(commands, bench)`` adds a domain's own
 commands and benchmarks to the two argparse subparser groups."""

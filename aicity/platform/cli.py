@@ -1,0 +1,55 @@
+"""``aicity serve``: the NGSI-LD API, the live city, MQTT devices and the dashboard (imports stay lazy)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from aicity.core.errors import UserError
+    from aicity.platform.server import ServeOptions, serve
+    from aicity.runner import check_seed
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise UserError(f"aicity serve needs the platform extra: pip install 'aicity[platform]' ({exc.name} is "
+                        "missing)") from None
+    check_seed(args.seed)
+    if not args.speed > 0:
+        raise UserError(f"--speed must be positive, got {args.speed}")
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port} is not a TCP port")
+    return serve(ServeOptions(scenario=args.scenario, speed=args.speed, mode=args.mode, seed=args.seed,
+                              host=args.host, port=args.port, store=args.store, access=args.access,
+                              mqtt=args.mqtt, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+                              city=not args.no_city, duration_s=args.duration, compare=args.compare))
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``aicity serve``."""
+    p = sub.add_parser("serve", help="serve the city: NGSI-LD API, live governed loop, MQTT devices, dashboard")
+    p.add_argument("--scenario", help="scenario or city to run live (default: the default scenario)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="FACTOR", help="simulated seconds per wall second")
+    p.add_argument("--mode", default="ai", choices=("ai", "smart"), help="the mode the live city runs in")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="run only the first SECONDS of the window")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--store", type=Path, default=Path("runs/serve/city.db"),
+                   help="the state store (entities, history, ledger, subscriptions, outbox); other tenants and "
+                   "the generated access file live beside it")
+    p.add_argument("--access", type=Path, metavar="FILE",
+                   help="JSON access file {\"tokens\": {TOKEN: {person, role}}}; default: an admin token is "
+                   "generated into access.json beside the store")
+    p.add_argument("--mqtt", action="store_true", help="ingest device readings over MQTT (starts mosquitto on "
+                   "127.0.0.1 when --mqtt-host is local)")
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--no-city", action="store_true", help="serve the API only, without a live loop")
+    p.add_argument("--compare", type=Path, metavar="REPORT_JSON",
+                   help="report.json of an aicity run: its Smart vs AI KPIs are shown on the dashboard")
+    p.set_defaults(func=_cmd_serve)

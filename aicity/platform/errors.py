@@ -1,0 +1,49 @@
+"""NGSI-LD errors as RFC 7807 ProblemDetails (ETSI GS CIM 009, clause 5.5.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BASE = "https://uri.etsi.org/ngsi-ld/errors/"
+STATUS = {
+    "InvalidRequest": 400, "BadRequestData": 400, "AlreadyExists": 409, "OperationNotSupported": 422,
+    "ResourceNotFound": 404, "InternalError": 500, "TooComplexQuery": 403, "TooManyResults": 403,
+    "LdContextNotAvailable": 503, "NoMultiTenantSupport": 501, "NonexistentTenant": 404,
+    "Unauthorized": 401, "Forbidden": 403, "Conflict": 409, "UnsupportedMediaType": 415, "NotAcceptable": 406,
+}
+LOCAL = {"Unauthorized", "Forbidden", "Conflict", "UnsupportedMediaType", "NotAcceptable"}
+
+
+class NgsiError(Exception):
+    """An error the API answers with a ProblemDetails body of an NGSI-LD error type."""
+
+    def __init__(self, kind: str, detail: str, *, status: int | None = None, title: str | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.status = status or STATUS.get(kind, 400)
+        self.title = title or kind
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The ProblemDetails body."""
+        base = "urn:aicity:errors:" if self.kind in LOCAL else BASE
+        out: dict[str, Any] = {"type": base + self.kind, "title": self.title, "status": self.status,
+                               "detail": self.detail}
+        if instance:
+            out["instance"] = instance
+        return out
+
+
+def bad(detail: str) -> NgsiError:
+    """A BadRequestData error."""
+    return NgsiError("BadRequestData", detail)
+
+
+def invalid(detail: str) -> NgsiError:
+    """An InvalidRequest error."""
+    return NgsiError("InvalidRequest", detail)
+
+
+def not_found(detail: str) -> NgsiError:
+    """A ResourceNotFound error."""
+    return NgsiError("ResourceNotFound", detail)

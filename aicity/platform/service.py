@@ -1,0 +1,57 @@
+"""The platform service: tenants with their brokers, the notifier, access control, and (optionally) the live
+city and the MQTT bridge — one object the HTTP app and the command share, passed in, never global."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aicity.platform.auth import Auth
+from aicity.platform.broker import Broker
+from aicity.platform.store import PlatformStore
+from aicity.platform.subscriptions import BACKOFF_S, Notifier, Sender, Subscriptions
+from aicity.platform.tenants import DEFAULT, Tenants
+
+
+class Platform:
+    """Everything one ``aicity serve`` holds."""
+
+    def __init__(self, store: PlatformStore, auth: Auth, *, folder: Path | None = None, city: Any = None,
+                 send: Sender | None = None, backoff: tuple[float, ...] = BACKOFF_S) -> None:
+        self.tenants = Tenants(store, folder)
+        self.auth = auth
+        self.city = city
+        self.mqtt: Any = None
+        self.compare: Any = None
+        """Smart vs AI KPIs of a finished ``aicity run`` (its report.json comparison), shown beside the live ones."""
+        self._brokers: dict[str, Broker] = {}
+        self._lock = threading.Lock()
+        self.notifier = Notifier(self._outboxes, send=send, backoff=backoff)
+        self.broker(DEFAULT, create=True)
+        if folder is not None:
+            for path in sorted(folder.glob("tenant-*.db")):
+                self.broker(path.stem[len("tenant-"):], create=False)
+
+    def broker(self, tenant: str, *, create: bool) -> Broker:
+        """The broker of a tenant (a new tenant is created on a write)."""
+        with self._lock:
+            found = self._brokers.get(tenant)
+            if found is None:
+                store = self.tenants.get(tenant, create=create)
+                found = self._brokers[tenant] = Broker(tenant, store, self.notifier.wake)
+            return found
+
+    def _outboxes(self) -> Mapping[str, tuple[PlatformStore, Subscriptions]]:
+        with self._lock:
+            return {t: (b.store, b.subs) for t, b in self._brokers.items()}
+
+    def start(self) -> None:
+        """Start the notifier (it delivers whatever an earlier run left in the outbox first)."""
+        self.notifier.start()
+
+    def stop(self) -> None:
+        """Stop the notifier and close the tenants' stores (the default store is its owner's)."""
+        self.notifier.stop()
+        self.tenants.close()

@@ -1,0 +1,226 @@
+"""The NGSI-LD core API against a real uvicorn server, written from ETSI GS CIM 009."""
+
+from __future__ import annotations
+
+import httpx
+
+from aicity.platform.jsonld import CORE_URL
+from tests.platform.conftest import Api, headers
+
+V1 = "/ngsi-ld/v1"
+SDM = "https://smartdatamodels.org/context.jsonld"
+LINK = f'<{SDM}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+
+
+def car(n: int = 1, speed: float = 50.0, lon: float = 13.40) -> dict:
+    return {"id": f"urn:ngsi-ld:Vehicle:{n}", "type": "Vehicle",
+            "speed": {"type": "Property", "value": speed, "unitCode": "KMH", "observedAt": "2026-01-01T10:00:00Z"},
+            "brand": {"type": "Property", "value": "Volvo"},
+            "owner": {"type": "Relationship", "object": "urn:ngsi-ld:Person:ann"},
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, 52.52]}}}
+
+
+def problem(resp: httpx.Response, status: int, kind: str) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert body["type"].endswith("/" + kind) or body["type"].endswith(":" + kind), body
+    assert body["status"] == status and body["detail"]
+    return body
+
+
+def test_create_retrieve_and_problem_details(api: Api) -> None:
+    r = api.http.post(f"{V1}/entities", json=car())
+    assert r.status_code == 201 and r.headers["location"].endswith("urn:ngsi-ld:Vehicle:1")
+    problem(api.http.post(f"{V1}/entities", json=car()), 409, "AlreadyExists")
+    got = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1")
+    assert got.status_code == 200 and CORE_URL in got.headers["link"]
+    body = got.json()
+    assert body["speed"] == {"type": "Property", "value": 50.0, "unitCode": "KMH",
+                             "observedAt": "2026-01-01T10:00:00Z"}
+    assert body["owner"] == {"type": "Relationship", "object": "urn:ngsi-ld:Person:ann"}
+    problem(api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:404"), 404, "ResourceNotFound")
+    problem(api.http.get(f"{V1}/entities/not-a-uri"), 400, "BadRequestData")
+    problem(api.http.post(f"{V1}/entities", content=b"{nope", headers={"Content-Type": "application/json"}),
+            400, "InvalidRequest")
+    bad = car(2)
+    bad["speed"] = {"type": "Property"}
+    problem(api.http.post(f"{V1}/entities", json=bad), 400, "BadRequestData")
+    problem(api.http.post(f"{V1}/entities", json={**car(3), "@context": CORE_URL}), 400, "BadRequestData")
+    problem(api.http.post(f"{V1}/entities", content=b"<x/>", headers={"Content-Type": "text/xml"}), 415,
+            "UnsupportedMediaType")
+    assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:2").status_code == 404  # nothing invalid accepted
+
+
+def test_formats_sysattrs_and_attrs(api: Api) -> None:
+    api.http.post(f"{V1}/entities", json=car())
+    kv = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", params={"options": "keyValues"}).json()
+    assert kv["speed"] == 50.0 and kv["owner"] == "urn:ngsi-ld:Person:ann"
+    assert kv["location"] == {"type": "Point", "coordinates": [13.40, 52.52]}
+    concise = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", params={"format": "concise"}).json()
+    assert concise["brand"] == "Volvo" and concise["owner"] == {"object": "urn:ngsi-ld:Person:ann"}
+    assert concise["speed"]["value"] == 50.0 and "type" not in concise["speed"]
+    sys_ = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", params={"options": "sysAttrs"}).json()
+    assert sys_["createdAt"].endswith("Z") and sys_["modifiedAt"].endswith("Z")
+    only = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", params={"attrs": "speed"}).json()
+    assert set(only) == {"id", "type", "speed"}
+    # concise input is accepted as well
+    assert api.http.post(f"{V1}/entities", json={"id": "urn:ngsi-ld:Vehicle:9", "type": "Vehicle",
+                                                   "speed": 3, "location": {"type": "Point",
+                                                                            "coordinates": [1, 2]}}).status_code == 201
+    assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:9").json()["location"]["type"] == "GeoProperty"
+
+
+def test_replace_merge_attrs_and_delete(api: Api) -> None:
+    api.http.post(f"{V1}/entities", json=car())
+    url = f"{V1}/entities/urn:ngsi-ld:Vehicle:1"
+    assert api.http.patch(url, json={"speed": {"type": "Property", "value": 70}, "brand": "urn:ngsi-ld:null"}
+                          ).status_code == 204
+    body = api.http.get(url).json()
+    assert body["speed"]["value"] == 70 and "brand" not in body and "owner" in body
+    assert api.http.put(url, json={"type": "Vehicle", "speed": {"type": "Property", "value": 1}}).status_code == 204
+    assert set(api.http.get(url).json()) == {"id", "type", "speed"}
+    r = api.http.patch(url + "/attrs", json={"speed": {"type": "Property", "value": 2},
+                                             "colour": {"type": "Property", "value": "red"}})
+    assert r.status_code == 207 and r.json()["notUpdated"][0]["attributeName"] == "colour"
+    assert api.http.post(url + "/attrs", json={"colour": {"type": "Property", "value": "red"}}).status_code == 204
+    r = api.http.post(url + "/attrs", params={"options": "noOverwrite"},
+                      json={"colour": {"type": "Property", "value": "blue"}})
+    assert r.status_code == 207 and api.http.get(url).json()["colour"]["value"] == "red"
+    assert api.http.patch(url + "/attrs/speed", json={"value": 5}).status_code == 204
+    assert api.http.get(url).json()["speed"]["value"] == 5
+    assert api.http.delete(url + "/attrs/colour").status_code == 204
+    problem(api.http.delete(url + "/attrs/colour"), 404, "ResourceNotFound")
+    assert api.http.delete(url).status_code == 204
+    problem(api.http.get(url), 404, "ResourceNotFound")
+    problem(api.http.delete(url), 404, "ResourceNotFound")
+
+
+def test_queries_q_geo_and_pagination(api: Api) -> None:
+    for n, (speed, lon) in enumerate([(10, 13.40), (60, 13.41), (90, 14.50)], start=1):
+        api.http.post(f"{V1}/entities", json=car(n, speed, lon))
+    api.http.post(f"{V1}/entities", json={"id": "urn:ngsi-ld:Bike:1", "type": "Bike",
+                                          "speed": {"type": "Property", "value": 20}})
+
+    def ids(**params: str) -> list[str]:
+        r = api.http.get(f"{V1}/entities", params=params)
+        assert r.status_code == 200, r.text
+        return [e["id"].rsplit(":", 2)[-2] + e["id"].rsplit(":", 1)[-1] for e in r.json()]
+
+    assert ids(type="Vehicle") == ["Vehicle1", "Vehicle2", "Vehicle3"]
+    assert ids(type="Vehicle,Bike") == ["Bike1", "Vehicle1", "Vehicle2", "Vehicle3"]
+    assert ids(type="Vehicle", q="speed>50") == ["Vehicle2", "Vehicle3"]
+    assert ids(type="Vehicle", q="speed>50;speed<80") == ["Vehicle2"]
+    assert ids(type="Vehicle", q="speed<20|speed>80") == ["Vehicle1", "Vehicle3"]
+    assert ids(type="Vehicle", q="speed==55..95") == ["Vehicle2", "Vehicle3"]
+    assert ids(type="Vehicle", q='brand=="Volvo";owner=="urn:ngsi-ld:Person:ann"') == [
+        "Vehicle1", "Vehicle2", "Vehicle3"]
+    assert ids(q="speed.observedAt>=2026-01-01T00:00:00Z") == ["Vehicle1", "Vehicle2", "Vehicle3"]
+    assert ids(idPattern="^urn:ngsi-ld:Vehicle:[12]$") == ["Vehicle1", "Vehicle2"]
+    assert ids(id="urn:ngsi-ld:Vehicle:3,urn:ngsi-ld:Bike:1") == ["Bike1", "Vehicle3"]
+    assert ids(type="Vehicle", georel="near;maxDistance==1000", geometry="Point",
+               coordinates="[13.405,52.52]") == ["Vehicle1", "Vehicle2"]
+    assert ids(type="Vehicle", georel="within", geometry="Polygon",
+               coordinates="[[[13,52],[14,52],[14,53],[13,53],[13,52]]]") == ["Vehicle1", "Vehicle2"]
+    assert ids(type="Vehicle", georel="intersects", geometry="Polygon",
+               coordinates="[[[14,52],[15,52],[15,53],[14,53],[14,52]]]") == ["Vehicle3"]
+    r = api.http.get(f"{V1}/entities", params={"type": "Vehicle", "limit": "2", "offset": "1", "count": "true"})
+    assert r.headers["ngsild-results-count"] == "3" and len(r.json()) == 2
+    problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "q": "speed>>"}), 400, "BadRequestData")
+    problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "georel": "near", "geometry": "Point",
+                                                   "coordinates": "[1,2]"}), 400, "BadRequestData")
+    problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "limit": "5000"}), 403, "TooManyResults")
+    types = api.http.get(f"{V1}/types").json()
+    assert types["typeList"] == ["Bike", "Vehicle"]
+    attrs = api.http.get(f"{V1}/attributes").json()["attributeList"]
+    assert {"speed", "brand", "owner", "location"} <= set(attrs)
+    info = api.http.get(f"{V1}/types/Vehicle").json()
+    assert info["entityCount"] == 3
+
+
+def test_batches_and_iot_agent_upsert(api: Api) -> None:
+    r = api.http.post(f"{V1}/entityOperations/create", json=[car(1), car(2), {"id": "bad", "type": "X"}])
+    assert r.status_code == 207
+    assert r.json()["success"] == ["urn:ngsi-ld:Vehicle:1", "urn:ngsi-ld:Vehicle:2"]
+    assert r.json()["errors"][0]["error"]["type"].endswith("BadRequestData")
+    # what a FIWARE IoT Agent sends: upsert/?options=update merges attributes in
+    r = api.http.post(f"{V1}/entityOperations/upsert/", params={"options": "update"},
+                      json=[{"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle",
+                             "speed": {"type": "Property", "value": 99, "observedAt": "2026-01-01T11:00:00Z"}},
+                            car(3)])
+    assert r.status_code == 201 and r.json() == ["urn:ngsi-ld:Vehicle:3"]
+    v1 = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1").json()
+    assert v1["speed"]["value"] == 99 and v1["brand"]["value"] == "Volvo"
+    # default upsert replaces
+    assert api.http.post(f"{V1}/entityOperations/upsert", json=[{"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle",
+                                                                 "speed": {"type": "Property", "value": 1}}]
+                         ).status_code == 204
+    assert set(api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1").json()) == {"id", "type", "speed"}
+    r = api.http.post(f"{V1}/entityOperations/update", json=[{"id": "urn:ngsi-ld:Vehicle:2", "type": "Vehicle",
+                                                              "speed": {"type": "Property", "value": 7}},
+                                                             {"id": "urn:ngsi-ld:Vehicle:77", "type": "Vehicle",
+                                                              "speed": {"type": "Property", "value": 7}}])
+    assert r.status_code == 207 and r.json()["success"] == ["urn:ngsi-ld:Vehicle:2"]
+    r = api.http.post(f"{V1}/entityOperations/delete", json=["urn:ngsi-ld:Vehicle:1", "urn:ngsi-ld:Vehicle:2"])
+    assert r.status_code == 204
+    r = api.http.post(f"{V1}/entityOperations/query", json={"type": "Query", "entities": [{"type": "Vehicle"}]})
+    assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Vehicle:3"]
+    problem(api.http.post(f"{V1}/entityOperations/create", json={"not": "a list"}), 400, "BadRequestData")
+
+
+def test_json_ld_link_header_and_in_body_context(api: Api) -> None:
+    ld = {**car(1), "@context": [SDM, CORE_URL]}
+    r = api.http.post(f"{V1}/entities", json=ld, headers={"Content-Type": "application/ld+json"})
+    assert r.status_code == 201, r.text
+    # without the context, the type and speed are the full Smart Data Models IRIs
+    plain = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1").json()
+    assert plain["type"] == "https://smartdatamodels.org/dataModel.Transportation/Vehicle"
+    assert "https://smartdatamodels.org/dataModel.Transportation/speed" in plain
+    assert "brand" in plain  # not in the SDM context: the core @vocab, compacted back to its short name
+    # with the same context in a Link header, short terms come back
+    linked = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", headers={"Link": LINK})
+    assert linked.json()["type"] == "Vehicle" and "speed" in linked.json()
+    assert SDM in linked.headers["link"]
+    in_body = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1",
+                           headers={"Link": LINK, "Accept": "application/ld+json"})
+    assert in_body.headers["content-type"].startswith("application/ld+json")
+    assert SDM in in_body.json()["@context"] and "link" not in in_body.headers
+    assert [e["id"] for e in api.http.get(f"{V1}/entities", params={"type": "Vehicle"},
+                                          headers={"Link": LINK}).json()] == ["urn:ngsi-ld:Vehicle:1"]
+    assert api.http.get(f"{V1}/entities", params={"type": "Vehicle"}).json() == []
+    problem(api.http.post(f"{V1}/entities", json={**car(2), "@context": "https://example.org/remote.jsonld"},
+                          headers={"Content-Type": "application/ld+json"}), 503, "LdContextNotAvailable")
+    problem(api.http.post(f"{V1}/entities", json=car(2), headers={"Content-Type": "application/ld+json"}),
+            400, "BadRequestData")
+    shipped = api.http.get(f"{V1}/contexts/ngsi-ld-core-context-v1.8.jsonld")
+    assert shipped.json()["@context"]["Property"] == "ngsi-ld:Property"
+
+
+def test_tenants_are_separate_stores(api: Api) -> None:
+    assert api.http.post(f"{V1}/entities", json=car(1), headers={"NGSILD-Tenant": "north"}).status_code == 201
+    assert api.http.post(f"{V1}/entities", json=car(2), headers={"Fiware-Service": "south"}).status_code == 201
+    assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1").status_code == 404
+    assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", headers={"NGSILD-Tenant": "north"}
+                        ).status_code == 200
+    assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:2", headers={"NGSILD-Tenant": "south"}
+                        ).status_code == 200
+    problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle"}, headers={"NGSILD-Tenant": "nowhere"}),
+            404, "NonexistentTenant")
+    assert (api.folder / "tenant-north.db").is_file()
+
+
+def test_access_is_refused_without_a_token_or_role(api: Api) -> None:
+    anon = httpx.get(f"{api.url}{V1}/entities", params={"type": "Vehicle"})
+    problem(anon, 401, "Unauthorized")
+    problem(httpx.get(f"{api.url}{V1}/entities", params={"type": "Vehicle"},
+                      headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}), 401, "Unauthorized")
+    assert httpx.get(f"{api.url}{V1}/entities", params={"type": "Vehicle"}, headers=headers("viewer")
+                     ).status_code == 200
+    problem(httpx.post(f"{api.url}{V1}/entities", json=car(), headers=headers("viewer")), 403, "Forbidden")
+    problem(httpx.post(f"{api.url}{V1}/entities", json=car(), headers=headers("operator")), 403, "Forbidden")
+    assert httpx.post(f"{api.url}{V1}/entities", json=car(), headers=headers("engineer")).status_code == 201
+    own = {"id": "urn:ngsi-ld:Sensor:7", "type": "Sensor", "t": {"type": "Property", "value": 1}}
+    assert httpx.post(f"{api.url}{V1}/entities", json=own, headers=headers("device")).status_code == 201
+    problem(httpx.post(f"{api.url}{V1}/entities", json=car(5), headers=headers("device")), 403, "Forbidden")
+    problem(httpx.get(f"{api.url}{V1}/entities", params={"type": "Vehicle"}, headers=headers("device")),
+            403, "Forbidden")
