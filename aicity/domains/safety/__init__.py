@@ -1,0 +1,105 @@
+"""The public-safety domain: incidents, ambulance dispatch and relocation on the traffic twin.
+
+Registered as the ``safety`` entry point of ``aicity.domains``; heavy imports (SUMO, scipy) happen at first use.
+Smart City mode: MEXCLP stations, closest-idle dispatch on free-flow times, return home. AI City mode: dispatch
+on live travel-time estimates, DMEXCLP relocation fed by an online incident forecast, and — in a city with the
+mobility domain — signal preemption for the ambulances en route. What it declares is in :mod:`.meta`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aicity.core.domain import CityScenario, ForecastProvider, Planner, RunServices, Scenario, Twin
+from aicity.core.errors import UserError
+from aicity.core.meta import check_domain_options, option_values
+from aicity.domains.safety.meta import META
+
+__all__ = ["SafetyDomain", "domain"]
+
+
+def options_of(scenario: Scenario) -> dict[str, Any]:
+    """Every option's validated value for ``scenario`` (its params over the declared defaults)."""
+    return option_values(META.options, check_domain_options("safety", META, scenario.params))
+
+
+def twin_config(params: Mapping[str, Any], shared: dict[str, object] | None = None) -> Any:
+    """The :class:`~aicity.domains.safety.twin.TwinConfig` for validated option values."""
+    from aicity.domains.safety.edge import EdgeLimits
+    from aicity.domains.safety.twin import TwinConfig
+
+    p = params
+    return TwinConfig(
+        decision_interval_s=float(p["decision_interval_s"]), ambulances=int(p["ambulances"]),
+        zones_per_side=int(p["zones_per_side"]), hospitals=int(p["hospitals"]),
+        load_multiplier=float(p["load_multiplier"]), service_scale=float(p["service_scale"]),
+        call_processing_s=float(p["call_processing_s"]), bluelight=bool(p["bluelight"]),
+        drill_calls=int(p["drill_calls"]), bad_inputs=bool(p["bad_inputs"]),
+        coverage_radius_s=float(p["coverage_radius_s"]), target_p1_s=float(p["target_p1_s"]),
+        target_p2_s=float(p["target_p2_s"]),
+        limits=EdgeLimits(int(p["max_relocations_per_hour"]), int(p["max_relocations_per_unit_hour"]),
+                          float(p["coverage_floor"])),
+        shared=shared)
+
+
+class SafetyDomain:
+    """The safety plug-in: scenarios, the EMS twin on SUMO, planners per mode, city scenarios with mobility."""
+
+    name = "safety"
+    description = "EMS dispatch on SUMO: closest-idle from MEXCLP stations (Smart City) vs live dispatch with " \
+                  "DMEXCLP relocation and signal preemption (AI City)"
+    meta = META
+
+    def scenarios(self) -> list[Scenario]:
+        """Built-in scenarios (on the sumo-rl wheel's ingolstadt21 and cologne8)."""
+        from aicity.domains.safety.scenarios import builtin_scenarios
+
+        return builtin_scenarios()
+
+    def resolve(self, name_or_path: str) -> Scenario | None:
+        """A built-in scenario by name, else None."""
+        from aicity.domains.safety.scenarios import resolve
+
+        return resolve(name_or_path)
+
+    def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> Twin:
+        """The EMS twin of ``scenario``; it rides on the city's SUMO when one is shared."""
+        from aicity.domains.safety.twin import SafetyTwin
+
+        return SafetyTwin(scenario, seed=seed, mode=mode, config=twin_config(options_of(scenario), services.shared))
+
+    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
+        """The mode's planners (``smart``: closest idle; ``ai``: live dispatch and DMEXCLP relocation)."""
+        return self.controller_parts(scenario, _controller_for(mode))[0]
+
+    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
+        """The mode's forecast providers (``ai``: the incident forecast per zone and hour)."""
+        return self.controller_parts(scenario, _controller_for(mode))[1]
+
+    def controllers(self) -> Mapping[str, str]:
+        """Named controllers and the twin mode each runs in."""
+        from aicity.domains.safety.controllers import MODES
+
+        return MODES
+
+    def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
+        """Planners and forecast providers of a named controller (``smart``, ``ai``, ``ai_norelocation``)."""
+        from aicity.domains.safety.controllers import parts
+
+        return parts(scenario, name, options_of(scenario))
+
+    def cities(self) -> list[CityScenario]:
+        """Mobility and safety on one SUMO (ambulances get the mobility domain's preemption in AI City mode)."""
+        from aicity.domains.safety.scenarios import CITIES
+
+        return list(CITIES)
+
+
+def _controller_for(mode: str) -> str:
+    if mode in ("smart", "ai"):
+        return mode
+    raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
+
+
+domain = SafetyDomain()

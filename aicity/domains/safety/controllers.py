@@ -1,0 +1,45 @@
+"""Named dispatch controllers: the planners and forecast providers each runs, and the twin mode it runs in.
+
+``smart`` is Smart City mode (closest idle on free-flow times, return home); ``ai`` is AI City mode (dispatch on
+live travel-time estimates, DMEXCLP relocation fed by the incident forecast); ``ai_norelocation`` isolates what
+relocation adds. A static table: nothing registers at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aicity.core.domain import ForecastProvider, Planner, Scenario
+from aicity.core.errors import UserError
+
+Parts = tuple[list[Planner], list[ForecastProvider]]
+MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_norelocation": "ai"}
+"""Controller → the twin mode it runs in."""
+
+
+def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
+    """Planners and forecast providers of controller ``name`` on ``scenario`` with validated ``params``."""
+    from aicity.domains.mobility.scenarios import read_sumocfg
+    from aicity.domains.safety.forecast import IncidentForecast
+    from aicity.domains.safety.geo import load_map
+    from aicity.domains.safety.mexclp import coverage_matrix
+    from aicity.domains.safety.planners import RelocationParams, make_dispatch_planner, make_relocation_planner
+    from aicity.domains.safety.planning import historical_demand, site_times
+
+    if name not in MODES:
+        raise UserError(f"unknown safety controller {name!r}; known: {', '.join(MODES)}")
+    cfg = read_sumocfg(str(scenario.path))
+    smap = load_map(cfg.net, int(params["zones_per_side"]), int(params["hospitals"]))
+    if name == "smart":
+        return [make_dispatch_planner(smap, live=False)], []
+    planners: list[Planner] = [make_dispatch_planner(smap, live=True)]
+    providers: list[ForecastProvider] = []
+    if name == "ai":
+        radius = float(params["coverage_radius_s"])
+        covers = coverage_matrix(site_times(smap), list(smap.sites.values()), smap.sites, radius)
+        prior = historical_demand(smap, float(params["load_multiplier"]))
+        planners.append(make_relocation_planner(smap, covers, prior, RelocationParams(radius_s=radius)))
+        providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
+                                          load_multiplier=float(params["load_multiplier"])))
+    return planners, providers

@@ -1,0 +1,105 @@
+"""The safety KPIs at the end of a run: call-to-arrival times, shares within targets, per-zone p90, coverage,
+relocations, busy fraction and the background traffic's queues, as a :class:`DomainResult`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aicity.core.domain import DomainResult
+
+STANDARD_S = 900.0
+"""Call-to-arrival standard: 15 min (the Netherlands, 95 %; also England's Category 1 p90)."""
+NFPA_TRAVEL_S = 240.0
+"""NFPA 1710: 240 s travel for the first unit."""
+
+
+def _p90(values: list[float]) -> float:
+    return float(np.percentile(values, 90)) if values else 0.0
+
+
+def _share(flags: list[bool]) -> float:
+    return float(sum(flags) / len(flags)) if flags else 0.0
+
+
+def compute_result(twin: Any) -> DomainResult:
+    """KPIs of a finished :class:`~aicity.domains.safety.twin.SafetyTwin` run."""
+    c = twin.config
+    end = twin.elapsed_s()
+    resp: list[float] = []
+    late: list[bool] = []
+    in_target: dict[int, list[bool]] = {1: [], 2: []}
+    within_std: list[bool] = []
+    nfpa: list[bool] = []
+    by_zone: dict[str, list[float]] = {}
+    records = []
+    for cs in sorted(twin.calls.values(), key=lambda x: x.inc.id):
+        inc = cs.inc
+        if inc.call_s > end:
+            continue
+        target = c.call_processing_s + (c.target_p1_s if inc.priority == 1 else c.target_p2_s)
+        if cs.arrival_s is not None:
+            r = cs.arrival_s - inc.call_s
+            resp.append(r)
+            by_zone.setdefault(inc.zone, []).append(r)
+            late.append(r > target)
+            in_target[inc.priority].append(r <= target)
+            within_std.append(r <= STANDARD_S)
+            if cs.dispatch_s is not None:
+                nfpa.append(cs.arrival_s - cs.dispatch_s <= NFPA_TRAVEL_S)
+        elif end - inc.call_s > target:  # not reached, and already past its target
+            late.append(True)
+            in_target[inc.priority].append(False)
+        records.append({"id": inc.id, "call_s": inc.call_s, "zone": inc.zone, "priority": inc.priority,
+                        "edge": inc.edge, "unit": cs.unit, "dispatch_s": cs.dispatch_s, "arrival_s": cs.arrival_s,
+                        "travel_ff_s": None if cs.travel_ff_s is None else round(cs.travel_ff_s, 1)})
+    zone_p90 = {z: _p90(v) for z, v in sorted(by_zone.items())}
+    worst = max(zone_p90.values()) if zone_p90 else 0.0
+    best = min(zone_p90.values()) if zone_p90 else 0.0
+    n_units = max(len(twin.units), 1)
+    span = max(end, 1.0)
+    relocations = sum(1 for o in twin.outcomes if o.action.action == "relocate" and not o.refused)
+    n_calls = len(records)
+    samples = twin._samples
+    kpis = {
+        "response_mean_s": float(np.mean(resp)) if resp else 0.0,
+        "response_p90_s": _p90(resp),
+        "late_frac": _share(late),
+        "within_target_p1": _share(in_target[1]),
+        "within_target_p2": _share(in_target[2]),
+        "within_15min": _share(within_std),
+        "within_nfpa_travel": _share(nfpa),
+        "zone_p90_worst_s": worst,
+        "zone_p90_best_worst": (best / worst) if worst > 0 else 1.0,
+        "coverage": float(np.mean([s[1] for s in samples])) if samples else 0.0,
+        "relocations_per_call": relocations / n_calls if n_calls else 0.0,
+        "relocation_km": float(sum(u.reloc_km for u in twin.units.values())),
+        "busy_frac": twin._busy_s / (n_units * span),
+        "traffic_halting_veh": float(np.mean([s[3] for s in samples])) if samples else 0.0,
+        "calls_reached": float(len(resp)),
+        "calls_unreached": float(n_calls - len(resp)),
+    }
+    qs = sorted(resp)
+    series: dict[str, list[tuple[float, float]]] = {
+        "response_quantiles_s": [((k + 0.5) / len(qs), v) for k, v in enumerate(qs)],
+        "busy_ambulances": [(s[0], s[2]) for s in samples],
+        "coverage_share": [(s[0], s[1]) for s in samples],
+    }
+    for uid, track in sorted(twin._unit_track.items()):
+        series[f"ambulance_{uid}_from_home_m"] = track
+    smap = twin.map
+    extra: dict[str, Any] = {
+        "positions": {"zone": {z: list(xy) for z, xy in smap.zone_xy.items()}} if smap else {},
+        "edges_xy": [list(map(list, s)) for s in smap.shape.values()] if smap else [],
+        "group_metric": "p90 call-to-arrival (s)",
+        "counts": {"calls": n_calls, "relocations": relocations, "dead_letters": len(twin.dead_letters),
+                   "ambulances": len(twin.units)},
+        "options": {"load_multiplier": c.load_multiplier, "service_scale": c.service_scale,
+                    "call_processing_s": c.call_processing_s, "bluelight": c.bluelight,
+                    "targets_s": {"p1": c.call_processing_s + c.target_p1_s,
+                                  "p2": c.call_processing_s + c.target_p2_s}},
+        "stations": list(twin.stations), "hospitals": list(smap.hospitals) if smap else [],
+        "dead_letters": list(twin.dead_letters), "incidents": records, "sim_s": end,
+    }
+    return DomainResult(kpis, groups={"zone": zone_p90}, series=series, extra=extra)

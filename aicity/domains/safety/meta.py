@@ -1,0 +1,99 @@
+"""What the safety domain declares: KPIs, scenario options, equity groups, action types, policy, test scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aicity.core.errors import UserError
+from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
+from aicity.domains.safety.const import ACTION_TYPES, AMBULANCE_TYPE, EV_TYPE, INCIDENT_TYPE, SPEED_TYPE
+
+L, H = Better.LOWER, Better.HIGHER
+KPIS = (
+    KPI("response_mean_s", "s", L, True, "mean call-to-arrival time of the calls reached"),
+    KPI("response_p90_s", "s", L, True, "90th-percentile call-to-arrival time of the calls reached"),
+    KPI("late_frac", "share", L, True, "calls beyond their network-scaled target (call processing + 90 s travel "
+                                       "for priority 1, + 120 s for priority 2), unreached calls past it included"),
+    KPI("within_target_p1", "share", H, False, "priority-1 calls within the network-scaled target"),
+    KPI("within_target_p2", "share", H, False, "priority-2 calls within the network-scaled target"),
+    KPI("within_15min", "share", H, False, "calls reached within 15 min of the call (NL standard, 95 %)"),
+    KPI("within_nfpa_travel", "share", H, False, "calls reached within 240 s of travel (NFPA 1710)"),
+    KPI("zone_p90_worst_s", "s", L, False, "p90 call-to-arrival of the worst zone"),
+    KPI("zone_p90_best_worst", "ratio", H, False, "best over worst zone p90 (1 = even)"),
+    KPI("coverage", "share", H, False, "time-averaged demand share with an available ambulance within the radius"),
+    KPI("relocations_per_call", "1/call", L, False, "relocations applied per call"),
+    KPI("relocation_km", "km", L, False, "route length driven on relocations"),
+    KPI("busy_frac", "share", L, False, "share of ambulance time bound to an incident"),
+    KPI("traffic_halting_veh", "veh", L, False, "background traffic: mean halting vehicles on detector segments"),
+    KPI("calls_reached", "calls", H, False, "calls an ambulance reached in the window"),
+    KPI("calls_unreached", "calls", L, False, "calls no ambulance reached by the window's end"),
+)
+"""Every KPI a safety twin reports (``DomainResult.kpis`` has exactly these keys)."""
+
+OPTIONS = (
+    Option("decision_interval_s", float, 10.0, "seconds between dispatch decisions (SUMO steps whole seconds)",
+           "s", minimum=1, maximum=600, step=1),
+    Option("ambulances", int, 3, "ambulances on duty", "units", minimum=1, maximum=20),
+    Option("zones_per_side", int, 3, "zones: cells per side of the grid over the network", "cells", minimum=1,
+           maximum=8),
+    Option("hospitals", int, 1, "hospitals (synthetic sites: the maps ship none)", "sites", minimum=1, maximum=4),
+    Option("load_multiplier", float, 1.0, "incident rate over Cologne's density (509 alarms per km² per year); "
+           "reported with every result", "x", minimum=0, maximum=1000, flag=True),
+    Option("service_scale", float, 1.0, "scale of on-scene and hospital handover times (medians 15 min each)",
+           "x", minimum=0.05, maximum=2),
+    Option("call_processing_s", float, 60.0, "fixed call-processing time before a call is reported", "s",
+           minimum=0, maximum=600, step=1),
+    Option("bluelight", bool, False, "ambulances carry SUMO's bluelight device (rescue lanes, may pass red)",
+           flag=True),
+    Option("drill_calls", int, 0, "exercise calls made in the minute before the window", "calls", minimum=0,
+           maximum=10),
+    Option("bad_inputs", bool, False, "inject one bad report of each kind (unknown place, future time, "
+           "duplicate, impossible position): each is dead-lettered"),
+    Option("coverage_radius_s", float, 90.0, "free-flow travel within which a station covers a zone", "s",
+           minimum=10, maximum=900),
+    Option("target_p1_s", float, 90.0, "network-scaled travel target of priority-1 calls", "s", minimum=10,
+           maximum=900),
+    Option("target_p2_s", float, 120.0, "network-scaled travel target of priority-2 calls", "s", minimum=10,
+           maximum=900),
+    Option("max_relocations_per_hour", int, 6, "relocations the edge allows per hour, city-wide", "moves/h",
+           minimum=0, maximum=100),
+    Option("max_relocations_per_unit_hour", int, 2, "relocations the edge allows per ambulance per hour",
+           "moves/h", minimum=0, maximum=20),
+    Option("coverage_floor", float, 0.5, "demand share a relocation may not strip coverage below", "share",
+           minimum=0, maximum=1),
+)
+"""Scenario options (``aicity run --set KEY=VALUE``), validated up front."""
+
+_AGE = 30.0
+PLAUSIBILITY: dict[str, Any] = {
+    "rules": [
+        {"entity_type": AMBULANCE_TYPE, "attribute": "status", "max_age_s": _AGE, "nullable": False},
+        {"entity_type": SPEED_TYPE, "attribute": "averageVehicleSpeed", "min": 0, "max": 70, "max_age_s": _AGE},
+    ],
+    "required": [f"urn:ngsi-ld:{AMBULANCE_TYPE}:*"],
+}
+"""Input plausibility rules (format of :meth:`aicity.governance.plausibility.PlausibilityChecker.from_dict`)."""
+
+
+def _fit(params: Mapping[str, Any]) -> None:
+    """Options that must fit together."""
+    p1, p2 = params.get("target_p1_s", 90.0), params.get("target_p2_s", 120.0)
+    if p1 > p2:
+        raise UserError(f"safety option target_p1_s ({p1:g} s) must not exceed target_p2_s ({p2:g} s)")
+
+
+META = DomainMeta(
+    kpis=KPIS,
+    options=OPTIONS,
+    equity=(EquityGroup("zone", "response_p90_s", "p90 call-to-arrival time per zone"),),
+    action_types=ACTION_TYPES,
+    policy=Path(__file__).with_name("policy.toml"),
+    entity_types=(INCIDENT_TYPE, AMBULANCE_TYPE, SPEED_TYPE, EV_TYPE),
+    plausibility=PLAUSIBILITY,
+    test_scenario="cologne8-ems-drill",
+    test_duration_s=300.0,
+    validate=_fit,
+)
+"""The safety domain's metadata."""

@@ -1,0 +1,138 @@
+"""The dispatch and relocation planners: pure functions of the snapshot (and forecasts), one per controller.
+
+* ``closest_idle`` (Smart City): the available ambulance with the shortest *free-flow* time, most urgent and
+  oldest call first.
+* ``live_dispatch`` (AI City): the same rule on *live* travel-time estimates from detector speeds.
+* ``dmexclp`` (AI City): when an ambulance frees up, send it to the station adding the most expected coverage
+  (Jagtenberg et al. 2015), weighing zones by the incident forecast; the edge bounds how often.
+
+Every proposal carries a plain-words explanation a citizen could be shown: why this unit, its estimated arrival,
+the alternative and its time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aicity.core.domain import Planner, ProposedAction, Snapshot
+from aicity.domains.safety.const import DISPATCH, RELOCATION, RETURNING
+from aicity.domains.safety.geo import SafetyMap
+from aicity.domains.safety.planning import available, eta_table, live_costs, pending_calls, units_of
+
+VERSION = "1.0"
+FORECAST_KEY = "safety.zone:{zone}#incidents_per_h"
+
+
+def _short(eid: str) -> str:
+    return eid.rsplit(":", 1)[-1]
+
+
+def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: str) -> list[ProposedAction]:
+    """One ``dispatch`` per pending call while ambulances are available (each ambulance at most once)."""
+    calls = pending_calls(snapshot, smap)
+    free = available(units_of(snapshot, smap))
+    if not calls or not free:
+        return []
+    cost = live_costs(smap, snapshot) if live else smap.free_flow_costs()
+    etas = eta_table(smap, free, [c.edge for c in calls], cost)
+    basis = "live travel-time estimates from detector speeds" if live else "free-flow travel times"
+    out: list[ProposedAction] = []
+    for call in calls:
+        if not free:
+            break
+        ranked = sorted(free, key=lambda u: (etas[u.id][call.edge], u.id))
+        best = ranked[0]
+        eta = etas[best.id][call.edge]
+        if not math.isfinite(eta):
+            continue
+        alt = ranked[1] if len(ranked) > 1 else None
+        why = (f"Ambulance {_short(best.id)} was sent to incident {_short(call.id)} (priority {call.priority}) "
+               f"because it was the closest available unit on {basis}: estimated travel {eta:.0f} s.")
+        why += (f" The next closest, {_short(alt.id)}, was estimated at {etas[alt.id][call.edge]:.0f} s."
+                if alt is not None else " No other unit was available.")
+        out.append(ProposedAction(
+            target=best.id, action="dispatch",
+            params={"incident": call.id, "eta_s": round(eta, 1), "explanation": why},
+            score=-eta, candidates=[{"unit": u.id, "eta_s": round(etas[u.id][call.edge], 1)} for u in ranked],
+            inputs={call.id: {"roadSegment": call.edge, "priority": call.priority, "callTime": call.call_s},
+                    **{u.id: {"status": u.status, "roadSegment": u.edge} for u in ranked}},
+            planner=f"{name}@{VERSION}", action_type=DISPATCH))
+        free = [u for u in free if u.id != best.id]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RelocationParams:
+    """DMEXCLP's coverage radius, the busy probability bounds and the minimal gain worth a move."""
+
+    radius_s: float = 90.0
+    q_min: float = 0.2
+    q_max: float = 0.8
+    min_gain: float = 1e-3
+
+
+def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: SafetyMap,
+                       covers: Mapping[str, set[str]], prior: Mapping[str, float],
+                       params: RelocationParams) -> list[ProposedAction]:
+    """DMEXCLP: a freed ambulance (``relocatable``) is sent to the station adding the most expected coverage."""
+    from aicity.domains.safety.mexclp import dmexclp_choice, expected_coverage, zone_counts
+
+    units = units_of(snapshot, smap)
+    movers = [u for u in units if u.relocatable and u.status == RETURNING]
+    if not movers:
+        return []
+    demand = {}
+    for z in smap.zones:
+        fc = forecasts.get(FORECAST_KEY.format(zone=z))
+        demand[z] = float(fc["mean"]) if isinstance(fc, Mapping) and "mean" in fc else prior.get(z, 1.0)
+        demand[z] = max(demand[z], 1e-6)
+    busy = sum(1 for u in units if u.status not in ("idle", "returning"))
+    q = min(params.q_max, max(params.q_min, busy / max(len(units), 1)))
+    sites = sorted(covers)
+    out: list[ProposedAction] = []
+    placed = {u.id: (u.destination if u.status == RETURNING and u.destination else u.edge)
+              for u in available(units)}
+    for u in movers:
+        others = [s for uid, s in placed.items() if uid != u.id and s in covers]
+        ranked = dmexclp_choice(others, sites, covers, demand, q)
+        current = u.destination or u.home
+        now_cov = expected_coverage(zone_counts([*others, current], covers), demand, q)
+        best, best_cov = ranked[0]
+        if best == current or best_cov <= now_cov + params.min_gain * sum(demand.values()):
+            continue
+        why = (f"Ambulance {_short(u.id)} freed up and was moved to the station at {best} instead of its way to "
+               f"{current}: expected coverage of forecast demand {best_cov:.3f} there against {now_cov:.3f}.")
+        out.append(ProposedAction(
+            target=u.id, action="relocate", params={"station": best, "explanation": why},
+            score=best_cov - now_cov,
+            candidates=[{"station": s, "expected_coverage": round(c, 4)} for s, c in ranked[:5]],
+            inputs={u.id: {"status": u.status, "destination": current}, "busy_probability": round(q, 3)},
+            forecasts={z: round(d, 4) for z, d in sorted(demand.items())},
+            planner=f"safety.dmexclp@{VERSION}", action_type=RELOCATION))
+        placed[u.id] = best
+    return out
+
+
+def make_dispatch_planner(smap: SafetyMap, *, live: bool) -> Planner:
+    """Closest-available dispatch on free-flow (Smart City) or live (AI City) travel-time estimates."""
+    name = "safety.live-dispatch" if live else "safety.closest-idle"
+
+    def dispatch_planner(snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
+        """Dispatch proposals for the pending calls."""
+        return dispatch_actions(snapshot, smap, live=live, name=name)
+
+    return dispatch_planner
+
+
+def make_relocation_planner(smap: SafetyMap, covers: Mapping[str, set[str]], prior: Mapping[str, float],
+                            params: RelocationParams) -> Planner:
+    """DMEXCLP relocation of freed ambulances (AI City)."""
+
+    def relocation_planner(snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
+        """Relocation proposals for the ambulances that just freed up."""
+        return relocation_actions(snapshot, forecasts, smap, covers, prior, params)
+
+    return relocation_planner

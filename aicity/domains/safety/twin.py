@@ -1,0 +1,598 @@
+"""The public-safety twin: incidents, stations, hospitals and ambulances driving in SUMO among the traffic.
+
+Ambulances are SUMO vehicles of class ``emergency`` added at run time (routes from ``simulation.findRoute``).
+In a city with the mobility domain the twin rides on mobility's SUMO (``RunServices.shared["sumo"]``) and
+publishes its en-route ambulances as ``EmergencyVehicle`` entities in the shape mobility's preemption planner
+reads; alone it starts its own SUMO on the map. What it reports is what a dispatch centre sees: reported
+incidents, each ambulance's own position and status, and detector speeds — never SUMO's travel times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
+from aicity.core.entity import Entity, Property, Relationship, urn
+from aicity.core.errors import UserError
+from aicity.domains.safety.const import (
+    AMB_VTYPE,
+    AMBULANCE_PREFIX,
+    AMBULANCE_TYPE,
+    AVAILABLE,
+    EV_TYPE,
+    HANDOVER,
+    IDLE,
+    INCIDENT_PREFIX,
+    INCIDENT_TYPE,
+    ON_SCENE,
+    RESPONDING,
+    RETURNING,
+    SPEED_TYPE,
+    TRANSPORTING,
+    VEHICLE_PREFIX,
+)
+from aicity.domains.safety.edge import DispatchEdge, EdgeLimits
+from aicity.domains.safety.geo import SafetyMap, load_map
+from aicity.domains.safety.incidents import Incident, generate
+from aicity.domains.safety.intake import check_incident_report, check_position
+
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class TwinConfig:
+    """Options of a safety run (see :mod:`aicity.domains.safety.meta` for units and ranges)."""
+
+    decision_interval_s: float = 10.0
+    ambulances: int = 3
+    zones_per_side: int = 3
+    hospitals: int = 1
+    load_multiplier: float = 1.0
+    service_scale: float = 1.0
+    call_processing_s: float = 60.0
+    bluelight: bool = False
+    drill_calls: int = 0
+    bad_inputs: bool = False
+    coverage_radius_s: float = 90.0
+    target_p1_s: float = 90.0
+    target_p2_s: float = 120.0
+    busy_q: float = 0.3
+    limits: EdgeLimits = field(default_factory=EdgeLimits)
+    shared: dict[str, object] | None = None
+
+
+@dataclass(slots=True)
+class Unit:
+    """One ambulance as the twin simulates it."""
+
+    id: str
+    home: str
+    edge: str
+    xy: tuple[float, float]
+    status: str = IDLE
+    vid: str | None = None
+    trips: int = 0
+    dest: str | None = None
+    incident: str | None = None
+    until: float = 0.0
+    relocatable: bool = False
+    freed_at: float | None = None
+    reloc_km: float = 0.0
+    last_fix: tuple[float, float, float] | None = None
+
+
+@dataclass(slots=True)
+class CallState:
+    """One incident while the run lasts: when it was reported, dispatched, reached and closed."""
+
+    inc: Incident
+    reported_s: float | None = None
+    unit: str | None = None
+    dispatch_s: float | None = None
+    arrival_s: float | None = None
+    travel_ff_s: float | None = None
+    closed: bool = False
+
+
+def ambulance_urn(unit: str) -> str:
+    """Entity id of an ambulance."""
+    return urn(AMBULANCE_TYPE, unit)
+
+
+def incident_urn(inc: str) -> str:
+    """Entity id of an incident."""
+    return urn(INCIDENT_TYPE, inc)
+
+
+class SafetyTwin:
+    """Ambulances, incidents and dispatch on SUMO, implementing :class:`aicity.core.domain.Twin`."""
+
+    def __init__(self, scenario: Scenario, *, seed: int, mode: str, config: TwinConfig | None = None) -> None:
+        if mode not in ("smart", "ai"):
+            raise UserError(f"unknown safety mode {mode!r}: use 'smart' or 'ai'")
+        if scenario.path is None:
+            raise UserError(f"safety scenario {scenario.name!r} names no map")
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.mode = mode
+        self.config = config or TwinConfig()
+        self.decision_interval_s = self.config.decision_interval_s
+        self.begin_s = float(scenario.begin_s)
+        self.end_s = float(scenario.end_s)
+        self.start_time = EPOCH + timedelta(seconds=self.begin_s)
+        self.map: SafetyMap | None = None
+        self.units: dict[str, Unit] = {}
+        self.calls: dict[str, CallState] = {}
+        self.edge: DispatchEdge | None = None
+        self.host: Any = None
+        self._api: Any = None
+        self._own_host = False
+        self._tmp: Path | None = None
+        self._t = self.begin_s
+        self._target = self.begin_s
+        self._vid_unit: dict[str, str] = {}
+        self._departed: set[str] = set()
+        self._pending_reports: list[dict[str, Any]] = []
+        self._seen_reports: set[str] = set()
+        self.dead_letters: list[dict[str, Any]] = []
+        self.outcomes: list[Outcome] = []
+        self._busy_s = 0.0
+        self._samples: list[tuple[float, float, float, float]] = []  # (elapsed, coverage, busy units, halting)
+        self._unit_track: dict[str, list[tuple[float, float]]] = {}
+        self._detector_edges: tuple[str, ...] = ()
+        self._signals: Any = None
+        self._lane_links: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._times: dict[str, dict[str, float]] = {}
+        self._running = False
+        self._bounds = (0.0, 0.0, 0.0, 0.0)
+        self.stations: list[str] = []
+
+    # ----- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Attach to the city's SUMO (or start one), place the ambulances at their stations, draw the incidents."""
+        from aicity.domains.mobility.scenarios import read_sumocfg
+        from aicity.domains.mobility.sumo_host import SHARED_NAME, SumoHost
+
+        cfg = read_sumocfg(str(self.scenario.path))
+        c = self.config
+        smap = self.map = load_map(cfg.net, c.zones_per_side, c.hospitals)
+        xs = [p[0] for p in smap.xy.values()]
+        ys = [p[1] for p in smap.xy.values()]
+        self._bounds = (min(xs), min(ys), max(xs), max(ys))
+        shared = c.shared.get(SHARED_NAME) if c.shared is not None else None
+        if isinstance(shared, SumoHost):
+            self.host = shared
+        else:
+            self.host = SumoHost.start(self._sumo_args(cfg), begin_s=self.begin_s, end_s=self.end_s,
+                                       name=self.scenario.name)
+            self._own_host = True
+            if c.shared is not None:
+                c.shared[SHARED_NAME] = self.host
+        try:
+            self._setup(cfg)
+        except BaseException:
+            if self._own_host:
+                self.host.close()
+                if c.shared is not None:
+                    c.shared.pop(SHARED_NAME, None)
+            raise
+
+    def _setup(self, cfg: Any) -> None:
+        c = self.config
+        smap = self.map
+        assert smap is not None
+        self._api = self.host.api
+        self._t = self._target = self.host.t
+        self._vtype()
+        self._read_signals(cfg.net)
+        self.host.on_step(after=self._after_step)
+        self._running = True
+        self._times = {s: smap.times_from(s) for s in (*smap.sites.values(), *smap.hospitals)}
+        from aicity.domains.safety.planning import historical_demand, home_stations
+
+        demand = historical_demand(smap, c.load_multiplier)
+        self.stations = home_stations(smap, demand, c.ambulances, c.coverage_radius_s, c.busy_q)
+        covers = self._covers()
+        for k, site in enumerate(self.stations):
+            uid = f"A{k + 1}"
+            self.units[uid] = Unit(uid, site, site, smap.xy[site])
+            self._unit_track[uid] = []
+        self.edge = DispatchEdge({u: IDLE for u in self.units}, {u: x.home for u, x in self.units.items()},
+                                 covers, demand, c.limits)
+        incidents = generate(smap, begin_s=self.begin_s, duration_s=self.end_s - self.begin_s, seed=self.seed,
+                             load_multiplier=c.load_multiplier, service_scale=c.service_scale,
+                             drill_calls=c.drill_calls, call_processing_s=c.call_processing_s)
+        self.calls = {i.id: CallState(i) for i in incidents}
+        if c.bad_inputs:
+            self._plan_bad_inputs(incidents)
+
+    def _sumo_args(self, cfg: Any) -> list[str]:
+        from aicity.domains.mobility.scenarios import sumo_binary
+
+        self._tmp = Path(tempfile.mkdtemp(prefix="aicity-safety-"))
+        args = [sumo_binary(), "-n", cfg.net, "--begin", f"{self.begin_s:g}", "--end", f"{self.end_s:g}",
+                "--step-length", "1", "--time-to-teleport", "-1", "--seed", str(self.seed), "--no-step-log", "true",
+                "--no-warnings", "true", "--duration-log.disable", "true"]
+        if cfg.routes:
+            args += ["-r", ",".join(cfg.routes)]
+        if cfg.additional:
+            args += ["--additional-files", ",".join(cfg.additional)]
+        return args
+
+    def _vtype(self) -> None:
+        vt = self._api.vehicletype
+        if AMB_VTYPE not in vt.getIDList():
+            vt.copy("DEFAULT_VEHTYPE", AMB_VTYPE)
+            vt.setVehicleClass(AMB_VTYPE, "emergency")
+            vt.setShapeClass(AMB_VTYPE, "emergency")
+            vt.setColor(AMB_VTYPE, (255, 255, 255, 255))
+            vt.setSpeedFactor(AMB_VTYPE, 1.0)
+        if self.config.bluelight:
+            vt.setParameter(AMB_VTYPE, "has.bluelight.device", "true")
+
+    def _read_signals(self, net_path: str) -> None:
+        from aicity.domains.mobility.network import load_network
+
+        net = self._signals = load_network(net_path)
+        assert self.map is not None
+        self._detector_edges = tuple(sorted({net.lanes[ln].edge for ln in net.lane_signal
+                                             if net.lanes[ln].edge in self.map.length}))
+        for sid, sig in net.signals.items():
+            by_lane: dict[str, list[int]] = {}
+            for lk in sig.links:
+                by_lane.setdefault(lk.in_lane, []).append(lk.index)
+            for lk in sig.links:
+                self._lane_links[(sid, lk.index)] = tuple(sorted(set(by_lane[lk.in_lane])))
+
+    def _covers(self) -> dict[str, set[str]]:
+        from aicity.domains.safety.mexclp import coverage_matrix
+
+        assert self.map is not None
+        sites = list(self.map.sites.values())
+        return coverage_matrix(self._times, sites, self.map.sites, self.config.coverage_radius_s)
+
+    def elapsed_s(self) -> float:
+        """Simulated seconds since the scenario's begin."""
+        return self._t - self.begin_s
+
+    def done(self) -> bool:
+        """True once the window's end is reached."""
+        return self._t >= self.end_s - 1e-9
+
+    def advance(self, seconds: float) -> None:
+        """Simulate ``seconds`` more (a no-op for the shared SUMO when another twin already stepped there)."""
+        self._target += round(seconds)
+        self.host.advance_to(self._target)
+
+    # ----- the simulation, second by second --------------------------------------------------------------
+    def _after_step(self, t: float) -> None:
+        self._t = t
+        api = self._api
+        sim = api.simulation
+        for vid in sim.getDepartedIDList():
+            if vid in self._vid_unit:
+                self._departed.add(vid)
+        for vid in sim.getArrivedIDList():
+            uid = self._vid_unit.pop(vid, None)
+            if uid is not None:
+                self._departed.discard(vid)
+                self._arrive(self.units[uid], t)
+        for u in self.units.values():
+            if u.status in (ON_SCENE, HANDOVER) and t >= u.until:
+                self._service_done(u, t)
+        self._report_calls(t)
+        assert self.edge is not None
+        if self.edge.safe:
+            self._safe_dispatch(t)
+        busy = sum(1 for u in self.units.values() if u.status not in AVAILABLE)
+        self._busy_s += busy
+        el = t - self.begin_s
+        if el % self.decision_interval_s < 1e-9:
+            halting = sum(api.edge.getLastStepHaltingNumber(e) for e in self._detector_edges)
+            self._samples.append((el, self.edge.covered_share(), float(busy), float(halting)))
+            if el % 60 < 1e-9 and self.map is not None:
+                for u in self.units.values():
+                    self._unit_track[u.id].append((el, math.dist(self._xy(u), self.map.xy[u.home])))
+
+    def _report_calls(self, t: float) -> None:
+        """Calls whose processing is done are reported to the dispatcher, through the intake."""
+        el = t - self.begin_s
+        assert self.map is not None
+        for cs in self.calls.values():
+            if cs.reported_s is None and cs.inc.call_s + self.config.call_processing_s <= el + 1e-9:
+                self._intake({"id": cs.inc.id, "edge": cs.inc.edge, "call_s": cs.inc.call_s,
+                              "priority": cs.inc.priority}, el)
+        due = [r for r in self._pending_reports if r["at_s"] <= el]
+        for r in due:
+            self._pending_reports.remove(r)
+            if r["kind"] == "avl":
+                u = self.units[r["unit"]]
+                reason = check_position(r["report"], edges=self.map.length, bounds=self._bounds, last=u.last_fix)
+                if reason is not None:
+                    self.dead_letters.append({"time_s": el, "source": "avl", "reason": reason, "payload": r["report"]})
+            else:
+                self._intake(r["report"], el)
+
+    def _intake(self, report: dict[str, Any], el: float) -> None:
+        assert self.map is not None
+        reason = check_incident_report(report, edges=self.map.length, now_s=el, seen=self._seen_reports)
+        if reason is not None:
+            self.dead_letters.append({"time_s": el, "source": "call intake", "reason": reason, "payload": report})
+            return
+        self._seen_reports.add(str(report["id"]))
+        cs = self.calls.get(str(report["id"]))
+        if cs is not None:
+            cs.reported_s = el
+
+    def _plan_bad_inputs(self, incidents: list[Incident]) -> None:
+        """Fault injection: one report of each bad kind, at seeded times in the first half of the window."""
+        assert self.map is not None
+        rng = random.Random(self.seed * 7919 + 5)
+        span = (self.end_s - self.begin_s) / 2
+        real = list(incidents)
+        uid = sorted(self.units)[0]
+        _x0, _y0, x1, y1 = self._bounds
+        bad: list[dict[str, Any]] = [
+               {"kind": "call", "report": {"id": "X-unknown", "edge": "no-such-road", "call_s": 0.0, "priority": 1}},
+               {"kind": "call", "report": {"id": "X-future", "edge": self.map.edges[0], "call_s": 1e9,
+                                           "priority": 1}},
+               {"kind": "avl", "unit": uid, "report": {"x": x1 + 50_000.0, "y": y1 + 50_000.0, "t": 0.0,
+                                                       "edge": self.units[uid].edge}}]
+        if real:
+            first = real[0]
+            bad.append({"kind": "call", "report": {"id": first.id, "edge": first.edge, "call_s": first.call_s,
+                                                   "priority": first.priority},
+                        "after": first.call_s + self.config.call_processing_s + 1})
+        for b in bad:
+            at = float(b["after"]) if "after" in b else rng.uniform(1.0, span)
+            if b["kind"] == "avl":
+                b["report"]["t"] = at
+            b["at_s"] = at
+            self._pending_reports.append(b)
+
+    # ----- ambulance movements ---------------------------------------------------------------------------
+    def _xy(self, u: Unit) -> tuple[float, float]:
+        if u.vid is not None and u.vid in self._departed:
+            try:
+                x, y = self._api.vehicle.getPosition(u.vid)
+                road = self._api.vehicle.getRoadID(u.vid)
+                if road in (self.map.length if self.map else {}):
+                    u.edge = road
+                u.xy = (float(x), float(y))
+            except Exception:  # the vehicle left the simulation this step
+                pass
+        return u.xy
+
+    def _drive(self, u: Unit, target: str, t: float) -> float:
+        """Send ``u`` to ``target`` (a new SUMO trip, or a new destination for the trip under way); route km."""
+        api = self._api
+        if u.vid is not None and u.vid in self._vid_unit:
+            try:
+                api.vehicle.changeTarget(u.vid, target)
+                u.dest = target
+                return float(api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE).length) / 1000.0
+            except Exception:  # not inserted yet, or no route from where it is: start a fresh trip
+                self._vid_unit.pop(u.vid, None)
+                with contextlib.suppress(Exception):  # already gone
+                    api.vehicle.remove(u.vid)
+        u.trips += 1
+        vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
+        stage = api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE)
+        edges = list(stage.edges) or [target]
+        if edges[0] != u.edge:
+            edges = [u.edge, *edges] if u.edge != target else [target]
+        api.route.add(f"{vid}_route", edges)
+        api.vehicle.add(vid, f"{vid}_route", typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max")
+        u.vid, u.dest = vid, target
+        self._vid_unit[vid] = u.id
+        return float(stage.length) / 1000.0
+
+    def _arrive(self, u: Unit, t: float) -> None:
+        assert self.map is not None and self.edge is not None
+        el = t - self.begin_s
+        u.edge = u.dest or u.edge
+        u.xy = self.map.xy[u.edge]
+        u.vid = None
+        if u.status == RESPONDING and u.incident is not None:
+            cs = self.calls[u.incident]
+            cs.arrival_s = el
+            u.status, u.until = ON_SCENE, t + cs.inc.on_scene_s
+            self.edge.set_status(u.id, ON_SCENE)
+        elif u.status == TRANSPORTING and u.incident is not None:
+            u.status, u.until = HANDOVER, t + self.calls[u.incident].inc.handover_s
+            self.edge.set_status(u.id, HANDOVER)
+        elif u.status == RETURNING:
+            u.status, u.relocatable = IDLE, False
+            self.edge.set_status(u.id, IDLE, u.edge)
+
+    def _service_done(self, u: Unit, t: float) -> None:
+        assert self.map is not None and self.edge is not None and u.incident is not None
+        cs = self.calls[u.incident]
+        if u.status == ON_SCENE and cs.inc.transport:
+            times = self.map.times_from(u.edge)
+            hosp = min(self.map.hospitals, key=lambda h: (times.get(h, math.inf), h))
+            u.status = TRANSPORTING
+            self.edge.set_status(u.id, TRANSPORTING)
+            self._drive(u, hosp, t)
+            return
+        cs.closed = True
+        u.incident, u.status, u.relocatable, u.freed_at = None, RETURNING, True, t - self.begin_s
+        self.edge.set_status(u.id, RETURNING, u.home)
+        self._go_home(u, t)
+
+    def _go_home(self, u: Unit, t: float) -> None:
+        if u.edge == u.home and u.vid is None:
+            u.status, u.relocatable = IDLE, False
+            assert self.edge is not None
+            self.edge.set_status(u.id, IDLE, u.home)
+            return
+        self._drive(u, u.home, t)
+
+    def _send(self, u: Unit, cs: CallState, t: float) -> None:
+        u.status, u.incident, u.relocatable = RESPONDING, cs.inc.id, False
+        cs.unit, cs.dispatch_s = u.id, t - self.begin_s
+        assert self.map is not None
+        cs.travel_ff_s = self.map.times_from(u.edge).get(cs.inc.edge, math.inf)
+        self._drive(u, cs.inc.edge, t)
+
+    def _safe_dispatch(self, t: float) -> None:
+        """The safe state's own policy: closest idle ambulance on free-flow times, oldest call first."""
+        assert self.map is not None and self.edge is not None
+        for cs in self._pending():
+            free = [u for u in self.units.values() if u.status in AVAILABLE]
+            if not free:
+                return
+            smap = self.map
+            best = min(free, key=lambda u: (smap.times_from(u.edge).get(cs.inc.edge, math.inf), u.id))
+            if self.edge.force_dispatch(best.id, cs.inc.id).ok:
+                self._send(best, cs, t)
+
+    def _pending(self) -> list[CallState]:
+        out = [c for c in self.calls.values() if c.reported_s is not None and c.unit is None]
+        return sorted(out, key=lambda c: (c.inc.priority, c.inc.call_s, c.inc.id))
+
+    # ----- actuation -----------------------------------------------------------------------------------
+    def actuate(self, action: ProposedAction) -> Outcome:
+        """Pass a dispatch or relocation through the edge; applied ones start the ambulance's trip."""
+        assert self.edge is not None and self.map is not None
+        uid = action.target.removeprefix(AMBULANCE_PREFIX)
+        t = self._t
+        if uid not in self.units or not action.target.startswith(AMBULANCE_PREFIX):
+            out = Outcome(action, "refused", bound_by=("unknown_target",), reason=f"no ambulance {action.target!r}")
+        elif action.action == "dispatch":
+            inc = str(action.params.get("incident", "")).removeprefix(INCIDENT_PREFIX)
+            cs = self.calls.get(inc)
+            v = self.edge.dispatch(uid, inc, reported=cs is not None and cs.reported_s is not None)
+            if v.ok and cs is not None:
+                self._send(self.units[uid], cs, t)
+            out = Outcome(action, v.status, {"dispatch": uid, "incident": inc} if v.ok else {}, v.bound_by, v.reason)
+        elif action.action == "relocate":
+            site = str(action.params.get("station", ""))
+            v = self.edge.relocate(uid, site, t - self.begin_s)
+            if v.ok:
+                u = self.units[uid]
+                u.status, u.relocatable = RETURNING, False
+                u.reloc_km += self._drive(u, site, t) if (u.edge != site or u.vid is not None) else 0.0
+                if u.edge == site and u.vid is None:
+                    u.status = IDLE
+                    self.edge.set_status(uid, IDLE, site)
+            out = Outcome(action, v.status, {"relocate": uid, "station": site} if v.ok else {}, v.bound_by, v.reason)
+        else:
+            out = Outcome(action, "refused", bound_by=("known_action",), reason=f"unknown action {action.action!r}")
+        self.outcomes.append(out)
+        return out
+
+    def safe_state(self) -> None:
+        """Closest-idle dispatch on free-flow times by the edge itself; every available ambulance heads home."""
+        assert self.edge is not None
+        self.edge.safe = True
+        for u in self.units.values():
+            if u.status in AVAILABLE and (u.dest or u.edge) != u.home:
+                u.status, u.relocatable = RETURNING, False
+                self.edge.set_status(u.id, RETURNING, u.home)
+                self._go_home(u, self._t)
+        self._safe_dispatch(self._t)
+
+    def resume(self) -> None:
+        """Hand dispatch and relocation back to the planners."""
+        assert self.edge is not None
+        self.edge.safe = False
+
+    # ----- sensing -------------------------------------------------------------------------------------
+    def observe(self) -> list[Entity]:
+        """Reported incidents, ambulances' own reports, detector speeds and en-route ambulances, as entities."""
+        assert self.map is not None
+        when = self.start_time + timedelta(seconds=self.elapsed_s())
+        el = self.elapsed_s()
+        ents: list[Entity] = []
+        for cs in sorted(self.calls.values(), key=lambda c: c.inc.id):
+            if cs.reported_s is None:
+                continue
+            inc = cs.inc
+            status = "closed" if cs.closed else ("on_scene" if cs.arrival_s is not None else
+                                                  ("assigned" if cs.unit else "reported"))
+            attrs: dict[str, Any] = {
+                "callTime": Property(inc.call_s, when, "SEC"), "reportedTime": Property(cs.reported_s, when, "SEC"),
+                "roadSegment": Property(inc.edge, when), "zone": Property(inc.zone, when),
+                "priority": Property(inc.priority, when), "status": Property(status, when),
+                "position": Property([round(v, 1) for v in self.map.xy[inc.edge]], when)}
+            if cs.unit:
+                attrs["assignedUnit"] = Relationship(ambulance_urn(cs.unit), when)
+            ents.append(Entity.trusted(incident_urn(inc.id), INCIDENT_TYPE, attrs))
+        for u in self.units.values():
+            x, y = self._xy(u)
+            u.last_fix = (el, x, y)
+            attrs = {
+                "status": Property(u.status, when), "position": Property([round(x, 1), round(y, 1)], when),
+                "roadSegment": Property(u.edge, when), "homeStation": Property(u.home),
+                "destination": Property(u.dest if u.status in (RESPONDING, TRANSPORTING, RETURNING) else None, when),
+                "relocatable": Property(u.relocatable, when),
+                "relocationsLastHour": Property(self.edge.relocations_last_hour(el, u.id) if self.edge else 0, when)}
+            if u.incident:
+                attrs["assignedIncident"] = Relationship(incident_urn(u.incident), when)
+            ents.append(Entity.trusted(ambulance_urn(u.id), AMBULANCE_TYPE, attrs))
+            ents.append(self._ev_entity(u, when))
+        ed = self._api.edge
+        for e in self._detector_edges:
+            n = ed.getLastStepVehicleNumber(e)
+            speed = round(float(ed.getLastStepMeanSpeed(e)), 2) if n > 0 else None
+            ents.append(Entity.trusted(urn(SPEED_TYPE, e), SPEED_TYPE, {
+                "roadSegment": Property(e), "averageVehicleSpeed": Property(speed, when, "MTS"),
+                "vehicleCount": Property(int(n), when)}))
+        return ents
+
+    def _ev_entity(self, u: Unit, when: datetime) -> Entity:
+        """The ambulance as an ``EmergencyVehicle`` (mobility's preemption reads it); signals only en route."""
+        from aicity.domains.mobility.network import GREEN_CHARS
+        from aicity.domains.mobility.twin import signal_urn
+
+        ahead: list[dict[str, Any]] = []
+        speed, route = 0.0, []
+        veh = self._api.vehicle
+        if u.status == RESPONDING and u.vid is not None and u.vid in self._departed:
+            try:
+                speed = round(float(veh.getSpeed(u.vid)), 2)
+                route = list(veh.getRoute(u.vid))[max(veh.getRouteIndex(u.vid), 0):]
+                tls_ahead = veh.getNextTLS(u.vid)
+            except Exception:  # left the simulation this step
+                tls_ahead = []
+            for tls, link, dist, state in tls_ahead:
+                sig = self._signals.signals.get(tls) if self._signals is not None else None
+                greens = sig.greens if sig is not None else []
+                serving = [g for g, s in enumerate(greens) if link < len(s) and s[link] in GREEN_CHARS]
+                lane_links = self._lane_links.get((tls, int(link)), (int(link),))
+                ahead.append({"signal": signal_urn(tls), "linkIndex": int(link), "distance": round(float(dist), 1),
+                              "state": state, "servingPhases": serving,
+                              "protectedPhases": [g for g in serving if greens[g][link] == "G"],
+                              "clearingPhases": [g for g in serving
+                                                 if all(i < len(greens[g]) and greens[g][i] in GREEN_CHARS
+                                                        for i in lane_links)]})
+        attrs: dict[str, Any] = {
+            "position": Property([round(u.xy[0], 2), round(u.xy[1], 2)], when),
+            "roadSegment": Property(u.edge, when), "speed": Property(speed, when, "MTS"),
+            "remainingRoute": Property(route, when), "nextSignals": Property(ahead, when)}
+        if ahead:
+            attrs["refNextSignal"] = Relationship(ahead[0]["signal"], when)
+        return Entity.trusted(urn(EV_TYPE, f"{VEHICLE_PREFIX}{u.id}"), EV_TYPE, attrs)
+
+    # ----- end -----------------------------------------------------------------------------------------
+    def close(self) -> DomainResult:
+        """Stop SUMO (when this twin started it) and report the KPIs."""
+        from aicity.domains.safety.kpis import compute_result
+
+        if not self._running:
+            raise UserError("the safety twin was not started")
+        self._running = False
+        if self._own_host:
+            self.host.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        return compute_result(self)

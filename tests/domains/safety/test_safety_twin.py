@@ -1,0 +1,74 @@
+"""The EMS twin on real SUMO (short windows): ambulances are SUMO emergency vehicles among the traffic, bad input
+is dead-lettered and never acted on, and in a city with mobility the ambulances get signal preemption."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from aicity.core.domain import RunServices
+from aicity.domains.safety import domain
+from aicity.domains.safety.const import RESPONDING
+
+pytest.importorskip("libsumo")
+pytestmark = pytest.mark.sumo
+
+
+def _scenario(name: str, seconds: float, **params: object):  # type: ignore[no-untyped-def]
+    scen = domain.resolve(name)
+    assert scen is not None
+    return dataclasses.replace(scen, end_s=scen.begin_s + seconds, params={**scen.params, **params})
+
+
+def test_ambulances_drive_in_sumo_as_emergency_vehicles() -> None:
+    scen = _scenario("cologne8-ems-drill", 120)
+    twin = domain.open_twin(scen, seed=3, mode="smart", services=RunServices())
+    twin.start()
+    try:
+        twin.advance(10)
+        from aicity.core.checks import _snapshot
+
+        snap = _snapshot(twin)
+        proposals = [p for planner in domain.planners(scen, "smart") for p in planner(snap, {})]
+        assert len(proposals) == 2  # three drill calls waiting, two ambulances
+        for p in proposals:
+            assert twin.actuate(p).status == "applied"
+            assert "closest available unit" in p.params["explanation"]
+        twin.advance(10)
+        api = twin.host.api  # type: ignore[attr-defined]
+        ours = [v for v in api.vehicle.getIDList() if v.startswith("aicity_amb_")]
+        assert ours and all(api.vehicle.getVehicleClass(v) == "emergency" for v in ours)
+        assert sum(1 for u in twin.units.values() if u.status == RESPONDING) >= 1  # type: ignore[attr-defined]
+        again = twin.actuate(proposals[0])
+        assert again.refused and again.bound_by
+    finally:
+        res = twin.close()
+    assert res.extra["counts"]["calls"] == 3
+
+
+def test_bad_input_is_dead_lettered_and_never_acted_on() -> None:
+    from aicity.core.city import single
+    from aicity.runner import bench_run
+
+    scen = _scenario("cologne8-ems", 1800, bad_inputs=True, load_multiplier=40.0, service_scale=0.25,
+                     drill_calls=1)
+    ep = bench_run(single(domain, scen), mode="smart", seed=2)
+    res = ep.results["safety"]
+    reasons = " | ".join(d["reason"] for d in res.extra["dead_letters"])
+    for reason in ("unknown place", "in the future", "off the map", "duplicate report"):
+        assert reason in reasons
+    acted = {i["id"] for i in res.extra["incidents"] if i["unit"]}
+    assert not acted & {"X-unknown", "X-future"}
+    assert res.kpis["calls_reached"] >= 1
+
+
+def test_city_ambulances_get_mobility_preemption() -> None:
+    from aicity.runner import bench_run, load_city
+
+    opts = {"safety.load_multiplier": 100.0, "safety.service_scale": 0.25, "safety.drill_calls": 3}
+    city = load_city("cologne8-ems-city", opts, 600)
+    with_pre = bench_run(city, mode="ai", seed=1)
+    assert with_pre.results["mobility"].extra["counts"]["preemptions"] > 0
+    assert with_pre.results["mobility"].extra["counts"]["ev_trips"] == 0  # only the safety domain's ambulances
+    assert with_pre.results["safety"].kpis["calls_reached"] >= 2
