@@ -51,7 +51,7 @@ class EnergyDomain:
         if abs(dt / site.step_s - round(dt / site.step_s)) > 1e-9:
             raise UserError(f"option decision_interval_s must be a multiple of {site.step_s:g} s on "
                             f"{scenario.name}, got {dt:g}")
-        cfg = TwinConfig(dt, str(p["requests"]), min(float(p["safe_rate_kw"]), min(
+        cfg = TwinConfig(dt, str(p["user_input"]), min(float(p["safe_rate_kw"]), min(
             (c.limits.max_kw for c in site.chargers), default=0.0)), MeterFaults.parse(p["sensor_faults"]),
             bool(p["oracle"]))
         return EnergyTwin(site, scenario, mode, seed, cfg)

@@ -33,7 +33,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     if name == "oracle":
         from aicity.domains.energy.oracle import oracle_planner
 
-        return [oracle_planner(site, scenario.begin_s, scenario.end_s, str(params["requests"]))], []
+        return [oracle_planner(site, scenario.begin_s, scenario.end_s, str(params["user_input"]))], []
     from aicity.domains.energy.data import Tariff
     from aicity.domains.energy.learning import DemandLearner
     from aicity.domains.energy.mpc import MpcPlanner

@@ -57,6 +57,8 @@ class DemandLearner:
     seed: int = 0
     name: str = "energy.ai.demand"
     quantile: float = 0.2
+    prior_share: float = 0.85
+    min_ratios: int = 100
     frozen_after: int = 3
     _model: Any = None
     _seen: set[str] = field(default_factory=set)
@@ -136,12 +138,14 @@ class DemandLearner:
 
     def forecast(self, snapshot: Snapshot) -> Mapping[str, Any]:
         """The forecasts and learned behaviour the MPC reads (copies: planners cannot change them)."""
-        ratio = float(np.quantile(np.array(self._ratios), self.quantile)) if len(self._ratios) >= 20 else 0.8
+        ratio = self.prior_share
+        if len(self._ratios) >= self.min_ratios:  # before that, the prior (early leavers finish first: biased)
+            ratio = float(np.quantile(np.array(self._ratios), self.quantile))
         dwell = float(np.median(np.array(self._dwells))) if self._dwells else 4.0
         out: dict[str, Any] = {f"{KEY}{k}": {"mean": list(v["mean"]), "interval_80": [list(p) for p in
                                                                                        v["interval_80"]],
                                              "model": v["model"]} for k, v in self._fc.items()}
-        out[f"{KEY}departure_share"] = {"mean": round(min(1.0, max(0.3, ratio)), 4), "n": len(self._ratios)}
+        out[f"{KEY}departure_share"] = {"mean": round(min(1.0, max(0.5, ratio)), 4), "n": len(self._ratios)}
         out[f"{KEY}dwell_h"] = {"mean": round(dwell, 3), "n": len(self._dwells)}
         out[f"{KEY}health"] = dict(sorted(self._health.items()))
         return out

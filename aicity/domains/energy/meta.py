@@ -39,9 +39,10 @@ OPTIONS = (
            "scenario's 5 min (ACN) or 15 min (district) step)", "s", minimum=300, maximum=3600, step=300),
     Option("transformer_kw", float, None, "transformer rating (default: the scenario's)", "kW", minimum=1,
            maximum=100000),
-    Option("requests", str, "accepted", "what the EV's requested energy is: 'accepted' (what it took in reality, "
-           "as in ACN-Sim and the published anchors) or 'typed' (what the user typed in the app)",
-           choices=("accepted", "typed")),
+    Option("user_input", str, "acn-sim", "what a session's requested energy and estimated departure are: "
+           "'acn-sim' (the energy the EV took and its real departure: ACN-Sim's convention, in which the published "
+           "anchors were measured), 'typed-departure' (the departure the user typed in the app), 'typed' (the "
+           "energy and departure the user typed)", choices=("acn-sim", "typed-departure", "typed")),
     Option("safe_rate_kw", float, 1.248, "chargers' safe rate while stopped or on implausible inputs", "kW",
            minimum=0, maximum=22),
     Option("horizon_h", float, 12.0, "MPC look-ahead", "h", minimum=1, maximum=48),

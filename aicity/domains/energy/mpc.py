@@ -93,8 +93,10 @@ class MpcPlanner:
                 self._idle(b, meter) for b in batteries]
         why = explain(sol, prob, now, dt_s)
         inputs_site = {meter.id: meter.get("activePower")}
+        setpoints = to_steps(active, {e.id: float(sol.rates[e.id][0]) for e in active if e.id in sol.rates},
+                             deadlines)
         for e in active:
-            kw = float(sol.rates[e.id][0]) if e.id in sol.rates else 0.0
+            kw = setpoints.get(e.id, 0.0)
             out.append(ProposedAction(
                 e.id, SET_POWER, {"kw": round(kw, 3)}, score=round(sol.objective, 4),
                 candidates=({"kw": round(kw, 3), "binding": why},),
@@ -164,6 +166,27 @@ class MpcPlanner:
         return ProposedAction(b.id, SET_POWER, {"kw": 0.0}, candidates=({"kw": 0.0, "binding": "safe: idle"},),
                               inputs={b.id: b.get("stateOfCharge")}, planner=self.name,
                               action_type=BATTERY_DISPATCH)
+
+
+def to_steps(chargers: list[Entity], rates: Mapping[str, float], deadlines: Mapping[str, float]) -> dict[str, float]:
+    """Chargers' setpoints in their steps, keeping the LP's total: a rate below a charger's minimum would round to
+    nothing for ever (thinly spread energy never flows), so the total goes, most urgent first, in whole steps of at
+    least the minimum."""
+    budget = sum(max(0.0, r) for r in rates.values())
+    out: dict[str, float] = {}
+    order = sorted((e for e in chargers if rates.get(e.id, 0.0) > 1e-6), key=lambda e: (deadlines[e.id], e.id))
+    for e in order:
+        lo, step, hi = _f(e.get("minPower")), _f(e.get("powerStep")) or 0.1, _f(e.get("maxPower"))
+        want = max(rates[e.id], lo)
+        kw = min(hi, lo + math.ceil((want - lo) / step - 1e-9) * step) if want > lo else lo
+        if budget <= 1e-6:
+            break
+        if kw > budget + step:  # the remainder only: floor to a step, or nothing below the minimum
+            kw = lo + math.floor((budget - lo) / step + 1e-9) * step if budget >= lo else 0.0
+        if kw > 0:
+            out[e.id] = round(kw, 3)
+            budget -= kw
+    return out
 
 
 def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:

@@ -19,12 +19,12 @@ from aicity.domains.energy.site import Site, availability
 PLANNER = "energy.oracle.perfect-foresight@1"
 
 
-def demand(s: Session, requests: str) -> float:
+def demand(s: Session, user_input: str) -> float:
     """The energy a session asks for that the EV can take."""
-    return min(s.requested_kwh if requests == "typed" else s.capacity_kwh, s.capacity_kwh)
+    return min(s.requested_kwh if user_input == "typed" else s.capacity_kwh, s.capacity_kwh)
 
 
-def problem(site: Site, begin_s: float, end_s: float, requests: str = "accepted") -> tuple[Problem, list[Session]]:
+def problem(site: Site, begin_s: float, end_s: float, user_input: str = "acn-sim") -> tuple[Problem, list[Session]]:
     """The whole-window LP with ground truth (sessions, loads, PV, batteries, grid)."""
     k0 = site.step_of(begin_s)
     n = max(1, round((end_s - begin_s) / site.step_s))
@@ -37,7 +37,7 @@ def problem(site: Site, begin_s: float, end_s: float, requests: str = "accepted"
         if ch is None or s.departure_s <= begin_s or s.arrival_s >= end_s:
             continue
         avail = availability(max(s.arrival_s, begin_s), s.departure_s, k0, n, site.step_s)
-        energy = min(demand(s, requests), ch.limits.max_kw * float(avail.sum()) * dt_h)
+        energy = min(demand(s, user_input), ch.limits.max_kw * float(avail.sum()) * dt_h)
         jobs.append(Job(s.sid, avail, energy, ch.limits.max_kw, ch.node))
         used.append(s)
     ks = np.arange(k0, k0 + n)
@@ -49,17 +49,17 @@ def problem(site: Site, begin_s: float, end_s: float, requests: str = "accepted"
                    max(site.demand_charge, 1.0), network=network, node_inflexible_kw=base), used
 
 
-def oracle_kpis(site: Site, begin_s: float, end_s: float, requests: str = "accepted") -> dict[str, float]:
+def oracle_kpis(site: Site, begin_s: float, end_s: float, user_input: str = "acn-sim") -> dict[str, float]:
     """The oracle's peak, energy cost, CO2 and delivered share over the window (from its LP solution)."""
-    prob, used = problem(site, begin_s, end_s, requests)
+    prob, used = problem(site, begin_s, end_s, user_input)
     sol = solve(prob)
     if not sol.ok:
         return {"solved": 0.0}
     k0 = site.step_of(begin_s)
     ks = np.arange(k0, k0 + prob.n)
     imp = np.maximum(sol.grid_kw, 0.0) * prob.dt_h
-    dem = sum(demand(s, requests) for s in used)
-    unserved = sum(sol.unserved.values()) + sum(demand(s, requests) - j.energy_kwh for s, j in zip(used, prob.jobs,
+    dem = sum(demand(s, user_input) for s in used)
+    unserved = sum(sol.unserved.values()) + sum(demand(s, user_input) - j.energy_kwh for s, j in zip(used, prob.jobs,
                                                                                               strict=True))
     return {"solved": 1.0, "peak_kw": sol.peak_kw, "energy_cost": float((imp * site.price[ks]).sum()),
             "co2_kg": float((imp * site.carbon[ks]).sum()), "delivered_frac": 1.0 - unserved / dem if dem else 1.0,
@@ -97,9 +97,9 @@ class OraclePlanner:
         return out
 
 
-def oracle_planner(site: Site, begin_s: float, end_s: float, requests: str = "accepted") -> OraclePlanner:
+def oracle_planner(site: Site, begin_s: float, end_s: float, user_input: str = "acn-sim") -> OraclePlanner:
     """The oracle controller's planner (solves the whole-window LP once, here)."""
-    prob, used = problem(site, begin_s, end_s, requests)
+    prob, used = problem(site, begin_s, end_s, user_input)
     sol = solve(prob)
     return OraclePlanner(site, begin_s, sol, {s.sid: s for s in used})
 

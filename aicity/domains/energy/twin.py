@@ -42,7 +42,7 @@ class TwinConfig:
     """Run options of one twin (validated scenario options)."""
 
     decision_interval_s: float = 300.0
-    requests: str = "accepted"
+    user_input: str = "acn-sim"
     safe_kw: float = 1.248
     faults: MeterFaults | None = None
     oracle: bool = True
@@ -203,7 +203,7 @@ class EnergyTwin:
         return min(self._request(s), s.capacity_kwh)
 
     def _request(self, s: Session) -> float:
-        return s.requested_kwh if self.config.requests == "typed" else s.capacity_kwh
+        return s.requested_kwh if self.config.user_input == "typed" else s.capacity_kwh
 
     # ---- sensors ---------------------------------------------------------------------------------
     def observe(self) -> list[Any]:
@@ -255,7 +255,8 @@ class EnergyTwin:
                                                                   "SuspendedEVSE"), now)
             attrs["sessionId"] = Property(s.sid)
             attrs["connectedSince"] = Property(self._iso(max(s.arrival_s, self.scenario.begin_s)))
-            attrs["estimatedDeparture"] = Property(self._iso(s.est_departure_s))
+            shown = s.departure_s if self.config.user_input == "acn-sim" else s.est_departure_s
+            attrs["estimatedDeparture"] = Property(self._iso(shown))
             attrs["requestedEnergy"] = Property(round(self._request(s), 3), now, "KWH")
             attrs["energyDelivered"] = Property(round(plug.delivered, 4), now, "KWH")
         return Entity(f"{CHARGER_PREFIX}{cid}", CHARGER_TYPE, attrs)
@@ -363,7 +364,7 @@ class EnergyTwin:
             from aicity.domains.energy.oracle import oracle_kpis
 
             oracle = oracle_kpis(self.site, self.scenario.begin_s, self.scenario.begin_s + self.k * self.site.step_s,
-                                 requests=self.config.requests)
+                                 user_input=self.config.user_input)
         return result(self.ledger, self.site, oracle)
 
     def _locked_shortfall(self, s: Session, delivered: float) -> float:
