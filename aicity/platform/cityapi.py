@@ -141,7 +141,7 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         items = city().governor.queue.entries(None if status_ == "all" else status_)
         return _json([{"id": a.id, "record_id": a.record_id, "domain": a.domain, "created": a.created,
                        "status": a.status, "target": a.proposal.target, "action_type": a.proposal.action_type,
-                       "action": dict(a.proposal.action), "by": a.by, "reason": a.reason, "decided": a.decided}
+                       "action": a.proposal.action, "params": dict(a.proposal.params), "by": a.by, "reason": a.reason, "decided": a.decided}
                       for a in items])
 
     async def decide(request: Request, approval_id: int, approve: bool) -> Response:
@@ -193,9 +193,8 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         who(request, "city.read")
         c = city()
         out = []
-        for d in c.domains():
-            meta = next(p.domain.meta for p in c.run.loop.parts if p.name == d)
-            for action_type in getattr(meta, "action_types", ()):
+        for d, meta in c.run.governance.domains.items():
+            for action_type in meta.action_types:
                 level, rule = c.governor.autonomy(d, action_type)
                 out.append({"domain": d, "action_type": action_type, "level": level.value,
                             "owner_role": rule.owner_role})
@@ -220,7 +219,7 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         kind = request.query_params.get("kind")
         led = c.governor.ledger
         recs = list(led.records(kind)) if kind else []
-        return _json({"size": led.size, "root": led.root.hex(), "records": recs[-50:]})
+        return _json({"size": led.size, "root": led.root().hex(), "records": recs[-50:]})
 
     @app.get("/city/dead-letters")
     async def dead_letters(request: Request) -> Response:

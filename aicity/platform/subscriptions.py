@@ -316,6 +316,10 @@ class Notifier:
             raise RuntimeError(f"HTTP {resp.status_code} from {uri}")
 
     def _run(self) -> None:
+        try:  # after a restart, what the outbox holds is tried at once, whatever its backoff said
+            self.deliver_once(ignore_wait=True)
+        except Exception:
+            log.exception("notification delivery failed")
         while not self._stop.is_set():
             try:
                 busy = self.deliver_once()
@@ -326,7 +330,7 @@ class Notifier:
                 self._event.wait(0.05)
                 self._event.clear()
 
-    def deliver_once(self, batch: int = 200) -> bool:
+    def deliver_once(self, batch: int = 200, *, ignore_wait: bool = False) -> bool:
         """One pass over every outbox; True when something was attempted."""
         attempted = False
         now = time.time()
@@ -334,7 +338,7 @@ class Notifier:
             for key, doc in store.doc_first(OUTBOX, batch):
                 if self._stop.is_set():
                     return attempted
-                if float(doc.get("next", 0.0)) > now:
+                if not ignore_wait and float(doc.get("next", 0.0)) > now:
                     continue
                 attempted = True
                 self._attempt(store, subs, key, doc)
