@@ -60,9 +60,9 @@ def summary_text(report: dict[str, Any], modes: Sequence[str]) -> str:
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     from aicity.core.city import city_scenarios
-    from aicity.core.domain import discover
+    from aicity.core.domain import discover, warn_plugin
 
-    domains = discover()
+    domains = discover(on_error=warn_plugin)
     for domain in domains.values():
         for scen in domain.scenarios():
             print(f"{scen.name:<14} {domain.name:<9} {scen.duration_s / 60:>5.0f} min  {scen.description}")
@@ -131,10 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _domain_options(p: argparse.ArgumentParser) -> dict[str, str]:
     """``--<option>`` flags for options domains mark as flags, and every domain's options in the help text."""
-    from aicity.core.domain import discover
+    from aicity.core.domain import discover, warn_plugin
 
     try:
-        domains = discover()
+        domains = discover(on_error=warn_plugin)
     except Exception as exc:  # a broken plug-in must not break --help; `aicity run` reports it
         p.epilog = f"(domain options unavailable: {exc})"
         return {}

@@ -54,6 +54,7 @@ class Episode:
     governance: Any
     now: datetime
     consent: Any = None
+    summary: dict[str, Any] | None = None
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -144,9 +145,9 @@ def load_city(scenario: str | None, options: Mapping[str, Any] | None = None,
               duration_s: float | None = None) -> City:
     """The city to run: resolved across the installed domains, options validated, window cut."""
     from aicity.core.city import resolve_city
-    from aicity.core.domain import discover
+    from aicity.core.domain import discover, warn_plugin
 
-    city = resolve_city(discover(), scenario)
+    city = resolve_city(discover(on_error=warn_plugin), scenario)
     if options:
         city = city.with_options(options)
     return city.window(duration_s)
@@ -315,8 +316,10 @@ def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str
     store = SqliteStore(":memory:")
     with tempfile.TemporaryDirectory(prefix="aicity-bench-") as tmp:
         try:
-            return run_city(city, mode=mode, seed=seed, store=store, out=Path(tmp), controllers=controllers,
-                            key=Ed25519PrivateKey.generate())
+            ep = run_city(city, mode=mode, seed=seed, store=store, out=Path(tmp), controllers=controllers,
+                          key=Ed25519PrivateKey.generate())
+            ep.summary = ep.governance.summary()  # while its folder exists
+            return ep
         finally:
             store.close()
 

@@ -229,16 +229,45 @@ class CityScenario:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def discover(group: str = ENTRY_POINT_GROUP) -> dict[str, Domain]:
-    """Load every registered domain plug-in, by entry point; core never imports a domain by name."""
+class PluginError(UserError):
+    """A registered domain plug-in that cannot be loaded or does not provide a Domain."""
+
+
+def discover(group: str = ENTRY_POINT_GROUP, *,
+             on_error: Callable[[PluginError], None] | None = None) -> dict[str, Domain]:
+    """Load every registered domain plug-in, by entry point; core never imports a domain by name.
+
+    A plug-in that fails to load raises :class:`PluginError` (one line naming it), or, with ``on_error``, is
+    reported to it and left out, so one broken plug-in does not stop a city that does not use it.
+    """
     found: dict[str, Domain] = {}
     for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):
-        obj = ep.load()
-        domain = obj() if isinstance(obj, type) else obj
+        try:
+            obj = ep.load()
+            domain = obj() if isinstance(obj, type) else obj
+        except Exception as exc:
+            error = PluginError(f"domain plug-in {ep.name!r} ({ep.value}) failed to load: "
+                                f"{type(exc).__name__}: {exc}")
+            if on_error is None:
+                raise error from exc
+            on_error(error)
+            continue
         if not isinstance(domain, Domain):
-            raise TypeError(f"entry point {ep.name!r} does not provide a Domain")
+            error = PluginError(f"entry point {ep.name!r} ({ep.value}) does not provide a Domain "
+                                "(see aicity.core.domain.Domain)")
+            if on_error is None:
+                raise error
+            on_error(error)
+            continue
         found[domain.name] = domain
     return found
+
+
+def warn_plugin(error: PluginError) -> None:
+    """Say on stderr, in one line, that a plug-in was left out."""
+    import sys
+
+    print(f"aicity: warning: {error}; left out", file=sys.stderr)
 
 
 def find_scenario(domains: Mapping[str, Domain], name_or_path: str) -> tuple[Domain, Scenario]:

@@ -66,3 +66,16 @@ def test_core_never_imports_a_domain():
                 names = [node.module]
             for name in names:
                 assert not name.startswith("aicity.") or name.startswith("aicity.core"), f"{path.name} imports {name}"
+
+
+def test_a_broken_plugin_is_one_line_or_left_out(monkeypatch):
+    def broken():
+        raise ModuleNotFoundError("No module named 'aicity.domains.nowhere'")
+
+    good = SimpleNamespace(name="toy", value="toy:domain", load=lambda: FakeDomain)
+    bad = SimpleNamespace(name="nowhere", value="aicity.domains.nowhere:domain", load=broken)
+    monkeypatch.setattr(domain_mod.metadata, "entry_points", lambda group: [bad, good])
+    with pytest.raises(domain_mod.PluginError, match=r"plug-in 'nowhere' .* failed to load: ModuleNotFoundError"):
+        discover()
+    left_out: list[Exception] = []
+    assert list(discover(on_error=left_out.append)) == ["toy"] and len(left_out) == 1
