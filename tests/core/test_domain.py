@@ -33,7 +33,7 @@ class FakeDomain:
 
 
 def test_discover_loads_entry_points(monkeypatch):
-    ep = SimpleNamespace(name="toy", load=lambda: FakeDomain)
+    ep = SimpleNamespace(name="toy", value="toy:domain", load=lambda: FakeDomain)
     monkeypatch.setattr(domain_mod.metadata, "entry_points", lambda group: [ep])
     found = discover()
     assert list(found) == ["toy"]
@@ -44,9 +44,9 @@ def test_discover_loads_entry_points(monkeypatch):
 
 
 def test_discover_rejects_non_domains(monkeypatch):
-    ep = SimpleNamespace(name="bad", load=lambda: object())
+    ep = SimpleNamespace(name="bad", value="x:y", load=lambda: object())
     monkeypatch.setattr(domain_mod.metadata, "entry_points", lambda group: [ep])
-    with pytest.raises(TypeError, match="bad"):
+    with pytest.raises(domain_mod.PluginError, match="'bad' .* does not provide a Domain"):
         discover()
 
 
