@@ -1,0 +1,278 @@
+"""MQTT devices over a real broker (mosquitto): readings in, commands out with acknowledgements.
+
+Topics: a device publishes readings (one NGSI-LD entity, normalized or concise, or an array of them) to
+``aicity/readings/<device>``; commands go to ``aicity/commands/<device>`` and the device answers on
+``aicity/acks/<device>`` with ``{"id": <command id>, "status": ...}``. aicity subscribes with QoS 1 in a
+persistent session (fixed client id, clean session off) and acknowledges a message to the broker only after its
+reading is committed to the store (or dead-lettered): nothing acknowledged is lost when aicity stops, and
+mosquitto keeps (and persists) what arrives while aicity is away. Every message is validated; a bad one is
+dead-lettered with its reason, counted, and never acted on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aicity.core.entity import Entity
+from aicity.core.errors import UserError
+from aicity.platform.errors import NgsiError
+from aicity.platform.jsonld import core
+from aicity.platform.tenants import DEFAULT
+
+log = logging.getLogger(__name__)
+READINGS = "aicity/readings/"
+COMMANDS = "aicity/commands/"
+ACKS = "aicity/acks/"
+COMMAND_DOCS = "platform.commands"
+
+
+class DeviceMessageError(ValueError):
+    """A device message that failed validation (kept as a dead letter with this reason)."""
+
+
+@dataclass
+class BrokerProcess:
+    """A mosquitto process started by aicity (or a test) on 127.0.0.1, with persistence, stopped by its PID."""
+
+    port: int
+    folder: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 10.0) -> BrokerProcess:
+        """Start mosquitto and wait until it listens."""
+        exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        if exe is None:
+            raise UserError("mosquitto is not installed: apt-get install -y mosquitto")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        conf = self.folder / "mosquitto.conf"
+        user = "user root\n" if os.geteuid() == 0 else ""  # as root it would drop to 'mosquitto' and not save
+        conf.write_text(f"{user}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                        f"persistence_location {self.folder}/\nautosave_interval 1\n"
+                        "max_queued_messages 0\nmax_inflight_messages 100\nlog_dest none\n")
+        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace").strip()
+                raise UserError(f"mosquitto exited at start: {err or self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise UserError(f"mosquitto did not listen on 127.0.0.1:{self.port} within {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM: it saves its persistence file), by PID."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self.proc = None
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_broker(port: int, store_path: str | None) -> BrokerProcess:
+    """Start mosquitto for ``aicity serve --mqtt`` (its persistence beside the store, else in a temp folder)."""
+    folder = Path(store_path).parent / "mosquitto" if store_path else Path(tempfile.mkdtemp(prefix="aicity-mq-"))
+    return BrokerProcess(port, folder).start()
+
+
+def parse_reading(device: str, payload: bytes, codec: Any) -> list[Entity]:
+    """Validate one device message: JSON, NGSI-LD entities, each the device's own (id ends with ``:<device>``)."""
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise DeviceMessageError(f"not JSON: {exc}") from None
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise DeviceMessageError("an empty array")
+    out = []
+    for item in items:
+        try:
+            entity, nulls = codec.entity(item)
+        except NgsiError as exc:
+            raise DeviceMessageError(exc.detail) from None
+        if nulls:
+            raise DeviceMessageError(f"{entity.id}: a reading cannot delete attributes")
+        if not entity.id.endswith(":" + device):
+            raise DeviceMessageError(f"device {device!r} may not write {entity.id} (its own ids end with :{device})")
+        out.append(entity)
+    return out
+
+
+class MqttBridge:
+    """Subscribes to device readings (QoS 1, persistent session) and sends commands; one writer thread commits
+    readings in batches and acknowledges them to the broker after the commit."""
+
+    def __init__(self, platform: Any, *, host: str = "127.0.0.1", port: int = 1883,
+                 client_id: str = "aicity-platform", batch: int = 500) -> None:
+        self.platform = platform
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.batch = batch
+        self.tally: Counter[str] = Counter()
+        self._pending: list[Any] = []
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
+        self._acks: dict[str, dict[str, Any]] = {}
+        self._ack_events: dict[str, threading.Event] = {}
+        self._client: Any = None
+        self._writer: threading.Thread | None = None
+        self._codec = platform.broker(DEFAULT, create=True).codec(core())
+        self.connected = threading.Event()
+
+    def counts(self) -> dict[str, int]:
+        """Messages received, stored, dead-lettered; commands sent and acknowledged."""
+        return dict(self.tally)
+
+    def start(self, timeout_s: float = 10.0) -> MqttBridge:
+        """Connect (persistent session) and start the writer."""
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False,
+                             manual_ack=True)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_disconnect = lambda *a: self.connected.clear()
+        client.reconnect_delay_set(1, 2)
+        self._client = client
+        self._writer = threading.Thread(target=self._write_loop, name="aicity-mqtt-writer", daemon=True)
+        self._writer.start()
+        try:
+            client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise UserError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from exc
+        client.loop_start()
+        if not self.connected.wait(timeout_s):
+            raise UserError(f"no MQTT connection to {self.host}:{self.port} within {timeout_s:.0f} s")
+        return self
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any = None) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("MQTT connect refused: %s", reason)
+            return
+        client.subscribe([(READINGS + "+", 1), (ACKS + "+", 1)])
+        self.connected.set()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if msg.topic.startswith(ACKS):
+            self._on_ack(msg)
+            client.ack(msg.mid, msg.qos)
+            return
+        with self._cv:
+            self._pending.append(msg)
+            self._cv.notify()
+
+    def _on_ack(self, msg: Any) -> None:
+        try:
+            data = json.loads(msg.payload)
+            cid = str(data["id"])
+        except (ValueError, KeyError, TypeError):
+            self.tally["bad_acks"] += 1
+            return
+        self._acks[cid] = data
+        event = self._ack_events.get(cid)
+        if event is not None:
+            event.set()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._stop.is_set():
+                    self._cv.wait(0.1)
+                if not self._pending and self._stop.is_set():
+                    return
+                msgs, self._pending = self._pending[:self.batch], self._pending[self.batch:]
+            try:
+                self._write(msgs)
+            except Exception:  # not acknowledged: the broker delivers them again
+                log.exception("MQTT readings could not be stored; they stay unacknowledged")
+                continue
+            for m in msgs:
+                self._client.ack(m.mid, m.qos)
+
+    def _write(self, msgs: list[Any]) -> None:
+        broker = self.platform.broker(DEFAULT, create=True)
+        now = datetime.now(UTC)
+        good: list[Entity] = []
+        for m in msgs:
+            self.tally["received"] += 1
+            device = m.topic[len(READINGS):]
+            try:
+                good += parse_reading(device, m.payload, self._codec)
+            except DeviceMessageError as exc:
+                self.tally["dead_lettered"] += 1
+                broker.store.dead_letter(f"mqtt:{m.topic}", exc, m.payload.decode(errors="replace"), now=now)
+        if good:
+            latest: dict[str, Entity] = {}
+            for e in good:  # one message can hold several readings of an entity: keep each as history
+                if e.id in latest:
+                    broker.upsert_fast([latest.pop(e.id)], now=now)
+                latest[e.id] = e
+            broker.upsert_fast(list(latest.values()), now=now)
+            self.tally["stored"] += len(good)
+
+    def command(self, device: str, command: Mapping[str, Any], *, by: str, timeout_s: float = 5.0
+                ) -> dict[str, Any]:
+        """Send a command (QoS 1) and wait for the device's acknowledgement; audited in the store."""
+        cid = str(uuid.uuid4())
+        event = self._ack_events[cid] = threading.Event()
+        store = self.platform.broker(DEFAULT, create=True).store
+        sent = datetime.now(UTC).isoformat()
+        info = self._client.publish(COMMANDS + device, json.dumps({"id": cid, "command": dict(command), "by": by}),
+                                    qos=1)
+        self.tally["commands"] += 1
+        ok = event.wait(timeout_s)
+        self._ack_events.pop(cid, None)
+        ack = self._acks.pop(cid, None)
+        result = {"id": cid, "device": device, "command": dict(command), "by": by, "sent": sent,
+                  "mid": info.mid, "status": "acknowledged" if ok else "no acknowledgement",
+                  "ack": ack, "acked": datetime.now(UTC).isoformat() if ok else None}
+        if ok:
+            self.tally["commands_acked"] += 1
+        store.doc_put(COMMAND_DOCS, cid, result)
+        return result
+
+    def stop(self) -> None:
+        """Store what was received, acknowledge it, disconnect (the session stays with the broker)."""
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        if self._writer is not None:
+            self._writer.join(timeout=30)
+        if self._client is not None:
+            time.sleep(0.05)  # let the network loop send the last acknowledgements
+            self._client.disconnect()
+            self._client.loop_stop()

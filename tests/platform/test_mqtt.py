@@ -1,0 +1,135 @@
+"""MQTT devices on a real mosquitto: validation and dead letters, QoS 1 with persistent sessions across a
+restart of aicity and of the broker (measured: every reading stored), commands with acknowledgements."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aicity.platform.mqtt import ACKS, COMMANDS, READINGS, BrokerProcess, MqttBridge, free_port
+from tests.platform.conftest import Api
+
+if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+    pytest.fail("mosquitto is missing: .ci/run installs it (apt-get install -y mosquitto)", pytrace=False)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
+    """A real mosquitto on 127.0.0.1 and a free port, stopped after the test."""
+    proc = BrokerProcess(free_port(), tmp_path / "mosquitto").start()
+    yield proc
+    proc.stop()
+
+
+def _publisher(port: int, client_id: str = "device-7") -> object:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(1, 1)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def _reading(i: int) -> str:
+    return json.dumps({"id": "urn:ngsi-ld:Sensor:7", "type": "Sensor",
+                       "count": {"type": "Property", "value": i,
+                                 "observedAt": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z"}})
+
+
+def _stored(api: Api) -> int:
+    return len(api.store.attr_series("urn:ngsi-ld:Sensor:7", "count"))
+
+
+def _wait(cond: object, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.05)
+
+
+def test_no_reading_lost_across_restarts_of_aicity_and_the_broker(api: Api, broker: BrokerProcess) -> None:
+    bridge = MqttBridge(api.platform, port=broker.port).start()
+    pub = _publisher(broker.port)
+    infos = []
+    for i in range(0, 1000):
+        infos.append(pub.publish(READINGS + "7", _reading(i), qos=1))  # type: ignore[attr-defined]
+    _wait(lambda: _stored(api) >= 1000)
+    bridge.stop()  # aicity goes away; its session stays with the broker
+    for i in range(1000, 2000):
+        infos.append(pub.publish(READINGS + "7", _reading(i), qos=1))  # type: ignore[attr-defined]
+    for info in infos:
+        info.wait_for_publish(10)
+    broker.stop()  # the broker restarts too, with aicity's queued readings in its persistence file
+    broker.start()
+    for i in range(2000, 3000):  # published while the publisher reconnects: its own session resends them
+        infos.append(pub.publish(READINGS + "7", _reading(i), qos=1))  # type: ignore[attr-defined]
+    bridge = MqttBridge(api.platform, port=broker.port).start()
+    try:
+        _wait(lambda: _stored(api) >= 3000, 30)
+        values = [v for _, v, _ in api.store.attr_series("urn:ngsi-ld:Sensor:7", "count")]
+        assert sorted(values) == list(range(3000)), f"lost {3000 - len(set(values))} readings"
+        assert api.store.dead_letter_count == 0
+    finally:
+        bridge.stop()
+        pub.loop_stop()  # type: ignore[attr-defined]
+        pub.disconnect()  # type: ignore[attr-defined]
+
+
+def test_bad_payloads_are_dead_lettered_and_counted(api: Api, broker: BrokerProcess) -> None:
+    bridge = MqttBridge(api.platform, port=broker.port).start()
+    pub = _publisher(broker.port, "device-x")
+    try:
+        for payload in (b"{not json", json.dumps({"id": "urn:ngsi-ld:Sensor:7", "type": "Sensor",
+                                                   "count": {"type": "Property"}}).encode(),
+                        json.dumps({"id": "urn:ngsi-ld:Sensor:8", "type": "Sensor", "count": 1}).encode(),
+                        json.dumps({"id": "urn:ngsi-ld:Sensor:7", "type": "Sensor",
+                                    "count": float("nan")}).encode()):
+            pub.publish(READINGS + "7", payload, qos=1).wait_for_publish(5)  # type: ignore[attr-defined]
+        pub.publish(READINGS + "7", _reading(5), qos=1).wait_for_publish(5)  # type: ignore[attr-defined]
+        _wait(lambda: bridge.counts().get("received", 0) >= 5)
+        assert bridge.counts()["dead_lettered"] == 4 and bridge.counts()["stored"] == 1
+        reasons = [d.reason for d in api.store.dead_letters()]
+        assert "not JSON" in reasons[0] and "value" in reasons[1] and "may not write" in reasons[2]
+        assert "finite" in reasons[3]
+        assert _stored(api) == 1  # the bad ones were never acted on
+    finally:
+        bridge.stop()
+        pub.loop_stop()  # type: ignore[attr-defined]
+
+
+def test_commands_are_acknowledged_and_audited(api: Api, broker: BrokerProcess) -> None:
+    bridge = MqttBridge(api.platform, port=broker.port).start()
+    api.platform.mqtt = bridge
+    device = _publisher(broker.port, "lamp-3")
+
+    def on_message(client: object, userdata: object, msg: object) -> None:
+        cmd = json.loads(msg.payload)  # type: ignore[attr-defined]
+        client.publish(ACKS + "3", json.dumps({"id": cmd["id"], "status": "applied"}), qos=1)  # type: ignore[attr-defined]
+
+    device.on_message = on_message  # type: ignore[attr-defined]
+    done = threading.Event()
+    device.on_subscribe = lambda *a: done.set()  # type: ignore[attr-defined]
+    device.subscribe(COMMANDS + "3", qos=1)  # type: ignore[attr-defined]
+    done.wait(5)
+    try:
+        r = api.http.post("/city/commands", json={"device": "3", "command": {"level": 40}})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "acknowledged" and r.json()["ack"]["status"] == "applied"
+        assert r.json()["by"] == "ada"
+        assert api.store.doc_get("platform.commands", r.json()["id"])["status"] == "acknowledged"
+        import httpx
+
+        from tests.platform.conftest import headers
+        assert httpx.post(f"{api.url}/city/commands", json={"device": "3", "command": {}},
+                          headers=headers("viewer")).status_code == 403
+    finally:
+        bridge.stop()
+        device.loop_stop()  # type: ignore[attr-defined]
