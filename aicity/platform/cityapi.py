@@ -141,7 +141,8 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         items = city().governor.queue.entries(None if status_ == "all" else status_)
         return _json([{"id": a.id, "record_id": a.record_id, "domain": a.domain, "created": a.created,
                        "status": a.status, "target": a.proposal.target, "action_type": a.proposal.action_type,
-                       "action": a.proposal.action, "params": dict(a.proposal.params), "by": a.by, "reason": a.reason, "decided": a.decided}
+                       "action": a.proposal.action, "params": dict(a.proposal.params), "by": a.by,
+                       "reason": a.reason, "decided": a.decided}
                       for a in items])
 
     async def decide(request: Request, approval_id: int, approve: bool) -> Response:
