@@ -7,8 +7,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from aicity.core.domain import Outcome, ProposedAction, Snapshot
+from aicity.core.domain import (
+    DomainResult,
+    ForecastProvider,
+    Outcome,
+    Planner,
+    ProposedAction,
+    RunServices,
+    Scenario,
+    Snapshot,
+)
 from aicity.core.entity import Entity, Property
+from aicity.core.meta import KPI, Better, DomainMeta
 
 from .conftest import T0
 
@@ -65,6 +75,23 @@ class TankTwin:
     log: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     frozen: set[int] = field(default_factory=set)
     decision_interval_s: float = 60.0
+    end_s: float = float("inf")
+    start_time: datetime = T0
+
+    def start(self) -> None:
+        """Nothing to load."""
+
+    def elapsed_s(self) -> float:
+        """Seconds since T0."""
+        return self.elapsed
+
+    def done(self) -> bool:
+        """True at ``end_s``."""
+        return self.elapsed >= self.end_s
+
+    def close(self) -> DomainResult:
+        """The valves' final openings."""
+        return DomainResult({"opening": sum(self.openings.values()) / len(self.openings)})
 
     @property
     def now(self) -> datetime:
@@ -116,3 +143,55 @@ def planner(snapshot: Snapshot, forecasts: Mapping[str, Any] | None = None) -> l
         out.append(ProposedAction(f"v{i}", "set_opening", {"opening": best["opening"]}, best["score"], cands,
                                   {key: level}, {}, "proportional", "valve"))
     return out
+
+
+class Water:
+    """The tanks as a domain plug-in, so tests drive them through the product's loop."""
+
+    name = "water"
+    description = "two tanks, two valves"
+    meta = DomainMeta(kpis=(KPI("opening", "%", Better.LOWER, True),), action_types=("set_opening",))
+
+    def scenarios(self) -> list[Scenario]:
+        """One open-ended scenario."""
+        return [Scenario("tanks", "water", "two tanks", 0.0, 1e9)]
+
+    def resolve(self, name: str) -> Scenario | None:
+        """The one scenario."""
+        return self.scenarios()[0] if name == "tanks" else None
+
+    def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> TankTwin:
+        """A fresh twin."""
+        return TankTwin()
+
+    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
+        """The valve planner."""
+        return [planner]
+
+    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
+        """None."""
+        return []
+
+
+def run(gov: Any, twin: TankTwin, steps: int, *, stop_at: int | None = None) -> list[str]:
+    """Run ``steps`` decision steps of the product's loop over ``twin`` with ``gov`` governing (a stop pressed
+    before step ``stop_at``); the verdicts of the decisions, in order."""
+    from aicity.core.city import Part
+    from aicity.core.store import SqliteStore
+    from aicity.loop import CityLoop, PartRun
+
+    dom = Water()
+    begin = twin.elapsed
+    twin.end_s = begin + steps * twin.decision_interval_s
+    store = SqliteStore()
+    part = PartRun.of(Part(dom, dom.scenarios()[0]), twin, dom.planners(dom.scenarios()[0], "ai"), [])
+    loop = CityLoop([part], mode="ai", seed=1, store=store, governance=gov)
+
+    def progress(done: float, total: float) -> None:
+        if stop_at is not None and done - begin == stop_at * twin.decision_interval_s:
+            gov.stop("water", reason="operator saw a leak", by="op1", now=twin.now)
+
+    if stop_at == 0:
+        gov.stop("water", reason="operator saw a leak", by="op1", now=twin.now)
+    loop.run(progress)
+    return [str(e.data["verdict"]) for e in store.events(type="decision")]

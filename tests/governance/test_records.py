@@ -9,8 +9,7 @@ from aicity.governance.ledger import Ledger, read_jsonl, verify_jsonl
 from aicity.governance.oversight import Governor, Policy
 from aicity.governance.records import DecisionRecord, ModelInfo, build_record, reconstruct_actuations
 
-from .fakes import POLICY, TankTwin, planner
-from .test_oversight import run
+from .fakes import POLICY, TankTwin, planner, run
 
 
 def test_build_record_from_proposal_outcome_snapshot() -> None:

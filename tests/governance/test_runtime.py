@@ -19,7 +19,7 @@ from aicity.governance.runtime import for_run
 
 from .conftest import T0
 from .fakes import POLICY, TankTwin
-from .test_oversight import run as run_loop
+from .fakes import run as run_loop
 
 SITE = b"""
 version = "site-7"
