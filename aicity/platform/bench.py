@@ -116,7 +116,7 @@ def _notification_latency(http: Any, n: int = 200) -> dict[str, Any]:
     arrived: dict[int, float] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             arrived[int(body["data"][0]["seq"])] = time.perf_counter()
             self.send_response(204)
