@@ -17,9 +17,9 @@ from aicity.core.errors import UserError
 
 Command = Callable[[argparse.Namespace], int]
 
-# Sub-packages that add their own commands: (module, function adding parsers).
-PLUGGED = (("aicity.forecast.cli", "add_parser"), ("aicity.governance.cli", "add_parsers"),
-           ("aicity.platform.cli", "add_parsers"))
+PLUGGED = (("aicity.forecast.cli", "add_parser", None), ("aicity.governance.cli", "add_parsers", None),
+           ("aicity.platform.cli", "add_parsers", "add_bench"))
+"""Sub-packages with their own commands: (module, function adding commands, function adding benchmarks)."""
 COMMANDS_GROUP = "aicity.commands"
 """Entry points ``name = "module:add_commands"``; ``add_commands(commands, bench)`` adds a domain's own
 commands and benchmarks to the two argparse subparser groups."""
@@ -119,11 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json")
     p.set_defaults(func=_cmd_bench_core)
 
-    for module, fn in PLUGGED:
+    for module, fn, bench_fn in PLUGGED:
         try:
-            getattr(importlib.import_module(module), fn)(sub)
+            mod = importlib.import_module(module)
         except ImportError:
             continue
+        getattr(mod, fn)(sub)
+        if bench_fn is not None:  # the sub-package's own benchmark under `aicity bench`
+            getattr(mod, bench_fn)(bench)
     for ep in sorted(metadata.entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
         ep.load()(sub, bench)  # a domain's own commands and benchmarks
     return parser

@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SECTIONS = ("core", "loop", "mobility", "preemption", "forecast")
+SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform")
 
 
 def _aicity(*args: str) -> None:
@@ -56,6 +56,8 @@ def run_section(name: str, quick: bool) -> Path:
                     "--json", str(RESULTS / "preemption_heldout.json"))
             _aicity("bench", "preemption", "--scenario", "ingolstadt7", "--seeds", "1-24", "--ev-speed-factor",
                     "1.2", "--json", str(RESULTS / "preemption_fast_ev.json"))
+    elif name == "platform":
+        _aicity("bench", "platform", "--seconds", "3" if quick else "10", "--json", str(out))
     elif name == "forecast":
         _aicity("forecast", "backtest", "--dataset", "odot-counts", "--models", "all", "--horizons", "1,2,4",
                 "--json", str(out))

@@ -53,3 +53,20 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--compare", type=Path, metavar="REPORT_JSON",
                    help="report.json of an aicity run: its Smart vs AI KPIs are shown on the dashboard")
     p.set_defaults(func=_cmd_serve)
+
+
+def add_bench(bench: Any) -> None:
+    """Add ``aicity bench platform``: ingest over HTTP and MQTT, notification latency, temporal queries."""
+    p = bench.add_parser("platform", help="platform throughput: HTTP batch upserts, MQTT QoS 1 ingest, "
+                         "notification latency, temporal aggregation")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each sustained-load run")
+    p.add_argument("--json", help="write the records to this file (default: print)")
+    p.set_defaults(func=_bench_platform)
+
+
+def _bench_platform(args: argparse.Namespace) -> int:
+    from aicity.cli import write_json
+    from aicity.platform.bench import run_platform_bench
+
+    write_json(args.json, run_platform_bench(args.seconds))
+    return 0
