@@ -386,9 +386,10 @@ def causal_chain(event: Callable[[str], StoredEvent | None], event_id: str) -> l
     return chain
 
 
-def history_row(entity_id: str, attr: str, packed: str, recorded_at: float, context_id: str | None) -> HistoryRow:
-    """One history value from its stored form (``[value, observedAt, kind, unitCode?]`` as JSON text)."""
-    value, observed, kind, *unit = json.loads(packed)
+def history_row(entity_id: str, attr: str, packed: str | list[Any], recorded_at: float,
+                context_id: str | None) -> HistoryRow:
+    """One history value from its stored form (``[value, observedAt, kind, unitCode?]``, as JSON text or parsed)."""
+    value, observed, kind, *unit = json.loads(packed) if isinstance(packed, str) else packed
     return HistoryRow(entity_id, attr, value, _dt(observed), datetime.fromtimestamp(recorded_at, UTC),
                       ChangeKind(kind), context_id, unit[0] if unit else None)
 

