@@ -24,7 +24,9 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from aicity.core.entity import Entity
 from aicity.core.errors import UserError
@@ -171,6 +173,7 @@ class PostgresStore:
             raise
         self._dirty: set[str] = set()
         self._modified: dict[str, float] = {}
+        self._ledger_locked: int | None = None
         self.flush_every = 50_000
 
     # ---- schema --------------------------------------------------------------------------------
@@ -217,17 +220,21 @@ class PostgresStore:
             yield self._db
 
     def _insert(self, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Append rows in one transaction: COPY for a batch, a pipelined INSERT for a few."""
+        """Append rows in one transaction: COPY for a batch, one pipelined round trip for a few."""
         if not rows:
             return
-        with self._db.transaction(), self._db.cursor() as cur:
-            if len(rows) >= _COPY_FROM:
-                with cur.copy(f"COPY {table} ({columns}) FROM STDIN".encode()) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ",".join(["%s"] * (columns.count(",") + 1))
-                cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})".encode(), rows)
+        insert = f"INSERT INTO {table} ({columns}) VALUES ({','.join(['%s'] * (columns.count(',') + 1))})".encode()
+        if len(rows) == 1:
+            self._db.execute(insert, rows[0])
+            return
+        if len(rows) < _COPY_FROM:
+            with self._db.pipeline(), self._db.transaction(), self._db.cursor() as cur:
+                cur.executemany(insert, rows)
+            return
+        with self._db.transaction(), self._db.cursor() as cur, \
+                cur.copy(f"COPY {table} ({columns}) FROM STDIN".encode()) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     # ---- writes -------------------------------------------------------------------------------
     def upsert(self, entity: Entity, *, now: datetime, context_id: str | None = None) -> UpdateResult:
@@ -404,16 +411,31 @@ class PostgresStore:
     # ---- the append-only ledger -----------------------------------------------------------------
     def ledger_size(self) -> int:
         """Rows in the ledger (pruned ones included)."""
+        if self._ledger_locked is not None:  # inside the append lock: nobody else can have appended
+            return self._ledger_locked
         return int(self._scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")) if self.schema_version else 0
 
     def ledger_append(self, build: Callable[[int], LedgerRow]) -> LedgerRow:
         """Append one row atomically: ``build`` runs inside the advisory lock, so its size is final."""
-        try:
-            with self._locked(".aicity.ledger") as db:
-                row = build(self.ledger_size())
-                db.execute("INSERT INTO ledger VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", _ledger_values(row))
+        self._writable()
+        db = self._db
+        if db.info.transaction_status != TransactionStatus.IDLE:
+            raise StoreError("ledger_append cannot run inside another transaction")
+        try:  # two round trips: BEGIN + lock + size, then INSERT + COMMIT
+            cur = db.execute(b"BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.aicity.ledger')); "
+                             b"SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
+            while cur.nextset():
+                pass
+            self._ledger_locked = int(cur.fetchone()[0])  # type: ignore[index]
+            row = build(self._ledger_locked)
+            db.execute(sql.SQL("INSERT INTO ledger VALUES ({}); COMMIT").format(
+                sql.SQL(", ").join(sql.Literal(v) for v in _ledger_values(row))))
         except pg_errors.UniqueViolation as exc:
             raise StoreConflict(f"ledger record id {row.id!r} is already taken") from exc
+        finally:
+            self._ledger_locked = None
+            if db.info.transaction_status != TransactionStatus.IDLE and not db.closed:
+                db.execute("ROLLBACK")
         return row
 
     def _ledger_pages(self, sql: str, params: Sequence[Any], start: int, end: int | None) -> Iterator[tuple[Any, ...]]:

@@ -172,10 +172,19 @@ def test_ledger_rows_append_atomically_and_refuse_a_taken_id(backend):
     with pytest.raises(StoreConflict, match="already taken"):
         s.ledger_append(lambda size: LedgerRow(size, "r0", "k", "t", None, "00", "11", "22"))
     assert s.ledger_size() == 3
-    assert [r.seq for r in s.ledger_rows(1)] == [1, 2] and s.ledger_leaf_hashes(0, 2) == ["00", "00"]
+
+    def broken(size):
+        raise ValueError("build failed")
+
+    with pytest.raises(ValueError, match="build failed"):
+        s.ledger_append(broken)
+    other.ledger_append(_row)  # the lock was let go, and the failed append left nothing behind
+    s.ledger_append(_row)
+    assert s.ledger_size() == 5
+    assert [r.seq for r in s.ledger_rows(1, 3)] == [1, 2] and s.ledger_leaf_hashes(0, 2) == ["00", "00"]
     assert s.ledger_find("r1").seq == 1 and s.ledger_find("x") is None
     assert s.ledger_set_meta("public_key", "abc") == "abc" and s.ledger_set_meta("public_key", "def") == "abc"
-    assert s.ledger_prune("2030-01-01") == 3 and s.ledger_pruned() == 3 and list(s.ledger_records()) == []
+    assert s.ledger_prune("2030-01-01") == 5 and s.ledger_pruned() == 5 and list(s.ledger_records()) == []
 
 
 def test_open_an_existing_store_read_only(backend):
