@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -51,7 +52,8 @@ def measure(backend: str, new_store: Callable[[], StateStore], n: int) -> list[d
     updates, events = sensor_updates(n), _events(n)
 
     def row(bench: str, batch: int, count: int, per_s: int) -> None:
-        records.append({"bench": bench, "backend": backend, "batch": batch, "n": count, "per_s": per_s})
+        records.append({"bench": bench, "backend": backend, "batch": batch, "n": count, "per_s": per_s,
+                        "load_1m": round(os.getloadavg()[0], 1)})
         print(f"{bench:14} {backend:34} batch {batch:5} n {count:6}: {per_s:8,}/s", flush=True)
 
     for batch, count in ((1, single), (1000, n)):
