@@ -47,7 +47,7 @@ class EnergyDomain:
             raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
         p = option_values(META.options, check_domain_options(self.name, META, scenario.params))
         site = build_site(scenario, p)
-        dt = float(p["decision_interval_s"])
+        dt = float(p["decision_interval_s"] or site.step_s)
         if abs(dt / site.step_s - round(dt / site.step_s)) > 1e-9:
             raise UserError(f"option decision_interval_s must be a multiple of {site.step_s:g} s on "
                             f"{scenario.name}, got {dt:g}")

@@ -38,7 +38,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     from aicity.domains.energy.learning import DemandLearner
     from aicity.domains.energy.mpc import MpcPlanner
 
-    dt = float(params["decision_interval_s"])
+    dt = float(params["decision_interval_s"] or site.step_s)
     horizon = int(float(params["horizon_h"]) * 3600 / dt)
     network = site.grid.planner_view() if site.grid is not None else None
     planner = MpcPlanner(Tariff.load(), site.demand_charge, float(params["horizon_h"]),

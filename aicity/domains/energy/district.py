@@ -1,20 +1,163 @@
-"""The district feeder on a pandapower grid (filled in below)."""
+"""The district: the CIGRE LV benchmark feeders (pandapower) with households, shops and a workshop on real
+15-min household load profiles, rooftop PV from pvlib on the TMY3 weather pvlib ships, community batteries and
+48 home chargers (11 kW) replaying real ACN Caltech sessions moved to the evening (+9 h: arrivals around 17:00-19:00,
+departures overnight, energies and dwell times as recorded). ``draw`` seeds which households make each load point
+and which Caltech station's sessions each charger replays.
+
+Honest limits of the model: the household profiles (ev2gym, MIT, 2022, 25 Dutch households) also shape the
+commercial and industrial load points (no commercial profile is shipped); tariff and CO2 are the Caltech site's
+(SCE TOU-EV-4, CAISO marginal emissions); the weather is Greensboro's TMY3.
+"""
 
 from __future__ import annotations
 
+import calendar
+import math
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from aicity.core.domain import Scenario
 from aicity.core.errors import UserError
-from aicity.domains.energy.site import Site
+from aicity.domains.energy.const import DOMAIN
+from aicity.domains.energy.data import DATA, Session, Tariff, read_moer, read_sessions
+from aicity.domains.energy.edge import BatteryLimits, ChargerLimits
+from aicity.domains.energy.site import Battery, Charger, Site
+
+LOADS_FILE = DATA / "residential_loads_2022-09-05.csv"
+NODES: tuple[tuple[str, float, str], ...] = (
+    ("Bus R1", 190.0, "residential"), ("Bus R11", 14.25, "residential"), ("Bus R15", 49.4, "residential"),
+    ("Bus R16", 52.25, "residential"), ("Bus R17", 33.25, "residential"), ("Bus R18", 44.65, "residential"),
+    ("Bus I2", 85.0, "industrial"), ("Bus C1", 108.0, "commercial"), ("Bus C12", 18.0, "commercial"),
+    ("Bus C13", 18.0, "commercial"), ("Bus C14", 22.5, "commercial"), ("Bus C17", 22.5, "commercial"),
+    ("Bus C18", 7.2, "commercial"), ("Bus C19", 14.4, "commercial"), ("Bus C20", 7.2, "commercial"))
+"""CIGRE LV load points: bus, nominal load (kW), district."""
+CHARGER_NODES = ("Bus R11", "Bus R15", "Bus R16", "Bus R17", "Bus R18", "Bus C14")
+CHARGERS_PER_NODE = 8
+PV_NODES = ("Bus R11", "Bus R15", "Bus R16", "Bus R17", "Bus R18", "Bus C12", "Bus C13", "Bus C14", "Bus C17",
+            "Bus C18", "Bus C19", "Bus C20")
+BATTERY_NODES = ("Bus R15", "Bus R18", "Bus C14", "Bus I2")
+EV_KW, EV_MIN_KW, EV_STEP_KW = 11.04, 4.14, 0.69
+"""16 A three-phase at 230 V; the 6 A minimum; 1 A steps."""
+SHIFT_S = 9 * 3600.0
+LOAD_SCALE = 0.5
+PV_SHARE = 0.6
+"""Rooftop PV per PV node, kWp per kW of nominal load."""
+DAYS = 7
 
 
 def district_scenarios() -> list[Scenario]:
-    """The district scenarios."""
-    return []
+    """The district scenario: one week from Monday 2 September 2019, 15-min steps."""
+    return [Scenario("district-cigre-lv", DOMAIN, "CIGRE LV feeders (pandapower): 15 load points on real household "
+                     "profiles, 12 PV roofs, 4 batteries, 48 home chargers on real ACN sessions; one week",
+                     0.0, DAYS * 86400.0)]
+
+
+def read_loads(path: Any = LOADS_FILE) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The shipped household loads: steps × 25 households, kW every 15 min from Monday 2022-09-05."""
+    with open(path) as f:
+        rows = [[float(x) for x in line.split(",")] for line in f if line.strip() and not line.startswith("#")]
+    return np.array(rows)
+
+
+def pv_per_kwp(epoch: datetime, n: int, step_s: float) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """AC output per kWp of a south-facing 30° roof from pvlib (PVWatts) on the TMY3 file pvlib ships."""
+    import importlib.resources
+
+    import pandas as pd
+    import pvlib
+
+    path = importlib.resources.files("pvlib") / "data" / "723170TYA.CSV"
+    data, meta = pvlib.iotools.read_tmy3(str(path), map_variables=True)
+    # the district's wall clock read as the weather station's local standard time (solar noon near 12:00)
+    wall = pd.DatetimeIndex([epoch.replace(tzinfo=None) + timedelta(seconds=k * step_s + step_s / 2)
+                             for k in range(n)])
+    times = wall.tz_localize(f"Etc/GMT{-int(meta['TZ']):+d}")
+    # the TMY's typical year, hour-ending values, looked up by month, day and hour
+    tmy = data.select_dtypes("number").copy()
+    tmy.index = pd.DatetimeIndex([t.replace(year=2019) for t in tmy.index.tz_localize(None)])
+    hourly = tmy.reindex(pd.date_range("2019-01-01", periods=8760, freq="h")).interpolate()
+    frac = (wall - pd.Timestamp("2019-01-01")).total_seconds().to_numpy() / 3600.0 - 0.5
+    idx = np.clip(frac, 0, 8758)
+    lo = np.floor(idx).astype(int)
+    w = idx - lo
+
+    def col(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+        v = hourly[name].to_numpy()
+        return np.asarray(v[lo] * (1 - w) + v[lo + 1] * w, dtype=float)
+
+    solpos = pvlib.solarposition.get_solarposition(times, meta["latitude"], meta["longitude"])
+    poa = pvlib.irradiance.get_total_irradiance(30, 180, solpos["apparent_zenith"], solpos["azimuth"],
+                                                col("dni"), col("ghi"), col("dhi"))
+    cell = pvlib.temperature.faiman(poa["poa_global"], col("temp_air"), col("wind_speed"))
+    dc = pvlib.pvsystem.pvwatts_dc(poa["poa_global"], cell, 1.0, -0.004)
+    out: np.ndarray[Any, np.dtype[np.float64]] = np.clip(np.nan_to_num(np.asarray(dc, dtype=float)) * 0.96, 0.0, 1.0)
+    return out
 
 
 def build_district(scenario: Scenario, params: Mapping[str, Any]) -> Site:
-    """The district's ground truth."""
-    raise UserError(f"unknown district scenario {scenario.name!r}")
+    """The district's ground truth for ``params["draw"]``."""
+    from aicity.domains.energy.grid import GridModel
+    from aicity.domains.energy.scenarios import TZ
+
+    if scenario.name != "district-cigre-lv":
+        raise UserError(f"unknown district scenario {scenario.name!r}")
+    rng = np.random.default_rng(int(params.get("draw") or 1))
+    epoch = datetime(2019, 9, 2, tzinfo=TZ)
+    step_s = 900.0
+    span = max(scenario.end_s, DAYS * 86400.0)  # the whole week's ground truth, whatever window is run
+    n = math.ceil(span / step_s) + 1
+    homes = read_loads()
+    if len(homes) < n:
+        raise UserError(f"the shipped load profiles cover {len(homes) * step_s / 86400:g} days; the window needs "
+                        f"{n * step_s / 86400:g}")
+    base = np.zeros((len(NODES), n))
+    for i, (_, nominal, _) in enumerate(NODES):
+        pick = rng.choice(homes.shape[1], size=5, replace=False)
+        shape = homes[:, pick].mean(axis=1)
+        base[i] = shape[:n] / shape.max() * nominal * LOAD_SCALE
+    unit_pv = pv_per_kwp(epoch, n, step_s)
+    kwp = tuple(round(PV_SHARE * nom, 1) if name in PV_NODES else 0.0 for name, nom, _ in NODES)
+    pv = np.array(kwp)[:, None] * unit_pv[None, :]
+    index = {name: i for i, (name, _, _) in enumerate(NODES)}
+    limits = ChargerLimits(EV_KW, EV_MIN_KW, EV_STEP_KW, min(float(params.get("safe_rate_kw") or EV_MIN_KW),
+                                                            EV_KW))
+    chargers = tuple(Charger(f"{node.split()[1]}-{j}", limits, index[node], node.split()[1])
+                     for node in CHARGER_NODES for j in range(CHARGERS_PER_NODE))
+    sessions = _sessions(chargers, epoch, span, rng)
+    batteries = tuple(Battery(f"{node.split()[1]}-battery", BatteryLimits(30.0, 60.0, 0.1, 0.95, 15.0, 0.95), 0.5,
+                              index[node]) for node in BATTERY_NODES)
+    tariff = Tariff.load()
+    from aicity.domains.energy.grid import cigre_bus_names
+
+    buses = cigre_bus_names()
+    grid = GridModel(tuple(buses.index(name) for name, _, _ in NODES))
+    return Site(scenario.name, epoch, step_s, n, chargers, sessions, tariff.prices(epoch, n, step_s),
+                read_moer(epoch, n, step_s), float(params.get("transformer_kw") or 950.0),
+                tariff.demand_charge(epoch), tuple(name for name, _, _ in NODES), base, pv, batteries, grid,
+                tuple(d for _, _, d in NODES), kwp)
+
+
+def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float,
+              rng: np.random.Generator) -> tuple[Session, ...]:
+    """Each charger replays one Caltech station's sessions of the window, moved to the evening."""
+    month_end = datetime(2019, 9, calendar.monthrange(2019, 9)[1], tzinfo=epoch.tzinfo) + timedelta(days=1)
+    real = read_sessions(epoch - timedelta(seconds=SHIFT_S), min(month_end, epoch + timedelta(seconds=end_s)))
+    by: dict[str, list[Session]] = {}
+    for s in real:
+        by.setdefault(s.station, []).append(s)
+    stations = sorted(k for k, v in by.items() if len(v) >= 3)
+    picks = rng.choice(len(stations), size=len(chargers), replace=len(stations) < len(chargers))
+    out: list[Session] = []
+    for ch, p in zip(chargers, picks, strict=True):
+        for s in by[stations[int(p)]]:
+            cap = min(s.capacity_kwh, ch.limits.max_kw * (s.departure_s - s.arrival_s) / 3600.0)
+            out.append(replace(s, sid=f"{s.sid}-{ch.cid}", station=ch.cid,
+                               arrival_s=s.arrival_s + SHIFT_S - 0.0, departure_s=s.departure_s + SHIFT_S,
+                               est_departure_s=s.est_departure_s + SHIFT_S, capacity_kwh=cap,
+                               requested_kwh=s.requested_kwh))
+    return tuple(sorted(out, key=lambda s: s.arrival_s))
+

@@ -21,7 +21,7 @@ import numpy as np
 
 from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity
-from aicity.domains.energy.const import BATTERY_TYPE, CHARGER_TYPE, METER_TYPE
+from aicity.domains.energy.const import BATTERY_TYPE, BUS_TYPE, CHARGER_TYPE, METER_TYPE
 from aicity.forecast.accuracy import AccuracyTracker
 
 ARRIVALS = "arrival_kwh"
@@ -111,8 +111,13 @@ class DemandLearner:
         bat_kw = sum(_num(b.get("power")) for b in snapshot.of_type(BATTERY_TYPE))
         self._check_frozen(meter, "totalActiveEnergyImport", abs(_num(meter.get("activePower"))) > 0.05
                            or ev_kw > 0.05)
-        inflexible = _num(meter.get("activePower")) - ev_kw - bat_kw
-        values = {ARRIVALS: arrived, INFLEXIBLE: inflexible}
+        values = {ARRIVALS: arrived}
+        buses = snapshot.of_type(BUS_TYPE)
+        if buses:  # per-node smart-meter aggregates (loads less PV) where the grid reports them
+            for bus in buses:
+                values[f"{INFLEXIBLE}:{int(bus.get('node') or 0)}"] = _num(bus.get("inflexibleLoad"))
+        else:
+            values[f"{INFLEXIBLE}:0"] = _num(meter.get("activePower")) - ev_kw - bat_kw
         if self._model.series_ids and ARRIVALS in self._fc:
             self.tracker.observe(values, {k: self._fc[k]["mean"][0] for k in values if k in self._fc})
         self._model.learn_step(values, t=now)
@@ -120,6 +125,12 @@ class DemandLearner:
         self._fc = {sid: {"mean": [max(0.0, v) if sid == ARRIVALS else v for v in fc.mean],
                           "interval_80": [list(p) for p in fc.intervals[0.8]], "model": f"{self.model}"}
                     for sid, fc in fcs.items()}
+        nodes = sorted((int(k.split(":")[1]), k) for k in self._fc if k.startswith(f"{INFLEXIBLE}:"))
+        if nodes:
+            per = [self._fc[k]["mean"] for _, k in nodes]
+            self._fc[INFLEXIBLE] = {"mean": [float(sum(v)) for v in zip(*per, strict=True)],
+                                    "interval_80": [], "model": self.model,
+                                    "nodes": {str(i): list(self._fc[k]["mean"]) for i, k in nodes}}
 
     def _check_frozen(self, ent: Entity, attr: str, flowing: bool) -> None:
         """A cumulative reading unchanged for ``frozen_after`` steps while power flows marks its meter frozen."""
@@ -142,9 +153,11 @@ class DemandLearner:
         if len(self._ratios) >= self.min_ratios:  # before that, the prior (early leavers finish first: biased)
             ratio = float(np.quantile(np.array(self._ratios), self.quantile))
         dwell = float(np.median(np.array(self._dwells))) if self._dwells else 4.0
-        out: dict[str, Any] = {f"{KEY}{k}": {"mean": list(v["mean"]), "interval_80": [list(p) for p in
-                                                                                       v["interval_80"]],
-                                             "model": v["model"]} for k, v in self._fc.items()}
+        out: dict[str, Any] = {f"{KEY}{k}": {**v, "mean": list(v["mean"]), "interval_80": [list(p) for p in
+                                                                                            v["interval_80"]]}
+                               for k, v in self._fc.items() if ":" not in k}
+        if INFLEXIBLE in self._fc:
+            out[f"{KEY}{INFLEXIBLE}"]["nodes"] = {i: list(v) for i, v in self._fc[INFLEXIBLE]["nodes"].items()}
         out[f"{KEY}departure_share"] = {"mean": round(min(1.0, max(0.5, ratio)), 4), "n": len(self._ratios)}
         out[f"{KEY}dwell_h"] = {"mean": round(dwell, 3), "n": len(self._dwells)}
         out[f"{KEY}health"] = dict(sorted(self._health.items()))

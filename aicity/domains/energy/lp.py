@@ -48,8 +48,9 @@ class Storage:
 
 @dataclass(frozen=True, slots=True)
 class Network:
-    """Linearised grid: ``v = v0 + sv @ inj`` per bus and ``flow = f0 + sf @ inj`` per line (kW injections
-    of the controllable assets per node, load positive)."""
+    """Linearised grid: ``v[:, k] = v0[:, k] + sv @ inj[:, k]`` per bus and ``flow = f0 + sf @ inj`` per line and
+    transformer (signed kW, |flow| <= fmax), ``inj`` the controllable assets' kW per node (load positive); ``v0``
+    and ``f0`` (buses or lines × steps) hold the forecast inflexible load's share."""
 
     v0: FArray
     sv: FArray
@@ -78,7 +79,6 @@ class Problem:
     early_weight: float = 1e-5
     cycle_weight: float = 1e-3
     network: Network | None = None
-    node_inflexible_kw: FArray | None = None
 
 
 @dataclass(slots=True)
@@ -170,10 +170,18 @@ def solve(p: Problem) -> Solution:
         b.eq_rows.append((balance[k][0], balance[k][1], float(p.inflexible_kw[k])))
         b.ub_rows.append(([int(grid[k]), int(imp[k])], [1.0, -1.0], 0.0, ("import", k)))
         b.ub_rows.append(([int(grid[k]), peak], [1.0, -1.0], 0.0, ("peak", k)))
-    if p.network is not None:
-        _network_rows(b, p.network, node_terms, n)
     a_ub, b_ub, tags = _matrix([(c, v) for c, v, _, _ in b.ub_rows], b.n_var, csr_matrix), \
         np.array([r[2] for r in b.ub_rows]), [r[3] for r in b.ub_rows]
+    if p.network is not None:
+        from scipy.sparse import vstack
+
+        cap = np.zeros(p.network.sv.shape[1])
+        for job in p.jobs:
+            cap[job.node] += job.max_kw
+        for s in p.storages:
+            cap[s.node] += s.power_kw
+        block, rhs, more = _network_block(p.network, node_terms, n, b.n_var, cap)
+        a_ub, b_ub, tags = vstack([a_ub, block]).tocsr(), np.concatenate([b_ub, rhs]), tags + more
     a_eq = _matrix([(c, v) for c, v, _ in b.eq_rows], b.n_var, csr_matrix)
     b_eq = np.array([r[2] for r in b.eq_rows])
     res = linprog(np.array(b.cost), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
@@ -200,35 +208,39 @@ def solve(p: Problem) -> Solution:
     return sol
 
 
-def _network_rows(b: _Builder, net: Network, node_terms: dict[int, list[tuple[int, int, float]]], n: int) -> None:
-    """Voltage band and line loading rows, only for buses and lines the controllable assets can move."""
+def _network_block(net: Network, node_terms: dict[int, list[tuple[int, int, float]]], n: int, n_var: int,
+                   node_cap: FArray) -> tuple[Any, FArray, list[tuple[str, int]]]:
+    """Voltage-band and loading rows as one sparse block, for the buses each node moves most and the lines and
+    transformers the controllable assets could overload (the others cannot bind)."""
+    from scipy.sparse import csr_matrix, vstack
+
+    nn = net.sv.shape[1]
+    rows, cols, vals = [], [], []
+    for node, terms in node_terms.items():
+        for k, var, sign in terms:
+            rows.append(node * n + k)
+            cols.append(var)
+            vals.append(sign)
+    inj = csr_matrix((vals, (rows, cols)), shape=(nn * n, n_var))
+    buses = sorted({int(np.argmax(np.abs(net.sv[:, j]))) for j in range(nn) if np.abs(net.sv[:, j]).max() > 0}
+                   | {int(np.argmax(net.v0.max(axis=1))), int(np.argmin(net.v0.min(axis=1)))})
+    reach = np.abs(net.f0).max(axis=1) + np.abs(net.sf) @ node_cap
+    lines = [int(i) for i in np.flatnonzero(reach > net.fmax)]
+    sv, sf = csr_matrix(net.sv[buses]), csr_matrix(net.sf[lines])
+    blocks, rhs, tags = [], [], []
     for k in range(n):
-        cols: dict[int, list[tuple[int, float]]] = {}
-        for node, terms in node_terms.items():
-            cols[node] = [(var, sign) for kk, var, sign in terms if kk == k]
-        for i in range(net.sv.shape[0]):
-            idx, val = _combine(net.sv[i], cols)
-            if idx:
-                b.ub_rows.append((idx, [-v for v in val], float(net.v0[i, k] - net.vmin), ("voltage_min", k)))
-                b.ub_rows.append((idx, val, float(net.vmax - net.v0[i, k]), ("voltage_max", k)))
-        for j in range(net.sf.shape[0]):
-            idx, val = _combine(net.sf[j], cols)
-            if idx:
-                b.ub_rows.append((idx, val, float(net.fmax[j] - net.f0[j, k]), ("line_loading", k)))
-                b.ub_rows.append((idx, [-v for v in val], float(net.fmax[j] + net.f0[j, k]), ("line_loading", k)))
-
-
-def _combine(row: FArray, cols: dict[int, list[tuple[int, float]]]) -> tuple[list[int], list[float]]:
-    idx: list[int] = []
-    val: list[float] = []
-    for node, terms in cols.items():
-        s = float(row[node])
-        if abs(s) < 1e-12:
+        at = inj[k::n]
+        if at.nnz == 0:
             continue
-        for var, sign in terms:
-            idx.append(var)
-            val.append(s * sign)
-    return idx, val
+        v, f = sv @ at, sf @ at
+        blocks += [v, -v, f, -f]
+        rhs += [net.vmax - net.v0[buses, k], net.v0[buses, k] - net.vmin, net.fmax[lines] - net.f0[lines, k],
+                net.fmax[lines] + net.f0[lines, k]]
+        tags += ([("voltage_max", k)] * len(buses) + [("voltage_min", k)] * len(buses)
+                 + [("line_loading", k)] * (2 * len(lines)))
+    if not blocks:
+        return csr_matrix((0, n_var)), np.zeros(0), []
+    return vstack(blocks).tocsr(), np.concatenate(rhs), tags
 
 
 def _matrix(rows: list[tuple[list[int], list[float]]], n_var: int, csr: Any) -> Any:

@@ -35,8 +35,9 @@ def _faults(value: Any) -> Any:
 
 
 OPTIONS = (
-    Option("decision_interval_s", float, 300.0, "seconds between dispatch decisions (a multiple of the "
-           "scenario's 5 min (ACN) or 15 min (district) step)", "s", minimum=300, maximum=3600, step=300),
+    Option("decision_interval_s", float, None, "seconds between dispatch decisions (default and minimum: the "
+           "scenario's step, 5 min at ACN, 15 min in the district; a multiple of it)", "s", minimum=300,
+           maximum=3600, step=300),
     Option("transformer_kw", float, None, "transformer rating (default: the scenario's)", "kW", minimum=1,
            maximum=100000),
     Option("user_input", str, "acn-sim", "what a session's requested energy and estimated departure are: "

@@ -84,7 +84,7 @@ class MpcPlanner:
                             int(b.get("node") or 0)) for b in batteries]
         inflex = self._series(forecasts, "inflexible_kw", n)
         prices = np.array([self.tariff.price(now + timedelta(seconds=k * dt_s)) for k in range(n)])
-        network = self.network.restrict(inflex, n) if self.network is not None else None
+        network = self.network.restrict(self._nodes(forecasts, n), n) if self.network is not None else None
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
                        _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network)
         sol = solve(prob)
@@ -150,6 +150,18 @@ class MpcPlanner:
         if fc:
             vals = np.array(fc["mean"][:n], dtype=float)
             out[: len(vals)] = vals
+        return out
+
+    def _nodes(self, forecasts: Mapping[str, Any], n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Forecast inflexible load per grid node (nodes × n)."""
+        nn = int(self.network.sv.shape[1])
+        out = np.zeros((nn, n))
+        per = (forecasts.get(f"{KEY}inflexible_kw") or {}).get("nodes", {})
+        for key, vals in per.items():
+            i = int(key)
+            if 0 <= i < nn:
+                v = np.array(vals[:n], dtype=float)
+                out[i, : len(v)] = v
         return out
 
     def _safe(self, e: Entity, meter: Entity, reason: str) -> ProposedAction:

@@ -64,6 +64,7 @@ class Site:
     batteries: tuple[Battery, ...] = ()
     grid: Any = None
     node_districts: tuple[str, ...] = ("site",)
+    pv_kwp: tuple[float, ...] = ()
 
     @property
     def dt_h(self) -> float:

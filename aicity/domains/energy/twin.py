@@ -26,6 +26,8 @@ from aicity.domains.energy.const import (
     CHARGER_PREFIX,
     CHARGER_TYPE,
     METER_TYPE,
+    PV_PREFIX,
+    PV_TYPE,
     SET_POWER,
 )
 from aicity.domains.energy.data import Session
@@ -94,6 +96,8 @@ class EnergyTwin:
         self.stores: dict[str, _Store] = {}
         self.grid_kw = 0.0
         self.imported_kwh = 0.0
+        self.node_inflexible = np.zeros(len(self.site.nodes))
+        self.node_pv = np.zeros(len(self.site.nodes))
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -146,6 +150,8 @@ class EnergyTwin:
         t1 = t0 + dt
         ks = self.begin_step + self.k
         node_kw = site.base_at(ks) - site.pv_at(ks)
+        self.node_inflexible = node_kw.copy()
+        self.node_pv = site.pv_at(ks)
         ev_total = 0.0
         by_id = {c.cid: c for c in site.chargers}
         for cid, plug in self.plugs.items():
@@ -223,7 +229,12 @@ class EnergyTwin:
                 "socMin": Property(b.limits.soc_min), "socMax": Property(b.limits.soc_max),
                 "efficiency": Property(b.limits.efficiency), "node": Property(b.node)}))
         if self.site.grid is not None:
-            ents.extend(self.site.grid.observe(now, BUS_TYPE))
+            ents.extend(self.site.grid.observe(now, BUS_TYPE, self.node_inflexible))
+        for i, kwp in enumerate(self.site.pv_kwp):
+            if kwp > 0:
+                ents.append(Entity(f"{PV_PREFIX}{self.site.nodes[i].replace(' ', '-')}", PV_TYPE, {
+                    "power": Property(round(float(self.node_pv[i]), 3), now, "KWT"),
+                    "peakPower": Property(kwp, None, "KWT"), "node": Property(i)}))
         return [self._fault(e, now) for e in ents]
 
     def _meter(self, now: datetime) -> Entity:

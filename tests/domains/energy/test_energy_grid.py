@@ -1,0 +1,48 @@
+"""The district grid: a real pandapower AC power flow, its sensitivities, and the LP keeping the voltage band."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aicity.domains.energy.grid import GridModel, cigre_bus_names
+from aicity.domains.energy.lp import Job, Problem, solve
+
+pytest.importorskip("pandapower")
+
+
+@pytest.fixture(scope="module")
+def grid() -> GridModel:
+    names = cigre_bus_names()
+    model = GridModel((names.index("Bus R11"), names.index("Bus R18")))
+    model.start()
+    return model
+
+
+def test_power_flow_voltage_drops_with_load(grid: GridModel) -> None:
+    idle = grid.run([0.0, 0.0])
+    loaded = grid.run([0.0, 150.0])
+    assert idle.converged and loaded.converged
+    assert loaded.vm_pu["Bus R18"] < idle.vm_pu["Bus R18"] - 0.01
+    assert loaded.loading_pct["Trafo R0-R1"] > idle.loading_pct["Trafo R0-R1"]
+
+
+def test_sensitivities_match_the_power_flow(grid: GridModel) -> None:
+    view = grid.planner_view()
+    r18 = view.bus_names.index("Bus R18")
+    assert view.sv[r18, 1] < 0  # load at R18 lowers its voltage
+    predicted = view.v_nl[r18] + view.sv[r18, 1] * 100.0
+    actual = grid.run([0.0, 100.0]).vm_pu["Bus R18"]
+    assert predicted == pytest.approx(actual, abs=0.005)
+
+
+def test_lp_keeps_the_voltage_floor(grid: GridModel) -> None:
+    # 600 kWh at the far end of the feeder in 2 h would take 300 kW there: the voltage floor caps the power
+    view = grid.planner_view()
+    net = view.restrict(np.zeros((2, 2)), 2)
+    job = Job("ev", np.ones(2), 600.0, 1000.0, node=1)
+    sol = solve(Problem(2, 1.0, np.full(2, 0.1), np.zeros(2), [job], network=net, peak_weight=0.0))
+    assert sol.ok and sol.unserved["ev"] > 0
+    assert {kind for kind, _, _ in sol.binding} & {"voltage_min", "line_loading"}
+    flow = grid.run([0.0, float(sol.rates["ev"][0])])
+    assert min(flow.vm_pu.values()) >= 0.95 - 1e-3
