@@ -1,7 +1,7 @@
 """The AI City signal controller: predictive pressure with a switching cost, on detector data only.
 
-For every signal whose current green may end (its minimum green is served, no preemption), each green phase
-``p`` is scored over a short horizon ``H``::
+For every signal whose current green may end (its minimum green is served or ends within one clearance, no
+preemption), each green phase ``p`` is scored over a short horizon ``H``::
 
     score(p) = Σ over the movements (in lane l → out lane o) that p serves of  share(l) ·
                [ min(queue + w_m·moving + w_a·λ·H,  s·g_p) + w_r·red/60  −  w_d·(halting per lane on o) ]
@@ -13,7 +13,10 @@ green (only while it has a queue: a starvation guard), ``share(l)`` = 1 / number
 time ``p`` would get in the horizon: ``H`` if it is the current phase, ``H`` minus the clearance (yellow +
 all-red) otherwise — the switching cost. The planner proposes a change only when another phase scores
 higher than the current one: it extends a green while its queue still discharges and platoons still arrive,
-and switches as soon as the lost time is worth it. Where connected-vehicle probe data is on (only vehicles whose
+and switches as soon as the lost time is worth it. Timing follows the edge, not the decision clock: a change
+may be asked for just before the minimum green ends (the edge defers it), and a green that would hit its
+maximum before the next decision is ended for the best other phase rather than the edge's next-in-program
+phase. Where connected-vehicle probe data is on (only vehicles whose
 owners consented, read through :mod:`aicity.governance.consent`), ``w_m`` of a lane becomes the share of its
 moving probes that reach the stop line within ``H`` at their own speed. Learning state lives in
 :class:`aicity.domains.mobility.ai_learning.LaneRateLearner` (arrival rates and saturation flows as ``ewma``
@@ -31,7 +34,7 @@ from aicity.core.entity import Entity
 from aicity.domains.mobility.ai_learning import ARRIVAL_KEY, RED_KEY, SATURATION_KEY, LaneRateLearner
 
 PLANNER_NAME = "mobility.ai.predictive-pressure"
-PLANNER_VERSION = "1.1"
+PLANNER_VERSION = "1.2"
 SIGNAL_TYPE = "TrafficSignal"
 FLOW_PREFIX = "urn:ngsi-ld:TrafficFlowObserved:"
 PROBE_ARRIVING_KEY = "probeArrivingShare"
@@ -40,7 +43,8 @@ PROBE_ARRIVING_KEY = "probeArrivingShare"
 
 @dataclass(frozen=True, slots=True)
 class AiParams:
-    """Weights of the AI controller's score (defaults chosen on cologne8/ingolstadt7/grid4x4, seeds 1–7)."""
+    """Weights of the AI controller's score (weights chosen on cologne8/ingolstadt7/grid4x4, seeds 1–7; one set for
+    every map)."""
 
     horizon_s: float = 10.0
     moving_weight: float = 0.3
@@ -62,6 +66,15 @@ class AiParams:
     ``moving_weight``."""
     min_probes: int = 1
     """Moving probes needed on a lane before its probe share is used."""
+    early: bool = True
+    """Decide already when the minimum green ends within one clearance (yellow + all-red): the edge defers a
+    change to the minimum green's end. Without it, a change made at a decision step leaves the new green
+    ``clearance`` seconds short of its minimum at the next step, and with an all-red phase (clearance 4 s, 10 s
+    steps) every green then lasted at least 16 s."""
+    lookahead_s: float = 10.0
+    """A green that would reach its maximum before the next decision (this many seconds ahead) is ended now for
+    the best other phase, unless that is the phase the edge's maximum-green rule would pick anyway (the next in
+    program order, often a short protected-turn phase that serves little)."""
     max_red_s: float = 120.0
     """Hard starvation limit: once a lane with a queue has waited this long on red, only phases serving it may
     be chosen (the score picks among them), however light its demand against the others'."""
@@ -184,14 +197,24 @@ def decide_signal(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[st
     current = sig.get("currentPhase")
     lim = sig.get("limits") or {}
     in_phase = float(sig.get("timeInPhase") or 0.0)
-    if current is None or in_phase < float(lim.get("min_green_s", 7.0)) - 1e-9:
+    if current is None:
+        return None
+    short = float(lim.get("min_green_s", 7.0)) - in_phase  # seconds of minimum green still to serve
+    clearance = float(lim.get("yellow_s", 3.0)) + float(lim.get("all_red_s", 0.0))
+    if short > 1e-9 and not (params.early and short <= clearance + 1e-9):
         return None
     cands, inputs, used = score_phases(sig, ents, forecasts, params)
     if len(cands) < 2:
         return None
-    at_max = in_phase + 1.0 >= float(lim.get("max_green_s", float("inf")))
+    max_green = float(lim.get("max_green_s", float("inf")))
+    at_max = in_phase + 1.0 >= max_green
     pool = [c for c in cands if not (at_max and c["phase"] == current)]
     bound = ["max_green"] if at_max else []
+    if not at_max and in_phase + params.lookahead_s >= max_green:
+        others = [c for c in cands if c["phase"] != current]
+        alt = max(others, key=lambda c: (c["score"], -c["phase"]))
+        if alt["phase"] != (int(current) + 1) % len(cands):  # else the edge's own choice at the maximum
+            pool, bound = others, ["max_green"]
     starved = _starved_phases(sig, ents, forecasts, params)
     if starved is not None and current not in starved:
         pool = [c for c in pool if c["phase"] in starved] or pool
