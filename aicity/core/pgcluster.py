@@ -75,6 +75,13 @@ class LocalPostgres:
         self.url = f"{server}/{self.database}"
         return self
 
+    def restart(self) -> None:
+        """Stop the server at once and start it again (same port, same data): what a crash and recovery look like."""
+        if self.root is None:
+            raise UserError("the cluster was not started")
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "-t", "60",
+                  "-l", str(self.root / "log"), "restart")
+
     def stop(self) -> None:
         """Stop the server at once and remove its folder."""
         if self.root is None:

@@ -3,6 +3,8 @@
 Same semantics as :class:`~aicity.core.store.SqliteStore`: current state cached in memory and written behind,
 history and events appended at once, the ledger appended under a cross-process lock (a transaction-scoped
 advisory lock) and guarded append-only by triggers, documents compared-and-set under ``SELECT … FOR UPDATE``.
+Ledger rows, governance documents and migrations commit with ``synchronous_commit=on`` whatever the server's
+default, so a crash never loses them; history and events follow the server's setting.
 JSON is kept as ``json`` (its text verbatim, so values read back exactly as written) and never processed by the
 server, which refuses any JSON holding ``\u0000`` (a NUL from a sensor would otherwise break every query):
 history rows carry their attribute names, and attribute filters run on a ``jsonb`` copy of current state with
@@ -15,12 +17,14 @@ psycopg is an optional dependency (``pip install 'aicity[postgres]'``).
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -99,11 +103,16 @@ CREATE TABLE documents (
 """The schema, one step per version (version ``i + 1`` is ``MIGRATIONS[i]``); only ever append to it."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
 _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS aicity_schema (
     version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))"
 _PAGE = 2000
+_DURABLE = b"SET LOCAL synchronous_commit TO on"  # governance writes wait for the WAL whatever the server's default
 _NUL = re.compile(r"((?<!\\)(?:\\\\)*)\\u0000")  # an escaped NUL in JSON text (not an escaped backslash + u0000)
 _COPY_FROM = 16  # batches at least this long go through COPY, smaller ones through one pipelined INSERT
 
@@ -138,6 +147,34 @@ def glob_regex(pattern: str) -> str:
     return "".join(out) + "$"
 
 
+class StoreUnavailable(StoreError):
+    """The server cannot be reached (restarting, gone, the connection dropped); the next call connects again."""
+
+
+@contextmanager
+def _unavailable(where: str) -> Iterator[None]:
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"the store at {where} is unavailable: {_line(exc)}") from exc
+
+
+def _available(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """A store method whose lost connection is one :class:`StoreUnavailable` (the next call connects again)."""
+    def guarded(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with _unavailable(str(getattr(self, "path", "?"))):
+            return method(self, *args, **kwargs)
+    functools.update_wrapper(guarded, method)
+    return guarded
+
+
+def _restore(cache: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        cache.pop(key, None)
+    else:
+        cache[key] = value
+
+
 class PostgresStore:
     """A :class:`~aicity.core.store.StateStore` on PostgreSQL (one connection; current state cached in memory)."""
 
@@ -149,14 +186,12 @@ class PostgresStore:
             conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
             raise UserError(f"bad PostgreSQL URL {self.path}: {_line(exc)}") from exc
+        self.connect_timeout = connect_timeout
         try:
-            self._db: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-                url, autocommit=True, connect_timeout=connect_timeout)
+            self._conn = self._connect()
         except psycopg.Error as exc:
             raise UserError(f"cannot connect to PostgreSQL at {self.path}: {_line(exc)}") from exc
         try:
-            if readonly:
-                self._db.execute("SET default_transaction_read_only = on")
             self.schema_version = self._migrate()
             self._current: dict[str, Entity] = {}
             if self.schema_version:
@@ -176,6 +211,22 @@ class PostgresStore:
         self._ledger_locked: int | None = None
         self.flush_every = 50_000
 
+    # ---- the connection ------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout)
+        if self.readonly:
+            conn.execute("SET default_transaction_read_only = on")
+        return conn
+
+    @property
+    def _db(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection, opened again when the last one broke (the server restarted, or dropped it)."""
+        if self._conn.broken:
+            log.warning("the connection to %s broke: connecting again", self.path)
+            self._conn.close()
+            self._conn = self._connect()
+        return self._conn
+
     # ---- schema --------------------------------------------------------------------------------
     def _migrate(self) -> int:
         """Apply the migrations this store lacks (one transaction, one migrator at a time); the version after."""
@@ -188,6 +239,7 @@ class PostgresStore:
             self._refuse_newer(version)
             return version
         with self._db.transaction():
+            self._db.execute(_DURABLE)
             self._db.execute(_LOCK, (".aicity.migrate",))
             self._db.execute(_VERSION_TABLE)
             version = self._scalar("SELECT COALESCE(MAX(version), 0) FROM aicity_schema")
@@ -216,6 +268,7 @@ class PostgresStore:
         """One write transaction holding the advisory lock ``name`` (one writer at a time across processes)."""
         self._writable()
         with self._db.transaction():
+            self._db.execute(_DURABLE)
             self._db.execute(_LOCK, (name,))
             yield self._db
 
@@ -241,20 +294,30 @@ class PostgresStore:
         """Write one entity (merging attributes into its current state)."""
         return self.upsert_many([entity], now=now, context_id=context_id)[0]
 
+    @_available
     def upsert_many(self, entities: Iterable[Entity], *, now: datetime,
                     context_id: str | None = None) -> list[UpdateResult]:
         """Write many entities in one transaction: history at once, current state behind (see :meth:`flush`)."""
         self._writable()
-        results, rows = merge_updates(self._current, self._modified, self._dirty, entities, now.timestamp(),
-                                      context_id)
+        batch = list(entities)
+        before = {e.id: (self._current.get(e.id), self._modified.get(e.id), e.id in self._dirty) for e in batch}
+        results, rows = merge_updates(self._current, self._modified, self._dirty, batch, now.timestamp(), context_id)
         touched = [r.kinds for r in results if r.changed or r.reported]  # one history row each, in order
         named = [(i, t, c, [k for k, v in kinds.items() if v is not ChangeKind.UNCHANGED], a)
                  for (i, t, c, a), kinds in zip(rows, touched, strict=True)]
-        self._insert("history", "entity_id, recorded_at, context_id, names, attrs", named)
+        try:
+            self._insert("history", "entity_id, recorded_at, context_id, names, attrs", named)
+        except BaseException:  # not written: the cached state forgets the batch too, so a retry writes it again
+            for ident, (entity, modified, dirty) in before.items():
+                _restore(self._current, ident, entity)
+                _restore(self._modified, ident, modified)
+                (self._dirty.add if dirty else self._dirty.discard)(ident)
+            raise
         if len(self._dirty) >= self.flush_every:
             self.flush()
         return results
 
+    @_available
     def flush(self) -> None:
         """Write the current state of every entity updated since the last flush (one statement)."""
         if not self._dirty:
@@ -275,6 +338,7 @@ class PostgresStore:
         """Keep an event for causal tracing and audit."""
         self.append_events([event])
 
+    @_available
     def append_events(self, events: Iterable[Event]) -> None:
         """Keep many events in one transaction."""
         self._writable()
@@ -282,6 +346,7 @@ class PostgresStore:
                  e.entity_type, e.entity_id, json.dumps(dict(e.data), default=str)) for e in events]
         self._insert("events", "id, parent_id, actor, type, time, entity_type, entity_id, data", rows)
 
+    @_available
     def dead_letter(self, source: str, error: Exception, payload: Any, *, now: datetime) -> None:
         """Keep rejected input with its reason, and count it."""
         self._writable()
@@ -298,6 +363,7 @@ class PostgresStore:
     def __len__(self) -> int:
         return len(self._current)
 
+    @_available
     def query(self, *, type: str | None = None, id_pattern: str | None = None,
               where: Sequence[tuple[str, str, Any]] = (), limit: int | None = None) -> list[Entity]:
         """Entities by type, id glob pattern (``*``, ``?``, ``[…]``) and attribute filters, sorted by id."""
@@ -337,6 +403,7 @@ class PostgresStore:
         rx = re.compile(glob_regex(pattern), re.DOTALL)
         return sorted(i for i in self._current if rx.match(i))
 
+    @_available
     def history(self, entity_id: str, attr: str, *, start: datetime | None = None,
                 end: datetime | None = None, last: int | None = None) -> list[HistoryRow]:
         """Stored values of one attribute, oldest first, within ``[start, end]`` by record time."""
@@ -364,6 +431,7 @@ class PostgresStore:
 
     _EVENT = "SELECT seq, id, parent_id, actor, type, time, entity_type, entity_id, data::text FROM events"
 
+    @_available
     def events(self, *, type: str | None = None, entity_id: str | None = None,
                limit: int | None = None) -> list[StoredEvent]:
         """Stored events in order, optionally by type or entity."""
@@ -385,6 +453,7 @@ class PostgresStore:
             params.append(str(int(limit)))
         return [stored_event(r) for r in self._db.execute(sql.encode(), params)]
 
+    @_available
     def event(self, event_id: str) -> StoredEvent | None:
         """One stored event by its context id."""
         if not self.schema_version:
@@ -396,6 +465,7 @@ class PostgresStore:
         """The causal chain from an event back to its root, following parent ids."""
         return causal_chain(self.event, event_id)
 
+    @_available
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Rejected inputs, oldest first."""
         if not self.schema_version:
@@ -409,12 +479,14 @@ class PostgresStore:
                 for r in self._db.execute(sql.encode(), params)]
 
     # ---- the append-only ledger -----------------------------------------------------------------
+    @_available
     def ledger_size(self) -> int:
         """Rows in the ledger (pruned ones included)."""
         if self._ledger_locked is not None:  # inside the append lock: nobody else can have appended
             return self._ledger_locked
         return int(self._scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")) if self.schema_version else 0
 
+    @_available
     def ledger_append(self, build: Callable[[int], LedgerRow]) -> LedgerRow:
         """Append one row atomically: ``build`` runs inside the advisory lock, so its size is final."""
         self._writable()
@@ -422,7 +494,8 @@ class PostgresStore:
         if db.info.transaction_status != TransactionStatus.IDLE:
             raise StoreError("ledger_append cannot run inside another transaction")
         try:  # two round trips: BEGIN + lock + size, then INSERT + COMMIT
-            cur = db.execute(b"BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.aicity.ledger')); "
+            cur = db.execute(b"BEGIN; " + _DURABLE + b"; "
+                             b"SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.aicity.ledger')); "
                              b"SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
             while cur.nextset():
                 pass
@@ -434,7 +507,7 @@ class PostgresStore:
             raise StoreConflict(f"ledger record id {row.id!r} is already taken") from exc
         finally:
             self._ledger_locked = None
-            if db.info.transaction_status != TransactionStatus.IDLE and not db.closed:
+            if not db.broken and not db.closed and db.info.transaction_status != TransactionStatus.IDLE:
                 db.execute("ROLLBACK")
         return row
 
@@ -445,7 +518,8 @@ class PostgresStore:
         while True:
             bound = "" if end is None else " AND seq < %s"
             args = [*params, start] + ([] if end is None else [end])
-            page = self._db.execute(f"{sql}{bound} ORDER BY seq LIMIT {_PAGE}".encode(), args).fetchall()
+            with _unavailable(self.path):
+                page = self._db.execute(f"{sql}{bound} ORDER BY seq LIMIT {_PAGE}".encode(), args).fetchall()
             yield from page
             if len(page) < _PAGE:
                 return
@@ -456,11 +530,13 @@ class PostgresStore:
         sql = "SELECT seq, id, kind, time, record, leaf_hash, root, signature FROM ledger WHERE seq >= %s"
         return (LedgerRow(*r) for r in self._ledger_pages(sql, (), start, end))
 
+    @_available
     def ledger_leaf_hashes(self, start: int = 0, end: int | None = None) -> list[str]:
         """Hex leaf hashes of rows with ``start <= seq < end``, in order."""
         return [str(r[1]) for r in self._ledger_pages("SELECT seq, leaf_hash FROM ledger WHERE seq >= %s", (),
                                                       start, end)]
 
+    @_available
     def ledger_find(self, record_id: str) -> LedgerRow | None:
         """The row of a record id."""
         if not self.schema_version:
@@ -478,6 +554,7 @@ class PostgresStore:
             params = (kind,)
         return (str(r[1]) for r in self._ledger_pages(sql + " AND seq >= %s", params, 0, None))
 
+    @_available
     def ledger_prune(self, cutoff: str) -> int:
         """Blank the content of the rows before the first one with ``time >= cutoff``; returns how many."""
         self._writable()
@@ -486,10 +563,12 @@ class PostgresStore:
             "(SELECT COALESCE(MIN(seq), (SELECT COUNT(*) FROM ledger)) FROM ledger WHERE time >= %s)", (cutoff,))
         return int(cur.rowcount)
 
+    @_available
     def ledger_pruned(self) -> int:
         """How many rows have their content blanked."""
         return int(self._scalar("SELECT COUNT(*) FROM ledger WHERE record IS NULL")) if self.schema_version else 0
 
+    @_available
     def ledger_meta(self, key: str) -> str | None:
         """A ledger metadata value (e.g. ``public_key``)."""
         if not self.schema_version:
@@ -497,6 +576,7 @@ class PostgresStore:
         value = self._scalar("SELECT value FROM ledger_meta WHERE key = %s", (key,))
         return None if value is None else str(value)
 
+    @_available
     def ledger_set_meta(self, key: str, value: str, *, replace: bool = False) -> str:
         """Set a ledger metadata value (only when absent unless ``replace``); returns the stored value."""
         self._writable()
@@ -506,6 +586,7 @@ class PostgresStore:
         stored = self.ledger_meta(key)
         return value if stored is None else stored
 
+    @_available
     def ledger_import(self, rows: Sequence[LedgerRow], meta: Mapping[str, str]) -> None:
         """Load rows into an empty ledger in one transaction."""
         with self._locked(".aicity.ledger") as db, db.cursor() as cur:
@@ -516,13 +597,15 @@ class PostgresStore:
             cur.executemany("INSERT INTO ledger VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", [_ledger_values(r) for r in rows])
 
     # ---- governance documents -----------------------------------------------------------------
+    @_available
     def doc_put(self, collection: str, key: str, doc: Mapping[str, Any]) -> None:
         """Create or replace one document (a replaced document keeps its place in insertion order)."""
         self._writable()
-        self._db.execute("INSERT INTO documents (collection, key, data) VALUES (%s, %s, %s) "
-                         "ON CONFLICT (collection, key) DO UPDATE SET data = excluded.data",
-                         (collection, key, _doc_text(doc)))
+        self._db.execute(sql.SQL("BEGIN; {}; INSERT INTO documents (collection, key, data) VALUES ({}, {}, {}) "
+                                 "ON CONFLICT (collection, key) DO UPDATE SET data = excluded.data; COMMIT").format(
+            sql.SQL(_DURABLE.decode()), sql.Literal(collection), sql.Literal(key), sql.Literal(_doc_text(doc))))
 
+    @_available
     def doc_add(self, collection: str, doc: Mapping[str, Any]) -> int:
         """Store a document under the next integer key of its collection (atomic); returns the key."""
         with self._locked(f".aicity.doc.{collection}") as db:
@@ -533,6 +616,7 @@ class PostgresStore:
                        (collection, str(n), _doc_text(doc)))
         return n
 
+    @_available
     def doc_get(self, collection: str, key: str) -> dict[str, Any] | None:
         """One document, or None."""
         if not self.schema_version:
@@ -543,6 +627,7 @@ class PostgresStore:
         out: dict[str, Any] = json.loads(text)
         return out
 
+    @_available
     def doc_query(self, collection: str, where: Mapping[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
         """(key, document) pairs whose fields equal ``where``, in insertion order."""
         if not self.schema_version:
@@ -552,10 +637,12 @@ class PostgresStore:
         docs = ((str(key), json.loads(text)) for key, text in rows)
         return [(key, doc) for key, doc in docs if all(doc.get(k) == v for k, v in (where or {}).items())]
 
+    @_available
     def doc_cas(self, collection: str, key: str, expect: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
         """Replace a document only if its fields still equal ``expect`` (atomic across processes: row lock)."""
         self._writable()
         with self._db.transaction():
+            self._db.execute(_DURABLE)
             text = self._scalar("SELECT data::text FROM documents WHERE collection = %s AND key = %s FOR UPDATE",
                                 (collection, key))
             current = None if text is None else json.loads(text)

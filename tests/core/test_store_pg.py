@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from aicity.core.entity import Entity, Property, urn
 from aicity.core.errors import UserError
 from aicity.core.store import database_errors, open_store
-from aicity.core.store_pg import SCHEMA_VERSION, PostgresStore, glob_regex
+from aicity.core.store_pg import SCHEMA_VERSION, PostgresStore, StoreUnavailable, glob_regex
 from aicity.governance.ledger import Ledger, verify_store
 
 T = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -114,16 +114,44 @@ def test_processes_append_to_one_ledger_and_take_each_approval_once(pg):
     assert [d["status"] for _, d in s.doc_query("approvals")] == ["taken"] * 20
 
 
-def test_a_lost_server_connection_is_one_line(pg):
+def test_a_lost_connection_is_one_line_and_the_next_call_connects_again(pg):
     url = pg.url()
     s = open_store(url)
     assert isinstance(s, PostgresStore)
-    pid = s._db.info.backend_pid
+    thing = urn("Thing", "a")
+    s.upsert(Entity(thing, "Thing", {"v": Property(1, T)}), now=T)
     with _raw(url) as c:
-        c.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(UserError, match="cannot be used") as info, database_errors(s.path):
-        s.upsert(Entity(urn("Thing", "a"), "Thing", {"v": Property(1, T)}), now=T)
+        c.execute("SELECT pg_terminate_backend(%s)", (s._conn.info.backend_pid,))
+    with pytest.raises(StoreUnavailable, match="is unavailable") as info:
+        s.upsert(Entity(thing, "Thing", {"v": Property(2, T)}), now=T)
     assert "\n" not in str(info.value) and "127.0.0.1" in str(info.value)
+    assert s.get(thing).get("v") == 1  # the failed write is forgotten, so trying again writes it
+    assert s.upsert(Entity(thing, "Thing", {"v": Property(2, T)}), now=T).changed == ["v"]
+    assert [h.value for h in s.history(thing, "v")] == [1, 2]
+    s.close()
+    assert open_store(url, readonly=True).get(thing).get("v") == 2
+
+
+def test_the_store_carries_on_after_the_server_restarts():
+    from aicity.core.pgcluster import LocalPostgres
+
+    with LocalPostgres("restart") as cluster:
+        s = open_store(cluster.url)
+        ledger = Ledger(s, key=Ed25519PrivateKey.from_private_bytes(KEY))
+        ledger.append({"id": "before", "kind": "k", "time": T.isoformat()})
+        s.doc_put("stops", "*", {"active": True})
+        cluster.restart()
+        with pytest.raises(StoreUnavailable):  # the first call finds the connection gone …
+            s.doc_get("stops", "*")
+        assert s.doc_get("stops", "*") == {"active": True}  # … the next one connects again
+        ledger.append({"id": "after", "kind": "k", "time": T.isoformat()})
+        assert s.ledger_size() == 2 and verify_store(s).ok
+        s.close()
+
+
+def test_driver_errors_become_one_line_user_errors():
+    with pytest.raises(UserError, match=r"cannot be used: first line$"), database_errors("postgresql://h/db"):
+        raise psycopg.OperationalError("first line\nsecond line")
 
 
 def test_a_password_never_appears_in_messages():
