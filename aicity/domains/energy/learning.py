@@ -123,8 +123,8 @@ class DemandLearner:
         self._model.learn_step(values, t=now)
         fcs = self._model.forecast_all(self.horizon)
         self._fc = {sid: {"mean": [max(0.0, v) if sid == ARRIVALS else v for v in fc.mean],
-                          "interval_80": [list(p) for p in fc.intervals[0.8]], "model": f"{self.model}"}
-                    for sid, fc in fcs.items()}
+                          "interval_80": [list(p) for p in fc.intervals[0.8]], "model": f"{self.model}",
+                          "n": fc.n_observations} for sid, fc in fcs.items()}
         nodes = sorted((int(k.split(":")[1]), k) for k in self._fc if k.startswith(f"{INFLEXIBLE}:"))
         if nodes:
             per = [self._fc[k]["mean"] for _, k in nodes]

@@ -129,7 +129,11 @@ class MpcPlanner:
         return Job(e.id, avail, need, _f(e.get("maxPower")), int(e.get("node") or 0))
 
     def _anticipated(self, forecasts: Mapping[str, Any], n: int, dt_s: float) -> list[Job]:
-        """Forecast arrivals as flexible jobs: the energy of step ``k`` due one typical dwell later."""
+        """Forecast arrivals as flexible jobs: the energy of step ``k`` due one typical dwell later (once the
+        forecaster has learned a whole day: before that its level is one morning's burst, not a profile)."""
+        fc = forecasts.get(f"{KEY}arrival_kwh") or {}
+        if int(fc.get("n", 0)) < round(86400 / dt_s):
+            return []
         mean = self._series(forecasts, "arrival_kwh", n)
         dwell_h = float(forecasts.get(f"{KEY}dwell_h", {}).get("mean", 4.0)) * float(
             forecasts.get(f"{KEY}departure_share", {}).get("mean", 0.8))

@@ -37,7 +37,8 @@ def problem(site: Site, begin_s: float, end_s: float, user_input: str = "acn-sim
         if ch is None or s.departure_s <= begin_s or s.arrival_s >= end_s:
             continue
         avail = availability(max(s.arrival_s, begin_s), s.departure_s, k0, n, site.step_s)
-        energy = min(demand(s, user_input), ch.limits.max_kw * float(avail.sum()) * dt_h)
+        later = ch.limits.max_kw * max(0.0, s.departure_s - end_s) / 3600.0  # what can still come after the window
+        energy = min(max(0.0, demand(s, user_input) - later), ch.limits.max_kw * float(avail.sum()) * dt_h)
         jobs.append(Job(s.sid, avail, energy, ch.limits.max_kw, ch.node))
         used.append(s)
     ks = np.arange(k0, k0 + n)
@@ -63,7 +64,8 @@ def oracle_kpis(site: Site, begin_s: float, end_s: float, user_input: str = "acn
     # energy a session can still take after the window's end is not a shortfall (as the twin scores it)
     after = [by[s.station].limits.max_kw * max(0.0, s.departure_s - end_s) / 3600.0 for s in used]
     unserved = sum(sol.unserved.values()) + sum(max(0.0, demand(s, user_input) - j.energy_kwh - a)
-                                                for s, j, a in zip(used, prob.jobs, after, strict=True))
+                                                for s, j, a in zip(used, prob.jobs, after, strict=True)
+                                                if j.energy_kwh + a < demand(s, user_input) - 1e-9)
     return {"solved": 1.0, "peak_kw": sol.peak_kw, "energy_cost": float((imp * site.price[ks]).sum()),
             "co2_kg": float((imp * site.carbon[ks]).sum()), "delivered_frac": 1.0 - unserved / dem if dem else 1.0,
             "solve_s": sol.solve_s}

@@ -21,7 +21,7 @@ commands = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), s
                      st.just(True), st.none(), st.text(max_size=3))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(commands, st.booleans(), st.booleans()), min_size=1, max_size=40))
 def test_charger_never_exceeds_a_limit(seq: list[tuple[object, bool, bool]]) -> None:
     for kw, connected, full in seq:
@@ -49,7 +49,7 @@ def test_charger_refusals_name_the_limit() -> None:
     assert exact.status == "applied"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.floats(0.1, 0.9), st.lists(commands, min_size=1, max_size=60))
 def test_battery_keeps_power_and_state_of_charge_limits(soc0: float, seq: list[object]) -> None:
     soc, prev = soc0 * BAT.capacity_kwh, 0.0
