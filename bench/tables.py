@@ -291,6 +291,12 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
                  "and governance documents always commit with synchronous_commit=on (a server crash must not lose "
                  "them), so a signed append costs one disk flush here (~5 ms on this machine's disk) in both "
                  "sessions. Measured while other work shared the 2 cores (load average 7–10): lower bounds."),
+                ("Events across processes on NATS JetStream", "bus_nats.json", core_table,
+                 "`python bench/bus_nats.py`: observation events through `aicity.core.natsbus.NatsBus` into a "
+                 "file-backed JetStream stream (nats-server 2.9 on 127.0.0.1): publishes acknowledged by the stream "
+                 "(up to 512 in flight), delivery to a durable subscriber on another connection while publishing "
+                 "(acknowledged after its handler ran), and a subscriber process resuming a durable subscription that "
+                 "was down during all of it. Measured while other work shared the 2 cores: lower bounds."),
                 ("The whole AI City loop", "loop.json", loop_table,
                  "`aicity run --scenario cologne8 --mode ai`: sense → state (SQLite file) → forecast → decide → govern "
                  "→ act → audit (ledger), 10 emergency vehicles/h. Target ≥ 500× real time."),

@@ -194,9 +194,10 @@ class NatsBus:
 
     # ---- subscribing ----------------------------------------------------------------------------
     def subscribe(self, event_type: str = ANY, handler: Handler | None = None, *, entity_type: str = ANY,
-                  district: str = ANY, durable: str | None = None) -> NatsSubscription:
+                  district: str = ANY, durable: str | None = None, replay: bool = False) -> NatsSubscription:
         """Call ``handler`` for events of ``event_type`` about ``entity_type`` from ``district`` (``"*"``: any)
-        published from now on; a ``durable`` name resumes where that subscription left off."""
+        published from now on (``replay``: every one the stream holds); a ``durable`` name resumes where that
+        subscription left off."""
         if handler is None:
             raise TypeError("subscribe needs a handler")
         subject = (f"{self.prefix}.{'*' if district == ANY else token(district)}."
@@ -204,12 +205,12 @@ class NatsBus:
                    f"{'*' if entity_type == ANY else token(entity_type)}")
         sub = NatsSubscription(str(event_type), entity_type, district, handler, subject,
                                None if durable is None else token(durable))
-        self._call(self._start(sub), 30)
+        self._call(self._start(sub, DeliverPolicy.ALL if replay else DeliverPolicy.NEW), 30)
         self._subs.append(sub)
         return sub
 
-    async def _start(self, sub: NatsSubscription) -> None:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT,
+    async def _start(self, sub: NatsSubscription, policy: DeliverPolicy) -> None:
+        config = ConsumerConfig(deliver_policy=policy, ack_policy=AckPolicy.EXPLICIT,
                                 ack_wait=max(30.0, 5 * self.ack_timeout), max_ack_pending=10_000,
                                 inactive_threshold=None if sub.durable else 300.0)
         sub._psub = await self._js.pull_subscribe(sub.subject, durable=sub.durable, stream=self.stream,

@@ -118,10 +118,11 @@ def test_a_durable_subscription_resumes_after_the_subscriber_restarts(server):
     api = NatsBus(server.url)
     api.subscribe(EventType.OBSERVATION, again, durable="api-sub-1")
     assert again.wait(5) == [3, 4, 5, 6, 7]  # exactly what it missed, in order
-    fresh = Inbox()
+    fresh, history = Inbox(), Inbox()
     api.subscribe(EventType.OBSERVATION, fresh)  # not durable: from now on only
+    api.subscribe(EventType.OBSERVATION, history, replay=True)  # all the stream holds
     pub.publish(ev(EventType.OBSERVATION, "Flow", 8))
-    assert fresh.wait(1) == [8] and again.wait(6)[-1] == 8
+    assert fresh.wait(1) == [8] and again.wait(6)[-1] == 8 and history.wait(9) == list(range(9))
     api.close()
     pub.close()
 
