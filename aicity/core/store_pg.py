@@ -653,12 +653,12 @@ class PostgresStore:
         return ok
 
     def close(self) -> None:
-        """Flush and close the connection."""
+        """Flush and close the connection (a :class:`StoreUnavailable` when the server is away; closed even so)."""
         try:
-            if not self.readonly and not self._db.closed:
+            if not self.readonly and not self._conn.closed:
                 self.flush()
         finally:
-            self._db.close()
+            self._conn.close()
 
 
 def _no_nul(text: str) -> str:
