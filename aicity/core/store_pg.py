@@ -3,8 +3,10 @@
 Same semantics as :class:`~aicity.core.store.SqliteStore`: current state cached in memory and written behind,
 history and events appended at once, the ledger appended under a cross-process lock (a transaction-scoped
 advisory lock) and guarded append-only by triggers, documents compared-and-set under ``SELECT … FOR UPDATE``.
-Ledger rows, governance documents and migrations commit with ``synchronous_commit=on`` whatever the server's
-default, so a crash never loses them; history and events follow the server's setting.
+Ledger rows, governance documents and migrations commit with ``synchronous_commit=on``, so a crash never loses
+them; current state, history, events and dead letters commit with ``synchronous_commit=off`` (as the SQLite
+store's WAL with ``synchronous=NORMAL``: a server crash may lose the last fraction of a second of them), unless
+the URL's ``options`` set ``synchronous_commit`` themselves.
 JSON is kept as ``json`` (its text verbatim, so values read back exactly as written) and never processed by the
 server, which refuses any JSON holding ``\u0000`` (a NUL from a sensor would otherwise break every query):
 history rows carry their attribute names, and attribute filters run on a ``jsonb`` copy of current state with
@@ -216,6 +218,8 @@ class PostgresStore:
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout)
         if self.readonly:
             conn.execute("SET default_transaction_read_only = on")
+        if "synchronous_commit" not in str(conninfo_to_dict(self.url).get("options", "")):
+            conn.execute("SET synchronous_commit = off")  # as SQLite's WAL with synchronous=NORMAL (see above)
         return conn
 
     @property

@@ -181,3 +181,13 @@ def test_a_cluster_that_cannot_start_fails_with_the_reason(monkeypatch, tmp_path
         cluster.start()
     cluster.stop()
     assert cluster.root is None
+
+
+def test_state_commits_like_sqlite_normal_unless_the_url_says_otherwise(pg):
+    url = pg.url()
+    fast = open_store(url)
+    assert isinstance(fast, PostgresStore)
+    assert fast._conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+    strict = open_store(url + "%20-csynchronous_commit%3Don")
+    assert isinstance(strict, PostgresStore)
+    assert strict._conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
