@@ -128,9 +128,12 @@ class DemandLearner:
         nodes = sorted((int(k.split(":")[1]), k) for k in self._fc if k.startswith(f"{INFLEXIBLE}:"))
         if nodes:
             per = [self._fc[k]["mean"] for _, k in nodes]
+            upper = [[p[1] for p in self._fc[k]["interval_80"]] for _, k in nodes]
             self._fc[INFLEXIBLE] = {"mean": [float(sum(v)) for v in zip(*per, strict=True)],
+                                    "upper_80": [float(sum(v)) for v in zip(*upper, strict=True)],
                                     "interval_80": [], "model": self.model,
-                                    "nodes": {str(i): list(self._fc[k]["mean"]) for i, k in nodes}}
+                                    "nodes": {str(i): list(self._fc[k]["mean"]) for i, k in nodes},
+                                    "nodes_upper_80": {str(i): u for (i, _), u in zip(nodes, upper, strict=True)}}
 
     def _check_frozen(self, ent: Entity, attr: str, flowing: bool) -> None:
         """A cumulative reading unchanged for ``frozen_after`` steps while power flows marks its meter frozen."""
@@ -157,7 +160,9 @@ class DemandLearner:
                                                                                             v["interval_80"]]}
                                for k, v in self._fc.items() if ":" not in k}
         if INFLEXIBLE in self._fc:
-            out[f"{KEY}{INFLEXIBLE}"]["nodes"] = {i: list(v) for i, v in self._fc[INFLEXIBLE]["nodes"].items()}
+            for part in ("nodes", "nodes_upper_80"):
+                out[f"{KEY}{INFLEXIBLE}"][part] = {i: list(v) for i, v in self._fc[INFLEXIBLE][part].items()}
+            out[f"{KEY}{INFLEXIBLE}"]["upper_80"] = list(self._fc[INFLEXIBLE]["upper_80"])
         out[f"{KEY}departure_share"] = {"mean": round(min(1.0, max(0.5, ratio)), 4), "n": len(self._ratios)}
         out[f"{KEY}dwell_h"] = {"mean": round(dwell, 3), "n": len(self._dwells)}
         out[f"{KEY}health"] = dict(sorted(self._health.items()))

@@ -82,7 +82,7 @@ class MpcPlanner:
         storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
                             _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
                             int(b.get("node") or 0)) for b in batteries]
-        inflex = self._series(forecasts, "inflexible_kw", n)
+        inflex = self._series(forecasts, "inflexible_kw", n, "upper_80")  # robust: the 80 % interval's top
         prices = np.array([self.tariff.price(now + timedelta(seconds=k * dt_s)) for k in range(n)])
         network = self.network.restrict(self._nodes(forecasts, n), n) if self.network is not None else None
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
@@ -148,11 +148,12 @@ class MpcPlanner:
         return jobs
 
     @staticmethod
-    def _series(forecasts: Mapping[str, Any], name: str, n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    def _series(forecasts: Mapping[str, Any], name: str, n: int,
+                part: str = "mean") -> np.ndarray[Any, np.dtype[np.float64]]:
         fc = forecasts.get(f"{KEY}{name}")
         out = np.zeros(n)
         if fc:
-            vals = np.array(fc["mean"][:n], dtype=float)
+            vals = np.array((fc.get(part) or fc["mean"])[:n], dtype=float)
             out[: len(vals)] = vals
         return out
 
@@ -160,7 +161,8 @@ class MpcPlanner:
         """Forecast inflexible load per grid node (nodes × n)."""
         nn = int(self.network.sv.shape[1])
         out = np.zeros((nn, n))
-        per = (forecasts.get(f"{KEY}inflexible_kw") or {}).get("nodes", {})
+        fc = forecasts.get(f"{KEY}inflexible_kw") or {}
+        per = fc.get("nodes_upper_80") or fc.get("nodes", {})
         for key, vals in per.items():
             i = int(key)
             if 0 <= i < nn:
