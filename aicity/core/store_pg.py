@@ -203,10 +203,10 @@ class PostgresStore:
             self.dead_letter_count = (self._scalar("SELECT COUNT(*) FROM dead_letters")
                                       if self.schema_version else 0)
         except psycopg.Error as exc:
-            self._db.close()
+            self._conn.close()
             raise UserError(f"cannot open the store at {self.path}: {_line(exc)}") from exc
         except UserError:
-            self._db.close()
+            self._conn.close()
             raise
         self._dirty: set[str] = set()
         self._modified: dict[str, float] = {}
@@ -248,8 +248,8 @@ class PostgresStore:
             self._db.execute(_VERSION_TABLE)
             version = self._scalar("SELECT COALESCE(MAX(version), 0) FROM aicity_schema")
             self._refuse_newer(version)
-            for number, (description, sql) in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.execute(sql.encode())
+            for number, (description, ddl) in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._db.execute(ddl.encode())
                 self._db.execute("INSERT INTO aicity_schema (version, description) VALUES (%s, %s)",
                                  (number, description))
         return SCHEMA_VERSION
