@@ -21,8 +21,6 @@ class Backend:
         self._tmp = tmp_path
         self._server = server
         self._n = 0
-        self.stores: dict[str, StateStore] = {}  # stores a test keeps across hypothesis examples
-        self.runs = 0
 
     def url(self) -> str:
         """The location of a new, empty store."""

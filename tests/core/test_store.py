@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aicity.core.entity import Entity, Property, Relationship, urn
@@ -90,30 +90,38 @@ values = st.one_of(st.integers(-2**53, 2**53), st.floats(allow_nan=False, allow_
                    st.dictionaries(st.text("abcxyz", min_size=1, max_size=5), st.integers(), max_size=3))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(updates=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b_c", "speed"]), values,
-                                  st.integers(0, 10_000)), min_size=1, max_size=25))
-def test_store_round_trip_property(backend, updates):
+updates = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["a", "b_c", "speed"]), values,
+                             st.integers(0, 10_000)), min_size=1, max_size=25)
+EXAMPLES = {"sqlite": 150, "postgres": 40}  # a round trip to the server per call: fewer examples, the same checks
+
+
+def test_store_round_trip_property(backend):
     """Whatever sequence of updates, current state equals the last value written and history keeps them all."""
-    s = backend.stores.setdefault("round trip", backend.new())  # one store; each example writes its own things
-    backend.runs += 1
-    run = backend.runs
-    last: dict[tuple[str, str], object] = {}
-    writes: dict[tuple[str, str], int] = {}
-    for k, name, value, dt in updates:
-        i = f"{run}-{k}"
-        e = Entity(urn("Thing", i), "Thing", {name: Property(value, T + timedelta(seconds=dt))})
-        result = s.upsert(e, now=T)
-        if result.kinds[name] is not ChangeKind.UNCHANGED:
-            writes[(i, name)] = writes.get((i, name), 0) + 1
-        last[(i, name)] = value
-    for (i, name), value in last.items():
-        assert s.get(urn("Thing", i)).get(name) == value
-        fresh = s.query(id_pattern=urn("Thing", i))[0]
-        assert fresh.get(name) == value and type(fresh.get(name)) is type(s.get(urn("Thing", i)).get(name))
-        hist = s.history(urn("Thing", i), name)
-        assert len(hist) == writes[(i, name)]
-        assert hist[-1].value == value
+    s = backend.new()  # one store; each example writes its own things
+    runs = iter(range(1_000_000))
+
+    @settings(max_examples=EXAMPLES[backend.name], deadline=None)
+    @given(updates)
+    def check(updates):
+        run = next(runs)
+        last: dict[tuple[str, str], object] = {}
+        writes: dict[tuple[str, str], int] = {}
+        for k, name, value, dt in updates:
+            i = f"{run}-{k}"
+            e = Entity(urn("Thing", i), "Thing", {name: Property(value, T + timedelta(seconds=dt))})
+            result = s.upsert(e, now=T)
+            if result.kinds[name] is not ChangeKind.UNCHANGED:
+                writes[(i, name)] = writes.get((i, name), 0) + 1
+            last[(i, name)] = value
+        for (i, name), value in last.items():
+            assert s.get(urn("Thing", i)).get(name) == value
+            fresh = s.query(id_pattern=urn("Thing", i))[0]
+            assert fresh.get(name) == value and type(fresh.get(name)) is type(s.get(urn("Thing", i)).get(name))
+            hist = s.history(urn("Thing", i), name)
+            assert len(hist) == writes[(i, name)]
+            assert hist[-1].value == value
+
+    check()
 
 
 def test_a_nul_character_is_stored_and_never_breaks_queries(backend):
