@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "energy")
+SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy")
 
 
 def _aicity(*args: str) -> None:
@@ -58,6 +58,32 @@ def run_section(name: str, quick: bool) -> Path:
                     "1.2", "--json", str(RESULTS / "preemption_fast_ev.json"))
     elif name == "platform":
         _aicity("bench", "platform", "--seconds", "3" if quick else "10", "--json", str(out))
+    elif name == "energy":  # ACN Caltech September 2019 first (the anchors), other months, then the district
+        _aicity("bench", "energy", "--scenarios", "acn-caltech-day" if quick else "acn-caltech-2019-09",
+                "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2", "--json", str(out))
+        if not quick:
+            more = RESULTS / "energy_more.json"
+            _aicity("bench", "energy", "--scenarios", "acn-caltech-2019-09", "--controllers", "smart,ai,oracle",
+                    "--seeds", "1", "--set", "user_input=typed-departure", "--jobs", "2", "--json", str(more))
+            district = RESULTS / "energy_district.json"
+            _aicity("bench", "energy", "--scenarios", "district-cigre-lv", "--controllers", "smart,ai,oracle",
+                    "--seeds", "1,2,3", "--jobs", "2", "--json", str(district))
+            records = [*json.loads(out.read_text()), *json.loads(more.read_text()),
+                       *json.loads(district.read_text())]
+            out.write_text(json.dumps(records, indent=2))
+    elif name == "mobility_all_maps":  # every sumo-rl map and grid3x3; one process per map and seed
+        _all_maps(out, quick)
+    elif name == "safety":  # EMS dispatch: standalone maps with the oracle, then the bluelight x preemption factorial
+        _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "smart,ai,oracle",
+                "--seeds", "1-3" if quick else "1-30", "--loads", "150" if quick else "1,150", "--json", str(out))
+        if not quick:
+            i21 = RESULTS / "safety_ingolstadt21.json"
+            _aicity("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers", "smart,ai,oracle",
+                    "--seeds", "1-10", "--loads", "40", "--json", str(i21))
+            out.write_text(json.dumps(json.loads(out.read_text()) + json.loads(i21.read_text()), indent=2))
+            i21.unlink()
+            _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",
+                    "--loads", "150", "--factorial", "--json", str(RESULTS / "safety_factorial.json"))
     elif name == "energy":  # ACN Caltech September 2019 first (the anchors), other months, then the district
         _aicity("bench", "energy", "--scenarios", "acn-caltech-day" if quick else "acn-caltech-2019-09",
                 "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2", "--json", str(out))

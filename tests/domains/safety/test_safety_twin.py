@@ -51,7 +51,7 @@ def test_bad_input_is_dead_lettered_and_never_acted_on() -> None:
     from aicity.core.city import single
     from aicity.runner import bench_run
 
-    scen = _scenario("cologne8-ems", 1800, bad_inputs=True, load_multiplier=40.0, service_scale=0.25,
+    scen = _scenario("cologne8-ems", 900, bad_inputs=True, load_multiplier=40.0, service_scale=0.25,
                      drill_calls=1)
     ep = bench_run(single(domain, scen), mode="smart", seed=2)
     res = ep.results["safety"]
@@ -72,3 +72,15 @@ def test_city_ambulances_get_mobility_preemption() -> None:
     assert with_pre.results["mobility"].extra["counts"]["preemptions"] > 0
     assert with_pre.results["mobility"].extra["counts"]["ev_trips"] == 0  # only the safety domain's ambulances
     assert with_pre.results["safety"].kpis["calls_reached"] >= 2
+
+
+def test_aicity_run_writes_a_report_with_plots(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from aicity.runner import RunSpec, run
+
+    rep = run(RunSpec("cologne8-ems-drill", ("smart", "ai"), 1, tmp_path, duration_s=120.0), jobs=2,
+              show_progress=False)
+    assert (tmp_path / "report.md").is_file()
+    for plot in ("series_response_quantiles_s.png", "map_zone.png", "series_ambulance_A1_from_home_m.png"):
+        assert (tmp_path / plot).is_file(), plot
+    kpis = rep["modes"]["ai"]["domains"]["safety"]["kpis"]
+    assert kpis["calls_reached"] >= 2 and kpis["response_mean_s"] > 0
