@@ -84,21 +84,6 @@ def run_section(name: str, quick: bool) -> Path:
             i21.unlink()
             _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",
                     "--loads", "150", "--factorial", "--json", str(RESULTS / "safety_factorial.json"))
-    elif name == "energy":  # ACN Caltech September 2019 first (the anchors), other months, then the district
-        _aicity("bench", "energy", "--scenarios", "acn-caltech-day" if quick else "acn-caltech-2019-09",
-                "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2", "--json", str(out))
-        if not quick:
-            more = RESULTS / "energy_more.json"
-            _aicity("bench", "energy", "--scenarios", "acn-caltech-2019-09", "--controllers", "smart,ai,oracle",
-                    "--seeds", "1", "--set", "user_input=typed-departure", "--jobs", "2", "--json", str(more))
-            district = RESULTS / "energy_district.json"
-            _aicity("bench", "energy", "--scenarios", "district-cigre-lv", "--controllers", "smart,ai,oracle",
-                    "--seeds", "1,2,3", "--jobs", "2", "--json", str(district))
-            records = [*json.loads(out.read_text()), *json.loads(more.read_text()),
-                       *json.loads(district.read_text())]
-            out.write_text(json.dumps(records, indent=2))
-    elif name == "mobility_all_maps":  # every sumo-rl map and grid3x3; one process per map and seed
-        _all_maps(out, quick)
     elif name == "forecast":
         _aicity("forecast", "backtest", "--dataset", "odot-counts", "--models", "all", "--horizons", "1,2,4",
                 "--json", str(out))
