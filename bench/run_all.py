@@ -14,10 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy")
+SECTIONS = (*SECTIONS, "mobility_all_maps")  # signal control on every sumo-rl map (issue 11, part 8)
 
 
 def _aicity(*args: str) -> None:
@@ -58,6 +60,17 @@ def run_section(name: str, quick: bool) -> Path:
                     "1.2", "--json", str(RESULTS / "preemption_fast_ev.json"))
     elif name == "platform":
         _aicity("bench", "platform", "--seconds", "3" if quick else "10", "--json", str(out))
+    elif name == "safety":  # EMS dispatch: standalone maps with the oracle, then the bluelight x preemption factorial
+        _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "smart,ai,oracle",
+                "--seeds", "1-3" if quick else "1-30", "--loads", "150" if quick else "1,150", "--json", str(out))
+        if not quick:
+            i21 = RESULTS / "safety_ingolstadt21.json"
+            _aicity("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers", "smart,ai,oracle",
+                    "--seeds", "1-10", "--loads", "40", "--json", str(i21))
+            out.write_text(json.dumps(json.loads(out.read_text()) + json.loads(i21.read_text()), indent=2))
+            i21.unlink()
+            _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",
+                    "--loads", "150", "--factorial", "--json", str(RESULTS / "safety_factorial.json"))
     elif name == "energy":  # ACN Caltech September 2019 first (the anchors), other months, then the district
         _aicity("bench", "energy", "--scenarios", "acn-caltech-day" if quick else "acn-caltech-2019-09",
                 "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2", "--json", str(out))
@@ -73,17 +86,6 @@ def run_section(name: str, quick: bool) -> Path:
             out.write_text(json.dumps(records, indent=2))
     elif name == "mobility_all_maps":  # every sumo-rl map and grid3x3; one process per map and seed
         _all_maps(out, quick)
-    elif name == "safety":  # EMS dispatch: standalone maps with the oracle, then the bluelight x preemption factorial
-        _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "smart,ai,oracle",
-                "--seeds", "1-3" if quick else "1-30", "--loads", "150" if quick else "1,150", "--json", str(out))
-        if not quick:
-            i21 = RESULTS / "safety_ingolstadt21.json"
-            _aicity("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers", "smart,ai,oracle",
-                    "--seeds", "1-10", "--loads", "40", "--json", str(i21))
-            out.write_text(json.dumps(json.loads(out.read_text()) + json.loads(i21.read_text()), indent=2))
-            i21.unlink()
-            _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",
-                    "--loads", "150", "--factorial", "--json", str(RESULTS / "safety_factorial.json"))
     elif name == "forecast":
         _aicity("forecast", "backtest", "--dataset", "odot-counts", "--models", "all", "--horizons", "1,2,4",
                 "--json", str(out))
@@ -92,6 +94,76 @@ def run_section(name: str, quick: bool) -> Path:
         print("+", " ".join(general[1:]), flush=True)
         subprocess.run(general + (["--datasets", "taylor,acn-arrivals"] if quick else []), check=True)
     return out
+
+
+ALL_MAPS_TITLE = "## Signal control on every sumo-rl map"
+
+
+def _all_maps(out: Path, quick: bool) -> None:
+    """fixed, maxpressure and ai on every mobility scenario (grid3x3 and every map of the sumo-rl wheel).
+
+    Each (map, seed) runs in its own process with ai last: libsumo episodes that follow an AI episode in the
+    same process are not independent (3x3grid seed 1: 34.735 s fresh, 34.509 s after another AI episode)."""
+    import tempfile
+
+    from aicity.domains.mobility.network import load_network
+    from aicity.domains.mobility.scenarios import builtin_scenarios, read_sumocfg
+
+    records: list[dict[str, object]] = []
+    for scen in builtin_scenarios():
+        signals = len(load_network(read_sumocfg(scen.path or "").net).signals)
+        for seed in ("1",) if quick else ("1", "2", "3"):
+            with tempfile.TemporaryDirectory() as tmp:
+                part = Path(tmp) / "part.json"
+                _aicity("bench", "mobility", "--scenarios", scen.name, "--controllers", "fixed,maxpressure,ai",
+                        "--seeds", seed, "--jobs", "1", "--json", str(part))
+                records.extend({**r, "signals": signals} for r in json.loads(part.read_text()))
+    out.write_text(json.dumps(records, indent=2))
+
+
+def all_maps_section(records: list[dict[str, Any]]) -> list[str]:
+    """The RESULTS.md section of the all-maps run: one row per map, mean RESCO delay per controller."""
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        by.setdefault((r["scenario"], r["controller"]), []).append(r)
+    maps = list(dict.fromkeys(r["scenario"] for r in records))
+    lines = [ALL_MAPS_TITLE, "",
+             "`python bench/run_all.py --only mobility_all_maps`: fixed-time, max-pressure and the AI controller "
+             "(one parameter set for every map) on grid3x3 and every map the sumo-rl wheel ships, RESCO delay in "
+             "s, mean over the seeds listed. RESCO maps run their own one-hour window; sumo-rl's other maps their "
+             "first hour (0-3600 s) with the routes sumo-rl's own experiments use. OW and simple have no signal, "
+             "so every controller is the same there. Target: ai / max-pressure <= 1.00 on every map.", "",
+             "| map | signals | seeds | fixed | max-pressure | ai | ai / max-pressure "
+             "| never inserted (fixed / mp / ai) |",
+             "|---|---:|---|---:|---:|---:|---:|---|"]
+    for m in maps:
+        row = {c: by.get((m, c), []) for c in ("fixed", "maxpressure", "ai")}
+        if not all(row.values()):
+            continue
+        mean = {c: sum(r["delay_s"] for r in v) / len(v) for c, v in row.items()}
+        never = " / ".join(f"{sum(r['never_inserted'] for r in v) / len(v):.0f}" for v in row.values())
+        seeds = ",".join(str(r["seed"]) for r in row["ai"])
+        ratio = mean["ai"] / mean["maxpressure"] if mean["maxpressure"] > 0 else 1.0
+        lines.append(f"| {m} | {row['ai'][0].get('signals', '')} | {seeds} | {mean['fixed']:.1f} | "
+                     f"{mean['maxpressure']:.1f} | {mean['ai']:.1f} | {ratio:.2f}"
+                     f"{' (loses)' if ratio > 1.0 + 5e-3 else ''} | {never} |")
+    return lines
+
+
+def insert_all_maps(md: Path, results: Path) -> None:
+    """Put the all-maps section into RESULTS.md (replacing an older copy), after the mobility sections."""
+    src = results / "mobility_all_maps.json"
+    if not src.is_file() or not md.is_file():
+        return
+    text = md.read_text()
+    start = text.find(ALL_MAPS_TITLE)
+    if start >= 0:
+        end = text.find("\n## ", start + len(ALL_MAPS_TITLE))
+        text = text[:start].rstrip("\n") + "\n\n" + (text[end + 1:] if end >= 0 else "")
+    section = "\n".join(all_maps_section(json.loads(src.read_text()))) + "\n\n"
+    anchor = text.find("\n## Mobility: emergency-vehicle preemption")
+    text = text[:anchor + 1] + section + text[anchor + 1:] if anchor >= 0 else text.rstrip("\n") + "\n\n" + section
+    md.write_text(text.rstrip("\n") + "\n")
 
 
 def main() -> int:
@@ -124,6 +196,7 @@ def main() -> int:
 
     write_results_md(RESULTS, HERE / "RESULTS.md", machine=f"{platform.processor() or platform.machine()}, "
                      f"Python {platform.python_version()}")
+    insert_all_maps(HERE / "RESULTS.md", RESULTS)
     print(f"wrote {HERE / 'RESULTS.md'}")
     return status
 
