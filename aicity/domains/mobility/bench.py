@@ -69,10 +69,10 @@ def run_mobility_bench(scenarios: list[str], controllers: list[str], seeds: list
     for c in controllers:
         get_controller(c)  # fail fast on a typo, before any process starts
     tasks = [(s, c, int(seed)) for s in scenarios for c in controllers for seed in seeds]
-    if jobs <= 1 or len(tasks) == 1:
-        return [_one(t) for t in tasks]
     from aicity.workers import run_parallel
 
+    # every episode in a fresh process, whatever the job count: libsumo keeps state between simulations in one
+    # process (an AI episode after another one gives slightly different numbers), so episodes must not share one
     done = run_parallel([(f"episode-{i}", _one_in_worker, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
     return [done[f"episode-{i}"] for i in range(len(tasks))]
 

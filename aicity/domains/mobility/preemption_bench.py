@@ -63,10 +63,10 @@ def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
     check_ev_speed_factor(ev_speed_factor)
     tasks = [(scenario, int(s), m, float(ev_per_hour), decision_interval_s, duration_s, float(ev_speed_factor))
              for s in seeds for m in modes]
-    if jobs <= 1 or len(tasks) == 1:
-        return [_one(t) for t in tasks]
     from aicity.workers import run_parallel
 
+    # every episode in a fresh process, whatever the job count: libsumo keeps state between simulations in one
+    # process (an AI episode after another one gives slightly different numbers), so episodes must not share one
     done = run_parallel([(f"episode-{i}", _one_in_worker, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
     return [done[f"episode-{i}"] for i in range(len(tasks))]
 
