@@ -46,7 +46,7 @@ def test_discover_loads_entry_points(monkeypatch):
 def test_discover_rejects_non_domains(monkeypatch):
     ep = SimpleNamespace(name="bad", value="x:y", load=lambda: object())
     monkeypatch.setattr(domain_mod.metadata, "entry_points", lambda group: [ep])
-    with pytest.raises(domain_mod.PluginError, match="'bad' .* does not provide a Domain"):
+    with pytest.raises(domain_mod.PluginError, match=r"'bad' .* does not provide a Domain"):
         discover()
 
 
