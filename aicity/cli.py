@@ -37,7 +37,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             options[name] = flag
     load_city(args.scenario, options, args.duration)  # fail fast (scenario, options, window), before any folder
     out = prepare_out(args.out)
-    report = run(RunSpec(args.scenario, modes, args.seed, out, options, args.duration),
+    report = run(RunSpec(args.scenario, modes, args.seed, out, options, args.duration, args.store),
                  jobs=args.jobs, show_progress=not args.quiet)
     print(f"\nreport: {out / 'report.md'}")
     print(summary_text(report, modes))
@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default runs/<timestamp>/)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per mode)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--store", metavar="URL",
+                   help="keep each mode's state, events and ledger in PostgreSQL (postgresql://…; a schema per run "
+                        "folder and mode) instead of <out>/<mode>/city.db")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="run only the first SECONDS of the scenario's window")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

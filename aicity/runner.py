@@ -34,7 +34,8 @@ class RunSpec:
     """What to run: a scenario or city (name or path; the default when None), modes, seed, output, options.
 
     ``options`` are scenario options, validated by the domain that declares each (``key`` or ``domain.key``);
-    ``duration_s`` runs only the first seconds of the scenario's window.
+    ``duration_s`` runs only the first seconds of the scenario's window; ``store`` is a ``postgresql://`` URL to
+    keep each mode's state in (a schema per run folder and mode) instead of ``<out>/<mode>/city.db``.
     """
 
     scenario: str | None
@@ -43,6 +44,7 @@ class RunSpec:
     out: Path
     options: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float | None = None
+    store: str | None = None
 
 
 @dataclass
@@ -203,16 +205,36 @@ def run_city(city: City, *, mode: str, seed: int, store: StateStore, out: Path,
     return run.run(progress, city.duration_s)
 
 
+def store_urls(store: str, out: Path, modes: Sequence[str]) -> dict[str, str]:
+    """Each mode's store URL in the PostgreSQL database ``store``: a schema per run folder and mode (created)."""
+    from aicity.core.store import POSTGRES_SCHEMES
+
+    if not store.startswith(POSTGRES_SCHEMES):
+        raise UserError(f"--store takes a postgresql:// URL, got {store.split('://', 1)[0]!r} (SQLite is the "
+                        "default: one city.db per mode in the output folder)")
+    try:
+        from aicity.core.store_pg import in_schema
+    except ImportError as exc:
+        raise UserError("a PostgreSQL store needs psycopg: pip install 'aicity[postgres]'") from exc
+    run = "".join(c if c.isalnum() else "_" for c in out.resolve().name.lower())[:40]
+    return {m: in_schema(store, f"aicity_{run}_{m}") for m in modes}
+
+
 def run_mode(scenario: str | None, mode: str, seed: int, out: str, options: Mapping[str, Any] | None = None,
-             duration_s: float | None = None, progress_q: Any = None) -> dict[str, Any]:
+             duration_s: float | None = None, store_url: str | None = None,
+             progress_q: Any = None) -> dict[str, Any]:
     """Run one mode in this process (libsumo allows one simulation per process); returns a JSON-ready dict."""
-    from aicity.core.store import SqliteStore
+    from aicity.core.store import open_store
 
     city = load_city(scenario, options, duration_s)
     mode_dir = Path(out) / mode
     mode_dir.mkdir(parents=True, exist_ok=True)
-    db = mode_dir / "city.db"
-    store = SqliteStore(db)
+    db: Path | str = mode_dir / "city.db"
+    if store_url is not None:
+        from aicity.core.store_pg import where_of
+
+        db = where_of(store_url)
+    store = open_store(store_url or db)
     last = [0.0]
 
     def progress(done: float, total: float) -> None:
@@ -269,6 +291,7 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
             raise UserError(f"unknown mode {mode!r}; use ai, smart or both")
     city = load_city(spec.scenario, spec.options, spec.duration_s)  # fail fast, before any process starts
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(spec.modes)))
+    urls = store_urls(spec.store, spec.out, spec.modes) if spec.store else {}
     with folder_lock(spec.out):
         notes = []
         moved = move_previous(spec.out)
@@ -276,12 +299,13 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
             notes.append(f"the previous run in this folder was moved to {moved.name}/ (its ledger is kept)")
             print(f"aicity: {notes[-1]}", file=sys.stderr)
         started = time.perf_counter()
-        results = _run_all(spec, jobs, show_progress, city.duration_s)
+        results = _run_all(spec, jobs, show_progress, city.duration_s, urls)
         wall = time.perf_counter() - started
         return write_report(spec.out, city=city, seed=spec.seed, results=results, wall_s=wall, notes=notes)
 
 
-def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float) -> dict[str, dict[str, Any]]:
+def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float,
+             urls: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     from tqdm import tqdm
 
     from aicity.workers import run_parallel
@@ -298,8 +322,8 @@ def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float) -> dic
         path.write_text(trace)
         return str(path)
 
-    tasks = [(m, run_mode, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s))
-             for m in spec.modes]
+    tasks = [(m, run_mode, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s,
+                            urls.get(m))) for m in spec.modes]
     try:
         return run_parallel(tasks, jobs=jobs, progress=progress, crash_log=crash_log)
     finally:

@@ -58,3 +58,27 @@ def test_a_rerun_moves_the_earlier_run_aside_and_keeps_its_ledger(tmp_path: Path
     notes = json.loads((out / "report.json").read_text())["notes"]
     assert notes and "ledger is kept" in notes[0]
     assert main(["audit", "verify", "--db", str(moved[0] / "ai" / "city.db")]) == 0
+
+
+@pytest.mark.sumo
+def test_a_run_keeps_its_state_in_postgresql(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from aicity.core.store import open_store
+    from aicity.runner import store_urls
+    from tests.core.pgserver import shared_server
+
+    server = shared_server(request.config)  # fails with the reason when no server can be had
+    out = tmp_path / "pg-run"
+    assert main(["run", "--scenario", "grid3x3", "--mode", "ai", "--duration", "60", "--out", str(out), "--quiet",
+                 "--store", server.base_url]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["modes"]["ai"]["db"].startswith("postgresql://") and not (out / "ai" / "city.db").exists()
+    store = open_store(store_urls(server.base_url, out, ["ai"])["ai"])
+    try:
+        decisions = store.events(type="decision")
+        assert decisions and len(decisions) == rep["modes"]["ai"]["loop"]["proposals"] - rep["modes"]["ai"]["loop"][
+            "overridden"]
+        assert store.ledger_size() >= len(decisions)
+    finally:
+        store.close()
+    with pytest.raises(UserError, match="--store takes a postgresql:// URL"):
+        store_urls("sqlite:///x.db", out, ["ai"])

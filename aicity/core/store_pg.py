@@ -128,6 +128,20 @@ def where_of(url: str) -> str:
     return f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
+def in_schema(url: str, schema: str) -> str:
+    """``url`` with its tables in ``schema`` (created when missing): one database, several stores side by side."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+        raise UserError(f"bad PostgreSQL schema name {schema!r}: lower-case letters, digits and _ only")
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    except psycopg.Error as exc:
+        raise UserError(f"cannot connect to PostgreSQL at {where_of(url)}: {_line(exc)}") from exc
+    from urllib.parse import quote
+
+    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
+
+
 def glob_regex(pattern: str) -> str:
     """A POSIX regular expression matching what SQLite's ``GLOB`` matches (``*``, ``?``, ``[…]``, ``[^…]``)."""
     out, i = ["^"], 0
