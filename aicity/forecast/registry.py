@@ -2,8 +2,9 @@
 
 ``naive``, ``seasonal_naive_day``, ``seasonal_naive_week``, ``seasonal_average`` (baselines), ``rls`` (online
 direct RLS, per series), ``spatial`` (RLS plus neighbouring series), ``ewma`` (exponentially weighted level,
-time constant one hour), ``ensemble`` (online weighting of the others by recent error per series and horizon,
-with time-of-day conformal intervals); ``default`` names the loop's forecaster (the ensemble).
+time constant one hour), ``ensemble`` (online weighting of the others, outlier-robust seasonal models and
+medians by recent error per series and horizon, with time-of-day conformal intervals); ``default`` names the
+loop's forecaster (the ensemble).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ MODELS: dict[str, ModelSpec] = {
     "ewma": ModelSpec("ewma", "exponentially weighted level, time constant one hour (period/24 steps), per series",
                       True, False, lambda p, s: Ewma(p, s)),
     "ensemble": ModelSpec("ensemble", "online ensemble of the baselines, seasonal naive with a learned level "
-                          "correction and the RLS models, weighted per series and horizon by recent error",
+                          "correction and outlier-robust references, medians and the RLS models, weighted per "
+                          "series and horizon by recent error",
                           True, True, lambda p, s: Ensemble(p, s), {"score": "slot"}),
 }
 
