@@ -82,7 +82,7 @@ class MpcPlanner:
         storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
                             _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
                             int(b.get("node") or 0)) for b in batteries]
-        inflex = self._series(forecasts, "inflexible_kw", n, "upper_80")  # robust: the 80 % interval's top
+        inflex = self._series(forecasts, "inflexible_kw", n)
         prices = np.array([self.tariff.price(now + timedelta(seconds=k * dt_s)) for k in range(n)])
         network = self.network.restrict(self._nodes(forecasts, n), n) if self.network is not None else None
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
@@ -162,7 +162,7 @@ class MpcPlanner:
         nn = int(self.network.sv.shape[1])
         out = np.zeros((nn, n))
         fc = forecasts.get(f"{KEY}inflexible_kw") or {}
-        per = fc.get("nodes_upper_80") or fc.get("nodes", {})
+        per = fc.get("nodes", {})
         for key, vals in per.items():
             i = int(key)
             if 0 <= i < nn:
