@@ -23,6 +23,7 @@ import functools
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -38,19 +39,29 @@ from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.event import Event
 from aicity.core.store import (
+    AGGREGATES,
+    DISTINCT_ATTRS,
     OPS,
+    SERIES_COLUMNS,
+    Bucket,
+    Cache,
+    CachedReads,
     ChangeKind,
     DeadLetter,
     HistoryRow,
     LedgerRow,
+    Point,
     StoreConflict,
     StoredEvent,
     StoreError,
     UpdateResult,
     causal_chain,
     history_row,
-    merge_updates,
+    matching_docs,
+    point,
+    series_sql,
     stored_event,
+    synchronized,
 )
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -101,6 +112,22 @@ CREATE TABLE documents (
 );
 """),
     ("events by entity", "CREATE INDEX events_entity ON events(entity_id, seq);"),
+    ("entity creation times and attribute series", """
+ALTER TABLE entities ADD COLUMN created_at DOUBLE PRECISION;
+UPDATE entities SET created_at = COALESCE((SELECT MIN(recorded_at) FROM history h WHERE h.entity_id = entities.id),
+                                          modified_at);
+CREATE TABLE series (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY, entity_id TEXT COLLATE "C" NOT NULL, attr TEXT COLLATE "C" NOT NULL,
+    t DOUBLE PRECISION NOT NULL, num DOUBLE PRECISION, val TEXT, unit TEXT
+);
+INSERT INTO series (entity_id, attr, t, num, val, unit)
+SELECT h.entity_id, j.key, COALESCE((j.value ->> 1)::float8, h.recorded_at),
+       CASE WHEN json_typeof(j.value -> 0) = 'number' THEN (j.value ->> 0)::float8 END,
+       CASE WHEN json_typeof(j.value -> 0) <> 'number' OR (j.value ->> 0) !~ '[.eE]' THEN (j.value -> 0)::text END,
+       j.value ->> 3
+FROM history h, json_each(h.attrs) j ORDER BY h.seq;
+CREATE INDEX series_key ON series(entity_id, attr, t) INCLUDE (num);
+"""),
 )
 """The schema, one step per version (version ``i + 1`` is ``MIGRATIONS[i]``); only ever append to it."""
 
@@ -191,8 +218,9 @@ def _restore(cache: dict[str, Any], key: str, value: Any) -> None:
         cache[key] = value
 
 
-class PostgresStore:
-    """A :class:`~aicity.core.store.StateStore` on PostgreSQL (one connection; current state cached in memory)."""
+class PostgresStore(CachedReads):
+    """A :class:`~aicity.core.store.StateStore` on PostgreSQL (one connection shared by threads under one lock;
+    current state cached in memory)."""
 
     def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 5) -> None:
         self.url = url
@@ -203,17 +231,24 @@ class PostgresStore:
         except psycopg.ProgrammingError as exc:
             raise UserError(f"bad PostgreSQL URL {self.path}: {_line(exc)}") from exc
         self.connect_timeout = connect_timeout
+        self.lock = threading.RLock()
         try:
             self._conn = self._connect()
         except psycopg.Error as exc:
             raise UserError(f"cannot connect to PostgreSQL at {self.path}: {_line(exc)}") from exc
         try:
             self.schema_version = self._migrate()
-            self._current: dict[str, Entity] = {}
+            self._cache = Cache({}, {}, {}, set())
+            self._current = self._cache.current
+            self._dirty = self._cache.dirty
+            self._modified = self._cache.modified
             if self.schema_version:
-                for (data,) in self._db.execute("SELECT data::text FROM entities"):
+                for data, created, modified in self._db.execute(
+                        "SELECT data::text, created_at, modified_at FROM entities"):
                     entity = Entity.from_ngsi(json.loads(data))
                     self._current[entity.id] = entity
+                    self._cache.created[entity.id] = float(modified if created is None else created)
+                    self._modified[entity.id] = float(modified)
             self.dead_letter_count = (self._scalar("SELECT COUNT(*) FROM dead_letters")
                                       if self.schema_version else 0)
         except psycopg.Error as exc:
@@ -222,8 +257,6 @@ class PostgresStore:
         except UserError:
             self._conn.close()
             raise
-        self._dirty: set[str] = set()
-        self._modified: dict[str, float] = {}
         self._ledger_locked: int | None = None
         self.flush_every = 50_000
 
@@ -312,29 +345,46 @@ class PostgresStore:
         """Write one entity (merging attributes into its current state)."""
         return self.upsert_many([entity], now=now, context_id=context_id)[0]
 
+    @synchronized
     @_available
     def upsert_many(self, entities: Iterable[Entity], *, now: datetime,
                     context_id: str | None = None) -> list[UpdateResult]:
         """Write many entities in one transaction: history at once, current state behind (see :meth:`flush`)."""
         self._writable()
-        batch = list(entities)
-        before = {e.id: (self._current.get(e.id), self._modified.get(e.id), e.id in self._dirty) for e in batch}
-        results, rows = merge_updates(self._current, self._modified, self._dirty, batch, now.timestamp(), context_id)
-        touched = [r.kinds for r in results if r.changed or r.reported]  # one history row each, in order
-        named = [(i, t, c, [k for k, v in kinds.items() if v is not ChangeKind.UNCHANGED], a)
-                 for (i, t, c, a), kinds in zip(rows, touched, strict=True)]
-        try:
-            self._insert("history", "entity_id, recorded_at, context_id, names, attrs", named)
-        except BaseException:  # not written: the cached state forgets the batch too, so a retry writes it again
-            for ident, (entity, modified, dirty) in before.items():
-                _restore(self._current, ident, entity)
-                _restore(self._modified, ident, modified)
-                (self._dirty.add if dirty else self._dirty.discard)(ident)
-            raise
+        batch = entities if isinstance(entities, list) else list(entities)
+        saved = self._cache.snapshot(e.id for e in batch)
+        series: list[tuple[Any, ...]] = []
+        results, rows = self._cache.merge(batch, now.timestamp(), context_id, series)
+        self._append(results, rows, series, saved)
         if len(self._dirty) >= self.flush_every:
             self.flush()
         return results
 
+    @_available
+    def _append(self, results: Sequence[UpdateResult], rows: Sequence[tuple[Any, ...]],
+                series: Sequence[tuple[Any, ...]], saved: Any) -> None:
+        """History and series rows in one transaction; when not written the cache forgets them (a retry writes)."""
+        touched = [r.kinds for r in results if r.changed or r.reported]  # one history row each, in order
+        named = [(i, t, c, [k for k, v in kinds.items() if v is not ChangeKind.UNCHANGED], a)
+                 for (i, t, c, a), kinds in zip(rows, touched, strict=True)]
+        try:
+            if named:
+                with self._db.transaction():
+                    self._insert("history", "entity_id, recorded_at, context_id, names, attrs", named)
+                    self._insert("series", SERIES_COLUMNS, series)
+        except BaseException:
+            self._cache.restore(saved)
+            raise
+
+    @synchronized
+    @_available
+    def delete(self, entity_id: str) -> bool:
+        """Remove an entity's current state (its history stays); False when there was none."""
+        self._writable()
+        cur = self._db.execute("DELETE FROM entities WHERE id = %s", (entity_id,))
+        return self._cache.forget(entity_id) or cur.rowcount > 0
+
+    @synchronized
     @_available
     def flush(self) -> None:
         """Write the current state of every entity updated since the last flush (one statement)."""
@@ -344,18 +394,19 @@ class PostgresStore:
         entities = [self._current[i] for i in ids]
         texts = [json.dumps(e.to_ngsi()) for e in entities]
         self._db.execute(
-            "INSERT INTO entities (id, type, data, search, modified_at) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::json[], %s::jsonb[], %s::float8[]) "
+            "INSERT INTO entities (id, type, data, search, modified_at, created_at) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::json[], %s::jsonb[], %s::float8[], %s::float8[]) "
             "ON CONFLICT (id) DO UPDATE SET type = excluded.type, data = excluded.data, search = excluded.search, "
-            "modified_at = excluded.modified_at",
+            "modified_at = excluded.modified_at, created_at = excluded.created_at",
             (ids, [e.type for e in entities], texts, [_NUL.sub(r"\1\\ufffd", t) for t in texts],
-             [self._modified[i] for i in ids]))
+             [self._modified[i] for i in ids], [self._cache.created.get(i, self._modified[i]) for i in ids]))
         self._dirty.clear()
 
     def append_event(self, event: Event) -> None:
         """Keep an event for causal tracing and audit."""
         self.append_events([event])
 
+    @synchronized
     @_available
     def append_events(self, events: Iterable[Event]) -> None:
         """Keep many events in one transaction."""
@@ -364,6 +415,7 @@ class PostgresStore:
                  e.entity_type, e.entity_id, json.dumps(dict(e.data), default=str)) for e in events]
         self._insert("events", "id, parent_id, actor, type, time, entity_type, entity_id, data", rows)
 
+    @synchronized
     @_available
     def dead_letter(self, source: str, error: Exception, payload: Any, *, now: datetime) -> None:
         """Keep rejected input with its reason, and count it."""
@@ -374,13 +426,7 @@ class PostgresStore:
         self.dead_letter_count += 1
 
     # ---- reads --------------------------------------------------------------------------------
-    def get(self, entity_id: str) -> Entity | None:
-        """The current state of one entity, or ``None``."""
-        return self._current.get(entity_id)
-
-    def __len__(self) -> int:
-        return len(self._current)
-
+    @synchronized
     @_available
     def query(self, *, type: str | None = None, id_pattern: str | None = None,
               where: Sequence[tuple[str, str, Any]] = (), limit: int | None = None) -> list[Entity]:
@@ -416,11 +462,13 @@ class PostgresStore:
             params.append(int(limit))
         return [Entity.from_ngsi(json.loads(d)) for (d,) in self._db.execute(sql.encode(), params)]
 
+    @synchronized
     def ids(self, pattern: str = "*") -> list[str]:
         """Ids of current entities matching a glob pattern."""
         rx = re.compile(glob_regex(pattern), re.DOTALL)
         return sorted(i for i in self._current if rx.match(i))
 
+    @synchronized
     @_available
     def history(self, entity_id: str, attr: str, *, start: datetime | None = None,
                 end: datetime | None = None, last: int | None = None) -> list[HistoryRow]:
@@ -447,8 +495,45 @@ class PostgresStore:
         out.reverse()
         return out
 
+    @synchronized
+    @_available
+    def series(self, entity_id: str, attr: str, *, start: float | None = None, end: float | None = None,
+               last: int | None = None) -> list[Point]:
+        """One attribute's values by time (observedAt, else record time) in ``[start, end)``, oldest first."""
+        if not self.schema_version:
+            return []
+        sql, params = series_sql("%s", entity_id, attr, start, end)
+        sql = f"SELECT t, num, val, unit {sql} ORDER BY t DESC, seq DESC"
+        if last is not None:
+            sql += " LIMIT %s"
+            params.append(int(last))
+        out = [point(*r) for r in self._db.execute(sql.encode(), params)]
+        out.reverse()
+        return out
+
+    @synchronized
+    @_available
+    def aggregate(self, entity_id: str, attr: str, *, start: float, end: float | None,
+                  period_s: float) -> list[Bucket]:
+        """One attribute's values in ``[start, end)`` aggregated per period from ``start`` (in SQL)."""
+        if not self.schema_version:
+            return []
+        where, params = series_sql("%s", entity_id, attr, start, end)
+        sql = f"SELECT floor((t - %s) / %s)::bigint AS b, {AGGREGATES} {where} GROUP BY b ORDER BY b"
+        return [Bucket(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], int(r[6]))
+                for r in self._db.execute(sql.encode(), [start, period_s, *params])]
+
+    @synchronized
+    @_available
+    def history_attrs(self, entity_id: str) -> list[str]:
+        """The attributes of an entity that have history, sorted (its current state may be gone)."""
+        if not self.schema_version:
+            return []
+        return [str(r[0]) for r in self._db.execute(DISTINCT_ATTRS.encode(), {"e": entity_id})]
+
     _EVENT = "SELECT seq, id, parent_id, actor, type, time, entity_type, entity_id, data::text FROM events"
 
+    @synchronized
     @_available
     def events(self, *, type: str | None = None, entity_id: str | None = None,
                limit: int | None = None) -> list[StoredEvent]:
@@ -471,6 +556,7 @@ class PostgresStore:
             params.append(str(int(limit)))
         return [stored_event(r) for r in self._db.execute(sql.encode(), params)]
 
+    @synchronized
     @_available
     def event(self, event_id: str) -> StoredEvent | None:
         """One stored event by its context id."""
@@ -483,6 +569,7 @@ class PostgresStore:
         """The causal chain from an event back to its root, following parent ids."""
         return causal_chain(self.event, event_id)
 
+    @synchronized
     @_available
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Rejected inputs, oldest first."""
@@ -497,6 +584,7 @@ class PostgresStore:
                 for r in self._db.execute(sql.encode(), params)]
 
     # ---- the append-only ledger -----------------------------------------------------------------
+    @synchronized
     @_available
     def ledger_size(self) -> int:
         """Rows in the ledger (pruned ones included)."""
@@ -504,6 +592,7 @@ class PostgresStore:
             return self._ledger_locked
         return int(self._scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")) if self.schema_version else 0
 
+    @synchronized
     @_available
     def ledger_append(self, build: Callable[[int], LedgerRow]) -> LedgerRow:
         """Append one row atomically: ``build`` runs inside the advisory lock, so its size is final."""
@@ -536,7 +625,7 @@ class PostgresStore:
         while True:
             bound = "" if end is None else " AND seq < %s"
             args = [*params, start] + ([] if end is None else [end])
-            with _unavailable(self.path):
+            with _unavailable(self.path), self.lock:
                 page = self._db.execute(f"{sql}{bound} ORDER BY seq LIMIT {_PAGE}".encode(), args).fetchall()
             yield from page
             if len(page) < _PAGE:
@@ -548,12 +637,14 @@ class PostgresStore:
         sql = "SELECT seq, id, kind, time, record, leaf_hash, root, signature FROM ledger WHERE seq >= %s"
         return (LedgerRow(*r) for r in self._ledger_pages(sql, (), start, end))
 
+    @synchronized
     @_available
     def ledger_leaf_hashes(self, start: int = 0, end: int | None = None) -> list[str]:
         """Hex leaf hashes of rows with ``start <= seq < end``, in order."""
         return [str(r[1]) for r in self._ledger_pages("SELECT seq, leaf_hash FROM ledger WHERE seq >= %s", (),
                                                       start, end)]
 
+    @synchronized
     @_available
     def ledger_find(self, record_id: str) -> LedgerRow | None:
         """The row of a record id."""
@@ -572,6 +663,7 @@ class PostgresStore:
             params = (kind,)
         return (str(r[1]) for r in self._ledger_pages(sql + " AND seq >= %s", params, 0, None))
 
+    @synchronized
     @_available
     def ledger_prune(self, cutoff: str) -> int:
         """Blank the content of the rows before the first one with ``time >= cutoff``; returns how many."""
@@ -581,11 +673,13 @@ class PostgresStore:
             "(SELECT COALESCE(MIN(seq), (SELECT COUNT(*) FROM ledger)) FROM ledger WHERE time >= %s)", (cutoff,))
         return int(cur.rowcount)
 
+    @synchronized
     @_available
     def ledger_pruned(self) -> int:
         """How many rows have their content blanked."""
         return int(self._scalar("SELECT COUNT(*) FROM ledger WHERE record IS NULL")) if self.schema_version else 0
 
+    @synchronized
     @_available
     def ledger_meta(self, key: str) -> str | None:
         """A ledger metadata value (e.g. ``public_key``)."""
@@ -594,6 +688,7 @@ class PostgresStore:
         value = self._scalar("SELECT value FROM ledger_meta WHERE key = %s", (key,))
         return None if value is None else str(value)
 
+    @synchronized
     @_available
     def ledger_set_meta(self, key: str, value: str, *, replace: bool = False) -> str:
         """Set a ledger metadata value (only when absent unless ``replace``); returns the stored value."""
@@ -604,6 +699,7 @@ class PostgresStore:
         stored = self.ledger_meta(key)
         return value if stored is None else stored
 
+    @synchronized
     @_available
     def ledger_import(self, rows: Sequence[LedgerRow], meta: Mapping[str, str]) -> None:
         """Load rows into an empty ledger in one transaction."""
@@ -615,6 +711,7 @@ class PostgresStore:
             cur.executemany("INSERT INTO ledger VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", [_ledger_values(r) for r in rows])
 
     # ---- governance documents -----------------------------------------------------------------
+    @synchronized
     @_available
     def doc_put(self, collection: str, key: str, doc: Mapping[str, Any]) -> None:
         """Create or replace one document (a replaced document keeps its place in insertion order)."""
@@ -623,6 +720,7 @@ class PostgresStore:
                                  "ON CONFLICT (collection, key) DO UPDATE SET data = excluded.data; COMMIT").format(
             sql.SQL(_DURABLE.decode()), sql.Literal(collection), sql.Literal(key), sql.Literal(_doc_text(doc))))
 
+    @synchronized
     @_available
     def doc_add(self, collection: str, doc: Mapping[str, Any]) -> int:
         """Store a document under the next integer key of its collection (atomic); returns the key."""
@@ -634,6 +732,7 @@ class PostgresStore:
                        (collection, str(n), _doc_text(doc)))
         return n
 
+    @synchronized
     @_available
     def doc_get(self, collection: str, key: str) -> dict[str, Any] | None:
         """One document, or None."""
@@ -645,16 +744,35 @@ class PostgresStore:
         out: dict[str, Any] = json.loads(text)
         return out
 
+    @synchronized
     @_available
-    def doc_query(self, collection: str, where: Mapping[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
-        """(key, document) pairs whose fields equal ``where``, in insertion order."""
+    def doc_query(self, collection: str, where: Mapping[str, Any] | None = None, *,
+                  limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(key, document) pairs whose fields equal ``where``, in insertion order (the first ``limit``)."""
         if not self.schema_version:
             return []
-        rows = self._db.execute("SELECT key, data::text FROM documents WHERE collection = %s ORDER BY seq",
-                                (collection,))
-        docs = ((str(key), json.loads(text)) for key, text in rows)
-        return [(key, doc) for key, doc in docs if all(doc.get(k) == v for k, v in (where or {}).items())]
+        sql = "SELECT key, data::text FROM documents WHERE collection = %s ORDER BY seq"
+        if limit is not None and not where:
+            sql += f" LIMIT {int(limit)}"
+        return matching_docs(self._db.execute(sql.encode(), (collection,)).fetchall(), where, limit)
 
+    @synchronized
+    @_available
+    def doc_count(self, collection: str) -> int:
+        """How many documents a collection holds."""
+        if not self.schema_version:
+            return 0
+        return int(self._scalar("SELECT COUNT(*) FROM documents WHERE collection = %s", (collection,)))
+
+    @synchronized
+    @_available
+    def doc_delete(self, collection: str, key: str) -> bool:
+        """Remove one document; False when there was none."""
+        self._writable()
+        cur = self._db.execute("DELETE FROM documents WHERE collection = %s AND key = %s", (collection, key))
+        return cur.rowcount > 0
+
+    @synchronized
     @_available
     def doc_cas(self, collection: str, key: str, expect: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
         """Replace a document only if its fields still equal ``expect`` (atomic across processes: row lock)."""
@@ -670,6 +788,7 @@ class PostgresStore:
                                  (_doc_text(doc), collection, key))
         return ok
 
+    @synchronized
     def close(self) -> None:
         """Flush and close the connection (a :class:`StoreUnavailable` when the server is away; closed even so)."""
         try:

@@ -488,10 +488,9 @@ def _temporal(app: FastAPI, call: Maker) -> None:
         c: Call = await call("ngsi.read")(request)
         o = opts(c)
         current = c.broker.store.get(entity_id)
-        known = dict(c.broker.store.history_ids())
-        if current is None and entity_id not in known:
+        if current is None and not c.broker.store.history_attrs(entity_id):
             raise not_found(f"entity {entity_id} not found")
-        etype = current.type if current is not None else (known.get(entity_id) or "")
+        etype = current.type if current is not None else ""
         return c.respond(temporal_entity(c.broker.store, c.codec, entity_id, etype,
                                          attrs=_attr_set(c, c.params.get("attrs")), **o))
 

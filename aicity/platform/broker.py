@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aicity.core.entity import Entity, GeoProperty, Property, Relationship
+from aicity.core.store import StateStore
 from aicity.platform.errors import NgsiError, bad, not_found
 from aicity.platform.jsonld import Context
 from aicity.platform.ngsi import Codec, merge
 from aicity.platform.query import Predicate, parse_geo, parse_q
-from aicity.platform.store import PlatformStore
 from aicity.platform.subscriptions import Subscriptions
 from aicity.platform.terms import TermRegistry
 
@@ -42,7 +42,7 @@ def _split(text: str | None) -> list[str]:
 class Broker:
     """Entity operations of one tenant; every change is matched against its subscriptions."""
 
-    def __init__(self, tenant: str, store: PlatformStore, subs_wake: Callable[[], None]) -> None:
+    def __init__(self, tenant: str, store: StateStore, subs_wake: Callable[[], None]) -> None:
         self.tenant = tenant
         self.store = store
         self.terms = TermRegistry(store)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.errors import UserError
-from aicity.platform.store import PlatformStore
+from aicity.core.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class _Shutdown(Exception):
 class LiveCity:
     """One city in one mode, running while the server runs."""
 
-    def __init__(self, scenario: str | None, *, store: PlatformStore, out: Path, speed: float = 1.0,
+    def __init__(self, scenario: str | None, *, store: StateStore, out: Path, speed: float = 1.0,
                  mode: str = "ai", seed: int = 1, options: Mapping[str, Any] | None = None,
                  duration_s: float | None = None, key: Any = None, policy: Any = None) -> None:
         if not speed > 0:

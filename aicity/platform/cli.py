@@ -24,7 +24,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port} is not a TCP port")
     return serve(ServeOptions(scenario=args.scenario, speed=args.speed, mode=args.mode, seed=args.seed,
-                              host=args.host, port=args.port, store=args.store, access=args.access,
+                              host=args.host, port=args.port, store=args.store, folder=args.folder,
+                              access=args.access,
                               mqtt=args.mqtt, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
                               city=not args.no_city, duration_s=args.duration, compare=args.compare))
 
@@ -39,9 +40,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="run only the first SECONDS of the window")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--store", type=Path, default=Path("runs/serve/city.db"),
-                   help="the state store (entities, history, ledger, subscriptions, outbox); other tenants and "
-                   "the generated access file live beside it")
+    p.add_argument("--store", default="runs/serve/city.db", metavar="PATH_OR_URL",
+                   help="the state store (entities, history, ledger, subscriptions, outbox): a SQLite file, "
+                   "sqlite:///path, :memory: or postgresql://…; other tenants live beside it (files next to a "
+                   "SQLite store, a schema each on PostgreSQL)")
+    p.add_argument("--folder", type=Path, metavar="DIR",
+                   help="where the access file, the live city's outputs and mosquitto's data live (default: beside "
+                   "a SQLite store, else runs/serve)")
     p.add_argument("--access", type=Path, metavar="FILE",
                    help="JSON access file {\"tokens\": {TOKEN: {person, role}}}; default: an admin token is "
                    "generated into access.json beside the store")

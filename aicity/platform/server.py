@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.errors import UserError
+from aicity.core.store import StateStore, open_store
 from aicity.platform.auth import Auth
 from aicity.platform.service import Platform
-from aicity.platform.store import PlatformStore
 
 
 class ServerThread:
@@ -57,7 +57,10 @@ class ServeOptions:
     seed: int = 1
     host: str = "127.0.0.1"
     port: int = 8000
-    store: Path = Path("runs/serve/city.db")
+    store: str = "runs/serve/city.db"
+    folder: Path | None = None
+    """Where the access file, the live city's outputs and mosquitto's data live (default: beside a SQLite store,
+    else ``runs/serve``)."""
     access: Path | None = None
     mqtt: bool = False
     mqtt_host: str = "127.0.0.1"
@@ -67,11 +70,19 @@ class ServeOptions:
     compare: Path | None = None
 
 
-def build(opts: ServeOptions) -> tuple[Platform, PlatformStore]:
-    """The platform of ``opts``: store, access, live city and MQTT bridge (not yet serving)."""
+def home(opts: ServeOptions) -> Path:
+    """The folder of the access file, the city's outputs and mosquitto's data."""
+    from aicity.platform.store import sqlite_file
+
+    file = sqlite_file(opts.store)
+    return opts.folder or (file.parent if file is not None else Path("runs/serve"))
+
+
+def build(opts: ServeOptions) -> tuple[Platform, StateStore]:
+    """The platform of ``opts``: store (a file or URL, PostgreSQL included), access, live city (not yet serving)."""
     from aicity.platform.city import LiveCity
 
-    folder = opts.store.parent
+    folder = home(opts)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -82,8 +93,8 @@ def build(opts: ServeOptions) -> tuple[Platform, PlatformStore]:
         path = folder / "access.json"
         auth = Auth.load(path) if path.is_file() else Auth.generated(path)
         print(f"aicity: access tokens in {path} (pass --access FILE to use your own)", file=sys.stderr)
-    store = PlatformStore(opts.store)
-    platform = Platform(store, auth, folder=folder)
+    store = open_store(opts.store)
+    platform = Platform(store, auth, location=opts.store)
     if opts.compare is not None:
         try:
             platform.compare = json.loads(opts.compare.read_text()).get("comparison")
@@ -109,7 +120,7 @@ def serve(opts: ServeOptions) -> int:
             from aicity.platform.mqtt import MqttBridge, start_broker
 
             if opts.mqtt_host in ("127.0.0.1", "localhost"):
-                broker_proc = start_broker(opts.mqtt_port, store.path if store.path != ":memory:" else None)
+                broker_proc = start_broker(opts.mqtt_port, str(home(opts) / "city.db"))
             platform.mqtt = MqttBridge(platform, host=opts.mqtt_host, port=opts.mqtt_port)
             platform.mqtt.start()
         if platform.city is not None:

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aicity.core.store import StateStore
 from aicity.platform.auth import Auth
 from aicity.platform.broker import Broker
-from aicity.platform.store import PlatformStore
 from aicity.platform.subscriptions import BACKOFF_S, Notifier, Sender, Subscriptions
 from aicity.platform.tenants import DEFAULT, Tenants
 
@@ -18,9 +18,9 @@ from aicity.platform.tenants import DEFAULT, Tenants
 class Platform:
     """Everything one ``aicity serve`` holds."""
 
-    def __init__(self, store: PlatformStore, auth: Auth, *, folder: Path | None = None, city: Any = None,
+    def __init__(self, store: StateStore, auth: Auth, *, location: str | Path | None = None, city: Any = None,
                  send: Sender | None = None, backoff: tuple[float, ...] = BACKOFF_S) -> None:
-        self.tenants = Tenants(store, folder)
+        self.tenants = Tenants(store, location)
         self.auth = auth
         self.city = city
         self.mqtt: Any = None
@@ -30,9 +30,8 @@ class Platform:
         self._lock = threading.Lock()
         self.notifier = Notifier(self._outboxes, send=send, backoff=backoff)
         self.broker(DEFAULT, create=True)
-        if folder is not None:
-            for path in sorted(folder.glob("tenant-*.db")):
-                self.broker(path.stem[len("tenant-"):], create=False)
+        for tenant in self.tenants.known():  # their outboxes are delivered after a restart too
+            self.broker(tenant, create=False)
 
     def broker(self, tenant: str, *, create: bool) -> Broker:
         """The broker of a tenant (a new tenant is created on a write)."""
@@ -43,7 +42,7 @@ class Platform:
                 found = self._brokers[tenant] = Broker(tenant, store, self.notifier.wake)
             return found
 
-    def _outboxes(self) -> Mapping[str, tuple[PlatformStore, Subscriptions]]:
+    def _outboxes(self) -> Mapping[str, tuple[StateStore, Subscriptions]]:
         with self._lock:
             return {t: (b.store, b.subs) for t, b in self._brokers.items()}
 

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aicity.core.entity import Entity
+from aicity.core.store import StateStore
 from aicity.platform.errors import NgsiError, bad, not_found
 from aicity.platform.jsonld import Context, link_header, process
 from aicity.platform.ngsi import Codec
 from aicity.platform.query import Predicate, parse_geo, parse_q
-from aicity.platform.store import PlatformStore
 from aicity.platform.terms import TermRegistry
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Matcher:
 class Subscriptions:
     """Subscriptions of one tenant: create, read, update, delete; match changes into the outbox."""
 
-    def __init__(self, tenant: str, store: PlatformStore, terms: TermRegistry, wake: Callable[[], None]) -> None:
+    def __init__(self, tenant: str, store: StateStore, terms: TermRegistry, wake: Callable[[], None]) -> None:
         self.tenant = tenant
         self.store = store
         self.terms = terms
@@ -271,7 +271,7 @@ Sender = Callable[[str, Mapping[str, str], Mapping[str, Any]], None]
 class Notifier:
     """One thread delivering every tenant's outbox, oldest first, with retries and a dead letter."""
 
-    def __init__(self, outboxes: Callable[[], Mapping[str, tuple[PlatformStore, Subscriptions]]],
+    def __init__(self, outboxes: Callable[[], Mapping[str, tuple[StateStore, Subscriptions]]],
                  send: Sender | None = None, backoff: tuple[float, ...] = BACKOFF_S, timeout_s: float = 5.0) -> None:
         self.outboxes = outboxes
         self.backoff = backoff
@@ -335,7 +335,7 @@ class Notifier:
         attempted = False
         now = time.time()
         for store, subs in self.outboxes().values():
-            for key, doc in store.doc_first(OUTBOX, batch):
+            for key, doc in store.doc_query(OUTBOX, limit=batch):
                 if self._stop.is_set():
                     return attempted
                 if not ignore_wait and float(doc.get("next", 0.0)) > now:
@@ -344,7 +344,7 @@ class Notifier:
                 self._attempt(store, subs, key, doc)
         return attempted
 
-    def _attempt(self, store: PlatformStore, subs: Subscriptions, key: str, doc: dict[str, Any]) -> None:
+    def _attempt(self, store: StateStore, subs: Subscriptions, key: str, doc: dict[str, Any]) -> None:
         sid = str(doc.get("sub"))
         try:
             self.send(str(doc["uri"]), doc.get("headers") or {}, doc["payload"])

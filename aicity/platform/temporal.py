@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aicity.core.entity import Entity
+from aicity.core.store import StateStore
 from aicity.platform.errors import bad
 from aicity.platform.ngsi import Codec
-from aicity.platform.store import PlatformStore
 
 AGGR = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
@@ -66,24 +66,25 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def temporal_entity(store: PlatformStore, codec: Codec, entity_id: str, etype: str, *, attrs: Collection[str] | None,
+def temporal_entity(store: StateStore, codec: Codec, entity_id: str, etype: str, *, attrs: Collection[str] | None,
                     start: float | None, end: float | None, last: int | None, fmt: str,
                     aggr: Sequence[str] | None = None, period_s: float | None = None) -> dict[str, Any]:
     """One entity's temporal representation (normalized, temporalValues or aggregated)."""
     out: dict[str, Any] = {"id": entity_id, "type": codec.term(etype)}
-    names = [n for n in store.attr_names(entity_id) if attrs is None or n in attrs]
+    names = [n for n in store.history_attrs(entity_id) if attrs is None or n in attrs]
     for name in names:
         if aggr:
             out[codec.term(name)] = _aggregate(store, entity_id, name, start, end, aggr, period_s)
             continue
-        series = store.attr_series(entity_id, name, start=start, end=end, last=last)
+        series = store.series(entity_id, name, start=start, end=end, last=last)
         if not series:
             continue
         if fmt == "temporalValues":
-            out[codec.term(name)] = {"type": "Property", "values": [[v, _iso(t)] for t, v, _ in series]}
+            out[codec.term(name)] = {"type": "Property", "values": [[p.value, _iso(p.t)] for p in series]}
         else:
             inst = []
-            for t, v, unit in series:
+            for p in series:
+                t, v, unit = p.t, p.value, p.unit_code
                 item: dict[str, Any] = ({"type": "Relationship", "object": v["object"]}
                                         if isinstance(v, dict) and set(v) == {"object"} else
                                         {"type": "GeoProperty", "value": v}
@@ -97,17 +98,18 @@ def temporal_entity(store: PlatformStore, codec: Codec, entity_id: str, etype: s
     return out
 
 
-def _aggregate(store: PlatformStore, entity_id: str, name: str, start: float | None, end: float | None,
+def _aggregate(store: StateStore, entity_id: str, name: str, start: float | None, end: float | None,
                methods: Sequence[str], period_s: float | None) -> dict[str, Any]:
     if start is None:
-        first = store.attr_series(entity_id, name, last=None)
-        start = first[0][0] if first else 0.0
+        first = store.series(entity_id, name, end=end)  # no timeAt: the series' first time starts the buckets
+        start = first[0].t if first else 0.0
     period = period_s or ((end or datetime.now(UTC).timestamp()) - start) or 1.0
     out: dict[str, Any] = {"type": "Property"}
-    rows = store.attr_aggregate(entity_id, name, start=start, end=end, period_s=period)
+    rows = store.aggregate(entity_id, name, start=start, end=end, period_s=period)
     for m in methods:
         values = []
-        for b, count, total, sumsq, lo, hi, distinct in rows:
+        for b, count, total, sumsq, lo, hi, distinct in ((r.index, r.count, r.sum, r.sumsq, r.min, r.max, r.distinct)
+                                                          for r in rows):
             t0 = start + b * period
             v: Any
             if m == "totalCount":

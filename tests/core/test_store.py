@@ -145,6 +145,108 @@ def test_history_keeps_unit_codes_and_relationships(backend):
     assert s.history(urn("Meter", "m1"), "refSite")[0].value == {"object": urn("Site", "s1")}
 
 
+# ---- what the platform needs: delete, replace, times, series, threads ------------------------------------------
+
+
+def test_delete_and_replace_keep_history_and_times(backend):
+    url = backend.url()
+    s = open_store(url)
+    ident = urn("Meter", "m1")
+    s.upsert(Entity(ident, "Meter", {"a": Property(1, T), "b": Property(2, T)}), now=T)
+    later = T + timedelta(minutes=5)
+    r = s.replace(Entity(ident, "Meter", {"a": Property(1, T), "c": Property(3)}), now=later)
+    assert r.kinds == {"a": ChangeKind.UNCHANGED, "c": ChangeKind.NEW}
+    assert set(s.get(ident).attrs) == {"a", "c"}
+    assert s.created_at(ident) == T and s.modified_at(ident) == later
+    s.replace(Entity(ident, "Meter", {}), now=later)  # an entity without attributes is still one
+    assert s.get(ident).attrs == {} and [e.id for e in s.entities()] == [ident]
+    s.close()
+    s = open_store(url)  # times and the replaced state survive reopening
+    assert s.get(ident).attrs == {} and s.created_at(ident) == T and s.modified_at(ident) == later
+    assert s.delete(ident) and not s.delete(ident) and s.get(ident) is None and s.created_at(ident) is None
+    assert [h.value for h in s.history(ident, "a")] == [1] and s.history_attrs(ident) == ["a", "b", "c"]
+    s.upsert(Entity(ident, "Meter", {"a": Property(5)}), now=later + timedelta(1))
+    assert s.created_at(ident) == later + timedelta(1)  # created again
+    s.close()
+    assert open_store(url).get(ident).get("a") == 5
+
+
+def test_series_by_observed_time_and_aggregates_in_the_database(backend):
+    s = backend.new()
+    ident = urn("Meter", "m1")
+    values = [1, 2.5, "x", {"k": [1]}, True, 2, 10 ** 18]
+    for k, v in enumerate(values):
+        s.upsert(Entity(ident, "Meter", {"p": Property(v, T + timedelta(seconds=10 * k), "KWT"),
+                                         "q": Property(k)}), now=T + timedelta(hours=1))
+    pts = s.series(ident, "p")
+    assert [p.value for p in pts] == values and type(pts[0].value) is int and pts[0].unit_code == "KWT"
+    assert pts[1].t == (T + timedelta(seconds=10)).timestamp()
+    assert [p.value for p in s.series(ident, "p", start=pts[1].t, end=pts[3].t)] == [2.5, "x"]
+    assert [p.value for p in s.series(ident, "p", last=2)] == [2, 10 ** 18]
+    assert s.series(ident, "q")[0].t == (T + timedelta(hours=1)).timestamp()  # no observedAt: record time
+    b0, b1 = s.aggregate(ident, "p", start=T.timestamp(), end=None, period_s=40)
+    assert (b0.index, b0.count, b0.sum, b0.sumsq, b0.min, b0.max, b0.distinct) == (0, 4, 3.5, 7.25, 1, 2.5, 4)
+    assert (b1.index, b1.count, b1.min, b1.distinct) == (1, 3, 2, 3) and b1.sum == pytest.approx(2 + 10 ** 18)
+    assert s.aggregate(ident, "p", start=T.timestamp(), end=T.timestamp() + 15, period_s=40)[0].count == 2
+    assert s.history_attrs(ident) == ["p", "q"] and s.history_attrs("urn:none:x") == []
+
+
+def test_documents_delete_count_and_first(backend):
+    s = backend.new()
+    for k in range(5):
+        s.doc_put("outbox", str(k), {"n": k, "even": k % 2 == 0})
+    assert s.doc_count("outbox") == 5 and s.doc_count("none") == 0
+    assert [k for k, _ in s.doc_query("outbox", limit=2)] == ["0", "1"]
+    assert [k for k, _ in s.doc_query("outbox", {"even": True}, limit=2)] == ["0", "2"]
+    assert s.doc_delete("outbox", "0") and not s.doc_delete("outbox", "0")
+    assert s.doc_count("outbox") == 4 and s.doc_get("outbox", "0") is None
+
+
+def test_threads_share_one_store(backend):
+    import threading
+
+    s = backend.new()
+    errors = []
+
+    def writer(w):
+        try:
+            for k in range(40):
+                s.upsert_many([Entity(urn("Meter", f"w{w}m{i}"), "Meter", {"p": Property(k)}) for i in range(5)],
+                              now=T + timedelta(seconds=k))
+                s.doc_put("status", f"w{w}", {"k": k})
+                s.series(urn("Meter", f"w{w}m0"), "p", last=1)
+                with s.lock:  # several calls as one step
+                    old = s.get(urn("Meter", f"w{w}m1"))
+                    s.replace(Entity(old.id, old.type, dict(old.attrs)), now=T + timedelta(seconds=k))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(s.entities()) == 20 and all(len(s.history(urn("Meter", f"w{w}m0"), "p")) == 40 for w in range(4))
+    assert [d["k"] for _, d in s.doc_query("status")] == [39] * 4
+
+
+def test_an_older_sqlite_file_gains_times_and_series(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    s = SqliteStore(path)
+    s.upsert(Entity(urn("Meter", "m1"), "Meter", {"p": Property(4, T), "r": Property(2.5)}), now=T)
+    s.close()
+    with sqlite3.connect(path) as db:  # as an older aicity left it
+        db.execute("DROP TABLE series")
+        db.execute("ALTER TABLE entities DROP COLUMN created_at")
+    s = SqliteStore(path)
+    assert s.created_at(urn("Meter", "m1")) == T
+    assert [(p.t, p.value) for p in s.series(urn("Meter", "m1"), "p")] == [(T.timestamp(), 4)]
+    assert s.series(urn("Meter", "m1"), "r")[0].value == 2.5
+
+
 # ---- governance's tables, through the store ---------------------------------------------------------------
 
 

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from aicity.core.store import open_store
 from aicity.platform.app import create_app
 from aicity.platform.auth import Auth
 from aicity.platform.server import ServerThread
 from aicity.platform.service import Platform
-from aicity.platform.store import PlatformStore
 
 TOKENS = {"viewer": "v" * 20, "operator": "o" * 20, "engineer": "e" * 20, "admin": "a" * 20,
           "device": "d" * 20}
@@ -83,8 +83,8 @@ class Api:
 
     def __init__(self, folder: Path, backoff: tuple[float, ...] = (0.05, 0.05, 0.05)) -> None:
         self.folder = folder
-        self.store = PlatformStore(folder / "city.db")
-        self.platform = Platform(self.store, Auth.from_dict(ACCESS), folder=folder, backoff=backoff)
+        self.store = open_store(folder / "city.db")
+        self.platform = Platform(self.store, Auth.from_dict(ACCESS), location=folder / "city.db", backoff=backoff)
         self.platform.start()
         self.server = ServerThread(create_app(self.platform)).start()
         self.url = self.server.url

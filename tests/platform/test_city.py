@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from aicity.core.store import open_store
 from aicity.platform.app import create_app
 from aicity.platform.auth import Auth
 from aicity.platform.city import LiveCity
 from aicity.platform.server import ServerThread
 from aicity.platform.service import Platform
-from aicity.platform.store import PlatformStore
 from tests.platform.conftest import ACCESS, headers
 
 pytest.importorskip("libsumo")
@@ -36,8 +36,8 @@ class Live:
     """A served platform with a live grid3x3 city."""
 
     def __init__(self, folder: Path) -> None:
-        self.store = PlatformStore(folder / "city.db")
-        self.platform = Platform(self.store, Auth.from_dict(ACCESS), folder=folder)
+        self.store = open_store(folder / "city.db")
+        self.platform = Platform(self.store, Auth.from_dict(ACCESS), location=folder / "city.db")
         self.platform.city = LiveCity("grid3x3", store=self.store, out=folder, speed=40.0, duration_s=1800)
         self.platform.start()
         self.platform.city.start()

@@ -46,7 +46,7 @@ def _reading(i: int) -> str:
 
 
 def _stored(api: Api) -> int:
-    return len(api.store.attr_series("urn:ngsi-ld:Sensor:7", "count"))
+    return len(api.store.series("urn:ngsi-ld:Sensor:7", "count"))
 
 
 def _wait(cond: object, timeout_s: float = 20.0) -> None:
@@ -74,7 +74,7 @@ def test_no_reading_lost_across_restarts_of_aicity_and_the_broker(api: Api, brok
     bridge = MqttBridge(api.platform, port=broker.port).start()
     try:
         _wait(lambda: _stored(api) >= 3000, 30)
-        values = [v for _, v, _ in api.store.attr_series("urn:ngsi-ld:Sensor:7", "count")]
+        values = [p.value for p in api.store.series("urn:ngsi-ld:Sensor:7", "count")]
         assert sorted(values) == list(range(3000)), f"lost {3000 - len(set(values))} readings"
         assert api.store.dead_letter_count == 0
     finally:
