@@ -66,7 +66,7 @@ def run_section(name: str, quick: bool) -> Path:
         if not quick:
             i21 = RESULTS / "safety_ingolstadt21.json"
             _aicity("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers", "smart,ai,oracle",
-                    "--seeds", "1-10", "--loads", "40", "--json", str(i21))
+                    "--seeds", "1-10", "--loads", "20,40", "--json", str(i21))
             out.write_text(json.dumps(json.loads(out.read_text()) + json.loads(i21.read_text()), indent=2))
             i21.unlink()
             _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",

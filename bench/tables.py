@@ -368,7 +368,8 @@ def safety_table(recs: list[dict[str, Any]]) -> list[str]:
 
 def safety_factorial_table(recs: list[dict[str, Any]]) -> list[str]:
     """Safety in the city scenario: {SUMO bluelight} × {mobility's preemption}, AI dispatch, paired seeds."""
-    recs = [r for r in recs if r.get("city")]
+    smart = {r["seed"]: r for r in recs if r.get("city") and r["controller"] == "smart"}
+    recs = [r for r in recs if r.get("city") and r["controller"] == "ai"]
     arms: dict[tuple[bool, bool], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in recs:
         arms[(bool(r["bluelight"]), bool(r["preemption"]))][r["seed"]] = r
@@ -385,6 +386,28 @@ def safety_factorial_table(recs: list[dict[str, Any]]) -> list[str]:
                      f"{_mean([r['busy_frac'] for r in runs]):.2f} | {_mean([r['mean_response_s'] for r in runs]):.0f} | "
                      f"{_mean([r['p90_response_s'] for r in runs]):.0f} | {_mean([r['late_frac'] for r in runs]):.3f} | "
                      f"{delta} |")
+    ai = arms.get((False, True), {})
+    pairs = [(smart[s], ai[s]) for s in smart if s in ai and smart[s]["calls"]]
+    if len(pairs) >= 2:
+        lines += ["", "Smart City as a whole (closest idle from MEXCLP stations beside fixed-time signals) against AI "
+                  "City as a whole (live dispatch, DMEXCLP, AI signals with preemption), bluelight off, paired seeds:",
+                  "", "| city | seeds | busy | mean response s | p90 s | late | worst zone p90 s |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, idx in (("Smart City", 0), ("AI City", 1)):
+            runs = [p[idx] for p in pairs]
+            lines.append(f"| {name} | {len(runs)} | {_mean([r['busy_frac'] for r in runs]):.2f} | "
+                         f"{_mean([r['mean_response_s'] for r in runs]):.0f} | "
+                         f"{_mean([r['p90_response_s'] for r in runs]):.0f} | {_mean([r['late_frac'] for r in runs]):.3f} | "
+                         f"{_mean([r['worst_zone_p90_s'] for r in runs]):.0f} |")
+        d_late = [a["late_frac"] - s["late_frac"] for s, a in pairs]
+        d_mean = [a["mean_response_s"] - s["mean_response_s"] for s, a in pairs]
+        ll, lh = _ci95(d_late)
+        ml, mh = _ci95(d_mean)
+        base_late = _mean([s["late_frac"] for s, _ in pairs])
+        base_mean = _mean([s["mean_response_s"] for s, _ in pairs])
+        lines += ["", f"AI − Smart: late {_mean(d_late):+.3f} (95 % CI {ll:+.3f} … {lh:+.3f}; "
+                  f"{100 * _mean(d_late) / base_late if base_late else float('nan'):+.1f} %), mean response "
+                  f"{_mean(d_mean):+.1f} s ({ml:+.1f} … {mh:+.1f}; {100 * _mean(d_mean) / base_mean:+.1f} %)."]
     return lines
 
 

@@ -30,7 +30,8 @@ class Task:
     bluelight: bool = False
     preemption: bool | None = None
     """None: the safety scenario alone (no signals controlled); True/False: the city scenario with mobility's
-    AI signal control with / without its preemption planner."""
+    AI signal control with / without its preemption planner (Smart City dispatch runs beside mobility's fixed-time
+    plans: Smart City as a whole)."""
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -47,7 +48,8 @@ def run_task(task: Task) -> dict[str, Any]:
         controllers = {"safety": task.controller}
     else:
         city = load_city(f"{task.scenario}-city", {f"safety.{k}": v for k, v in opts.items()})
-        controllers = {"safety": task.controller, "mobility": "ai" if task.preemption else "ai_nopreempt"}
+        signals = "fixed" if task.controller == "smart" else ("ai" if task.preemption else "ai_nopreempt")
+        controllers = {"safety": task.controller, "mobility": signals}
     ep = bench_run(city, mode="ai", seed=task.seed, controllers=controllers)
     res = ep.results["safety"]
     k = res.kpis
@@ -103,6 +105,8 @@ def tasks_for(scenarios: list[str], controllers: list[str], seeds: list[int], lo
     if factorial:
         out += [Task(s, "ai", seed, load, service_scale, blue, pre) for s in scenarios for load in loads[-1:]
                 for blue in (False, True) for pre in (False, True) for seed in seeds]
+        out += [Task(s, "smart", seed, load, service_scale, False, False) for s in scenarios for load in loads[-1:]
+                for seed in seeds]  # Smart City as a whole: closest idle beside fixed-time signals
     return out
 
 

@@ -18,7 +18,8 @@ def add_commands(commands: Any, bench: Any) -> None:
     p.add_argument("--service-scale", type=float, default=0.25,
                    help="scale of on-scene and handover times, reported in every record (default 0.25)")
     p.add_argument("--factorial", action="store_true",
-                   help="add the {bluelight} x {preemption} factorial in the city scenario (AI, highest load)")
+                   help="add the {bluelight} x {preemption} factorial in the city scenario (AI, highest load) "
+                        "and Smart City as a whole there (closest idle beside fixed-time signals)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", help="write the records to this file (default: print)")
     p.set_defaults(func=_bench_safety)
