@@ -68,7 +68,9 @@ class DemandLearner:
     _last: dict[str, tuple[Any, int]] = field(default_factory=dict)
     _health: dict[str, str] = field(default_factory=dict)
     _fc: dict[str, Any] = field(default_factory=dict)
-    tracker: AccuracyTracker = field(default_factory=lambda: AccuracyTracker(window=288))
+    tracker: AccuracyTracker = field(default_factory=lambda: AccuracyTracker(window=48))
+    _hour: list[dict[str, float]] = field(default_factory=list)
+    _hour_fc: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from aicity.forecast import registry
@@ -118,8 +120,7 @@ class DemandLearner:
                 values[f"{INFLEXIBLE}:{int(bus.get('node') or 0)}"] = _num(bus.get("inflexibleLoad"))
         else:
             values[f"{INFLEXIBLE}:0"] = _num(meter.get("activePower")) - ev_kw - bat_kw
-        if self._model.series_ids and ARRIVALS in self._fc:
-            self.tracker.observe(values, {k: self._fc[k]["mean"][0] for k in values if k in self._fc})
+        self._track(values)
         self._model.learn_step(values, t=now)
         fcs = self._model.forecast_all(self.horizon)
         self._fc = {sid: {"mean": [max(0.0, v) if sid == ARRIVALS else v for v in fc.mean],
@@ -134,6 +135,19 @@ class DemandLearner:
                                     "interval_80": [], "model": self.model,
                                     "nodes": {str(i): list(self._fc[k]["mean"]) for i, k in nodes},
                                     "nodes_upper_80": {str(i): u for (i, _), u in zip(nodes, upper, strict=True)}}
+
+    def _track(self, values: Mapping[str, float]) -> None:
+        """Live accuracy on hourly sums (one-step arrivals are bursty: persistence is exact whenever nothing
+        arrives): each hour, what arrived and the load against the hour ahead forecast an hour earlier."""
+        self._hour.append(dict(values))
+        per_hour = max(1, round(self.period / 24))
+        if len(self._hour) < per_hour:
+            return
+        got = {k: float(sum(v.get(k, 0.0) for v in self._hour)) for k in self._hour[-1]}
+        self._hour = []
+        ahead = {k: float(sum(fc["mean"][:per_hour])) for k, fc in self._fc.items() if k in got}
+        self.tracker.observe(got, self._hour_fc)
+        self._hour_fc = ahead
 
     def _check_frozen(self, ent: Entity, attr: str, flowing: bool) -> None:
         """A cumulative reading unchanged for ``frozen_after`` steps while power flows marks its meter frozen."""
