@@ -294,7 +294,7 @@ def energy_table(recs: list[dict[str, Any]]) -> list[str]:
         gaps = [(r.get("gap_closed_cost"), r.get("gap_closed_peak")) for r in rs]
         gap = "—" if all(g[0] is None for g in gaps) else " / ".join(
             f"{_mean([float(g[i]) for g in gaps if g[i] is not None]):.2f}" for i in (0, 1))
-        viol = f"{_mean([r['voltage_violations'] for r in rs]):g} / {_mean([r['loading_violations'] for r in rs]):g}"
+        viol = f"{_mean([r['voltage_violations'] for r in rs]):.3g} / {_mean([r['loading_violations'] for r in rs]):.3g}"
         lines.append(f"| {scen} | {label} | {seeds} | {_mean([r['peak_kw'] for r in rs]):.1f} | "
                      f"{100 * _mean([r['delivered_frac'] for r in rs]):.2f} % | "
                      f"{_mean([r['energy_cost'] for r in rs]):,.2f} | {_mean([r['co2_kg'] for r in rs]):,.0f} | "
@@ -443,7 +443,7 @@ def energy_table(recs: list[dict[str, Any]]) -> list[str]:
         gaps = [(r.get("gap_closed_cost"), r.get("gap_closed_peak")) for r in rs]
         gap = "—" if all(g[0] is None for g in gaps) else " / ".join(
             f"{_mean([float(g[i]) for g in gaps if g[i] is not None]):.2f}" for i in (0, 1))
-        viol = f"{_mean([r['voltage_violations'] for r in rs]):g} / {_mean([r['loading_violations'] for r in rs]):g}"
+        viol = f"{_mean([r['voltage_violations'] for r in rs]):.3g} / {_mean([r['loading_violations'] for r in rs]):.3g}"
         lines.append(f"| {scen} | {label} | {seeds} | {_mean([r['peak_kw'] for r in rs]):.1f} | "
                      f"{100 * _mean([r['delivered_frac'] for r in rs]):.2f} % | "
                      f"{_mean([r['energy_cost'] for r in rs]):,.2f} | {_mean([r['co2_kg'] for r in rs]):,.0f} | "
