@@ -277,44 +277,6 @@ def platform_table(recs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _energy_label(r: dict[str, Any]) -> str:
-    opts = {k: v for k, v in (r.get("options") or {}).items() if k not in ("draw", "oracle")}
-    return r["controller"] + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + ")" if opts else "")
-
-
-def energy_table(recs: list[dict[str, Any]]) -> list[str]:
-    """One row per scenario × controller (× options): KPIs, gap closed and speed, mean over the seeds listed."""
-    lines = ["| scenario | controller | seeds | peak kW | delivered | energy cost $ | CO2 kg | violations (V/L) | "
-             "gap closed cost / peak | ms per step |", "|---|---|---|---|---|---|---|---|---|---|"]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in recs:
-        groups.setdefault((r["scenario"], _energy_label(r)), []).append(r)
-    for (scen, label), rs in groups.items():
-        seeds = ",".join(str(r["seed"]) for r in rs)
-        gaps = [(r.get("gap_closed_cost"), r.get("gap_closed_peak")) for r in rs]
-        gap = "—" if all(g[0] is None for g in gaps) else " / ".join(
-            f"{_mean([float(g[i]) for g in gaps if g[i] is not None]):.2f}" for i in (0, 1))
-        viol = f"{_mean([r['voltage_violations'] for r in rs]):.3g} / {_mean([r['loading_violations'] for r in rs]):.3g}"
-        lines.append(f"| {scen} | {label} | {seeds} | {_mean([r['peak_kw'] for r in rs]):.1f} | "
-                     f"{100 * _mean([r['delivered_frac'] for r in rs]):.2f} % | "
-                     f"{_mean([r['energy_cost'] for r in rs]):,.2f} | {_mean([r['co2_kg'] for r in rs]):,.0f} | "
-                     f"{viol} | {gap} | {_mean([r['wall_ms_per_step'] for r in rs]):.0f} |")
-    return lines
-
-
-ENERGY_BLURB = (
-    "`aicity bench energy` (every episode through `aicity.runner.bench_run`: governance, precedence, an in-memory "
-    "store): Smart City (chargers at full power from plug-in, batteries on self-consumption), AI City (online "
-    "forecasts + receding-horizon MPC, an LP on HiGHS re-solved every step), and the perfect-foresight oracle LP "
-    "replayed through the same loop. gap closed = (smart − ai) / (smart − oracle). ACN Caltech: real sessions, "
-    "5-min steps, 150 kW transformer, 6.656 kW chargers, SCE TOU-EV-4 (energy charges; the $15.51/kW demand "
-    "charge is the LP's peak weight), CAISO SCE marginal CO2. `user_input=acn-sim` (default) shows the planner "
-    "the energy each EV took and its real departure, as ACN-Sim does and as the published anchors (uncontrolled "
-    "99.8 kW, perfect foresight 37.7 kW) were measured; `typed-departure` shows the departure the user typed. "
-    "Targets: AI ≤ 42 kW with ≥ 99.5 % delivered and cost ≤ uncontrolled (ACN); gap closed ≥ 0.9 on cost and peak "
-    "with 0 violations (district). Measured while other work shared the 2 cores: ms per step are upper bounds.")
-
-
 def _safety_key(r: dict[str, Any]) -> tuple[str, float, float]:
     return (r["scenario"], float(r["load_multiplier"]), float(r["service_scale"]))
 
@@ -529,8 +491,6 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
                      "yet; the figures are what the code does. Loss across restarts is measured in "
                      "`tests/platform/test_mqtt.py`: 3,000 QoS 1 readings with aicity and then mosquitto restarted "
                      "mid-way: all stored, 0 lost."))
-    sections.append(("Energy: EV charging, batteries and PV against the oracle", "energy.json", energy_table,
-                     ENERGY_BLURB))
     sections.append(("Public safety: ambulance dispatch and relocation", "safety.json", safety_table,
                      SAFETY_BLURB))
     sections.append(("Public safety: bluelight × preemption in the city scenario", "safety_factorial.json",
