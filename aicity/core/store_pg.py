@@ -39,7 +39,6 @@ from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.event import Event
 from aicity.core.store import (
-    AGGREGATES,
     DISTINCT_ATTRS,
     OPS,
     SERIES_COLUMNS,
@@ -55,6 +54,7 @@ from aicity.core.store import (
     StoredEvent,
     StoreError,
     UpdateResult,
+    aggregates,
     causal_chain,
     history_row,
     matching_docs,
@@ -513,13 +513,13 @@ class PostgresStore(CachedReads):
 
     @synchronized
     @_available
-    def aggregate(self, entity_id: str, attr: str, *, start: float, end: float | None,
-                  period_s: float) -> list[Bucket]:
+    def aggregate(self, entity_id: str, attr: str, *, start: float, end: float | None, period_s: float,
+                  distinct: bool = False) -> list[Bucket]:
         """One attribute's values in ``[start, end)`` aggregated per period from ``start`` (in SQL)."""
         if not self.schema_version:
             return []
         where, params = series_sql("%s", entity_id, attr, start, end)
-        sql = f"SELECT floor((t - %s) / %s)::bigint AS b, {AGGREGATES} {where} GROUP BY b ORDER BY b"
+        sql = f"SELECT floor((t - %s) / %s)::bigint AS b, {aggregates(distinct)} {where} GROUP BY b ORDER BY b"
         return [Bucket(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], int(r[6]))
                 for r in self._db.execute(sql.encode(), [start, period_s, *params])]
 

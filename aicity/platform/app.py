@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -59,9 +60,9 @@ class Call:
                            "concise" if "concise" in self.options else "normalized")
         self.sys_attrs = "sysAttrs" in self.options
 
-    @property
+    @functools.cached_property
     def codec(self) -> Codec:
-        """The codec of this request's context."""
+        """The codec of this request's context (one per request: it remembers the terms it has seen)."""
         return self.broker.codec(self.ctx)
 
     def codec_for(self, item: Any) -> Codec:
@@ -413,6 +414,8 @@ def _run_batch(c: Call, op: str) -> tuple[list[str], list[str], list[dict[str, A
     if op == "delete":
         done, failed = c.broker.batch(op, c.codec, body)
         return done, [], failed
+    if op == "upsert":  # the IoT agents' path: validated item by item, stored in one transaction
+        return c.broker.upsert_batch([(c.codec_for(item), item) for item in body], update_only="update" in c.options)
     ok: list[str] = []
     created: list[str] = []
     errors: list[dict[str, Any]] = []

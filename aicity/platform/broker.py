@@ -180,7 +180,10 @@ class Broker:
                 elif op == "create":
                     self.create(codec, item)
                 elif op == "upsert":
-                    self._upsert(codec, item, update_only=update_only)
+                    _, _, failed = self.upsert_batch([(codec, item)], update_only=update_only)
+                    if failed:
+                        errors += failed
+                        continue
                 elif op == "update":
                     if not isinstance(ident, str):
                         raise bad("an entity needs an id")
@@ -200,33 +203,67 @@ class Broker:
                                "error": exc.problem()})
         return ok, errors
 
-    def _upsert(self, codec: Codec, item: Any, *, update_only: bool) -> None:
-        entity, nulls = codec.entity(item)
+    def upsert_batch(self, items: Sequence[tuple[Codec, Any]], *, update_only: bool
+                     ) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        """entityOperations/upsert: every item validated, then written in as few store transactions as the
+        semantics allow (merges and new entities together; a replacement flushes them first); (ids done, ids
+        created, errors per id)."""
+        ok: list[str] = []
+        created: list[str] = []
+        errors: list[dict[str, Any]] = []
+        parsed: list[tuple[Codec, Entity, set[str]]] = []
+        for codec, item in items:
+            try:
+                entity, nulls = codec.entity(item)
+            except NgsiError as exc:
+                ident = item.get("id") if isinstance(item, Mapping) else None
+                errors.append({"entityId": ident if isinstance(ident, str) else None, "error": exc.problem()})
+                continue
+            parsed.append((codec, entity, nulls))
+        now = datetime.now(UTC)
+        pending: dict[str, tuple[Entity | None, Entity]] = {}
+
+        def flush() -> None:
+            if pending:
+                self._merge_many(list(pending.values()), now)
+                pending.clear()
         with self.store.lock:
-            old = self.store.get(entity.id)
-            if old is None:
-                self._write(None, entity, replace=True, reason="newlyMatching")
-            elif old.type != entity.type:
-                raise bad(f"entity {entity.id} is of type {codec.term(old.type)}, not {codec.term(entity.type)}")
-            elif update_only:  # options=update: merge attributes in (what FIWARE IoT Agents send)
-                if nulls:
-                    self._write(old, merge(old, entity, nulls), replace=True, reason="updated")
+            for codec, entity, nulls in parsed:
+                if entity.id in pending:  # the same entity twice in a batch: in order
+                    flush()
+                old = self.store.get(entity.id)
+                if old is not None and old.type != entity.type:
+                    errors.append({"entityId": entity.id, "error": bad(
+                        f"entity {entity.id} is of type {codec.term(old.type)}, not {codec.term(entity.type)}"
+                    ).problem()})
+                    continue
+                if (old is None and entity.attrs) or (old is not None and update_only and not nulls):
+                    pending[entity.id] = (old, entity)
                 else:
-                    self._write(old, entity, replace=False, reason="updated")
-            else:  # default upsert: the entity is replaced
-                self._write(old, entity, replace=True, reason="updated")
+                    flush()
+                    new = entity if old is None or not update_only else merge(old, entity, nulls)
+                    self._write(old, new, replace=True, reason="newlyMatching" if old is None else "updated")
+                ok.append(entity.id)
+                if old is None:
+                    created.append(entity.id)
+            flush()
+        return ok, created, errors
+
+    def _merge_many(self, changes: Sequence[tuple[Entity | None, Entity]], now: datetime) -> None:
+        """Merge entities in one store transaction and match the changes against the subscriptions."""
+        results = self.store.upsert_many([e for _, e in changes], now=now)
+        if not self.subs.active:
+            return
+        for (old, e), r in zip(changes, results, strict=True):
+            changed = set(r.changed) | set(r.reported)
+            if changed:
+                self.subs.changed(old, self.store.get(e.id) or e, changed,
+                                  "newlyMatching" if old is None else "updated")
 
     def upsert_fast(self, entities: Sequence[Entity], *, now: datetime | None = None) -> None:
         """Merge already-validated entities in one transaction (MQTT ingest), matching subscriptions."""
-        when = now or datetime.now(UTC)
         with self.store.lock:
-            olds = [self.store.get(e.id) for e in entities] if self.subs._matchers else None
-            results = self.store.upsert_many(entities, now=when)
-            if olds is not None:
-                for old, e, r in zip(olds, entities, results, strict=True):
-                    changed = set(r.changed) | set(r.reported)
-                    if changed:
-                        self.subs.changed(old, self.store.get(e.id) or e, changed, "updated")
+            self._merge_many([(self.store.get(e.id), e) for e in entities], now or datetime.now(UTC))
 
     # ---- queries --------------------------------------------------------------------------------
     def query(self, codec: Codec, query: Query, *, need_filter: bool = True) -> list[Entity]:

@@ -130,15 +130,17 @@ def parse_reading(device: str, payload: bytes, codec: Any) -> list[Entity]:
 
 class MqttBridge:
     """Subscribes to device readings (QoS 1, persistent session) and sends commands; one writer thread commits
-    readings in batches and acknowledges them to the broker after the commit."""
+    readings in batches (group commit: a batch gathers for up to ``linger_s``) and acknowledges them to the broker
+    after the commit."""
 
     def __init__(self, platform: Any, *, host: str = "127.0.0.1", port: int = 1883,
-                 client_id: str = "aicity-platform", batch: int = 500) -> None:
+                 client_id: str = "aicity-platform", batch: int = 2000, linger_s: float = 0.02) -> None:
         self.platform = platform
         self.host = host
         self.port = port
         self.client_id = client_id
         self.batch = batch
+        self.linger_s = linger_s
         self.tally: Counter[str] = Counter()
         self._pending: list[Any] = []
         self._cv = threading.Condition()
@@ -193,7 +195,8 @@ class MqttBridge:
             return
         with self._cv:
             self._pending.append(msg)
-            self._cv.notify()
+            if len(self._pending) in (1, self.batch):  # the first starts the writer's wait, a full batch ends it
+                self._cv.notify()
 
     def _on_ack(self, msg: Any) -> None:
         try:
@@ -214,6 +217,11 @@ class MqttBridge:
                     self._cv.wait(0.1)
                 if not self._pending and self._stop.is_set():
                     return
+                # group commit: let a batch gather for up to `linger_s` (one commit serves them all)
+                deadline = time.monotonic() + self.linger_s
+                while len(self._pending) < self.batch and not self._stop.is_set() and \
+                        (left := deadline - time.monotonic()) > 0:
+                    self._cv.wait(left)
                 msgs, self._pending = self._pending[:self.batch], self._pending[self.batch:]
             try:
                 self._write(msgs)
@@ -235,13 +243,8 @@ class MqttBridge:
             except DeviceMessageError as exc:
                 self.tally["dead_lettered"] += 1
                 broker.store.dead_letter(f"mqtt:{m.topic}", exc, m.payload.decode(errors="replace"), now=now)
-        if good:
-            latest: dict[str, Entity] = {}
-            for e in good:  # one message can hold several readings of an entity: keep each as history
-                if e.id in latest:
-                    broker.upsert_fast([latest.pop(e.id)], now=now)
-                latest[e.id] = e
-            broker.upsert_fast(list(latest.values()), now=now)
+        if good:  # one transaction; several readings of one entity are each kept, in order
+            broker.upsert_fast(good, now=now)
             self.tally["stored"] += len(good)
 
     def command(self, device: str, command: Mapping[str, Any], *, by: str, timeout_s: float = 5.0

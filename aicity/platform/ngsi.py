@@ -93,13 +93,20 @@ class Codec:
     def __init__(self, terms: TermRegistry, ctx: Context) -> None:
         self.terms = terms
         self.ctx = ctx
+        self._names: dict[str, str] = {}  # term → stored name, once known (a batch repeats the same few)
 
     # ---- input ------------------------------------------------------------------------------------
     def attr_name(self, term: str, *, create: bool = True) -> str | None:
         """A request's attribute (or type) term → the stored short name."""
+        known = self._names.get(term) if isinstance(term, str) else None
+        if known is not None:
+            return known
         if not isinstance(term, str) or not term:
             raise bad(f"attribute name {term!r} is not a non-empty string")
-        return self.terms.name(self.ctx.expand(term), create=create)
+        name = self.terms.name(self.ctx.expand(term), create=create)
+        if name is not None:
+            self._names[term] = name
+        return name
 
     def entity(self, body: Any, *, need_type: bool = True, entity_id: str | None = None
                ) -> tuple[Entity, set[str]]:

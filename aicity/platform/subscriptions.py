@@ -206,6 +206,11 @@ class Subscriptions:
             self._matchers.pop(sid, None)
 
     # ---- matching -------------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """True when some subscription may match a change (else changes need not be looked at)."""
+        return bool(self._matchers)
+
     def changed(self, old: Entity | None, new: Entity, changed: set[str], reason: str) -> int:
         """Queue a notification for every subscription the change matches; returns how many."""
         if not self._matchers or not changed:

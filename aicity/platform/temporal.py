@@ -105,7 +105,7 @@ def _aggregate(store: StateStore, entity_id: str, name: str, start: float | None
         start = first[0].t if first else 0.0
     period = period_s or ((end or datetime.now(UTC).timestamp()) - start) or 1.0
     out: dict[str, Any] = {"type": "Property"}
-    rows = store.aggregate(entity_id, name, start=start, end=end, period_s=period)
+    rows = store.aggregate(entity_id, name, start=start, end=end, period_s=period, distinct="distinctCount" in methods)
     for m in methods:
         values = []
         for b, count, total, sumsq, lo, hi, distinct in ((r.index, r.count, r.sum, r.sumsq, r.min, r.max, r.distinct)

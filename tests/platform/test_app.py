@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from aicity.platform.jsonld import CORE_URL
-from tests.platform.conftest import Api, headers
+from tests.platform.conftest import Api, Receiver, headers
 
 V1 = "/ngsi-ld/v1"
 SDM = "https://smartdatamodels.org/context.jsonld"
@@ -166,6 +166,23 @@ def test_batches_and_iot_agent_upsert(api: Api) -> None:
     r = api.http.post(f"{V1}/entityOperations/query", json={"type": "Query", "entities": [{"type": "Vehicle"}]})
     assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Vehicle:3"]
     problem(api.http.post(f"{V1}/entityOperations/create", json={"not": "a list"}), 400, "BadRequestData")
+
+
+def test_a_batch_upsert_is_validated_item_by_item_and_stored_in_order(api: Api, receiver: Receiver) -> None:
+    api.http.post(f"{V1}/subscriptions", json={"type": "Subscription", "entities": [{"type": "Vehicle"}],
+                                                 "notification": {"endpoint": {"uri": receiver.url}}})
+    speed = [{"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "speed": {"type": "Property", "value": v,
+              "observedAt": f"2026-01-01T11:00:0{v}Z"}} for v in range(3)]
+    r = api.http.post(f"{V1}/entityOperations/upsert", params={"options": "update"},
+                      json=[speed[0], {"id": "bad"}, speed[1], {"id": "urn:ngsi-ld:Vehicle:1", "type": "Bus"},
+                            speed[2], {"id": "urn:ngsi-ld:Vehicle:2", "type": "Vehicle"}])
+    assert r.status_code == 207
+    assert r.json()["success"] == ["urn:ngsi-ld:Vehicle:1"] * 3 + ["urn:ngsi-ld:Vehicle:2"]
+    assert [e["entityId"] for e in r.json()["errors"]] == ["bad", "urn:ngsi-ld:Vehicle:1"]
+    assert [p.value for p in api.store.series("urn:ngsi-ld:Vehicle:1", "speed")] == [0, 1, 2]
+    assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:2").json() == {"id": "urn:ngsi-ld:Vehicle:2",
+                                                                           "type": "Vehicle"}
+    assert len(receiver.wait(4)) == 4  # created, two updates, and the entity without attributes
 
 
 def test_json_ld_link_header_and_in_body_context(api: Api) -> None:
