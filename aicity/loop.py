@@ -20,6 +20,7 @@ from aicity.core.bus import Bus
 from aicity.core.capabilities import (
     AccuracyReporting,
     Clocked,
+    DeadLetterSource,
     EdgeEventSource,
     Resumable,
     SensorFeeds,
@@ -40,7 +41,7 @@ from aicity.core.domain import (
     Twin,
 )
 from aicity.core.entity import Entity
-from aicity.core.errors import UserError, ValidationError
+from aicity.core.errors import ObservationError, UserError, ValidationError
 from aicity.core.event import (
     AckData,
     CommandData,
@@ -288,6 +289,7 @@ class CityLoop:
             except ValidationError as exc:
                 self.store.dead_letter(f"{run.name}.twin", exc, item, now=now)
                 self.stats.rejected_observations += 1
+        self._drain_rejected(run, now)
         fresh: list[Entity] = []
         for entity, result in zip(good, self.store.upsert_many(good, now=now, context_id=ctx.id), strict=True):
             if _stale_repeat(entity, result.kinds.values()):  # e.g. a frozen sensor: counted and kept apart
@@ -308,6 +310,15 @@ class CityLoop:
         for entity in good:
             self._latest[entity.id] = entity
         return ctx
+
+    def _drain_rejected(self, run: PartRun, now: datetime) -> None:
+        """Dead-letter and count what the twin refused at its own boundary."""
+        if not isinstance(run.twin, DeadLetterSource):
+            return
+        for item in run.twin.rejected():
+            self.store.dead_letter(item["source"] or f"{run.name}.twin",
+                                   ObservationError(None, None, item["reason"]), item["payload"], now=now)
+            self.stats.rejected_observations += 1
 
     def _forecast(self, run: PartRun, snapshot: Snapshot) -> dict[str, Any]:
         forecasts: dict[str, Any] = {}

@@ -252,6 +252,7 @@ def run_mode(scenario: str | None, mode: str, seed: int, out: str, options: Mapp
                 "scenario": part.scenario.name, "kpis": res.kpis, "groups": res.groups, "series": res.series,
                 "extra": res.extra, "equity": ep.governance.equity(part.name, res, now=ep.now),
                 "kpi_meta": [k.to_dict() for k in part.domain.meta.kpis],
+                "reference": dict(res.reference), "reference_name": res.reference_name,
                 "options": dict(part.scenario.params)}
         return {
             "mode": mode, "city": city.name, "seed": seed, "domains": domains,

@@ -25,6 +25,23 @@ class EdgeActionData(TypedDict):
     detail: dict[str, Any]
 
 
+class RejectedInput(TypedDict):
+    """Input a twin refused at its own boundary (a malformed report, a duplicate call): kept, never acted on."""
+
+    source: str
+    reason: str
+    payload: Any
+
+
+@runtime_checkable
+class DeadLetterSource(Protocol):
+    """A twin that validates inputs of its own (e.g. reported incidents) and hands the rejects to the loop."""
+
+    def rejected(self) -> list[RejectedInput]:
+        """Drain what was rejected since the last call; the loop dead-letters and counts each."""
+        ...
+
+
 @runtime_checkable
 class TargetSafeState(Protocol):
     """A twin that can put one target in its safe state (implausible inputs for that target only)."""

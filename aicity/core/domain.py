@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from aicity.core.entity import Entity
@@ -87,12 +88,19 @@ class Outcome:
 
 @dataclass(slots=True)
 class DomainResult:
-    """What a finished twin run reports: KPIs, per-group KPIs for equity, and time series for plots."""
+    """What a finished twin run reports: KPIs, per-group KPIs for equity, and time series for plots.
+
+    ``reference`` holds KPI values of a clearly named optimum on the same window (``reference_name``, e.g. a
+    perfect-foresight oracle): the report then shows it beside both modes with the gap AI City closed,
+    ``(Smart − AI) / (Smart − reference)``.
+    """
 
     kpis: dict[str, float]
     groups: dict[str, dict[str, float]] = field(default_factory=dict)
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, float] = field(default_factory=dict)
+    reference_name: str = ""
 
 
 Planner = Callable[[Snapshot, Mapping[str, Any]], list[ProposedAction]]
@@ -204,6 +212,15 @@ class Controllers(Protocol):
 
     def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
         """Planners and forecast providers of controller ``name`` on ``scenario``."""
+        ...
+
+
+@runtime_checkable
+class ReportPlots(Protocol):
+    """A domain that draws plots of its own into the report (beyond the kernel's series, group and map plots)."""
+
+    def plots(self, out: Path, results: Mapping[str, DomainResult], prefix: str) -> list[str]:
+        """Write PNG files into ``out`` (names starting with ``prefix``) from each mode's result; their names."""
         ...
 
 

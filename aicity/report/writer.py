@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.city import City
+from aicity.core.domain import DomainResult, ReportPlots
 from aicity.report import plots
 
 LABELS = plots.LABELS
@@ -52,9 +53,22 @@ def verdict(meta: Mapping[str, Any], smart: Any, ai: Any) -> str:
     return "better" if (ai < smart) == lower else "worse"
 
 
+def gap_closed(smart: Any, ai: Any, reference: Any) -> float | None:
+    """``(Smart − AI) / (Smart − reference)``: 1 = AI City as good as the reference, 0 = no better than Smart City;
+    None when the reference is no better than Smart City or a value is missing."""
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (smart, ai, reference)):
+        return None
+    span = smart - reference
+    return None if abs(span) < 1e-9 else (smart - ai) / span
+
+
 def compare(results: dict[str, dict[str, Any]], domain: str) -> dict[str, dict[str, Any]]:
-    """One domain's KPIs side by side in declared order, with unit, direction, change and verdict."""
+    """One domain's KPIs side by side in declared order, with unit, direction, change and verdict (and, when the
+    domain reports a reference optimum, its value and the gap AI City closed)."""
     first = next(iter(results.values()))["domains"][domain]
+    reference: dict[str, Any] = {}
+    for res in results.values():
+        reference = reference or res["domains"][domain].get("reference") or {}
     table: dict[str, dict[str, Any]] = {}
     for meta in first.get("kpi_meta", []):
         key = meta["name"]
@@ -66,6 +80,9 @@ def compare(results: dict[str, dict[str, Any]], domain: str) -> dict[str, dict[s
         if isinstance(smart, int | float) and isinstance(ai, int | float) and smart and math.isfinite(smart):
             row["change_pct"] = 100.0 * (ai - smart) / abs(smart)
         row["verdict"] = verdict(meta, smart, ai)
+        if reference:
+            row["reference"] = reference.get(key)
+            row["gap_closed"] = gap_closed(smart, ai, reference.get(key))
         table[key] = row
     return table
 
@@ -98,6 +115,9 @@ def write_report(out: Path, *, city: City, seed: int, results: dict[str, dict[st
         prefix = f"{d}_" if len(domains) > 1 else ""
         figures += plots.series_plots(out, per, prefix) + plots.map_plots(out, per, prefix)
         figures += plots.group_plots(out, per, prefix)
+        plugin = city.part(d).domain
+        if isinstance(plugin, ReportPlots):
+            figures += plugin.plots(out, {m: _as_result(r) for m, r in per.items()}, prefix)
     comparison = {d: compare(results, d) for d in domains}
     notes = list(notes or [])
     ai_loop = results.get("ai", {}).get("loop", {}).get("by_domain", {})
@@ -122,14 +142,26 @@ def write_report(out: Path, *, city: City, seed: int, results: dict[str, dict[st
     return report
 
 
+def _as_result(r: Mapping[str, Any]) -> DomainResult:
+    return DomainResult(dict(r.get("kpis", {})), dict(r.get("groups", {})), dict(r.get("series", {})),
+                        dict(r.get("extra", {})), dict(r.get("reference", {})), str(r.get("reference_name", "")))
+
+
 def _kpi_lines(report: dict[str, Any], domain: str, modes: list[str]) -> list[str]:
-    lines = ["| KPI | unit | better | " + " | ".join(LABELS.get(m, m) for m in modes) + " | AI vs Smart | |",
-             "|---|---|---|" + "---:|" * (len(modes) + 1) + "---|"]
-    for key, row in report["comparison"][domain].items():
+    table = report["comparison"][domain]
+    ref = any("reference" in row for row in table.values())
+    ref_name = next((str(r["domains"][domain]["reference_name"]) for r in report["modes"].values()
+                     if r["domains"][domain].get("reference_name")), "")
+    extra_head = f" | {ref_name or 'reference'} | gap closed" if ref else ""
+    lines = ["| KPI | unit | better | " + " | ".join(LABELS.get(m, m) for m in modes) + " | AI vs Smart | "
+             + extra_head + (" |" if ref else "|"),
+             "|---|---|---|" + "---:|" * (len(modes) + 1) + "---|" + ("---:|---:|" if ref else "")]
+    for key, row in table.items():
         change = row.get("change_pct")
         name = f"**{key}**" if row["headline"] else key
+        tail = f" {_fmt(row.get('reference'))} | {_fmt(row.get('gap_closed'))} |" if ref else ""
         lines.append(f"| {name} | {row['unit']} | {row['better']} | " + " | ".join(_fmt(row.get(m)) for m in modes)
-                     + f" | {'' if change is None else f'{change:+.1f}%'} | {row['verdict']} |")
+                     + f" | {'' if change is None else f'{change:+.1f}%'} | {row['verdict']} |" + tail)
     counts = next(iter(report["modes"].values()))["domains"][domain].get("extra", {}).get("counts") or {}
     if counts:
         lines += ["", "Counts (neither better nor worse): " + "; ".join(

@@ -40,3 +40,16 @@ def test_verdicts_follow_declared_directions_and_json_is_strict(tmp_path: Path) 
     assert any("AI City made no proposal" in n for n in rep["notes"])  # nothing to control: said, not hidden
     md = (tmp_path / "report.md").read_text()
     assert "| **leak_l** | l | lower |" in md and "| pressure_ok | % | higher |" in md
+
+
+def test_a_reference_optimum_shows_with_the_gap_closed(tmp_path: Path) -> None:
+    city = City("w", "water", (Part(Pumps(), Scenario("s", "water", "", 0, 60)),))  # type: ignore[arg-type]
+    smart, ai = _mode("smart", 10.0, 90.0, 3), _mode("ai", 5.0, 80.0, 3)
+    ai["domains"]["water"].update(reference={"leak_l": 0.0, "pressure_ok": 90.0}, reference_name="oracle")
+    rep = write_report(tmp_path, city=city, seed=1, wall_s=1.0, results={"smart": smart, "ai": ai})
+    table = rep["comparison"]["water"]
+    assert table["leak_l"]["gap_closed"] == 0.5 and table["leak_l"]["reference"] == 0.0
+    assert table["pressure_ok"]["gap_closed"] is None  # the reference is no better than Smart City
+    md = (tmp_path / "report.md").read_text()
+    assert "| oracle | gap closed |" in md and "| 0.5 |" in md
+    assert not any("no proposal" in n for n in rep["notes"])

@@ -122,7 +122,9 @@ def result(ledger: Ledger, site: Site, oracle: Mapping[str, float] | None) -> Do
     if oracle is not None:
         extra["oracle"] = dict(oracle)
         counts.update({f"oracle_{k}": round(v, 3) for k, v in oracle.items()})
-    return DomainResult({k: float(v) for k, v in kpis.items()}, groups, ledger.series, extra)
+    reference = {k: float(v) for k, v in (oracle or {}).items() if k in kpis}
+    return DomainResult({k: float(v) for k, v in kpis.items()}, groups, ledger.series, extra, reference,
+                        "oracle (perfect foresight)" if reference else "")
 
 
 def gap_closed(baseline: float, controller: float, oracle: float) -> float | None:

@@ -21,8 +21,9 @@ from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
 from aicity.domains.mobility.const import EV_PREFIX, EV_TYPE, FLOW_TYPE, SIGNAL_PREFIX, SIGNAL_TYPE
 from aicity.domains.mobility.edge import GREEN, EdgeLimits, SignalEdge
+from aicity.domains.mobility.ev_report import lane_links, signals_ahead
 from aicity.domains.mobility.faults import IMPOSSIBLE_OCCUPANCY, IMPOSSIBLE_QUEUE, SensorFaults
-from aicity.domains.mobility.network import GREEN_CHARS, Network, additional_xml, load_network
+from aicity.domains.mobility.network import Network, additional_xml, load_network
 from aicity.domains.mobility.scenarios import SumoConfig, read_sumocfg, sumo_binary
 from aicity.domains.mobility.sumo_host import SHARED_NAME, SumoHost
 
@@ -149,12 +150,7 @@ class SumoTwin:
         """Load the scenario into SUMO, declare the detectors, insert the emergency vehicles."""
         binary = sumo_binary()
         net = self.net = load_network(self.cfg.net, self.config.detection_range_m)
-        for sid, sig in net.signals.items():
-            by_lane: dict[str, list[int]] = {}
-            for lk in sig.links:
-                by_lane.setdefault(lk.in_lane, []).append(lk.index)
-            for lk in sig.links:
-                self._lane_links[(sid, lk.index)] = tuple(sorted(set(by_lane[lk.in_lane])))
+        self._lane_links = lane_links(net)
         if self.config.sensor_faults is not None:  # checked before SUMO starts
             self._freeze, self._impossible = self.config.sensor_faults.resolve(net)
         if self.probes is not None:
@@ -506,6 +502,10 @@ class SumoTwin:
             out.append(Entity.trusted(signal_urn(sid), SIGNAL_TYPE, attrs))
         return out
 
+    def _greens_of(self, tls: str) -> list[str]:
+        edge = self.edges.get(tls)
+        return edge.greens if edge is not None else []
+
     def _ev_entities(self, when: datetime) -> list[Entity]:
         veh = self._sumo.vehicle
         out = []
@@ -515,17 +515,7 @@ class SumoTwin:
             x, y = veh.getPosition(vid)
             route = veh.getRoute(vid)
             idx = veh.getRouteIndex(vid)
-            ahead = []
-            for tls, link, dist, state in veh.getNextTLS(vid):
-                greens = self.edges[tls].greens if tls in self.edges else []
-                serving = [g for g, s in enumerate(greens) if link < len(s) and s[link] in GREEN_CHARS]
-                lane_links = self._lane_links.get((tls, int(link)), (int(link),))
-                ahead.append({"signal": signal_urn(tls), "linkIndex": int(link), "distance": round(dist, 1),
-                              "state": state, "servingPhases": serving,
-                              "protectedPhases": [g for g in serving if greens[g][link] == "G"],
-                              "clearingPhases": [g for g in serving
-                                                 if all(i < len(greens[g]) and greens[g][i] in GREEN_CHARS
-                                                        for i in lane_links)]})
+            ahead = signals_ahead(veh.getNextTLS(vid), self._greens_of, self._lane_links)
             attrs: dict[str, Any] = {
                 "position": Property([round(x, 2), round(y, 2)], when),
                 "roadSegment": Property(veh.getRoadID(vid), when),

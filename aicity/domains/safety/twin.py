@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aicity.core.capabilities import RejectedInput
 from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
@@ -143,6 +144,7 @@ class SafetyTwin:
         self._pending_reports: list[dict[str, Any]] = []
         self._seen_reports: set[str] = set()
         self.dead_letters: list[dict[str, Any]] = []
+        self._handed = 0  # dead letters already handed to the loop
         self.outcomes: list[Outcome] = []
         self._busy_s = 0.0
         self._samples: list[tuple[float, float, float, float]] = []  # (elapsed, coverage, busy units, halting)
@@ -239,18 +241,14 @@ class SafetyTwin:
             vt.setParameter(AMB_VTYPE, "has.bluelight.device", "true")
 
     def _read_signals(self, net_path: str) -> None:
+        from aicity.domains.mobility.ev_report import lane_links
         from aicity.domains.mobility.network import load_network
 
         net = self._signals = load_network(net_path)
         assert self.map is not None
         self._detector_edges = tuple(sorted({net.lanes[ln].edge for ln in net.lane_signal
                                              if net.lanes[ln].edge in self.map.length}))
-        for sid, sig in net.signals.items():
-            by_lane: dict[str, list[int]] = {}
-            for lk in sig.links:
-                by_lane.setdefault(lk.in_lane, []).append(lk.index)
-            for lk in sig.links:
-                self._lane_links[(sid, lk.index)] = tuple(sorted(set(by_lane[lk.in_lane])))
+        self._lane_links = lane_links(net)
 
     def _covers(self) -> dict[str, set[str]]:
         from aicity.domains.safety.mexclp import coverage_matrix
@@ -507,6 +505,12 @@ class SafetyTwin:
         self.edge.safe = False
 
     # ----- sensing -------------------------------------------------------------------------------------
+    def rejected(self) -> list[RejectedInput]:
+        """Reports refused at the boundary since the last call (the loop dead-letters and counts them)."""
+        new = self.dead_letters[self._handed:]
+        self._handed = len(self.dead_letters)
+        return [{"source": f"safety.{d['source']}", "reason": str(d["reason"]), "payload": d["payload"]} for d in new]
+
     def observe(self) -> list[Entity]:
         """Reported incidents, ambulances' own reports, detector speeds and en-route ambulances, as entities."""
         assert self.map is not None
@@ -549,10 +553,13 @@ class SafetyTwin:
                 "vehicleCount": Property(int(n), when)}))
         return ents
 
+    def _greens_of(self, tls: str) -> list[str]:
+        sig = self._signals.signals.get(tls) if self._signals is not None else None
+        return list(sig.greens) if sig is not None else []
+
     def _ev_entity(self, u: Unit, when: datetime) -> Entity:
         """The ambulance as an ``EmergencyVehicle`` (mobility's preemption reads it); signals only en route."""
-        from aicity.domains.mobility.network import GREEN_CHARS
-        from aicity.domains.mobility.twin import signal_urn
+        from aicity.domains.mobility.ev_report import signals_ahead
 
         ahead: list[dict[str, Any]] = []
         speed, route = 0.0, []
@@ -564,17 +571,7 @@ class SafetyTwin:
                 tls_ahead = veh.getNextTLS(u.vid)
             except Exception:  # left the simulation this step
                 tls_ahead = []
-            for tls, link, dist, state in tls_ahead:
-                sig = self._signals.signals.get(tls) if self._signals is not None else None
-                greens = sig.greens if sig is not None else []
-                serving = [g for g, s in enumerate(greens) if link < len(s) and s[link] in GREEN_CHARS]
-                lane_links = self._lane_links.get((tls, int(link)), (int(link),))
-                ahead.append({"signal": signal_urn(tls), "linkIndex": int(link), "distance": round(float(dist), 1),
-                              "state": state, "servingPhases": serving,
-                              "protectedPhases": [g for g in serving if greens[g][link] == "G"],
-                              "clearingPhases": [g for g in serving
-                                                 if all(i < len(greens[g]) and greens[g][i] in GREEN_CHARS
-                                                        for i in lane_links)]})
+            ahead = signals_ahead(tls_ahead, self._greens_of, self._lane_links)
         attrs: dict[str, Any] = {
             "position": Property([round(u.xy[0], 2), round(u.xy[1], 2)], when),
             "roadSegment": Property(u.edge, when), "speed": Property(speed, when, "MTS"),

@@ -61,6 +61,8 @@ def test_bad_input_is_dead_lettered_and_never_acted_on() -> None:
     acted = {i["id"] for i in res.extra["incidents"] if i["unit"]}
     assert not acted & {"X-unknown", "X-future"}
     assert res.kpis["calls_reached"] >= 1
+    # the loop kept them: dead letters in the run's store, counted as rejected input
+    assert ep.stats.rejected_observations == len(res.extra["dead_letters"]) >= 4
 
 
 def test_city_ambulances_get_mobility_preemption() -> None:
