@@ -545,8 +545,6 @@ def synchronized(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concaten
 
 
 SERIES_COLUMNS = "entity_id, attr, t, num, val, unit"
-INSERT_ROWS = 500
-"""Rows per multi-row INSERT on SQLite (6 columns × 500 stays under its 32,766 parameters)."""
 BUCKET_QUERIES = 2000
 """Up to this many periods, SQLite reads each period of an aggregation as its own index range."""
 
@@ -774,22 +772,15 @@ class SqliteStore(CachedReads):
         """History and series rows in one transaction; when not written the cache forgets them (a retry writes)."""
         try:
             if rows:
+                # in key order (stable: one entity's rows keep theirs), so the index pages are visited in turn
+                history: list[tuple[Any, ...]] = sorted(rows, key=_first)
+                points: list[tuple[Any, ...]] = sorted(series, key=_first)
                 with self._db:
-                    self._insert_rows("INSERT INTO history VALUES ", rows)
-                    self._insert_rows(f"INSERT INTO series ({SERIES_COLUMNS}) VALUES ", series)
+                    self._db.executemany("INSERT INTO history VALUES (?,?,?,?)", history)
+                    self._db.executemany(f"INSERT INTO series ({SERIES_COLUMNS}) VALUES (?,?,?,?,?,?)", points)
         except BaseException:
             self._cache.restore(saved)
             raise
-
-    def _insert_rows(self, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Rows in multi-row INSERTs of up to :data:`INSERT_ROWS` each: one step each, so another thread waiting
-        for the GIL (e.g. the MQTT network loop) is not handed it back and forth once a row."""
-        if not rows:
-            return
-        marks = "(" + ",".join("?" * len(rows[0])) + ")"
-        for i in range(0, len(rows), INSERT_ROWS):
-            part = rows[i:i + INSERT_ROWS]
-            self._db.execute(insert + ",".join([marks] * len(part)), [v for r in part for v in r])
 
     @synchronized
     def delete(self, entity_id: str) -> bool:
@@ -1259,6 +1250,10 @@ def open_store(target: str | Path, *, readonly: bool = False) -> StateStore:
     if text == ":memory:":
         return SqliteStore(text)
     return SqliteStore.open(text, readonly=True) if readonly else SqliteStore(text)
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
 
 
 def _text(value: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import threading
@@ -19,8 +20,15 @@ METERS = 1000
 """Entities per HTTP batch (each request updates every one of them)."""
 DEVICES = 100
 """MQTT devices, each publishing one reading a message to its own topic."""
+CLIENTS = 2
+"""HTTP client processes, each with one connection and one request at a time (as IoT agents run several)."""
 PUBLISHERS = 2
 """Processes publishing the devices' readings (each its own MQTT connection)."""
+
+
+def _load() -> float:
+    """The machine's 1-minute load average (the machine is shared: every record says what it was)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -28,8 +36,9 @@ def _pct(values: list[float], q: float) -> float:
     return round(s[min(len(s) - 1, int(q * len(s)))], 3) if s else float("nan")
 
 
-def _http_load(url: str, token: str, seconds: float, out: Any) -> None:
-    """One client, one request at a time: ``options=update`` batches of :data:`METERS` entities (a process)."""
+def _http_load(part: int, url: str, token: str, seconds: float, out: Any) -> None:
+    """One client, one request at a time: ``options=update`` batches of its own :data:`METERS` entities (a
+    process, one of :data:`CLIENTS`)."""
     import httpx
 
     lat: list[float] = []
@@ -37,8 +46,8 @@ def _http_load(url: str, token: str, seconds: float, out: Any) -> None:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
-            batch = [{"id": f"urn:ngsi-ld:Meter:{k}", "type": "Meter", "power": {"type": "Property", "value": i + k}}
-                     for k in range(METERS)]
+            batch = [{"id": f"urn:ngsi-ld:Meter:{part}-{k}", "type": "Meter",
+                      "power": {"type": "Property", "value": i + k}} for k in range(METERS)]
             t0 = time.perf_counter()
             r = http.post("/ngsi-ld/v1/entityOperations/upsert", params={"options": "update"}, json=batch)
             lat.append((time.perf_counter() - t0) * 1000)
@@ -130,18 +139,23 @@ def run_platform_bench(seconds: float = 10.0) -> list[dict[str, Any]]:
         server = ServerThread(create_app(platform)).start()
         http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         try:
-            got = _in_process(_http_load, server.url, token, seconds)
+            load = _load()
+            got = _in_process(_http_load, server.url, token, seconds, copies=CLIENTS)
             if "error" in got:
                 raise RuntimeError(got["error"])
-            stored = sum(_count(store, f"urn:ngsi-ld:Meter:{k}", "power") for k in range(METERS))
+            stored = sum(_count(store, f"urn:ngsi-ld:Meter:{c}-{k}", "power") for c in range(CLIENTS)
+                         for k in range(METERS))
             out.append({"measurement": "http_upsert", "rate_per_s": round(got["n"] / got["duration"]),
+                        "clients": CLIENTS, "load_1min": [load, _load()],
                         "n": got["n"], "lost": got["n"] - stored, "duration_s": round(got["duration"], 2),
                         "latency_ms": {"p50": _pct(got["latency"], .5), "p99": _pct(got["latency"], .99)},
-                        "note": f"entity updates/s, {METERS:,} per request (options=update), one client process, "
-                                "one request at a time; latency per request, answered after the commit"})
+                        "note": f"entity updates/s, {METERS:,} per request (options=update), {CLIENTS} client "
+                                "processes, one request at a time each; latency per request, answered after the "
+                                "commit"})
             broker = BrokerProcess(free_port(), folder / "mq").start()
             bridge = MqttBridge(platform, port=broker.port).start()
             try:
+                load = _load()
                 started = time.perf_counter()
                 got = _in_process(_mqtt_load, broker.port, seconds, copies=PUBLISHERS)
                 deadline = time.monotonic() + 300
@@ -156,7 +170,7 @@ def run_platform_bench(seconds: float = 10.0) -> list[dict[str, Any]]:
             lat = [(h.recorded_at - h.observed_at).total_seconds() * 1000
                    for s in sensors[:10] for h in store.history(s, "v") if h.observed_at is not None]
             out.append({"measurement": "mqtt_ingest", "rate_per_s": round(got["sent"] / dur), "n": got["sent"],
-                        "lost": got["sent"] - stored, "duration_s": round(dur, 2),
+                        "lost": got["sent"] - stored, "duration_s": round(dur, 2), "load_1min": [load, _load()],
                         "latency_ms": {"p50": _pct(lat, .5), "p99": _pct(lat, .99)},
                         "note": f"QoS 1, one reading a message, {DEVICES} devices, {PUBLISHERS} publisher processes; "
                                 "rate = readings published / time until all were stored; acknowledged to the "

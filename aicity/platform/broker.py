@@ -42,11 +42,11 @@ def _split(text: str | None) -> list[str]:
 class Broker:
     """Entity operations of one tenant; every change is matched against its subscriptions."""
 
-    def __init__(self, tenant: str, store: StateStore, subs_wake: Callable[[], None]) -> None:
+    def __init__(self, tenant: str, store: StateStore, subs_wake: Callable[[], None], bus: Any = None) -> None:
         self.tenant = tenant
         self.store = store
         self.terms = TermRegistry(store)
-        self.subs = Subscriptions(tenant, store, self.terms, subs_wake)
+        self.subs = Subscriptions(tenant, store, self.terms, subs_wake, bus)
 
     def codec(self, ctx: Context) -> Codec:
         """A codec for one request's context."""

@@ -24,7 +24,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port} is not a TCP port")
     return serve(ServeOptions(scenario=args.scenario, speed=args.speed, mode=args.mode, seed=args.seed,
-                              host=args.host, port=args.port, store=args.store, folder=args.folder,
+                              host=args.host, port=args.port, store=args.store, folder=args.folder, nats=args.nats,
                               access=args.access,
                               mqtt=args.mqtt, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
                               city=not args.no_city, duration_s=args.duration, compare=args.compare))
@@ -47,6 +47,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--folder", type=Path, metavar="DIR",
                    help="where the access file, the live city's outputs and mosquitto's data live (default: beside "
                    "a SQLite store, else runs/serve)")
+    p.add_argument("--nats", metavar="URL", help="NATS JetStream (nats://host:4222): entity changes go on it and "
+                   "each subscription is a durable consumer that survives restarts")
     p.add_argument("--access", type=Path, metavar="FILE",
                    help="JSON access file {\"tokens\": {TOKEN: {person, role}}}; default: an admin token is "
                    "generated into access.json beside the store")

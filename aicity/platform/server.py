@@ -14,6 +14,7 @@ from aicity.core.errors import UserError
 from aicity.core.store import StateStore, open_store
 from aicity.platform.auth import Auth
 from aicity.platform.service import Platform
+from aicity.platform.subscriptions import BUS_DISTRICT
 
 
 class ServerThread:
@@ -59,6 +60,8 @@ class ServeOptions:
     port: int = 8000
     store: str = "runs/serve/city.db"
     folder: Path | None = None
+    nats: str | None = None
+    """A NATS JetStream URL: entity changes go on it and subscriptions are its durable consumers."""
     """Where the access file, the live city's outputs and mosquitto's data live (default: beside a SQLite store,
     else ``runs/serve``)."""
     access: Path | None = None
@@ -93,8 +96,15 @@ def build(opts: ServeOptions) -> tuple[Platform, StateStore]:
         path = folder / "access.json"
         auth = Auth.load(path) if path.is_file() else Auth.generated(path)
         print(f"aicity: access tokens in {path} (pass --access FILE to use your own)", file=sys.stderr)
+    bus = None
+    if opts.nats is not None:
+        try:
+            from aicity.core.natsbus import NatsBus
+        except ImportError as exc:
+            raise UserError("--nats needs nats-py: pip install 'aicity[nats]'") from exc
+        bus = NatsBus(opts.nats, district=BUS_DISTRICT, stream="AICITY_NGSILD", prefix="ngsild")
     store = open_store(opts.store)
-    platform = Platform(store, auth, location=opts.store)
+    platform = Platform(store, auth, location=opts.store, bus=bus)
     if opts.compare is not None:
         try:
             platform.compare = json.loads(opts.compare.read_text()).get("comparison")

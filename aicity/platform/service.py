@@ -19,8 +19,10 @@ class Platform:
     """Everything one ``aicity serve`` holds."""
 
     def __init__(self, store: StateStore, auth: Auth, *, location: str | Path | None = None, city: Any = None,
-                 send: Sender | None = None, backoff: tuple[float, ...] = BACKOFF_S) -> None:
+                 send: Sender | None = None, backoff: tuple[float, ...] = BACKOFF_S, bus: Any = None) -> None:
         self.tenants = Tenants(store, location)
+        self.bus = bus
+        """A :class:`aicity.core.natsbus.NatsBus` carrying entity changes to the subscriptions' durable consumers."""
         self.auth = auth
         self.city = city
         self.mqtt: Any = None
@@ -39,7 +41,7 @@ class Platform:
             found = self._brokers.get(tenant)
             if found is None:
                 store = self.tenants.get(tenant, create=create)
-                found = self._brokers[tenant] = Broker(tenant, store, self.notifier.wake)
+                found = self._brokers[tenant] = Broker(tenant, store, self.notifier.wake, self.bus)
             return found
 
     def _outboxes(self) -> Mapping[str, tuple[StateStore, Subscriptions]]:
@@ -51,6 +53,13 @@ class Platform:
         self.notifier.start()
 
     def stop(self) -> None:
-        """Stop the notifier and close the tenants' stores (the default store is its owner's)."""
+        """Stop the bus's consumers (their places stay on the server), the notifier, and close the tenants'
+        stores (the default store is its owner's)."""
+        if self.bus is not None:
+            self.bus.flush()
+            with self._lock:
+                for b in self._brokers.values():
+                    b.subs.detach()
+            self.bus.close()
         self.notifier.stop()
         self.tenants.close()

@@ -4,10 +4,18 @@ A matching change writes its notification to the tenant's store (collection ``ng
 answers; one notifier thread delivers the outbox oldest first, retries with backoff, and after the last attempt
 moves the notification to the dead letters. Delivery status is kept per subscription. Whatever is in the outbox
 when aicity stops is delivered after it starts again.
+
+On a bus (``aicity serve --nats URL``: NATS JetStream) every entity change is published instead, once committed,
+as a ``state_changed`` event (old and new state, changed attributes, reason, tenant); each subscription is then a
+durable JetStream consumer that matches the changes and writes their notifications to the outbox before it
+acknowledges them. A consumer keeps its place on the server: after a restart of aicity (or of NATS) it resumes
+after the last change it acknowledged, so changes published meanwhile — by another aicity process, or before a
+crash — are still notified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -18,7 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aicity.core.context import Actor, ActorKind
+from aicity.core.context import Context as EventContext
 from aicity.core.entity import Entity
+from aicity.core.event import Event, EventType
 from aicity.core.store import StateStore
 from aicity.platform.errors import NgsiError, bad, not_found
 from aicity.platform.jsonld import Context, link_header, process
@@ -30,6 +41,8 @@ log = logging.getLogger(__name__)
 SUBS = "ngsild.subscriptions"
 OUTBOX = "ngsild.outbox"
 DEAD = "ngsild.outbox.dead"
+BUS_DISTRICT = "ngsild"
+"""The subject district of entity changes on the bus (``ngsild.ngsild.state_changed.<entity type>``)."""
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Waits before the 2nd, 3rd, ... attempt; after the last the notification is dead-lettered."""
 
@@ -72,21 +85,71 @@ class Matcher:
         return self.geo is None or self.geo(new)
 
 
-class Subscriptions:
-    """Subscriptions of one tenant: create, read, update, delete; match changes into the outbox."""
+def change_event(tenant: str, old: Entity | None, new: Entity, changed: set[str], reason: str) -> Event:
+    """An entity change as a bus event (what :class:`Subscriptions` publishes and its consumers match)."""
+    return Event(EventType.STATE_CHANGED, {"tenant": tenant, "old": None if old is None else old.to_ngsi(),
+                                           "new": new.to_ngsi(), "changed": sorted(changed), "reason": reason},
+                 EventContext(Actor(ActorKind.SYSTEM, "aicity.platform")), datetime.now(UTC),
+                 entity_type=new.type, entity_id=new.id)
 
-    def __init__(self, tenant: str, store: StateStore, terms: TermRegistry, wake: Callable[[], None]) -> None:
+
+def durable_name(tenant: str, sid: str) -> str:
+    """The JetStream consumer of a subscription (stable across restarts; no characters NATS reserves)."""
+    digest = hashlib.sha1((tenant + "\0" + sid).encode()).hexdigest()[:20]
+    return f"ngsild-{digest}"
+
+
+class Subscriptions:
+    """Subscriptions of one tenant: create, read, update, delete; match changes into the outbox (at once, or
+    through durable consumers of a bus)."""
+
+    def __init__(self, tenant: str, store: StateStore, terms: TermRegistry, wake: Callable[[], None],
+                 bus: Any = None) -> None:
         self.tenant = tenant
         self.store = store
         self.terms = terms
         self.wake = wake
+        self.bus = bus
         self._lock = threading.Lock()
         self._matchers: dict[str, Matcher] = {}
+        self._consumers: dict[str, Any] = {}
         for key, doc in store.doc_query(SUBS):
             try:
                 self._matchers[key] = self._matcher(doc)
             except NgsiError as exc:  # a stored subscription that no longer parses is kept, not matched
                 log.warning("subscription %s cannot be matched: %s", key, exc)
+                continue
+            self._consume(key)
+
+    # ---- the bus --------------------------------------------------------------------------------
+    def _consume(self, sid: str) -> None:
+        """Attach the durable consumer of a subscription (it resumes where it left off)."""
+        if self.bus is None or sid in self._consumers:
+            return
+        m = self._matchers[sid]
+        etype = next(iter(m.types)) if m.types is not None and len(m.types) == 1 else "*"
+        self._consumers[sid] = self.bus.subscribe(
+            EventType.STATE_CHANGED, lambda event: self._on_change(sid, event), entity_type=etype,
+            district=BUS_DISTRICT, durable=durable_name(self.tenant, sid))
+
+    def _on_change(self, sid: str, event: Event) -> None:
+        """A change from the bus: its notification goes to the outbox before the consumer acknowledges it."""
+        data = event.data
+        m = self._matchers.get(sid)
+        if m is None or data.get("tenant") != self.tenant:
+            return
+        old = None if data.get("old") is None else Entity.from_ngsi(data["old"])
+        new = Entity.from_ngsi(data["new"])
+        changed = set(data.get("changed") or [])
+        if m.matches(old, new, changed):
+            self._queue(sid, m, new, str(data.get("reason") or "updated"))
+            self.wake()
+
+    def detach(self) -> None:
+        """Stop this tenant's consumers (they stay on the server, where they resume from)."""
+        for sub in self._consumers.values():
+            self.bus.unsubscribe(sub)
+        self._consumers.clear()
 
     # ---- the resource ---------------------------------------------------------------------------
     def _matcher(self, doc: Mapping[str, Any]) -> Matcher:
@@ -135,6 +198,7 @@ class Subscriptions:
             matcher = self._matcher(doc)
             self.store.doc_put(SUBS, sid, doc)
             self._matchers[sid] = matcher
+            self._consume(sid)
         return sid
 
     @staticmethod
@@ -204,44 +268,56 @@ class Subscriptions:
             if not self.store.doc_delete(SUBS, sid):
                 raise not_found(f"subscription {sid} not found")
             self._matchers.pop(sid, None)
+            consumer = self._consumers.pop(sid, None)
+            if consumer is not None:
+                self.bus.unsubscribe(consumer, forget=True)
 
     # ---- matching -------------------------------------------------------------------------------
     @property
     def active(self) -> bool:
-        """True when some subscription may match a change (else changes need not be looked at)."""
-        return bool(self._matchers)
+        """True when changes must be looked at: some subscription may match one, or they go on a bus."""
+        return self.bus is not None or bool(self._matchers)
 
     def changed(self, old: Entity | None, new: Entity, changed: set[str], reason: str) -> int:
-        """Queue a notification for every subscription the change matches; returns how many."""
-        if not self._matchers or not changed:
+        """Queue a notification for every subscription the change matches (on a bus: publish the change for
+        the subscriptions' consumers); returns how many were queued here."""
+        if not changed:
+            return 0
+        if self.bus is not None:
+            self.bus.publish(change_event(self.tenant, old, new, changed, reason))
+            return 0
+        if not self._matchers:
             return 0
         n = 0
         for sid, m in list(self._matchers.items()):
-            if not m.matches(old, new, changed):
-                continue
-            doc = self.store.doc_get(SUBS, sid) or {}
-            endpoint = (doc.get("notification") or {}).get("endpoint") or {}
-            codec = Codec(self.terms, m.ctx)
-            data = codec.render(new, fmt=m.fmt, attrs=m.attrs)
-            payload: dict[str, Any] = {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}", "type": "Notification",
-                                       "subscriptionId": sid, "notifiedAt": now_iso(), "data": [data],
-                                       "triggerReason": reason}
-            ld = endpoint.get("accept") == "application/ld+json"
-            headers = {"Content-Type": "application/ld+json" if ld else "application/json"}
-            if ld:
-                payload["@context"] = m.ctx.body()
-            else:
-                headers["Link"] = link_header(m.ctx)
-            for info in endpoint.get("receiverInfo") or []:
-                if isinstance(info, Mapping) and isinstance(info.get("key"), str):
-                    headers[info["key"]] = str(info.get("value", ""))
-            self.store.doc_add(OUTBOX, {"tenant": self.tenant, "sub": sid, "uri": endpoint.get("uri"),
-                                        "headers": headers, "payload": payload, "attempts": 0, "next": 0.0,
-                                        "queued": time.time()})
-            n += 1
+            if m.matches(old, new, changed):
+                self._queue(sid, m, new, reason)
+                n += 1
         if n:
             self.wake()
         return n
+
+    def _queue(self, sid: str, m: Matcher, new: Entity, reason: str) -> None:
+        """Write one notification of ``new`` for subscription ``sid`` to the outbox."""
+        doc = self.store.doc_get(SUBS, sid) or {}
+        endpoint = (doc.get("notification") or {}).get("endpoint") or {}
+        codec = Codec(self.terms, m.ctx)
+        data = codec.render(new, fmt=m.fmt, attrs=m.attrs)
+        payload: dict[str, Any] = {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}", "type": "Notification",
+                                   "subscriptionId": sid, "notifiedAt": now_iso(), "data": [data],
+                                   "triggerReason": reason}
+        ld = endpoint.get("accept") == "application/ld+json"
+        headers = {"Content-Type": "application/ld+json" if ld else "application/json"}
+        if ld:
+            payload["@context"] = m.ctx.body()
+        else:
+            headers["Link"] = link_header(m.ctx)
+        for info in endpoint.get("receiverInfo") or []:
+            if isinstance(info, Mapping) and isinstance(info.get("key"), str):
+                headers[info["key"]] = str(info.get("value", ""))
+        self.store.doc_add(OUTBOX, {"tenant": self.tenant, "sub": sid, "uri": endpoint.get("uri"),
+                                    "headers": headers, "payload": payload, "attempts": 0, "next": 0.0,
+                                    "queued": time.time()})
 
     def mark(self, sid: str, ok: bool, when: str, error: str | None = None) -> None:
         """Record one delivery attempt's result in the subscription's status."""
