@@ -672,9 +672,10 @@ class SqliteStore(CachedReads):
     """The default :class:`StateStore`, on SQLite: current state cached in memory, one connection shared by
     threads under one re-entrant lock (measured: cheaper than a connection per thread, see the tests)."""
 
-    def __init__(self, path: str | Path = ":memory:", *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path = ":memory:", *, readonly: bool = False, series: bool = True) -> None:
         self.path = str(path)
         self.readonly = readonly
+        self.keep_series = series
         self.lock = threading.RLock()
         try:
             if readonly:
@@ -685,6 +686,7 @@ class SqliteStore(CachedReads):
                 before = self._table_names()
                 self._db.executescript(SCHEMA)
                 self._upgrade(before)
+                self._series_mode(series)
                 if self.path != ":memory:":
                     self._db.execute("PRAGMA journal_mode=WAL")
                     self._db.execute("PRAGMA synchronous=NORMAL")
@@ -716,6 +718,17 @@ class SqliteStore(CachedReads):
     def _columns(self, table: str) -> set[str]:
         return {str(r[1]) for r in self._db.execute(f"PRAGMA table_info({table})")}
 
+    def _series_mode(self, keep: bool) -> None:
+        """Record whether the time series is kept; a store written without it gets it rebuilt from history on its
+        first opening with it (``series=False`` halves a run's write cost; the temporal API needs the series)."""
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = self._db.execute("SELECT value FROM store_meta WHERE key = 'series'").fetchone()
+            if keep and row is not None and row[0] == "off":
+                self._db.execute("DELETE FROM series")
+                self._series_from_history()
+            self._db.execute("INSERT OR REPLACE INTO store_meta VALUES ('series', ?)", ("on" if keep else "off",))
+
     def _upgrade(self, before: set[str]) -> None:
         """Bring a file written by an older aicity up to date: entity creation times and the attribute series."""
         with self._db:
@@ -724,12 +737,16 @@ class SqliteStore(CachedReads):
                 self._db.execute("UPDATE entities SET created_at = COALESCE((SELECT MIN(recorded_at) FROM history "
                                  "WHERE history.entity_id = entities.id), modified_at)")
             if "series" not in before and "history" in before:
-                self._db.execute(
-                    f"INSERT INTO series ({SERIES_COLUMNS}) SELECT h.entity_id, j.key, "
-                    "COALESCE(j.value ->> '$[1]', h.recorded_at), "
-                    "CASE WHEN json_type(j.value, '$[0]') IN ('integer', 'real') THEN j.value ->> '$[0]' END, "
-                    "CASE WHEN json_type(j.value, '$[0]') != 'real' THEN j.value -> '$[0]' END, j.value ->> '$[3]' "
-                    "FROM history AS h, json_each(h.attrs) AS j ORDER BY h.rowid")
+                self._series_from_history()
+
+    def _series_from_history(self) -> None:
+        """Fill the attribute series from the history rows (a file written without it)."""
+        self._db.execute(
+            f"INSERT INTO series ({SERIES_COLUMNS}) SELECT h.entity_id, j.key, "
+            "COALESCE(j.value ->> '$[1]', h.recorded_at), "
+            "CASE WHEN json_type(j.value, '$[0]') IN ('integer', 'real') THEN j.value ->> '$[0]' END, "
+            "CASE WHEN json_type(j.value, '$[0]') != 'real' THEN j.value -> '$[0]' END, j.value ->> '$[3]' "
+            "FROM history AS h, json_each(h.attrs) AS j ORDER BY h.rowid")
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = True) -> SqliteStore:
@@ -777,7 +794,8 @@ class SqliteStore(CachedReads):
                 points: list[tuple[Any, ...]] = sorted(series, key=_first)
                 with self._db:
                     self._db.executemany("INSERT INTO history VALUES (?,?,?,?)", history)
-                    self._db.executemany(f"INSERT INTO series ({SERIES_COLUMNS}) VALUES (?,?,?,?,?,?)", points)
+                    if self.keep_series:
+                        self._db.executemany(f"INSERT INTO series ({SERIES_COLUMNS}) VALUES (?,?,?,?,?,?)", points)
         except BaseException:
             self._cache.restore(saved)
             raise

@@ -354,3 +354,22 @@ def test_open_store_errors_are_one_line(target, message):
     with pytest.raises(UserError, match=message) as info:
         open_store(target)
     assert "\n" not in str(info.value)
+
+
+def test_a_store_written_without_series_gets_it_from_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from aicity.core.entity import Entity, Property
+    from aicity.core.store import SqliteStore
+
+    path = tmp_path / "run.db"
+    store = SqliteStore(path, series=False)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(3):
+        store.upsert(Entity("urn:ngsi-ld:Meter:m", "Meter", {"kw": Property(float(i))}),
+                     now=t0.replace(minute=i))
+    assert store.series("urn:ngsi-ld:Meter:m", "kw") == []  # not written during the run
+    store.close()
+    again = SqliteStore(path)  # the platform opens it: the series comes back from history
+    assert [p.value for p in again.series("urn:ngsi-ld:Meter:m", "kw")] == [0.0, 1.0, 2.0]
+    again.close()
