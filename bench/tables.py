@@ -480,15 +480,24 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
                  "→ act → audit (ledger), 10 emergency vehicles/h. Target ≥ 500× real time."),
                 ("Mobility: signal control (RESCO delay)", "mobility.json", mobility_table,
                  "`aicity bench mobility`: mean over the seeds listed; SUMO 1.28 via libsumo; ingolstadt7 is "
-                 "sumo-rl's copy. Targets: AI ≤ 0.6 × fixed and ≤ max-pressure on every map. The speed column is the bare episode "
-                 "(twin + planner, no store or ledger), two processes sharing the 2 cores."),
+                 "sumo-rl's copy. Targets: AI ≤ 0.6 × fixed and ≤ max-pressure on every map. Since issue 10 every episode runs "
+                 "through the product's own loop (`runner.bench_run`: forecasting, planners, per-target precedence, "
+                 "governance with its ledger, an in-memory store), each in a fresh process; the speed column is "
+                 "that whole governed loop, two episodes at a time on the 2 shared cores (the old figures timed the "
+                 "bare twin and planner). Delays on cologne8, ingolstadt7 and grid4x4 through the loop were "
+                 "identical, record for record, to the old bench's for AI controller 1.1; the figures here are "
+                 "controller 1.2 (issue 11, part 8)."),
                 ("Mobility: delay by district and time of day", "mobility.json", mobility_groups_table,
                  "From the same runs: RESCO delay per district (the map's TAZ, else the four quadrants around the "
                  "median signal x/y, a trip counted at the signal nearest its departure edge) and per 15-minute "
                  "departure bin, mean over the seeds; best/worst below 0.8 is what the equity audit flags. Full tables "
                  "per map in the model cards (bench/results/model-cards/, `python bench/model_cards.py`)."),
                 ("Mobility: emergency-vehicle preemption", "preemption.json", preemption_table,
-                 "`aicity bench preemption`: paired over seeds. Targets: EV travel time ≥ 50% shorter, others' "
+                 "`aicity bench preemption`: paired over seeds, through the product's loop (issue 10). The old bench "
+                 "sent every planner's proposal to the edge, including the AI planner's for a signal under a "
+                 "preemption hold; the loop sets those aside by precedence, as `aicity run` always did. With "
+                 "controller 1.1 that moved 6 of 16 AI records: EV travel −50.1 % → −49.2 % [−54.0, −44.4] on "
+                 "seeds 1–8, within noise. Targets: EV travel time ≥ 50% shorter, others' "
                  "delay within +3%."),
                 ("Mobility: preemption beyond the target seeds", "preemption_heldout.json",
                  lambda _recs: preemption_robustness_table(results),
