@@ -143,7 +143,7 @@ def test_ai_delay_below_fixed_time_on_real_cologne8() -> None:
     ai, _ = run_episode("cologne8", "ai", 1, duration_s=600)
     assert ai.kpis["delay_s"] < 0.7 * fixed.kpis["delay_s"]
     assert ai.kpis["never_inserted"] <= 0.01 * (ai.kpis["finished"] + ai.kpis["unfinished"] + 1)
-    assert ai.kpis.get("actions_applied", 0) > 0
+    assert ai.extra["counts"]["actions_applied"] > 0
 
 
 def test_consented_probe_share_weights_the_moving_vehicles() -> None:
