@@ -58,9 +58,11 @@ class AccuracyTracker:
 
     def stats(self) -> dict[str, float]:
         """``n`` scored pairs in the window, ``mae``, ``naive_mae`` and ``ratio`` (inf when persistence is exact
-        but the model is not; 1.0 with no data)."""
+        but the model is not; 1.0 with no data). Until the window holds ``window`` steps the accuracy is not yet
+        known and ``n`` is 0: on a large network a few minutes of empty roads give hundreds of pairs on which
+        persistence is exact, and a guard counting pairs alone would demote a controller at the start."""
         err, naive, n = self._sum
-        if n <= 0:
+        if n <= 0 or len(self._steps) < self.window:
             return {"n": 0.0, "mae": 0.0, "naive_mae": 0.0, "ratio": 1.0}
         mae, base = err / n, naive / n
         ratio = mae / base if base > 1e-12 else (1.0 if mae <= 1e-12 else math.inf)

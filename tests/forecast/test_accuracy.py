@@ -8,7 +8,7 @@ from aicity.forecast.accuracy import AccuracyTracker
 
 
 def test_scores_last_steps_forecasts_against_persistence():
-    acc = AccuracyTracker(window=10)
+    acc = AccuracyTracker(window=2)
     assert acc.stats() == {"n": 0.0, "mae": 0.0, "naive_mae": 0.0, "ratio": 1.0}
     acc.observe({"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 2.0})  # nothing to score yet
     acc.observe({"a": 3.0, "b": 2.0}, {"a": 3.0, "b": 2.0})  # a: |3-2|=1 vs persistence |3-1|=2; b: 0 vs 0
@@ -28,7 +28,7 @@ def test_window_forgets_old_steps_and_skips_missing_values():
 
 
 def test_a_worse_than_persistence_model_has_ratio_above_one():
-    acc = AccuracyTracker(window=50)
+    acc = AccuracyTracker(window=30)
     for k in range(40):
         y = float(k)  # a trend: persistence is off by 1, a model stuck at 0 is far worse
         acc.observe({"s": y}, {"s": 0.0})
@@ -38,3 +38,13 @@ def test_a_worse_than_persistence_model_has_ratio_above_one():
 def test_bad_window():
     with pytest.raises(ValueError, match="window"):
         AccuracyTracker(window=0)
+
+
+def test_accuracy_is_unknown_until_the_window_is_full():
+    """Hundreds of pairs from a few steps of empty roads must not decide a guard: n stays 0 for window steps."""
+    acc = AccuracyTracker(window=30)
+    for _ in range(29):
+        acc.observe({f"lane{i}": 0.0 for i in range(100)}, {f"lane{i}": 0.1 for i in range(100)})
+    assert acc.stats()["n"] == 0.0 and acc.stats()["ratio"] == 1.0
+    acc.observe({f"lane{i}": 0.0 for i in range(100)}, {f"lane{i}": 0.1 for i in range(100)})
+    assert acc.stats()["n"] == 2900 and acc.stats()["ratio"] == math.inf
