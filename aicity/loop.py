@@ -65,7 +65,7 @@ class StaleObservation(ValidationError):
 def _stale_repeat(entity: Entity, kinds: Any) -> bool:
     """True when nothing in ``entity`` is newer than what the store holds, and it carries observation times."""
     return (all(k is ChangeKind.UNCHANGED for k in kinds)
-            and any(getattr(a, "observed_at", None) is not None for a in entity.attrs.values()))
+            and any(a.observed_at is not None for a in entity.attrs.values()))
 
 
 class Review(Protocol):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aicity.core.entity import Entity
 from aicity.core.errors import UserError
@@ -213,6 +214,32 @@ class Controllers(Protocol):
     def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
         """Planners and forecast providers of controller ``name`` on ``scenario``."""
         ...
+
+
+class ModeControllers:
+    """A base for domains whose two modes are two of their named controllers (:class:`Controllers`): a mode's
+    planners and forecast providers are those of its controller (``mode_controllers``)."""
+
+    mode_controllers: ClassVar[Mapping[str, str]] = MappingProxyType({"smart": "smart", "ai": "ai"})
+
+    def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
+        """Planners and forecast providers of controller ``name`` (each domain says)."""
+        raise NotImplementedError
+
+    def controller_for(self, mode: str) -> str:
+        """The controller that runs in ``mode``; an unknown mode is a :class:`UserError`."""
+        try:
+            return self.mode_controllers[mode]
+        except KeyError:
+            raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'") from None
+
+    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
+        """The planners of the mode's controller."""
+        return self.controller_parts(scenario, self.controller_for(mode))[0]
+
+    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
+        """The forecast providers of the mode's controller."""
+        return self.controller_parts(scenario, self.controller_for(mode))[1]
 
 
 @runtime_checkable

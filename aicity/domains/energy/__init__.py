@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aicity.core.domain import ForecastProvider, Planner, RunServices, Scenario, Twin
+from aicity.core.domain import ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
 from aicity.core.errors import UserError
 from aicity.core.meta import check_domain_options, option_values
 from aicity.domains.energy.meta import META
@@ -18,7 +18,7 @@ from aicity.domains.energy.meta import META
 __all__ = ["EnergyDomain", "domain"]
 
 
-class EnergyDomain:
+class EnergyDomain(ModeControllers):
     """The energy plug-in: scenarios, the twin, and planners per mode or named controller."""
 
     name = "energy"
@@ -56,14 +56,6 @@ class EnergyDomain:
             bool(p["oracle"]))
         return EnergyTwin(site, scenario, mode, seed, cfg)
 
-    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
-        """``smart``: none (chargers' and batteries' own rules); ``ai``: the MPC."""
-        return self.controller_parts(scenario, _controller_for(mode))[0]
-
-    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
-        """The mode's forecast providers (none for ``smart``)."""
-        return self.controller_parts(scenario, _controller_for(mode))[1]
-
     def controllers(self) -> Mapping[str, str]:
         """Named controllers and the twin mode each runs in."""
         from aicity.domains.energy.controllers import MODES
@@ -75,12 +67,6 @@ class EnergyDomain:
         from aicity.domains.energy.controllers import controller_parts
 
         return controller_parts(scenario, name)
-
-
-def _controller_for(mode: str) -> str:
-    if mode in ("smart", "ai"):
-        return mode
-    raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
 
 
 domain = EnergyDomain()

@@ -6,26 +6,24 @@ What it declares (KPIs, options, equity groups, policy, plausibility rules) is i
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from aicity.core.domain import ForecastProvider, Planner, RunServices, Scenario, Twin
-from aicity.core.errors import UserError
+from aicity.core.domain import ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
 from aicity.core.meta import check_domain_options
-from aicity.domains.mobility.meta import META, PLAUSIBILITY
+from aicity.domains.mobility.meta import META, PLAUSIBILITY, edge_limits
 
 __all__ = ["PLAUSIBILITY", "MobilityDomain", "domain"]
 
-_LIMITS = ("yellow_s", "min_green_s", "max_green_s", "max_hold_s", "cooldown_s")
 
-
-class MobilityDomain:
+class MobilityDomain(ModeControllers):
     """The mobility plug-in: scenarios, the SUMO twin, and planners per mode."""
 
     name = "mobility"
     description = "Traffic signals on SUMO: fixed-time plans (Smart City) vs adaptive control (AI City)"
     meta = META
+    mode_controllers = MappingProxyType({"smart": "fixed", "ai": "ai"})
 
     def scenarios(self) -> list[Scenario]:
         """Built-in scenarios (grid3x3 and the maps of the sumo-rl wheel)."""
@@ -50,14 +48,6 @@ class MobilityDomain:
         cfg.shared = services.shared
         return SumoTwin(scenario, seed=seed, mode=mode, config=cfg)
 
-    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
-        """``smart``: none (fixed-time programs); ``ai``: the AI controller's planners."""
-        return self.controller_parts(scenario, _controller_for(mode))[0]
-
-    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
-        """Forecast providers of the mode's controller (none for ``smart``)."""
-        return self.controller_parts(scenario, _controller_for(mode))[1]
-
     def controllers(self) -> Mapping[str, str]:
         """Named controllers and the twin mode each runs in (benchmarks compare them through the one loop)."""
         from aicity.domains.mobility.controllers import MODES
@@ -73,7 +63,6 @@ class MobilityDomain:
 
 def twin_config(params: Mapping[str, Any], consent: object | None = None) -> Any:
     """The :class:`~aicity.domains.mobility.twin.TwinConfig` for validated scenario options."""
-    from aicity.domains.mobility.edge import EdgeLimits
     from aicity.domains.mobility.faults import SensorFaults
     from aicity.domains.mobility.probes import ProbeConfig
     from aicity.domains.mobility.twin import TwinConfig
@@ -89,21 +78,8 @@ def twin_config(params: Mapping[str, Any], consent: object | None = None) -> Any
         cfg.decision_interval_s = float(p["decision_interval_s"])
     if "ev_speed_factor" in p:
         cfg.ev_speed_factor = float(p["ev_speed_factor"])
-    limits = {k: float(p[k]) for k in _LIMITS if k in p}
-    if limits:
-        try:
-            cfg.limits = dataclasses.replace(EdgeLimits(), **limits)
-        except ValueError as exc:
-            raise UserError(f"mobility edge limits do not fit together: {exc}") from exc
+    cfg.limits = edge_limits(p)  # already checked to fit together by META.validate
     return cfg
-
-
-def _controller_for(mode: str) -> str:
-    if mode == "smart":
-        return "fixed"
-    if mode == "ai":
-        return "ai"
-    raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
 
 
 domain = MobilityDomain()

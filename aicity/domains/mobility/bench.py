@@ -52,7 +52,7 @@ def record_groups(result: DomainResult) -> dict[str, dict[str, dict[str, float]]
     return out
 
 
-def _one(args: tuple[str, str, int]) -> dict[str, Any]:
+def _one(args: tuple[str, str, int], results: Any = None) -> dict[str, Any]:
     scenario, controller, seed = args
     result, wall = run_episode(scenario, controller, seed, options={"ev_per_hour": 0})  # signal control alone
     return bench_record(scenario, controller, seed, result, wall)
@@ -73,10 +73,5 @@ def run_mobility_bench(scenarios: list[str], controllers: list[str], seeds: list
 
     # every episode in a fresh process, whatever the job count: libsumo keeps state between simulations in one
     # process (an AI episode after another one gives slightly different numbers), so episodes must not share one
-    done = run_parallel([(f"episode-{i}", _one_in_worker, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
+    done = run_parallel([(f"episode-{i}", _one, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
     return [done[f"episode-{i}"] for i in range(len(tasks))]
-
-
-def _one_in_worker(task: Any, results: Any) -> dict[str, Any]:
-    """One episode in a worker process (libsumo: one simulation per process)."""
-    return _one(task)

@@ -91,18 +91,25 @@ PLAUSIBILITY: dict[str, Any] = {
 }
 """Input plausibility rules (format of :meth:`aicity.governance.plausibility.PlausibilityChecker.from_dict`)."""
 
-def _limits_fit(params: Mapping[str, Any]) -> None:
-    """Edge limits that must fit together (e.g. the shortest green no longer than the longest)."""
+LIMITS = ("yellow_s", "min_green_s", "max_green_s", "max_hold_s", "cooldown_s")
+"""The options that set every signal's actuator-edge limits."""
+
+
+def edge_limits(params: Mapping[str, Any]) -> Any:
+    """The :class:`~aicity.domains.mobility.edge.EdgeLimits` the options ask for; limits that do not fit together
+    (e.g. a shortest green longer than the longest) are a :class:`UserError`."""
     import dataclasses
 
     from aicity.domains.mobility.edge import EdgeLimits
 
-    limits = {k: float(v) for k, v in params.items() if k in ("yellow_s", "min_green_s", "max_green_s",
-                                                                "max_hold_s", "cooldown_s")}
     try:
-        dataclasses.replace(EdgeLimits(), **limits)
+        return dataclasses.replace(EdgeLimits(), **{k: float(v) for k, v in params.items() if k in LIMITS})
     except ValueError as exc:
         raise UserError(f"mobility edge limits do not fit together: {exc}") from exc
+
+
+def _limits_fit(params: Mapping[str, Any]) -> None:
+    edge_limits(params)
 
 
 META = DomainMeta(

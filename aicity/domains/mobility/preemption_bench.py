@@ -24,7 +24,7 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.045, 2.042)
 
 
-def _one(task: tuple[str, int, str, float, float | None, float | None, float]) -> dict[str, Any]:
+def _one(task: tuple[str, int, str, float, float | None, float | None, float], results: Any = None) -> dict[str, Any]:
     scenario, seed, mode, ev_per_hour, interval, duration, ev_speed_factor = task
     from aicity.domains.mobility.bench import run_episode
 
@@ -67,7 +67,7 @@ def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
 
     # every episode in a fresh process, whatever the job count: libsumo keeps state between simulations in one
     # process (an AI episode after another one gives slightly different numbers), so episodes must not share one
-    done = run_parallel([(f"episode-{i}", _one_in_worker, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
+    done = run_parallel([(f"episode-{i}", _one, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
     return [done[f"episode-{i}"] for i in range(len(tasks))]
 
 
@@ -125,8 +125,3 @@ def summarize_preemption(records: Sequence[Mapping[str, Any]], base: str = "smar
         "others_delay_change_s": mean_ci95(oth_s),
         "others_delay_change_pct": mean_ci95(oth_pct),
     }
-
-
-def _one_in_worker(task: Any, results: Any) -> dict[str, Any]:
-    """One episode in a worker process (libsumo: one simulation per process)."""
-    return _one(task)

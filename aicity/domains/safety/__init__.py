@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aicity.core.domain import CityScenario, ForecastProvider, Planner, RunServices, Scenario, Twin
-from aicity.core.errors import UserError
+from aicity.core.domain import CityScenario, ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
 from aicity.core.meta import check_domain_options, option_values
 from aicity.domains.safety.meta import META
 
@@ -43,7 +42,7 @@ def twin_config(params: Mapping[str, Any], shared: dict[str, object] | None = No
         shared=shared)
 
 
-class SafetyDomain:
+class SafetyDomain(ModeControllers):
     """The safety plug-in: scenarios, the EMS twin on SUMO, planners per mode, city scenarios with mobility."""
 
     name = "safety"
@@ -69,14 +68,6 @@ class SafetyDomain:
 
         return SafetyTwin(scenario, seed=seed, mode=mode, config=twin_config(options_of(scenario), services.shared))
 
-    def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
-        """The mode's planners (``smart``: closest idle; ``ai``: live dispatch and DMEXCLP relocation)."""
-        return self.controller_parts(scenario, _controller_for(mode))[0]
-
-    def forecasters(self, scenario: Scenario, mode: str) -> list[ForecastProvider]:
-        """The mode's forecast providers (``ai``: the incident forecast per zone and hour)."""
-        return self.controller_parts(scenario, _controller_for(mode))[1]
-
     def controllers(self) -> Mapping[str, str]:
         """Named controllers and the twin mode each runs in."""
         from aicity.domains.safety.controllers import MODES
@@ -94,12 +85,6 @@ class SafetyDomain:
         from aicity.domains.safety.scenarios import CITIES
 
         return list(CITIES)
-
-
-def _controller_for(mode: str) -> str:
-    if mode in ("smart", "ai"):
-        return mode
-    raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
 
 
 domain = SafetyDomain()
