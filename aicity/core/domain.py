@@ -57,7 +57,9 @@ class ProposedAction:
     """A planner's proposal for one actuator, with what an explanation needs.
 
     ``candidates`` holds every option considered with its score; ``inputs`` names the entity ids (and values)
-    the choice rested on; ``forecasts`` the forecasts used.
+    the choice rested on; ``forecasts`` the forecasts used. ``needs``, ``affects`` and ``uses`` are what the
+    orchestration stage reads to find conflicts between domains; a candidate that carries ``params`` (and may
+    carry ``affects``, ``uses`` and ``score``) is an alternative the stage may pick instead.
     """
 
     target: str
@@ -69,6 +71,13 @@ class ProposedAction:
     forecasts: Mapping[str, Any] = field(default_factory=dict)
     planner: str = ""
     action_type: str = "default"
+    needs: tuple[str, ...] = ()
+    """Entity ids the action relies on staying in service (e.g. the signals on an ambulance's route)."""
+    affects: tuple[str, ...] = ()
+    """Entity ids the action takes out of service or curtails (e.g. the signals on a feeder it leaves dark)."""
+    uses: Mapping[str, float] = field(default_factory=dict)
+    """Shared capacity it takes, ``"<entity id>#<attribute>"`` -> amount; that attribute of that entity in the
+    snapshot holds the capacity (e.g. a transformer's headroom in kW)."""
 
 
 @dataclass(frozen=True, slots=True)

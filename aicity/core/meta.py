@@ -163,6 +163,13 @@ class DomainMeta:
     test_duration_s: float = 300.0
     default_scenario: str = ""
     validate: Callable[[Mapping[str, Any]], None] | None = None
+    priorities: Mapping[str, str] | None = None
+    """Action type -> the priority class it serves (e.g. ``life_safety``, ``grid_stability``, ``mobility``,
+    ``energy_cost``), ranked by the policy's ``priority`` list in the orchestration stage."""
+
+    def priority_of(self, action_type: str) -> str:
+        """The priority class of ``action_type`` (empty when undeclared: ranked last)."""
+        return (self.priorities or {}).get(action_type, "")
 
     def kpi(self, name: str) -> KPI | None:
         """The declared KPI called ``name``, if any."""

@@ -8,7 +8,15 @@ from typing import Any
 
 from aicity.core.errors import UserError
 from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
-from aicity.domains.energy.const import ACTION_TYPES, BATTERY_TYPE, CHARGER_TYPE, ENTITY_TYPES, METER_TYPE
+from aicity.domains.energy.const import (
+    ACTION_TYPES,
+    BATTERY_DISPATCH,
+    BATTERY_TYPE,
+    CHARGER_TYPE,
+    ENTITY_TYPES,
+    EV_CHARGING,
+    METER_TYPE,
+)
 
 L, H = Better.LOWER, Better.HIGHER
 KPIS = (
@@ -91,6 +99,7 @@ META = DomainMeta(
             EquityGroup("user_group", "delivered_frac", "delivered ÷ requested: app users vs no app"),
             EquityGroup("district", "delivered_frac", "delivered ÷ requested per feeder district")),
     action_types=ACTION_TYPES,
+    priorities={EV_CHARGING: "energy_cost", BATTERY_DISPATCH: "energy_cost"},
     policy=Path(__file__).with_name("policy.toml"),
     entity_types=ENTITY_TYPES,
     plausibility=PLAUSIBILITY,

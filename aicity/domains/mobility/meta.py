@@ -8,7 +8,16 @@ from typing import Any
 
 from aicity.core.errors import UserError
 from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
-from aicity.domains.mobility.const import ACTION_TYPES, EV_TYPE, FLOW_PREFIX, FLOW_TYPE, SIGNAL_PREFIX, SIGNAL_TYPE
+from aicity.domains.mobility.const import (
+    ACTION_TYPES,
+    EV_TYPE,
+    FLOW_PREFIX,
+    FLOW_TYPE,
+    SIGNAL_PHASE,
+    SIGNAL_PREEMPTION,
+    SIGNAL_PREFIX,
+    SIGNAL_TYPE,
+)
 
 L, H = Better.LOWER, Better.HIGHER
 KPIS = (
@@ -119,6 +128,7 @@ META = DomainMeta(
             EquityGroup("time_of_day", "delay_s", "RESCO delay per 15-minute departure bin"),
             EquityGroup("signal", "delay_s", "delay per signal approach")),
     action_types=ACTION_TYPES,
+    priorities={SIGNAL_PREEMPTION: "life_safety", SIGNAL_PHASE: "mobility"},
     policy=Path(__file__).with_name("policy.toml"),
     entity_types=(SIGNAL_TYPE, FLOW_TYPE, EV_TYPE),
     plausibility=PLAUSIBILITY,

@@ -8,7 +8,15 @@ from typing import Any
 
 from aicity.core.errors import UserError
 from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
-from aicity.domains.safety.const import ACTION_TYPES, AMBULANCE_TYPE, EV_TYPE, INCIDENT_TYPE, SPEED_TYPE
+from aicity.domains.safety.const import (
+    ACTION_TYPES,
+    AMBULANCE_TYPE,
+    DISPATCH,
+    EV_TYPE,
+    INCIDENT_TYPE,
+    RELOCATION,
+    SPEED_TYPE,
+)
 
 L, H = Better.LOWER, Better.HIGHER
 KPIS = (
@@ -89,6 +97,7 @@ META = DomainMeta(
     options=OPTIONS,
     equity=(EquityGroup("zone", "response_p90_s", "p90 call-to-arrival time per zone"),),
     action_types=ACTION_TYPES,
+    priorities={DISPATCH: "life_safety", RELOCATION: "life_safety"},
     policy=Path(__file__).with_name("policy.toml"),
     entity_types=(INCIDENT_TYPE, AMBULANCE_TYPE, SPEED_TYPE, EV_TYPE),
     plausibility=PLAUSIBILITY,
