@@ -29,13 +29,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from aicity.runner import RunSpec, check_seed, load_city, parse_modes, parse_options, prepare_out, run
 
     check_seed(args.seed)
-    modes = parse_modes(args.mode)
     options = parse_options(args.set or [])
     for name in args.domain_flags:
         flag = getattr(args, f"opt_{name}", None)
         if flag is not None:
             options[name] = flag
-    load_city(args.scenario, options, args.duration)  # fail fast (scenario, options, window), before any folder
+    city = load_city(args.scenario, options, args.duration)  # fail fast (scenario, options, window), before any folder
+    modes = parse_modes(args.mode, len(city.parts))
     out = prepare_out(args.out)
     report = run(RunSpec(args.scenario, modes, args.seed, out, options, args.duration, args.store),
                  jobs=args.jobs, show_progress=not args.quiet)
@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a scenario in Smart City and/or AI City mode and write a report")
     p.add_argument("--scenario", help="scenario name (see `aicity scenarios`) or path to a scenario file")
-    p.add_argument("--mode", default="both", help="ai, smart or both (default both)")
+    p.add_argument("--mode", default="auto", help="smart, ablation, ai, both (smart and ai), all, or auto (default: "
+                   "all three for a city of several domains, smart and ai for one)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--out", type=Path, help="output folder (default runs/<timestamp>/)")
     p.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per mode)")

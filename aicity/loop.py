@@ -53,6 +53,9 @@ from aicity.core.event import (
     observation_event,
 )
 from aicity.core.store import ChangeKind, StateStore
+from aicity.orchestrate.stage import Candidate, Orchestrator, Precedence, PriorityPolicy, Resolution, violations
+
+__all__ = ["Candidate", "CityLoop", "LoopStats", "Orchestrator", "PartRun", "Precedence", "open_parts"]
 
 Progress = Callable[[float, float], None]
 _EPS = 1e-6
@@ -116,54 +119,6 @@ class Governance(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One domain's proposal entering the orchestration stage."""
-
-    domain: str
-    proposal: ProposedAction
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What the orchestration stage lets through, and what it set aside (with the rule that decided)."""
-
-    kept: list[Candidate]
-    dropped: list[tuple[Candidate, Candidate, str]]
-
-
-class Orchestrator(Protocol):
-    """The orchestration stage: settles competing proposals of all domains before governance."""
-
-    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
-        """Which candidates go on to governance, and which were set aside for which winner."""
-        ...
-
-
-class Precedence:
-    """Per-target precedence: the first proposal for a target wins (parts in city order, planners in order).
-
-    Inside one domain this is today's planner precedence (e.g. emergency preemption before the AI signal
-    planner); across domains the earlier part wins. The orchestration issue replaces it with a priority policy.
-    """
-
-    rule = "precedence: first part, first planner"
-
-    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
-        """Keep the first candidate per target."""
-        winner: dict[str, Candidate] = {}
-        kept: list[Candidate] = []
-        dropped: list[tuple[Candidate, Candidate, str]] = []
-        for cand in candidates:
-            first = winner.get(cand.proposal.target)
-            if first is None:
-                winner[cand.proposal.target] = cand
-                kept.append(cand)
-            else:
-                dropped.append((cand, first, self.rule))
-        return Settled(kept, dropped)
-
-
 @dataclass
 class LoopStats:
     """Counters of one loop run, shown in the report."""
@@ -174,6 +129,8 @@ class LoopStats:
     stale_observations: int = 0
     proposals: int = 0
     overridden: int = 0
+    substituted: int = 0
+    priority_violations: int = 0
     actuated: int = 0
     clamped: int = 0
     refused: int = 0
@@ -249,7 +206,7 @@ class CityLoop:
 
     def __init__(self, parts: Sequence[PartRun], *, mode: str, seed: int, store: StateStore,
                  governance: Governance | None = None, orchestrator: Orchestrator | None = None,
-                 bus: Bus | None = None) -> None:
+                 bus: Bus | None = None, priority: PriorityPolicy | None = None) -> None:
         if not parts:
             raise UserError("a city needs at least one part")
         self.parts = list(parts)
@@ -259,6 +216,8 @@ class CityLoop:
         self.bus = bus or Bus()
         self.governance = governance
         self.orchestrator: Orchestrator = orchestrator or Precedence()
+        self.priority = priority
+        self._priorities = {p.name: dict(p.part.domain.meta.priorities or {}) for p in self.parts}
         self.ids = IdGenerator(seed)
         self.clock = SimClock()
         self.stats = LoopStats()
@@ -271,10 +230,12 @@ class CityLoop:
 
     @classmethod
     def for_city(cls, city: City, *, mode: str, seed: int, store: StateStore, services: RunServices | None = None,
-                 governance: Governance | None = None, orchestrator: Orchestrator | None = None) -> CityLoop:
+                 governance: Governance | None = None, orchestrator: Orchestrator | None = None,
+                 priority: PriorityPolicy | None = None) -> CityLoop:
         """Open every part of ``city`` and build its loop."""
         parts = open_parts(city, mode=mode, seed=seed, services=services or RunServices())
-        return cls(parts, mode=mode, seed=seed, store=store, governance=governance, orchestrator=orchestrator)
+        return cls(parts, mode=mode, seed=seed, store=store, governance=governance, orchestrator=orchestrator,
+                   priority=priority)
 
     # ---- sense and learn -----------------------------------------------------------------------
     def _sense(self, run: PartRun, now: datetime) -> Context:
@@ -349,16 +310,25 @@ class CityLoop:
                 out.append(Candidate(run.name, proposal))
         return out
 
-    def _record_dropped(self, dropped: Sequence[tuple[Candidate, Candidate, str]], now: datetime) -> None:
+    def _record_resolutions(self, resolutions: Sequence[Resolution], now: datetime) -> None:
+        """Count every resolution; record those between domains (with their rule and reason) as events."""
         events = []
-        for lost, won, rule in dropped:
-            self.stats.overridden += 1
-            if lost.domain != won.domain:  # inside one domain, planner precedence is routine and not recorded
-                data: OrchestrationData = {
-                    "target": lost.proposal.target, "kept_domain": won.domain, "kept_planner": won.proposal.planner,
-                    "dropped_domain": lost.domain, "dropped_planner": lost.proposal.planner, "rule": rule}
-                events.append(Event(EventType.ORCHESTRATION, data, Context(self._orchestration, None, self.ids()),
-                                    now, entity_id=lost.proposal.target))
+        version = self.priority.version if self.priority is not None else ""
+        for res in resolutions:
+            if res.kind == "substituted":
+                self.stats.substituted += 1
+            else:
+                self.stats.overridden += 1
+            won = res.winner or res.lost
+            if res.kind == "dropped" and won.domain == res.lost.domain:
+                continue  # inside one domain, planner precedence is routine and not recorded
+            data: OrchestrationData = {
+                "target": res.lost.proposal.target, "kept_domain": won.domain, "kept_planner": won.proposal.planner,
+                "dropped_domain": res.lost.domain, "dropped_planner": res.lost.proposal.planner, "rule": res.rule,
+                "resolution": res.kind, "reason": res.reason, "policy_version": version,
+                "kept_priority": won.priority, "dropped_priority": res.lost.priority}
+            events.append(Event(EventType.ORCHESTRATION, data, Context(self._orchestration, None, self.ids()),
+                                now, entity_id=res.lost.proposal.target))
         if events:
             self.store.append_events(events)
 
@@ -462,7 +432,10 @@ class CityLoop:
                     self._act(run, proposal, contexts[run.name], snapshot, now, review=review)
             candidates.extend(self._propose(run, snapshot, forecasts))
         settled = self.orchestrator.settle(candidates, snapshot)
-        self._record_dropped(settled.dropped, now)
+        self._record_resolutions(settled.resolutions, now)
+        if self.priority is not None:
+            self.stats.priority_violations += len(violations(settled.kept, snapshot, self.priority,
+                                                             self._priorities))
         by_name = {r.name: r for r in self.parts}
         for cand in settled.kept:
             self._act(by_name[cand.domain], cand.proposal, contexts[cand.domain], snapshot, now)

@@ -23,7 +23,9 @@ from aicity.core.domain import DomainResult, RunServices
 from aicity.core.errors import UserError
 from aicity.core.store import StateStore
 
-MODES = ("smart", "ai")
+MODES = ("smart", "ablation", "ai")
+"""Smart City (each domain's baseline, uncoordinated); the ablation (each domain's AI, uncoordinated); AI City
+(each domain's AI under the orchestration stage's priority policy)."""
 MAX_SEED = 2**31 - 1
 MAX_SEEDS = 10_000
 """The most seeds one benchmark command takes (a typo like ``1-100000000`` must not run for ever)."""
@@ -191,9 +193,27 @@ def prepare_run(city: City, *, mode: str, seed: int, store: StateStore, out: Pat
                          policy=policy)
     consent = ConsentRegistry(store, governance.ledger)  # personal data is consented into the run's ledger
     services = RunServices(consent=consent)
-    parts = open_parts(city, mode=mode, seed=seed, services=services, controllers=controllers)
-    loop = CityLoop(parts, mode=mode, seed=seed, store=store, governance=governance)
+    parts = open_parts(city, mode=domain_mode(mode), seed=seed, services=services, controllers=controllers)
+    orchestrator, priority = orchestration_for(mode, governance.governor.policy, city)
+    loop = CityLoop(parts, mode=mode, seed=seed, store=store, governance=governance, orchestrator=orchestrator,
+                    priority=priority)
     return CityRun(loop, governance, consent)
+
+
+def domain_mode(mode: str) -> str:
+    """The mode each domain runs in: the ablation runs every domain's AI (only the orchestration differs)."""
+    return "ai" if mode == "ablation" else mode
+
+
+def orchestration_for(mode: str, policy: Any, city: City) -> tuple[Any, Any]:
+    """The orchestration stage of ``mode`` (AI City: the policy's priority order; otherwise per-target
+    precedence) and the priority policy every mode's violations are counted against."""
+    from aicity.orchestrate.stage import Precedence, PriorityOrchestrator, PriorityPolicy, priority_table
+
+    priority = PriorityPolicy(tuple(policy.priority), policy.version, policy.sha256)
+    if mode != "ai":
+        return Precedence(), priority
+    return PriorityOrchestrator(priority, priority_table({d.name: d.meta for d in city.domains})), priority
 
 
 def run_city(city: City, *, mode: str, seed: int, store: StateStore, out: Path,
@@ -291,7 +311,7 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
     check_seed(spec.seed)
     for mode in spec.modes:
         if mode not in MODES:
-            raise UserError(f"unknown mode {mode!r}; use ai, smart or both")
+            raise UserError(f"unknown mode {mode!r}; use smart, ablation, ai, both, all or auto")
     city = load_city(spec.scenario, spec.options, spec.duration_s)  # fail fast, before any process starts
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(spec.modes)))
     urls = store_urls(spec.store, spec.out, spec.modes) if spec.store else {}
@@ -351,13 +371,20 @@ def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str
             store.close()
 
 
-def parse_modes(text: str) -> tuple[str, ...]:
-    """``both`` → (smart, ai); otherwise the one mode named."""
+def parse_modes(text: str, parts: int = 1) -> tuple[str, ...]:
+    """``auto`` → every mode for a city of several domains, (smart, ai) for one; ``both`` → (smart, ai);
+    ``all`` → (smart, ablation, ai); a comma list or one mode as named."""
+    if text == "auto":
+        return MODES if parts > 1 else ("smart", "ai")
     if text == "both":
+        return ("smart", "ai")
+    if text == "all":
         return MODES
-    if text in MODES:
-        return (text,)
-    raise UserError(f"unknown mode {text!r}; use ai, smart or both")
+    names = tuple(m.strip() for m in text.split(","))
+    for m in names:
+        if m not in MODES:
+            raise UserError(f"unknown mode {m!r}; use smart, ablation, ai, both, all or auto")
+    return names
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -68,7 +68,8 @@ class AckData(TypedDict):
 
 
 class OrchestrationData(TypedDict):
-    """An ``orchestration`` event: a proposal set aside because another domain's took the same target."""
+    """An ``orchestration`` event: a proposal set aside or replaced by its alternative in a conflict with another
+    domain's, with the policy rule and version that decided and the reason in plain words."""
 
     target: str
     kept_domain: str
@@ -76,6 +77,11 @@ class OrchestrationData(TypedDict):
     dropped_domain: str
     dropped_planner: str
     rule: str
+    resolution: str
+    reason: str
+    policy_version: str
+    kept_priority: str
+    dropped_priority: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,287 @@
+"""The orchestration stage: one step's proposals of every domain, settled before governance.
+
+:class:`Precedence` is the uncoordinated stage (Smart City mode and the ablation): the first proposal for a
+target wins and nothing else is looked at. :class:`PriorityOrchestrator` is the AI City's: it ranks each
+proposal by the priority class its action type serves (each domain declares them in ``DomainMeta.priorities``)
+in the order of the versioned policy file (``priority = ["life_safety", "grid_stability", "mobility",
+"energy_cost"]``), then settles three kinds of conflict between proposals of different classes:
+
+* **same target** — the higher class keeps the target;
+* **needs** — a proposal ``affects`` (takes out of service) an entity a higher-class proposal ``needs`` now or
+  needed within the last ``needs_hold_s`` (a proposal always needs its own target);
+* **capacity** — proposals ``use`` more of a shared capacity (an entity attribute in the snapshot, e.g. a
+  transformer's headroom) than there is: higher classes take it first.
+
+A proposal that loses a conflict is replaced by the best-scored of its own alternatives (``candidates`` with
+``params``, which its planner scored on a look-ahead of its model from the current state) that fits; when none
+fits it is set aside. Every resolution is kept with its rule and a sentence in plain words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aicity.core.domain import ProposedAction, Snapshot
+
+_EPS = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One domain's proposal entering the orchestration stage."""
+
+    domain: str
+    proposal: ProposedAction
+    priority: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """How one conflict was settled: ``kind`` is ``dropped`` or ``substituted``; ``winner`` the proposal it lost to."""
+
+    kind: str
+    lost: Candidate
+    winner: Candidate | None
+    rule: str
+    reason: str
+    replacement: ProposedAction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What the stage lets through (replacements included) and how each conflict was settled."""
+
+    kept: list[Candidate]
+    resolutions: list[Resolution] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> list[tuple[Candidate, Candidate, str]]:
+        """The set-aside proposals with the winner they lost to and the rule."""
+        return [(r.lost, r.winner or r.lost, r.rule) for r in self.resolutions if r.kind == "dropped"]
+
+
+class Orchestrator(Protocol):
+    """The orchestration stage: settles competing proposals of all domains before governance."""
+
+    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
+        """Which candidates go on to governance (possibly replaced by an alternative), and why others did not."""
+        ...
+
+
+class Precedence:
+    """Per-target precedence: the first proposal for a target wins (parts in city order, planners in order).
+
+    Inside one domain this is the planners' own precedence (e.g. emergency preemption before the AI signal
+    planner); across domains the earlier part wins. Nothing else is coordinated.
+    """
+
+    rule = "precedence: first part, first planner"
+
+    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
+        """Keep the first candidate per target."""
+        winner: dict[str, Candidate] = {}
+        kept: list[Candidate] = []
+        out: list[Resolution] = []
+        for cand in candidates:
+            first = winner.get(cand.proposal.target)
+            if first is None:
+                winner[cand.proposal.target] = cand
+                kept.append(cand)
+            else:
+                out.append(Resolution("dropped", cand, first, self.rule,
+                                      f"{_who(first)} already took {_short(cand.proposal.target)}"))
+        return Settled(kept, out)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityPolicy:
+    """The priority order of the versioned policy file (its version and SHA-256 go into every resolution)."""
+
+    order: tuple[str, ...]
+    version: str = ""
+    sha256: str = ""
+    needs_hold_s: float = 300.0
+
+    def rank(self, priority: str) -> int:
+        """0 for the first class; classes not in the order rank after every listed one."""
+        return self.order.index(priority) if priority in self.order else len(self.order)
+
+    def label(self, priority: str) -> str:
+        """The class in plain words."""
+        return priority.replace("_", " ") if priority else "unclassed"
+
+
+def _short(eid: str) -> str:
+    return eid.removeprefix("urn:ngsi-ld:")
+
+
+def _who(c: Candidate) -> str:
+    return f"{c.domain}'s {c.proposal.action_type} ({c.proposal.planner or 'planner'})"
+
+
+def _capacity(snapshot: Snapshot, key: str) -> float | None:
+    """The capacity ``"<entity id>#<attribute>"`` names, read from the snapshot (None when not published)."""
+    eid, _, attr = key.rpartition("#")
+    ent = snapshot.entities.get(eid)
+    if ent is None or not attr:
+        return None
+    value = ent.get(attr)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _alternatives(p: ProposedAction) -> list[ProposedAction]:
+    """The proposal's own alternatives that carry ``params``, best score first (the planner's order on ties)."""
+    alts: list[tuple[float, int, ProposedAction]] = []
+    for i, c in enumerate(p.candidates):
+        params = c.get("params")
+        if not isinstance(params, Mapping) or dict(params) == dict(p.params):
+            continue
+        score = c.get("score")
+        alt = dataclasses.replace(
+            p, params=dict(params), score=float(score) if isinstance(score, (int, float)) else None,
+            affects=tuple(str(x) for x in c.get("affects", ())),
+            uses={str(k): float(v) for k, v in dict(c.get("uses", {})).items()})
+        alts.append((-(alt.score if alt.score is not None else -math.inf), i, alt))
+    return [a for _, _, a in sorted(alts, key=lambda t: (t[0], t[1]))]
+
+
+class PriorityOrchestrator:
+    """The AI City's orchestration stage (see the module docstring)."""
+
+    def __init__(self, policy: PriorityPolicy, priorities: Mapping[str, Mapping[str, str]]) -> None:
+        self.policy = policy
+        self.priorities = {d: dict(p) for d, p in priorities.items()}
+        self._held: dict[str, tuple[float, int, Candidate]] = {}  # needed entity -> (until, rank, who needs it)
+
+    @property
+    def rule(self) -> str:
+        """The rule named in every resolution: the policy's order and version."""
+        return f"priority {' > '.join(self.policy.order)} (policy {self.policy.version})"
+
+    def classify(self, cand: Candidate) -> Candidate:
+        """The candidate with its priority class from its domain's declaration."""
+        if cand.priority:
+            return cand
+        cls = self.priorities.get(cand.domain, {}).get(cand.proposal.action_type, "")
+        return dataclasses.replace(cand, priority=cls)
+
+    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
+        """Rank by class, then settle same-target, needs and capacity conflicts (see the module docstring)."""
+        now = snapshot.elapsed_s
+        ranked = sorted((self.classify(c) for c in candidates), key=lambda c: self.policy.rank(c.priority))
+        self._held = {k: v for k, v in self._held.items() if v[0] >= now - _EPS}
+        for cand in ranked:  # what each proposal needs (its own target included), held for needs_hold_s
+            rank = self.policy.rank(cand.priority)
+            for eid in (cand.proposal.target, *cand.proposal.needs):
+                held = self._held.get(eid)
+                if held is None or rank <= held[1]:
+                    self._held[eid] = (now + self.policy.needs_hold_s, rank, cand)
+        kept: list[Candidate] = []
+        out: list[Resolution] = []
+        owner: dict[str, Candidate] = {}
+        used: dict[str, float] = {}
+        for cand in ranked:
+            rank = self.policy.rank(cand.priority)
+            first = owner.get(cand.proposal.target)
+            if first is not None:
+                rule = self.rule if first.priority != cand.priority else Precedence.rule
+                out.append(Resolution("dropped", cand, first, rule, self._same_target(cand, first)))
+                continue
+            options = [cand.proposal, *_alternatives(cand.proposal)]
+            chosen: ProposedAction | None = None
+            blocker: tuple[Candidate, str] | None = None
+            for option in options:
+                hit = self._blocked(cand, option, rank, snapshot, used)
+                if hit is None:
+                    chosen = option
+                    break
+                if blocker is None:
+                    blocker = hit
+            if chosen is None:
+                assert blocker is not None
+                out.append(Resolution("dropped", cand, blocker[0], self.rule,
+                                      f"{_who(cand)} at {_short(cand.proposal.target)} set aside: {blocker[1]}; "
+                                      f"none of its {len(options) - 1} alternatives fits"))
+                continue
+            if chosen is not cand.proposal:
+                assert blocker is not None
+                new = dataclasses.replace(chosen, inputs={**chosen.inputs, "orchestration": blocker[1]})
+                out.append(Resolution("substituted", cand, blocker[0], self.rule,
+                                      f"{_who(cand)} at {_short(cand.proposal.target)}: its first choice "
+                                      f"{dict(cand.proposal.params)} gave way ({blocker[1]}); took its alternative "
+                                      f"{dict(chosen.params)} instead", new))
+                cand = dataclasses.replace(cand, proposal=new)
+            owner[cand.proposal.target] = cand
+            for key, amount in cand.proposal.uses.items():
+                used[key] = used.get(key, 0.0) + float(amount)
+            kept.append(cand)
+        return Settled(kept, out)
+
+    def _same_target(self, lost: Candidate, won: Candidate) -> str:
+        return (f"{_who(won)} ({self.policy.label(won.priority)}) kept {_short(lost.proposal.target)} over "
+                f"{_who(lost)} ({self.policy.label(lost.priority)})")
+
+    def _blocked(self, cand: Candidate, option: ProposedAction, rank: int, snapshot: Snapshot,
+                 used: Mapping[str, float]) -> tuple[Candidate, str] | None:
+        """The higher-class proposal ``option`` would harm, with why; None when it harms none."""
+        for eid in option.affects:
+            held = self._held.get(eid)
+            if held is not None and held[1] < rank and held[2].domain != cand.domain:
+                need = held[2]
+                return need, (f"it would take {_short(eid)} out of service, which {_who(need)} needs "
+                              f"({self.policy.label(need.priority)} before {self.policy.label(cand.priority)})")
+        for key, amount in option.uses.items():
+            cap = _capacity(snapshot, key)
+            if cap is None or amount <= 0:
+                continue
+            if used.get(key, 0.0) + amount > cap + _EPS:
+                return cand, (f"{_short(key)} has {cap:g} left and higher-priority proposals took "
+                              f"{used.get(key, 0.0):g} of it")
+        return None
+
+
+def violations(kept: Sequence[Candidate], snapshot: Snapshot, policy: PriorityPolicy,
+               priorities: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Conflicts a set of proposals that will act still holds: a lower class taking out of service what a
+    higher class of another domain needs, or taking capacity a higher class needs beyond what there is.
+
+    Whichever stage settled them; the benchmark counts these as priority violations (0 expected in AI mode).
+    """
+    def cls(c: Candidate) -> int:
+        return policy.rank(c.priority or priorities.get(c.domain, {}).get(c.proposal.action_type, ""))
+
+    out: list[str] = []
+    needs: dict[str, tuple[int, Candidate]] = {}
+    for c in kept:
+        for eid in (c.proposal.target, *c.proposal.needs):
+            if eid not in needs or cls(c) < needs[eid][0]:
+                needs[eid] = (cls(c), c)
+    for c in kept:
+        for eid in c.proposal.affects:
+            if eid in needs and needs[eid][0] < cls(c) and needs[eid][1].domain != c.domain:
+                out.append(f"{_who(c)} takes {_short(eid)} out of service, needed by {_who(needs[eid][1])}")
+    by_key: dict[str, list[tuple[int, float, Candidate]]] = {}
+    for c in kept:
+        for key, amount in c.proposal.uses.items():
+            by_key.setdefault(key, []).append((cls(c), float(amount), c))
+    for key, uses in by_key.items():
+        cap = _capacity(snapshot, key)
+        if cap is None:
+            continue
+        total = 0.0
+        for rank, amount, c in sorted(uses, key=lambda t: t[0]):
+            total += max(amount, 0.0)
+            if total > cap + _EPS and any(r < rank for r, _, _ in uses):
+                out.append(f"{_who(c)} takes {amount:g} of {_short(key)} beyond its {cap:g}")
+    return out
+
+
+def priority_table(metas: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Each domain's action type -> priority class, from the domains' metadata (``DomainMeta.priorities``)."""
+    return {name: dict(getattr(meta, "priorities", None) or {}) for name, meta in metas.items()}

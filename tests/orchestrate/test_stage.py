@@ -1,0 +1,99 @@
+"""The orchestration stage on its own: conflicts between domains settled by the priority policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aicity.core.domain import ProposedAction, Snapshot
+from aicity.core.entity import Entity, Property
+from aicity.orchestrate.stage import Candidate, Precedence, PriorityOrchestrator, PriorityPolicy, violations
+
+POLICY = PriorityPolicy(("life_safety", "grid_stability", "mobility", "energy_cost"), "test-1", "0" * 64, 300.0)
+CLASSES = {"mobility": {"signal_preemption": "life_safety", "signal_phase": "mobility"},
+           "energy": {"restore": "grid_stability", "ev_charging": "energy_cost"},
+           "safety": {"dispatch": "life_safety"}}
+SIG = "urn:ngsi-ld:TrafficSignal:J1"
+TIE = "urn:ngsi-ld:Tie:R-C"
+TRAFO = "urn:ngsi-ld:Transformer:R"
+
+
+def snap(elapsed: float = 0.0, headroom: float = 100.0) -> Snapshot:
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    trafo = Entity(TRAFO, "Transformer", {"headroom": Property(headroom, t, "KWT")})
+    return Snapshot(t, elapsed, {TRAFO: trafo})
+
+
+def restore(first: list[str], dark: tuple[str, ...], alts: list[dict[str, object]]) -> Candidate:
+    return Candidate("energy", ProposedAction(TIE, "restore", {"buses": first}, score=10.0, candidates=alts,
+                                              planner="restoration", action_type="restore", affects=dark))
+
+
+def test_life_safety_need_makes_the_grid_take_its_alternative() -> None:
+    orch = PriorityOrchestrator(POLICY, CLASSES)
+    amb = Candidate("safety", ProposedAction("urn:ngsi-ld:Ambulance:A1", "dispatch", {"to": "I1"}, planner="mexclp",
+                                             action_type="dispatch", needs=(SIG,)))
+    alt = {"params": {"buses": ["C12"]}, "affects": [], "score": 8.0}
+    worse = {"params": {"buses": ["C13"]}, "affects": [SIG], "score": 9.0}
+    settled = orch.settle([restore(["C1"], (SIG,), [worse, alt]), amb], snap())
+    kept = {c.domain: c.proposal for c in settled.kept}
+    assert kept["energy"].params == {"buses": ["C12"]}  # the best alternative that keeps the signal lit
+    assert kept["energy"].affects == ()
+    (res,) = settled.resolutions
+    assert res.kind == "substituted" and res.winner is not None and res.winner.domain == "safety"
+    assert "TrafficSignal:J1" in res.reason and "life safety before grid stability" in res.reason
+    assert violations(settled.kept, snap(), POLICY, CLASSES) == []
+
+
+def test_a_need_is_held_after_the_step_that_declared_it() -> None:
+    orch = PriorityOrchestrator(POLICY, CLASSES)
+    pre = Candidate("mobility", ProposedAction(SIG, "preempt", {}, planner="preemption",
+                                               action_type="signal_preemption"))
+    orch.settle([pre], snap(0.0))
+    later = orch.settle([restore(["C1"], (SIG,), [])], snap(120.0))
+    assert later.kept == [] and later.resolutions[0].kind == "dropped"
+    after_hold = orch.settle([restore(["C1"], (SIG,), [])], snap(400.0))
+    assert len(after_hold.kept) == 1
+
+
+def test_same_class_or_same_domain_is_not_a_needs_conflict() -> None:
+    orch = PriorityOrchestrator(POLICY, CLASSES)
+    phase = Candidate("mobility", ProposedAction(SIG, "set_phase", {"phase": 1}, action_type="signal_phase"))
+    settled = orch.settle([phase, restore(["C1"], (SIG,), [])], snap())
+    assert len(settled.kept) == 2  # grid stability outranks mobility: the signal may go dark
+    assert violations(settled.kept, snap(), POLICY, CLASSES) == []
+
+
+def test_capacity_goes_to_the_higher_class_first() -> None:
+    orch = PriorityOrchestrator(POLICY, CLASSES)
+    key = f"{TRAFO}#headroom"
+    chargers = [Candidate("energy", ProposedAction(f"urn:ngsi-ld:EVChargingStation:{i}", "set_power", {"kw": 11.0},
+                                                   action_type="ev_charging", uses={key: 11.0},
+                                                   candidates=[{"params": {"kw": 0.0}, "uses": {key: 0.0},
+                                                                "score": 0.0}]))
+                for i in range(3)]
+    tie = Candidate("energy", ProposedAction(TIE, "restore", {"buses": ["C1"]}, action_type="restore",
+                                             uses={key: 25.0}))
+    settled = orch.settle([*chargers, tie], snap(headroom=40.0))
+    kw = sorted(c.proposal.params.get("kw", -1) for c in settled.kept if c.proposal.action_type == "ev_charging")
+    assert kw == [0.0, 0.0, 11.0]  # 25 kW to the tie first, then one charger fits
+    assert sum(1 for r in settled.resolutions if r.kind == "substituted") == 2
+    assert violations(settled.kept, snap(headroom=40.0), POLICY, CLASSES) == []
+    uncoordinated = Precedence().settle([*chargers, tie], snap(headroom=40.0))
+    assert len(violations(uncoordinated.kept, snap(headroom=40.0), POLICY, CLASSES)) >= 1
+
+
+def test_same_target_goes_to_the_higher_class_and_precedence_keeps_the_first() -> None:
+    phase = Candidate("mobility", ProposedAction(SIG, "set_phase", {"phase": 1}, action_type="signal_phase"))
+    pre = Candidate("mobility", ProposedAction(SIG, "preempt", {"phase": 2}, action_type="signal_preemption"))
+    settled = PriorityOrchestrator(POLICY, CLASSES).settle([phase, pre], snap())
+    assert [c.proposal.action for c in settled.kept] == ["preempt"]
+    assert [c.proposal.action for c in Precedence().settle([phase, pre], snap()).kept] == ["set_phase"]
+
+
+def test_undeclared_classes_rank_last_and_unpublished_capacity_is_not_a_limit() -> None:
+    orch = PriorityOrchestrator(POLICY, CLASSES)
+    odd = Candidate("lighting", ProposedAction("urn:ngsi-ld:Lamp:1", "dim", {"level": 0.5}, action_type="dim",
+                                               uses={"urn:ngsi-ld:Nowhere:1#headroom": 1e9}))
+    settled = orch.settle([odd], snap())
+    assert len(settled.kept) == 1 and settled.kept[0].priority == ""
+    assert POLICY.rank("") == len(POLICY.order)
