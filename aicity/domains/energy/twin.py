@@ -88,6 +88,7 @@ class EnergyTwin:
         self.n_steps = max(1, math.ceil((self.scenario.end_s - self.scenario.begin_s) / self.site.step_s - 1e-9))
         self.start_time: datetime = self.site.epoch + timedelta(seconds=self.scenario.begin_s)
         self.k = 0
+        self._pending_s = 0.0
         self.ledger = Ledger(self.site, self.begin_step)
         self._edge_log: list[EdgeActionData] = []
         self._frozen: dict[str, dict[str, Any]] = {}
@@ -122,10 +123,12 @@ class EnergyTwin:
         return self.k >= self.n_steps
 
     def advance(self, seconds: float) -> None:
-        """Simulate whole steps covering ``seconds``."""
-        for _ in range(max(1, round(seconds / self.site.step_s))):
-            if self.done():
-                return
+        """Simulate ``seconds`` more: the seconds accumulate, and the grid steps each time they reach a whole
+        step (a city loop stepping every 1-5 s moves a 60 s grid once a minute; ``elapsed_s`` stays grid time)."""
+        self._pending_s += max(0.0, float(seconds))
+        step = self.site.step_s
+        while self._pending_s >= step - 1e-6 and not self.done():
+            self._pending_s = max(0.0, self._pending_s - step)
             self._step()
 
     # ---- physics -------------------------------------------------------------------------------
