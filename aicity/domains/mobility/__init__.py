@@ -78,6 +78,8 @@ def twin_config(params: Mapping[str, Any], consent: object | None = None) -> Any
         cfg.decision_interval_s = float(p["decision_interval_s"])
     if "ev_speed_factor" in p:
         cfg.ev_speed_factor = float(p["ev_speed_factor"])
+    if "signal_backup_s" in p:
+        cfg.signal_backup_s = float(p["signal_backup_s"])
     cfg.limits = edge_limits(p)  # already checked to fit together by META.validate
     return cfg
 

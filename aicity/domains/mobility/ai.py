@@ -32,6 +32,7 @@ from typing import Any
 from aicity.core.domain import ForecastProvider, Planner, ProposedAction, Scenario, Snapshot
 from aicity.core.entity import Entity
 from aicity.domains.mobility.ai_learning import ARRIVAL_KEY, RED_KEY, SATURATION_KEY, LaneRateLearner
+from aicity.domains.mobility.power import is_dark
 
 PLANNER_NAME = "mobility.ai.predictive-pressure"
 PLANNER_VERSION = "1.2"
@@ -192,7 +193,7 @@ def _starved_phases(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[
 def decide_signal(sig: Entity, ents: Mapping[str, Entity], forecasts: Mapping[str, Any],
                   params: AiParams) -> ProposedAction | None:
     """A ``set_phase`` proposal for one signal, or None when it should keep its phase or may not change."""
-    if sig.get("controlMode") != "controlled" or sig.get("phaseKind") != "green":
+    if sig.get("controlMode") != "controlled" or sig.get("phaseKind") != "green" or is_dark(sig):
         return None
     current = sig.get("currentPhase")
     lim = sig.get("limits") or {}

@@ -21,3 +21,12 @@ SIGNAL_PHASE = "signal_phase"
 SIGNAL_PREEMPTION = "signal_preemption"
 """Action type: hold a green for an emergency vehicle, and release it."""
 ACTION_TYPES = (SIGNAL_PHASE, SIGNAL_PREEMPTION)
+
+POWER_MAINS = "mains"
+"""A signal cabinet's ``powerSource``: on mains power."""
+POWER_BATTERY = "battery"
+"""A signal cabinet's ``powerSource``: mains lost, running normally on its battery backup."""
+POWER_NONE = "none"
+"""A signal cabinet's ``powerSource``: no power, the signal is dark (all-way stop); it cannot be commanded."""
+SIGNALS_SHARED_NAME = "signals"
+"""The key of the mobility twin, as the signals' power port, in ``RunServices.shared``."""

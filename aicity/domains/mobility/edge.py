@@ -283,6 +283,14 @@ class SignalEdge:
         """Mark the signal as run by its fixed-time program."""
         self.controlled, self.to_fixed = False, False
 
+    def power_off(self, now: float) -> None:
+        """The signal went dark (no power): end any preemption and stop controlling it at once."""
+        self._now = now
+        if self.preempt_phase is not None:
+            self._end_preempt(now, "no_power")
+        self.pending, self.target, self.kind = None, None, GREEN
+        self.controlled, self.to_fixed = False, False
+
     def take_control(self, green: int, green_since: float, now: float) -> None:
         """Resume control from a fixed-time program that shows green ``green`` since ``green_since``."""
         self.controlled, self.to_fixed = True, False

@@ -71,6 +71,64 @@ def read_tripinfo(path: str | Path) -> list[Trip]:
     return trips
 
 
+@dataclass(frozen=True, slots=True)
+class Occupancy:
+    """Persons per vehicle as the route files set them: per vehicle or flow (``personNumber``), per vType
+    (``<param key="personNumber"|"occupancy">``); 1 where none is set."""
+
+    vehicles: Mapping[str, float]
+    flows: Mapping[str, float]
+    vtypes: Mapping[str, float]
+
+    def of(self, vid: str, vtype: str = "") -> float:
+        """Persons in vehicle ``vid`` of type ``vtype``."""
+        n = self.vehicles.get(vid)
+        if n is None and "." in vid:
+            n = self.flows.get(vid.rsplit(".", 1)[0])
+        if n is None:
+            n = self.vtypes.get(vtype)
+        return 1.0 if n is None else n
+
+
+def _persons(text: str | None) -> float | None:
+    try:
+        n = float(text) if text else None
+    except ValueError:
+        return None
+    return n if n is not None and math.isfinite(n) and n >= 0 else None
+
+
+def read_occupancy(files: Iterable[str]) -> Occupancy:
+    """Persons per vehicle from route files (unreadable files and values are skipped)."""
+    vehicles: dict[str, float] = {}
+    flows: dict[str, float] = {}
+    vtypes: dict[str, float] = {}
+    for f in files:
+        try:
+            for _, el in ET.iterparse(f):
+                if el.tag in ("vehicle", "trip", "flow"):
+                    n = _persons(el.get("personNumber"))
+                    if n is not None:
+                        (flows if el.tag == "flow" else vehicles)[el.get("id", "")] = n
+                elif el.tag == "vType":
+                    for par in el.iter("param"):
+                        n = _persons(par.get("value"))
+                        if par.get("key") in ("personNumber", "occupancy") and n is not None:
+                            vtypes[el.get("id", "")] = n
+                if el.tag in ("vehicle", "trip", "flow", "vType"):
+                    el.clear()
+        except (ET.ParseError, OSError):
+            continue
+    return Occupancy(vehicles, flows, vtypes)
+
+
+def person_delay(trips: Sequence[Trip], never: Sequence[tuple[str, float]], occ: Occupancy) -> float:
+    """RESCO delay per person: each trip's delay (never-inserted: end − planned depart) weighted by its persons."""
+    w = [(occ.of(t.id, t.vtype), t.delay) for t in trips] + [(occ.of(v), d) for v, d in never]
+    total = sum(n for n, _ in w)
+    return sum(n * d for n, d in w) / total if total > 0 else 0.0
+
+
 def resco_delay(trips: Sequence[Trip], never_inserted: Sequence[float]) -> float:
     """RESCO delay: mean of (timeLoss + departDelay) over trips and (end − planned depart) over never-inserted."""
     n = len(trips) + len(never_inserted)
@@ -278,6 +336,11 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
     net = twin.net
     trips = read_tripinfo(twin.tripinfo_path)
     kpis = summarise(trips, never, EV_PREFIX)
+    kpis["person_delay_s"] = person_delay([t for t in trips if not t.id.startswith(EV_PREFIX)],
+                                          [(v, d) for v, d in never if not v.startswith(EV_PREFIX)],
+                                          read_occupancy(twin.cfg.routes))
+    kpis["dark_signal_s"] = twin.power.dark_s
+    kpis["battery_signal_s"] = twin.power.battery_s
     piece_signal: dict[str, str] = {}
     stopline: set[str] = set()
     for lane, pieces in net.in_groups.items():

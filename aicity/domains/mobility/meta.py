@@ -39,6 +39,10 @@ KPIS = (
     KPI("signal_delay_jain", "index", H, False, "Jain's index of delay over signals (1 = even)"),
     KPI("district_delay_min_max", "ratio", H, False, "least over most delayed district (1 = even)"),
     KPI("district_delay_jain", "index", H, False, "Jain's index of delay over districts (1 = even)"),
+    KPI("person_delay_s", "s", L, False, "RESCO delay per person: each vehicle weighted by its personNumber "
+        "where the routes set it, else 1 person per vehicle (an assumption)"),
+    KPI("dark_signal_s", "s", L, False, "signal-seconds dark: mains lost and battery backup spent (all-way stop)"),
+    KPI("battery_signal_s", "s", L, False, "signal-seconds run on battery backup after mains was lost"),
 )
 """Every KPI a mobility twin reports (``DomainResult.kpis`` has exactly these keys)."""
 
@@ -79,6 +83,9 @@ OPTIONS = (
     Option("max_hold_s", float, 40.0, "longest emergency preemption hold", "s", minimum=5, maximum=300, step=1),
     Option("cooldown_s", float, 30.0, "pause after a hold before the next preemption", "s", minimum=0,
            maximum=600, step=1),
+    Option("signal_backup_s", float, 300.0, "battery backup of each signal cabinet after mains is lost, then the "
+           "signal goes dark (an assumption: typical UPS sizes; no data for this city)", "s", minimum=0,
+           maximum=86400, step=1),
 )
 """Scenario options (``aicity run --set KEY=VALUE``), validated up front."""
 

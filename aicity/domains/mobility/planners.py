@@ -14,6 +14,7 @@ from typing import Any
 
 from aicity.core.domain import Planner, ProposedAction, Snapshot
 from aicity.core.entity import Entity
+from aicity.domains.mobility.power import is_dark
 
 SIGNAL_TYPE = "TrafficSignal"
 
@@ -72,7 +73,7 @@ def max_pressure(snapshot: Snapshot, forecasts: Mapping[str, Any] | None = None)
     memo: dict[str, float] = {}
     out = []
     for sig in snapshot.of_type(SIGNAL_TYPE):
-        if sig.get("controlMode") not in ("controlled",):
+        if sig.get("controlMode") not in ("controlled",) or is_dark(sig):
             continue
         cands, inputs = phase_pressures(sig, ents, memo)
         if not cands:

@@ -18,6 +18,7 @@ from typing import Any
 from aicity.core.domain import Planner, ProposedAction, Scenario, Snapshot
 from aicity.core.entity import Entity
 from aicity.domains.mobility.const import EV_TYPE, SIGNAL_TYPE
+from aicity.domains.mobility.power import is_dark
 
 PLANNER_NAME = "mobility.preemption"
 PLANNER_VERSION = "1.1"
@@ -103,6 +104,8 @@ def preemption_actions(snapshot: Snapshot, params: PreemptParams | None = None) 
     reqs = _requests(snapshot, p)
     out: list[ProposedAction] = []
     for sig in snapshot.of_type(SIGNAL_TYPE):
+        if is_dark(sig):
+            continue  # no power: a dark signal cannot be commanded (the twin would refuse it)
         mode = sig.get("controlMode")
         req = reqs.get(sig.id)
         if req is None:

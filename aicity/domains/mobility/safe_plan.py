@@ -14,6 +14,7 @@ from typing import Any
 
 from aicity.core.domain import ProposedAction, Snapshot
 from aicity.domains.mobility.const import FLOW_PREFIX
+from aicity.domains.mobility.power import is_dark
 
 PLANNER = "mobility.safe-plan-resume@1.0"
 
@@ -37,7 +38,7 @@ def resume_planner(snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[Pro
     out = []
     for sig in snapshot.of_type("TrafficSignal"):
         phase = sig.get("currentPhase")
-        if sig.get("safeHold") is not True or sig.get("controlMode") != "fixed" or phase is None:
+        if sig.get("safeHold") is not True or sig.get("controlMode") != "fixed" or phase is None or is_dark(sig):
             continue
         inputs = signal_inputs(sig, snapshot)
         inputs[sig.id] = {"controlMode": "fixed", "safeHold": True, "currentPhase": phase}

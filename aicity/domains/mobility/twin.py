@@ -19,11 +19,21 @@ from aicity.core.capabilities import EdgeActionData
 from aicity.core.domain import DomainResult, ForecastProvider, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
-from aicity.domains.mobility.const import EV_PREFIX, EV_TYPE, FLOW_TYPE, SIGNAL_PREFIX, SIGNAL_TYPE
+from aicity.domains.mobility.const import (
+    EV_PREFIX,
+    EV_TYPE,
+    FLOW_TYPE,
+    POWER_MAINS,
+    POWER_NONE,
+    SIGNAL_PREFIX,
+    SIGNAL_TYPE,
+    SIGNALS_SHARED_NAME,
+)
 from aicity.domains.mobility.edge import GREEN, EdgeLimits, SignalEdge
 from aicity.domains.mobility.ev_report import lane_links, signals_ahead
 from aicity.domains.mobility.faults import IMPOSSIBLE_OCCUPANCY, IMPOSSIBLE_QUEUE, SensorFaults
 from aicity.domains.mobility.network import Network, additional_xml, load_network
+from aicity.domains.mobility.power import CabinetPower, PowerChange
 from aicity.domains.mobility.scenarios import SumoConfig, read_sumocfg, sumo_binary
 from aicity.domains.mobility.sumo_host import SHARED_NAME, SumoHost
 
@@ -84,6 +94,8 @@ class TwinConfig:
     probes: Any = None  # aicity.domains.mobility.probes.ProbeConfig: connected-vehicle probe data
     consent: Any = None  # aicity.governance.consent.ConsentRegistry the probe feed gives consents to
     shared: dict[str, object] | None = None  # the run's shared simulators (RunServices.shared): SUMO goes there
+    signal_backup_s: float = 300.0
+    """Battery backup of each signal cabinet after mains is lost (s); then the signal goes dark."""
 
 
 class SumoTwin:
@@ -131,6 +143,9 @@ class SumoTwin:
         self._last_flow: dict[str, Entity] = {}
         self._safe_hold: set[str] = set()
         self._lane_links: dict[tuple[str, int], tuple[int, ...]] = {}  # (signal, link) -> links of its in-lane
+        self.power = CabinetPower((), self.config.signal_backup_s)  # every signal's cabinet, set at start()
+        self._power_events: list[EdgeActionData] = []
+        self._stopped = False  # the stop button / a demotion: signals coming back from dark stay on fixed time
         self.probes: Any = None  # ProbeFeed when probe data is on (AI City mode only: nothing else reads it)
         if self.config.probes is not None and mode == "ai":
             from aicity.domains.mobility.probes import ProbeFeed
@@ -191,7 +206,9 @@ class SumoTwin:
         self.host.on_step(before=self._before_step, after=self._after_step)
         if self.config.shared is not None:  # other twins of the city ride on this simulation
             self.config.shared[SHARED_NAME] = self.host
+            self.config.shared[SIGNALS_SHARED_NAME] = self  # the signals' power port (SignalPowerPort)
         self._running = True
+        self.power = CabinetPower(net.signals, self.config.signal_backup_s)
         for sig in net.signals.values():
             self.edges[sig.id] = SignalEdge(sig.id, sig.greens, self._limits_for(sig.all_red_s),
                                             now=self._t, controlled=False)
@@ -231,6 +248,11 @@ class SumoTwin:
     def _before_step(self, now: float) -> None:
         """Before each 1 s step: hand signals over where asked, tick every controlled edge, show its state."""
         tl = self._sumo.trafficlight
+        if not self.power.all_on_mains:
+            self._apply_power(self.power.tick(now))
+            self.power.count(1.0)  # SUMO steps 1 s
+            for sid in self.power.dark:  # every step: nothing (program, edge, another twin) lights it again
+                tl.setRedYellowGreenState(sid, self._dark_state(sid))
         if self._want_control:
             self._take_control_where_green()
         for sid, edge in self.edges.items():
@@ -255,6 +277,8 @@ class SumoTwin:
     def _take_control_where_green(self) -> None:
         tl = self._sumo.trafficlight
         for sid in sorted(self._want_control):
+            if self.power.source(sid) == POWER_NONE:
+                continue
             idx = tl.getPhase(sid)
             g = self._prog_index[sid].get(idx)
             if g is None:
@@ -280,6 +304,63 @@ class SumoTwin:
         tl.setPhaseDuration(sid, remaining)
         edge.handed_over()
 
+    # ----- power (the city coupler's port) ---------------------------------------------------------------
+    def set_mains(self, tls: str, powered: bool, t_s: float | None = None) -> None:
+        """Mains power at signal ``tls``'s cabinet lost (``powered=False``) or back (a :class:`SignalPowerPort`).
+
+        Without mains the signal runs normally on its battery for ``signal_backup_s`` (counted from ``t_s``,
+        elapsed seconds since the scenario's begin, not in the future; default now), then goes dark: every
+        link shows ``s`` (all-way stop) and commands are refused (``no_power``). When mains returns it
+        restarts its fixed-time program at its first phase; in AI mode the twin takes it back at its next
+        green. Repeating the current state changes nothing.
+        """
+        if not self._running:
+            raise UserError("the twin was not started")
+        if tls not in self.edges:
+            raise UserError(f"no signal {tls!r} in scenario {self.scenario.name!r}")
+        lost_at = None
+        if t_s is not None:
+            if t_s > self.elapsed_s() + 1e-9:
+                raise ValueError(f"mains change at t={t_s:g} s is after the twin's time {self.elapsed_s():g} s")
+            lost_at = self.begin_s + float(t_s)
+        self._apply_power(self.power.set_mains(tls, bool(powered), self._t, lost_at))
+
+    def signal_districts(self) -> dict[str, str]:
+        """Signal → ``NW``/``NE``/``SW``/``SE``: the quadrants of :func:`~.kpis.quadrant_districts` (the same
+        signal positions the district KPIs use on maps without TAZ)."""
+        from aicity.domains.mobility.kpis import quadrant_districts, signal_positions
+
+        assert self.net is not None
+        return quadrant_districts(signal_positions(self.net))
+
+    def _dark_state(self, sid: str) -> str:
+        return "s" * len(self.edges[sid].greens[0])
+
+    def _apply_power(self, changes: list[PowerChange]) -> None:
+        """Show each change of power source in SUMO and record it as an edge event."""
+        assert self.net is not None
+        tl = self._sumo.trafficlight
+        for ch in changes:
+            sid = ch.signal
+            detail: dict[str, Any] = {"from": ch.previous}
+            if ch.source == POWER_NONE:
+                self.edges[sid].power_off(ch.time)
+                self._want_control.discard(sid)
+                tl.setRedYellowGreenState(sid, self._dark_state(sid))
+                event = "dark"
+            elif ch.source == POWER_MAINS:
+                if ch.previous == POWER_NONE:  # a power cycle: the cabinet restarts its fixed-time program
+                    tl.setProgram(sid, self.net.signals[sid].program_id)
+                    tl.setPhase(sid, 0)
+                    if self.mode == "ai" and not self._stopped and sid not in self._safe_hold:
+                        self._want_control.add(sid)
+                event = "mains"
+            else:
+                detail["backup_s"] = self.power.backup_s
+                event = "battery"
+            self._power_events.append({"target": signal_urn(sid), "event": event,
+                                       "time_s": ch.time - self.begin_s, "detail": detail})
+
     # ----- actuation -----------------------------------------------------------------------------------
     def actuate(self, action: ProposedAction) -> Outcome:
         """Pass a proposal through the target signal's actuator edge (it clamps or refuses what breaks limits)."""
@@ -288,6 +369,9 @@ class SumoTwin:
         if edge is None:
             out = Outcome(action, "refused", bound_by=("unknown_target",),
                           reason=f"no signal {action.target!r} in scenario {self.scenario.name!r}")
+        elif self.power.source(sid) == POWER_NONE:
+            out = Outcome(action, "refused", bound_by=("no_power",),
+                          reason=f"signal {sid} is dark: no mains power and its battery backup is spent")
         elif sid in self._safe_hold:
             out = self._resume_one(action, sid, edge)
         else:
@@ -302,6 +386,7 @@ class SumoTwin:
     def safe_state(self) -> None:
         """Return every signal to its fixed-time program (after at most one clearance)."""
         self._want_control.clear()
+        self._stopped = True
         for sid, edge in self.edges.items():
             if edge.controlled:
                 edge.request_fixed()
@@ -310,9 +395,10 @@ class SumoTwin:
 
     def resume(self) -> None:
         """Take the signals back from their fixed-time programs (AI mode only), each at its next green."""
+        self._stopped = False
         if self.mode == "ai":
-            self._want_control = {sid for sid, e in self.edges.items()
-                                  if not e.controlled and sid not in self._safe_hold}
+            self._want_control = {sid for sid, e in self.edges.items() if not e.controlled
+                                  and sid not in self._safe_hold and self.power.source(sid) != POWER_NONE}
             self._take_control_where_green()
 
     def safe_state_for(self, target: str) -> bool:
@@ -348,14 +434,20 @@ class SumoTwin:
         return Outcome(action, "applied", command={"resume": True})
 
     def edge_events(self) -> list[EdgeActionData]:
-        """Everything the edges did on their own (forced max-green changes, preemption ends), drained."""
+        """Everything the edges did on their own (forced max-green changes, preemption ends) and every change of a
+        cabinet's power source (``battery``, ``dark``, ``mains``), drained; ``time_s`` in elapsed seconds."""
         raw: list[dict[str, Any]] = []
         for edge in self.edges.values():
             raw.extend(edge.events)
             edge.events.clear()
-        raw.sort(key=lambda e: (e["time"], e["signal"]))
-        return [{"target": f"{SIGNAL_PREFIX}{e['signal']}", "event": str(e["event"]), "time_s": float(e["time"]),
-                 "detail": {k: v for k, v in e.items() if k not in ("time", "signal", "event")}} for e in raw]
+        out: list[EdgeActionData] = [
+            {"target": f"{SIGNAL_PREFIX}{e['signal']}", "event": str(e["event"]),
+             "time_s": float(e["time"]) - self.begin_s,
+             "detail": {k: v for k, v in e.items() if k not in ("time", "signal", "event")}} for e in raw]
+        out.extend(self._power_events)
+        self._power_events = []
+        out.sort(key=lambda e: (e["time_s"], e["target"]))
+        return out
 
     # ----- sensing -------------------------------------------------------------------------------------
     def _read_detectors(self) -> dict[str, dict[str, Any]]:
@@ -469,8 +561,13 @@ class SumoTwin:
         out = []
         for sid, edge in self.edges.items():
             sig = self.net.signals[sid]
-            if edge.controlled:
-                phase: int | None = edge.green if edge.kind == GREEN else None
+            power = self.power.source(sid)
+            phase: int | None
+            if power == POWER_NONE:  # dark: all-way stop, no phase, nothing to command
+                phase, kind, target, mode = None, "dark", None, "dark"
+                in_phase = self._t - (self.power.since(sid) or self._t)
+            elif edge.controlled:
+                phase = edge.green if edge.kind == GREEN else None
                 kind = edge.kind
                 in_phase = self._t - edge.since
                 mode = "preempted" if edge.preempting else ("to_fixed" if edge.to_fixed else "controlled")
@@ -498,6 +595,7 @@ class SumoTwin:
                     edge.cooldown_until - self.begin_s if edge.cooldown_until > -1e300 else None, when),
                 "safeHold": Property(sid in self._safe_hold, when),
                 "preemptPhase": Property(edge.preempt_phase if edge.controlled else None, when),
+                "powerSource": Property(power, when),
             }
             out.append(Entity.trusted(signal_urn(sid), SIGNAL_TYPE, attrs))
         return out
