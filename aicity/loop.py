@@ -22,6 +22,7 @@ from aicity.core.capabilities import (
     Clocked,
     DeadLetterSource,
     EdgeEventSource,
+    Integrates,
     Resumable,
     SensorFeeds,
     TargetSafeState,
@@ -471,6 +472,10 @@ class CityLoop:
             self.stats.sim_s = self._elapsed() if opened else 0.0
             for run in reversed(opened):  # riders close before the part whose simulator they ride
                 results[run.name] = run.twin.close()
+            if len(opened) == len(self.parts):
+                for run in self.parts:  # a coordinating part turns every part's result into the city's
+                    if isinstance(run.twin, Integrates):
+                        results[run.name] = run.twin.integrate(dict(results), self.stats.to_dict())
             self.store.flush()
         self.stats.wall_s = _time.perf_counter() - started
         return {r.name: results[r.name] for r in self.parts}

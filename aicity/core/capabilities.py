@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
-from aicity.core.domain import ForecastProvider
+from aicity.core.domain import DomainResult, ForecastProvider
 
 
 class EdgeActionData(TypedDict):
@@ -85,6 +85,16 @@ class SharedSimulator(Protocol):
 
     def advance_to(self, elapsed_s: float) -> None:
         """Simulate up to ``elapsed_s`` seconds after the scenario's begin (no-op when already there)."""
+        ...
+
+
+@runtime_checkable
+class Integrates(Protocol):
+    """A twin that coordinates a city: after every part closed, it turns their results (and the loop's
+    counters) into its own result, the city's integrated KPIs."""
+
+    def integrate(self, results: Mapping[str, DomainResult], loop: Mapping[str, Any]) -> DomainResult:
+        """Its result over every part's ``results`` and the loop's counters."""
         ...
 
 

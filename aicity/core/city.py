@@ -181,9 +181,14 @@ def resolve_city(domains: Mapping[str, Domain], name_or_path: str | None) -> Cit
 
 
 def default_scenario(domains: Mapping[str, Domain]) -> str:
-    """The scenario ``aicity run`` runs when none is named: the first domain's declared default."""
-    for d in domains.values():
-        if d.meta.default_scenario:
-            return d.meta.default_scenario
+    """The scenario ``aicity run`` runs when none is named: a declared default that is a city of the installed
+    domains first, else the first domain's declared default."""
+    cities = {c.name for c in city_scenarios(domains)}
+    declared = [d.meta.default_scenario for d in domains.values() if d.meta.default_scenario]
+    for name in declared:
+        if name in cities:
+            return name
+    for name in declared:
+        return name
     first = next(iter(domains.values()))
     return first.scenarios()[0].name

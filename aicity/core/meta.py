@@ -163,6 +163,9 @@ class DomainMeta:
     test_duration_s: float = 300.0
     default_scenario: str = ""
     validate: Callable[[Mapping[str, Any]], None] | None = None
+    coordinator: bool = False
+    """True for a domain that only couples and measures the others (it rides their twins and owns no actuator
+    of its own): the contract checks that drive a twin alone do not apply to it."""
     priorities: Mapping[str, str] | None = None
     """Action type -> the priority class it serves (e.g. ``life_safety``, ``grid_stability``, ``mobility``,
     ``energy_cost``), ranked by the policy's ``priority`` list in the orchestration stage."""
