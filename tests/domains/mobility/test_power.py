@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from aicity.core.entity import Entity, Property
 from aicity.core.errors import UserError
 from aicity.domains.mobility import domain
 from aicity.domains.mobility.ai import ai_planner
+from aicity.domains.mobility.kpis import Trip, person_delay, read_occupancy
 from aicity.domains.mobility.planners import max_pressure
 from aicity.domains.mobility.power import CabinetPower, SignalPowerPort
 from aicity.domains.mobility.preemption import preemption_actions
@@ -212,3 +214,40 @@ def test_set_mains_refuses_unknown_signals_and_future_times() -> None:
     finally:
         res = twin.close()
     assert res.kpis["dark_signal_s"] == 0.0 and res.kpis["battery_signal_s"] == 0.0
+
+
+@pytest.mark.sumo
+def test_a_signal_back_from_dark_stays_on_fixed_time_while_stopped_until_resume() -> None:
+    pytest.importorskip("libsumo")
+    twin = _twin("ai")
+    twin.start()
+    try:
+        twin.advance(120)
+        twin.safe_state()  # the stop button
+        twin.set_mains("B1", False, t_s=0.0)  # lost at the begin: the 100 s battery is spent already
+        assert twin.power.source("B1") == "none"
+        twin.advance(10)
+        twin.set_mains("B1", True)
+        twin.advance(60)
+        assert not twin.edges["B1"].controlled  # stopped: the cabinet's fixed program runs it
+        twin.resume()
+        twin.advance(60)
+        assert twin.edges["B1"].controlled
+    finally:
+        res = twin.close()
+    assert res.kpis["dark_signal_s"] == pytest.approx(10.0, abs=1.0) and res.kpis["battery_signal_s"] == 0.0
+
+
+def test_person_delay_weights_trips_by_the_persons_the_routes_set(tmp_path: Path) -> None:
+    routes = tmp_path / "r.rou.xml"
+    routes.write_text('<routes><vType id="bus"><param key="occupancy" value="20"/></vType>'
+                      '<vehicle id="car" depart="0" personNumber="3"/><flow id="f" personNumber="2"/></routes>')
+    occ = read_occupancy([str(routes), str(tmp_path / "missing.xml")])
+    assert (occ.of("car"), occ.of("f.4"), occ.of("b0", "bus"), occ.of("other", "car")) == (3.0, 2.0, 20.0, 1.0)
+
+    def trip(vid: str, vtype: str, loss: float) -> Trip:
+        return Trip(vid, vtype, 0.0, 100.0, loss, 0.0, 0.0, True, "e")
+
+    trips = [trip("car", "passenger", 10.0), trip("b0", "bus", 1.0), trip("x", "passenger", 5.0)]
+    assert person_delay(trips, [("late", 30.0)], occ) == pytest.approx((30 + 20 + 5 + 30) / 25)
+    assert person_delay(trips, [], read_occupancy([])) == pytest.approx(16 / 3)  # 1 person per vehicle
