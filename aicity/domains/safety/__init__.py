@@ -26,6 +26,7 @@ def options_of(scenario: Scenario) -> dict[str, Any]:
 def twin_config(params: Mapping[str, Any], shared: dict[str, object] | None = None) -> Any:
     """The :class:`~aicity.domains.safety.twin.TwinConfig` for validated option values."""
     from aicity.domains.safety.edge import EdgeLimits
+    from aicity.domains.safety.roadblock import RoadIncidentSpec
     from aicity.domains.safety.twin import TwinConfig
 
     p = params
@@ -39,6 +40,8 @@ def twin_config(params: Mapping[str, Any], shared: dict[str, object] | None = No
         target_p2_s=float(p["target_p2_s"]),
         limits=EdgeLimits(int(p["max_relocations_per_hour"]), int(p["max_relocations_per_unit_hour"]),
                           float(p["coverage_floor"])),
+        road_incident=RoadIncidentSpec(float(p["incident_at_s"]), str(p["incident_edge"]), int(p["incident_lanes"]),
+                                       float(p["incident_duration_s"]), int(p["incident_patients"])),
         shared=shared)
 
 

@@ -34,3 +34,9 @@ RETURNING = "returning"
 STATUSES = (IDLE, RESPONDING, ON_SCENE, TRANSPORTING, HANDOVER, RETURNING)
 AVAILABLE = (IDLE, RETURNING)
 """Statuses in which an ambulance may take a new call (it is not bound to an incident)."""
+
+TRAFFIC_INCIDENT_TYPE = "TrafficIncident"
+"""A multi-vehicle road incident: the road segment, the lanes it blocks, since and until when (mobility and other
+planners read it to route around the closure)."""
+TRAFFIC_INCIDENT_PREFIX = f"{URN}{TRAFFIC_INCIDENT_TYPE}:"
+

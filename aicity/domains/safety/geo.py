@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +38,10 @@ class SafetyMap:
     sites: Mapping[str, str]
     hospitals: tuple[str, ...]
     area_km2: float
+    lanes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each edge's lanes that cars may use, rightmost (index 0) first."""
+    turn_signal: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """(edge, next edge) → the traffic signal controlling that turn (ids as the mobility domain publishes them)."""
 
     def free_flow(self, edge: str) -> float:
         """Seconds to drive ``edge`` at its speed limit."""
@@ -59,7 +63,14 @@ class SafetyMap:
 
 def dijkstra(succ: Mapping[str, tuple[str, ...]], source: str, cost: Mapping[str, float]) -> dict[str, float]:
     """Shortest times from the end of ``source``: entering an edge costs its ``cost``."""
+    return shortest_tree(succ, source, cost)[0]
+
+
+def shortest_tree(succ: Mapping[str, tuple[str, ...]], source: str,
+                  cost: Mapping[str, float]) -> tuple[dict[str, float], dict[str, str]]:
+    """Shortest times from the end of ``source`` and each reached edge's predecessor on its shortest path."""
     best = {source: 0.0}
+    prev: dict[str, str] = {}
     heap = [(0.0, source)]
     while heap:
         t, e = heapq.heappop(heap)
@@ -69,8 +80,9 @@ def dijkstra(succ: Mapping[str, tuple[str, ...]], source: str, cost: Mapping[str
             nt = t + cost.get(nxt, math.inf)
             if nt < best.get(nxt, math.inf):
                 best[nxt] = nt
+                prev[nxt] = e
                 heapq.heappush(heap, (nt, nxt))
-    return best
+    return best, prev
 
 
 def _scc(nodes: list[str], succ: dict[str, list[str]]) -> set[str]:
@@ -173,4 +185,20 @@ def load_map(net_path: str, zones_per_side: int = 3, hospitals: int = 1) -> Safe
         speed={eid: float(usable[eid].getSpeed()) for eid in edges}, xy=xy, shape=shape,
         succ={eid: tuple(s for s in succ_all[eid] if s in comp) for eid in edges}, zones=zones,
         zone_of=zone_of, zone_xy=zone_xy, sites=sites, hospitals=hosp,
-        area_km2=max((x1 - x0) * (y1 - y0) / 1e6, 0.01))
+        area_km2=max((x1 - x0) * (y1 - y0) / 1e6, 0.01),
+        lanes={eid: tuple(ln.getID() for ln in usable[eid].getLanes() if ln.allows("passenger")) for eid in edges},
+        turn_signal=_turn_signals(net_path, comp))
+
+
+def _turn_signals(net_path: str, edges: set[str]) -> dict[tuple[str, str], str]:
+    """(edge, next edge) → signal id, from the mobility domain's reading of the same network."""
+    from aicity.domains.mobility.network import load_network
+
+    net = load_network(net_path)
+    out: dict[tuple[str, str], str] = {}
+    for sid in sorted(net.signals):
+        for lk in net.signals[sid].links:
+            a, b = net.lanes[lk.in_lane].edge, net.lanes[lk.out_lane].edge
+            if a in edges and b in edges:
+                out.setdefault((a, b), sid)
+    return out

@@ -99,7 +99,8 @@ def _place(smap: SafetyMap, density: dict[str, float], rng: np.random.Generator)
     return pool[int(rng.choice(len(pool), p=w / w.sum()))], zone
 
 
-def _service(rng: np.random.Generator, scale: float) -> tuple[float, bool, float]:
+def service_times(rng: np.random.Generator, scale: float) -> tuple[float, bool, float]:
+    """On-scene seconds, whether the patient is transported, handover seconds (seeded draws, scaled)."""
     on_scene = float(ON_SCENE_MEDIAN_S * np.exp(0.4 * rng.standard_normal())) * scale
     transport = bool(rng.random() < TRANSPORT_SHARE)
     handover = float(HANDOVER_MEDIAN_S * np.exp(0.5 * rng.standard_normal())) * scale
@@ -119,7 +120,7 @@ def generate(smap: SafetyMap, *, begin_s: float, duration_s: float, seed: int, l
     out: list[Incident] = []
     for k in range(drill_calls):
         edge, zone = _place(smap, density, rng)
-        on, tr, ho = _service(rng, service_scale)
+        on, tr, ho = service_times(rng, service_scale)
         out.append(Incident(f"D{k + 1}", -call_processing_s + 2.0 * k, edge, zone, 1 + k % 2, on, tr, ho))
     t = 0.0
     while peak > 0:
@@ -132,7 +133,7 @@ def generate(smap: SafetyMap, *, begin_s: float, duration_s: float, seed: int, l
         edge, zone = _place(smap, density, rng)
         hour = int((begin_s + t) // 3600) % 24
         prio = 1 if rng.random() < prof.p1_fraction[hour] else 2
-        on, tr, ho = _service(rng, service_scale)
+        on, tr, ho = service_times(rng, service_scale)
         out.append(Incident(f"I{len(out) + 1}", round(t, 1), edge, zone, prio, on, tr, ho))
     return sorted(out, key=lambda i: (i.call_s, i.id))
 

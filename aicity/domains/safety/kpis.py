@@ -102,4 +102,6 @@ def compute_result(twin: Any) -> DomainResult:
         "stations": list(twin.stations), "hospitals": list(smap.hospitals) if smap else [],
         "dead_letters": list(twin.dead_letters), "incidents": records, "sim_s": end,
     }
+    if twin.roadblock is not None:
+        extra["road_incident"] = twin.roadblock.record(twin.begin_s)
     return DomainResult(kpis, groups={"zone": zone_p90}, series=series, extra=extra)

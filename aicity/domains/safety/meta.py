@@ -16,6 +16,7 @@ from aicity.domains.safety.const import (
     INCIDENT_TYPE,
     RELOCATION,
     SPEED_TYPE,
+    TRAFFIC_INCIDENT_TYPE,
 )
 
 L, H = Better.LOWER, Better.HIGHER
@@ -71,6 +72,16 @@ OPTIONS = (
            "moves/h", minimum=0, maximum=20),
     Option("coverage_floor", float, 0.5, "demand share a relocation may not strip coverage below", "share",
            minimum=0, maximum=1),
+    Option("incident_at_s", float, -1.0, "a multi-vehicle road incident this many seconds after the window's "
+           "begin blocks lanes and calls ambulances (-1 = none)", "s", minimum=-1, maximum=86400, step=1),
+    Option("incident_edge", str, "", "road segment of the incident (\"\" = a seeded choice among the arterial "
+           "edges: 2+ lanes, top quartile of speed limit x length)"),
+    Option("incident_lanes", int, 0, "lanes the incident blocks, rightmost first (0 = all but one, at least one; "
+           "emergency vehicles may still pass)", "lanes", minimum=0, maximum=8),
+    Option("incident_duration_s", float, 1200.0, "seconds until the incident is cleared", "s", minimum=60,
+           maximum=86400, step=1),
+    Option("incident_patients", int, 3, "priority-1 calls the incident produces at its road segment", "calls",
+           minimum=0, maximum=20),
 )
 """Scenario options (``aicity run --set KEY=VALUE``), validated up front."""
 
@@ -90,6 +101,9 @@ def _fit(params: Mapping[str, Any]) -> None:
     p1, p2 = params.get("target_p1_s", 90.0), params.get("target_p2_s", 120.0)
     if p1 > p2:
         raise UserError(f"safety option target_p1_s ({p1:g} s) must not exceed target_p2_s ({p2:g} s)")
+    edge = params.get("incident_edge", "")
+    if edge and params.get("incident_at_s", -1.0) < 0:
+        raise UserError(f"safety option incident_edge ({edge!r}) needs incident_at_s (the incident's time, >= 0)")
 
 
 META = DomainMeta(
@@ -99,7 +113,7 @@ META = DomainMeta(
     action_types=ACTION_TYPES,
     priorities={DISPATCH: "life_safety", RELOCATION: "life_safety"},
     policy=Path(__file__).with_name("policy.toml"),
-    entity_types=(INCIDENT_TYPE, AMBULANCE_TYPE, SPEED_TYPE, EV_TYPE),
+    entity_types=(INCIDENT_TYPE, AMBULANCE_TYPE, SPEED_TYPE, EV_TYPE, TRAFFIC_INCIDENT_TYPE),
     plausibility=PLAUSIBILITY,
     test_scenario="cologne8-ems-drill",
     test_duration_s=300.0,

@@ -7,7 +7,9 @@
   (Jagtenberg et al. 2015), weighing zones by the incident forecast; the edge bounds how often.
 
 Every proposal carries a plain-words explanation a citizen could be shown: why this unit, its estimated arrival,
-the alternative and its time.
+the alternative and its time. Each proposal ``needs`` the traffic signals on the route it plans (the mobility
+domain's ``TrafficSignal`` ids): the orchestration stage keeps them in service, or weighs the action against
+whatever would take them out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aicity.core.domain import Planner, ProposedAction, Snapshot
 from aicity.domains.safety.const import DISPATCH, RELOCATION, RETURNING
 from aicity.domains.safety.geo import SafetyMap
 from aicity.domains.safety.planning import available, eta_table, live_costs, pending_calls, units_of
+from aicity.domains.safety.routes import route_signals, shortest_route
 
 VERSION = "1.0"
 FORECAST_KEY = "safety.zone:{zone}#incidents_per_h"
@@ -28,6 +31,11 @@ FORECAST_KEY = "safety.zone:{zone}#incidents_per_h"
 
 def _short(eid: str) -> str:
     return eid.rsplit(":", 1)[-1]
+
+
+def route_needs(smap: SafetyMap, source: str, target: str, cost: Mapping[str, float]) -> tuple[str, ...]:
+    """The signals on the planned route from ``source`` to ``target`` under ``cost`` (entity ids, in order)."""
+    return route_signals(shortest_route(smap.succ, source, target, cost), smap.turn_signal)
 
 
 def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: str) -> list[ProposedAction]:
@@ -59,7 +67,7 @@ def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: s
             score=-eta, candidates=[{"unit": u.id, "eta_s": round(etas[u.id][call.edge], 1)} for u in ranked],
             inputs={call.id: {"roadSegment": call.edge, "priority": call.priority, "callTime": call.call_s},
                     **{u.id: {"status": u.status, "roadSegment": u.edge} for u in ranked}},
-            planner=f"{name}@{VERSION}", action_type=DISPATCH))
+            planner=f"{name}@{VERSION}", action_type=DISPATCH, needs=route_needs(smap, best.edge, call.edge, cost)))
         free = [u for u in free if u.id != best.id]
     return out
 
@@ -93,6 +101,7 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
     q = min(params.q_max, max(params.q_min, busy / max(len(units), 1)))
     sites = sorted(covers)
     out: list[ProposedAction] = []
+    free_flow = smap.free_flow_costs()
     placed = {u.id: (u.destination if u.status == RETURNING and u.destination else u.edge)
               for u in available(units)}
     for u in movers:
@@ -111,7 +120,8 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
             candidates=[{"station": s, "expected_coverage": round(c, 4)} for s, c in ranked[:5]],
             inputs={u.id: {"status": u.status, "destination": current}, "busy_probability": round(q, 3)},
             forecasts={z: round(d, 4) for z, d in sorted(demand.items())},
-            planner=f"safety.dmexclp@{VERSION}", action_type=RELOCATION))
+            planner=f"safety.dmexclp@{VERSION}", action_type=RELOCATION,
+            needs=route_needs(smap, u.edge, best, free_flow)))
         placed[u.id] = best
     return out
 

@@ -37,6 +37,7 @@ from aicity.domains.safety.const import (
     RESPONDING,
     RETURNING,
     SPEED_TYPE,
+    TRAFFIC_INCIDENT_TYPE,
     TRANSPORTING,
     VEHICLE_PREFIX,
 )
@@ -44,6 +45,7 @@ from aicity.domains.safety.edge import DispatchEdge, EdgeLimits
 from aicity.domains.safety.geo import SafetyMap, load_map
 from aicity.domains.safety.incidents import Incident, generate
 from aicity.domains.safety.intake import check_incident_report, check_position
+from aicity.domains.safety.roadblock import RoadBlock, RoadIncidentSpec, patient_calls, resolve_spec
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -67,6 +69,7 @@ class TwinConfig:
     target_p2_s: float = 120.0
     busy_q: float = 0.3
     limits: EdgeLimits = field(default_factory=EdgeLimits)
+    road_incident: RoadIncidentSpec = field(default_factory=RoadIncidentSpec)
     shared: dict[str, object] | None = None
 
 
@@ -88,6 +91,7 @@ class Unit:
     freed_at: float | None = None
     reloc_km: float = 0.0
     last_fix: tuple[float, float, float] | None = None
+    route: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -156,6 +160,7 @@ class SafetyTwin:
         self._running = False
         self._bounds = (0.0, 0.0, 0.0, 0.0)
         self.stations: list[str] = []
+        self.roadblock: RoadBlock | None = None
 
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -213,6 +218,13 @@ class SafetyTwin:
                              load_multiplier=c.load_multiplier, service_scale=c.service_scale,
                              drill_calls=c.drill_calls, call_processing_s=c.call_processing_s)
         self.calls = {i.id: CallState(i) for i in incidents}
+        if c.road_incident.enabled:
+            import numpy as np
+
+            spec = resolve_spec(c.road_incident, smap, np.random.default_rng([self.seed, 7004]))
+            self.roadblock = RoadBlock(spec, smap.lanes.get(spec.edge) or (f"{spec.edge}_0",))
+            for inc in patient_calls(spec, smap, np.random.default_rng([self.seed, 7005]), c.service_scale):
+                self.calls[inc.id] = CallState(inc)
         if c.bad_inputs:
             self._plan_bad_inputs(incidents)
 
@@ -275,9 +287,12 @@ class SafetyTwin:
         self._t = t
         api = self._api
         sim = api.simulation
-        for vid in sim.getDepartedIDList():
+        departed = sim.getDepartedIDList()
+        for vid in departed:
             if vid in self._vid_unit:
                 self._departed.add(vid)
+        if self.roadblock is not None:
+            self._road_incident(t, departed)
         for vid in sim.getArrivedIDList():
             uid = self._vid_unit.pop(vid, None)
             if uid is not None:
@@ -299,6 +314,18 @@ class SafetyTwin:
             if el % 60 < 1e-9 and self.map is not None:
                 for u in self.units.values():
                     self._unit_track[u.id].append((el, math.dist(self._xy(u), self.map.xy[u.home])))
+
+    def _road_incident(self, t: float, departed: tuple[str, ...]) -> None:
+        """Start or clear the road incident when due; while it lasts, reroute vehicles departing across it."""
+        rb = self.roadblock
+        assert rb is not None
+        due = rb.due(t - self.begin_s)
+        if due == "start":
+            rb.start(self._api, t, VEHICLE_PREFIX)
+        elif due == "clear":
+            rb.clear(self._api, t)
+        elif rb.active and departed:
+            rb.reroute(self._api, departed, VEHICLE_PREFIX)
 
     def _report_calls(self, t: float) -> None:
         """Calls whose processing is done are reported to the dispatcher, through the intake."""
@@ -375,7 +402,7 @@ class SafetyTwin:
         if u.vid is not None and u.vid in self._vid_unit:
             try:
                 api.vehicle.changeTarget(u.vid, target)
-                u.dest = target
+                u.dest, u.route = target, tuple(api.vehicle.getRoute(u.vid))
                 return float(api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE).length) / 1000.0
             except Exception:  # not inserted yet, or no route from where it is: start a fresh trip
                 self._vid_unit.pop(u.vid, None)
@@ -389,7 +416,7 @@ class SafetyTwin:
             edges = [u.edge, *edges] if u.edge != target else [target]
         api.route.add(f"{vid}_route", edges)
         api.vehicle.add(vid, f"{vid}_route", typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max")
-        u.vid, u.dest = vid, target
+        u.vid, u.dest, u.route = vid, target, tuple(edges)
         self._vid_unit[vid] = u.id
         return float(stage.length) / 1000.0
 
@@ -398,7 +425,7 @@ class SafetyTwin:
         el = t - self.begin_s
         u.edge = u.dest or u.edge
         u.xy = self.map.xy[u.edge]
-        u.vid = None
+        u.vid, u.route = None, ()
         if u.status == RESPONDING and u.incident is not None:
             cs = self.calls[u.incident]
             cs.arrival_s = el
@@ -540,10 +567,13 @@ class SafetyTwin:
                 "destination": Property(u.dest if u.status in (RESPONDING, TRANSPORTING, RETURNING) else None, when),
                 "relocatable": Property(u.relocatable, when),
                 "relocationsLastHour": Property(self.edge.relocations_last_hour(el, u.id) if self.edge else 0, when)}
+            attrs["signalsAhead"] = Property(list(self._signals_ahead(u)), when)
             if u.incident:
                 attrs["assignedIncident"] = Relationship(incident_urn(u.incident), when)
             ents.append(Entity.trusted(ambulance_urn(u.id), AMBULANCE_TYPE, attrs))
             ents.append(self._ev_entity(u, when))
+        if self.roadblock is not None and self.roadblock.started_s is not None:
+            ents.append(self._road_incident_entity(self.roadblock, when))
         ed = self._api.edge
         for e in self._detector_edges:
             n = ed.getLastStepVehicleNumber(e)
@@ -552,6 +582,39 @@ class SafetyTwin:
                 "roadSegment": Property(e), "averageVehicleSpeed": Property(speed, when, "MTS"),
                 "vehicleCount": Property(int(n), when)}))
         return ents
+
+    def _signals_ahead(self, u: Unit) -> tuple[str, ...]:
+        """Signals still ahead on an ambulance's route while it answers a call or carries a patient."""
+        from aicity.domains.safety.routes import route_signals
+
+        if u.status not in (RESPONDING, TRANSPORTING) or u.vid is None or self.map is None:
+            return ()
+        route = u.route
+        if u.vid in self._departed:
+            try:
+                route = tuple(self._api.vehicle.getRoute(u.vid))[max(self._api.vehicle.getRouteIndex(u.vid), 0):]
+            except Exception:  # left the simulation this step
+                return ()
+        return route_signals(route, self.map.turn_signal)
+
+    def _road_incident_entity(self, rb: RoadBlock, when: datetime) -> Entity:
+        """The road incident as a ``TrafficIncident``: its segment, blocked lanes, since and until when."""
+        assert self.map is not None
+        s = rb.spec
+        attrs: dict[str, Any] = {
+            "roadSegment": Property(s.edge, when),
+            "blockedLanes": Property(list(rb.blocked) if rb.active else [], when),
+            "lanesTotal": Property(len(rb.lane_ids), when),
+            "roadClosure": Property(rb.active and len(rb.blocked) >= len(rb.lane_ids), when),
+            "status": Property("active" if rb.active else "cleared", when),
+            "startTime": Property(s.at_s, when, "SEC"),
+            "expectedClearTime": Property(s.at_s + s.duration_s, when, "SEC"),
+            "allowedVehicleClass": Property(["emergency"], when),
+            "patients": Property(s.patients, when),
+            "position": Property([round(v, 1) for v in self.map.xy[s.edge]], when)}
+        if rb.cleared_s is not None:
+            attrs["clearedTime"] = Property(rb.cleared_s - self.begin_s, when, "SEC")
+        return Entity.trusted(urn(TRAFFIC_INCIDENT_TYPE, "T1"), TRAFFIC_INCIDENT_TYPE, attrs)
 
     def _greens_of(self, tls: str) -> list[str]:
         sig = self._signals.signals.get(tls) if self._signals is not None else None
