@@ -71,7 +71,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_json(path: str | None, records: list[dict[str, Any]]) -> None:
+def write_json(path: str | None, records: list[dict[str, Any]] | dict[str, Any]) -> None:
     """Write benchmark records as JSON to ``path``, or print them."""
     text = json.dumps(records, indent=2)
     if path:
@@ -117,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scenarios", help="list the built-in scenarios")
     p.set_defaults(func=_cmd_scenarios)
 
+    p = sub.add_parser("whatif", help="run candidate responses on copies of a city from one moment, ranked by "
+                       "their KPIs (the live run is never touched)")
+    p.add_argument("--scenario", help="city or scenario (default: the default city)")
+    p.add_argument("--at", type=float, required=True, metavar="SECONDS", help="the moment, seconds into the window")
+    p.add_argument("--horizon", type=float, default=900.0, metavar="SECONDS", help="how far ahead (default 900)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mode", default="ai", help="the mode the copies run in after the response (default ai)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a scenario option (the event), repeatable")
+    p.add_argument("--response", action="append", metavar="NAME=JSON",
+                   help='a candidate: a JSON list of {"domain","target","action","params"}; "NAME=[]" does nothing')
+    p.add_argument("--responses", type=Path, metavar="FILE", help="a JSON file {name: [actions]} of candidates")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--json", help="write the ranked responses to this file (default: print)")
+    p.set_defaults(func=_cmd_whatif)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", metavar="BENCH", required=True)
     p = bench.add_parser("core", help="state-store and bus throughput")
     p.add_argument("--n", type=int, default=50_000, help="entity updates per measurement")
@@ -134,6 +149,42 @@ def build_parser() -> argparse.ArgumentParser:
     for ep in sorted(metadata.entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
         ep.load()(sub, bench)  # a domain's own commands and benchmarks
     return parser
+
+
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    import json
+
+    from aicity.runner import check_seed, parse_modes, parse_options
+    from aicity.whatif import Response, WhatIf, what_if
+
+    check_seed(args.seed)
+    (mode,) = parse_modes(args.mode)[:1]
+    raw: dict[str, Any] = {}
+    if args.responses is not None:
+        try:
+            raw.update(json.loads(args.responses.read_text()))
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(f"cannot read responses file {str(args.responses)!r}: {exc}") from exc
+    for item in args.response or []:
+        name, eq, text = item.partition("=")
+        if not eq or not name:
+            raise UserError(f"--response {item!r}: use NAME=JSON")
+        try:
+            raw[name] = json.loads(text)
+        except ValueError as exc:
+            raise UserError(f"--response {name}: not JSON ({exc})") from exc
+    responses = [Response.parse(n, v) for n, v in raw.items()]
+    q = WhatIf(args.scenario or _default_city(), parse_options(args.set or []), args.seed, mode, args.at,
+               args.horizon)
+    write_json(args.json, what_if(q, responses, jobs=args.jobs))
+    return 0
+
+
+def _default_city() -> str:
+    from aicity.core.city import default_scenario
+    from aicity.core.domain import discover
+
+    return default_scenario(discover())
 
 
 def _domain_options(p: argparse.ArgumentParser) -> dict[str, str]:

@@ -464,6 +464,8 @@ class CityLoop:
             clocked = next((r.twin for r in self.parts if isinstance(r.twin, Clocked)), None)
             if clocked is not None:  # observedAt then carries the scenario's real time of day
                 self.clock = SimClock(clocked.start_time)
+            if progress is not None:
+                progress(self._elapsed(), total_s or 0.0)
             while not self._done():
                 self.step()
                 if progress is not None:

@@ -371,6 +371,29 @@ def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str
             store.close()
 
 
+def bench_run_at(city: City, *, mode: str, seed: int, at_s: float, hook: Callable[[Any], None]) -> Episode:
+    """A benchmark episode (see :func:`bench_run`) that calls ``hook(loop)`` once the loop reached ``at_s``."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from aicity.core.store import SqliteStore
+
+    store = SqliteStore(":memory:", series=False)
+    with tempfile.TemporaryDirectory(prefix="aicity-whatif-") as tmp:
+        try:
+            run = prepare_run(city, mode=mode, seed=seed, store=store, out=Path(tmp), key=Ed25519PrivateKey.generate())
+            fired = False
+
+            def progress(done_s: float, total_s: float) -> None:
+                nonlocal fired
+                if not fired and done_s + 1e-9 >= at_s:
+                    fired = True
+                    hook(run.loop)
+
+            return run.run(progress)
+        finally:
+            store.close()
+
+
 def parse_modes(text: str, parts: int = 1) -> tuple[str, ...]:
     """``auto`` → every mode for a city of several domains, (smart, ai) for one; ``both`` → (smart, ai);
     ``all`` → (smart, ablation, ai); a comma list or one mode as named."""

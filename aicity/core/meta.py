@@ -163,6 +163,8 @@ class DomainMeta:
     test_duration_s: float = 300.0
     default_scenario: str = ""
     validate: Callable[[Mapping[str, Any]], None] | None = None
+    ranking: tuple[str, ...] = ()
+    """KPI names, most important first, to rank candidate responses by (what-if); empty: the headline KPIs."""
     coordinator: bool = False
     """True for a domain that only couples and measures the others (it rides their twins and owns no actuator
     of its own): the contract checks that drive a twin alone do not apply to it."""

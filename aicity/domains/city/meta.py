@@ -45,5 +45,6 @@ META = DomainMeta(
     entity_types=(),
     test_scenario="cologne8-coupling",
     default_scenario="cologne8-city",
+    ranking=("ems_p90_s", "critical_unserved_kwh", "violations", "person_delay_s", "energy_cost"),
     coordinator=True,
 )
