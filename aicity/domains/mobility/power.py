@@ -23,7 +23,7 @@ class SignalPowerPort(Protocol):
     """Signals whose cabinets a city coupler powers: cut or restore mains per signal, locate signals."""
 
     def set_mains(self, tls: str, powered: bool, t_s: float | None = None) -> None:
-        """Mains at signal ``tls`` lost (``powered=False``) or back, at elapsed second ``t_s`` (default now)."""
+        """Mains at signal ``tls`` lost (``powered=False``) or back, at simulation time ``t_s`` (default now)."""
         ...
 
     def signal_xy(self) -> Mapping[str, tuple[float, float]]:

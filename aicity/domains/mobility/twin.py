@@ -308,8 +308,9 @@ class SumoTwin:
     def set_mains(self, tls: str, powered: bool, t_s: float | None = None) -> None:
         """Mains power at signal ``tls``'s cabinet lost (``powered=False``) or back (a :class:`SignalPowerPort`).
 
-        Without mains the signal runs normally on its battery for ``signal_backup_s`` (counted from ``t_s``,
-        elapsed seconds since the scenario's begin, not in the future; default now), then goes dark: every
+        Without mains the signal runs normally on its battery for ``signal_backup_s`` (counted from ``t_s``, the
+        SUMO simulation time of the loss as on the shared :class:`SumoHost` clock, not in the future; default
+        now), then goes dark: every
         link shows ``s`` (all-way stop) and commands are refused (``no_power``). When mains returns it
         restarts its fixed-time program at its first phase; in AI mode the twin takes it back at its next
         green. Repeating the current state changes nothing.
@@ -320,9 +321,10 @@ class SumoTwin:
             raise UserError(f"no signal {tls!r} in scenario {self.scenario.name!r}")
         lost_at = None
         if t_s is not None:
-            if t_s > self.elapsed_s() + 1e-9:
-                raise ValueError(f"mains change at t={t_s:g} s is after the twin's time {self.elapsed_s():g} s")
-            lost_at = self.begin_s + float(t_s)
+            now = max(self._t, float(self.host.t))  # in the host's after-step hooks its clock may lead the twin's
+            if t_s > now + 1e-9:
+                raise ValueError(f"mains change at SUMO time {t_s:g} s is after the simulation's time {now:g} s")
+            lost_at = float(t_s)
         self._apply_power(self.power.set_mains(tls, bool(powered), self._t, lost_at))
 
     def signal_districts(self) -> dict[str, str]:

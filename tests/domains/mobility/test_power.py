@@ -207,8 +207,8 @@ def test_set_mains_refuses_unknown_signals_and_future_times() -> None:
         twin.advance(10)
         with pytest.raises(UserError, match="no signal 'nowhere'"):
             twin.set_mains("nowhere", False)
-        with pytest.raises(ValueError, match="after the twin's time"):
-            twin.set_mains("B1", False, t_s=20.0)
+        with pytest.raises(ValueError, match="after the simulation's time"):
+            twin.set_mains("B1", False, t_s=twin.begin_s + 20.0)
         assert set(twin.signal_districts().values()) <= {"NW", "NE", "SW", "SE"}
         assert set(twin.signal_districts()) == set(twin.signal_xy())
     finally:
@@ -224,7 +224,7 @@ def test_a_signal_back_from_dark_stays_on_fixed_time_while_stopped_until_resume(
     try:
         twin.advance(120)
         twin.safe_state()  # the stop button
-        twin.set_mains("B1", False, t_s=0.0)  # lost at the begin: the 100 s battery is spent already
+        twin.set_mains("B1", False, t_s=twin.begin_s)  # lost at the begin: the 100 s battery is spent already
         assert twin.power.source("B1") == "none"
         twin.advance(10)
         twin.set_mains("B1", True)
