@@ -26,6 +26,8 @@ OPEN_SPEED_SHARE = 0.5
 """Share of the speed limit left on the lanes still open."""
 PENALTY_S = 900.0
 """Seconds routing adds to the edge while it is blocked (any detour under 15 min is taken)."""
+ROAD_INCIDENT_ID = "T1"
+"""Id of the run's road incident (its patients' calls are ``T1-P1``, ``T1-P2``, ...)."""
 CALL_SPACING_S = 5.0
 """Seconds between the patients' calls (several callers at one scene)."""
 
@@ -82,7 +84,7 @@ def patient_calls(spec: RoadIncidentSpec, smap: SafetyMap, rng: np.random.Genera
     out = []
     for k in range(spec.patients):
         on, tr, ho = service_times(rng, service_scale)
-        out.append(Incident(f"T1-P{k + 1}", round(spec.at_s + CALL_SPACING_S * k, 1), spec.edge,
+        out.append(Incident(f"{ROAD_INCIDENT_ID}-P{k + 1}", round(spec.at_s + CALL_SPACING_S * k, 1), spec.edge,
                             smap.zone_of[spec.edge], 1, on, tr, ho))
     return out
 

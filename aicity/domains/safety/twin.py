@@ -45,7 +45,13 @@ from aicity.domains.safety.edge import DispatchEdge, EdgeLimits
 from aicity.domains.safety.geo import SafetyMap, load_map
 from aicity.domains.safety.incidents import Incident, generate
 from aicity.domains.safety.intake import check_incident_report, check_position
-from aicity.domains.safety.roadblock import RoadBlock, RoadIncidentSpec, patient_calls, resolve_spec
+from aicity.domains.safety.roadblock import (
+    ROAD_INCIDENT_ID,
+    RoadBlock,
+    RoadIncidentSpec,
+    patient_calls,
+    resolve_spec,
+)
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -161,6 +167,7 @@ class SafetyTwin:
         self._bounds = (0.0, 0.0, 0.0, 0.0)
         self.stations: list[str] = []
         self.roadblock: RoadBlock | None = None
+        self._road_calls: set[str] = set()
 
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -225,6 +232,7 @@ class SafetyTwin:
             self.roadblock = RoadBlock(spec, smap.lanes.get(spec.edge) or (f"{spec.edge}_0",))
             for inc in patient_calls(spec, smap, np.random.default_rng([self.seed, 7005]), c.service_scale):
                 self.calls[inc.id] = CallState(inc)
+                self._road_calls.add(inc.id)
         if c.bad_inputs:
             self._plan_bad_inputs(incidents)
 
@@ -557,6 +565,8 @@ class SafetyTwin:
                 "position": Property([round(v, 1) for v in self.map.xy[inc.edge]], when)}
             if cs.unit:
                 attrs["assignedUnit"] = Relationship(ambulance_urn(cs.unit), when)
+            if inc.id in self._road_calls:
+                attrs["refTrafficIncident"] = Relationship(urn(TRAFFIC_INCIDENT_TYPE, ROAD_INCIDENT_ID), when)
             ents.append(Entity.trusted(incident_urn(inc.id), INCIDENT_TYPE, attrs))
         for u in self.units.values():
             x, y = self._xy(u)
@@ -614,7 +624,7 @@ class SafetyTwin:
             "position": Property([round(v, 1) for v in self.map.xy[s.edge]], when)}
         if rb.cleared_s is not None:
             attrs["clearedTime"] = Property(rb.cleared_s - self.begin_s, when, "SEC")
-        return Entity.trusted(urn(TRAFFIC_INCIDENT_TYPE, "T1"), TRAFFIC_INCIDENT_TYPE, attrs)
+        return Entity.trusted(urn(TRAFFIC_INCIDENT_TYPE, ROAD_INCIDENT_ID), TRAFFIC_INCIDENT_TYPE, attrs)
 
     def _greens_of(self, tls: str) -> list[str]:
         sig = self._signals.signals.get(tls) if self._signals is not None else None

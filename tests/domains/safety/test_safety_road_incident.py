@@ -12,7 +12,7 @@ import pytest
 from safety_fixtures import ring
 
 from aicity.core.errors import UserError
-from aicity.domains.safety.const import AMBULANCE_TYPE, RESPONDING, TRAFFIC_INCIDENT_TYPE
+from aicity.domains.safety.const import AMBULANCE_TYPE, INCIDENT_TYPE, RESPONDING, TRAFFIC_INCIDENT_TYPE
 from aicity.domains.safety.planners import dispatch_actions
 from aicity.domains.safety.roadblock import RoadIncidentSpec, arterial_edges, pick_edge, resolve_spec
 from aicity.domains.safety.routes import route_signals, shortest_route
@@ -86,7 +86,7 @@ def run() -> dict[str, Any]:
     rb = twin.roadblock
     lane = twin.host.api.lane
     rec: dict[str, Any] = {"edge": rb.spec.edge, "lanes": rb.lane_ids, "blocked": rb.blocked, "allowed": {},
-                           "proposals": [], "ahead": [], "entities": {}, "crossing": []}
+                           "proposals": [], "ahead": [], "entities": {}, "crossing": [], "refs": set()}
     try:
         while not twin.done():
             twin.advance(10)
@@ -94,6 +94,7 @@ def run() -> dict[str, Any]:
             rec["allowed"][el] = {ln: tuple(lane.getAllowed(ln)) for ln in rb.lane_ids}
             snap = _snapshot(twin)
             rec["entities"][el] = [e.to_ngsi() for e in snap.of_type(TRAFFIC_INCIDENT_TYPE)]
+            rec["refs"] |= {(e.id, e.get("refTrafficIncident")) for e in snap.of_type(INCIDENT_TYPE)}
             for e in snap.of_type(AMBULANCE_TYPE):
                 if e.get("status") == RESPONDING:
                     rec["ahead"].append(tuple(e.get("signalsAhead") or ()))
@@ -149,6 +150,9 @@ def test_incident_is_published_while_it_lasts(run: dict[str, Any]) -> None:
 def test_patients_calls_bring_ambulances_that_need_their_route_signals(run: dict[str, Any]) -> None:
     calls = [i for i in run["result"].extra["incidents"] if i["id"].startswith("T1-")]
     assert len(calls) == 3 and all(c["edge"] == run["edge"] and c["priority"] == 1 for c in calls)
+    refs = {i: r for i, r in run["refs"] if r is not None}
+    assert refs and all(i.endswith(("T1-P1", "T1-P2", "T1-P3")) for i in refs)
+    assert set(refs.values()) == {"urn:ngsi-ld:TrafficIncident:T1"}
     sent = [p for p, status in run["proposals"] if p.action == "dispatch" and status == "applied"
             and "T1-" in p.params["incident"]]
     assert sent, "no ambulance was dispatched to the incident"
@@ -164,3 +168,17 @@ def test_no_incident_by_default() -> None:
     scen = resolve("cologne8-ems")
     assert scen is not None
     assert not twin_config(options_of(scen)).road_incident.enabled
+
+
+@pytest.mark.sumo
+def test_city_incident_rides_the_shared_sumo_and_gets_ambulances() -> None:
+    pytest.importorskip("libsumo")
+    from aicity.runner import bench_run, load_city
+
+    city = load_city("cologne8-ems-city", {"safety.incident_at_s": 30, "safety.incident_duration_s": 300}, 480)
+    ep = bench_run(city, mode="ai", seed=1)
+    res = ep.results["safety"]
+    assert res.extra["road_incident"]["started_s"] == 30.0 and res.extra["road_incident"]["cleared_s"] == 330.0
+    reached = [i for i in res.extra["incidents"] if i["id"].startswith("T1-") and i["arrival_s"] is not None]
+    assert reached, "no ambulance reached the road incident"
+    assert ep.results["mobility"].extra["counts"]["preemptions"] > 0
