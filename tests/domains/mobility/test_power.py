@@ -251,3 +251,29 @@ def test_person_delay_weights_trips_by_the_persons_the_routes_set(tmp_path: Path
     trips = [trip("car", "passenger", 10.0), trip("b0", "bus", 1.0), trip("x", "passenger", 5.0)]
     assert person_delay(trips, [("late", 30.0)], occ) == pytest.approx((30 + 20 + 5 + 30) / 25)
     assert person_delay(trips, [], read_occupancy([])) == pytest.approx(16 / 3)  # 1 person per vehicle
+
+
+@pytest.mark.sumo
+def test_a_coupler_on_the_shared_host_clock_drives_the_port() -> None:
+    """The city coupler's way: a hook after each SUMO step sets mains with the host's clock."""
+    pytest.importorskip("libsumo")
+    services = RunServices()
+    twin = _twin("smart", services)
+    twin.start()
+    host, port = services.shared["sumo"], services.shared["signals"]
+    assert isinstance(port, SignalPowerPort)
+    begin = twin.begin_s
+
+    def coupler(t: float) -> None:
+        if t - begin in (CUT_S, RESTORE_S):
+            port.set_mains("B1", t - begin == RESTORE_S, t)
+
+    host.on_step(after=coupler)  # type: ignore[attr-defined]
+    try:
+        while not twin.done():
+            twin.advance(twin.decision_interval_s)
+        events = [(e["event"], e["time_s"]) for e in twin.edge_events() if e["target"] == signal_urn("B1")]
+    finally:
+        res = twin.close()
+    assert events == [("battery", CUT_S), ("dark", CUT_S + BACKUP_S), ("mains", RESTORE_S)]
+    assert res.kpis["dark_signal_s"] == pytest.approx(RESTORE_S - CUT_S - BACKUP_S, abs=1.0)
