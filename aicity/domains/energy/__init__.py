@@ -45,6 +45,7 @@ class EnergyDomain(ModeControllers):
 
         if mode not in ("smart", "ai"):
             raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
+        city = city_options(scenario)
         p = option_values(META.options, check_domain_options(self.name, META, scenario.params))
         site = build_site(scenario, p)
         dt = float(p["decision_interval_s"] or site.step_s)
@@ -53,7 +54,14 @@ class EnergyDomain(ModeControllers):
                             f"{scenario.name}, got {dt:g}")
         cfg = TwinConfig(dt, str(p["user_input"]), min(float(p["safe_rate_kw"]), min(
             (c.limits.max_kw for c in site.chargers), default=0.0)), MeterFaults.parse(p["sensor_faults"]),
-            bool(p["oracle"]))
+            bool(p["oracle"]) and not city)
+        if city:
+            from aicity.domains.energy.city_twin import CityEnergyTwin, CityEvents
+
+            events = CityEvents(str(p["outage_feeder"]), float(p["outage_at_s"]), float(p["outage_duration_s"]),
+                                None if p["tie_kw"] is None else float(p["tie_kw"]), float(p["crew_delay_s"]),
+                                float(p["driven_share"]))
+            return CityEnergyTwin(site, scenario, mode, seed, cfg, events, services.shared)
         return EnergyTwin(site, scenario, mode, seed, cfg)
 
     def controllers(self) -> Mapping[str, str]:
@@ -67,6 +75,19 @@ class EnergyDomain(ModeControllers):
         from aicity.domains.energy.controllers import controller_parts
 
         return controller_parts(scenario, name)
+
+
+def city_options(scenario: Scenario) -> bool:
+    """True on the city scenario; elsewhere a city-only option (outages, ties, surges) is a :class:`UserError`."""
+    from aicity.domains.energy.city_site import NAME
+    from aicity.domains.energy.meta import CITY_OPTIONS
+
+    if scenario.name == NAME:
+        return True
+    given = sorted(o.name for o in CITY_OPTIONS if o.name in scenario.params)
+    if given:
+        raise UserError(f"energy option(s) {', '.join(given)} apply only to the {NAME} scenario, not {scenario.name}")
+    return False
 
 
 domain = EnergyDomain()

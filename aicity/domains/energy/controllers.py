@@ -14,6 +14,10 @@ from aicity.core.meta import option_values
 
 Parts = tuple[list[Planner], list[ForecastProvider]]
 
+CITY_PLAN_STEP_S = 900.0
+"""On the city scenario the MPC decides every minute but plans on 15-min steps (a 12 h plan of 1-min steps is
+too slow to re-solve every minute)."""
+CITY_FORECAST_H = 2.0
 MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai"}
 """Controller → the twin mode it runs in."""
 
@@ -34,16 +38,25 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
         from aicity.domains.energy.oracle import oracle_planner
 
         return [oracle_planner(site, scenario.begin_s, scenario.end_s, str(params["user_input"]))], []
+    from aicity.domains.energy import city_options
     from aicity.domains.energy.data import Tariff
     from aicity.domains.energy.learning import DemandLearner
     from aicity.domains.energy.mpc import MpcPlanner
 
+    city = city_options(scenario)
     dt = float(params["decision_interval_s"] or site.step_s)
+    plan_step = max(dt, CITY_PLAN_STEP_S) if city else dt
     horizon = int(float(params["horizon_h"]) * 3600 / dt)
+    if city:  # forecasts of the next 2 h at the minute (the MPC holds the last value beyond)
+        horizon = min(horizon, round(CITY_FORECAST_H * 3600 / dt))
     network = site.grid.planner_view() if site.grid is not None else None
     planner = MpcPlanner(Tariff.load(), site.demand_charge, float(params["horizon_h"]),
-                         bool(params["anticipate"]) and name == "ai", network)
+                         bool(params["anticipate"]) and name == "ai", network, plan_step_s=plan_step)
     learner = DemandLearner(horizon=max(1, horizon), model=str(params["forecast_model"]),
                             period=max(1, round(86400 / dt)))
+    if city:
+        from aicity.domains.energy.restoration import LoadTrend, RestorationPlanner
+
+        return [RestorationPlanner(), planner], [learner, LoadTrend()]
     return [planner], [learner]
 

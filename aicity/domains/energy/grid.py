@@ -88,9 +88,9 @@ class GridModel:
         buses = net.bus.index[net.bus.vn_kv < 1.0]
         vm = {str(net.bus.name[b]): float(net.res_bus.vm_pu[b]) for b in buses}
         loading = {str(n): float(v) for n, v in zip(net.line.name, net.res_line.loading_percent, strict=True)}
-        loading.update({str(n): float(v) for n, v in zip(net.trafo.name, net.res_trafo.loading_percent,
-                                                          strict=True)})
-        return Flow(vm, loading)
+        trafos = {str(n): float(v) for n, v in zip(net.trafo.name, net.res_trafo.loading_percent, strict=True)}
+        loading.update(trafos)
+        return Flow(vm, loading, transformers=trafos)
 
     def run(self, node_kw: Sequence[float] | FArray) -> Flow:
         """One AC power flow with the nodes' net loads (kW, load positive)."""

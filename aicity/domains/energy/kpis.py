@@ -14,11 +14,13 @@ from aicity.domains.energy.site import Site
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """One power flow's outcome: bus voltages (pu), loadings of lines and transformer (%), by name."""
+    """One power flow's outcome: bus voltages (pu), loadings of lines and transformers (%), by name, and the
+    transformers' loadings alone."""
 
     vm_pu: Mapping[str, float]
     loading_pct: Mapping[str, float]
     converged: bool = True
+    transformers: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -43,6 +45,11 @@ class Ledger:
     delivered: float = 0.0
     demand: float = 0.0
     sessions: int = 0
+    overload_min: float = 0.0
+    unserved: float = 0.0
+    critical_unserved: float = 0.0
+    ev_unserved: bool = True
+    """Whether EV energy requested but not delivered counts as unserved (False where only loads cut off count)."""
     groups: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
@@ -72,9 +79,12 @@ class Ledger:
                 self._point("voltage_max_pu", t_s, max(flow.vm_pu.values()))
             pcts = list(flow.loading_pct.values())
             self.l_viol += sum(p > 100.0 + 1e-6 for p in pcts)
+            trafo = max(flow.transformers.values(), default=loading)
+            self.overload_min += self.site.step_s / 60.0 if trafo > 100.0 + 1e-6 else 0.0
             loading = max([loading, *pcts])
         else:
             self.l_viol += loading > 100.0 + 1e-6
+            self.overload_min += self.site.step_s / 60.0 if loading > 100.0 + 1e-6 else 0.0
         self.l_worst = max(self.l_worst, loading)
         self._point("site_power_kw", t_s, grid_kw)
         self._point("peak_kw", t_s, self.peak_kw)
@@ -107,7 +117,9 @@ def result(ledger: Ledger, site: Site, oracle: Mapping[str, float] | None) -> Do
         "demand_cost": ledger.peak_kw * site.demand_charge,
         "co2_kg": ledger.co2,
         "delivered_frac": frac,
-        "unserved_kwh": max(0.0, ledger.demand - ledger.delivered),
+        "unserved_kwh": (max(0.0, ledger.demand - ledger.delivered) if ledger.ev_unserved else 0.0) + ledger.unserved,
+        "critical_unserved_kwh": ledger.critical_unserved,
+        "transformer_overload_min": ledger.overload_min,
         "voltage_violations": float(ledger.v_viol),
         "voltage_worst_pu": ledger.v_worst,
         "loading_violations": float(ledger.l_viol),

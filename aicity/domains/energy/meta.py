@@ -16,16 +16,22 @@ from aicity.domains.energy.const import (
     ENTITY_TYPES,
     EV_CHARGING,
     METER_TYPE,
+    RESTORE,
 )
 
 L, H = Better.LOWER, Better.HIGHER
 KPIS = (
     KPI("peak_kw", "kW", L, True, "highest 5-15 min average import at the transformer"),
     KPI("energy_cost", "$", L, True, "energy charges of the tariff on the imported energy"),
-    KPI("delivered_frac", "share", H, True, "energy delivered ÷ requested (capped at what each EV could take)"),
+    KPI("delivered_frac", "share", H, True, "energy delivered ÷ requested (capped at what each EV could take); on "
+        "a city scenario ÷ what was owed by the window's end (else ÷ what full power could have delivered)"),
     KPI("co2_kg", "kg", L, True, "imported energy × marginal CO2 intensity"),
     KPI("demand_cost", "$", L, False, "the tariff's demand charge on the window's peak"),
-    KPI("unserved_kwh", "kWh", L, False, "requested energy not delivered by departure"),
+    KPI("unserved_kwh", "kWh", L, False, "requested EV energy not delivered by departure; on a city scenario the "
+        "energy of every load (critical ones included) on de-energised buses"),
+    KPI("critical_unserved_kwh", "kWh", L, True, "energy of critical loads (signals, hospitals, stations) on "
+        "de-energised buses"),
+    KPI("transformer_overload_min", "min", L, True, "minutes any transformer is loaded above 100 %"),
     KPI("voltage_violations", "count", L, True, "bus × step outside 0.95-1.05 pu (AC power flow)"),
     KPI("voltage_worst_pu", "pu", L, False, "worst excursion beyond the voltage band (0 = none)"),
     KPI("loading_violations", "count", L, True, "line / transformer × step above 100 % loading"),
@@ -42,10 +48,30 @@ def _faults(value: Any) -> Any:
     return value
 
 
+CITY_OPTIONS = (
+    Option("outage_feeder", str, "", "city scenario: the feeder whose transformer trips ('' none)", "",
+           choices=("", "R", "I", "C")),
+    Option("outage_at_s", float, 600.0, "city scenario: when the feeder trips, after the window's begin", "s",
+           minimum=0, maximum=86400),
+    Option("outage_duration_s", float, 1800.0, "city scenario: how long until the transformer is repaired", "s",
+           minimum=0, maximum=86400),
+    Option("tie_kw", float, None, "city scenario: the tie's capacity (default: 40 % of the dead feeder's load at "
+           "the trip, so it cannot pick up everything)", "kW", minimum=0, maximum=10000),
+    Option("crew_delay_s", float, 1200.0, "city scenario, Smart City mode: the crew closes the tie this long "
+           "after the trip", "s", minimum=0, maximum=86400),
+    Option("driven_share", float, 1.0, "city scenario: share of the window's arrivals whose EVs drive in "
+           "traffic (seeded choice)", "share", minimum=0, maximum=1),
+    Option("surge_at_s", float, -1.0, "city scenario: an EV arrival surge this long after the window's begin "
+           "(-1 none)", "s", minimum=-1, maximum=86400),
+    Option("surge_evs", int, 0, "city scenario: extra EVs arriving within 5 min of surge_at_s (copied from the "
+           "day's sessions)", "", minimum=0, maximum=500),
+)
+"""Options only the city scenario honours (refused elsewhere)."""
+
 OPTIONS = (
     Option("decision_interval_s", float, None, "seconds between dispatch decisions (default and minimum: the "
-           "scenario's step, 5 min at ACN, 15 min in the district; a multiple of it)", "s", minimum=300,
-           maximum=3600, step=300),
+           "scenario's step, 5 min at ACN, 15 min in the district, 1 min in the city; a multiple of it)", "s",
+           minimum=60, maximum=3600, step=60),
     Option("transformer_kw", float, None, "transformer rating (default: the scenario's)", "kW", minimum=1,
            maximum=100000),
     Option("user_input", str, "acn-sim", "what a session's requested energy and estimated departure are: "
@@ -63,6 +89,7 @@ OPTIONS = (
     Option("oracle", bool, True, "solve the perfect-foresight oracle at the end for the report"),
     Option("sensor_faults", dict, None, 'injected meter faults: {"negative"|"nan"|"freeze"|"stale": [ids], '
            '"after_s": s}', parse=_faults),
+    *CITY_OPTIONS,
 )
 """Scenario options (``aicity run --set KEY=VALUE``), validated up front."""
 
@@ -99,7 +126,7 @@ META = DomainMeta(
             EquityGroup("user_group", "delivered_frac", "delivered ÷ requested: app users vs no app"),
             EquityGroup("district", "delivered_frac", "delivered ÷ requested per feeder district")),
     action_types=ACTION_TYPES,
-    priorities={EV_CHARGING: "energy_cost", BATTERY_DISPATCH: "energy_cost"},
+    priorities={EV_CHARGING: "energy_cost", BATTERY_DISPATCH: "energy_cost", RESTORE: "grid_stability"},
     policy=Path(__file__).with_name("policy.toml"),
     entity_types=ENTITY_TYPES,
     plausibility=PLAUSIBILITY,

@@ -28,6 +28,7 @@ from aicity.domains.energy.const import (
     EV_CHARGING,
     METER_TYPE,
     SET_POWER,
+    TRANSFORMER_PREFIX,
 )
 from aicity.domains.energy.data import Tariff
 from aicity.domains.energy.learning import KEY, parse_time, when
@@ -49,6 +50,8 @@ class MpcPlanner:
     anticipate: bool = True
     network: Any = None
     name: str = PLANNER
+    plan_step_s: float | None = None
+    """The LP's step when coarser than the decision interval (it still decides every interval)."""
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """One proposal per connected charger and per battery."""
@@ -57,7 +60,9 @@ class MpcPlanner:
             return []
         meter = meters[0]
         now = when(meter, "activePower") or snapshot.time
-        dt_s = float(meter.get("decisionInterval") or 300.0)
+        every_s = float(meter.get("decisionInterval") or 300.0)
+        dt_s = max(every_s, self.plan_step_s or every_s)
+        r = max(1, round(dt_s / every_s))
         dt_h = dt_s / 3600.0
         health: Mapping[str, str] = forecasts.get(f"{KEY}health", {})
         chargers = [e for e in snapshot.of_type(CHARGER_TYPE) if e.get("sessionId") is not None]
@@ -73,18 +78,23 @@ class MpcPlanner:
         out += [self._safe(e, meter, f"meter {health[e.id]}") for e in chargers if e.id in health]
         out += [self._zero(e, meter, "the EV is full") for e in chargers
                 if e.id not in health and e.get("status") == "SuspendedEV"]
+        cut = {e.id: ("its bus is not supplied" if e.get("supplied") is False else "it is fed through a tie")
+               for e in active if e.get("supplied") is False or e.get("viaTie") is True}
+        out += [self._zero(e, meter, cut[e.id]) for e in active if e.id in cut]
+        active = [e for e in active if e.id not in cut]
         deadlines = {e.id: self._deadline(e, now, share) for e in active}
         n = max(1, min(int(self.horizon_h * 3600 / dt_s), max([math.ceil(d / dt_s) for d in deadlines.values()]
                                                                  or [1])))
         n = max(n, int(4 * 3600 / dt_s)) if batteries else n
         jobs = [self._job(e, deadlines[e.id], n, dt_s, dt_h) for e in active]
-        jobs += self._anticipated(forecasts, n, dt_s) if self.anticipate else []
+        jobs += self._anticipated(forecasts, n, dt_s) if self.anticipate and r == 1 else []
         storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
                             _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
                             int(b.get("node") or 0)) for b in batteries]
-        inflex = self._series(forecasts, "inflexible_kw", n)
+        inflex = _blocks(self._series(forecasts, "inflexible_kw", n * r), r)
         prices = np.array([self.tariff.price(now + timedelta(seconds=k * dt_s)) for k in range(n)])
-        network = self.network.restrict(self._nodes(forecasts, n), n) if self.network is not None else None
+        network = (self.network.restrict(_blocks(self._nodes(forecasts, n * r), r), n) if self.network is not None
+                   else None)
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
                        _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network)
         sol = solve(prob)
@@ -102,7 +112,7 @@ class MpcPlanner:
                 candidates=({"kw": round(kw, 3), "binding": why},),
                 inputs={**inputs_site, e.id: e.get("energyDelivered")},
                 forecasts={"departure_share": share, "planned_finish_s": round(deadlines[e.id], 1)},
-                planner=self.name, action_type=EV_CHARGING))
+                planner=self.name, action_type=EV_CHARGING, uses=_uses(e, kw)))
         for b in batteries:
             kw = float(sol.battery[b.id][0]) if b.id in sol.battery else 0.0
             out.append(ProposedAction(b.id, SET_POWER, {"kw": round(kw, 3)}, score=round(sol.objective, 4),
@@ -155,6 +165,7 @@ class MpcPlanner:
         if fc:
             vals = np.array((fc.get(part) or fc["mean"])[:n], dtype=float)
             out[: len(vals)] = vals
+            out[len(vals):] = vals[-1] if len(vals) else 0.0  # a shorter forecast holds its last value
         return out
 
     def _nodes(self, forecasts: Mapping[str, Any], n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -168,6 +179,7 @@ class MpcPlanner:
             if 0 <= i < nn:
                 v = np.array(vals[:n], dtype=float)
                 out[i, : len(v)] = v
+                out[i, len(v):] = v[-1] if len(v) else 0.0
         return out
 
     def _safe(self, e: Entity, meter: Entity, reason: str) -> ProposedAction:
@@ -225,6 +237,20 @@ def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:
             what = f"the {prob.limit_kw:g} kW transformer rating"
         parts.append(f"{what} bound {a:%H:%M}-{b:%H:%M}")
     return "; ".join(parts) + "; the sessions with the latest departures were deferred"
+
+
+def _blocks(series: np.ndarray[Any, np.dtype[np.float64]], r: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Means over blocks of ``r`` along the last axis (a plan step of ``r`` decision intervals)."""
+    if r == 1:
+        return series
+    n = series.shape[-1] // r
+    return np.asarray(series[..., : n * r].reshape(*series.shape[:-1], n, r).mean(axis=-1), dtype=float)
+
+
+def _uses(e: Entity, kw: float) -> dict[str, float]:
+    """The transformer headroom a charger's setpoint takes, where the charger says which feeder it is on."""
+    feeder = e.get("feeder")
+    return {f"{TRANSFORMER_PREFIX}{feeder}#headroom": round(kw, 3)} if isinstance(feeder, str) else {}
 
 
 def _f(v: Any) -> float:

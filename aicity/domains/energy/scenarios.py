@@ -1,5 +1,6 @@
 """Energy scenarios: the ACN Caltech charging site, month by month (May-December 2019) and one test day, on its
-real sessions, tariff and marginal emissions; and the district feeder on a pandapower grid (:mod:`.district`).
+real sessions, tariff and marginal emissions; the district feeder on a pandapower grid (:mod:`.district`); and
+the city grid under the cologne8 road map (:mod:`.city_site`).
 
 ``Scenario.begin_s``/``end_s`` are seconds after the scenario's epoch (local midnight of its first day).
 """
@@ -45,9 +46,10 @@ def acn_day() -> Scenario:
 
 def builtin_scenarios() -> list[Scenario]:
     """Every built-in energy scenario."""
+    from aicity.domains.energy.city_site import city_scenario
     from aicity.domains.energy.district import district_scenarios
 
-    return [acn_day(), *(acn_month(m) for m in ACN_MONTHS), *district_scenarios()]
+    return [acn_day(), *(acn_month(m) for m in ACN_MONTHS), *district_scenarios(), city_scenario()]
 
 
 def resolve(name: str) -> Scenario | None:
@@ -58,6 +60,10 @@ def resolve(name: str) -> Scenario | None:
 
 def epoch_of(scenario: Scenario) -> datetime:
     """Local midnight of the scenario's first day."""
+    from aicity.domains.energy.city_site import NAME, city_epoch
+
+    if scenario.name == NAME:
+        return city_epoch()
     if scenario.name == "acn-caltech-day":
         return datetime(2019, 9, 1, tzinfo=TZ)
     if scenario.name.startswith("acn-caltech-2019-"):
@@ -67,6 +73,12 @@ def epoch_of(scenario: Scenario) -> datetime:
 
 def build_site(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     """The ground-truth :class:`Site` of a scenario (options already validated)."""
+    from aicity.domains.energy.city_site import NAME
+
+    if scenario.name == NAME:
+        from aicity.domains.energy.city_site import build_city
+
+        return build_city(scenario, params)
     if scenario.name.startswith("district"):
         from aicity.domains.energy.district import build_district
 

@@ -34,7 +34,7 @@ from aicity.domains.energy.data import Session
 from aicity.domains.energy.edge import battery_command, battery_step, charger_command
 from aicity.domains.energy.faults import MeterFaults
 from aicity.domains.energy.kpis import Ledger, result
-from aicity.domains.energy.site import Site
+from aicity.domains.energy.site import Charger, FArray, Site
 
 SITE_METER = "site"
 
@@ -152,7 +152,8 @@ class EnergyTwin:
         t0 = self._now_s()
         t1 = t0 + dt
         ks = self.begin_step + self.k
-        node_kw = site.base_at(ks) - site.pv_at(ks)
+        self._events(t0)
+        node_kw = site.base_at(ks) - site.pv_at(ks) + self._extra_kw()
         self.node_inflexible = node_kw.copy()
         self.node_pv = site.pv_at(ks)
         ev_total = 0.0
@@ -168,17 +169,15 @@ class EnergyTwin:
             if s is not None:
                 start, stop = max(t0, s.arrival_s), min(t1, s.departure_s)
                 room = max(0.0, s.capacity_kwh - plug.delivered)
-                energy = min(plug.setpoint * max(0.0, stop - start) / 3600.0, room)
+                energy = min(self._drawn_kw(by_id[cid], plug.setpoint) * max(0.0, stop - start) / 3600.0, room)
                 plug.delivered += energy
                 if s.departure_s <= t1 + 1e-9:
-                    self.ledger.session_done(s, plug.delivered, self._demand(s), by_id[cid].group,
-                                             site.node_districts[by_id[cid].node])
-                    plug.session, plug.delivered = None, 0.0
-                    plug.setpoint = 0.0
+                    self._depart(by_id[cid], plug, s, t1)
             plug.power = energy / (dt / 3600.0)
             node_kw[by_id[cid].node] += plug.power
             ev_total += plug.power
         bat_total = self._batteries(node_kw)
+        node_kw = self._served(node_kw)
         grid_kw = float(node_kw.sum())
         self.grid_kw = grid_kw
         self.imported_kwh += max(grid_kw, 0.0) * site.dt_h
@@ -187,6 +186,29 @@ class EnergyTwin:
                          [st.soc for st in self.stores.values()])
         self.k += 1
         self._connect(self._now_s())
+
+    # ---- hooks a grid with events overrides (see :mod:`.city_twin`) ----------------------------------
+    def _events(self, t_s: float) -> None:
+        """What happens to the grid at the start of the step beginning at epoch second ``t_s`` (nothing here)."""
+
+    def _extra_kw(self) -> FArray:
+        """Loads beyond the site's profiles, per node (none here)."""
+        return np.zeros(len(self.site.nodes))
+
+    def _drawn_kw(self, charger: Charger, setpoint: float) -> float:
+        """The power a charger really draws at ``setpoint`` (all of it here)."""
+        return setpoint
+
+    def _served(self, node_kw: FArray) -> FArray:
+        """Net load per node the grid really serves (all of it here)."""
+        return node_kw
+
+    def _depart(self, charger: Charger, plug: _Plug, s: Session, t_s: float) -> None:
+        """Score a session that leaves at epoch second ``t_s`` and free its charger."""
+        self.ledger.session_done(s, plug.delivered, self._demand(s), charger.group,
+                                 self.site.node_districts[charger.node])
+        plug.session, plug.delivered = None, 0.0
+        plug.setpoint = 0.0
 
     def _batteries(self, node_kw: np.ndarray[Any, Any]) -> float:
         total = 0.0
