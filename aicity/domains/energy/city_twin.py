@@ -5,7 +5,7 @@ Events (scenario options): a feeder's transformer trips at ``outage_at_s`` after
 repaired ``outage_duration_s`` later. Meanwhile the ``R`` feeder may pick up load points of the dead feeder
 through its normally-open tie, at most the tie's capacity (``tie_kw``) and within the ``R`` transformer's rating;
 the actuator edge refuses a restore beyond either, or on a bus of a live feeder. Smart City mode: the crew closes
-the tie ``crew_delay_s`` after the trip and picks up load points in fixed bus order until the tie is full,
+the tie ``crew_delay_s`` after the trip and picks up load points in fixed bus order, each that still fits,
 chargers keep running at full power. AI City mode: a restoration planner (:mod:`.restoration`) proposes the set;
 chargers behind the tie take no power (the edge clamps them to 0). Chargers on an unsupplied bus deliver nothing;
 the load of an unsupplied bus is unserved energy (critical loads' also in ``critical_unserved_kwh``).
@@ -211,15 +211,13 @@ class CityEnergyTwin(EnergyTwin):
         return float(round(AUTO_TIE_SHARE * float(self.node_inflexible[self._feeder_idx(feeder)].sum()), 1))
 
     def _crew(self, feeder: str) -> None:
-        """The crew's rule: close the tie and pick up load points in bus order until the next does not fit."""
+        """The crew's rule: close the tie and pick up load points in bus order, each one that still fits."""
         chosen: list[str] = []
         for bus in self.grid.feeders()[feeder]:
             if self.last_kw[self._index[bus]] <= 1e-9 and not any(c.bus == bus for c in self.critical.values()):
                 continue
-            why = self._check(feeder, [*chosen, bus])
-            if why is not None:
-                break
-            chosen.append(bus)
+            if self._check(feeder, [*chosen, bus]) is None:
+                chosen.append(bus)
         if chosen:
             self._apply(feeder, chosen)
         self._log(f"{TIE_PREFIX}{tie_name(feeder)}", "crew_restore", {"buses": chosen})
