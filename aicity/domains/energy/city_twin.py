@@ -98,6 +98,7 @@ class CityEnergyTwin(EnergyTwin):
         self.bus_ev = np.zeros(len(self.site.nodes))
         self.last_kw = np.zeros(len(self.site.nodes))
         self.last_ev = np.zeros(len(self.site.nodes))
+        self.claimed = False
         self.tripped_at: float | None = None
         self.repaired = False
         self.crew_done = False
@@ -119,15 +120,11 @@ class CityEnergyTwin(EnergyTwin):
         rng = np.random.default_rng(self.seed)
         n = round(self.events.driven_share * len(inside))
         chosen = {inside[int(i)].sid for i in rng.choice(len(inside), size=n, replace=False)} if n else set()
-        for plug in self.plugs.values():
-            for s in [s for s in plug.queue if s.sid in chosen]:
-                plug.queue.remove(s)
-                self.held[s.sid] = s
         by_id = {c.cid: c for c in self.site.chargers}
         self.driven = [DrivenSession(s.sid, s.station, self._charger_bus[s.station],
                                      self.site.node_districts[by_id[s.station].node], s.arrival_s, s.departure_s,
-                                     round(s.requested_kwh, 3)) for s in sorted(self.held.values(),
-                                                                                key=lambda s: (s.arrival_s, s.sid))]
+                                     round(s.requested_kwh, 3))
+                       for s in sorted(inside, key=lambda s: (s.arrival_s, s.sid)) if s.sid in chosen]
         self.planned = {s.sid: s.arrival_s for s in self.site.sessions}
         if self.shared is not None:
             self.shared[SHARED_NAME] = self
@@ -160,14 +157,23 @@ class CityEnergyTwin(EnergyTwin):
             self.grid.published = self.grid.published | {bus}
 
     def driven_sessions(self) -> list[DrivenSession]:
-        """The window's sessions whose EVs drive in traffic (held until :meth:`plug_in`)."""
+        """The window's sessions whose EVs drive in traffic: from this call on, those not plugged in yet are held
+        until :meth:`plug_in` (without a coupler asking, every EV arrives as planned)."""
+        if not self.claimed:
+            self.claimed = True
+            sids = {d.sid for d in self.driven}
+            for plug in self.plugs.values():
+                for s in [s for s in plug.queue if s.sid in sids]:
+                    plug.queue.remove(s)
+                    self.held[s.sid] = s
         return list(self.driven)
 
     def plug_in(self, sid: str, t_s: float) -> None:
         """The EV of driven session ``sid`` reached its charger at scenario second ``t_s``: it charges from then."""
         s = self.held.pop(sid, None)
         if s is None:
-            raise UserError(f"session {sid!r} is not a driven session waiting to plug in")
+            raise UserError(f"session {sid!r} is not a driven session waiting to plug in (ask driven_sessions() "
+                            "first)")
         self.counts["plugged_in"] += 1
         if t_s >= s.departure_s:
             self.held[sid] = s  # too late to charge: scored as never arrived

@@ -57,7 +57,7 @@ class GridPort(Protocol):
         ...
 
     def driven_sessions(self) -> list[DrivenSession]:
-        """The sessions whose EVs drive in traffic, held until :meth:`plug_in`."""
+        """The sessions whose EVs drive in traffic: from the first call on, held until :meth:`plug_in`."""
         ...
 
     def plug_in(self, sid: str, t_s: float) -> None:
