@@ -318,7 +318,7 @@ class CityLoop:
         for res in resolutions:
             if res.kind == "substituted":
                 self.stats.substituted += 1
-            else:
+            elif res.kind == "dropped":
                 self.stats.overridden += 1
             won = res.winner or res.lost
             if res.kind == "dropped" and won.domain == res.lost.domain:

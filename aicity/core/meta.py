@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,32 @@ def check_domain_options(domain: str, meta: DomainMeta, params: Mapping[str, Any
 def option_values(options: Sequence[Option], params: Mapping[str, Any]) -> dict[str, Any]:
     """Every declared option's value: the given one, else its default."""
     return {o.name: params.get(o.name, o.default) for o in options}
+
+
+DEFAULT_EPOCH = "2024-01-01T00:00:00+00:00"
+
+
+def parse_epoch(value: Any) -> datetime:
+    """An ISO 8601 date-time with a UTC offset (the instant a scenario's seconds count from); one-line errors."""
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise UserError(f"epoch {value!r} is not an ISO 8601 date-time such as {DEFAULT_EPOCH}") from None
+    if when.tzinfo is None:
+        raise UserError(f"epoch {value!r} needs a UTC offset, e.g. {DEFAULT_EPOCH}")
+    return when
+
+
+def _check_epoch(value: Any) -> Any:
+    parse_epoch(value)
+    return value
+
+
+def epoch_option() -> Option:
+    """The ``epoch`` option: the calendar instant a scenario's seconds count from, so every part of a city stamps
+    its observations on one clock."""
+    return Option("epoch", str, DEFAULT_EPOCH, "the instant the scenario's seconds count from (ISO 8601 with UTC "
+                  "offset); a city sets one for all its parts", parse=_check_epoch)

@@ -41,7 +41,8 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """How one conflict was settled: ``kind`` is ``dropped`` or ``substituted``; ``winner`` the proposal it lost to."""
+    """How one conflict was settled: ``kind`` is ``dropped``, ``substituted`` or ``kept`` (no option harmed less);
+    ``winner`` the higher-priority proposal it conflicted with."""
 
     kind: str
     lost: Candidate
@@ -203,12 +204,22 @@ class PriorityOrchestrator:
                     break
                 if blocker is None:
                     blocker = hit
-            if chosen is None:
+            if chosen is None:  # nothing fits: the option that harms the fewest needs (setting the proposal
+                # aside would not bring back what its options leave out of service), else set it aside
+                chosen = self._least_harm(cand, options, rank, snapshot, used)
+                if chosen is None:
+                    assert blocker is not None
+                    out.append(Resolution("dropped", cand, blocker[0], self.rule,
+                                          f"{_who(cand)} at {_short(cand.proposal.target)} set aside: {blocker[1]}; "
+                                          f"none of its {len(options) - 1} alternatives fits"))
+                    continue
                 assert blocker is not None
-                out.append(Resolution("dropped", cand, blocker[0], self.rule,
-                                      f"{_who(cand)} at {_short(cand.proposal.target)} set aside: {blocker[1]}; "
-                                      f"none of its {len(options) - 1} alternatives fits"))
-                continue
+                blocker = (blocker[0], f"{blocker[1]}; no alternative keeps every need, so the one that harms the "
+                                       "fewest")
+                if chosen is cand.proposal:
+                    out.append(Resolution("kept", cand, blocker[0], self.rule,
+                                          f"{_who(cand)} at {_short(cand.proposal.target)} kept: {blocker[1]} "
+                                          "(setting it aside would not bring back what it leaves out of service)"))
             if chosen is not cand.proposal:
                 assert blocker is not None
                 new = dataclasses.replace(chosen, inputs={**chosen.inputs, "orchestration": blocker[1]})
@@ -222,6 +233,32 @@ class PriorityOrchestrator:
                 used[key] = used.get(key, 0.0) + float(amount)
             kept.append(cand)
         return Settled(kept, out)
+
+    def _least_harm(self, cand: Candidate, options: Sequence[ProposedAction], rank: int, snapshot: Snapshot,
+                    used: Mapping[str, float]) -> ProposedAction | None:
+        """Among options within every capacity, the one taking the fewest higher-class needs out of service
+        (first in order on ties); None when none fits the capacities or every one harms as the first does."""
+        best: tuple[int, ProposedAction] | None = None
+        for option in options:
+            if self._over_capacity(option, snapshot, used):
+                continue
+            harm = sum(1 for eid in option.affects if (held := self._held.get(eid)) is not None
+                       and held[1] < rank and held[2].domain != cand.domain)
+            if best is None or harm < best[0]:
+                best = (harm, option)
+        if best is None:
+            return None
+        first = sum(1 for eid in cand.proposal.affects if (held := self._held.get(eid)) is not None
+                    and held[1] < rank and held[2].domain != cand.domain)
+        return best[1] if best[1] is not cand.proposal or first == best[0] else None
+
+    @staticmethod
+    def _over_capacity(option: ProposedAction, snapshot: Snapshot, used: Mapping[str, float]) -> bool:
+        for key, amount in option.uses.items():
+            cap = _capacity(snapshot, key)
+            if cap is not None and amount > 0 and used.get(key, 0.0) + amount > cap + _EPS:
+                return True
+        return False
 
     def _same_target(self, lost: Candidate, won: Candidate) -> str:
         return (f"{_who(won)} ({self.policy.label(won.priority)}) kept {_short(lost.proposal.target)} over "

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 COLORS = {"smart": "#8c8c8c", "ai": "#1f77b4"}
-LABELS = {"smart": "Smart City", "ai": "AI City"}
+LABELS = {"smart": "Smart City", "ablation": "Ablation (AI, uncoordinated)", "ai": "AI City"}
 
 
 def _plt() -> Any:

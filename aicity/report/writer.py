@@ -80,6 +80,8 @@ def compare(results: dict[str, dict[str, Any]], domain: str) -> dict[str, dict[s
         if isinstance(smart, int | float) and isinstance(ai, int | float) and smart and math.isfinite(smart):
             row["change_pct"] = 100.0 * (ai - smart) / abs(smart)
         row["verdict"] = verdict(meta, smart, ai)
+        if "ablation" in results:  # what orchestration itself adds: AI City against every domain's AI alone
+            row["vs_ablation"] = verdict(meta, row.get("ablation"), ai)
         if reference:
             row["reference"] = reference.get(key)
             row["gap_closed"] = gap_closed(smart, ai, reference.get(key))
@@ -101,7 +103,7 @@ def city_summary(comparison: dict[str, dict[str, dict[str, Any]]]) -> dict[str, 
             if row["headline"]:
                 headline[key] = row["verdict"]
         out[domain] = {**counts, "headline": headline}
-    out["city"] = total
+    out["all_domains"] = total
     return out
 
 
@@ -153,15 +155,18 @@ def _kpi_lines(report: dict[str, Any], domain: str, modes: list[str]) -> list[st
     ref_name = next((str(r["domains"][domain]["reference_name"]) for r in report["modes"].values()
                      if r["domains"][domain].get("reference_name")), "")
     extra_head = f" | {ref_name or 'reference'} | gap closed" if ref else ""
+    abl = any("vs_ablation" in row for row in table.values())
     lines = ["| KPI | unit | better | " + " | ".join(LABELS.get(m, m) for m in modes) + " | AI vs Smart | "
-             + extra_head + (" |" if ref else "|"),
-             "|---|---|---|" + "---:|" * (len(modes) + 1) + "---|" + ("---:|---:|" if ref else "")]
+             + (" | AI vs ablation" if abl else "") + extra_head + (" |" if ref else "|"),
+             "|---|---|---|" + "---:|" * (len(modes) + 1) + "---|" + ("---|" if abl else "")
+             + ("---:|---:|" if ref else "")]
     for key, row in table.items():
         change = row.get("change_pct")
         name = f"**{key}**" if row["headline"] else key
         tail = f" {_fmt(row.get('reference'))} | {_fmt(row.get('gap_closed'))} |" if ref else ""
+        mid = f" {row.get('vs_ablation', '')} |" if abl else ""
         lines.append(f"| {name} | {row['unit']} | {row['better']} | " + " | ".join(_fmt(row.get(m)) for m in modes)
-                     + f" | {'' if change is None else f'{change:+.1f}%'} | {row['verdict']} |" + tail)
+                     + f" | {'' if change is None else f'{change:+.1f}%'} | {row['verdict']} |" + mid + tail)
     counts = next(iter(report["modes"].values()))["domains"][domain].get("extra", {}).get("counts") or {}
     if counts:
         lines += ["", "Counts (neither better nor worse): " + "; ".join(
@@ -189,8 +194,8 @@ def markdown(report: dict[str, Any]) -> str:
             s = report["summary"][d]
             head = ", ".join(f"{k} {v}" for k, v in s["headline"].items())
             lines.append(f"| {d} | {s['better']} | {s['worse']} | {s['same']} | {head} |")
-        c = report["summary"]["city"]
-        lines += [f"| **city** | {c['better']} | {c['worse']} | {c['same']} | |", ""]
+        c = report["summary"]["all_domains"]
+        lines += [f"| **all domains** | {c['better']} | {c['worse']} | {c['same']} | |", ""]
     for d in report["domains"]:
         lines += [f"## {d}: KPIs side by side", "", "Headline KPIs in bold; *better* is the direction the domain "
                   "declares for each KPI.", ""]

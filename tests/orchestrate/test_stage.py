@@ -49,10 +49,24 @@ def test_a_need_is_held_after_the_step_that_declared_it() -> None:
     pre = Candidate("mobility", ProposedAction(SIG, "preempt", {}, planner="preemption",
                                                action_type="signal_preemption"))
     orch.settle([pre], snap(0.0))
-    later = orch.settle([restore(["C1"], (SIG,), [])], snap(120.0))
-    assert later.kept == [] and later.resolutions[0].kind == "dropped"
-    after_hold = orch.settle([restore(["C1"], (SIG,), [])], snap(400.0))
-    assert len(after_hold.kept) == 1
+    lit = {"params": {"buses": ["C12"]}, "affects": [], "score": 1.0}
+    later = orch.settle([restore(["C1"], (SIG,), [lit])], snap(120.0))
+    assert later.kept[0].proposal.params == {"buses": ["C12"]} and later.resolutions[0].kind == "substituted"
+    after_hold = orch.settle([restore(["C1"], (SIG,), [lit])], snap(400.0))
+    assert after_hold.kept[0].proposal.params == {"buses": ["C1"]} and after_hold.resolutions == []
+
+
+def test_with_no_better_option_the_least_harm_is_kept_not_set_aside() -> None:
+    orch = PriorityOrchestrator(POLICY, CLASSES)
+    amb = Candidate("safety", ProposedAction("urn:ngsi-ld:Ambulance:A1", "dispatch", {}, action_type="dispatch",
+                                             needs=(SIG, "urn:ngsi-ld:TrafficSignal:J2")))
+    both = {"params": {"buses": ["C9"]}, "affects": [SIG, "urn:ngsi-ld:TrafficSignal:J2"], "score": 9.0}
+    one = {"params": {"buses": ["C12"]}, "affects": [SIG], "score": 5.0}
+    settled = orch.settle([restore(["C1"], (SIG, "urn:ngsi-ld:TrafficSignal:J2"), [both, one]), amb], snap())
+    energy = next(c for c in settled.kept if c.domain == "energy")
+    assert energy.proposal.params == {"buses": ["C12"]}  # harms one need instead of two
+    lone = PriorityOrchestrator(POLICY, CLASSES).settle([restore(["C1"], (SIG,), []), amb], snap())
+    assert any(c.domain == "energy" for c in lone.kept) and lone.resolutions[0].kind == "kept"
 
 
 def test_same_class_or_same_domain_is_not_a_needs_conflict() -> None:

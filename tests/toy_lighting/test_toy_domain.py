@@ -75,7 +75,7 @@ def test_runs_in_a_city_with_mobility(toy: Path, capsys: pytest.CaptureFixture[s
     rep = _report(out)
     assert rep["domains"] == ["mobility", "lighting"]
     assert set(rep["comparison"]) == {"mobility", "lighting"}
-    assert rep["summary"]["city"]["better"] + rep["summary"]["city"]["worse"] + rep["summary"]["city"]["same"] > 0
+    assert rep["summary"]["all_domains"]["better"] + rep["summary"]["all_domains"]["worse"] + rep["summary"]["all_domains"]["same"] > 0
     store = SqliteStore(out / "ai" / "city.db")
     try:
         lamp = [e for e in store.events(type="decision") if e.data.get("domain") == "lighting"]

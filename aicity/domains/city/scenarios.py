@@ -27,8 +27,10 @@ EVENTS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
 """Scripted events by name: options per domain (seconds after the window's begin)."""
 
 PARTS = ("mobility/cologne8", "safety/cologne8-ems", "energy/cologne8-grid", "city/cologne8-coupling")
-BASE: dict[str, dict[str, Any]] = {"mobility": {"ev_per_hour": 0},
-                                   "safety": {"load_multiplier": 60.0, "service_scale": 0.25}}
+EPOCH = "2019-09-03T00:00:00-07:00"
+"""Local midnight of the grid's day (Tue 3 Sep 2019, Pacific time: its tariff and sessions); every part's clock."""
+BASE: dict[str, dict[str, Any]] = {"mobility": {"ev_per_hour": 0, "epoch": EPOCH},
+                                   "safety": {"load_multiplier": 60.0, "service_scale": 0.25, "epoch": EPOCH}}
 
 
 def _merge(*sets: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -83,7 +83,7 @@ class RestorationPlanner:
             feeder, source = str(tie.get("feeder")), str(tie.get("source"))
             if trafos.get(feeder) is None or trafos[feeder].get("inService") is not False:
                 continue
-            if tie.get("closed") is True or trafos.get(source) is None or trafos[source].get("inService") is False:
+            if trafos.get(source) is None or trafos[source].get("inService") is False:
                 continue
             proposal = self._plan(snapshot, forecasts, tie, feeder)
             if proposal is not None:
@@ -111,10 +111,47 @@ class RestorationPlanner:
             other = np.maximum(row - crit_kw, 0.0)
             value[i] = (other.sum() + sum(WEIGHTS.get(str(c.get("kind")), 1.0) * self._crit_kw([c]) * h
                                           for c in cs)) / 60.0
+        closed = tie.get("closed") is True
+        used = _f(tie.get("used")) if closed else 0.0  # a closed tie's set is re-planned every decision
+        if closed:  # the points it feeds count as restorable again (their load is measured while supplied)
+            points = [e for e in snapshot.of_type(LOADPOINT_TYPE) if e.get("feeder") == feeder]
+            return self._plan_points(snapshot, fc_points(forecasts), tie, points, crit, used)
         cap = _f(tie.get("headroom")) * self.margin
+        return self._ranked(tie, points, crit, loads, value, cap, used)
+
+    def _plan_points(self, snapshot: Snapshot, fc: Mapping[str, list[float]], tie: Entity, points: list[Entity],
+                     crit: Mapping[str, list[Entity]], used: float) -> ProposedAction | None:
+        """Re-plan a closed tie's set over every load point of its dead feeder."""
+        h = self.horizon_min
+        loads = np.zeros((len(points), h))
+        value = np.zeros(len(points))
+        for i, p in enumerate(points):
+            cs = list(crit.get(str(p.get("bus")), []))
+            base = _f(p.get("power")) - _f(p.get("evPower")) if p.get("supplied") is True else \
+                _f(p.get("lastPower")) - _f(p.get("lastEvPower"))
+            series = fc.get(p.id) or [max(0.0, base)] * h
+            row = np.maximum(np.array((list(series) + [series[-1]] * h)[:h], dtype=float), self._crit_kw(cs))
+            loads[i] = row
+            other = np.maximum(row - self._crit_kw(cs), 0.0)
+            value[i] = (other.sum() + sum(WEIGHTS.get(str(c.get("kind")), 1.0) * self._crit_kw([c]) * h
+                                          for c in cs)) / 60.0
+        cap = (_f(tie.get("headroom")) + used) * self.margin
+        return self._ranked(tie, points, crit, loads, value, cap, used)
+
+    def _ranked(self, tie: Entity, points: list[Entity], crit: Mapping[str, list[Entity]],
+                loads: np.ndarray[Any, Any], value: np.ndarray[Any, Any], cap: float,
+                used: float) -> ProposedAction | None:
+        """The proposal: the best set first, then the other ranked sets and, for every load point with critical
+        loads, the best set that picks it up (so a later stage can keep any critical load lit)."""
+        h = self.horizon_min
         sets = self._sets(loads, value, cap)
         if not sets:
             return None
+        for i, p in enumerate(points):
+            if crit.get(str(p.get("bus"))) and not any(i in c for c in sets):
+                forced = self._forced(loads, value, cap, i)
+                if forced:
+                    sets.append(forced)
         key = f"{tie.id}#headroom"
 
         def described(chosen: tuple[int, ...]) -> dict[str, Any]:
@@ -122,7 +159,7 @@ class RestorationPlanner:
             dark = sorted(str(c.get("servedEntity")) for p in points if str(p.get("bus")) not in buses
                           for c in crit.get(str(p.get("bus")), []))
             peak = float(loads[list(chosen)].sum(axis=0).max()) if chosen else 0.0
-            return {"params": {"buses": buses}, "affects": dark, "uses": {key: round(peak, 3)},
+            return {"params": {"buses": buses}, "affects": dark, "uses": {key: round(peak - used, 3)},
                     "score": round(float(value[list(chosen)].sum()), 4)}
 
         ranked = [described(c) for c in sets]
@@ -132,6 +169,18 @@ class RestorationPlanner:
             inputs={tie.id: tie.get("headroom"), **{p.id: p.get("lastPower") for p in points}},
             forecasts={"horizon_min": h, "kw": {p.id: round(float(loads[i].max()), 3) for i, p in enumerate(points)}},
             planner=self.name, action_type=RESTORE, affects=tuple(best["affects"]), uses=best["uses"])
+
+    @staticmethod
+    def _forced(loads: np.ndarray[Any, Any], value: np.ndarray[Any, Any], cap: float, first: int) -> tuple[int, ...]:
+        """The greedy set that starts with load point ``first`` (empty when it alone does not fit)."""
+        if loads[first].max() > cap + 1e-9:
+            return ()
+        chosen, total = [first], loads[first].copy()
+        for j in np.argsort(-value / np.maximum(loads.max(axis=1), 1e-3)):
+            if int(j) not in chosen and (total + loads[j]).max() <= cap + 1e-9:
+                chosen.append(int(j))
+                total = total + loads[j]
+        return tuple(sorted(chosen))
 
     @staticmethod
     def _crit_kw(cs: list[Entity]) -> float:
@@ -165,6 +214,12 @@ class RestorationPlanner:
             if chosen:
                 found[tuple(sorted(chosen))] = float(value[chosen].sum())
         return sorted(found, key=lambda c: -found[c])[: self.top]
+
+
+def fc_points(forecasts: Mapping[str, Any]) -> Mapping[str, list[float]]:
+    """The per-load-point forecasts (empty when none)."""
+    fc: Mapping[str, list[float]] = forecasts.get(FORECAST_KEY, {})
+    return fc
 
 
 def _f(v: Any) -> float:

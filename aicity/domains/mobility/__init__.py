@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from aicity.core.domain import ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
-from aicity.core.meta import check_domain_options
+from aicity.core.meta import check_domain_options, parse_epoch
 from aicity.domains.mobility.meta import META, PLAUSIBILITY, edge_limits
 
 __all__ = ["PLAUSIBILITY", "MobilityDomain", "domain"]
@@ -78,6 +78,8 @@ def twin_config(params: Mapping[str, Any], consent: object | None = None) -> Any
         cfg.decision_interval_s = float(p["decision_interval_s"])
     if "ev_speed_factor" in p:
         cfg.ev_speed_factor = float(p["ev_speed_factor"])
+    if "epoch" in p:
+        cfg.epoch = parse_epoch(p["epoch"])
     if "signal_backup_s" in p:
         cfg.signal_backup_s = float(p["signal_backup_s"])
     cfg.limits = edge_limits(p)  # already checked to fit together by META.validate

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.errors import UserError
-from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
+from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option, epoch_option
 from aicity.domains.mobility.const import (
     ACTION_TYPES,
     EV_TYPE,
@@ -66,6 +66,7 @@ def _faults(value: Any) -> Any:
 
 
 OPTIONS = (
+    epoch_option(),
     Option("decision_interval_s", float, 10.0, "seconds between decisions (SUMO steps whole seconds)", "s",
            minimum=1, maximum=600, step=1),
     Option("ev_per_hour", float, 10.0, "emergency vehicles inserted per hour on seeded routes", "veh/h",

@@ -93,6 +93,7 @@ class TwinConfig:
     sensor_faults: SensorFaults | None = None
     probes: Any = None  # aicity.domains.mobility.probes.ProbeConfig: connected-vehicle probe data
     consent: Any = None  # aicity.governance.consent.ConsentRegistry the probe feed gives consents to
+    epoch: datetime | None = None  # the instant scenario seconds count from (None: EPOCH)
     shared: dict[str, object] | None = None  # the run's shared simulators (RunServices.shared): SUMO goes there
     signal_backup_s: float = 300.0
     """Battery backup of each signal cabinet after mains is lost (s); then the signal goes dark."""
@@ -118,7 +119,7 @@ class SumoTwin:
         self.cfg: SumoConfig = read_sumocfg(scenario.path)
         self.begin_s = float(scenario.begin_s)
         self.end_s = float(scenario.end_s)
-        self.start_time = EPOCH + timedelta(seconds=self.begin_s)
+        self.start_time = (self.config.epoch or EPOCH) + timedelta(seconds=self.begin_s)
         self.net: Network | None = None
         self.edges: dict[str, SignalEdge] = {}
         self.outcomes: list[Outcome] = []

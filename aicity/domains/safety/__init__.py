@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aicity.core.domain import CityScenario, ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
-from aicity.core.meta import check_domain_options, option_values
+from aicity.core.meta import check_domain_options, option_values, parse_epoch
 from aicity.domains.safety.meta import META
 
 __all__ = ["SafetyDomain", "domain"]
@@ -37,7 +37,7 @@ def twin_config(params: Mapping[str, Any], shared: dict[str, object] | None = No
         call_processing_s=float(p["call_processing_s"]), bluelight=bool(p["bluelight"]),
         drill_calls=int(p["drill_calls"]), bad_inputs=bool(p["bad_inputs"]),
         coverage_radius_s=float(p["coverage_radius_s"]), target_p1_s=float(p["target_p1_s"]),
-        target_p2_s=float(p["target_p2_s"]),
+        target_p2_s=float(p["target_p2_s"]), epoch=parse_epoch(p["epoch"]),
         limits=EdgeLimits(int(p["max_relocations_per_hour"]), int(p["max_relocations_per_unit_hour"]),
                           float(p["coverage_floor"])),
         road_incident=RoadIncidentSpec(float(p["incident_at_s"]), str(p["incident_edge"]), int(p["incident_lanes"]),

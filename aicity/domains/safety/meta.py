@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.errors import UserError
-from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
+from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option, epoch_option
 from aicity.domains.safety.const import (
     ACTION_TYPES,
     AMBULANCE_TYPE,
@@ -42,6 +42,7 @@ KPIS = (
 """Every KPI a safety twin reports (``DomainResult.kpis`` has exactly these keys)."""
 
 OPTIONS = (
+    epoch_option(),
     Option("decision_interval_s", float, 10.0, "seconds between dispatch decisions (SUMO steps whole seconds)",
            "s", minimum=1, maximum=600, step=1),
     Option("ambulances", int, 3, "ambulances on duty", "units", minimum=1, maximum=20),

@@ -76,6 +76,7 @@ class TwinConfig:
     busy_q: float = 0.3
     limits: EdgeLimits = field(default_factory=EdgeLimits)
     road_incident: RoadIncidentSpec = field(default_factory=RoadIncidentSpec)
+    epoch: datetime | None = None
     shared: dict[str, object] | None = None
 
 
@@ -138,7 +139,7 @@ class SafetyTwin:
         self.decision_interval_s = self.config.decision_interval_s
         self.begin_s = float(scenario.begin_s)
         self.end_s = float(scenario.end_s)
-        self.start_time = EPOCH + timedelta(seconds=self.begin_s)
+        self.start_time = (self.config.epoch or EPOCH) + timedelta(seconds=self.begin_s)
         self.map: SafetyMap | None = None
         self.units: dict[str, Unit] = {}
         self.calls: dict[str, CallState] = {}
