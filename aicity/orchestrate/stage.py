@@ -286,7 +286,8 @@ class PriorityOrchestrator:
 def violations(kept: Sequence[Candidate], snapshot: Snapshot, policy: PriorityPolicy,
                priorities: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Conflicts a set of proposals that will act still holds: a lower class taking out of service what a
-    higher class of another domain needs, or taking capacity a higher class needs beyond what there is.
+    higher class of another domain needs while one of its own alternatives would not have, or taking capacity a
+    higher class needs beyond what there is.
 
     Whichever stage settled them; the benchmark counts these as priority violations (0 expected in AI mode).
     """
@@ -300,8 +301,10 @@ def violations(kept: Sequence[Candidate], snapshot: Snapshot, policy: PriorityPo
             if eid not in needs or cls(c) < needs[eid][0]:
                 needs[eid] = (cls(c), c)
     for c in kept:
+        alts = _alternatives(c.proposal)
         for eid in c.proposal.affects:
-            if eid in needs and needs[eid][0] < cls(c) and needs[eid][1].domain != c.domain:
+            if eid in needs and needs[eid][0] < cls(c) and needs[eid][1].domain != c.domain and any(
+                    eid not in a.affects for a in alts):  # avoidable: one of its own alternatives kept it in service
                 out.append(f"{_who(c)} takes {_short(eid)} out of service, needed by {_who(needs[eid][1])}")
     by_key: dict[str, list[tuple[int, float, Candidate]]] = {}
     for c in kept:

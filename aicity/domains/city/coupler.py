@@ -49,6 +49,7 @@ class CityCoupler:
         self._powered: dict[str, bool] = {}
         self._trips: dict[str, tuple[str, float]] = {}  # vehicle id -> (session id, planned arrival)
         self._late: list[float] = []
+        self._arrivals: list[tuple[str, float, float]] = []  # (session, planned arrival, SUMO arrival)
         self._plugged_direct = 0
         self._edges: list[tuple[str, float, float, str]] = []  # (edge, x, y, district)
         self.notes: list[str] = []
@@ -131,9 +132,9 @@ class CityCoupler:
             dests = [e for e in self._edges if e[3] == s.district] or self._edges
             dest = dests[int(self.rng.integers(len(dests)))]
             best: tuple[float, list[str]] | None = None
-            for _ in range(12):
+            for k in range(48):
                 o = self._edges[int(self.rng.integers(len(self._edges)))]
-                if o[0] == dest[0] or math.dist(o[1:3], dest[1:3]) < min_m:
+                if o[0] == dest[0] or (k < 24 and math.dist(o[1:3], dest[1:3]) < min_m):
                     continue
                 route = api.simulation.findRoute(o[0], dest[0], vType=EV_VTYPE)
                 if not route.edges:
@@ -161,6 +162,7 @@ class CityCoupler:
                 sid, planned = trip
                 self.grid.plug_in(sid, t)
                 self._late.append(max(0.0, t - planned) / 60.0)
+                self._arrivals.append((sid, planned, t))
 
     def _sync_power(self) -> None:
         """Each signal's mains follows the supply of its bus."""
@@ -207,7 +209,8 @@ class CityCoupler:
 
     def _trip_extra(self) -> dict[str, Any]:
         return {"ev_trips": len(self._late), "ev_unarrived": len(self._trips),
-                "ev_plugged_direct": self._plugged_direct, "signal_bus": dict(self.signal_bus)}
+                "ev_plugged_direct": self._plugged_direct, "signal_bus": dict(self.signal_bus),
+                "ev_arrivals": [list(a) for a in self._arrivals]}
 
     def integrate(self, results: Mapping[str, DomainResult], loop: Mapping[str, Any]) -> DomainResult:
         """The integrated KPIs over every part's result and the loop's counters."""

@@ -27,7 +27,7 @@ from aicity.domains.energy.const import CRITICAL_TYPE, LOADPOINT_TYPE, RESTORE, 
 PLANNER = "energy.ai.restoration@1"
 FORECAST_KEY = "energy.loadpoint_kw"
 """Forecasts: load point id → kW per minute over the look-ahead (load without chargers)."""
-WEIGHTS: Mapping[str, float] = {"hospital": 10.0, "station": 10.0, "signal": 2.0}
+WEIGHTS: Mapping[str, float] = {"hospital": 10.0, "station": 10.0, "signal": 40.0}
 """Criticality weight per kW of each kind of critical load (other load: 1)."""
 EXACT_MAX = 14
 """Up to this many load points every subset is scored; beyond, greedy sets from every start."""
@@ -163,6 +163,10 @@ class RestorationPlanner:
                     "score": round(float(value[list(chosen)].sum()), 4)}
 
         ranked = [described(c) for c in sets]
+        current = sorted(str(b) for b in (tie.get("buses") or [])) if tie.get("closed") is True else []
+        keep = next((r for r in ranked if r["params"]["buses"] == current), None)
+        if keep is not None:  # a closed tie keeps its set (no switching every minute); the others stay offered
+            ranked = [keep, *(r for r in ranked if r is not keep)]
         best = ranked[0]
         return ProposedAction(
             tie.id, RESTORE, best["params"], score=best["score"], candidates=tuple(ranked),
