@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-all
 	touch $@
 
 demo: $(VENV)/.installed-all
-	$(BIN)/aicity run --mode both --seed 1 --out runs/demo
+	$(BIN)/aicity run --seed 1 --out runs/demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check aicity tests bench
