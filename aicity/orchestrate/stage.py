@@ -159,6 +159,7 @@ class PriorityOrchestrator:
         self.policy = policy
         self.priorities = {d: dict(p) for d, p in priorities.items()}
         self._held: dict[str, tuple[float, int, Candidate]] = {}  # needed entity -> (until, rank, who needs it)
+        self._weight: dict[str, float] = {}  # needed entity -> how much it is relied on (1 for a proposal's own)
 
     @property
     def rule(self) -> str:
@@ -177,12 +178,20 @@ class PriorityOrchestrator:
         now = snapshot.elapsed_s
         ranked = sorted((self.classify(c) for c in candidates), key=lambda c: self.policy.rank(c.priority))
         self._held = {k: v for k, v in self._held.items() if v[0] >= now - _EPS}
+        for who, eids, weights in standing_needs(snapshot):  # what a domain publishes it relies on
+            rank = self.policy.rank(who.priority)
+            for eid in eids:
+                held = self._held.get(eid)
+                if held is None or rank < held[1]:
+                    self._held[eid] = (now, rank, who)
+                    self._weight[eid] = weights.get(eid, 1.0)
         for cand in ranked:  # what each proposal needs (its own target included), held for needs_hold_s
             rank = self.policy.rank(cand.priority)
             for eid in (cand.proposal.target, *cand.proposal.needs):
                 held = self._held.get(eid)
                 if held is None or rank <= held[1]:
                     self._held[eid] = (now + self.policy.needs_hold_s, rank, cand)
+                    self._weight[eid] = 1.0
         kept: list[Candidate] = []
         out: list[Resolution] = []
         owner: dict[str, Candidate] = {}
@@ -238,19 +247,22 @@ class PriorityOrchestrator:
                     used: Mapping[str, float]) -> ProposedAction | None:
         """Among options within every capacity, the one taking the fewest higher-class needs out of service
         (first in order on ties); None when none fits the capacities or every one harms as the first does."""
-        best: tuple[int, ProposedAction] | None = None
+        best: tuple[float, ProposedAction] | None = None
         for option in options:
             if self._over_capacity(option, snapshot, used):
                 continue
-            harm = sum(1 for eid in option.affects if (held := self._held.get(eid)) is not None
-                       and held[1] < rank and held[2].domain != cand.domain)
-            if best is None or harm < best[0]:
+            harm = self._harm(cand, option, rank)
+            if best is None or harm < best[0] - _EPS:
                 best = (harm, option)
         if best is None:
             return None
-        first = sum(1 for eid in cand.proposal.affects if (held := self._held.get(eid)) is not None
-                    and held[1] < rank and held[2].domain != cand.domain)
-        return best[1] if best[1] is not cand.proposal or first == best[0] else None
+        first = self._harm(cand, cand.proposal, rank)
+        return best[1] if best[1] is not cand.proposal or abs(first - best[0]) <= _EPS else None
+
+    def _harm(self, cand: Candidate, option: ProposedAction, rank: int) -> float:
+        """How much of what higher classes of other domains rely on ``option`` takes out of service."""
+        return sum(self._weight.get(eid, 1.0) for eid in option.affects if (held := self._held.get(eid)) is not None
+                   and held[1] < rank and held[2].domain != cand.domain)
 
     @staticmethod
     def _over_capacity(option: ProposedAction, snapshot: Snapshot, used: Mapping[str, float]) -> bool:
@@ -283,6 +295,23 @@ class PriorityOrchestrator:
         return None
 
 
+def standing_needs(snapshot: Snapshot) -> list[tuple[Candidate, list[str], dict[str, float]]]:
+    """Needs a domain publishes as an entity (``needs``: entity ids, ``priorityClass``, optional ``needWeights``
+    and ``domain``), e.g. the ambulance service's emergency route network: who relies, on what, how much."""
+    out: list[tuple[Candidate, list[str], dict[str, float]]] = []
+    for ent in snapshot.entities.values():
+        needs, cls = ent.get("needs"), ent.get("priorityClass")
+        if not isinstance(needs, list) or not isinstance(cls, str):
+            continue
+        raw = ent.get("needWeights")
+        weights = {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)} \
+            if isinstance(raw, Mapping) else {}
+        who = Candidate(str(ent.get("domain") or ent.type), ProposedAction(
+            ent.id, "standing_need", planner=_short(ent.id), action_type="standing_need"), cls)
+        out.append((who, [str(n) for n in needs], weights))
+    return out
+
+
 def violations(kept: Sequence[Candidate], snapshot: Snapshot, policy: PriorityPolicy,
                priorities: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Conflicts a set of proposals that will act still holds: a lower class taking out of service what a
@@ -296,6 +325,10 @@ def violations(kept: Sequence[Candidate], snapshot: Snapshot, policy: PriorityPo
 
     out: list[str] = []
     needs: dict[str, tuple[int, Candidate]] = {}
+    for who, eids, _ in standing_needs(snapshot):
+        for eid in eids:
+            if eid not in needs or cls(who) < needs[eid][0]:
+                needs[eid] = (cls(who), who)
     for c in kept:
         for eid in (c.proposal.target, *c.proposal.needs):
             if eid not in needs or cls(c) < needs[eid][0]:

@@ -52,6 +52,7 @@ class CityCoupler:
         self._arrivals: list[tuple[str, float, float]] = []  # (session, planned arrival, SUMO arrival)
         self._plugged_direct = 0
         self._edges: list[tuple[str, float, float, str]] = []  # (edge, x, y, district)
+        self._median = (0.0, 0.0)
         self.notes: list[str] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------------
@@ -63,8 +64,8 @@ class CityCoupler:
             return
         self.host, self.signals, self.grid = (self.shared[p] for p in PORTS)
         self._map_signals()
-        self._critical_loads()
         self._read_edges()
+        self._critical_loads()
         self._plan_trips()
         self.host.on_step(after=self._after_step)
         self._sync_power()
@@ -89,8 +90,8 @@ class CityCoupler:
             self.grid.add_critical_load(f"{SIGNAL_PREFIX}{tls}", bus, float(self.params["signal_kw"]), "signal")
         ems = self.shared.get("ems")
         sites = ems.critical_sites() if ems is not None and hasattr(ems, "critical_sites") else []
-        for eid, kind, district in sites:
-            bus = self._bus_in(district)
+        for eid, kind, xy in sites:
+            bus = self._bus_in(self._district_of(xy))
             kw = float(self.params["hospital_kw"] if kind == "hospital" else self.params["station_kw"])
             self.grid.add_critical_load(eid, bus, kw, kind)
 
@@ -98,12 +99,16 @@ class CityCoupler:
         pool: list[str] = sorted(b for b, d in self.grid.bus_districts().items() if d == district)
         return pool[0] if pool else str(sorted(self.grid.bus_districts())[0])
 
+    def _district_of(self, xy: tuple[float, float]) -> str:
+        """The quadrant around the signals' median position (mobility's district rule)."""
+        mx, my = self._median
+        return ("N" if xy[1] >= my else "S") + ("E" if xy[0] >= mx else "W")
+
     def _read_edges(self) -> None:
         """Drivable edges with their midpoints and districts (quadrants around the signals' median)."""
         api = self.host.api
         xy = self.signals.signal_xy()
-        mx = float(np.median([p[0] for p in xy.values()]))
-        my = float(np.median([p[1] for p in xy.values()]))
+        self._median = (float(np.median([p[0] for p in xy.values()])), float(np.median([p[1] for p in xy.values()])))
         for edge in sorted(api.edge.getIDList()):
             if edge.startswith(":"):
                 continue
@@ -117,8 +122,7 @@ class CityCoupler:
                 continue
             x = float(np.mean([p[0] for p in shape]))
             y = float(np.mean([p[1] for p in shape]))
-            district = ("N" if y >= my else "S") + ("E" if x >= mx else "W")
-            self._edges.append((edge, x, y, district))
+            self._edges.append((edge, x, y, self._district_of((x, y))))
 
     def _plan_trips(self) -> None:
         """Every session the grid expects in the window becomes a car trip to its charger (seeded origins)."""

@@ -167,8 +167,16 @@ class SafetyTwin:
         self._running = False
         self._bounds = (0.0, 0.0, 0.0, 0.0)
         self.stations: list[str] = []
+        self.route_weights: dict[str, float] = {}
         self.roadblock: RoadBlock | None = None
         self._road_calls: set[str] = set()
+
+    def critical_sites(self) -> list[tuple[str, str, tuple[float, float]]]:
+        """The hospital(s) and ambulance stations as critical loads: (entity id, kind, map position)."""
+        assert self.map is not None
+        out = [(f"urn:ngsi-ld:Hospital:{h}", "hospital", self.map.xy[h]) for h in self.map.hospitals]
+        out += [(f"urn:ngsi-ld:AmbulanceStation:{s}", "station", self.map.xy[s]) for s in dict.fromkeys(self.stations)]
+        return out
 
     # ----- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -215,6 +223,11 @@ class SafetyTwin:
 
         demand = historical_demand(smap, c.load_multiplier)
         self.stations = home_stations(smap, demand, c.ambulances, c.coverage_radius_s, c.busy_q)
+        from aicity.domains.safety.route_network import route_weights
+
+        self.route_weights = route_weights(smap, self.stations)
+        if c.shared is not None:
+            c.shared["ems"] = self  # the city coupler reads where the critical sites are
         covers = self._covers()
         for k, site in enumerate(self.stations):
             uid = f"A{k + 1}"
@@ -585,6 +598,10 @@ class SafetyTwin:
             ents.append(self._ev_entity(u, when))
         if self.roadblock is not None and self.roadblock.started_s is not None:
             ents.append(self._road_incident_entity(self.roadblock, when))
+        if self.route_weights:
+            from aicity.domains.safety.route_network import route_network_entity
+
+            ents.append(route_network_entity(self.route_weights, when))
         ed = self._api.edge
         for e in self._detector_edges:
             n = ed.getLastStepVehicleNumber(e)
