@@ -13,9 +13,10 @@ the load of an unsupplied bus is unserved energy (critical loads' also in ``crit
 On this scenario ``delivered_frac`` is delivered ÷ owed by the window's end: an EV that left (or never arrived)
 was owed its demand; one still plugged in only what full power until its departure could no longer make up (a
 controller is not blamed for energy it can still deliver), and one plugged in before the window less what full
-power could have delivered before it. When nothing was owed it is the share of what full
-power from each planned arrival could have delivered by the end (never 1 for want of anything owed). Both sums
-are in the counts (``owed_kwh``, ``deliverable_kwh``).
+power could have delivered before it. When nothing was owed it is 1 (no EV went short; ``owed_kwh`` = 0 in the
+counts says that nothing was at stake). The share of what full power from each planned arrival could have
+delivered by the end is in the counts (``deliverable_kwh``) — it counts deliberate deferral against a controller,
+so it is not the KPI.
 """
 
 from __future__ import annotations
@@ -454,9 +455,8 @@ class CityEnergyTwin(EnergyTwin):
                 self._score(s, 0.0, by_id[s.station], end)
         self.grid.close()
         res = result(self.ledger, self.site, None)
-        if self.ledger.demand <= 1e-9:  # nothing was owed: the share of what full power could have delivered
-            got, could = self.deliverable
-            res.kpis["delivered_frac"] = got / could if could > 1e-9 else 1.0
+        if self.ledger.demand <= 1e-9:  # nothing was owed by the end: no EV went short (owed_kwh = 0 says so)
+            res.kpis["delivered_frac"] = 1.0
         counts = res.extra.setdefault("counts", {})
         counts.update({k: round(v, 3) for k, v in self.counts.items()})
         counts.update({"driven_sessions": len(self.driven), "critical_loads": len(self.critical),

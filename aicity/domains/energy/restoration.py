@@ -162,11 +162,16 @@ class RestorationPlanner:
             return {"params": {"buses": buses}, "affects": dark, "uses": {key: round(peak - used, 3)},
                     "score": round(float(value[list(chosen)].sum()), 4)}
 
-        ranked = [described(c) for c in sets]
+        ranked = sorted((described(c) for c in sets), key=lambda r: -float(r["score"]))
         current = sorted(str(b) for b in (tie.get("buses") or [])) if tie.get("closed") is True else []
         keep = next((r for r in ranked if r["params"]["buses"] == current), None)
+        index = {str(p.get("bus")): i for i, p in enumerate(points)}
+        if keep is None and current and all(b in index for b in current):
+            mine = tuple(sorted(index[b] for b in current))
+            if float(loads[list(mine)].sum(axis=0).max()) <= cap / self.margin + 1e-9:  # still within the tie
+                keep = described(mine)
         if keep is not None:  # a closed tie keeps its set (no switching every minute); the others stay offered
-            ranked = [keep, *(r for r in ranked if r is not keep)]
+            ranked = [keep, *(r for r in ranked if r["params"] != keep["params"])]
         best = ranked[0]
         return ProposedAction(
             tie.id, RESTORE, best["params"], score=best["score"], candidates=tuple(ranked),
