@@ -27,7 +27,7 @@ from aicity.domains.energy.const import CRITICAL_TYPE, LOADPOINT_TYPE, RESTORE, 
 PLANNER = "energy.ai.restoration@1"
 FORECAST_KEY = "energy.loadpoint_kw"
 """Forecasts: load point id → kW per minute over the look-ahead (load without chargers)."""
-WEIGHTS: Mapping[str, float] = {"hospital": 10.0, "station": 10.0, "signal": 40.0}
+WEIGHTS: Mapping[str, float] = {"hospital": 10.0, "station": 10.0, "signal": 2.0}
 """Criticality weight per kW of each kind of critical load (other load: 1)."""
 EXACT_MAX = 14
 """Up to this many load points every subset is scored; beyond, greedy sets from every start."""
