@@ -465,7 +465,7 @@ def city_table(recs: list[dict[str, Any]]) -> list[str]:
     events = sorted({r["event"] for r in recs})
     ctrls = [c for c in ("smart", "ablation", "ai") if any(r["controller"] == c for r in recs)]
     cols = [*DOMAIN_HEAD, *CITY_HEAD]
-    lines = ["| event | controller | seeds | " + " | ".join(c.split(".", 1)[1] for c in cols)
+    lines = ["| event | controller | seeds | " + " | ".join(cols)
              + " | priority violations | × real time |", "|---|---|---:|" + "---:|" * (len(cols) + 2)]
     for ev in events:
         for c in ctrls:
