@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, str] = {
     "city.stop": "operator",         # stop and resume
     "autonomy.set": "engineer",
     "devices.command": "operator",   # actuator commands over MQTT
+    "whatif.run": "operator",        # candidate responses on copies of the city (simulations: costly)
     "tenants.admin": "admin",
 }
 """Action → the lowest role allowed."""

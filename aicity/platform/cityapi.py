@@ -231,6 +231,32 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
                       "latest": [{"seq": d.seq, "time": d.time, "source": d.source, "error": d.error,
                                   "reason": d.reason} for d in rows[-50:]]})
 
+    @app.post("/city/whatif")
+    async def whatif(request: Request) -> Response:
+        import asyncio
+
+        from aicity.whatif import Response as Candidate
+        from aicity.whatif import WhatIf, what_if
+
+        who(request, "whatif.run")
+        data = await body(request)
+        c = city()
+        raw = data.get("responses")
+        if not isinstance(raw, dict) or not raw:
+            raise bad('"responses" must be an object {name: [actions]} with at least one response')
+        try:
+            horizon = float(data.get("horizon_s", 900.0))
+            at = float(data.get("at_s", c.sim_s))
+        except (TypeError, ValueError):
+            raise bad("at_s and horizon_s must be numbers of seconds") from None
+        q = WhatIf(c.scenario, dict(c.options), c.seed, c.mode, at, horizon)
+        cands = [human(Candidate.parse, str(n), v) for n, v in raw.items()]
+        out = await asyncio.to_thread(human, what_if, q, cands)
+        out["copy"] = ("a replay of the city's scenario, options, seed and mode to at_s, each response in its own "
+                       "process; inputs from outside the loop since the start (approvals, stops, devices) are not "
+                       "replayed")
+        return _json(out)
+
     @app.post("/city/commands")
     async def command(request: Request) -> Response:
         p = who(request, "devices.command")

@@ -106,3 +106,21 @@ def test_live_city_governed_through_the_api(live: Live) -> None:
         ("otto", "autonomy.set"), ("vera", "approvals.decide"), ("vera", "city.stop")}
     assert ledger["safe_state"]
     assert httpx.get(f"{live.url}/city/status").status_code == 401
+
+
+def test_what_if_over_the_api_ranks_responses_on_copies(live: Live) -> None:
+    wait_for(lambda: live.as_("viewer").get("/city/status").json().get("sim_s", 0) > 30)
+    body = {"horizon_s": 60, "responses": {"nothing": [], "hold": [
+        {"domain": "mobility", "target": "urn:ngsi-ld:TrafficSignal:nosuchsignal", "action": "set_phase",
+         "params": {"phase": 0}}]}}
+    assert live.as_("viewer").post("/city/whatif", json=body).status_code == 403
+    with httpx.Client(base_url=live.url, headers=headers("operator"), timeout=120) as op:
+        r = op.post("/city/whatif", json=body)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert [x["rank"] for x in out["responses"]] == [1, 2]
+        hold = next(x for x in out["responses"] if x["response"] == "hold")
+        assert hold["actions"][0]["status"] == "refused"  # an unknown signal: the copy's edge refuses it
+        assert "replay" in out["copy"]
+        bad = op.post("/city/whatif", json={"responses": []})
+        assert bad.status_code == 400
