@@ -220,7 +220,8 @@ class CityCoupler:
         """The integrated KPIs over every part's result and the loop's counters."""
         from aicity.domains.city.integrate import integrated
 
-        return integrated(results, loop, self._late, self._trip_extra(), self.notes)
+        return integrated(results, loop, self._late, self._trip_extra(), self.notes,
+                          self._district_of if self.host is not None else None)
 
 
 def _kpi_names() -> Sequence[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from aicity.core.domain import DomainResult
 
@@ -19,8 +21,25 @@ def _kpi(results: Mapping[str, DomainResult], domain: str, *names: str) -> float
     return 0.0
 
 
+def ems_by_district(safety: DomainResult | None, district_of: Callable[[tuple[float, float]], str]
+                    ) -> dict[str, float]:
+    """p90 call-to-arrival per district (the calls reached, each in the district of its zone's centre)."""
+    if safety is None:
+        return {}
+    zones = (safety.extra.get("positions") or {}).get("zone") or {}
+    by: dict[str, list[float]] = {}
+    for rec in safety.extra.get("incidents") or []:
+        xy = zones.get(rec.get("zone"))
+        if xy is None or rec.get("arrival_s") is None:
+            continue
+        by.setdefault(district_of((float(xy[0]), float(xy[1]))), []).append(float(rec["arrival_s"]) -
+                                                                           float(rec["call_s"]))
+    return {d: float(np.percentile(v, 90)) for d, v in sorted(by.items())}
+
+
 def integrated(results: Mapping[str, DomainResult], loop: Mapping[str, Any], late_min: Sequence[float],
-               extra: Mapping[str, Any], notes: Sequence[str]) -> DomainResult:
+               extra: Mapping[str, Any], notes: Sequence[str],
+               district_of: Callable[[tuple[float, float]], str] | None = None) -> DomainResult:
     """The city's result: person delay, EMS p90, energy cost and peak, unserved energy, violations."""
     prio = float(loop.get("priority_violations", 0) or 0)
     edge = float(loop.get("refused_by_edge", 0) or 0)
@@ -41,6 +60,8 @@ def integrated(results: Mapping[str, DomainResult], loop: Mapping[str, Any], lat
     }
     mob = results.get("mobility")
     groups = {"district": dict(mob.groups.get("district", {}))} if mob is not None else {}
+    if district_of is not None:
+        groups["district_ems"] = ems_by_district(results.get("safety"), district_of)
     return DomainResult({k: round(v, 4) for k, v in kpis.items()}, groups=groups,
                         extra={**dict(extra), "notes": list(notes),
                                "violations_by_kind": {"priority": prio, "grid": grid, "edge_refusals": edge}})

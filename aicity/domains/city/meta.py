@@ -40,7 +40,8 @@ OPTIONS = (
 META = DomainMeta(
     kpis=KPIS,
     options=OPTIONS,
-    equity=(EquityGroup("district", "person_delay_s", "person delay per district (signal quadrants)"),),
+    equity=(EquityGroup("district", "person_delay_s", "person delay per district (signal quadrants)"),
+            EquityGroup("district_ems", "ems_p90_s", "EMS p90 call-to-arrival per district (the call's zone centre)")),
     action_types=(),
     entity_types=(),
     test_scenario="cologne8-coupling",

@@ -79,6 +79,8 @@ def test_ai_city_settles_conflicts_by_the_policy_and_says_why() -> None:
     assert ep.stats.priority_violations == 0
     assert ep.results["city"].kpis["priority_violations"] == 0
     assert ep.stats.by_domain["energy"]["proposals"] > 0 and ep.stats.by_domain["safety"]["proposals"] > 0
+    ems = ep.results["city"].groups["district_ems"]  # equity across domains: EMS by the same districts
+    assert ems and set(ems) <= {"NE", "NW", "SE", "SW"} and all(v > 0 for v in ems.values())
 
 
 @pytest.mark.parametrize("mode", ["smart", "ablation", "ai"])
