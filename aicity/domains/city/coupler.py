@@ -50,6 +50,8 @@ class CityCoupler:
         self._trips: dict[str, tuple[str, float]] = {}  # vehicle id -> (session id, planned arrival)
         self._late: list[float] = []
         self._arrivals: list[tuple[str, float, float]] = []  # (session, planned arrival, SUMO arrival)
+        self._dest: dict[str, str] = {}  # session -> the edge of its charger
+        self._leaving: list[tuple[str, float, float]] = []  # (session, departure, kWh delivered)
         self._plugged_direct = 0
         self._edges: list[tuple[str, float, float, str]] = []  # (edge, x, y, district)
         self._median = (0.0, 0.0)
@@ -153,6 +155,7 @@ class CityCoupler:
                 self._plugged_direct += 1
                 continue
             tt, edges = best
+            self._dest[s.sid] = edges[-1]
             vid = f"ev:{s.sid}"
             api.route.add(f"route:{vid}", edges)
             api.vehicle.add(vid, f"route:{vid}", typeID=EV_VTYPE, depart=f"{max(begin, s.planned_arrival_s - tt):.0f}")
@@ -190,9 +193,30 @@ class CityCoupler:
         return self.elapsed_s() >= self.scenario.end_s - self.scenario.begin_s - 1e-9
 
     def advance(self, seconds: float) -> None:
-        """The parts it rides advance themselves; after them, signals follow the grid's new supply."""
+        """The parts it rides advance themselves; after them, signals follow the grid's new supply and EVs
+        whose session ended drive off."""
         self._t += seconds
         self._sync_power()
+        if self.grid is not None:
+            self._drive_off()
+
+    def _drive_off(self) -> None:
+        """Each EV that ended its session leaves its charger now, with the energy it got, to a seeded edge."""
+        api = self.host.api
+        for sid, t_s, kwh in self.grid.departures():
+            start = self._dest.get(sid)
+            if start is None:
+                continue
+            for _ in range(12):
+                dest = self._edges[int(self.rng.integers(len(self._edges)))][0]
+                route = api.simulation.findRoute(start, dest, vType=EV_VTYPE)
+                if route.edges and dest != start:
+                    vid = f"ev-out:{sid}"
+                    api.route.add(f"route:{vid}", list(route.edges))
+                    api.vehicle.add(vid, f"route:{vid}", typeID=EV_VTYPE, depart="now")
+                    api.vehicle.setParameter(vid, "chargedKWh", f"{kwh:.3f}")
+                    self._leaving.append((sid, float(t_s), float(kwh)))
+                    break
 
     # ---- no sensors or actuators of its own ---------------------------------------------------------------
     def observe(self) -> list[Entity]:
@@ -214,7 +238,8 @@ class CityCoupler:
     def _trip_extra(self) -> dict[str, Any]:
         return {"ev_trips": len(self._late), "ev_unarrived": len(self._trips),
                 "ev_plugged_direct": self._plugged_direct, "signal_bus": dict(self.signal_bus),
-                "ev_arrivals": [list(a) for a in self._arrivals]}
+                "ev_arrivals": [list(a) for a in self._arrivals],
+                "ev_departures": [list(d) for d in self._leaving]}
 
     def integrate(self, results: Mapping[str, DomainResult], loop: Mapping[str, Any]) -> DomainResult:
         """The integrated KPIs over every part's result and the loop's counters."""

@@ -91,3 +91,26 @@ def test_every_mode_reports_the_integrated_kpis(mode: str) -> None:
     assert set(ep.results["city"].kpis) == {k.name for k in KPIS}
     assert ep.results["city"].kpis["person_delay_s"] == pytest.approx(
         ep.results["mobility"].kpis["person_delay_s"], abs=1e-3)
+
+
+def test_an_ev_whose_session_ends_drives_off_with_what_it_got() -> None:
+    """Departures follow from charging: a session ending inside the window sends its car back into traffic."""
+    import dataclasses
+
+    picked: dict[str, Any] = {}
+
+    def shorten(loop: Any) -> None:  # the driver comes back early: the session ends 2 minutes from now
+        tw = {p.name: p.twin for p in loop.parts}
+        grid, coupler = tw["energy"], tw["city"]
+        now = grid.scenario.begin_s + grid.elapsed_s()
+        for plug in grid.plugs.values():
+            s = plug.session
+            if s is not None and s.sid in coupler._dest:
+                plug.session = dataclasses.replace(s, departure_s=now + 120.0)
+                picked["sid"] = s.sid
+                return
+
+    ep = bench_run_at(load_city(CALM, {}, None), mode="smart", seed=1, at_s=3000.0, hook=shorten)
+    leaving = ep.results["city"].extra["ev_departures"]
+    assert picked and [d[0] for d in leaving] == [picked["sid"]]
+    assert leaving[0][2] > 0  # it left with the energy it was charged
