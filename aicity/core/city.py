@@ -177,6 +177,10 @@ def resolve_city(domains: Mapping[str, Domain], name_or_path: str | None) -> Cit
     if name_or_path.endswith(".toml") and Path(name_or_path).is_file():
         return compose(domains, load_city_file(Path(name_or_path)))
     domain, scen = find_scenario(domains, name_or_path)
+    if domain.meta.coordinator:  # it only couples other parts: run one of the cities it belongs to
+        homes = [c.name for c in city_scenarios(domains) if f"{domain.name}/{scen.name}" in c.parts]
+        raise UserError(f"{domain.name}/{scen.name} couples the parts of a city and does not run alone; run "
+                        f"{' or '.join(homes) or 'a city that includes it'}")
     return single(domain, scen)
 
 

@@ -114,3 +114,10 @@ def test_an_ev_whose_session_ends_drives_off_with_what_it_got() -> None:
     leaving = ep.results["city"].extra["ev_departures"]
     assert picked and [d[0] for d in leaving] == [picked["sid"]]
     assert leaving[0][2] > 0  # it left with the energy it was charged
+
+
+def test_the_coordinator_alone_is_refused_in_one_line() -> None:
+    from aicity.core.errors import UserError
+
+    with pytest.raises(UserError, match="does not run alone; run cologne8-city"):
+        load_city("cologne8-coupling", {}, None)
