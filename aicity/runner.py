@@ -280,10 +280,23 @@ def run_mode(scenario: str | None, mode: str, seed: int, out: str, options: Mapp
             "mode": mode, "city": city.name, "seed": seed, "domains": domains,
             "loop": ep.stats.to_dict(), "dead_letters": store.dead_letter_count,
             "governance": ep.governance.summary(), "consent": ep.consent.counts() if ep.consent else {},
-            "options": dict(options or {}), "db": str(db),
+            "options": dict(options or {}), "db": str(db), "orchestration": orchestration_summary(store),
         }
     finally:
         store.close()
+
+
+def orchestration_summary(store: StateStore, keep: int = 10) -> dict[str, Any]:
+    """How the orchestration stage settled conflicts between domains: counts by resolution and the first
+    resolutions in plain words, with the policy version that decided."""
+    events = store.events(type="orchestration")
+    counts: dict[str, int] = {}
+    for e in events:
+        kind = str(e.data.get("resolution", "dropped"))
+        counts[kind] = counts.get(kind, 0) + 1
+    first = [{"time": e.time.isoformat(), "target": e.entity_id, "resolution": e.data.get("resolution"),
+              "reason": e.data.get("reason"), "policy": e.data.get("policy_version")} for e in events[:keep]]
+    return {"counts": counts, "first": first}
 
 
 def _previous_db(out: Path, mode: str) -> Path | None:

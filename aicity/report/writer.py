@@ -208,6 +208,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append("| dead letters | " + " | ".join(_fmt(report["modes"][m]["dead_letters"]) for m in modes) + " |")
     lines += _equity_lines(report)
     for mode in modes:
+        lines += _orchestration_lines(report, mode)
+    for mode in modes:
         lines += _governance_lines(report, mode)
     if report["figures"]:
         lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in report["figures"]]
@@ -233,6 +235,18 @@ def _equity_lines(report: dict[str, Any]) -> list[str]:
             "Each domain's declared KPI per group; ratio = best/worst group (flagged below 0.8, the four-fifths rule).",
             "", "| domain | group | mode | n | ratio | difference | Jain | worst-off | flag |",
             "|---|---|---|---:|---:|---:|---:|---|---|", *rows]
+
+
+def _orchestration_lines(report: dict[str, Any], mode: str) -> list[str]:
+    orch = report["modes"][mode].get("orchestration") or {}
+    if not orch.get("counts"):
+        return []
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(orch["counts"].items()))
+    lines = ["", f"## Orchestration — {LABELS.get(mode, mode)}", "",
+             f"Conflicts between domains settled by the orchestration stage: {counts}.", ""]
+    lines += [f"- {r['time']} `{r['target']}` ({r['resolution']}, policy {r['policy']}): {r['reason']}"
+              for r in orch.get("first", [])]
+    return lines
 
 
 def _governance_lines(report: dict[str, Any], mode: str) -> list[str]:
