@@ -82,3 +82,25 @@ def test_a_run_keeps_its_state_in_postgresql(tmp_path: Path, request: pytest.Fix
         store.close()
     with pytest.raises(UserError, match="--store takes a postgresql:// URL"):
         store_urls("sqlite:///x.db", out, ["ai"])
+
+
+def test_orchestration_summary_counts_resolutions_and_keeps_their_words() -> None:
+    from aicity.core.context import Actor, ActorKind, Context
+    from aicity.core.event import Event, EventType
+    from aicity.core.store import SqliteStore
+    from aicity.runner import orchestration_summary
+
+    store = SqliteStore(":memory:", series=False)
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    for i, kind in enumerate(("substituted", "kept", "substituted")):
+        data = {"target": "urn:ngsi-ld:Tie:R-C", "kept_domain": "safety", "kept_planner": "p", "dropped_domain":
+                "energy", "dropped_planner": "q", "rule": "priority", "resolution": kind, "reason": f"because {i}",
+                "policy_version": "2026.4.0", "kept_priority": "life_safety", "dropped_priority": "grid_stability"}
+        store.append_event(Event(EventType.ORCHESTRATION, data, Context(Actor(ActorKind.SYSTEM, "orchestration"),
+                                                                        None, f"e{i}"), now,
+                                 entity_id="urn:ngsi-ld:Tie:R-C"))
+    out = orchestration_summary(store, keep=2)
+    assert out["counts"] == {"substituted": 2, "kept": 1}
+    assert [r["reason"] for r in out["first"]] == ["because 0", "because 1"]
+    assert out["first"][0]["policy"] == "2026.4.0"
+    store.close()
