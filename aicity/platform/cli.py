@@ -69,6 +69,23 @@ def add_bench(bench: Any) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="length of each sustained-load run")
     p.add_argument("--json", help="write the records to this file (default: print)")
     p.set_defaults(func=_bench_platform)
+    p = bench.add_parser("soak", help="sustained HTTP ingest at a set rate for minutes: readings lost, server "
+                         "memory over time")
+    p.add_argument("--seconds", type=float, default=600.0, help="how long (default 600)")
+    p.add_argument("--rate", type=float, default=20_000.0, help="entity updates a second (default 20000, the goal)")
+    p.add_argument("--json", help="write the record to this file (default: print)")
+    p.set_defaults(func=_bench_soak)
+
+
+def _bench_soak(args: argparse.Namespace) -> int:
+    from aicity.cli import write_json
+    from aicity.core.errors import UserError
+    from aicity.platform.soak import run_soak
+
+    if not (1 <= args.seconds <= 86_400) or not (100 <= args.rate <= 1e6):
+        raise UserError("--seconds must be 1-86400 and --rate 100-1000000")
+    write_json(args.json, run_soak(args.seconds, args.rate))
+    return 0
 
 
 def _bench_platform(args: argparse.Namespace) -> int:
