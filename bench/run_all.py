@@ -18,7 +18,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy", "city")
+SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy", "city", "soak")
 SECTIONS = (*SECTIONS, "mobility_all_maps")  # signal control on every sumo-rl map (issue 11, part 8)
 
 
@@ -86,6 +86,8 @@ def run_section(name: str, quick: bool) -> Path:
             out.write_text(json.dumps(records, indent=2))
     elif name == "city":  # the built-in city: outage, incident, EV surge x smart/ablation/ai, paired seeds
         _aicity("bench", "city", "--seeds", "1-2" if quick else "1-10", "--jobs", "2", "--json", str(out))
+    elif name == "soak":  # 10 minutes of HTTP ingest at the platform's goal rate: lost readings, memory
+        _aicity("bench", "soak", "--seconds", "30" if quick else "600", "--rate", "20000", "--json", str(out))
     elif name == "mobility_all_maps":  # every sumo-rl map and grid3x3; one process per map and seed
         _all_maps(out, quick)
     elif name == "forecast":
