@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -162,6 +163,15 @@ def create_app(platform: Platform) -> FastAPI:
     """The FastAPI app of a platform."""
     app = FastAPI(title="aicity platform", version="1", docs_url="/docs", redoc_url=None)
     app.state.platform = platform
+
+    def openapi() -> dict[str, Any]:  # FastAPI's document, with the bodies and parameters the routes read
+        from aicity.platform.openapi import describe
+
+        if app.openapi_schema is None:
+            app.openapi_schema = describe(get_openapi(title=app.title, version=app.version, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(NgsiError)
     async def _ngsi(request: Request, exc: NgsiError) -> Response:
