@@ -54,7 +54,15 @@ from aicity.core.event import (
     observation_event,
 )
 from aicity.core.store import ChangeKind, StateStore
-from aicity.orchestrate.stage import Candidate, Orchestrator, Precedence, PriorityPolicy, Resolution, violations
+from aicity.orchestrate.stage import (
+    Candidate,
+    Orchestrator,
+    Precedence,
+    PriorityPolicy,
+    Resolution,
+    priority_table,
+    violations,
+)
 
 __all__ = ["Candidate", "CityLoop", "LoopStats", "Orchestrator", "PartRun", "Precedence", "open_parts"]
 
@@ -218,7 +226,7 @@ class CityLoop:
         self.governance = governance
         self.orchestrator: Orchestrator = orchestrator or Precedence()
         self.priority = priority
-        self._priorities = {p.name: dict(p.part.domain.meta.priorities or {}) for p in self.parts}
+        self._priorities = priority_table({p.name: p.part.domain.meta for p in self.parts})
         self.ids = IdGenerator(seed)
         self.clock = SimClock()
         self.stats = LoopStats()

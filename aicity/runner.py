@@ -16,12 +16,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aicity.core.city import City
 from aicity.core.domain import DomainResult, RunServices
 from aicity.core.errors import UserError
 from aicity.core.store import StateStore
+
+if TYPE_CHECKING:
+    from aicity.governance.rules import Policy
+    from aicity.orchestrate.stage import Orchestrator, PriorityPolicy
 
 MODES = ("smart", "ablation", "ai")
 """Smart City (each domain's baseline, uncoordinated); the ablation (each domain's AI, uncoordinated); AI City
@@ -205,7 +209,7 @@ def domain_mode(mode: str) -> str:
     return "ai" if mode == "ablation" else mode
 
 
-def orchestration_for(mode: str, policy: Any, city: City) -> tuple[Any, Any]:
+def orchestration_for(mode: str, policy: Policy, city: City) -> tuple[Orchestrator, PriorityPolicy]:
     """The orchestration stage of ``mode`` (AI City: the policy's priority order; otherwise per-target
     precedence) and the priority policy every mode's violations are counted against."""
     from aicity.orchestrate.stage import Precedence, PriorityOrchestrator, PriorityPolicy, priority_table
@@ -367,8 +371,10 @@ def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float,
             bar.close()
 
 
-def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str] | None = None) -> Episode:
-    """One benchmark episode through :func:`run_city`: an in-memory store, a throw-away ledger key and folder."""
+def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str] | None = None,
+              at_s: float = 0.0, hook: Callable[[Any], None] | None = None) -> Episode:
+    """One benchmark episode through :func:`run_city`: an in-memory store, a throw-away ledger key and folder;
+    ``hook(loop)`` is called once the loop reached ``at_s`` (what-if copies, tests)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from aicity.core.store import SqliteStore
@@ -376,33 +382,19 @@ def bench_run(city: City, *, mode: str, seed: int, controllers: Mapping[str, str
     store = SqliteStore(":memory:", series=False)
     with tempfile.TemporaryDirectory(prefix="aicity-bench-") as tmp:
         try:
-            ep = run_city(city, mode=mode, seed=seed, store=store, out=Path(tmp), controllers=controllers,
-                          key=Ed25519PrivateKey.generate())
-            ep.summary = ep.governance.summary()  # while its folder exists
-            return ep
-        finally:
-            store.close()
-
-
-def bench_run_at(city: City, *, mode: str, seed: int, at_s: float, hook: Callable[[Any], None]) -> Episode:
-    """A benchmark episode (see :func:`bench_run`) that calls ``hook(loop)`` once the loop reached ``at_s``."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from aicity.core.store import SqliteStore
-
-    store = SqliteStore(":memory:", series=False)
-    with tempfile.TemporaryDirectory(prefix="aicity-whatif-") as tmp:
-        try:
-            run = prepare_run(city, mode=mode, seed=seed, store=store, out=Path(tmp), key=Ed25519PrivateKey.generate())
+            run = prepare_run(city, mode=mode, seed=seed, store=store, out=Path(tmp), controllers=controllers,
+                              key=Ed25519PrivateKey.generate())
             fired = False
 
             def progress(done_s: float, total_s: float) -> None:
                 nonlocal fired
-                if not fired and done_s + 1e-9 >= at_s:
+                if hook is not None and not fired and done_s + 1e-9 >= at_s:
                     fired = True
                     hook(run.loop)
 
-            return run.run(progress)
+            ep = run.run(progress if hook is not None else None, city.duration_s)
+            ep.summary = ep.governance.summary()  # while its folder exists
+            return ep
         finally:
             store.close()
 

@@ -64,7 +64,7 @@ class WhatIf:
 
 def run_response(q: WhatIf, response: Response) -> dict[str, Any]:
     """One candidate on its own copy of the city (call it in a fresh process: it opens the simulators)."""
-    from aicity.runner import bench_run_at, load_city
+    from aicity.runner import bench_run, load_city
 
     t0 = time.perf_counter()
     city = load_city(q.city, dict(q.options), q.at_s + q.horizon_s)
@@ -82,7 +82,7 @@ def run_response(q: WhatIf, response: Response) -> dict[str, Any]:
             outcomes.append({"domain": domain, "target": action.target, "status": out.status,
                              "reason": out.reason, "bound_by": list(out.bound_by)})
 
-    ep = bench_run_at(city, mode=q.mode, seed=q.seed, at_s=q.at_s, hook=apply)
+    ep = bench_run(city, mode=q.mode, seed=q.seed, at_s=q.at_s, hook=apply)
     kpis = {f"{d}.{k}": v for d, res in ep.results.items() for k, v in res.kpis.items()}
     return {"response": response.name, "actions": outcomes, "kpis": kpis, "wall_s": round(time.perf_counter() - t0, 2)}
 
@@ -121,7 +121,7 @@ def rank(rows: Sequence[dict[str, Any]], keys: Sequence[tuple[str, bool]]) -> li
 def what_if(q: WhatIf, responses: Sequence[Response], *, jobs: int = 2) -> dict[str, Any]:
     """Every response on its own copy (worker processes), ranked; the live run is never touched."""
     from aicity.runner import load_city
-    from aicity.workers import run_parallel
+    from aicity.workers import run_episodes
 
     if not responses:
         raise UserError("what-if needs at least one response")
@@ -132,11 +132,11 @@ def what_if(q: WhatIf, responses: Sequence[Response], *, jobs: int = 2) -> dict[
         if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
             raise UserError(f"{label} must be a finite number of seconds ≥ 0, got {v!r}")
     city = load_city(q.city, dict(q.options), q.at_s + q.horizon_s)  # fail fast on a bad city, options or window
-    done = run_parallel([(r.name, _in_worker, (q, r)) for r in responses], jobs=jobs)
+    rows = run_episodes(_response, [(q, r) for r in responses], jobs=jobs)
     keys = ranking_keys(city)
     return {"city": city.name, "seed": q.seed, "mode": q.mode, "at_s": q.at_s, "horizon_s": q.horizon_s,
-            "ranked_by": [k for k, _ in keys], "responses": rank([done[n] for n in names], keys)}
+            "ranked_by": [k for k, _ in keys], "responses": rank(rows, keys)}
 
 
-def _in_worker(q: WhatIf, response: Response, results: Any) -> dict[str, Any]:
-    return run_response(q, response)
+def _response(task: tuple[WhatIf, Response]) -> dict[str, Any]:
+    return run_response(*task)

@@ -142,3 +142,15 @@ def _handle(msg: tuple[Any, ...], running: dict[str, Any], done: dict[str, Any],
     text, trace = str(msg[2]), str(msg[3])
     where = f" (traceback in {crash_log(tag, trace)})" if trace and crash_log is not None else ""
     raise WorkerError(f"{tag}: {text}{where}")
+
+
+def run_episodes(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int) -> list[Any]:
+    """``fn(task)`` for every task, each in a fresh worker process (libsumo keeps state between simulations in
+    one process, so benchmark episodes never share one), at most ``jobs`` at a time; results in task order.
+    ``fn`` is a module-level function (workers are spawned)."""
+    done = run_parallel([(f"episode-{i}", _episode, (fn, t)) for i, t in enumerate(tasks)], jobs=jobs)
+    return [done[f"episode-{i}"] for i in range(len(tasks))]
+
+
+def _episode(fn: Callable[[Any], Any], task: Any, results: Any) -> Any:
+    return fn(task)

@@ -8,7 +8,7 @@ import pytest
 
 from aicity.core.errors import UserError
 from aicity.domains.city.scenarios import event_options
-from aicity.runner import bench_run, bench_run_at, load_city
+from aicity.runner import bench_run, load_city
 from aicity.whatif import Response, WhatIf, rank, what_if
 
 CITY = "cologne8-city-calm"
@@ -25,7 +25,7 @@ def test_what_if_ranks_responses_and_never_changes_the_live_twin() -> None:
         answers.append(what_if(q, [Response.parse("wait for the crew", []), Response.parse("restore the signals", RESTORE_SIGNALS)],
                                jobs=2))
 
-    live = bench_run_at(load_city(CITY, opts, 1200.0), mode="smart", seed=1, at_s=700.0, hook=ask)
+    live = bench_run(load_city(CITY, opts, 1200.0), mode="smart", seed=1, at_s=700.0, hook=ask)
     alone = bench_run(load_city(CITY, opts, 1200.0), mode="smart", seed=1)
     for dom, res in alone.results.items():
         assert live.results[dom].kpis == res.kpis, f"what-if changed the live run's {dom}"

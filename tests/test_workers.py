@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aicity.workers import WorkerError, run_parallel
+from aicity.workers import WorkerError, run_episodes, run_parallel
 
 
 def _square(x: int, results) -> int:  # type: ignore[no-untyped-def]
@@ -92,3 +92,14 @@ def test_killing_the_main_process_leaves_no_worker(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _pid_of(task: int) -> tuple[int, int]:
+    return task, os.getpid()
+
+
+def test_run_episodes_keeps_task_order_and_never_shares_a_process() -> None:
+    got = run_episodes(_pid_of, [3, 1, 2], jobs=1)
+    assert [t for t, _ in got] == [3, 1, 2]
+    pids = [p for _, p in got]
+    assert len(set(pids)) == 3 and os.getpid() not in pids  # one fresh process per episode, even with one job

@@ -23,9 +23,10 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aicity.core.domain import ProposedAction, Snapshot
+from aicity.core.meta import DomainMeta
 
 _EPS = 1e-6
 
@@ -58,11 +59,6 @@ class Settled:
 
     kept: list[Candidate]
     resolutions: list[Resolution] = field(default_factory=list)
-
-    @property
-    def dropped(self) -> list[tuple[Candidate, Candidate, str]]:
-        """The set-aside proposals with the winner they lost to and the rule."""
-        return [(r.lost, r.winner or r.lost, r.rule) for r in self.resolutions if r.kind == "dropped"]
 
 
 class Orchestrator(Protocol):
@@ -134,6 +130,15 @@ def _capacity(snapshot: Snapshot, key: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
+
+
+def _overflow(option: ProposedAction, snapshot: Snapshot, used: Mapping[str, float]) -> tuple[str, float] | None:
+    """The first capacity ``option`` would take beyond what is left after ``used`` (its key and capacity)."""
+    for key, amount in option.uses.items():
+        cap = _capacity(snapshot, key)
+        if cap is not None and amount > 0 and used.get(key, 0.0) + amount > cap + _EPS:
+            return key, cap
+    return None
 
 
 def _alternatives(p: ProposedAction) -> list[ProposedAction]:
@@ -249,7 +254,7 @@ class PriorityOrchestrator:
         (first in order on ties); None when none fits the capacities or every one harms as the first does."""
         best: tuple[float, ProposedAction] | None = None
         for option in options:
-            if self._over_capacity(option, snapshot, used):
+            if _overflow(option, snapshot, used) is not None:
                 continue
             harm = self._harm(cand, option, rank)
             if best is None or harm < best[0] - _EPS:
@@ -264,14 +269,6 @@ class PriorityOrchestrator:
         return sum(self._weight.get(eid, 1.0) for eid in option.affects if (held := self._held.get(eid)) is not None
                    and held[1] < rank and held[2].domain != cand.domain)
 
-    @staticmethod
-    def _over_capacity(option: ProposedAction, snapshot: Snapshot, used: Mapping[str, float]) -> bool:
-        for key, amount in option.uses.items():
-            cap = _capacity(snapshot, key)
-            if cap is not None and amount > 0 and used.get(key, 0.0) + amount > cap + _EPS:
-                return True
-        return False
-
     def _same_target(self, lost: Candidate, won: Candidate) -> str:
         return (f"{_who(won)} ({self.policy.label(won.priority)}) kept {_short(lost.proposal.target)} over "
                 f"{_who(lost)} ({self.policy.label(lost.priority)})")
@@ -285,13 +282,11 @@ class PriorityOrchestrator:
                 need = held[2]
                 return need, (f"it would take {_short(eid)} out of service, which {_who(need)} needs "
                               f"({self.policy.label(need.priority)} before {self.policy.label(cand.priority)})")
-        for key, amount in option.uses.items():
-            cap = _capacity(snapshot, key)
-            if cap is None or amount <= 0:
-                continue
-            if used.get(key, 0.0) + amount > cap + _EPS:
-                return cand, (f"{_short(key)} has {cap:g} left and higher-priority proposals took "
-                              f"{used.get(key, 0.0):g} of it")
+        over = _overflow(option, snapshot, used)
+        if over is not None:
+            key, cap = over
+            return cand, (f"{_short(key)} has {cap:g} left and higher-priority proposals took "
+                          f"{used.get(key, 0.0):g} of it")
         return None
 
 
@@ -355,6 +350,6 @@ def violations(kept: Sequence[Candidate], snapshot: Snapshot, policy: PriorityPo
     return out
 
 
-def priority_table(metas: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def priority_table(metas: Mapping[str, DomainMeta]) -> dict[str, dict[str, str]]:
     """Each domain's action type -> priority class, from the domains' metadata (``DomainMeta.priorities``)."""
-    return {name: dict(getattr(meta, "priorities", None) or {}) for name, meta in metas.items()}
+    return {name: dict(meta.priorities or {}) for name, meta in metas.items()}

@@ -11,6 +11,8 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -117,26 +119,40 @@ def _count(store: Any, ident: str, attr: str) -> int:
     return sum(b.count for b in store.aggregate(ident, attr, start=0.0, end=None, period_s=1e12))
 
 
-def run_platform_bench(seconds: float = 10.0) -> list[dict[str, Any]]:
-    """Run every measurement once; returns JSON-ready records."""
-    import httpx
-
+@contextmanager
+def served(prefix: str, token: str) -> Iterator[tuple[Path, Any, Any, Any]]:
+    """A real server in a temporary folder: (folder, store, platform, server), ``token`` an admin's; stopped
+    and closed on the way out."""
     from aicity.core.store import open_store
     from aicity.platform.app import create_app
     from aicity.platform.auth import Auth
-    from aicity.platform.mqtt import BrokerProcess, MqttBridge, free_port
     from aicity.platform.server import ServerThread
     from aicity.platform.service import Platform
 
-    token = "b" * 24
-    out: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="aicity-bench-platform-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         folder = Path(tmp)
         store = open_store(folder / "city.db")
         platform = Platform(store, Auth.from_dict({"tokens": {token: {"person": "bench", "role": "admin"}}}),
                             location=folder / "city.db")
         platform.start()
         server = ServerThread(create_app(platform)).start()
+        try:
+            yield folder, store, platform, server
+        finally:
+            server.stop()
+            platform.stop()
+            store.close()
+
+
+def run_platform_bench(seconds: float = 10.0) -> list[dict[str, Any]]:
+    """Run every measurement once; returns JSON-ready records."""
+    import httpx
+
+    from aicity.platform.mqtt import BrokerProcess, MqttBridge, free_port
+
+    token = "b" * 24
+    out: list[dict[str, Any]] = []
+    with served("aicity-bench-platform-", token) as (folder, store, platform, server):
         http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         try:
             load = _load()
@@ -180,9 +196,6 @@ def run_platform_bench(seconds: float = 10.0) -> list[dict[str, Any]]:
             out.append(_temporal(store, http))
         finally:
             http.close()
-            server.stop()
-            platform.stop()
-            store.close()
     return out
 
 

@@ -62,23 +62,11 @@ def _paced(part: int, url: str, token: str, seconds: float, rate: float, out: An
 def run_soak(seconds: float = 600.0, rate_per_s: float = 20_000.0, sample_s: float = 5.0) -> dict[str, Any]:
     """Sustain ``rate_per_s`` entity updates a second over HTTP for ``seconds``; one JSON-ready record."""
     import multiprocessing
-    import tempfile
 
-    from aicity.core.store import open_store
-    from aicity.platform.app import create_app
-    from aicity.platform.auth import Auth
-    from aicity.platform.bench import _count
-    from aicity.platform.server import ServerThread
-    from aicity.platform.service import Platform
+    from aicity.platform.bench import _count, served
 
     token = "s" * 24
-    with tempfile.TemporaryDirectory(prefix="aicity-soak-") as tmp:
-        folder = Path(tmp)
-        store = open_store(folder / "city.db")
-        platform = Platform(store, Auth.from_dict({"tokens": {token: {"person": "soak", "role": "admin"}}}),
-                            location=folder / "city.db")
-        platform.start()
-        server = ServerThread(create_app(platform)).start()
+    with served("aicity-soak-", token) as (_folder, store, _platform, server):
         ctx = multiprocessing.get_context("spawn")
         q = ctx.Queue()
         procs = [ctx.Process(target=_paced, args=(i, server.url, token, seconds, rate_per_s / CLIENTS, q),
@@ -102,9 +90,6 @@ def run_soak(seconds: float = 600.0, rate_per_s: float = 20_000.0, sample_s: flo
         finally:
             for p in procs:
                 p.join(timeout=30)
-            server.stop()
-            platform.stop()
-            store.close()
     return {"measurement": "soak_http", "seconds": seconds, "target_rate_per_s": rate_per_s,
             "rate_per_s": round(sent / duration), "n": sent, "lost": sent - stored, "duration_s": round(duration, 1),
             "rss_mb": {"start": samples[0][1] if samples else None, "end": samples[-1][1] if samples else None,

@@ -62,13 +62,6 @@ def tasks_for(events: list[str], controllers: list[str], seeds: list[int],
 
 def run_city_bench(tasks: list[Task], jobs: int) -> list[dict[str, Any]]:
     """Run every task (``jobs`` watched worker processes: libsumo runs one simulation per process), in order."""
-    if jobs <= 1 or len(tasks) == 1:
-        return [run_task(t) for t in tasks]
-    from aicity.workers import run_parallel
+    from aicity.workers import run_episodes
 
-    done = run_parallel([(f"episode-{i}", _in_worker, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
-    return [done[f"episode-{i}"] for i in range(len(tasks))]
-
-
-def _in_worker(task: Task, results: Any) -> dict[str, Any]:
-    return run_task(task)
+    return run_episodes(run_task, tasks, jobs=jobs)

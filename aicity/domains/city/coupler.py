@@ -157,9 +157,13 @@ class CityCoupler:
             tt, edges = best
             self._dest[s.sid] = edges[-1]
             vid = f"ev:{s.sid}"
-            api.route.add(f"route:{vid}", edges)
-            api.vehicle.add(vid, f"route:{vid}", typeID=EV_VTYPE, depart=f"{max(begin, s.planned_arrival_s - tt):.0f}")
+            self._insert(vid, edges, f"{max(begin, s.planned_arrival_s - tt):.0f}")
             self._trips[vid] = (s.sid, s.planned_arrival_s)
+
+    def _insert(self, vid: str, edges: list[str], depart: str) -> None:
+        """An electric car on ``edges``, departing at ``depart`` (SUMO seconds or ``now``)."""
+        self.host.api.route.add(f"route:{vid}", edges)
+        self.host.api.vehicle.add(vid, f"route:{vid}", typeID=EV_VTYPE, depart=depart)
 
     # ---- the simulation, second by second -----------------------------------------------------------------
     def _after_step(self, t: float) -> None:
@@ -212,8 +216,7 @@ class CityCoupler:
                 route = api.simulation.findRoute(start, dest, vType=EV_VTYPE)
                 if route.edges and dest != start:
                     vid = f"ev-out:{sid}"
-                    api.route.add(f"route:{vid}", list(route.edges))
-                    api.vehicle.add(vid, f"route:{vid}", typeID=EV_VTYPE, depart="now")
+                    self._insert(vid, list(route.edges), "now")
                     api.vehicle.setParameter(vid, "chargedKWh", f"{kwh:.3f}")
                     self._leaving.append((sid, float(t_s), float(kwh)))
                     break

@@ -92,51 +92,38 @@ class RestorationPlanner:
 
     def _plan(self, snapshot: Snapshot, forecasts: Mapping[str, Any], tie: Entity,
               feeder: str) -> ProposedAction | None:
+        """An open tie: the dead feeder's load points; a closed one is re-planned every decision over all of them
+        (those it feeds are measured while supplied)."""
+        closed = tie.get("closed") is True
         points = [e for e in snapshot.of_type(LOADPOINT_TYPE) if e.get("feeder") == feeder
-                  and e.get("supplied") is not True]
+                  and (closed or e.get("supplied") is not True)]
         crit: dict[str, list[Entity]] = {}
         for c in snapshot.of_type(CRITICAL_TYPE):
             crit.setdefault(str(c.get("bus")), []).append(c)
-        fc: Mapping[str, list[float]] = forecasts.get(FORECAST_KEY, {})
+        loads, value = self._matrix(points, crit, forecasts.get(FORECAST_KEY, {}))
+        used = _f(tie.get("used")) if closed else 0.0
+        cap = (_f(tie.get("headroom")) + used) * self.margin
+        return self._ranked(tie, points, crit, loads, value, cap, used)
+
+    def _matrix(self, points: list[Entity], crit: Mapping[str, list[Entity]], fc: Mapping[str, list[float]]
+                ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Each load point's look-ahead load (kW per minute; its critical loads at least) and its value (energy
+        served over the look-ahead, critical loads weighted by kind)."""
         h = self.horizon_min
         loads = np.zeros((len(points), h))
         value = np.zeros(len(points))
         for i, p in enumerate(points):
             cs = crit.get(str(p.get("bus")), [])
             crit_kw = self._crit_kw(cs)
-            series = fc.get(p.id) or [max(0.0, _f(p.get("lastPower")) - _f(p.get("lastEvPower")))] * h
-            row = np.array((list(series) + [series[-1]] * h)[:h], dtype=float)
-            row = np.maximum(row, self._crit_kw(cs))
+            base = _f(p.get("power")) - _f(p.get("evPower")) if p.get("supplied") is True else \
+                _f(p.get("lastPower")) - _f(p.get("lastEvPower"))
+            series = fc.get(p.id) or [max(0.0, base)] * h
+            row = np.maximum(np.array((list(series) + [series[-1]] * h)[:h], dtype=float), crit_kw)
             loads[i] = row
             other = np.maximum(row - crit_kw, 0.0)
             value[i] = (other.sum() + sum(WEIGHTS.get(str(c.get("kind")), 1.0) * self._crit_kw([c]) * h
                                           for c in cs)) / 60.0
-        closed = tie.get("closed") is True
-        used = _f(tie.get("used")) if closed else 0.0  # a closed tie's set is re-planned every decision
-        if closed:  # the points it feeds count as restorable again (their load is measured while supplied)
-            points = [e for e in snapshot.of_type(LOADPOINT_TYPE) if e.get("feeder") == feeder]
-            return self._plan_points(snapshot, fc_points(forecasts), tie, points, crit, used)
-        cap = _f(tie.get("headroom")) * self.margin
-        return self._ranked(tie, points, crit, loads, value, cap, used)
-
-    def _plan_points(self, snapshot: Snapshot, fc: Mapping[str, list[float]], tie: Entity, points: list[Entity],
-                     crit: Mapping[str, list[Entity]], used: float) -> ProposedAction | None:
-        """Re-plan a closed tie's set over every load point of its dead feeder."""
-        h = self.horizon_min
-        loads = np.zeros((len(points), h))
-        value = np.zeros(len(points))
-        for i, p in enumerate(points):
-            cs = list(crit.get(str(p.get("bus")), []))
-            base = _f(p.get("power")) - _f(p.get("evPower")) if p.get("supplied") is True else \
-                _f(p.get("lastPower")) - _f(p.get("lastEvPower"))
-            series = fc.get(p.id) or [max(0.0, base)] * h
-            row = np.maximum(np.array((list(series) + [series[-1]] * h)[:h], dtype=float), self._crit_kw(cs))
-            loads[i] = row
-            other = np.maximum(row - self._crit_kw(cs), 0.0)
-            value[i] = (other.sum() + sum(WEIGHTS.get(str(c.get("kind")), 1.0) * self._crit_kw([c]) * h
-                                          for c in cs)) / 60.0
-        cap = (_f(tie.get("headroom")) + used) * self.margin
-        return self._ranked(tie, points, crit, loads, value, cap, used)
+        return loads, value
 
     def _ranked(self, tie: Entity, points: list[Entity], crit: Mapping[str, list[Entity]],
                 loads: np.ndarray[Any, Any], value: np.ndarray[Any, Any], cap: float,
@@ -223,12 +210,6 @@ class RestorationPlanner:
             if chosen:
                 found[tuple(sorted(chosen))] = float(value[chosen].sum())
         return sorted(found, key=lambda c: -found[c])[: self.top]
-
-
-def fc_points(forecasts: Mapping[str, Any]) -> Mapping[str, list[float]]:
-    """The per-load-point forecasts (empty when none)."""
-    fc: Mapping[str, list[float]] = forecasts.get(FORECAST_KEY, {})
-    return fc
 
 
 def _f(v: Any) -> float:

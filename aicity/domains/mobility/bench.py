@@ -52,7 +52,7 @@ def record_groups(result: DomainResult) -> dict[str, dict[str, dict[str, float]]
     return out
 
 
-def _one(args: tuple[str, str, int], results: Any = None) -> dict[str, Any]:
+def _one(args: tuple[str, str, int]) -> dict[str, Any]:
     scenario, controller, seed = args
     result, wall = run_episode(scenario, controller, seed, options={"ev_per_hour": 0})  # signal control alone
     return bench_record(scenario, controller, seed, result, wall)
@@ -69,9 +69,6 @@ def run_mobility_bench(scenarios: list[str], controllers: list[str], seeds: list
     for c in controllers:
         get_controller(c)  # fail fast on a typo, before any process starts
     tasks = [(s, c, int(seed)) for s in scenarios for c in controllers for seed in seeds]
-    from aicity.workers import run_parallel
+    from aicity.workers import run_episodes
 
-    # every episode in a fresh process, whatever the job count: libsumo keeps state between simulations in one
-    # process (an AI episode after another one gives slightly different numbers), so episodes must not share one
-    done = run_parallel([(f"episode-{i}", _one, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
-    return [done[f"episode-{i}"] for i in range(len(tasks))]
+    return run_episodes(_one, tasks, jobs=jobs)

@@ -24,7 +24,7 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.045, 2.042)
 
 
-def _one(task: tuple[str, int, str, float, float | None, float | None, float], results: Any = None) -> dict[str, Any]:
+def _one(task: tuple[str, int, str, float, float | None, float | None, float]) -> dict[str, Any]:
     scenario, seed, mode, ev_per_hour, interval, duration, ev_speed_factor = task
     from aicity.domains.mobility.bench import run_episode
 
@@ -63,12 +63,9 @@ def run_preemption_bench(scenario: str, seeds: list[int], jobs: int, *,
     check_ev_speed_factor(ev_speed_factor)
     tasks = [(scenario, int(s), m, float(ev_per_hour), decision_interval_s, duration_s, float(ev_speed_factor))
              for s in seeds for m in modes]
-    from aicity.workers import run_parallel
+    from aicity.workers import run_episodes
 
-    # every episode in a fresh process, whatever the job count: libsumo keeps state between simulations in one
-    # process (an AI episode after another one gives slightly different numbers), so episodes must not share one
-    done = run_parallel([(f"episode-{i}", _one, (t,)) for i, t in enumerate(tasks)], jobs=jobs)
-    return [done[f"episode-{i}"] for i in range(len(tasks))]
+    return run_episodes(_one, tasks, jobs=jobs)
 
 
 def check_ev_speed_factor(value: object) -> float:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from aicity.domains.city.scenarios import event_options
-from aicity.runner import bench_run, bench_run_at, load_city
+from aicity.runner import bench_run, load_city
 
 CALM = "cologne8-city-calm"
 
@@ -25,7 +25,7 @@ def _at(mode: str, at_s: float, options: dict[str, Any], duration_s: float, seed
         seen["rygs"] = {t: mob.host.api.trafficlight.getRedYellowGreenState(t) for t in coupler.signal_bus}
         seen["refusal"] = {t: mob.actuate(_phase(t)).bound_by for t in coupler.signal_bus}
 
-    ep = bench_run_at(load_city(CALM, options, duration_s), mode=mode, seed=seed, at_s=at_s, hook=hook)
+    ep = bench_run(load_city(CALM, options, duration_s), mode=mode, seed=seed, at_s=at_s, hook=hook)
     seen["episode"] = ep
     return seen
 
@@ -110,7 +110,7 @@ def test_an_ev_whose_session_ends_drives_off_with_what_it_got() -> None:
                 picked["sid"] = s.sid
                 return
 
-    ep = bench_run_at(load_city(CALM, {}, None), mode="smart", seed=1, at_s=3000.0, hook=shorten)
+    ep = bench_run(load_city(CALM, {}, None), mode="smart", seed=1, at_s=3000.0, hook=shorten)
     leaving = ep.results["city"].extra["ev_departures"]
     assert picked and [d[0] for d in leaving] == [picked["sid"]]
     assert leaving[0][2] > 0  # it left with the energy it was charged
