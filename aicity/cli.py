@@ -37,8 +37,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     city = load_city(args.scenario, options, args.duration)  # fail fast (scenario, options, window), before any folder
     modes = parse_modes(args.mode, len(city.parts))
     out = prepare_out(args.out)
-    report = run(RunSpec(args.scenario, modes, args.seed, out, options, args.duration, args.store),
-                 jobs=args.jobs, show_progress=not args.quiet)
+    if args.districts is not None:
+        from aicity.scale.partition import partition
+
+        partition(city, args.districts)  # refused here, before any folder or cluster, when it cannot split
+    spec = RunSpec(args.scenario, modes, args.seed, out, options, args.duration, args.store,
+                   districts=args.districts, executor=args.executor, ray_address=args.ray_address)
+    report = run(spec, jobs=args.jobs, show_progress=not args.quiet)
     print(f"\nreport: {out / 'report.md'}")
     print(summary_text(report, modes))
     return 0
@@ -109,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder and mode) instead of <out>/<mode>/city.db")
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="run only the first SECONDS of the scenario's window")
+    p.add_argument("--districts", type=int, metavar="N",
+                   help="run the city as N districts, each in its own worker, exchanging what crosses a border")
+    p.add_argument("--executor", default="ray", choices=("ray", "local"),
+                   help="where districts run: Ray actors (default) or this process (one district)")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="a running Ray cluster (host:port, ray://host:10001 or auto); default: a local one")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="set a scenario option in both modes (repeatable; KEY or DOMAIN.KEY), see below")
     flags = _domain_options(p)

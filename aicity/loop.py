@@ -64,7 +64,7 @@ from aicity.orchestrate.stage import (
     violations,
 )
 
-__all__ = ["Candidate", "CityLoop", "LoopStats", "Orchestrator", "PartRun", "Precedence", "open_parts"]
+__all__ = ["Candidate", "CityLoop", "LoopStats", "Orchestrator", "PartRun", "Precedence", "Settler", "open_parts"]
 
 Progress = Callable[[float, float], None]
 _EPS = 1e-6
@@ -167,6 +167,51 @@ class LoopStats:
 
 
 @dataclass
+class Settler:
+    """The orchestration stage of a loop: settles a step's proposals, records resolutions between domains as
+    ``orchestration`` events and counts priority violations (in one process, or at a district coordinator)."""
+
+    orchestrator: Orchestrator
+    priority: PriorityPolicy | None
+    priorities: Mapping[str, Mapping[str, str]]
+    store: StateStore
+    ids: IdGenerator
+    stats: LoopStats
+    actor: Actor = field(default_factory=lambda: Actor(ActorKind.SYSTEM, "orchestration"))
+
+    def __call__(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Candidate]:
+        """What is kept of ``candidates`` (replacements included)."""
+        settled = self.orchestrator.settle(list(candidates), snapshot)
+        self._record(settled.resolutions, snapshot.time)
+        if self.priority is not None:
+            self.stats.priority_violations += len(violations(settled.kept, snapshot, self.priority,
+                                                             self.priorities))
+        return settled.kept
+
+    def _record(self, resolutions: Sequence[Resolution], now: datetime) -> None:
+        """Count every resolution; record those between domains (with their rule and reason) as events."""
+        events = []
+        version = self.priority.version if self.priority is not None else ""
+        for res in resolutions:
+            if res.kind == "substituted":
+                self.stats.substituted += 1
+            elif res.kind == "dropped":
+                self.stats.overridden += 1
+            won = res.winner or res.lost
+            if res.kind == "dropped" and won.domain == res.lost.domain:
+                continue  # inside one domain, planner precedence is routine and not recorded
+            data: OrchestrationData = {
+                "target": res.lost.proposal.target, "kept_domain": won.domain, "kept_planner": won.proposal.planner,
+                "dropped_domain": res.lost.domain, "dropped_planner": res.lost.proposal.planner, "rule": res.rule,
+                "resolution": res.kind, "reason": res.reason, "policy_version": version,
+                "kept_priority": won.priority, "dropped_priority": res.lost.priority}
+            events.append(Event(EventType.ORCHESTRATION, data, Context(self.actor, None, self.ids()),
+                                now, entity_id=res.lost.proposal.target))
+        if events:
+            self.store.append_events(events)
+
+
+@dataclass
 class PartRun:
     """One part of the city while it runs: its twin, planners, providers and step bookkeeping."""
 
@@ -226,7 +271,6 @@ class CityLoop:
         self.governance = governance
         self.orchestrator: Orchestrator = orchestrator or Precedence()
         self.priority = priority
-        self._priorities = priority_table({p.name: p.part.domain.meta for p in self.parts})
         self.ids = IdGenerator(seed)
         self.clock = SimClock()
         self.stats = LoopStats()
@@ -234,8 +278,15 @@ class CityLoop:
         if not self.step_s > 0:
             raise UserError(f"decision interval must be positive, got {self.step_s!r}")
         self._latest: dict[str, Entity] = {}
+        self._contexts: dict[str, Context] = {}
+        self._opened: list[PartRun] = []
+        self._started = _time.perf_counter()
         self._guard = Actor(ActorKind.POLICY, "governance.accuracy-guard")
-        self._orchestration = Actor(ActorKind.SYSTEM, "orchestration")
+        self.sensed: list[Entity] = []
+        """The entities sensed in the latest step (what a district sends its coordinator)."""
+        self.settler = Settler(self.orchestrator, priority, priority_table({p.name: p.part.domain.meta
+                                                                           for p in self.parts}),
+                               store, self.ids, self.stats)
 
     @classmethod
     def for_city(cls, city: City, *, mode: str, seed: int, store: StateStore, services: RunServices | None = None,
@@ -277,6 +328,7 @@ class CityLoop:
             for entity in good:
                 self.bus.publish(observation_event(entity, ctx, now))
         self.stats.observations += len(good)
+        self.sensed.extend(good)
         for entity in good:
             self._latest[entity.id] = entity
         return ctx
@@ -318,28 +370,6 @@ class CityLoop:
                 self.stats.count(run.name, "proposals")
                 out.append(Candidate(run.name, proposal))
         return out
-
-    def _record_resolutions(self, resolutions: Sequence[Resolution], now: datetime) -> None:
-        """Count every resolution; record those between domains (with their rule and reason) as events."""
-        events = []
-        version = self.priority.version if self.priority is not None else ""
-        for res in resolutions:
-            if res.kind == "substituted":
-                self.stats.substituted += 1
-            elif res.kind == "dropped":
-                self.stats.overridden += 1
-            won = res.winner or res.lost
-            if res.kind == "dropped" and won.domain == res.lost.domain:
-                continue  # inside one domain, planner precedence is routine and not recorded
-            data: OrchestrationData = {
-                "target": res.lost.proposal.target, "kept_domain": won.domain, "kept_planner": won.proposal.planner,
-                "dropped_domain": res.lost.domain, "dropped_planner": res.lost.proposal.planner, "rule": res.rule,
-                "resolution": res.kind, "reason": res.reason, "policy_version": version,
-                "kept_priority": won.priority, "dropped_priority": res.lost.priority}
-            events.append(Event(EventType.ORCHESTRATION, data, Context(self._orchestration, None, self.ids()),
-                                now, entity_id=res.lost.proposal.target))
-        if events:
-            self.store.append_events(events)
 
     def _act(self, run: PartRun, proposal: ProposedAction, obs_ctx: Context, snapshot: Snapshot, now: datetime,
              review: Any = None) -> None:
@@ -416,12 +446,14 @@ class CityLoop:
     def _elapsed(self) -> float:
         return self.parts[0].twin.elapsed_s()
 
-    def step(self) -> None:
-        """Run one step of the loop: every due part senses and decides, then every twin advances."""
+    def propose(self) -> tuple[list[Candidate], Snapshot]:
+        """Sense, learn and decide: every due part's proposals of this step and the snapshot they rest on
+        (stops, demotions and approved proposals are handled here)."""
         elapsed = self._elapsed()
         now = self.clock.set_elapsed(elapsed)
         due = [r for r in self.parts if elapsed + _EPS >= r.next_due_s]
-        contexts = {r.name: self._sense(r, now) for r in due}
+        self.sensed = []
+        self._contexts = {r.name: self._sense(r, now) for r in due}
         snapshot = Snapshot(now, elapsed, dict(self._latest))
         candidates: list[Candidate] = []
         for run in due:
@@ -438,16 +470,22 @@ class CityLoop:
                 continue
             if self.governance is not None:
                 for proposal, review in self.governance.take_approved(run.name, now=now):
-                    self._act(run, proposal, contexts[run.name], snapshot, now, review=review)
+                    self._act(run, proposal, self._contexts[run.name], snapshot, now, review=review)
             candidates.extend(self._propose(run, snapshot, forecasts))
-        settled = self.orchestrator.settle(candidates, snapshot)
-        self._record_resolutions(settled.resolutions, now)
-        if self.priority is not None:
-            self.stats.priority_violations += len(violations(settled.kept, snapshot, self.priority,
-                                                             self._priorities))
+        return candidates, snapshot
+
+    def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Candidate]:
+        """The orchestration stage over ``candidates``: resolutions recorded, violations counted; what is kept."""
+        return self.settler(candidates, snapshot)
+
+    def act(self, kept: Sequence[Candidate], snapshot: Snapshot) -> None:
+        """Govern, actuate and audit every kept proposal of this step."""
         by_name = {r.name: r for r in self.parts}
-        for cand in settled.kept:
-            self._act(by_name[cand.domain], cand.proposal, contexts[cand.domain], snapshot, now)
+        for cand in kept:
+            self._act(by_name[cand.domain], cand.proposal, self._contexts[cand.domain], snapshot, snapshot.time)
+
+    def advance(self) -> None:
+        """Advance every twin one step and record what the actuator edges did meanwhile."""
         for run in self.parts:
             run.twin.advance(self.step_s)
         after = self.clock.set_elapsed(self._elapsed())
@@ -455,23 +493,52 @@ class CityLoop:
             self._edge_events(run, after)
         self.stats.steps += 1
 
+    def step(self) -> None:
+        """Run one step of the loop: every due part senses and decides, then every twin advances."""
+        candidates, snapshot = self.propose()
+        self.act(self.settle(candidates, snapshot), snapshot)
+        self.advance()
+
     def _done(self) -> bool:
         return any(r.twin.done() for r in self.parts)
 
-    def run(self, progress: Progress | None = None, total_s: float | None = None) -> dict[str, DomainResult]:
-        """Run the city to its end; every part's result by domain. ``progress(done_s, total_s)``."""
-        started = _time.perf_counter()
-        opened: list[PartRun] = []
-        results: dict[str, DomainResult] = {}
+    def open(self) -> None:
+        """Start every twin (in city order); the clock then follows a clocked twin's time of day."""
+        self._started = _time.perf_counter()
         for run in self.parts:
             self.stats.by_domain.setdefault(run.name, {"proposals": 0, "actuated": 0})
+        for run in self.parts:
+            run.twin.start()
+            self._opened.append(run)
+        clocked = next((r.twin for r in self.parts if isinstance(r.twin, Clocked)), None)
+        if clocked is not None:  # observedAt then carries the scenario's real time of day
+            self.clock = SimClock(clocked.start_time)
+
+    def done(self) -> bool:
+        """True once any part's twin reached its end."""
+        return self._done()
+
+    def close(self) -> dict[str, DomainResult]:
+        """Close every opened twin (riders first) and integrate; every part's result by domain."""
+        results: dict[str, DomainResult] = {}
         try:
-            for run in self.parts:
-                run.twin.start()
-                opened.append(run)
-            clocked = next((r.twin for r in self.parts if isinstance(r.twin, Clocked)), None)
-            if clocked is not None:  # observedAt then carries the scenario's real time of day
-                self.clock = SimClock(clocked.start_time)
+            self.stats.sim_s = self._elapsed() if self._opened else 0.0
+            for run in reversed(self._opened):  # riders close before the part whose simulator they ride
+                results[run.name] = run.twin.close()
+            if len(self._opened) == len(self.parts):
+                for run in self.parts:  # a coordinating part turns every part's result into the city's
+                    if isinstance(run.twin, Integrates):
+                        results[run.name] = run.twin.integrate(dict(results), self.stats.to_dict())
+        finally:
+            self._opened = []
+            self.store.flush()
+            self.stats.wall_s = _time.perf_counter() - self._started
+        return {r.name: results[r.name] for r in self.parts if r.name in results}
+
+    def run(self, progress: Progress | None = None, total_s: float | None = None) -> dict[str, DomainResult]:
+        """Run the city to its end; every part's result by domain. ``progress(done_s, total_s)``."""
+        try:
+            self.open()
             if progress is not None:
                 progress(self._elapsed(), total_s or 0.0)
             while not self._done():
@@ -479,13 +546,5 @@ class CityLoop:
                 if progress is not None:
                     progress(self._elapsed(), total_s or 0.0)
         finally:
-            self.stats.sim_s = self._elapsed() if opened else 0.0
-            for run in reversed(opened):  # riders close before the part whose simulator they ride
-                results[run.name] = run.twin.close()
-            if len(opened) == len(self.parts):
-                for run in self.parts:  # a coordinating part turns every part's result into the city's
-                    if isinstance(run.twin, Integrates):
-                        results[run.name] = run.twin.integrate(dict(results), self.stats.to_dict())
-            self.store.flush()
-        self.stats.wall_s = _time.perf_counter() - started
-        return {r.name: results[r.name] for r in self.parts}
+            results = self.close()
+        return results

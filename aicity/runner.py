@@ -41,7 +41,9 @@ class RunSpec:
 
     ``options`` are scenario options, validated by the domain that declares each (``key`` or ``domain.key``);
     ``duration_s`` runs only the first seconds of the scenario's window; ``store`` is a ``postgresql://`` URL to
-    keep each mode's state in (a schema per run folder and mode) instead of ``<out>/<mode>/city.db``.
+    keep each mode's state in (a schema per run folder and mode) instead of ``<out>/<mode>/city.db``;
+    ``districts`` runs the city as that many districts on ``executor`` (``ray``: at ``ray_address``, or a local
+    cluster; see :mod:`aicity.scale`).
     """
 
     scenario: str | None
@@ -51,6 +53,9 @@ class RunSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float | None = None
     store: str | None = None
+    districts: int | None = None
+    executor: str = "ray"
+    ray_address: str | None = None
 
 
 @dataclass
@@ -261,6 +266,22 @@ def run_mode(scenario: str | None, mode: str, seed: int, out: str, options: Mapp
     # a run's file keeps history, events and the ledger; the temporal API's series index is rebuilt from history
     # if the platform ever opens it (writing it during the run would halve the loop's speed)
     store = open_store(store_url) if store_url is not None else SqliteStore(db, series=False)
+    try:
+        ep = run_city(city, mode=mode, seed=seed, store=store, out=mode_dir, progress=queue_progress(progress_q, mode),
+                      previous=_previous_db(Path(out), mode))
+        return {
+            "mode": mode, "city": city.name, "seed": seed, "domains": domain_entries(city, ep.results,
+                                                                                    ep.governance, ep.now),
+            "loop": ep.stats.to_dict(), "dead_letters": store.dead_letter_count,
+            "governance": ep.governance.summary(), "consent": ep.consent.counts() if ep.consent else {},
+            "options": dict(options or {}), "db": str(db), "orchestration": orchestration_summary(store),
+        }
+    finally:
+        store.close()
+
+
+def queue_progress(progress_q: Any, mode: str) -> Callable[[float, float], None]:
+    """A progress callback putting ``("progress", mode, done, total)`` on a worker's queue, every 0.5 %."""
     last = [0.0]
 
     def progress(done: float, total: float) -> None:
@@ -268,26 +289,22 @@ def run_mode(scenario: str | None, mode: str, seed: int, out: str, options: Mapp
             last[0] = done
             progress_q.put(("progress", mode, done, total))
 
-    try:
-        ep = run_city(city, mode=mode, seed=seed, store=store, out=mode_dir, progress=progress,
-                      previous=_previous_db(Path(out), mode))
-        domains = {}
-        for part in city:
-            res = ep.results[part.name]
-            domains[part.name] = {
-                "scenario": part.scenario.name, "kpis": res.kpis, "groups": res.groups, "series": res.series,
-                "extra": res.extra, "equity": ep.governance.equity(part.name, res, now=ep.now),
-                "kpi_meta": [k.to_dict() for k in part.domain.meta.kpis],
-                "reference": dict(res.reference), "reference_name": res.reference_name,
-                "options": dict(part.scenario.params)}
-        return {
-            "mode": mode, "city": city.name, "seed": seed, "domains": domains,
-            "loop": ep.stats.to_dict(), "dead_letters": store.dead_letter_count,
-            "governance": ep.governance.summary(), "consent": ep.consent.counts() if ep.consent else {},
-            "options": dict(options or {}), "db": str(db), "orchestration": orchestration_summary(store),
-        }
-    finally:
-        store.close()
+    return progress
+
+
+def domain_entries(city: City, results: Mapping[str, DomainResult], governance: Any,
+                   now: datetime) -> dict[str, dict[str, Any]]:
+    """Each part's result as the report reads it: KPIs with their declarations, groups, series, equity audit."""
+    domains = {}
+    for part in city:
+        res = results[part.name]
+        domains[part.name] = {
+            "scenario": part.scenario.name, "kpis": res.kpis, "groups": res.groups, "series": res.series,
+            "extra": res.extra, "equity": governance.equity(part.name, res, now=now),
+            "kpi_meta": [k.to_dict() for k in part.domain.meta.kpis],
+            "reference": dict(res.reference), "reference_name": res.reference_name,
+            "options": dict(part.scenario.params)}
+    return domains
 
 
 def orchestration_summary(store: StateStore, keep: int = 10) -> dict[str, Any]:
@@ -331,6 +348,10 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
             raise UserError(f"unknown mode {mode!r}; use smart, ablation, ai, both, all or auto")
     city = load_city(spec.scenario, spec.options, spec.duration_s)  # fail fast, before any process starts
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(spec.modes)))
+    if spec.districts is not None:
+        if spec.store:
+            raise UserError("--districts keeps each district's state in its own SQLite file; drop --store")
+        jobs = 1  # the modes take turns on one cluster: each already runs a worker per district
     urls = store_urls(spec.store, spec.out, spec.modes) if spec.store else {}
     with folder_lock(spec.out):
         notes = []
@@ -362,8 +383,16 @@ def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float,
         path.write_text(trace)
         return str(path)
 
-    tasks = [(m, run_mode, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s,
-                            urls.get(m))) for m in spec.modes]
+    tasks: list[tuple[str, Callable[..., dict[str, Any]], tuple[Any, ...]]]
+    if spec.districts is not None:
+        from aicity.scale.run import run_mode_districts
+
+        tasks = [(m, run_mode_districts, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options),
+                                          spec.duration_s, spec.districts, spec.executor, spec.ray_address, None))
+                 for m in spec.modes]
+    else:
+        tasks = [(m, run_mode, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s,
+                                urls.get(m))) for m in spec.modes]
     try:
         return run_parallel(tasks, jobs=jobs, progress=progress, crash_log=crash_log)
     finally:

@@ -7,10 +7,11 @@ attributes by name. A twin that has none of them is still a complete :class:`aic
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
-from aicity.core.domain import DomainResult, ForecastProvider
+from aicity.core.domain import DomainResult, ForecastProvider, Scenario
 
 
 class EdgeActionData(TypedDict):
@@ -115,4 +116,50 @@ class SensorFeeds(Protocol):
 
     def feed_providers(self) -> list[ForecastProvider]:
         """Forecast providers reading the twin's feed; the loop adds them to the part's providers."""
+        ...
+
+
+class Crossing(TypedDict):
+    """What leaves one district through a border for the neighbour behind it (a vehicle, a power flow, an
+    ambulance): ``via`` is the border's id in the sending district's scenario, ``kind`` what crosses, ``at_s``
+    the sending twin's elapsed seconds when it left, ``payload`` what the receiving twin needs (JSON-ready)."""
+
+    via: str
+    kind: str
+    at_s: float
+    payload: dict[str, Any]
+
+
+@runtime_checkable
+class Bordered(Protocol):
+    """A twin of one district of a partitioned city: what leaves through its borders goes to the neighbour."""
+
+    def outbound(self) -> list[Crossing]:
+        """Drain what left through a border since the last call (it is no longer in this twin)."""
+        ...
+
+    def inbound(self, crossings: list[Crossing]) -> list[RejectedInput]:
+        """Take in what crossed into this district; what it cannot take is returned (never dropped)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictScenario:
+    """One district of a partitioned scenario: its own scenario and, per border id, the district behind it."""
+
+    district: str
+    scenario: Scenario
+    borders: Mapping[str, str]
+
+
+@runtime_checkable
+class Partitionable(Protocol):
+    """A domain whose scenarios split into districts that run apart and exchange only what crosses a border."""
+
+    def partition(self, scenario: Scenario, districts: int) -> list[DistrictScenario]:
+        """``scenario`` as ``districts`` districts (named the same way by every domain of a city), or refused."""
+        ...
+
+    def merge_results(self, results: Mapping[str, DomainResult]) -> DomainResult:
+        """The whole scenario's result from every district's, by district name."""
         ...

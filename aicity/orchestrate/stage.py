@@ -38,6 +38,8 @@ class Candidate:
     domain: str
     proposal: ProposedAction
     priority: str = ""
+    origin: str = ""
+    """Where it was proposed when a city runs as districts (the district's name); empty in one process."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,225 @@
+"""The coordinator of a partitioned city: steps every district together, settles the whole city's proposals in
+one orchestration stage and routes what crosses a border to the district behind it.
+
+Per decision interval each district gets one ``propose`` call (what crossed in since the last step goes with it)
+and one ``act`` call (the proposals the stage kept for it; it advances one step and returns what left through
+its borders). The stage sees the whole city: every district sends the entities it sensed this step (changes,
+not snapshots), which the coordinator keeps as the city's latest view.
+"""
+
+from __future__ import annotations
+
+import pickle
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aicity.core.capabilities import Crossing, Partitionable
+from aicity.core.city import City
+from aicity.core.context import IdGenerator
+from aicity.core.domain import DomainResult, Snapshot
+from aicity.core.entity import Entity
+from aicity.core.errors import UserError
+from aicity.core.store import StateStore
+from aicity.orchestrate.stage import Candidate
+from aicity.scale.executors import Executor
+from aicity.scale.partition import District, partition
+
+Progress = Callable[[float, float], None]
+_ADDITIVE = ("observations", "rejected_observations", "stale_observations", "proposals", "actuated", "clamped",
+             "refused", "refused_by_edge", "refused_by_governance", "advised", "queued", "degraded",
+             "stopped_steps", "demotions", "demoted_steps", "rejected_inbound")
+
+
+@dataclass
+class ScaleStats:
+    """What running as districts cost: per-step wall time, bytes each way, crossings."""
+
+    districts: int
+    executor: str
+    steps: int = 0
+    step_wall_s: list[float] = field(default_factory=list)
+    compute_s: dict[str, float] = field(default_factory=dict)
+    bytes_to_coordinator: int = 0
+    bytes_to_districts: int = 0
+    crossings: int = 0
+    crossings_by_kind: dict[str, int] = field(default_factory=dict)
+    unrouted: int = 0
+    in_flight_at_end: int = 0
+    wall_s: float = 0.0
+    sim_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (step times as mean, p50, p95, max)."""
+        walls = sorted(self.step_wall_s) or [0.0]
+        return {
+            "districts": self.districts, "executor": self.executor, "steps": self.steps,
+            "step_ms": {"mean": 1000 * statistics.fmean(walls), "p50": 1000 * walls[len(walls) // 2],
+                        "p95": 1000 * walls[min(len(walls) - 1, int(0.95 * len(walls)))],
+                        "max": 1000 * walls[-1]},
+            "compute_s": dict(self.compute_s), "bytes_to_coordinator": self.bytes_to_coordinator,
+            "bytes_to_districts": self.bytes_to_districts,
+            "bytes_per_step": (self.bytes_to_coordinator + self.bytes_to_districts) / max(1, self.steps),
+            "crossings": self.crossings, "crossings_by_kind": dict(self.crossings_by_kind),
+            "unrouted": self.unrouted, "in_flight_at_end": self.in_flight_at_end, "wall_s": self.wall_s,
+            "sim_s": self.sim_s,
+            "real_time_factor": self.sim_s / self.wall_s if self.wall_s > 0 else 0.0}
+
+
+@dataclass
+class DistrictEpisode:
+    """A partitioned run of a city in one mode: merged results, counters, each district's close reply."""
+
+    results: dict[str, DomainResult]
+    stats: dict[str, Any]
+    scale: ScaleStats
+    districts: list[dict[str, Any]]
+    governance: Any
+    now: Any
+
+
+class DistrictCity:
+    """A city run as districts in one mode: ``executor`` hosts the districts, this process coordinates."""
+
+    def __init__(self, city: City, *, districts: int, mode: str, seed: int, store: StateStore, out: Path,
+                 executor: Executor, key: bytes | None = None) -> None:
+        from aicity.governance.runtime import for_run
+        from aicity.loop import LoopStats, Settler
+        from aicity.orchestrate.stage import priority_table
+        from aicity.runner import orchestration_for
+
+        self.city = city
+        self.parts = partition(city, districts)
+        self.by_name: dict[str, District] = {d.name: d for d in self.parts}
+        self.mode, self.seed, self.out, self.key = mode, seed, out, key
+        self.executor = executor
+        self.store = store
+        self.governance = for_run(store=store, domains=city.domains, mode=mode, out=out,
+                                  key=_private(key))  # the city's view: equity on merged results, the policy
+        orchestrator, priority = orchestration_for(mode, self.governance.governor.policy, city)
+        self.stats = LoopStats()
+        self.settler = Settler(orchestrator, priority, priority_table({d.name: d.meta for d in city.domains}),
+                               store, IdGenerator(seed), self.stats)
+        self.scale = ScaleStats(len(self.parts), executor.name)
+        self.latest: dict[str, Entity] = {}
+        self.now: datetime | None = None
+
+    def run(self, progress: Progress | None = None) -> DistrictEpisode:
+        """Run every district to the end of the window, together; merged results."""
+        started = time.perf_counter()
+        names = [d.name for d in self.parts]
+        inbox: dict[str, list[tuple[str, Crossing]]] = {n: [] for n in names}
+        closed: list[dict[str, Any]] | None = None
+        self.executor.spawn(self.parts, mode=self.mode, seed=self.seed, out=str(self.out / "districts"),
+                            key=self.key)
+        try:
+            self.executor.call("open", [() for _ in names])
+            total = self.city.duration_s
+            done = False
+            while not done:
+                t0 = time.perf_counter()
+                args = [(inbox[n],) for n in names]
+                self.scale.bytes_to_districts += _size(args)
+                inbox = {n: [] for n in names}
+                replies = self.executor.call("propose", args)
+                self.scale.bytes_to_coordinator += _size(replies)
+                kept = self._settle(replies)
+                args2 = [(kept.get(n, []),) for n in names]
+                self.scale.bytes_to_districts += _size(args2)
+                outs = self.executor.call("act", args2)
+                self.scale.bytes_to_coordinator += _size(outs)
+                for out in outs:
+                    self.scale.compute_s[out.district] = self.scale.compute_s.get(out.district, 0.0) + out.wall_s
+                    self.scale.unrouted += out.unrouted
+                    for dom, to, crossing in out.crossings:
+                        inbox[to].append((dom, crossing))
+                        self.scale.crossings += 1
+                        kind = crossing["kind"]
+                        self.scale.crossings_by_kind[kind] = self.scale.crossings_by_kind.get(kind, 0) + 1
+                for reply in replies:
+                    self.scale.compute_s[reply.district] = (self.scale.compute_s.get(reply.district, 0.0)
+                                                            + reply.wall_s)
+                done = any(o.done for o in outs)
+                self.scale.steps += 1
+                self.scale.step_wall_s.append(time.perf_counter() - t0)
+                self.scale.sim_s = outs[0].elapsed_s
+                self.now = outs[0].time
+                if progress is not None:
+                    progress(min(self.scale.sim_s, total), total)
+            self.scale.in_flight_at_end = sum(len(v) for v in inbox.values())  # left, the window ended first
+            closed = self.executor.call("close", [() for _ in names])
+        finally:
+            self.executor.close()
+        self.scale.wall_s = time.perf_counter() - started
+        return self._episode(closed)
+
+    def _settle(self, replies: list[Any]) -> dict[str, list[Candidate]]:
+        elapsed = {round(r.elapsed_s, 6) for r in replies}
+        if len(elapsed) != 1:
+            raise UserError(f"districts fell out of step: elapsed seconds {sorted(elapsed)}")
+        candidates: list[Candidate] = []
+        for reply in replies:
+            for entity in reply.entities:
+                self.latest[entity.id] = entity
+            candidates.extend(reply.candidates)
+        snapshot = Snapshot(replies[0].time, replies[0].elapsed_s, dict(self.latest))
+        kept: dict[str, list[Candidate]] = {}
+        for cand in self.settler(candidates, snapshot):
+            kept.setdefault(cand.origin, []).append(cand)
+        return kept
+
+    def _episode(self, closed: list[dict[str, Any]] | None) -> DistrictEpisode:
+        if closed is None:
+            raise UserError("the districts did not close")
+        results: dict[str, DomainResult] = {}
+        for part in self.city:
+            dom = part.domain
+            assert isinstance(dom, Partitionable)
+            results[part.name] = dom.merge_results({c["district"]: c["results"][part.name] for c in closed})
+        stats = self.stats.to_dict()
+        for key in _ADDITIVE:
+            stats[key] = sum(int(c["stats"].get(key, 0)) for c in closed)
+        stats["steps"] = self.scale.steps
+        stats["sim_s"] = max(float(c["stats"].get("sim_s", 0.0)) for c in closed)
+        stats["wall_s"] = self.scale.wall_s
+        verdicts: dict[str, int] = {}
+        by_domain: dict[str, dict[str, int]] = {}
+        for c in closed:
+            for k, v in c["stats"].get("verdicts", {}).items():
+                verdicts[k] = verdicts.get(k, 0) + int(v)
+            for dom_name, per in c["stats"].get("by_domain", {}).items():
+                into = by_domain.setdefault(dom_name, {})
+                for k, v in per.items():
+                    into[k] = into.get(k, 0) + int(v)
+        stats["verdicts"], stats["by_domain"] = verdicts, by_domain
+        self.scale.sim_s = stats["sim_s"]
+        return DistrictEpisode(results, stats, self.scale, closed, self.governance, self.now)
+
+
+def merge_governance(city: Mapping[str, Any], districts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The city's governance summary with every district's ledger counted in (each district keeps its own)."""
+    out = dict(city)
+    out["ledger_records"] = int(city.get("ledger_records", 0)) + sum(
+        int(d["governance"].get("ledger_records", 0)) for d in districts)
+    out["ledger_verified"] = bool(city.get("ledger_verified", True)) and all(
+        bool(d["governance"].get("ledger_verified", True)) for d in districts)
+    out["district_ledgers"] = {d["district"]: {k: d["governance"].get(k) for k in (
+        "ledger_records", "ledger_verified", "ledger_root", "audit_export")} for d in districts}
+    return out
+
+
+def _size(obj: Any) -> int:
+    """Bytes ``obj`` takes pickled (what a cluster moves for it, near enough)."""
+    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _private(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(raw)

@@ -1,0 +1,146 @@
+"""One district of a partitioned city, run by its own governed loop (the body of a Ray actor).
+
+Each step the coordinator calls :meth:`DistrictLoop.propose` (what crossed in is taken in, then sense, learn
+and decide: the proposals and the entities sensed this step go back) and :meth:`DistrictLoop.act` (the kept
+proposals are governed, actuated and audited here, the twins advance one step, and what left through a border
+goes back). The district keeps its own store and tamper-evident ledger in its own folder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aicity.core.capabilities import Bordered, Crossing, RejectedInput
+from aicity.core.domain import Snapshot
+from aicity.core.entity import Entity
+from aicity.core.errors import ObservationError
+from aicity.orchestrate.stage import Candidate
+from aicity.scale.partition import District
+
+
+@dataclass
+class Proposals:
+    """What a district sends the coordinator each step: its proposals, what it sensed, its clock."""
+
+    district: str
+    elapsed_s: float
+    time: datetime
+    candidates: list[Candidate]
+    entities: list[Entity]
+    done: bool
+    wall_s: float = 0.0
+
+
+@dataclass
+class Outbound:
+    """What left a district through its borders during a step: ``(domain, neighbour, crossing)`` each."""
+
+    district: str
+    elapsed_s: float
+    time: datetime
+    crossings: list[tuple[str, str, Crossing]] = field(default_factory=list)
+    unrouted: int = 0
+    done: bool = False
+    wall_s: float = 0.0
+
+
+class DistrictLoop:
+    """A district's loop: its twins, planners, store and ledger (``out``), in one mode and seed."""
+
+    def __init__(self, district: District, *, mode: str, seed: int, out: str, key: bytes | None = None) -> None:
+        from aicity.core.store import SqliteStore
+        from aicity.runner import prepare_run
+
+        self.district = district
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStore(self.out / "city.db", series=False)
+        self.run = prepare_run(district.city, mode=mode, seed=seed, store=self.store, out=self.out,
+                               key=_key(key))
+        self.loop = self.run.loop
+        self._snapshot: Snapshot | None = None
+        self._sensed = 0
+        self.rejected_inbound = 0
+
+    def open(self) -> float:
+        """Start the district's twins; its elapsed seconds."""
+        self.loop.open()
+        return float(self.loop.parts[0].twin.elapsed_s())
+
+    def propose(self, inbound: Sequence[tuple[str, Crossing]]) -> Proposals:
+        """Take in what crossed into the district, then sense, learn and decide."""
+        started = time.perf_counter()
+        self._take_in(inbound)
+        candidates, snapshot = self.loop.propose()
+        self._snapshot = snapshot
+        cands = [Candidate(c.domain, c.proposal, c.priority, self.district.name) for c in candidates]
+        return Proposals(self.district.name, snapshot.elapsed_s, snapshot.time, cands, list(self.loop.sensed),
+                         self.loop.done(), time.perf_counter() - started)
+
+    def act(self, kept: Sequence[Candidate]) -> Outbound:
+        """Govern, actuate and audit the kept proposals, advance one step; what left through a border."""
+        started = time.perf_counter()
+        if self._snapshot is None:
+            raise RuntimeError("act() before propose()")
+        self.loop.act(kept, self._snapshot)
+        self.loop.advance()
+        elapsed = float(self.loop.parts[0].twin.elapsed_s())
+        out = Outbound(self.district.name, elapsed, self.loop.clock.now())
+        for run in self.loop.parts:
+            if not isinstance(run.twin, Bordered):
+                continue
+            for crossing in run.twin.outbound():
+                to = self.district.neighbour(run.name, crossing["via"])
+                if to is None:  # the twin named no border of this district: kept, never dropped
+                    out.unrouted += 1
+                    self.store.dead_letter(f"{run.name}.border", ObservationError(
+                        None, None, f"crossing through {crossing['via']!r}, which is no border of district "
+                        f"{self.district.name!r}"), dict(crossing), now=self.loop.clock.now())
+                    continue
+                out.crossings.append((run.name, to, crossing))
+        out.done = self.loop.done()
+        out.wall_s = time.perf_counter() - started
+        return out
+
+    def _take_in(self, inbound: Sequence[tuple[str, Crossing]]) -> None:
+        by_domain: dict[str, list[Crossing]] = {}
+        for dom, crossing in inbound:
+            by_domain.setdefault(dom, []).append(crossing)
+        twins = {r.name: r.twin for r in self.loop.parts}
+        now = self.loop.clock.now()
+        for dom, items in by_domain.items():
+            twin = twins.get(dom)
+            rejects: list[RejectedInput]
+            if not isinstance(twin, Bordered):
+                rejects = [{"source": f"{dom}.border", "reason": f"district {self.district.name!r} has no "
+                            f"{dom} twin taking crossings", "payload": dict(c)} for c in items]
+            else:
+                rejects = twin.inbound(items)
+            for item in rejects:
+                self.rejected_inbound += 1
+                self.store.dead_letter(str(item["source"]), ObservationError(None, None, str(item["reason"])),
+                                       item["payload"], now=now)
+
+    def close(self) -> dict[str, Any]:
+        """Close the twins; every domain's result, the loop's counters and the governance summary."""
+        results = self.loop.close()
+        summary = self.run.governance.summary()
+        stats = self.loop.stats.to_dict()
+        stats["rejected_inbound"] = self.rejected_inbound
+        reply = {"district": self.district.name, "results": results, "stats": stats, "governance": summary,
+                 "dead_letters": self.store.dead_letter_count, "db": str(self.out / "city.db")}
+        self.store.close()
+        return reply
+
+
+def _key(raw: bytes | None) -> Any:
+    if raw is None:
+        return None  # the deployment key where the district runs
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(raw)

@@ -1,0 +1,157 @@
+"""Where districts run: on Ray actors (a local cluster, or any cluster by address), or in this process (one
+district only: libsumo runs one simulation per process)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from aicity.core.errors import UserError
+from aicity.scale.partition import District
+
+EXECUTORS = ("ray", "local")
+
+
+class DistrictDied(UserError):
+    """A district's worker is gone (killed, crashed, its machine lost)."""
+
+    def __init__(self, district: str, why: str) -> None:
+        super().__init__(f"district {district!r}: its worker died ({why})")
+        self.district = district
+
+
+class Executor(Protocol):
+    """Runs one :class:`~aicity.scale.district.DistrictLoop` per district and calls them together."""
+
+    name: str
+
+    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None) -> None:
+        """Create every district's loop (in order)."""
+        ...
+
+    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Call ``method`` on every district with its own arguments, all at once; the replies in order."""
+        ...
+
+    def close(self) -> None:
+        """Release every worker (and the cluster when this executor started it)."""
+        ...
+
+
+class LocalExecutor:
+    """Every district in this process, called in turn (one district: the partitioned code path, no cluster)."""
+
+    name = "local"
+
+    def __init__(self, limit: int | None = 1) -> None:
+        self.loops: list[Any] = []
+        self.limit = limit
+        """The most districts it takes (None: any; a domain without libsumo can run many in one process)."""
+
+    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None) -> None:
+        """Create the district loops here."""
+        from aicity.scale.district import DistrictLoop
+
+        if self.limit is not None and len(districts) > self.limit:
+            raise UserError("the local executor runs one district (libsumo: one simulation per process); "
+                            "use --executor ray for more")
+        self.loops = [DistrictLoop(d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key)
+                      for d in districts]
+
+    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Call each loop in turn."""
+        return [getattr(loop, method)(*a) for loop, a in zip(self.loops, args, strict=True)]
+
+    def close(self) -> None:
+        """Nothing to release."""
+        self.loops = []
+
+
+class RayExecutor:
+    """Every district a Ray actor; ``address`` names a running cluster (``auto``, ``ray://host:10001``,
+    ``host:6379``) or None to start a local one with ``cpus`` CPUs. The city runs the same on either."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus: int | None = None) -> None:
+        self.address = address
+        self.cpus = cpus
+        self.actors: list[Any] = []
+        self.names: list[str] = []
+        self._started = False
+
+    def _init(self) -> Any:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reporting from an air-gapped site
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local cluster: no token written under ~/.ray
+        try:
+            import ray
+        except ImportError as exc:
+            raise UserError("districts on Ray need ray: pip install 'aicity[scale]'") from exc
+        if not ray.is_initialized():
+            try:
+                if self.address is None:
+                    ray.init(num_cpus=self.cpus, include_dashboard=False, log_to_driver=False,
+                             configure_logging=False)
+                else:
+                    ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                             configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UserError(f"cannot reach the Ray cluster at {self.address or 'a new local cluster'}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+            self._started = True
+        return ray
+
+    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None) -> None:
+        """One actor per district, spread over the cluster's nodes."""
+        ray = self._init()
+        from aicity.scale.district import DistrictLoop
+
+        remote = ray.remote(DistrictLoop)
+        self.names = [d.name for d in districts]
+        self.actors = [remote.options(num_cpus=0, scheduling_strategy="SPREAD", name=None).remote(
+            d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key) for d in districts]
+
+    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Call every actor at once and wait for all."""
+        import ray
+        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+        refs = [getattr(actor, method).remote(*a) for actor, a in zip(self.actors, args, strict=True)]
+        out: list[Any] = []
+        for name, ref in zip(self.names, refs, strict=True):
+            try:
+                out.append(ray.get(ref))
+            except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
+                raise DistrictDied(name, type(exc).__name__) from exc
+        return out
+
+    def kill(self, index: int) -> None:
+        """Kill one district's worker process (fault tests)."""
+        import ray
+
+        ray.kill(self.actors[index], no_restart=True)
+
+    def close(self) -> None:
+        """Kill the actors; stop the cluster when this executor started it."""
+        import ray
+
+        for actor in self.actors:
+            with contextlib.suppress(Exception):  # already gone
+                ray.kill(actor)
+        self.actors = []
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+
+def executor(name: str, address: str | None = None, cpus: int | None = None) -> Executor:
+    """The executor called ``name`` (``ray`` or ``local``)."""
+    if name == "ray":
+        return RayExecutor(address, cpus)
+    if name == "local":
+        if address is not None:
+            raise UserError("--ray-address needs --executor ray")
+        return LocalExecutor()
+    raise UserError(f"unknown executor {name!r}; use {' or '.join(EXECUTORS)}")
