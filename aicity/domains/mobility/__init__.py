@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from aicity.core.domain import ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
+from aicity.core.capabilities import DistrictScenario
+from aicity.core.domain import DomainResult, ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
 from aicity.core.meta import check_domain_options, parse_epoch
 from aicity.domains.mobility.meta import META, PLAUSIBILITY, edge_limits
 
@@ -60,6 +61,19 @@ class MobilityDomain(ModeControllers):
 
         return controller(name)(scenario)
 
+    def partition(self, scenario: Scenario, districts: int) -> list[DistrictScenario]:
+        """A ``gridcity-<K>`` as ``districts`` districts ``d1``..``dD`` west to east (D divides K; see
+        :mod:`.districts`); any other scenario is refused with a :class:`UserError`."""
+        from aicity.domains.mobility.districts import partition
+
+        return partition(scenario, districts)
+
+    def merge_results(self, results: Mapping[str, DomainResult]) -> DomainResult:
+        """The whole city's result from its districts' (see :func:`.merge.merge_results`)."""
+        from aicity.domains.mobility.merge import merge_results
+
+        return merge_results(results)
+
 
 def twin_config(params: Mapping[str, Any], consent: object | None = None) -> Any:
     """The :class:`~aicity.domains.mobility.twin.TwinConfig` for validated scenario options."""
@@ -82,6 +96,8 @@ def twin_config(params: Mapping[str, Any], consent: object | None = None) -> Any
         cfg.epoch = parse_epoch(p["epoch"])
     if "signal_backup_s" in p:
         cfg.signal_backup_s = float(p["signal_backup_s"])
+    if p.get("borders"):
+        cfg.borders = p["borders"]
     cfg.limits = edge_limits(p)  # already checked to fit together by META.validate
     return cfg
 

@@ -273,9 +273,15 @@ def district_delay(trips: Iterable[Trip], district_of: Mapping[str, str], *,
     return {d: sum(v) / len(v) for d, v in sorted(by.items())}
 
 
-def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_prefix: str) -> dict[str, float]:
-    """Headline KPIs; ``delay_s`` and the trip figures count normal vehicles only, emergency trips apart."""
+def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_prefix: str,
+              left: frozenset[tuple[str, float]] = frozenset()) -> dict[str, float]:
+    """Headline KPIs; ``delay_s`` and the trip figures count normal vehicles only, emergency trips apart.
+
+    ``left`` names the trips (vehicle, depart) that ended at a district's border: segments of a trip that goes
+    on elsewhere, counted in the means but neither as finished nor as unfinished.
+    """
     normal = [t for t in trips if not t.id.startswith(ev_prefix)]
+    ended = [t for t in normal if (t.id, t.depart) not in left]
     evs = [t for t in trips if t.id.startswith(ev_prefix)]
     never_n = [d for v, d in never if not v.startswith(ev_prefix)]
     never_ev = [d for v, d in never if v.startswith(ev_prefix)]
@@ -287,8 +293,8 @@ def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_pref
         "delay_all_s": resco_delay(trips, [d for _, d in never]),
         "trip_time_s": sum(t.duration for t in normal) / len(normal) if normal else 0.0,
         "wait_s": sum(t.waiting for t in normal) / len(normal) if normal else 0.0,
-        "finished": float(sum(t.finished for t in normal)),
-        "unfinished": float(sum(not t.finished for t in normal)),
+        "finished": float(sum(t.finished for t in ended)),
+        "unfinished": float(sum(not t.finished for t in ended)),
         "never_inserted": float(len(never_n)),
         "vehicles": float(len(normal) + len(never_n)),
         "ev_trips": float(len(evs) + len(never_ev)),
@@ -329,16 +335,67 @@ def edge_shapes(net_path: str, limit: int = 5000) -> list[list[list[float]]]:
     return shapes
 
 
+def trip_kpis(trips: Sequence[Trip], never: Sequence[tuple[str, float]], occ: Occupancy,
+              district_of: Mapping[str, str], begin_s: float, end_s: float,
+              left: frozenset[tuple[str, float]] = frozenset()) -> tuple[dict[str, float], dict[str, dict[str, float]],
+                                                                         dict[str, dict[str, int]],
+                                                                         list[tuple[float, float]]]:
+    """KPIs, groups (district, time of day), group counts and the delay series of a run's trips."""
+    kpis = summarise(trips, never, EV_PREFIX, left)
+    normal = [t for t in trips if not t.id.startswith(EV_PREFIX)]
+    never_n = [(v, d) for v, d in never if not v.startswith(EV_PREFIX)]
+    kpis["person_delay_s"] = person_delay(normal, never_n, occ)
+    groups: dict[str, dict[str, float]] = {}
+    counts: dict[str, dict[str, int]] = {"district": {}, "time_of_day": {}}
+    if district_of:
+        groups["district"] = district_delay(normal, district_of, counts=counts["district"])
+    kpis["district_delay_min_max"] = min_max_ratio(groups.get("district", {}).values())
+    kpis["district_delay_jain"] = jain(groups.get("district", {}).values())
+    samples = [(t.depart, t.delay) for t in normal] + [(end_s - d, d) for _, d in never_n]
+    groups["time_of_day"] = time_of_day_delay(samples, counts=counts["time_of_day"])
+    return kpis, groups, counts, delay_series(trips, begin_s, EV_PREFIX)
+
+
+def signal_kpis(kpis: dict[str, float], per_signal: Mapping[str, float]) -> None:
+    """Add the evenness of delay over signals to ``kpis``."""
+    kpis["signal_delay_min_max"] = min_max_ratio(per_signal.values())
+    kpis["signal_delay_jain"] = jain(per_signal.values())
+
+
+def pop_counts(kpis: dict[str, float]) -> dict[str, float]:
+    """Move the figures that are neither better nor worse (:data:`COUNTS`) out of ``kpis``."""
+    return {k: kpis.pop(k) for k in COUNTS}
+
+
+def segments(trips: Sequence[Trip], never: Sequence[tuple[str, float]], left: frozenset[tuple[str, float]],
+             district_of: Mapping[str, str], end_s: float) -> list[dict[str, Any]]:
+    """Every passage of a vehicle through a district (``status``: ``arrived`` at its destination, ``left``
+    through a border, ``driving`` at the end, ``pending``: never entered it), for
+    :func:`aicity.domains.mobility.merge.merge_results`."""
+    out: list[dict[str, Any]] = [
+        {"id": t.id, "depart": t.depart, "duration": t.duration, "time_loss": t.time_loss,
+         "depart_delay": t.depart_delay, "waiting": t.waiting, "block": district_of.get(t.depart_edge),
+         "status": "left" if (t.id, t.depart) in left else ("arrived" if t.finished else "driving")} for t in trips]
+    out.extend({"id": v, "depart": end_s - d, "duration": 0.0, "time_loss": 0.0, "depart_delay": d, "waiting": 0.0,
+                "block": None, "status": "pending"} for v, d in never)
+    return out
+
+
 def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> DomainResult:
-    """The :class:`DomainResult` of a closed twin."""
+    """The :class:`DomainResult` of a closed twin (of one district: its passages, with ``extra["segments"]``)."""
 
     assert twin.net is not None
     net = twin.net
     trips = read_tripinfo(twin.tripinfo_path)
-    kpis = summarise(trips, never, EV_PREFIX)
-    kpis["person_delay_s"] = person_delay([t for t in trips if not t.id.startswith(EV_PREFIX)],
-                                          [(v, d) for v, d in never if not v.startswith(EV_PREFIX)],
-                                          read_occupancy(twin.cfg.routes))
+    border = twin.border
+    left = frozenset([*border.left, *border.pending_ends()]) if border is not None else frozenset()
+    taz = read_taz([*twin.cfg.additional, twin.cfg.net])
+    sig_xy = signal_positions(net)
+    signal_district = quadrant_districts(sig_xy) if not taz else {}
+    district_of = taz or edge_districts(net, signal_district)
+    end_s = twin.begin_s + twin.elapsed_s()
+    kpis, groups, counts, delays = trip_kpis(trips, never, read_occupancy(twin.cfg.routes), district_of,
+                                             twin.begin_s, end_s, left)
     kpis["dark_signal_s"] = twin.power.dark_s
     kpis["battery_signal_s"] = twin.power.battery_s
     piece_signal: dict[str, str] = {}
@@ -350,23 +407,8 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
             if i == 0:
                 stopline.add(p.id)
     per_signal = read_e2_signal_delay(twin.output_dir / "e2.xml", piece_signal, stopline)
-    groups: dict[str, dict[str, float]] = {"signal": per_signal}
-    kpis["signal_delay_min_max"] = min_max_ratio(per_signal.values())
-    kpis["signal_delay_jain"] = jain(per_signal.values())
-    normal = [t for t in trips if not t.id.startswith(EV_PREFIX)]
-    taz = read_taz([*twin.cfg.additional, twin.cfg.net])
-    sig_xy = signal_positions(net)
-    signal_district = quadrant_districts(sig_xy) if not taz else {}
-    district_of = taz or edge_districts(net, signal_district)
-    counts: dict[str, dict[str, int]] = {"district": {}, "time_of_day": {}}
-    if district_of:
-        groups["district"] = district_delay(normal, district_of, counts=counts["district"])
-    kpis["district_delay_min_max"] = min_max_ratio(groups.get("district", {}).values())
-    kpis["district_delay_jain"] = jain(groups.get("district", {}).values())
-    end_s = twin.begin_s + twin.elapsed_s()
-    groups["time_of_day"] = time_of_day_delay(
-        [(t.depart, t.delay) for t in normal] + [(end_s - d, d) for v, d in never if not v.startswith(EV_PREFIX)],
-        counts=counts["time_of_day"])
+    groups = {"signal": per_signal, **groups}
+    signal_kpis(kpis, per_signal)
     statuses = Counter(o.status for o in twin.outcomes)
     for s in ("applied", "clamped", "refused"):
         kpis[f"actions_{s}"] = float(statuses.get(s, 0))
@@ -375,7 +417,7 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
     ev_trips = [{"id": t.id, "depart_s": t.depart - twin.begin_s, "travel_s": t.duration + t.depart_delay,
                  "finished": t.finished} for t in trips if t.id.startswith(EV_PREFIX)]
     extra: dict[str, Any] = {
-        "counts": {k: kpis.pop(k) for k in COUNTS}, "sim_s": twin.elapsed_s(),
+        "counts": pop_counts(kpis), "sim_s": twin.elapsed_s(),
         "scenario": twin.scenario.name, "mode": twin.mode, "seed": twin.seed,
         "signal_xy": {s: [x, y] for s, (x, y) in sig_xy.items()},
         "positions": {"signal": {s: [x, y] for s, (x, y) in sig_xy.items()}},
@@ -385,5 +427,9 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
         "edges_xy": edge_shapes(twin.cfg.net),
         "ev_plan": twin.ev_plan, "ev_trips": ev_trips,
     }
-    series = {"delay_s": delay_series(trips, twin.begin_s, EV_PREFIX), "queue_veh": twin.queue_series}
+    if border is not None:
+        extra["border"] = border.extra()
+        extra["segments"] = segments(trips, never, left, district_of, end_s)
+        extra["begin_s"] = twin.begin_s
+    series = {"delay_s": delays, "queue_veh": twin.queue_series}
     return DomainResult(kpis=kpis, groups=groups, series=series, extra=extra)

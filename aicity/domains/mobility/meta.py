@@ -65,6 +65,12 @@ def _faults(value: Any) -> Any:
     return value
 
 
+def _borders(value: Any) -> Any:
+    from aicity.domains.mobility.border import check_borders
+
+    return None if value is None else check_borders(value)
+
+
 OPTIONS = (
     epoch_option(),
     Option("decision_interval_s", float, 10.0, "seconds between decisions (SUMO steps whole seconds)", "s",
@@ -87,6 +93,8 @@ OPTIONS = (
     Option("signal_backup_s", float, 300.0, "battery backup of each signal cabinet after mains is lost, then the "
            "signal goes dark (an assumption: typical UPS sizes; no data for this city)", "s", minimum=0,
            maximum=86400, step=1),
+    Option("borders", dict, None, 'a district\'s border edges, set by partition: {"district": name, "out": {edge: '
+           'district}, "in": {edge: district}}', parse=_borders),
 )
 """Scenario options (``aicity run --set KEY=VALUE``), validated up front."""
 

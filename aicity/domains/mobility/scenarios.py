@@ -1,7 +1,8 @@
-"""Mobility scenarios: every map shipped in the ``sumo-rl`` wheel, our built-in grid, or any ``.sumocfg``.
+"""Mobility scenarios: every map shipped in the ``sumo-rl`` wheel, our built-in grids, or any ``.sumocfg``.
 
 The wheel's files are read where it installed them (never copied: their licences are not ours). Its RESCO maps
 run their own ``.sumocfg``; its other maps are described in :mod:`aicity.domains.mobility.sumo_rl_maps`.
+The generated ``gridcity-<K>`` rows of districts are in :mod:`aicity.domains.mobility.gridcity`.
 """
 
 from __future__ import annotations
@@ -145,8 +146,11 @@ def _scenario(name: str, cfg_path: Path, description: str) -> Scenario:
 
 def builtin_scenarios() -> list[Scenario]:
     """Every scenario known by name: the built-in grid, then the RESCO and other maps the sumo-rl wheel provides."""
+    from aicity.domains.mobility import gridcity
+
     out = [_scenario("grid3x3", BUILTIN["grid3x3"],
                      "built-in 3x3 signalised grid, 1 h, east-west heavy demand, 4 districts")]
+    out.extend(gridcity.scenario(k) for k in gridcity.LISTED)
     folder = resco_dir()
     if folder is not None:
         for m in RESCO_MAPS:
@@ -169,6 +173,11 @@ def resolve(name_or_path: str) -> Scenario | None:
         key = key.split("/", 1)[1]
     if key in BUILTIN:
         return _scenario(key, BUILTIN[key], "built-in 3x3 signalised grid, 1 h, 4 districts")
+    from aicity.domains.mobility import gridcity
+
+    k = gridcity.districts_of(key)
+    if k is not None:
+        return gridcity.scenario(k)
     if key in RESCO_MAPS:
         folder = resco_dir()
         if folder is None:

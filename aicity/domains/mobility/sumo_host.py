@@ -8,6 +8,7 @@ once per second up to the latest time asked, calling every rider's hooks before 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -35,12 +36,18 @@ class SumoHost:
     def start(cls, args: list[str], *, begin_s: float, end_s: float, use_traci: bool = False,
               name: str = "") -> SumoHost:
         """Start SUMO with ``args`` (libsumo, or TraCI when asked); a refused input is a :class:`UserError`."""
-        if use_traci:
-            import traci as api
-        else:
-            import libsumo as api
         try:
-            api.start(args)
+            if use_traci:  # a labelled connection of its own: several TraCI simulations may run in one process
+                import traci
+
+                label = f"aicity-{name}-{uuid.uuid4().hex[:8]}"
+                traci.start(args, label=label)
+                api: Any = traci.getConnection(label)
+            else:
+                import libsumo
+
+                api = libsumo
+                api.start(args)
         except Exception as exc:
             raise UserError(f"SUMO could not load scenario {name!r}: {exc}") from exc
         return cls(api, begin_s, end_s)

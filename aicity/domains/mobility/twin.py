@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aicity.core.capabilities import EdgeActionData
+from aicity.core.capabilities import Crossing, EdgeActionData, RejectedInput
 from aicity.core.domain import DomainResult, ForecastProvider, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
+from aicity.domains.mobility.border import BorderPort
 from aicity.domains.mobility.const import (
     EV_PREFIX,
     EV_TYPE,
@@ -97,6 +98,8 @@ class TwinConfig:
     shared: dict[str, object] | None = None  # the run's shared simulators (RunServices.shared): SUMO goes there
     signal_backup_s: float = 300.0
     """Battery backup of each signal cabinet after mains is lost (s); then the signal goes dark."""
+    borders: dict[str, Any] | None = None
+    """The district's border edges (the ``borders`` option of a partitioned scenario); None: a whole city."""
 
 
 class SumoTwin:
@@ -147,6 +150,7 @@ class SumoTwin:
         self.power = CabinetPower((), self.config.signal_backup_s)  # every signal's cabinet, set at start()
         self._power_events: list[EdgeActionData] = []
         self._stopped = False  # the stop button / a demotion: signals coming back from dark stay on fixed time
+        self.border: BorderPort | None = None  # a district's borders (set at start when the scenario has some)
         self.probes: Any = None  # ProbeFeed when probe data is on (AI City mode only: nothing else reads it)
         if self.config.probes is not None and mode == "ai":
             from aicity.domains.mobility.probes import ProbeFeed
@@ -196,6 +200,8 @@ class SumoTwin:
                 "--additional-files", ",".join([*self.cfg.additional, str(det_file), str(ev_file)])]
         if self.cfg.routes:
             args += ["-r", ",".join(self.cfg.routes)]
+        if self.config.borders:  # a trip's waiting time is summed over its districts: remember all of it
+            args += ["--waiting-time-memory", f"{self.end_s - self.begin_s + 1:g}"]
         try:
             self.host = SumoHost.start(args, begin_s=self.begin_s, end_s=self.end_s, use_traci=self.config.use_traci,
                                        name=self.scenario.name)
@@ -205,6 +211,9 @@ class SumoTwin:
             raise
         self._sumo = self.host.api
         self.host.on_step(before=self._before_step, after=self._after_step)
+        if self.config.borders:
+            self.border = BorderPort.of(self.config.borders, self._sumo, self.begin_s)
+            self.host.on_step(after=self.border.after_step)
         if self.config.shared is not None:  # other twins of the city ride on this simulation
             self.config.shared[SHARED_NAME] = self.host
             self.config.shared[SIGNALS_SHARED_NAME] = self  # the signals' power port (SignalPowerPort)
@@ -304,6 +313,18 @@ class SumoTwin:
         tl.setPhase(sid, prog_idx)
         tl.setPhaseDuration(sid, remaining)
         edge.handed_over()
+
+    # ----- borders (a district of a partitioned city) --------------------------------------------------
+    def outbound(self) -> list[Crossing]:
+        """Vehicles that left through this district's border edges since the last call (see :mod:`.border`)."""
+        return self.border.outbound() if self.border is not None else []
+
+    def inbound(self, crossings: list[Crossing]) -> list[RejectedInput]:
+        """Insert the vehicles that crossed into this district; the ones it cannot take come back with a reason."""
+        if self.border is None:
+            return [{"source": "border", "reason": f"scenario {self.scenario.name!r} has no borders", "payload": c}
+                    for c in crossings]
+        return self.border.inbound(crossings)
 
     # ----- power (the city coupler's port) ---------------------------------------------------------------
     def set_mains(self, tls: str, powered: bool, t_s: float | None = None) -> None:
