@@ -10,7 +10,8 @@ Differences from a whole-city run: an exchange happens once per decision interva
 the end of a border edge waits there until the exchange (``border_lag_s``); a vehicle added at an exchange enters
 at the end of SUMO's next step (1 s behind); and queues on a border edge are seen only in the receiving district
 (the sending one drives to its dead end freely), so a vehicle may be inserted later than it arrived (its
-``departDelay``).
+``departDelay``). When SUMO refuses a vehicle at the speed it crossed with (a red light or a queue right
+ahead in the receiving district), it is added again at the highest safe speed a step later (``retried``).
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ class BorderPort:
     left: list[tuple[str, float]] = field(default_factory=list)
     """(vehicle, its segment's depart time) of every segment that ended at a border (sent or waiting)."""
     received: int = 0
+    retried: int = 0
+    """Vehicles SUMO refused at the speed they crossed with (unsafe there) and that were added again at the
+    highest safe speed."""
     lag_s: float = 0.0
     lag_n: int = 0
     _seen: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ended: list[dict[str, Any]] = field(default_factory=list)
     _prior: dict[str, dict[str, float]] = field(default_factory=dict)
     _lengths: dict[str, float] = field(default_factory=dict)
+    _entering: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, spec: Mapping[str, Any], api: Any, begin_s: float) -> BorderPort:
@@ -65,11 +70,32 @@ class BorderPort:
     def after_step(self, t: float) -> None:
         """After each step: note who reached a border edge's end, remember who is on one now."""
         self.now_s = t
+        if self._entering:
+            self._retry_refused()
         for vid in self.api.simulation.getArrivedIDList():
             snap = self._seen.get(vid)
             if snap is not None:
                 self._ended.append({**snap, "pos": self._length(snap["lane_id"]), "arrived_s": t - self.begin_s})
         self._seen = {vid: self._snapshot(vid) for vid in self._on_borders()}
+
+    def _retry_refused(self) -> None:
+        """Add again, at the highest safe speed, what SUMO dropped because its given speed was unsafe there."""
+        sim = self.api.simulation
+        for vid in sim.getDepartedIDList():
+            self._entering.pop(vid, None)
+        waiting = set(sim.getPendingVehicles())
+        for vid, add in sorted(self._entering.items()):
+            if vid not in waiting:
+                self.api.vehicle.add(vid, add["route"], typeID=add["vtype"], depart="now", departLane=add["lane"],
+                                     departPos=add["pos"], departSpeed="max")
+                self.api.vehicle.setParameter(vid, ROUTE_PARAM, add["full"])
+                self.retried += 1
+
+    def not_entered(self, known: set[str]) -> list[tuple[str, float]]:
+        """Vehicles handed in that SUMO has not inserted nor listed as pending yet (added at the very end), with
+        the seconds they waited, for the run's never-inserted list."""
+        return [(vid, self.now_s - float(add["at"])) for vid, add in sorted(self._entering.items())
+                if vid not in known]
 
     def _on_borders(self) -> list[str]:
         return [vid for e in sorted(self.out) for vid in self.api.edge.getLastStepVehicleIDs(e)]
@@ -157,11 +183,14 @@ class BorderPort:
         prior = {k: float(trip[k]) for k in ("depart_s", "depart_delay_s", "time_loss_s", "waiting_s", "segments")
                  if isinstance(trip.get(k), int | float) and math.isfinite(trip[k])}
         rid = f"aicity_border_{vid}_{self.received}"
+        add = {"route": rid, "vtype": vtype, "lane": str(lane), "pos": f"{min(pos, length):.2f}",
+               "full": " ".join(route), "at": f"{self.now_s:g}"}
         try:
             api.route.add(rid, cut)
-            api.vehicle.add(vid, rid, typeID=vtype, depart="now", departLane=str(lane),
-                            departPos=f"{min(pos, length):.2f}", departSpeed=f"{speed:.2f}")
-            api.vehicle.setParameter(vid, ROUTE_PARAM, " ".join(route))
+            api.vehicle.add(vid, rid, typeID=vtype, depart="now", departLane=add["lane"], departPos=add["pos"],
+                            departSpeed=f"{speed:.2f}")
+            api.vehicle.setParameter(vid, ROUTE_PARAM, add["full"])
+            self._entering[vid] = add
         except Exception as exc:  # SUMO's own refusal (libsumo and TraCI raise different classes)
             raise UserError(f"SUMO refused the vehicle: {exc}") from exc
         self._prior[vid] = prior
@@ -174,7 +203,8 @@ class BorderPort:
     def extra(self) -> dict[str, Any]:
         """What the district's result carries about its borders."""
         return {"district_out": dict(self.out), "district_in": dict(self.entries), "crossed_out": len(self.left),
-                "crossed_in": self.received, "border_lag_s": self.lag_s, "border_lag_n": self.lag_n}
+                "crossed_in": self.received, "retried": self.retried, "border_lag_s": self.lag_s,
+                "border_lag_n": self.lag_n}
 
 
 def _number(p: Mapping[str, Any], key: str) -> float:

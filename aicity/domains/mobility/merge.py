@@ -91,6 +91,7 @@ def merge_results(results: Mapping[str, DomainResult]) -> DomainResult:
         "ev_plan": [e for r in parts for e in r.extra.get("ev_plan", [])],
         "ev_trips": [e for r in parts for e in r.extra.get("ev_trips", [])],
         "border": {"crossings": sum(int(b.get("crossed_in", 0)) for b in borders),
+                   "retried": sum(int(b.get("retried", 0)) for b in borders),
                    "border_lag_s": sum(float(b.get("border_lag_s", 0.0)) for b in borders),
                    "border_lag_n": sum(int(b.get("border_lag_n", 0)) for b in borders)},
     }

@@ -704,6 +704,8 @@ class SumoTwin:
             raise UserError("the twin was not started")
         veh = self._sumo.vehicle
         never = [(v, float(veh.getDepartDelay(v))) for v in self._sumo.simulation.getPendingVehicles()]
+        if self.border is not None:
+            never += self.border.not_entered({v for v, _ in never})
         self.host.close()
         self._running = False
         assert self.net is not None and self._tmp is not None
