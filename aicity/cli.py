@@ -18,7 +18,7 @@ from aicity.core.errors import UserError
 Command = Callable[[argparse.Namespace], int]
 
 PLUGGED = (("aicity.forecast.cli", "add_parser", None), ("aicity.governance.cli", "add_parsers", None),
-           ("aicity.platform.cli", "add_parsers", "add_bench"))
+           ("aicity.platform.cli", "add_parsers", "add_bench"), ("aicity.scale.cli", "add_parsers", "add_bench"))
 """Sub-packages with their own commands: (module, function adding commands, function adding benchmarks)."""
 COMMANDS_GROUP = "aicity.commands"
 """Entry points ``name = "module:add_commands"``; ``add_commands(commands, bench)`` adds a domain's own

@@ -163,3 +163,12 @@ class Partitionable(Protocol):
     def merge_results(self, results: Mapping[str, DomainResult]) -> DomainResult:
         """The whole scenario's result from every district's, by district name."""
         ...
+
+
+@runtime_checkable
+class ScalingFamily(Protocol):
+    """A partitionable domain with a family of scenarios made of equal districts (scaling benchmarks)."""
+
+    def scaling_scenario(self, districts: int) -> str:
+        """The name of its scenario made of ``districts`` equal districts."""
+        ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {key} | " + " | ".join(_fmt(report["modes"][m]["loop"].get(key)) for m in modes) + " |")
     lines.append("| dead letters | " + " | ".join(_fmt(report["modes"][m]["dead_letters"]) for m in modes) + " |")
     lines += _equity_lines(report)
+    lines += _district_lines(report, modes)
     for mode in modes:
         lines += _orchestration_lines(report, mode)
     for mode in modes:
@@ -235,6 +236,27 @@ def _equity_lines(report: dict[str, Any]) -> list[str]:
             "Each domain's declared KPI per group; ratio = best/worst group (flagged below 0.8, the four-fifths rule).",
             "", "| domain | group | mode | n | ratio | difference | Jain | worst-off | flag |",
             "|---|---|---|---:|---:|---:|---:|---|---|", *rows]
+
+
+def _district_lines(report: dict[str, Any], modes: Sequence[str]) -> list[str]:
+    scales = {m: report["modes"][m].get("scale") for m in modes if report["modes"][m].get("scale")}
+    if not scales:
+        return []
+    first = next(iter(scales.values()))
+    lines = ["", "## Districts", "", f"The city ran as {first['districts']} districts on {first['executor']}, "
+             "stepping together each decision interval; each district keeps its own store and ledger "
+             "(`<mode>/districts/<name>/`). Bytes are what moved between the coordinator and the districts.", "",
+             "| | " + " | ".join(LABELS.get(m, m) for m in scales) + " |", "|---|" + "---:|" * len(scales)]
+    rows: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
+            ("time per step, mean (ms)", lambda s: s["step_ms"]["mean"]),
+            ("time per step, p95 (ms)", lambda s: s["step_ms"]["p95"]),
+            ("bytes per step", lambda s: s["bytes_per_step"]), ("crossings", lambda s: s["crossings"]),
+            ("in flight at the end", lambda s: s["in_flight_at_end"]),
+            ("unrouted crossings", lambda s: s["unrouted"]),
+            ("start-up (s)", lambda s: s["open_s"]), ("x real time (loop)", lambda s: s["real_time_factor"]))
+    for label, get in rows:
+        lines.append(f"| {label} | " + " | ".join(_fmt(get(s)) for s in scales.values()) + " |")
+    return lines
 
 
 def _orchestration_lines(report: dict[str, Any], mode: str) -> list[str]:

@@ -50,6 +50,8 @@ class ScaleStats:
     crossings_by_kind: dict[str, int] = field(default_factory=dict)
     unrouted: int = 0
     in_flight_at_end: int = 0
+    open_s: float = 0.0
+    loop_s: float = 0.0
     wall_s: float = 0.0
     sim_s: float = 0.0
 
@@ -65,9 +67,9 @@ class ScaleStats:
             "bytes_to_districts": self.bytes_to_districts,
             "bytes_per_step": (self.bytes_to_coordinator + self.bytes_to_districts) / max(1, self.steps),
             "crossings": self.crossings, "crossings_by_kind": dict(self.crossings_by_kind),
-            "unrouted": self.unrouted, "in_flight_at_end": self.in_flight_at_end, "wall_s": self.wall_s,
-            "sim_s": self.sim_s,
-            "real_time_factor": self.sim_s / self.wall_s if self.wall_s > 0 else 0.0}
+            "unrouted": self.unrouted, "in_flight_at_end": self.in_flight_at_end, "open_s": self.open_s,
+            "loop_s": self.loop_s, "wall_s": self.wall_s, "sim_s": self.sim_s,
+            "real_time_factor": self.sim_s / self.loop_s if self.loop_s > 0 else 0.0}
 
 
 @dataclass
@@ -118,6 +120,7 @@ class DistrictCity:
                             key=self.key)
         try:
             self.executor.call("open", [() for _ in names])
+            self.scale.open_s = time.perf_counter() - started  # workers, twins and (maybe) the cluster started
             total = self.city.duration_s
             done = False
             while not done:
@@ -150,6 +153,7 @@ class DistrictCity:
                 self.now = outs[0].time
                 if progress is not None:
                     progress(min(self.scale.sim_s, total), total)
+            self.scale.loop_s = time.perf_counter() - started - self.scale.open_s
             self.scale.in_flight_at_end = sum(len(v) for v in inbox.values())  # left, the window ended first
             closed = self.executor.call("close", [() for _ in names])
         finally:

@@ -53,22 +53,24 @@ class DistrictLoop:
     """A district's loop: its twins, planners, store and ledger (``out``), in one mode and seed."""
 
     def __init__(self, district: District, *, mode: str, seed: int, out: str, key: bytes | None = None) -> None:
-        from aicity.core.store import SqliteStore
-        from aicity.runner import prepare_run
-
         self.district = district
+        self.mode, self.seed, self.key = mode, seed, key
         self.out = Path(out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(self.out / "city.db", series=False)
-        self.run = prepare_run(district.city, mode=mode, seed=seed, store=self.store, out=self.out,
-                               key=_key(key))
-        self.loop = self.run.loop
         self._snapshot: Snapshot | None = None
-        self._sensed = 0
         self.rejected_inbound = 0
 
     def open(self) -> float:
-        """Start the district's twins; its elapsed seconds."""
+        """Build the district's governed loop (store, ledger, twins) and start it; its elapsed seconds.
+
+        Done here, not in the constructor, so a refusal reaches the coordinator as the district's own error."""
+        from aicity.core.store import SqliteStore
+        from aicity.runner import prepare_run
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStore(self.out / "city.db", series=False)
+        self.run = prepare_run(self.district.city, mode=self.mode, seed=self.seed, store=self.store, out=self.out,
+                               key=_key(self.key))
+        self.loop = self.run.loop
         self.loop.open()
         return float(self.loop.parts[0].twin.elapsed_s())
 

@@ -22,6 +22,27 @@ class DistrictDied(UserError):
         self.district = district
 
 
+class DistrictFailed(UserError):
+    """A district's loop raised an unexpected error (its traceback is the cause)."""
+
+    def __init__(self, district: str, exc: BaseException) -> None:
+        first = str(getattr(exc, "cause", None) or exc).strip().splitlines()
+        super().__init__(f"district {district!r} failed: {first[-1] if first else type(exc).__name__}")
+        self.district = district
+
+
+def _cause(exc: BaseException) -> UserError | None:
+    """The :class:`UserError` a remote district raised, if that is what ``exc`` carries."""
+    seen: BaseException | None = getattr(exc, "cause", None) or exc.__cause__
+    for _ in range(5):
+        if seen is None:
+            return None
+        if type(seen) is not type(exc) and isinstance(seen, UserError):
+            return seen
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    return None
+
+
 class Executor(Protocol):
     """Runs one :class:`~aicity.scale.district.DistrictLoop` per district and calls them together."""
 
@@ -91,9 +112,9 @@ class RayExecutor:
             raise UserError("districts on Ray need ray: pip install 'aicity[scale]'") from exc
         if not ray.is_initialized():
             try:
-                if self.address is None:
-                    ray.init(num_cpus=self.cpus, include_dashboard=False, log_to_driver=False,
-                             configure_logging=False)
+                if self.address is None:  # always a new cluster of our own, on this machine's loopback only
+                    ray.init(address="local", num_cpus=self.cpus, include_dashboard=False, log_to_driver=False,
+                             configure_logging=False, _node_ip_address="127.0.0.1")
                 else:
                     ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                              configure_logging=False)
@@ -116,15 +137,20 @@ class RayExecutor:
     def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Call every actor at once and wait for all."""
         import ray
-        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+        from ray.exceptions import RayActorError, RayTaskError
 
         refs = [getattr(actor, method).remote(*a) for actor, a in zip(self.actors, args, strict=True)]
         out: list[Any] = []
         for name, ref in zip(self.names, refs, strict=True):
             try:
                 out.append(ray.get(ref))
-            except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
-                raise DistrictDied(name, type(exc).__name__) from exc
+            except (RayTaskError, RayActorError) as exc:
+                cause = _cause(exc)
+                if cause is not None:  # the district refused something: its own one-line message
+                    raise UserError(f"district {name!r}: {cause}") from exc
+                if isinstance(exc, RayActorError):
+                    raise DistrictDied(name, type(exc).__name__) from exc
+                raise DistrictFailed(name, exc) from exc
         return out
 
     def kill(self, index: int) -> None:

@@ -74,6 +74,10 @@ class MobilityDomain(ModeControllers):
 
         return merge_results(results)
 
+    def scaling_scenario(self, districts: int) -> str:
+        """The generated grid city of ``districts`` equal 3x3-signal districts (scaling benchmarks)."""
+        return f"gridcity-{districts}"
+
 
 def twin_config(params: Mapping[str, Any], consent: object | None = None) -> Any:
     """The :class:`~aicity.domains.mobility.twin.TwinConfig` for validated scenario options."""

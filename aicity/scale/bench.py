@@ -1,0 +1,134 @@
+"""``aicity bench scale``: strong and weak scaling of a city run as districts on Ray, against one process.
+
+Every episode runs the product's loop — :func:`aicity.runner.bench_run` for one process,
+:class:`aicity.scale.coordinator.DistrictCity` (the code ``aicity run --districts`` runs) for districts — in a
+fresh worker process, one at a time (each district run starts its own local Ray cluster, not counted in the
+loop's time). Weak scaling: a city of ``k`` equal districts as ``k`` districts, for each ``k``; strong scaling:
+the largest city as 1, 2, 4 … districts. Each record carries the loop's time per step, the bytes moved per step,
+the crossings, the real-time factor and the headline KPIs beside the one-process run's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aicity.core.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScaleTask:
+    """One episode: ``districts`` = 0 runs the city in one process (the reference)."""
+
+    scenario: str
+    districts: int
+    seed: int
+    duration_s: float | None
+    mode: str = "ai"
+    study: str = "weak"
+
+
+def default_family() -> tuple[str, Any]:
+    """The first installed domain with a family of equal-district scenarios, and that domain."""
+    from aicity.core.capabilities import ScalingFamily
+    from aicity.core.domain import discover, warn_plugin
+
+    for dom in discover(on_error=warn_plugin).values():
+        if isinstance(dom, ScalingFamily):
+            return dom.name, dom
+    raise UserError("no installed domain has a family of equal-district scenarios; pass --scenario with {k}")
+
+
+def _headlines(city: Any, results: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in city:
+        for kpi in part.domain.meta.headline():
+            value = results[part.name].kpis.get(kpi.name)
+            if value is not None:
+                out[f"{part.name}.{kpi.name}"] = float(value)
+    return out
+
+
+def run_scale_task(task: ScaleTask) -> dict[str, Any]:
+    """One record (a module-level function: episodes run in spawned workers)."""
+    import tempfile
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from aicity.core.store import SqliteStore
+    from aicity.runner import bench_run, load_city
+
+    city = load_city(task.scenario, None, task.duration_s)
+    rec: dict[str, Any] = {"study": task.study, "scenario": task.scenario, "districts": task.districts,
+                           "seed": task.seed, "mode": task.mode}
+    t0 = time.perf_counter()
+    if task.districts == 0:
+        ep = bench_run(city, mode=task.mode, seed=task.seed)
+        stats = ep.stats
+        rec.update(sim_s=stats.sim_s, loop_s=stats.wall_s, steps=stats.steps,
+                   step_ms=1000 * stats.wall_s / max(1, stats.steps), bytes_per_step=0.0, crossings=0,
+                   observations_per_step=stats.observations / max(1, stats.steps),
+                   proposals=stats.proposals, actuated=stats.actuated)
+        rec["kpis"] = _headlines(city, ep.results)
+    else:
+        from aicity.scale.coordinator import DistrictCity
+        from aicity.scale.executors import RayExecutor
+
+        key = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        with tempfile.TemporaryDirectory(prefix="aicity-scale-") as tmp:
+            store = SqliteStore(":memory:", series=False)
+            try:
+                run = DistrictCity(city, districts=task.districts, mode=task.mode, seed=task.seed, store=store,
+                                   out=Path(tmp), executor=RayExecutor(), key=key)
+                dep = run.run()
+            finally:
+                store.close()
+        sc = dep.scale.to_dict()
+        rec.update(sim_s=sc["sim_s"], loop_s=sc["loop_s"], open_s=sc["open_s"], steps=sc["steps"],
+                   step_ms=sc["step_ms"]["mean"], step_p95_ms=sc["step_ms"]["p95"],
+                   bytes_per_step=sc["bytes_per_step"], crossings=sc["crossings"],
+                   in_flight_at_end=sc["in_flight_at_end"],
+                   district_compute_ms=1000 * max(sc["compute_s"].values()) / max(1, sc["steps"]),
+                   observations_per_step=dep.stats["observations"] / max(1, sc["steps"]),
+                   proposals=dep.stats["proposals"], actuated=dep.stats["actuated"])
+        rec["kpis"] = _headlines(city, dep.results)
+    rec["x_real_time"] = rec["sim_s"] / rec["loop_s"] if rec["loop_s"] > 0 else 0.0
+    rec["wall_s"] = time.perf_counter() - t0
+    return rec
+
+
+def tasks_for(name_of: Callable[[int], str], sizes: Sequence[int], seed: int,
+              duration_s: float | None) -> list[ScaleTask]:
+    """Weak scaling over ``sizes`` (one process and as many districts), then strong scaling of the largest."""
+    tasks: list[ScaleTask] = []
+    for k in sizes:
+        tasks += [ScaleTask(name_of(k), 0, seed, duration_s), ScaleTask(name_of(k), k, seed, duration_s)]
+    big = max(sizes)
+    for d in sorted(d for d in sizes if big % d == 0 and d != big):
+        tasks.append(ScaleTask(name_of(big), d, seed, duration_s, study="strong"))
+    return tasks
+
+
+def run_scale(template: str | None, sizes: Sequence[int], seed: int, duration_s: float | None) -> dict[str, Any]:
+    """Every episode of the study, one at a time; the records and the machine they ran on."""
+    import os
+    import platform
+
+    from aicity.workers import run_episodes
+
+    if not sizes or min(sizes) < 1:
+        raise UserError("--sizes must be whole numbers of districts, 1 or more")
+    if template is None:
+        name_of = default_family()[1].scaling_scenario
+    elif "{k}" not in template:
+        raise UserError(f"--scenario {template!r} must contain {{k}} (the number of districts)")
+    else:
+        def name_of(k: int, t: str = template) -> str:
+            return t.replace("{k}", str(k))
+    records = run_episodes(run_scale_task, tasks_for(name_of, sizes, seed, duration_s), jobs=1)
+    return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "family": name_of(1), "seed": seed, "records": records}

@@ -1,0 +1,51 @@
+"""``aicity districts`` (how a city splits) and ``aicity bench scale`` (strong and weak scaling on Ray)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``aicity districts``."""
+    p = sub.add_parser("districts", help="show how a city splits into districts: their parts and borders")
+    p.add_argument("--scenario", help="city or scenario (default: the default city)")
+    p.add_argument("--districts", type=int, required=True, metavar="N")
+    p.set_defaults(func=_cmd_districts)
+
+
+def add_bench(bench: Any) -> None:
+    """Add ``aicity bench scale``."""
+    p = bench.add_parser("scale", help="strong and weak scaling of a city run as districts on Ray, against one "
+                         "process: time per step, bytes moved, real-time factor, KPIs")
+    p.add_argument("--scenario", metavar="TEMPLATE",
+                   help="scenario name with {k} for the number of districts (default: the installed family)")
+    p.add_argument("--sizes", default="1,2,4", help="district counts (default 1,2,4)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="the first SECONDS of each scenario")
+    p.add_argument("--json", help="write the records to this file (default: print)")
+    p.set_defaults(func=_bench_scale)
+
+
+def _cmd_districts(args: argparse.Namespace) -> int:
+    from aicity.runner import load_city
+    from aicity.scale.partition import partition
+
+    city = load_city(args.scenario)
+    for d in partition(city, args.districts):
+        borders = sum(len(t) for t in d.borders.values())
+        leads = sorted({to for t in d.borders.values() for to in t.values()})
+        parts = ", ".join(f"{p.name}/{p.scenario.name}" for p in d.city)
+        print(f"{d.name}: {parts}; {borders} border(s) to {', '.join(leads) or 'none'}")
+    return 0
+
+
+def _bench_scale(args: argparse.Namespace) -> int:
+    from aicity.cli import write_json
+    from aicity.runner import check_seed, parse_seeds
+    from aicity.scale.bench import run_scale
+
+    check_seed(args.seed)
+    sizes = parse_seeds(args.sizes)
+    write_json(args.json, run_scale(args.scenario, sizes, args.seed, args.duration))
+    return 0
