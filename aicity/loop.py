@@ -67,7 +67,16 @@ from aicity.orchestrate.stage import (
 __all__ = ["Candidate", "CityLoop", "LoopStats", "Orchestrator", "PartRun", "Precedence", "Settler", "open_parts"]
 
 Progress = Callable[[float, float], None]
+TwinCall = tuple[str, str, Any]
+"""One call the loop made on a twin: (part, ``actuate``/``safe_state_for``/``safe_state``/``resume``, argument)."""
 _EPS = 1e-6
+
+
+def _entity_or_none(item: Any) -> Entity | None:
+    try:
+        return Entity.from_ngsi(item)
+    except ValidationError:
+        return None
 
 
 class StaleObservation(ValidationError):
@@ -284,6 +293,8 @@ class CityLoop:
         self._guard = Actor(ActorKind.POLICY, "governance.accuracy-guard")
         self.sensed: list[Entity] = []
         """The entities sensed in the latest step (what a district sends its coordinator)."""
+        self.journal: list[TwinCall] | None = None
+        """When a list: every call that changed a twin this step, in order (a district's recovery log)."""
         self.settler = Settler(self.orchestrator, priority, priority_table({p.name: p.part.domain.meta
                                                                            for p in self.parts}),
                                store, self.ids, self.stats)
@@ -383,6 +394,7 @@ class CityLoop:
             self.stats.degraded += 1
             if isinstance(run.twin, TargetSafeState):  # implausible inputs: that target's safe plan
                 run.twin.safe_state_for(proposal.target)
+                self._log(run, "safe_state_for", proposal.target)
         decision: DecisionData = {"domain": name, "target": proposal.target, "action": proposal.action,
                                   "params": dict(proposal.params), "score": proposal.score, "verdict": verdict,
                                   "planner": proposal.planner}
@@ -397,6 +409,7 @@ class CityLoop:
                                     "params": dict(proposal.params)}
             self.store.append_event(Event(EventType.COMMAND, command, command_ctx, now, entity_id=proposal.target))
             outcome = run.twin.actuate(proposal)
+            self._log(run, "actuate", proposal)
             ack_ctx = command_ctx.child(edge, self.ids)
             ack: AckData = {"status": outcome.status, "command": dict(outcome.command),
                             "bound_by": list(outcome.bound_by), "reason": outcome.reason}
@@ -427,11 +440,17 @@ class CityLoop:
         hand control back."""
         if held and not run.was_held:
             run.twin.safe_state()
+            self._log(run, "safe_state", None)
             if self.governance is not None:
                 self.governance.confirm_safe_state(run.name, now=now)
         elif not held and run.was_held and isinstance(run.twin, Resumable):
             run.twin.resume()
+            self._log(run, "resume", None)
         run.was_held = held
+
+    def _log(self, run: PartRun, call: str, arg: Any) -> None:
+        if self.journal is not None:
+            self.journal.append((run.name, call, arg))
 
     def _edge_events(self, run: PartRun, now: datetime) -> None:
         """Record what actuator edges did on their own (forced changes at a limit, ends of holds)."""
@@ -492,6 +511,46 @@ class CityLoop:
         for run in self.parts:
             self._edge_events(run, after)
         self.stats.steps += 1
+
+    def replay_step(self, calls: Sequence[TwinCall]) -> None:
+        """Run one recorded step again without recording anything: due parts sense and their forecast providers
+        learn as they did, the twins get the calls the step made on them (``journal``), every twin advances.
+        What the twins report on the way (rejects, edge events) was recorded the first time and is dropped."""
+        elapsed = self._elapsed()
+        now = self.clock.set_elapsed(elapsed)
+        due = [r for r in self.parts if elapsed + _EPS >= r.next_due_s]
+        for run in due:
+            for item in run.twin.observe():
+                entity = item if isinstance(item, Entity) else _entity_or_none(item)
+                if entity is not None:
+                    self._latest[entity.id] = entity
+            if isinstance(run.twin, DeadLetterSource):
+                run.twin.rejected()
+        snapshot = Snapshot(now, elapsed, dict(self._latest))
+        for run in due:
+            run.next_due_s = elapsed + run.twin.decision_interval_s
+            self._forecast(run, snapshot)
+        by_name = {r.name: r for r in self.parts}
+        for part, call, arg in calls:
+            run = by_name[part]
+            twin: Any = run.twin
+            if call == "actuate":
+                twin.actuate(arg)
+            elif call == "safe_state_for":
+                twin.safe_state_for(arg)
+            elif call == "safe_state":
+                twin.safe_state()
+                run.was_held = True
+            elif call == "resume":
+                twin.resume()
+                run.was_held = False
+            else:
+                raise ValueError(f"unknown twin call {call!r} in a recovery log")
+        for run in self.parts:
+            run.twin.advance(self.step_s)
+            if isinstance(run.twin, EdgeEventSource):
+                run.twin.edge_events()
+        self.clock.set_elapsed(self._elapsed())
 
     def step(self) -> None:
         """Run one step of the loop: every due part senses and decides, then every twin advances."""

@@ -18,7 +18,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy", "city", "soak")
+SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy", "city", "soak",
+            "scale", "faults")
 SECTIONS = (*SECTIONS, "mobility_all_maps")  # signal control on every sumo-rl map (issue 11, part 8)
 
 
@@ -88,6 +89,12 @@ def run_section(name: str, quick: bool) -> Path:
         _aicity("bench", "city", "--seeds", "1-2" if quick else "1-10", "--jobs", "2", "--json", str(out))
     elif name == "soak":  # 10 minutes of HTTP ingest at the platform's goal rate: lost readings, memory
         _aicity("bench", "soak", "--seconds", "30" if quick else "600", "--rate", "20000", "--json", str(out))
+    elif name == "scale":  # a city as districts on Ray: weak and strong scaling against one process
+        _aicity("bench", "scale", "--sizes", "1,2" if quick else "1,2,4,8", "--seed", "1",
+                *(["--duration", "600"] if quick else []), "--json", str(out))
+    elif name == "faults":  # a district's Ray worker killed mid-run, against a clean run
+        _aicity("bench", "faults", "--districts", "2" if quick else "4", "--seed", "1",
+                *(["--duration", "600"] if quick else []), "--json", str(out))
     elif name == "mobility_all_maps":  # every sumo-rl map and grid3x3; one process per map and seed
         _all_maps(out, quick)
     elif name == "forecast":

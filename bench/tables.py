@@ -624,6 +624,27 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
                      "attribute history; memory = the server process's resident set, sampled every 5 s, slope "
                      "fitted after the first fifth. On this 2-core machine the clients share the cores with the "
                      "server, so the achieved rate is what one machine sustains, not the server alone."))
+    sections.append(("Scale-out: districts on Ray, weak and strong scaling", "scale.json", scale_table,
+                     "`aicity bench scale`: the generated grid city `gridcity-K` (K districts of 3x3 signals), "
+                     "AI City mode, seed 1, the whole hour; each run through the product's loop in a fresh "
+                     "process, one at a time: one process (`runner.bench_run`) and as K districts, each a Ray "
+                     "actor on a local cluster (`aicity run --districts`' code); then the largest city as fewer "
+                     "districts (strong scaling). ms/step is the coordinator's wall time per 10 s step (two "
+                     "calls to every district, settling, routing); the busiest district's is its own work; x real "
+                     "time counts the stepping, not the cluster's start-up. 'vs one process' is the merged KPI's "
+                     "difference from the one-process run of the same city (what districts change: see "
+                     "ARCHITECTURE.md, Districts)."))
+    sections.append(("Scale-out: a model of a real city", "scale.json",
+                     lambda recs: scale_model(recs, results),
+                     "From the measurements above (and the energy and safety benchmarks' timings): the work a real "
+                     "city's loop needs per simulated second, against the 100 ms a second that ≥ 10× real time "
+                     "allows."))
+    sections.append(("Faults: a district's worker killed mid-run", "faults.json", faults_table,
+                     "`aicity bench faults`: gridcity-4 as 4 districts on Ray, AI City mode, seed 1, the hour; "
+                     "district d2's worker is killed (`ray.kill`) half-way, after it proposed and before it acted. "
+                     "A new worker replays d2's recovery log (what crossed in and every call on its twins) and "
+                     "runs that step with its signals in their safe state (fixed time), then takes control back. "
+                     "Against the same run without the kill."))
     lines = ["# Benchmark results", "", f"Measured on: {machine}, 2 cores. Regenerate with `make bench`.", ""]
     for title, fname, fn, blurb in sections:
         recs = _load(results / fname)
@@ -631,3 +652,116 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
         lines += fn(recs) if recs else ["Not measured yet."]
         lines.append("")
     target.write_text("\n".join(lines))
+
+
+def _scale_records(recs: list[dict[str, Any]] | dict[str, Any]) -> list[dict[str, Any]]:
+    return list(recs["records"]) if isinstance(recs, dict) else list(recs)
+
+
+def scale_table(recs: list[dict[str, Any]] | dict[str, Any]) -> list[str]:
+    """Weak and strong scaling: per run, time per step, the busiest district's compute, bytes, x real time, KPIs."""
+    rows = _scale_records(recs)
+    one = {r["scenario"]: r for r in rows if r["districts"] == 0}
+    lines = ["| study | scenario | run as | ms/step | busiest district ms/step | bytes/step | crossings | "
+             "x real time | headline KPIs | vs one process |", "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        how = "one process" if r["districts"] == 0 else f"{r['districts']} districts on Ray"
+        kpis = ", ".join(f"{k.split('.', 1)[1]} {v:.2f}" for k, v in r["kpis"].items())
+        ref = one.get(r["scenario"])
+        diff = "" if ref is None or r["districts"] == 0 else ", ".join(
+            f"{(v - ref['kpis'][k]) / ref['kpis'][k] * 100:+.1f} %" for k, v in r["kpis"].items()
+            if ref["kpis"].get(k))
+        busiest = f"{r['district_compute_ms']:.1f}" if "district_compute_ms" in r else "–"
+        lines.append(f"| {r['study']} | {r['scenario']} | {how} | {r['step_ms']:.1f} | {busiest} | "
+                     f"{r['bytes_per_step']:,.0f} | {r['crossings']:,} | {r['x_real_time']:.0f} | {kpis} | {diff} |")
+    return lines
+
+
+def scale_model(recs: list[dict[str, Any]] | dict[str, Any], results: Path) -> list[str]:
+    """The written model: machines a real city needs to keep the loop ≥ 10× real time, from the measurements."""
+    rows = _scale_records(recs)
+    single = sorted((r for r in rows if r["districts"] == 0), key=lambda r: r["districts"] or r["scenario"])
+    dist = [r for r in rows if r["districts"] > 0 and r["study"] == "weak"]
+    if not single or not dist:
+        return ["Not measured yet."]
+    signals_of = {r["scenario"]: 9 * int(r["scenario"].rsplit("-", 1)[1]) for r in rows}
+    step_s = 10.0
+    # one process: ms of loop per signal per decision step (the mean over sizes)
+    per_signal = _mean([r["step_ms"] / signals_of[r["scenario"]] for r in single])
+    # districts: the busiest district's compute per step per signal, and what the coordinator adds per district
+    per_signal_d = _mean([r["district_compute_ms"] / (signals_of[r["scenario"]] / r["districts"]) for r in dist])
+    over = [(r["districts"], r["step_ms"] - r["district_compute_ms"]) for r in dist]
+    n = len(over)
+    mx, my = sum(x for x, _ in over) / n, sum(y for _, y in over) / n
+    var = sum((x - mx) ** 2 for x, _ in over)
+    slope = sum((x - mx) * (y - my) for x, y in over) / var if var > 0 else 0.0
+    base = my - slope * mx
+    bytes_per_signal = _mean([r["bytes_per_step"] / signals_of[r["scenario"]] for r in dist])
+    lines = [f"- One process: **{per_signal:.2f} ms per signal per {step_s:.0f} s step** (mean over "
+             f"{', '.join(r['scenario'] for r in single)}): one core keeps ≥ 10× real time up to "
+             f"{step_s / 10 * 1000 / per_signal:,.0f} signals.",
+             f"- As districts: the busiest district's own work is {per_signal_d:.2f} ms per signal per step; the "
+             f"coordinator adds **{base:.1f} ms + {slope:.1f} ms per district** per step (fitted on "
+             f"{', '.join(str(x) for x, _ in over)} districts: two Ray round trips, settling, routing, "
+             f"serialisation); {bytes_per_signal:,.0f} bytes per signal per step move.",
+             "- On this 2-core machine districts beyond 2 share the cores: the step time then grows with the "
+             "number of districts (the table), which is where it saturates."]
+    energy = _load(results / "energy.json")
+    ai = [r for r in energy if r.get("controller") == "ai" and str(r.get("scenario", "")).startswith("acn-caltech")
+          and not r.get("options")]
+    charger_ms = _mean([r["wall_ms_per_step"] for r in ai]) / 54 / 300.0 if ai else None  # 54 EVSEs, 5 min steps
+    safety = _load(results / "safety.json")
+    loop = _load(results / "loop.json")
+    ems = [r["wall_s"] for r in safety if r.get("scenario") == "cologne8-ems" and r.get("controller") == "ai"
+           and not r.get("city")]
+    amb_ms = None
+    if ems and loop:
+        amb_ms = max(0.0, _mean(ems) - _mean([r["wall_s"] for r in loop])) / 2 / 3600.0 * 1000.0
+    # a real city: 1,000 signals, 100 ambulances, 10,000 chargers; ms of work per simulated second
+    sig_work = 1000 * per_signal_d / step_s
+    chg_work = 10_000 * charger_ms if charger_ms is not None else 0.0
+    amb_work = 100 * amb_ms if amb_ms is not None else 0.0
+    total = sig_work + chg_work + amb_work  # core-ms per simulated second
+    budget = 1000.0 / 10.0  # ≥ 10× real time: 100 ms of wall time per simulated second
+    cores = total / budget
+    districts = 1000 / 9
+    coord = (base + slope * districts) / step_s  # coordinator ms per simulated second
+    lines += [f"- A real city of 1,000 signals, 100 ambulances and 10,000 chargers needs per simulated second "
+              f"{sig_work:,.0f} core-ms for the signals ({per_signal_d:.2f} ms × 1,000 / {step_s:.0f} s), "
+              + (f"{chg_work:,.0f} for the chargers (the AI controller's {charger_ms * 300 * 54:.0f} ms per 5-min step "
+                 f"for ACN Caltech's 54 chargers, scaled linearly) "
+                 if charger_ms is not None else "chargers not measured ")
+              + (f"and {amb_work:,.0f} for the ambulances (cologne8-ems minus the traffic loop alone, per "
+                 "ambulance)" if amb_ms is not None else "ambulances not measured")
+              + f": **{total:,.0f} core-ms**, against a budget of {budget:.0f} ms for 10× real time → "
+              f"**{cores:.0f} cores of work**, i.e. **{-(-cores // 16):.0f} machines of 16 cores** (districts of "
+              f"9 signals: ~{districts:.0f} of them).",
+              f"- The coordinator is the limit that does not spread: at ~{districts:.0f} districts the fitted "
+              f"overhead is {base + slope * districts:,.0f} ms per 10 s step, {coord:.0f} ms per simulated second "
+              f"— {'within' if coord <= budget else 'over'} the 100 ms budget. Larger districts (e.g. 36 signals, "
+              f"~28 districts: {(base + slope * 28) / step_s:.0f} ms/s) keep it inside; sending only the entities "
+              "the orchestration stage reads instead of every sensed one would cut the bytes.",
+              "- Assumptions: costs scale linearly with signals and chargers (the weak-scaling rows test this for "
+              "signals up to the sizes measured); the chargers' figure is the MPC on one site; the ambulances' is "
+              "coarse (a difference of two whole-run times). Not measured: a multi-machine network's latency (the "
+              "test cluster is on one machine)."]
+    return lines
+
+
+def faults_table(rec: list[dict[str, Any]] | dict[str, Any]) -> list[str]:
+    """The faults run against the clean one: recovery, ledger, KPIs."""
+    if isinstance(rec, list):
+        return ["Not measured yet."]
+    clean, fault = rec["clean"], rec["fault"]
+    lines = ["| run | recoveries | replayed steps | recovery s | safe state within | ledgers verified | "
+             "recovery records | crossings | headline KPIs |", "|---|---:|---:|---:|---|---|---:|---:|---|"]
+    for name, r in (("clean", clean), (f"d2 killed at step {rec['killed_at_step']}", fault)):
+        rs = r["recoveries"]
+        kpis = ", ".join(f"{k.split('.', 1)[1]} {v:.2f}" for k, v in r["kpis"].items())
+        led = r["ledgers"]
+        lines.append(f"| {name} | {len(rs)} | {sum(x['replayed_steps'] for x in rs)} | "
+                     f"{sum(x['recovery_s'] for x in rs):.1f} | "
+                     f"{', '.join(str(x['safe_state_within_steps']) + ' step' for x in rs) or '–'} | "
+                     f"{sum(1 for v in led.values() if v['verified'])}/{len(led)} | "
+                     f"{sum(v['recovery_records'] for v in led.values())} | {r['crossings']:,} | {kpis} |")
+    return lines

@@ -132,3 +132,73 @@ def run_scale(template: str | None, sizes: Sequence[int], seed: int, duration_s:
     records = run_episodes(run_scale_task, tasks_for(name_of, sizes, seed, duration_s), jobs=1)
     return {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
             "family": name_of(1), "seed": seed, "records": records}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FaultTask:
+    """One episode of the faults study: ``kill_at_step`` None is the clean run it is compared with."""
+
+    scenario: str
+    districts: int
+    seed: int
+    duration_s: float | None
+    kill_at_step: int | None
+    district: str = "d2"
+    mode: str = "ai"
+
+
+def run_fault_task(task: FaultTask) -> dict[str, Any]:
+    """One record: the city as districts on Ray, with one district's worker killed mid-run (or not)."""
+    import tempfile
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from aicity.core.store import SqliteStore
+    from aicity.governance.ledger import Ledger
+    from aicity.runner import load_city
+    from aicity.scale.coordinator import DistrictCity
+    from aicity.scale.executors import RayExecutor
+
+    city = load_city(task.scenario, None, task.duration_s)
+    key = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    kill = {task.kill_at_step: task.district} if task.kill_at_step is not None else None
+    rec: dict[str, Any] = dataclasses.asdict(task)
+    with tempfile.TemporaryDirectory(prefix="aicity-faults-") as tmp:
+        store = SqliteStore(":memory:", series=False)
+        try:
+            run = DistrictCity(city, districts=task.districts, mode=task.mode, seed=task.seed, store=store,
+                               out=Path(tmp), executor=RayExecutor(), key=key, kill=kill)
+            ep = run.run()
+        finally:
+            store.close()
+        ledgers = {}
+        for c in ep.districts:
+            db = SqliteStore(c["db"], series=False)
+            try:
+                ledger = Ledger(db, key=None)
+                ledgers[c["district"]] = {"records": ledger.size, "verified": c["governance"]["ledger_verified"],
+                                          "recovery_records": len(list(ledger.records("recovery")))}
+            finally:
+                db.close()
+    sc = ep.scale.to_dict()
+    rec.update(recoveries=sc["recoveries"], steps=sc["steps"], sim_s=sc["sim_s"], loop_s=sc["loop_s"],
+               in_flight_at_end=sc["in_flight_at_end"], unrouted=sc["unrouted"], crossings=sc["crossings"],
+               ledgers=ledgers, kpis=_headlines(city, ep.results),
+               all_kpis={f"{d}.{k}": v for d, r in ep.results.items() for k, v in r.kpis.items()})
+    return rec
+
+
+def run_faults(scenario: str | None, districts: int, seed: int, duration_s: float | None,
+               at_fraction: float = 0.5) -> dict[str, Any]:
+    """A clean run and one with district ``d2``'s worker killed ``at_fraction`` of the way through."""
+    from aicity.runner import load_city
+    from aicity.workers import run_episodes
+
+    name = scenario or default_family()[1].scaling_scenario(districts)
+    city = load_city(name, None, duration_s)
+    step_s = min(float(p.scenario.params.get("decision_interval_s", 10.0) or 10.0) for p in city)
+    at = int(at_fraction * city.duration_s / step_s)
+    tasks = [FaultTask(name, districts, seed, duration_s, None), FaultTask(name, districts, seed, duration_s, at)]
+    clean, fault = run_episodes(run_fault_task, tasks, jobs=1)
+    return {"scenario": name, "seed": seed, "killed_at_step": at, "clean": clean, "fault": fault}

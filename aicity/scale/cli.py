@@ -25,6 +25,24 @@ def add_bench(bench: Any) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="the first SECONDS of each scenario")
     p.add_argument("--json", help="write the records to this file (default: print)")
     p.set_defaults(func=_bench_scale)
+    p = bench.add_parser("faults", help="kill a district's Ray worker mid-run: recovery in the same step, the "
+                         "ledger intact, KPIs against a clean run")
+    p.add_argument("--scenario", help="a partitionable scenario (default: the installed family's)")
+    p.add_argument("--districts", type=int, default=4)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="the first SECONDS of the scenario")
+    p.add_argument("--json", help="write the records to this file (default: print)")
+    p.set_defaults(func=_bench_faults)
+
+
+def _bench_faults(args: argparse.Namespace) -> int:
+    from aicity.cli import write_json
+    from aicity.runner import check_seed
+    from aicity.scale.bench import run_faults
+
+    check_seed(args.seed)
+    write_json(args.json, run_faults(args.scenario, args.districts, args.seed, args.duration))
+    return 0
 
 
 def _cmd_districts(args: argparse.Namespace) -> int:

@@ -26,7 +26,8 @@ from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.store import StateStore
 from aicity.orchestrate.stage import Candidate
-from aicity.scale.executors import Executor
+from aicity.loop import TwinCall
+from aicity.scale.executors import DistrictDied, Executor
 from aicity.scale.partition import District, partition
 
 Progress = Callable[[float, float], None]
@@ -50,6 +51,7 @@ class ScaleStats:
     crossings_by_kind: dict[str, int] = field(default_factory=dict)
     unrouted: int = 0
     in_flight_at_end: int = 0
+    recoveries: list[dict[str, Any]] = field(default_factory=list)
     open_s: float = 0.0
     loop_s: float = 0.0
     wall_s: float = 0.0
@@ -67,7 +69,8 @@ class ScaleStats:
             "bytes_to_districts": self.bytes_to_districts,
             "bytes_per_step": (self.bytes_to_coordinator + self.bytes_to_districts) / max(1, self.steps),
             "crossings": self.crossings, "crossings_by_kind": dict(self.crossings_by_kind),
-            "unrouted": self.unrouted, "in_flight_at_end": self.in_flight_at_end, "open_s": self.open_s,
+            "unrouted": self.unrouted, "in_flight_at_end": self.in_flight_at_end,
+            "recoveries": list(self.recoveries), "open_s": self.open_s,
             "loop_s": self.loop_s, "wall_s": self.wall_s, "sim_s": self.sim_s,
             "real_time_factor": self.sim_s / self.loop_s if self.loop_s > 0 else 0.0}
 
@@ -88,7 +91,7 @@ class DistrictCity:
     """A city run as districts in one mode: ``executor`` hosts the districts, this process coordinates."""
 
     def __init__(self, city: City, *, districts: int, mode: str, seed: int, store: StateStore, out: Path,
-                 executor: Executor, key: bytes | None = None) -> None:
+                 executor: Executor, key: bytes | None = None, kill: Mapping[int, str] | None = None) -> None:
         from aicity.governance.runtime import for_run
         from aicity.loop import LoopStats, Settler
         from aicity.orchestrate.stage import priority_table
@@ -109,9 +112,14 @@ class DistrictCity:
         self.scale = ScaleStats(len(self.parts), executor.name)
         self.latest: dict[str, Entity] = {}
         self.now: datetime | None = None
+        self.kill: dict[int, str] = dict(kill or {})
+        self.history: dict[str, list[tuple[list[tuple[str, Crossing]], list[TwinCall]]]] = {
+            d.name: [] for d in self.parts}
+        """Each district's recovery log: per completed step, what crossed in and the calls made on its twins."""
 
     def run(self, progress: Progress | None = None) -> DistrictEpisode:
-        """Run every district to the end of the window, together; merged results."""
+        """Run every district to the end of the window, together; merged results. A district whose worker is
+        lost is recovered in the same step (:meth:`_recover`); ``kill`` (step → district) loses one on purpose."""
         started = time.perf_counter()
         names = [d.name for d in self.parts]
         inbox: dict[str, list[tuple[str, Crossing]]] = {n: [] for n in names}
@@ -119,7 +127,7 @@ class DistrictCity:
         self.executor.spawn(self.parts, mode=self.mode, seed=self.seed, out=str(self.out / "districts"),
                             key=self.key)
         try:
-            self.executor.call("open", [() for _ in names])
+            _alive(self.executor.call("open", [() for _ in names]))
             self.scale.open_s = time.perf_counter() - started  # workers, twins and (maybe) the cluster started
             total = self.city.duration_s
             done = False
@@ -130,12 +138,19 @@ class DistrictCity:
                 inbox = {n: [] for n in names}
                 replies = self.executor.call("propose", args)
                 self.scale.bytes_to_coordinator += _size(replies)
-                kept = self._settle(replies)
-                args2 = [(kept.get(n, []),) for n in names]
+                lost = {i for i, r in enumerate(replies) if isinstance(r, DistrictDied)}
+                kept = self._settle([r for i, r in enumerate(replies) if i not in lost])
+                if self.scale.steps in self.kill:  # a fault on purpose: after proposing, before acting
+                    self.executor.kill(names.index(self.kill[self.scale.steps]))
+                args2 = [None if i in lost else (kept.get(n, []),) for i, n in enumerate(names)]
                 self.scale.bytes_to_districts += _size(args2)
                 outs = self.executor.call("act", args2)
                 self.scale.bytes_to_coordinator += _size(outs)
-                for out in outs:
+                lost |= {i for i, o in enumerate(outs) if isinstance(o, DistrictDied)}
+                for i in sorted(lost):
+                    outs[i] = self._recover(i, args[i][0])
+                for i, out in enumerate(outs):
+                    self.history[names[i]].append((args[i][0], out.calls))
                     self.scale.compute_s[out.district] = self.scale.compute_s.get(out.district, 0.0) + out.wall_s
                     self.scale.unrouted += out.unrouted
                     for dom, to, crossing in out.crossings:
@@ -143,9 +158,10 @@ class DistrictCity:
                         self.scale.crossings += 1
                         kind = crossing["kind"]
                         self.scale.crossings_by_kind[kind] = self.scale.crossings_by_kind.get(kind, 0) + 1
-                for reply in replies:
-                    self.scale.compute_s[reply.district] = (self.scale.compute_s.get(reply.district, 0.0)
-                                                            + reply.wall_s)
+                for i, reply in enumerate(replies):
+                    if i not in lost:
+                        self.scale.compute_s[reply.district] = (self.scale.compute_s.get(reply.district, 0.0)
+                                                                + reply.wall_s)
                 done = any(o.done for o in outs)
                 self.scale.steps += 1
                 self.scale.step_wall_s.append(time.perf_counter() - t0)
@@ -155,11 +171,26 @@ class DistrictCity:
                     progress(min(self.scale.sim_s, total), total)
             self.scale.loop_s = time.perf_counter() - started - self.scale.open_s
             self.scale.in_flight_at_end = sum(len(v) for v in inbox.values())  # left, the window ended first
-            closed = self.executor.call("close", [() for _ in names])
+            closed = _alive(self.executor.call("close", [() for _ in names]))
         finally:
             self.executor.close()
         self.scale.wall_s = time.perf_counter() - started
         return self._episode(closed)
+
+    def _recover(self, index: int, inbound: list[tuple[str, Crossing]]) -> Any:
+        """A new worker for district ``index`` replays its recovery log and runs this step in its safe state."""
+        name = self.parts[index].name
+        t0 = time.perf_counter()
+        self.executor.respawn(index)
+        args: list[tuple[Any, ...] | None] = [None] * len(self.parts)
+        args[index] = (self.history[name], inbound)
+        out = self.executor.call("recover", args)[index]
+        if isinstance(out, DistrictDied):
+            raise out
+        self.scale.recoveries.append({"district": name, "step": self.scale.steps,
+                                      "replayed_steps": len(self.history[name]),
+                                      "recovery_s": time.perf_counter() - t0, "safe_state_within_steps": 1})
+        return out
 
     def _settle(self, replies: list[Any]) -> dict[str, list[Candidate]]:
         elapsed = {round(r.elapsed_s, 6) for r in replies}
@@ -202,6 +233,14 @@ class DistrictCity:
         stats["verdicts"], stats["by_domain"] = verdicts, by_domain
         self.scale.sim_s = stats["sim_s"]
         return DistrictEpisode(results, stats, self.scale, closed, self.governance, self.now)
+
+
+def _alive(replies: list[Any]) -> list[Any]:
+    """``replies`` when every district answered; else its worker's loss, raised."""
+    for r in replies:
+        if isinstance(r, DistrictDied):
+            raise r
+    return replies
 
 
 def merge_governance(city: Mapping[str, Any], districts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.capabilities import Bordered, Crossing, RejectedInput
+from aicity.core.context import IdGenerator
 from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity
 from aicity.core.errors import ObservationError
+from aicity.loop import TwinCall
 from aicity.orchestrate.stage import Candidate
 from aicity.scale.partition import District
 
@@ -44,6 +46,8 @@ class Outbound:
     elapsed_s: float
     time: datetime
     crossings: list[tuple[str, str, Crossing]] = field(default_factory=list)
+    calls: list[TwinCall] = field(default_factory=list)
+    """Every call this step made on the district's twins (the coordinator keeps them: the recovery log)."""
     unrouted: int = 0
     done: bool = False
     wall_s: float = 0.0
@@ -58,6 +62,7 @@ class DistrictLoop:
         self.out = Path(out)
         self._snapshot: Snapshot | None = None
         self.rejected_inbound = 0
+        self.recovered: dict[str, Any] | None = None
 
     def open(self) -> float:
         """Build the district's governed loop (store, ledger, twins) and start it; its elapsed seconds.
@@ -78,6 +83,7 @@ class DistrictLoop:
         """Take in what crossed into the district, then sense, learn and decide."""
         started = time.perf_counter()
         self._take_in(inbound)
+        self.loop.journal = []
         candidates, snapshot = self.loop.propose()
         self._snapshot = snapshot
         cands = [Candidate(c.domain, c.proposal, c.priority, self.district.name) for c in candidates]
@@ -91,6 +97,11 @@ class DistrictLoop:
             raise RuntimeError("act() before propose()")
         self.loop.act(kept, self._snapshot)
         self.loop.advance()
+        out = self._outbound(started)
+        out.calls = list(self.loop.journal or [])
+        return out
+
+    def _outbound(self, started: float) -> Outbound:
         elapsed = float(self.loop.parts[0].twin.elapsed_s())
         out = Outbound(self.district.name, elapsed, self.loop.clock.now())
         for run in self.loop.parts:
@@ -109,7 +120,43 @@ class DistrictLoop:
         out.wall_s = time.perf_counter() - started
         return out
 
-    def _take_in(self, inbound: Sequence[tuple[str, Crossing]]) -> None:
+    def recover(self, history: Sequence[tuple[Sequence[tuple[str, Crossing]], Sequence[TwinCall]]],
+                inbound: Sequence[tuple[str, Crossing]]) -> Outbound:
+        """Take over from a lost worker: open the district on its own store and ledger (which keep everything
+        recorded before the loss), replay its recovery log — the steps it completed, with what crossed in and the
+        calls made on its twins — without recording anything twice, then run the step the worker was lost in with
+        every twin in its safe state (recorded in the ledger); what left through a border in that step."""
+        started = time.perf_counter()
+        self.open()
+        records_before = self.run.governance.ledger.size
+        for crossed, calls in history:
+            self._take_in(crossed, quiet=True)
+            self.loop.replay_step(calls)
+            for run in self.loop.parts:  # what left then was delivered then
+                if isinstance(run.twin, Bordered):
+                    run.twin.outbound()
+        replayed_s = time.perf_counter() - started
+        self.loop.ids = IdGenerator(self.seed * 1_000_003 + len(history))  # never the lost worker's ids again
+        self._take_in(inbound)
+        now = self.loop.clock.set_elapsed(self.loop.parts[0].twin.elapsed_s())
+        for run in self.loop.parts:
+            run.twin.safe_state()
+            run.was_held = True  # the next step hands control back (Resumable twins)
+        self.run.governance.governor.ledger.append({
+            "id": f"recovery-{self.run.governance.ledger.size:07d}", "kind": "recovery", "time": now.isoformat(),
+            "district": self.district.name, "replayed_steps": len(history), "replay_s": round(replayed_s, 3),
+            "ledger_records_found": records_before,
+            "detail": "the district's worker was lost; restored from its recovery log; every actuator held in "
+                      "its safe state for this step"})
+        self.loop.advance()
+        self.loop.journal = [(r.name, "safe_state", None) for r in self.loop.parts]
+        out = self._outbound(started)
+        out.calls = list(self.loop.journal)
+        self.recovered = {"replayed_steps": len(history), "replay_s": replayed_s,
+                          "ledger_records_found": records_before}
+        return out
+
+    def _take_in(self, inbound: Sequence[tuple[str, Crossing]], quiet: bool = False) -> None:
         by_domain: dict[str, list[Crossing]] = {}
         for dom, crossing in inbound:
             by_domain.setdefault(dom, []).append(crossing)
@@ -123,7 +170,7 @@ class DistrictLoop:
                             f"{dom} twin taking crossings", "payload": dict(c)} for c in items]
             else:
                 rejects = twin.inbound(items)
-            for item in rejects:
+            for item in rejects if not quiet else ():  # a replay's rejects were kept the first time
                 self.rejected_inbound += 1
                 self.store.dead_letter(str(item["source"]), ObservationError(None, None, str(item["reason"])),
                                        item["payload"], now=now)
@@ -134,6 +181,7 @@ class DistrictLoop:
         summary = self.run.governance.summary()
         stats = self.loop.stats.to_dict()
         stats["rejected_inbound"] = self.rejected_inbound
+        stats["recovered"] = self.recovered
         reply = {"district": self.district.name, "results": results, "stats": stats, "governance": summary,
                  "dead_letters": self.store.dead_letter_count, "db": str(self.out / "city.db")}
         self.store.close()

@@ -52,8 +52,17 @@ class Executor(Protocol):
         """Create every district's loop (in order)."""
         ...
 
-    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Call ``method`` on every district with its own arguments, all at once; the replies in order."""
+    def call(self, method: str, args: Sequence[tuple[Any, ...] | None]) -> list[Any]:
+        """Call ``method`` on every district with its own arguments (None: not this one), all at once; the replies
+        in order, a :class:`DistrictDied` in place of the reply of a district whose worker is gone."""
+        ...
+
+    def kill(self, index: int) -> None:
+        """Lose district ``index``'s worker (fault tests)."""
+        ...
+
+    def respawn(self, index: int) -> None:
+        """A new worker for district ``index``, its loop not yet opened (see ``DistrictLoop.recover``)."""
         ...
 
     def close(self) -> None:
@@ -68,6 +77,9 @@ class LocalExecutor:
 
     def __init__(self, limit: int | None = 1) -> None:
         self.loops: list[Any] = []
+        self.districts: list[District] = []
+        self.dead: set[int] = set()
+        self._make: Any = None
         self.limit = limit
         """The most districts it takes (None: any; a domain without libsumo can run many in one process)."""
 
@@ -78,12 +90,24 @@ class LocalExecutor:
         if self.limit is not None and len(districts) > self.limit:
             raise UserError("the local executor runs one district (libsumo: one simulation per process); "
                             "use --executor ray for more")
-        self.loops = [DistrictLoop(d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key)
-                      for d in districts]
+        self._make = lambda d: DistrictLoop(d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key)
+        self.districts = list(districts)
+        self.loops = [self._make(d) for d in districts]
+        self.dead = set()
 
-    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def call(self, method: str, args: Sequence[tuple[Any, ...] | None]) -> list[Any]:
         """Call each loop in turn."""
-        return [getattr(loop, method)(*a) for loop, a in zip(self.loops, args, strict=True)]
+        return [None if a is None else DistrictDied(self.districts[i].name, "killed") if i in self.dead
+                else getattr(self.loops[i], method)(*a) for i, a in enumerate(args)]
+
+    def kill(self, index: int) -> None:
+        """Lose the loop (its twins are left as they are, as a crashed process would leave them)."""
+        self.dead.add(index)
+
+    def respawn(self, index: int) -> None:
+        """A new loop for the district."""
+        self.loops[index] = self._make(self.districts[index])
+        self.dead.discard(index)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -101,6 +125,8 @@ class RayExecutor:
         self.cpus = cpus
         self.actors: list[Any] = []
         self.names: list[str] = []
+        self.districts: list[District] = []
+        self._make: Any = None
         self._started = False
 
     def _init(self) -> Any:
@@ -131,17 +157,27 @@ class RayExecutor:
 
         remote = ray.remote(DistrictLoop)
         self.names = [d.name for d in districts]
-        self.actors = [remote.options(num_cpus=0, scheduling_strategy="SPREAD", name=None).remote(
-            d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key) for d in districts]
 
-    def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
+        def make(d: District) -> Any:
+            return remote.options(num_cpus=0, scheduling_strategy="SPREAD").remote(
+                d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key)
+
+        self._make = make
+        self.districts = list(districts)
+        self.actors = [make(d) for d in districts]
+
+    def call(self, method: str, args: Sequence[tuple[Any, ...] | None]) -> list[Any]:
         """Call every actor at once and wait for all."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
-        refs = [getattr(actor, method).remote(*a) for actor, a in zip(self.actors, args, strict=True)]
+        refs = [None if a is None else getattr(actor, method).remote(*a)
+                for actor, a in zip(self.actors, args, strict=True)]
         out: list[Any] = []
         for name, ref in zip(self.names, refs, strict=True):
+            if ref is None:
+                out.append(None)
+                continue
             try:
                 out.append(ray.get(ref))
             except (RayTaskError, RayActorError) as exc:
@@ -149,9 +185,14 @@ class RayExecutor:
                 if cause is not None:  # the district refused something: its own one-line message
                     raise UserError(f"district {name!r}: {cause}") from exc
                 if isinstance(exc, RayActorError):
-                    raise DistrictDied(name, type(exc).__name__) from exc
+                    out.append(DistrictDied(name, type(exc).__name__))
+                    continue
                 raise DistrictFailed(name, exc) from exc
         return out
+
+    def respawn(self, index: int) -> None:
+        """A new actor for the district (anywhere in the cluster)."""
+        self.actors[index] = self._make(self.districts[index])
 
     def kill(self, index: int) -> None:
         """Kill one district's worker process (fault tests)."""

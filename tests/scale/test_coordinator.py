@@ -92,3 +92,35 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
         LocalExecutor().spawn(partition(_city(), 2), mode="ai", seed=1, out=str(tmp_path), key=None)
     with pytest.raises(UserError, match="unknown executor"):
         executor("dask")
+
+
+def _ledger_of(path: Path) -> tuple[int, list[dict[str, object]]]:
+    from aicity.governance.ledger import Ledger
+
+    store = SqliteStore(path, series=False)
+    try:
+        ledger = Ledger(store, key=None)
+        return ledger.size, list(ledger.records("recovery"))
+    finally:
+        store.close()
+
+
+def test_a_lost_district_is_recovered_in_the_same_step(tmp_path: Path) -> None:
+    """Kill d2 at step 10: it replays its log on a new worker, holds its safe state for that step, and the run
+    ends with every parcel accounted for and every district's ledger verifying."""
+    clean = _run(tmp_path / "clean", 3)
+    store = SqliteStore(":memory:", series=False)
+    run = DistrictCity(_city(), districts=3, mode="ai", seed=3, store=store, out=tmp_path / "fault",
+                       executor=LocalExecutor(limit=None), key=_key(), kill={10: "d2"})
+    ep = run.run()
+    (rec,) = ep.scale.recoveries
+    assert rec["district"] == "d2" and rec["step"] == 10 and rec["replayed_steps"] == 10
+    merged = ep.results["belt"]
+    assert merged.extra["made"] == merged.kpis["delivered"] + merged.extra["queued"] + ep.scale.in_flight_at_end
+    assert merged.extra["made"] == clean.episode.results["belt"].extra["made"]  # type: ignore[attr-defined]
+    by_name = {c["district"]: c for c in ep.districts}
+    assert all(c["governance"]["ledger_verified"] for c in ep.districts)
+    size, recoveries = _ledger_of(Path(by_name["d2"]["db"]))
+    assert len(recoveries) == 1 and recoveries[0]["replayed_steps"] == 10
+    assert size > int(recoveries[0]["ledger_records_found"])  # what the lost worker recorded is all still there
+    assert by_name["d2"]["stats"]["recovered"]["replayed_steps"] == 10
