@@ -25,8 +25,8 @@ from aicity.core.domain import DomainResult, Snapshot
 from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.store import StateStore
-from aicity.orchestrate.stage import Candidate
 from aicity.loop import TwinCall
+from aicity.orchestrate.stage import Candidate
 from aicity.scale.executors import DistrictDied, Executor
 from aicity.scale.partition import District, partition
 
