@@ -10,7 +10,9 @@ waits until everything published is stored.
 A subscription is a JetStream pull consumer filtered by subject; with a ``durable`` name it lives on the server
 and, opened again under that name (after a restart of the subscriber or of the server), resumes after the last
 event it acknowledged. Handlers run on a worker thread, one batch at a time, in stream order; an event is
-acknowledged after its handler ran (at-least-once). A handler that raises is logged and counted, as on
+acknowledged after its handler ran (at-least-once). An event the server delivers again (its acknowledgement was
+lost while the server restarted, or it was fetched but never arrived) is recognised by its stream sequence and
+handed to the handler once (counted in ``duplicates``). A handler that raises is logged and counted, as on
 :class:`aicity.core.bus.Bus`, and the event is not delivered to it again.
 
 Import this module only when a ``nats://`` URL is given: nats-py is an optional dependency
@@ -25,7 +27,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +75,10 @@ class NatsSubscription:
     subject: str
     durable: str | None
     delivered: int = 0
+    duplicates: int = 0
+    """Events the server delivered again after this subscription had handled them (not handed over twice)."""
+    _seen: set[int] = field(default_factory=set, repr=False)
+    _order: deque[int] = field(default_factory=deque, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
     _psub: Any = field(default=None, repr=False)
 
@@ -82,9 +88,11 @@ class NatsBus:
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", *, district: str = "city", stream: str = "AICITY",
                  prefix: str = "aicity", connect_timeout: float = 5.0, ack_timeout: float = 2.0,
-                 max_in_flight: int = 512, duplicate_window_s: float = 120.0) -> None:
+                 max_in_flight: int = 512, duplicate_window_s: float = 120.0, ack_wait_s: float | None = None) -> None:
         self.url, self.district, self.stream, self.prefix = url, token(district), stream, token(prefix)
         self.ack_timeout, self.max_in_flight = ack_timeout, max_in_flight
+        self.ack_wait_s = max(30.0, 5 * ack_timeout) if ack_wait_s is None else float(ack_wait_s)
+        """How long the server waits for a subscriber's acknowledgement before it delivers an event again."""
         self.published: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self.retries = 0
@@ -211,7 +219,7 @@ class NatsBus:
 
     async def _start(self, sub: NatsSubscription, policy: DeliverPolicy) -> None:
         config = ConsumerConfig(deliver_policy=policy, ack_policy=AckPolicy.EXPLICIT,
-                                ack_wait=max(30.0, 5 * self.ack_timeout), max_ack_pending=10_000,
+                                ack_wait=self.ack_wait_s, max_ack_pending=10_000,
                                 inactive_threshold=None if sub.durable else 300.0)
         sub._psub = await self._js.pull_subscribe(sub.subject, durable=sub.durable, stream=self.stream,
                                                   config=config)
@@ -229,9 +237,14 @@ class NatsBus:
                 log.debug("nats fetch for %s failed (%s)", sub.subject, exc)
                 await asyncio.sleep(0.25)
                 continue
-            await asyncio.to_thread(self._deliver, sub, [event_from_bytes(m.data) for m in msgs])
+            fresh = [m for m in msgs if _first_time(sub, m.metadata.sequence.stream)]
+            sub.duplicates += len(msgs) - len(fresh)
+            await asyncio.to_thread(self._deliver, sub, [event_from_bytes(m.data) for m in fresh])
             for m in msgs:
-                await m.ack()
+                try:
+                    await m.ack()
+                except Exception as exc:  # the server went away: it delivers the event again, recognised above
+                    log.debug("nats ack for %s failed (%s)", sub.subject, exc)
 
     def _deliver(self, sub: NatsSubscription, events: list[Event]) -> None:
         for event in events:
@@ -286,6 +299,20 @@ class NatsBus:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+_REMEMBERED = 200_000  # stream sequences a subscription remembers to recognise a redelivery
+
+
+def _first_time(sub: NatsSubscription, seq: int) -> bool:
+    """Whether stream sequence ``seq`` is new to ``sub`` (remembered, the oldest forgotten past a bound)."""
+    if seq in sub._seen:
+        return False
+    sub._seen.add(seq)
+    sub._order.append(seq)
+    if len(sub._order) > _REMEMBERED:
+        sub._seen.discard(sub._order.popleft())
+    return True
 
 
 def stream_events(url: str, stream: str = "AICITY") -> int:

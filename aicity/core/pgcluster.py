@@ -10,9 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -45,6 +47,7 @@ class LocalPostgres:
         self.durable = durable
         self.root: Path | None = None
         self.url = ""
+        self._opts = ""
 
     def _run(self, *args: str) -> None:
         cmd = [str(server_bindir() / args[0]), *args[1:]]
@@ -68,6 +71,7 @@ class LocalPostgres:
         opts = f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1"
         if not self.durable:  # a test cluster: nothing survives a crash, nothing waits for the disk
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._opts = opts
         self._run("pg_ctl", "-D", str(data), "-o", opts, "-l", str(self.root / "log"), "-w", "-t", "60", "start")
         server = f"postgresql://aicity@127.0.0.1:{port}"
         with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
@@ -81,6 +85,29 @@ class LocalPostgres:
             raise UserError("the cluster was not started")
         self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "-t", "60",
                   "-l", str(self.root / "log"), "restart")
+
+    def kill(self, timeout_s: float = 30.0) -> None:
+        """Stop the server at once by its PID (SIGQUIT: immediate shutdown, as a crash); its data stays."""
+        if self.root is None:
+            raise UserError("the cluster was not started")
+        pid_file = self.root / "data" / "postmaster.pid"
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGQUIT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+        raise UserError(f"PostgreSQL (pid {pid}) did not stop within {timeout_s:.0f} s")
+
+    def start_again(self) -> None:
+        """Start the server again on the same port and data after :meth:`kill` (crash recovery runs first)."""
+        if self.root is None:
+            raise UserError("the cluster was not started")
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-o", self._opts, "-l", str(self.root / "log"), "-w",
+                  "-t", "60", "start")
 
     def stop(self) -> None:
         """Stop the server at once and remove its folder."""

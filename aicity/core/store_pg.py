@@ -24,8 +24,12 @@ import json
 import logging
 import re
 import threading
+import time
+import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -128,6 +132,8 @@ SELECT h.entity_id, j.key, COALESCE((j.value ->> 1)::float8, h.recorded_at),
 FROM history h, json_each(h.attrs) j ORDER BY h.seq;
 CREATE INDEX series_key ON series(entity_id, attr, t) INCLUDE (num);
 """),
+    ("write ids (a retried write is stored once)",
+     "CREATE TABLE writes (id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL);"),
 )
 """The schema, one step per version (version ``i + 1`` is ``MIGRATIONS[i]``); only ever append to it."""
 
@@ -194,6 +200,41 @@ class StoreUnavailable(StoreError):
     """The server cannot be reached (restarting, gone, the connection dropped); the next call connects again."""
 
 
+class StoreBufferFull(StoreUnavailable):
+    """The server is away and the write buffer is full: this write was refused (dead letters still fit)."""
+
+
+Part = tuple[str, str, Sequence[Sequence[Any]]]
+"""One table's rows of a write: (table, columns, rows)."""
+
+
+@dataclass
+class Outage:
+    """What the store lived through while its server was away: blind time, buffered and replayed writes."""
+
+    since: float | None = None
+    """``time.monotonic()`` of the first failed write of the current outage (None: the store is writable)."""
+    episodes: int = 0
+    blind_s: float = 0.0
+    buffered_writes: int = 0
+    buffered_rows: int = 0
+    replayed_writes: int = 0
+    already_stored: int = 0
+    """Replayed writes the server had committed already (their acknowledgement was lost): skipped, not doubled."""
+    refused_writes: int = 0
+    last_recovery_s: float = 0.0
+    """How long the last outage lasted, from its first failed write to the buffer written out."""
+    log: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counters as JSON-ready numbers."""
+        blind = self.blind_s + (time.monotonic() - self.since if self.since is not None else 0.0)
+        return {"blind": self.since is not None, "episodes": self.episodes, "blind_s": round(blind, 3),
+                "buffered_writes": self.buffered_writes, "buffered_rows": self.buffered_rows,
+                "replayed_writes": self.replayed_writes, "already_stored": self.already_stored,
+                "refused_writes": self.refused_writes, "last_recovery_s": round(self.last_recovery_s, 3)}
+
+
 @contextmanager
 def _unavailable(where: str) -> Iterator[None]:
     try:
@@ -222,7 +263,8 @@ class PostgresStore(CachedReads):
     """A :class:`~aicity.core.store.StateStore` on PostgreSQL (one connection shared by threads under one lock;
     current state cached in memory)."""
 
-    def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 5) -> None:
+    def __init__(self, url: str, *, readonly: bool = False, connect_timeout: int = 5,
+                 buffer_rows: int = 200_000) -> None:
         self.url = url
         self.path = where_of(url)
         self.readonly = readonly
@@ -259,6 +301,13 @@ class PostgresStore(CachedReads):
             raise
         self._ledger_locked: int | None = None
         self.flush_every = 50_000
+        self.buffer_rows = buffer_rows
+        """At most this many rows wait while the server is away (dead letters may use 1 % more)."""
+        self.outage = Outage()
+        self._outbox: deque[tuple[str, list[Part]]] = deque()
+        self._waiting_rows = 0
+        self._retry_at = 0.0
+        self._writes = 0
 
     # ---- the connection ------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -356,25 +405,124 @@ class PostgresStore(CachedReads):
         series: list[tuple[Any, ...]] = []
         results, rows = self._cache.merge(batch, now.timestamp(), context_id, series)
         self._append(results, rows, series, saved)
-        if len(self._dirty) >= self.flush_every:
-            self.flush()
+        if len(self._dirty) >= self.flush_every and self.outage.since is None:
+            try:
+                self.flush()
+            except StoreUnavailable as exc:  # current state is written behind: it stays dirty until the server is back
+                self._went_blind(exc)
         return results
 
-    @_available
     def _append(self, results: Sequence[UpdateResult], rows: Sequence[tuple[Any, ...]],
                 series: Sequence[tuple[Any, ...]], saved: Any) -> None:
-        """History and series rows in one transaction; when not written the cache forgets them (a retry writes)."""
+        """History and series rows in one write (buffered while the server is away; refused: the cache forgets)."""
         touched = [r.kinds for r in results if r.changed or r.reported]  # one history row each, in order
         named = [(i, t, c, [k for k, v in kinds.items() if v is not ChangeKind.UNCHANGED], a)
                  for (i, t, c, a), kinds in zip(rows, touched, strict=True)]
         try:
-            if named:
-                with self._db.transaction():
-                    self._insert("history", "entity_id, recorded_at, context_id, names, attrs", named)
-                    self._insert("series", SERIES_COLUMNS, series)
+            self._write([("history", "entity_id, recorded_at, context_id, names, attrs", named),
+                         ("series", SERIES_COLUMNS, series)])
         except BaseException:
             self._cache.restore(saved)
             raise
+
+    # ---- writes that wait out an outage ------------------------------------------------------------
+    def _write(self, parts: Sequence[Part], *, dead_letter: bool = False) -> None:
+        """Commit ``parts`` in one transaction under a fresh write id; while the server is away keep them in the
+        bounded buffer (written in order once it is back), a :class:`StoreBufferFull` when that is full."""
+        parts = [p for p in parts if p[2]]
+        if not parts:
+            return
+        self._writable()
+        wid = uuid.uuid4().hex
+        if self._drain():
+            try:
+                self._commit(wid, parts)
+                return
+            except StoreUnavailable as exc:
+                self._went_blind(exc)
+        self._buffer(wid, parts, dead_letter)
+
+    def _commit(self, wid: str, parts: Sequence[Part]) -> bool:
+        """One transaction: the write id, then every part; False when the id is stored already (a retry of a
+        write whose commit went through but whose answer was lost: nothing is written twice)."""
+        with _unavailable(self.path), self._db.transaction():
+            if not self._db.execute(b"INSERT INTO writes VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
+                                    (wid, time.time())).rowcount:
+                return False
+            for table, columns, rows in parts:
+                self._insert(table, columns, rows)
+        self._writes += 1
+        if self._writes % 10_000 == 0:  # a write id only has to outlive the retries of its write
+            with _unavailable(self.path):
+                self._db.execute(b"DELETE FROM writes WHERE at < %s", (time.time() - 86_400,))
+        return True
+
+    def _buffer(self, wid: str, parts: Sequence[Part], dead_letter: bool) -> None:
+        rows = sum(len(p[2]) for p in parts)
+        room = self.buffer_rows + (max(100, self.buffer_rows // 100) if dead_letter else 0)
+        if self._waiting_rows + rows > room:
+            self.outage.refused_writes += 1
+            raise StoreBufferFull(f"the store at {self.path} is unavailable and {self._waiting_rows} rows already "
+                                  f"wait for it (at most {self.buffer_rows}): this write of {rows} was refused")
+        self._outbox.append((wid, list(parts)))
+        self._waiting_rows += rows
+        self.outage.buffered_writes += 1
+        self.outage.buffered_rows += rows
+
+    def _went_blind(self, exc: StoreUnavailable) -> None:
+        now = time.monotonic()
+        if self.outage.since is None:
+            self.outage.since = now
+            self.outage.episodes += 1
+            log.warning("%s: writes wait in a buffer of at most %d rows", exc, self.buffer_rows)
+        self._retry_at = now + 0.25
+
+    def _drain(self) -> bool:
+        """Write the buffer out in order (at most every 0.25 s while the server is away); True once it is empty."""
+        if not self._outbox:
+            return self.outage.since is None or self._recovered()
+        if time.monotonic() < self._retry_at:
+            return False
+        while self._outbox:
+            wid, parts = self._outbox[0]
+            try:
+                stored = self._commit(wid, parts)
+            except StoreUnavailable as exc:
+                self._went_blind(exc)
+                return False
+            self._outbox.popleft()
+            self._waiting_rows -= sum(len(p[2]) for p in parts)
+            self.outage.replayed_writes += 1
+            self.outage.already_stored += not stored
+        return self._recovered()
+
+    def _recovered(self) -> bool:
+        if self.outage.since is not None:
+            lasted = time.monotonic() - self.outage.since
+            self.outage.blind_s += lasted
+            self.outage.last_recovery_s = lasted
+            self.outage.since = None
+            log.warning("the store at %s is back: %d buffered writes written", self.path, self.outage.replayed_writes)
+        return True
+
+    @synchronized
+    def writable(self) -> bool:
+        """True when the server takes writes and nothing waits for it (the buffer is written out first); False
+        while it is away — the loop must then hold its actuators safe: what it did could not be recorded."""
+        if self.readonly or not self._drain():
+            return False
+        try:
+            with _unavailable(self.path):
+                self.flush()
+        except StoreUnavailable as exc:
+            self._went_blind(exc)
+            return False
+        return True
+
+    @property
+    def waiting(self) -> int:
+        """Rows waiting in the buffer for the server to come back."""
+        return self._waiting_rows
 
     @synchronized
     @_available
@@ -413,16 +561,15 @@ class PostgresStore(CachedReads):
         self._writable()
         rows = [(e.context.id, e.context.parent_id, str(e.context.actor), str(e.type), e.time.timestamp(),
                  e.entity_type, e.entity_id, json.dumps(dict(e.data), default=str)) for e in events]
-        self._insert("events", "id, parent_id, actor, type, time, entity_type, entity_id, data", rows)
+        self._write([("events", "id, parent_id, actor, type, time, entity_type, entity_id, data", rows)])
 
     @synchronized
     @_available
     def dead_letter(self, source: str, error: Exception, payload: Any, *, now: datetime) -> None:
         """Keep rejected input with its reason, and count it."""
-        self._writable()
-        self._db.execute("INSERT INTO dead_letters (time, source, error, reason, payload) VALUES (%s,%s,%s,%s,%s)",
-                         (now.timestamp(), _no_nul(source), type(error).__name__, _no_nul(str(error)),
-                          json.dumps(payload, default=repr)))
+        row = (now.timestamp(), _no_nul(source), type(error).__name__, _no_nul(str(error)),
+               json.dumps(payload, default=repr))
+        self._write([("dead_letters", "time, source, error, reason, payload", [row])], dead_letter=True)
         self.dead_letter_count += 1
 
     # ---- reads --------------------------------------------------------------------------------
@@ -611,6 +758,11 @@ class PostgresStore(CachedReads):
             db.execute(sql.SQL("INSERT INTO ledger VALUES ({}); COMMIT").format(
                 sql.SQL(", ").join(sql.Literal(v) for v in _ledger_values(row))))
         except pg_errors.UniqueViolation as exc:
+            db.execute("ROLLBACK")
+            self._ledger_locked = None
+            stored = self.ledger_find(row.id)
+            if stored is not None and stored.record == row.record and stored.kind == row.kind:
+                return stored  # a retry of an append whose commit went through: stored once
             raise StoreConflict(f"ledger record id {row.id!r} is already taken") from exc
         finally:
             self._ledger_locked = None
@@ -790,9 +942,14 @@ class PostgresStore(CachedReads):
 
     @synchronized
     def close(self) -> None:
-        """Flush and close the connection (a :class:`StoreUnavailable` when the server is away; closed even so)."""
+        """Write out the buffer, flush and close the connection (a :class:`StoreUnavailable` naming what could not
+        be written when the server is away; closed even so)."""
         try:
             if not self.readonly and not self._conn.closed:
+                self._retry_at = 0.0
+                if not self._drain():
+                    raise StoreUnavailable(f"the store at {self.path} is unavailable: {self._waiting_rows} buffered "
+                                           "rows could not be written")
                 self.flush()
         finally:
             self._conn.close()
