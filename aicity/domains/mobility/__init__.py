@@ -43,8 +43,10 @@ class MobilityDomain(ModeControllers):
 
         Probe consents go to ``services.consent`` (a :class:`aicity.governance.consent.ConsentRegistry`).
         """
+        from aicity.domains.mobility.districts import on_this_machine
         from aicity.domains.mobility.twin import SumoTwin
 
+        scenario = on_this_machine(scenario)  # a district's worker on another machine generates its files there
         cfg = twin_config(scenario.params, services.consent)
         cfg.shared = services.shared
         return SumoTwin(scenario, seed=seed, mode=mode, config=cfg)

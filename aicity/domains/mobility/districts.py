@@ -107,3 +107,20 @@ def cut_route(edges: list[str], owner: dict[str, tuple[int, int]], district: int
         if owner[e][1] != district:
             break
     return out
+
+
+def on_this_machine(scenario: Scenario) -> Scenario:
+    """``scenario`` with files on this machine: a district's files are generated here (deterministically, into
+    this machine's cache) when its path is not found — a worker on another machine of a cluster."""
+    if scenario.path is None or Path(scenario.path).is_file() or "." not in scenario.name:
+        return scenario
+    city, _, name = scenario.name.rpartition(".")
+    folder = Path(scenario.path).parent.parent.name  # districts-<D>
+    k = gridcity.districts_of(city)
+    if k is None or not folder.startswith("districts-") or not folder[len("districts-"):].isdigit():
+        return scenario
+    for d in partition(gridcity.scenario(k), int(folder[len("districts-"):])):
+        if d.district == name:
+            return Scenario(scenario.name, scenario.domain, scenario.description, scenario.begin_s, scenario.end_s,
+                            d.scenario.path, scenario.params)
+    return scenario

@@ -192,3 +192,18 @@ def test_whole_city_twin_has_no_borders() -> None:
     twin = SumoTwin(require("gridcity-1"), seed=1, mode="smart")
     assert twin.outbound() == []
     assert twin.inbound([{"via": "e", "kind": "vehicle", "at_s": 0.0, "payload": {}}])[0]["reason"]
+
+
+def test_a_district_on_another_machine_generates_its_files(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose machine lacks the coordinator's cache builds the same district files in its own."""
+    from pathlib import Path
+
+    from aicity.domains.mobility.districts import on_this_machine, partition
+
+    d2 = partition(require("gridcity-2"), 2)[1].scenario
+    moved = dataclasses.replace(d2, path=str(tmp_path / "elsewhere" / "districts-2" / "d2" / "d2.sumocfg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    here = on_this_machine(moved)
+    assert here.path is not None and Path(here.path).is_file() and str(tmp_path / "cache") in here.path
+    assert Path(here.path).name == Path(d2.path or "").name and here.params == d2.params
+    assert on_this_machine(d2) is d2
