@@ -292,6 +292,18 @@ class PriorityOrchestrator:
         return None
 
 
+def reads(candidates: Sequence[Candidate]) -> set[str]:
+    """The entities whose state the stage reads to settle ``candidates``: those named in a ``uses`` key (their own
+    or an alternative's). With the entities that carry ``needs`` this is all of the snapshot it reads."""
+    out: set[str] = set()
+    for cand in candidates:
+        keys = list(cand.proposal.uses)
+        for c in cand.proposal.candidates:
+            keys += [str(k) for k in dict(c.get("uses", {}))]
+        out.update(k.split("#", 1)[0] for k in keys)
+    return out
+
+
 def standing_needs(snapshot: Snapshot) -> list[tuple[Candidate, list[str], dict[str, float]]]:
     """Needs a domain publishes as an entity (``needs``: entity ids, ``priorityClass``, optional ``needWeights``
     and ``domain``), e.g. the ambulance service's emergency route network: who relies, on what, how much."""

@@ -26,11 +26,16 @@ from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.store import StateStore
 from aicity.loop import TwinCall
-from aicity.orchestrate.stage import Candidate
+from aicity.orchestrate.stage import Candidate, reads
 from aicity.scale.executors import DistrictDied, Executor
 from aicity.scale.partition import District, partition
 
 Progress = Callable[[float, float], None]
+BYTES_SAMPLE = 10
+"""Bytes moved are measured (pickled again) on every 10th step and counted ten times."""
+VIEWS = ("relevant", "full")
+"""What each district sends the stage each step: the entities it reads (``relevant``: carrying ``needs``, or
+named in a proposal's ``uses``), or every entity sensed (``full``)."""
 _ADDITIVE = ("observations", "rejected_observations", "stale_observations", "proposals", "actuated", "clamped",
              "refused", "refused_by_edge", "refused_by_governance", "advised", "queued", "degraded",
              "stopped_steps", "demotions", "demoted_steps", "rejected_inbound")
@@ -91,7 +96,8 @@ class DistrictCity:
     """A city run as districts in one mode: ``executor`` hosts the districts, this process coordinates."""
 
     def __init__(self, city: City, *, districts: int, mode: str, seed: int, store: StateStore, out: Path,
-                 executor: Executor, key: bytes | None = None, kill: Mapping[int, str] | None = None) -> None:
+                 executor: Executor, key: bytes | None = None, kill: Mapping[int, str] | None = None,
+                 view: str = "relevant") -> None:
         from aicity.governance.runtime import for_run
         from aicity.loop import LoopStats, Settler
         from aicity.orchestrate.stage import priority_table
@@ -113,6 +119,11 @@ class DistrictCity:
         self.latest: dict[str, Entity] = {}
         self.now: datetime | None = None
         self.kill: dict[int, str] = dict(kill or {})
+        if view not in VIEWS:
+            raise UserError(f"unknown district view {view!r}; use {' or '.join(VIEWS)}")
+        self.view = view
+        self.watch: set[str] = set()
+        """Entities named in any proposal's ``uses`` so far: every district sends their changes."""
         self.history: dict[str, list[tuple[list[tuple[str, Crossing]], list[TwinCall]]]] = {
             d.name: [] for d in self.parts}
         """Each district's recovery log: per completed step, what crossed in and the calls made on its twins."""
@@ -133,19 +144,21 @@ class DistrictCity:
             done = False
             while not done:
                 t0 = time.perf_counter()
-                args = [(inbox[n],) for n in names]
-                self.scale.bytes_to_districts += _size(args)
+                watch = frozenset(self.watch) if self.view == "relevant" else None
+                args = [(inbox[n], watch) for n in names]
+                sample = self.scale.steps % BYTES_SAMPLE == 0  # pickling everything again costs: every 10th step
+                self.scale.bytes_to_districts += _size(args) * BYTES_SAMPLE if sample else 0
                 inbox = {n: [] for n in names}
                 replies = self.executor.call("propose", args)
-                self.scale.bytes_to_coordinator += _size(replies)
+                self.scale.bytes_to_coordinator += _size(replies) * BYTES_SAMPLE if sample else 0
                 lost = {i for i, r in enumerate(replies) if isinstance(r, DistrictDied)}
                 kept = self._settle([r for i, r in enumerate(replies) if i not in lost])
                 if self.scale.steps in self.kill:  # a fault on purpose: after proposing, before acting
                     self.executor.kill(names.index(self.kill[self.scale.steps]))
                 args2 = [None if i in lost else (kept.get(n, []),) for i, n in enumerate(names)]
-                self.scale.bytes_to_districts += _size(args2)
+                self.scale.bytes_to_districts += _size(args2) * BYTES_SAMPLE if sample else 0
                 outs = self.executor.call("act", args2)
-                self.scale.bytes_to_coordinator += _size(outs)
+                self.scale.bytes_to_coordinator += _size(outs) * BYTES_SAMPLE if sample else 0
                 lost |= {i for i, o in enumerate(outs) if isinstance(o, DistrictDied)}
                 for i in sorted(lost):
                     outs[i] = self._recover(i, args[i][0])
@@ -203,6 +216,7 @@ class DistrictCity:
             candidates.extend(reply.candidates)
         snapshot = Snapshot(replies[0].time, replies[0].elapsed_s, dict(self.latest))
         kept: dict[str, list[Candidate]] = {}
+        self.watch |= reads(candidates)
         for cand in self.settler(candidates, snapshot):
             kept.setdefault(cand.origin, []).append(cand)
         return kept

@@ -21,7 +21,7 @@ from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity
 from aicity.core.errors import ObservationError
 from aicity.loop import TwinCall
-from aicity.orchestrate.stage import Candidate
+from aicity.orchestrate.stage import Candidate, reads
 from aicity.scale.partition import District
 
 
@@ -79,15 +79,21 @@ class DistrictLoop:
         self.loop.open()
         return float(self.loop.parts[0].twin.elapsed_s())
 
-    def propose(self, inbound: Sequence[tuple[str, Crossing]]) -> Proposals:
-        """Take in what crossed into the district, then sense, learn and decide."""
+    def propose(self, inbound: Sequence[tuple[str, Crossing]], watch: frozenset[str] | None = None) -> Proposals:
+        """Take in what crossed into the district, then sense, learn and decide. The entities sensed go back in
+        full, or with ``watch`` only those the orchestration stage reads: entities carrying ``needs``, those named
+        in ``watch`` (capacities other districts' proposals use) and those its own proposals use."""
         started = time.perf_counter()
         self._take_in(inbound)
         self.loop.journal = []
         candidates, snapshot = self.loop.propose()
         self._snapshot = snapshot
         cands = [Candidate(c.domain, c.proposal, c.priority, self.district.name) for c in candidates]
-        return Proposals(self.district.name, snapshot.elapsed_s, snapshot.time, cands, list(self.loop.sensed),
+        sensed = list(self.loop.sensed)
+        if watch is not None:
+            wanted = watch | reads(cands)
+            sensed = [e for e in sensed if e.id in wanted or e.get("needs") is not None]
+        return Proposals(self.district.name, snapshot.elapsed_s, snapshot.time, cands, sensed,
                          self.loop.done(), time.perf_counter() - started)
 
     def act(self, kept: Sequence[Candidate]) -> Outbound:

@@ -30,10 +30,10 @@ def _key() -> bytes:
     return Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
-def _run(tmp_path: Path, districts: int, mode: str = "ai", seed: int = 3) -> DistrictCity:
+def _run(tmp_path: Path, districts: int, mode: str = "ai", seed: int = 3, view: str = "relevant") -> DistrictCity:
     store = SqliteStore(":memory:", series=False)
     run = DistrictCity(_city(), districts=districts, mode=mode, seed=seed, store=store, out=tmp_path / mode,
-                       executor=LocalExecutor(limit=None), key=_key())
+                       executor=LocalExecutor(limit=None), key=_key(), view=view)
     run.episode = run.run()  # type: ignore[attr-defined]
     return run
 
@@ -54,10 +54,37 @@ def test_partitioned_run_equals_the_whole_city(tmp_path: Path, districts: int) -
 
 
 def test_the_stage_sees_the_whole_city(tmp_path: Path) -> None:
-    run = _run(tmp_path, 3)
-    ids = {e.rsplit(":", 1)[1] for e in run.latest}
+    full = _run(tmp_path / "full", 3, view="full")
+    ids = {e.rsplit(":", 1)[1] for e in full.latest}
     assert ids == {str(i) for i in range(6)}  # every district's stations
-    assert run.episode.stats["proposals"] == 6 * 30  # type: ignore[attr-defined]
+    assert full.episode.stats["proposals"] == 6 * 30  # type: ignore[attr-defined]
+    lean = _run(tmp_path / "lean", 3)  # the default: only what the stage reads (belt stations carry no needs)
+    assert lean.latest == {} and lean.episode.stats["proposals"] == 6 * 30  # type: ignore[attr-defined]
+    assert lean.scale.bytes_to_coordinator < full.scale.bytes_to_coordinator
+    assert lean.episode.results["belt"].kpis == full.episode.results["belt"].kpis  # type: ignore[attr-defined]
+
+
+def test_districts_send_what_the_stage_reads(tmp_path: Path) -> None:
+    from aicity.core.domain import ProposedAction
+    from aicity.core.entity import Entity, Property
+    from aicity.orchestrate.stage import Candidate, reads
+    from aicity.scale.district import DistrictLoop
+
+    uses = Candidate("belt", ProposedAction("urn:ngsi-ld:BeltStation:1", "rate", uses={"urn:x:Tie:1#headroom": 2.0},
+                                            candidates=({"params": {}, "uses": {"urn:x:Tie:2#kw": 1}},)))
+    assert reads([uses]) == {"urn:x:Tie:1", "urn:x:Tie:2"}
+    loop = DistrictLoop(partition(_city(), 2)[0], mode="ai", seed=1, out=str(tmp_path / "d1"), key=_key())
+    loop.open()
+    needs = Entity("urn:ngsi-ld:Net:1", "Net", {"needs": Property(["urn:ngsi-ld:BeltStation:0"])})
+    twin = loop.loop.parts[0].twin
+    observe = twin.observe
+    twin.observe = lambda: [*observe(), needs]  # type: ignore[method-assign]  # entities carrying needs always go
+    watched = loop.propose([], frozenset({"urn:ngsi-ld:BeltStation:2"}))
+    assert {e.id for e in watched.entities} == {"urn:ngsi-ld:BeltStation:2", "urn:ngsi-ld:Net:1"}
+    loop.act([])
+    full = loop.propose([], None)
+    assert len(full.entities) == 4
+    loop.close()
 
 
 def test_every_district_keeps_its_own_verifiable_ledger(tmp_path: Path) -> None:
