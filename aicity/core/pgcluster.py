@@ -86,13 +86,14 @@ class LocalPostgres:
         self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "-t", "60",
                   "-l", str(self.root / "log"), "restart")
 
-    def kill(self, timeout_s: float = 30.0) -> None:
-        """Stop the server at once by its PID (SIGQUIT: immediate shutdown, as a crash); its data stays."""
+    def kill(self, sig: int = signal.SIGQUIT, timeout_s: float = 30.0) -> None:
+        """Stop the server by its PID (SIGQUIT: immediate shutdown, as a crash; SIGINT: fast shutdown, as a
+        restart); its data stays."""
         if self.root is None:
             raise UserError("the cluster was not started")
         pid_file = self.root / "data" / "postmaster.pid"
         pid = int(pid_file.read_text().split()[0])
-        os.kill(pid, signal.SIGQUIT)
+        os.kill(pid, sig)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:

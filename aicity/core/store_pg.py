@@ -322,7 +322,8 @@ class PostgresStore(CachedReads):
     def _db(self) -> psycopg.Connection[tuple[Any, ...]]:
         """The connection, opened again when the last one broke (the server restarted, or dropped it)."""
         if self._conn.broken:
-            log.warning("the connection to %s broke: connecting again", self.path)
+            log.log(logging.DEBUG if self.outage.since is not None else logging.WARNING,
+                    "the connection to %s broke: connecting again", self.path)
             self._conn.close()
             self._conn = self._connect()
         return self._conn
@@ -479,10 +480,17 @@ class PostgresStore(CachedReads):
 
     def _drain(self) -> bool:
         """Write the buffer out in order (at most every 0.25 s while the server is away); True once it is empty."""
-        if not self._outbox:
-            return self.outage.since is None or self._recovered()
+        if self.outage.since is None and not self._outbox:
+            return True
         if time.monotonic() < self._retry_at:
             return False
+        if not self._outbox:  # blind with nothing waiting (a failed flush or read): is the server back?
+            try:
+                with _unavailable(self.path):
+                    self._db.execute(b"SELECT 1")
+            except StoreUnavailable as exc:
+                self._went_blind(exc)
+                return False
         while self._outbox:
             wid, parts = self._outbox[0]
             try:
@@ -945,7 +953,7 @@ class PostgresStore(CachedReads):
         """Write out the buffer, flush and close the connection (a :class:`StoreUnavailable` naming what could not
         be written when the server is away; closed even so)."""
         try:
-            if not self.readonly and not self._conn.closed:
+            if not self.readonly and (self._outbox or not self._conn.closed):
                 self._retry_at = 0.0
                 if not self._drain():
                     raise StoreUnavailable(f"the store at {self.path} is unavailable: {self._waiting_rows} buffered "

@@ -63,7 +63,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def add_bench(bench: Any) -> None:
-    """Add ``aicity bench platform``: ingest over HTTP and MQTT, notification latency, temporal queries."""
+    """Add ``aicity bench platform`` (ingest over HTTP and MQTT, notification latency, temporal queries),
+    ``soak`` and ``restarts``."""
     p = bench.add_parser("platform", help="platform throughput: HTTP batch upserts, MQTT QoS 1 ingest, "
                          "notification latency, temporal aggregation")
     p.add_argument("--seconds", type=float, default=10.0, help="length of each sustained-load run")
@@ -75,6 +76,19 @@ def add_bench(bench: Any) -> None:
     p.add_argument("--rate", type=float, default=20_000.0, help="entity updates a second (default 20000, the goal)")
     p.add_argument("--json", help="write the record to this file (default: print)")
     p.set_defaults(func=_bench_soak)
+    p = bench.add_parser("restarts", help="restart PostgreSQL, NATS and the MQTT broker in turn mid-run: "
+                         "sent, stored, duplicated, lost, seconds blind and to recover")
+    p.add_argument("--seconds", type=float, default=24.0, help="length of each server's run (default 24)")
+    p.add_argument("--json", help="write the records to this file (default: print)")
+    p.set_defaults(func=_bench_restarts)
+
+
+def _bench_restarts(args: argparse.Namespace) -> int:
+    from aicity.cli import write_json
+    from aicity.platform.restarts import run_restarts
+
+    write_json(args.json, run_restarts(args.seconds))
+    return 0
 
 
 def _bench_soak(args: argparse.Namespace) -> int:

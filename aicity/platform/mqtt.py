@@ -6,7 +6,10 @@ Topics: a device publishes readings (one NGSI-LD entity, normalized or concise, 
 persistent session (fixed client id, clean session off) and acknowledges a message to the broker only after its
 reading is committed to the store (or dead-lettered): nothing acknowledged is lost when aicity stops, and
 mosquitto keeps (and persists) what arrives while aicity is away. Every message is validated; a bad one is
-dead-lettered with its reason, counted, and never acted on.
+dead-lettered with its reason, counted, and never acted on. A reading delivered again (QoS 1 is at-least-once: a
+broker restart resends what it had not seen acknowledged) is recognised by entity and ``observedAt`` and stored
+once. While the broker is away the bridge reconnects by itself; a command cannot be sent then and fails at once
+with a one-line error (recorded as ``not sent``), never queued where nobody sees it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +42,8 @@ READINGS = "aicity/readings/"
 COMMANDS = "aicity/commands/"
 ACKS = "aicity/acks/"
 COMMAND_DOCS = "platform.commands"
+REMEMBERED = 200_000
+"""Readings (entity and observedAt) the bridge remembers to recognise one delivered again."""
 
 
 class DeviceMessageError(ValueError):
@@ -150,6 +155,7 @@ class MqttBridge:
         self._client: Any = None
         self._writer: threading.Thread | None = None
         self._codec = platform.broker(DEFAULT, create=True).codec(core())
+        self._seen: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], None] = OrderedDict()
         self.connected = threading.Event()
 
     def counts(self) -> dict[str, int]:
@@ -225,8 +231,14 @@ class MqttBridge:
                 msgs, self._pending = self._pending[:self.batch], self._pending[self.batch:]
             try:
                 self._write(msgs)
-            except Exception:  # not acknowledged: the broker delivers them again
-                log.exception("MQTT readings could not be stored; they stay unacknowledged")
+            except Exception as exc:  # not acknowledged: kept and tried again (the broker holds them meanwhile)
+                log.warning("MQTT readings could not be stored (%s); trying again", exc)
+                self.tally["write_retries"] += 1
+                if self._stop.is_set():
+                    return  # unacknowledged: the broker delivers them to the next session
+                with self._cv:
+                    self._pending[:0] = msgs
+                self._stop.wait(0.5)
                 continue
             for m in msgs:
                 self._client.ack(m.mid, m.qos)
@@ -243,17 +255,42 @@ class MqttBridge:
             except DeviceMessageError as exc:
                 self.tally["dead_lettered"] += 1
                 broker.store.dead_letter(f"mqtt:{m.topic}", exc, m.payload.decode(errors="replace"), now=now)
+        good = self._once(good)
         if good:  # one transaction; several readings of one entity are each kept, in order
             broker.upsert_fast(good, now=now)
             self.tally["stored"] += len(good)
 
+    def _once(self, entities: list[Entity]) -> list[Entity]:
+        """The readings not stored before (by entity and observedAt; a reading without observedAt always is)."""
+        out = []
+        for e in entities:
+            stamps = tuple(sorted((n, t.isoformat()) for n, a in e.attrs.items()
+                                  if (t := getattr(a, "observed_at", None)) is not None))
+            key = (e.id, stamps)
+            if stamps and key in self._seen:
+                self.tally["duplicates"] += 1
+                continue
+            if stamps:
+                self._seen[key] = None
+                if len(self._seen) > REMEMBERED:
+                    self._seen.popitem(last=False)
+            out.append(e)
+        return out
+
     def command(self, device: str, command: Mapping[str, Any], *, by: str, timeout_s: float = 5.0
                 ) -> dict[str, Any]:
-        """Send a command (QoS 1) and wait for the device's acknowledgement; audited in the store."""
+        """Send a command (QoS 1) and wait for the device's acknowledgement; audited in the store. While the broker
+        is away it is not sent: recorded as ``not sent`` and a one-line :class:`UserError`."""
         cid = str(uuid.uuid4())
-        event = self._ack_events[cid] = threading.Event()
         store = self.platform.broker(DEFAULT, create=True).store
         sent = datetime.now(UTC).isoformat()
+        if not self.connected.is_set():
+            self.tally["commands_not_sent"] += 1
+            store.doc_put(COMMAND_DOCS, cid, {"id": cid, "device": device, "command": dict(command), "by": by,
+                                              "sent": sent, "status": "not sent", "ack": None, "acked": None})
+            raise UserError(f"the MQTT broker at {self.host}:{self.port} is unreachable: command {cid} to {device} "
+                            "was not sent")
+        event = self._ack_events[cid] = threading.Event()
         info = self._client.publish(COMMANDS + device, json.dumps({"id": cid, "command": dict(command), "by": by}),
                                     qos=1)
         self.tally["commands"] += 1

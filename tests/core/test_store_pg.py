@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -122,11 +123,16 @@ def test_a_lost_connection_is_one_line_and_the_next_call_connects_again(pg):
     s.upsert(Entity(thing, "Thing", {"v": Property(1, T)}), now=T)
     with _raw(url) as c:
         c.execute("SELECT pg_terminate_backend(%s)", (s._conn.info.backend_pid,))
-    with pytest.raises(StoreUnavailable, match="is unavailable") as info:
-        s.upsert(Entity(thing, "Thing", {"v": Property(2, T)}), now=T)
+    with pytest.raises(StoreUnavailable, match="is unavailable") as info:  # a read cannot wait
+        s.history(thing, "v")
     assert "\n" not in str(info.value) and "127.0.0.1" in str(info.value)
-    assert s.get(thing).get("v") == 1  # the failed write is forgotten, so trying again writes it
-    assert s.upsert(Entity(thing, "Thing", {"v": Property(2, T)}), now=T).changed == ["v"]
+    assert [h.value for h in s.history(thing, "v")] == [1]  # … the next call connects again
+    with _raw(url) as c:
+        c.execute("SELECT pg_terminate_backend(%s)", (s._conn.info.backend_pid,))
+    assert s.upsert(Entity(thing, "Thing", {"v": Property(2, T)}), now=T).changed == ["v"]  # a write waits
+    assert s.waiting == 2 and s.outage.since is not None and not s.writable()  # history + series rows
+    time.sleep(0.3)
+    assert s.writable() and s.waiting == 0 and s.outage.episodes == 1
     assert [h.value for h in s.history(thing, "v")] == [1, 2]
     s.close()
     assert open_store(url, readonly=True).get(thing).get("v") == 2

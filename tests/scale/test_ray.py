@@ -53,10 +53,15 @@ def cluster() -> Iterator[str]:
             pytest.fail(f"ray start exited with {proc.returncode}")
         time.sleep(0.5)
     time.sleep(2.0)  # the GCS listens before the raylet registers
-    os.environ["PYTHONPATH"] = env["PYTHONPATH"]
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = env["PYTHONPATH"]  # this process's drivers find the tests' toy domain too
     try:
         yield address
     finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
