@@ -53,7 +53,7 @@ from aicity.core.event import (
     OrchestrationData,
     observation_event,
 )
-from aicity.core.store import ChangeKind, StateStore
+from aicity.core.store import ChangeKind, Interruptible, StateStore, StoreUnavailable
 from aicity.orchestrate.stage import (
     Candidate,
     Orchestrator,
@@ -160,6 +160,8 @@ class LoopStats:
     stopped_steps: int = 0
     demotions: int = 0
     demoted_steps: int = 0
+    blind_steps: int = 0
+    records_retried: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     by_domain: dict[str, dict[str, int]] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -288,6 +290,7 @@ class CityLoop:
             raise UserError(f"decision interval must be positive, got {self.step_s!r}")
         self._latest: dict[str, Entity] = {}
         self._contexts: dict[str, Context] = {}
+        self._unrecorded: list[tuple[ProposedAction, Any, Outcome | None, str, datetime, dict[str, str | None]]] = []
         self._opened: list[PartRun] = []
         self._started = _time.perf_counter()
         self._guard = Actor(ActorKind.POLICY, "governance.accuracy-guard")
@@ -431,9 +434,31 @@ class CityLoop:
             self.stats.refused += 1
             self.stats.refused_by_governance += 1
         if self.governance is not None:
-            self.governance.record(proposal, review, outcome, domain=name, now=now, context={
+            record = (proposal, review, outcome, name, now, {
                 "observation": obs_ctx.id, "decision": decision_ctx.id,
                 "command": command_ctx.id if command_ctx else None, "ack": ack_ctx.id if ack_ctx else None})
+            try:
+                self.governance.record(proposal, review, outcome, domain=name, now=now, context=record[5])
+            except StoreUnavailable:  # the store went away mid-step: kept, recorded first when it is back
+                self._unrecorded.append(record)
+
+    def _retry_records(self) -> None:
+        """Record the decisions the store could not take when they were made (a retried append is stored once)."""
+        while self._unrecorded and self.governance is not None:
+            proposal, review, outcome, name, now, context = self._unrecorded[0]
+            self.governance.record(proposal, review, outcome, domain=name, now=now, context=context)
+            self._unrecorded.pop(0)
+            self.stats.records_retried += 1
+
+    def _hold_blind(self, run: PartRun, now: datetime) -> None:
+        """Hold ``run``'s twin in its safe state while the store cannot record (``blind`` events, buffered)."""
+        if not run.was_held:
+            run.twin.safe_state()
+            self._log(run, "safe_state", None)
+        run.was_held = True  # the next step with the store back hands control back (Resumable twins)
+        self.stats.blind_steps += 1
+        self.store.append_event(Event(EventType.BLIND, {"domain": run.name, "reason": "the store is unreachable"},
+                                      Context(Actor(ActorKind.SYSTEM, "store-watch"), None, self.ids()), now))
 
     def _hold_or_release(self, run: PartRun, held: bool, now: datetime) -> None:
         """On a stop or demotion, put the twin in its safe state within this step (and record it); on release,
@@ -475,9 +500,15 @@ class CityLoop:
         self._contexts = {r.name: self._sense(r, now) for r in due}
         snapshot = Snapshot(now, elapsed, dict(self._latest))
         candidates: list[Candidate] = []
+        blind = isinstance(self.store, Interruptible) and not self.store.writable()
+        if not blind:
+            self._retry_records()
         for run in due:
             run.next_due_s = elapsed + run.twin.decision_interval_s
             forecasts = self._forecast(run, snapshot)
+            if blind:  # what it did could not be recorded: its safe state, nothing decided, until the store is back
+                self._hold_blind(run, now)
+                continue
             self._check_accuracy(run, now)
             stopped = self.governance is not None and self.governance.is_stopped(run.name)
             demoted = self.governance is not None and self.governance.is_demoted(run.name)

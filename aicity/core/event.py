@@ -28,6 +28,7 @@ class EventType(StrEnum):
     DRIFT = "drift"
     EDGE_ACTION = "edge_action"
     ORCHESTRATION = "orchestration"
+    BLIND = "blind"
 
 
 class ObservationBatchData(TypedDict):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from aicity.core.entity import Attribute, Entity, GeoProperty, Property, Relationship
 from aicity.core.errors import AicityError, UserError
@@ -179,6 +179,20 @@ class LedgerRow:
 
 class StoreError(AicityError):
     """A bad query or a store failure."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's server cannot be reached (restarting, gone, the connection dropped); the next call connects
+    again."""
+
+
+@runtime_checkable
+class Interruptible(Protocol):
+    """A store whose server can be away (PostgreSQL): it buffers writes meanwhile and says when it takes them."""
+
+    def writable(self) -> bool:
+        """True when writes are taken (and nothing buffered waits); False while the server is away."""
+        ...
 
 
 class StoreConflict(StoreError):

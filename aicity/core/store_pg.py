@@ -57,6 +57,7 @@ from aicity.core.store import (
     StoreConflict,
     StoredEvent,
     StoreError,
+    StoreUnavailable,
     UpdateResult,
     aggregates,
     causal_chain,
@@ -194,10 +195,6 @@ def glob_regex(pattern: str) -> str:
             out.append(re.escape(c))
         i += 1
     return "".join(out) + "$"
-
-
-class StoreUnavailable(StoreError):
-    """The server cannot be reached (restarting, gone, the connection dropped); the next call connects again."""
 
 
 class StoreBufferFull(StoreUnavailable):

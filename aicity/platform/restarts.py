@@ -176,7 +176,8 @@ def restart_postgres(seconds: float, *, crash: bool = False, entities: int = 20,
     from aicity.core.entity import Entity, Property
     from aicity.core.event import Event, EventType
     from aicity.core.pgcluster import LocalPostgres
-    from aicity.core.store_pg import PostgresStore, StoreUnavailable
+    from aicity.core.store import StoreUnavailable
+    from aicity.core.store_pg import PostgresStore
     from aicity.governance.ledger import Ledger, verify_store
 
     cluster = LocalPostgres("restarts", durable=crash).start()

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aicity.core.entity import Entity, Property, urn
 from aicity.core.errors import UserError
-from aicity.core.store import database_errors, open_store
-from aicity.core.store_pg import SCHEMA_VERSION, PostgresStore, StoreUnavailable, glob_regex
+from aicity.core.store import StoreUnavailable, database_errors, open_store
+from aicity.core.store_pg import SCHEMA_VERSION, PostgresStore, glob_regex
 from aicity.governance.ledger import Ledger, verify_store
 
 T = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

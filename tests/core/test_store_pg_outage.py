@@ -14,7 +14,8 @@ from aicity.core.context import Actor, ActorKind, Context
 from aicity.core.entity import Entity, Property
 from aicity.core.event import Event, EventType
 from aicity.core.pgcluster import free_port
-from aicity.core.store_pg import PostgresStore, StoreBufferFull, StoreUnavailable
+from aicity.core.store import StoreUnavailable
+from aicity.core.store_pg import PostgresStore, StoreBufferFull
 from aicity.governance.ledger import Ledger, verify_store
 
 T = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
