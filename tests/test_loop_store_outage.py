@@ -9,24 +9,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aicity.core.pgcluster import free_port
 from aicity.core.store_pg import PostgresStore
 from aicity.governance.ledger import verify_store
 from aicity.runner import prepare_run
-from tests.core.pgserver import shared_server
+from tests.core.pgserver import cut_off, shared_server
 from tests.scale.test_coordinator import _city
 
-
-def _away(store: PostgresStore) -> str:
-    url = store.url
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", (store._conn.info.backend_pid,))
-    store.url = f"postgresql://aicity@127.0.0.1:{free_port()}/nowhere"
-    return url
+_away = cut_off
 
 
 def test_the_loop_is_blind_and_safe_while_the_store_is_away(request: pytest.FixtureRequest,

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
 
 from aicity.core.pgcluster import LocalPostgres
+
+if TYPE_CHECKING:
+    from aicity.core.store_pg import PostgresStore
 
 _KEY = pytest.StashKey["PgServer"]()
 
@@ -61,3 +65,16 @@ def shared_server(config: pytest.Config) -> PgServer:
     if server.error:
         raise RuntimeError(f"no PostgreSQL server for the tests: {server.error}")
     return server
+
+
+def cut_off(store: PostgresStore) -> str:
+    """Make the server unreachable for ``store`` (its connection cut, the next one refused); the URL to restore."""
+    import psycopg
+
+    from aicity.core.pgcluster import free_port
+
+    url = store.url
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (store._conn.info.backend_pid,))
+    store.url = f"postgresql://aicity@127.0.0.1:{free_port()}/nowhere"
+    return url

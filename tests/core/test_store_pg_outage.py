@@ -6,17 +6,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aicity.core.context import Actor, ActorKind, Context
 from aicity.core.entity import Entity, Property
 from aicity.core.event import Event, EventType
-from aicity.core.pgcluster import free_port
 from aicity.core.store import StoreUnavailable
 from aicity.core.store_pg import PostgresStore, StoreBufferFull
 from aicity.governance.ledger import Ledger, verify_store
+
+from .pgserver import cut_off
 
 T = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -25,13 +25,7 @@ def _batch(i: int, n: int = 10) -> list[Entity]:
     return [Entity(f"urn:ngsi-ld:Sensor:{k}", "Sensor", {"v": Property(i, T)}) for k in range(n)]
 
 
-def _away(store: PostgresStore) -> str:
-    """Make the server unreachable for ``store`` (its connection cut, the next one refused); the URL to restore."""
-    url = store.url
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", (store._conn.info.backend_pid,))
-    store.url = f"postgresql://aicity@127.0.0.1:{free_port()}/nowhere"
-    return url
+_away = cut_off
 
 
 def test_writes_wait_while_the_server_is_away_and_a_full_buffer_refuses(pg):
