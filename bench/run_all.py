@@ -19,7 +19,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy", "city", "soak",
-            "scale", "faults")
+            "scale", "faults", "restarts")
 SECTIONS = (*SECTIONS, "mobility_all_maps")  # signal control on every sumo-rl map (issue 11, part 8)
 
 
@@ -95,6 +95,8 @@ def run_section(name: str, quick: bool) -> Path:
     elif name == "faults":  # a district's Ray worker killed mid-run, against a clean run
         _aicity("bench", "faults", "--districts", "2" if quick else "4", "--seed", "1",
                 *(["--duration", "600"] if quick else []), "--json", str(out))
+    elif name == "restarts":  # PostgreSQL, NATS and mosquitto each restarted mid-run: lost, duplicated, blind
+        _aicity("bench", "restarts", "--seconds", "12" if quick else "24", "--json", str(out))
     elif name == "mobility_all_maps":  # every sumo-rl map and grid3x3; one process per map and seed
         _all_maps(out, quick)
     elif name == "forecast":
