@@ -748,15 +748,15 @@ def scale_model(recs: list[dict[str, Any]] | dict[str, Any], results: Path) -> l
               + (f"and {amb_work:,.0f} for the ambulances (cologne8-ems minus the traffic loop alone, per "
                  "ambulance)" if amb_ms is not None else "ambulances not measured")
               + f": **{total:,.0f} core-ms**, against a budget of {budget:.0f} ms for 10× real time → "
-              f"**{cores:.1f} cores of work**; with districts spread one per core and the coordinator on a core "
-              f"of its own, **{-(-(cores + 1) // 16):.0f} machine(s) of 16 cores** (districts of 9 signals: "
+              f"**{cores:.1f} cores of work**; with the districts spread over the cores and the coordinator on a "
+              f"core of its own, **{-(-(cores + 1) // 16):.0f} machine(s) of 16 cores** (districts of 9 signals: "
               f"~{districts:.0f} of them).",
               f"- The coordinator is the limit that does not spread: at ~{districts:.0f} districts the fitted "
               f"overhead is {base + slope * districts:,.0f} ms per 10 s step, {coord:.0f} ms per simulated second "
               f"— {'within' if coord <= budget else 'over'} the 100 ms budget. Larger districts (e.g. 36 signals, "
               f"~28 districts: {(base + slope * 28) / step_s:.0f} ms/s) leave more room. What moves is mostly "
               "proposals (with their inputs and scored candidates), the recovery log's twin calls and the "
-              "crossings: districts send the stage only the entities it reads (`--view full` sends every one).",
+              "crossings: districts send the stage only the entities it reads (`DistrictCity(view='full')` sends every one).",
               "- Assumptions: costs scale linearly with signals and chargers (the weak-scaling rows test this for "
               "signals up to the sizes measured); the chargers' figure is the MPC on one site; the ambulances' is "
               "coarse (a difference of two whole-run times). Not measured: a multi-machine network's latency (the "
