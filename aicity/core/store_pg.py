@@ -297,6 +297,7 @@ class PostgresStore(CachedReads):
             self._conn.close()
             raise
         self._ledger_locked: int | None = None
+        self._uncertain: set[str] = set()  # ledger ids whose append lost its connection before the commit was seen
         self.flush_every = 50_000
         self.buffer_rows = buffer_rows
         """At most this many rows wait while the server is away (dead letters may use 1 % more)."""
@@ -760,14 +761,21 @@ class PostgresStore(CachedReads):
                 pass
             self._ledger_locked = int(cur.fetchone()[0])  # type: ignore[index]
             row = build(self._ledger_locked)
-            db.execute(sql.SQL("INSERT INTO ledger VALUES ({}); COMMIT").format(
-                sql.SQL(", ").join(sql.Literal(v) for v in _ledger_values(row))))
+            try:
+                db.execute(sql.SQL("INSERT INTO ledger VALUES ({}); COMMIT").format(
+                    sql.SQL(", ").join(sql.Literal(v) for v in _ledger_values(row))))
+            except psycopg.OperationalError:  # the connection went: the commit may or may not have gone through
+                self._uncertain.add(row.id)
+                raise
+            self._uncertain.discard(row.id)
         except pg_errors.UniqueViolation as exc:
             db.execute("ROLLBACK")
             self._ledger_locked = None
             stored = self.ledger_find(row.id)
-            if stored is not None and stored.record == row.record and stored.kind == row.kind:
-                return stored  # a retry of an append whose commit went through: stored once
+            if (row.id in self._uncertain and stored is not None and stored.record == row.record
+                    and stored.kind == row.kind):
+                self._uncertain.discard(row.id)
+                return stored  # the retry of an append whose commit went through unseen: stored once
             raise StoreConflict(f"ledger record id {row.id!r} is already taken") from exc
         finally:
             self._ledger_locked = None

@@ -14,7 +14,7 @@ from aicity.core.entity import Entity, Property
 from aicity.core.event import Event, EventType
 from aicity.core.store import StoreUnavailable
 from aicity.core.store_pg import PostgresStore, StoreBufferFull
-from aicity.governance.ledger import Ledger, verify_store
+from aicity.governance.ledger import Ledger, LedgerError, verify_store
 
 from .pgserver import cut_off
 
@@ -68,6 +68,9 @@ def test_a_write_retried_after_its_commit_went_through_is_stored_once(pg):
     ledger = Ledger(s, key=Ed25519PrivateKey.generate())
     record = {"id": "decision-1", "kind": "decision", "time": T.isoformat()}
     ledger.append(record)
-    ledger.append(record)  # the answer to the first was lost: the same record again is stored once
-    assert s.ledger_size() == 1 and verify_store(s).ok
+    with pytest.raises(LedgerError, match="already"):  # a plain duplicate is a caller's mistake: refused
+        ledger.append(record)
+    s._uncertain.add("decision-1")  # as when the connection dropped before the commit's answer came back
+    ledger.append(record)  # the retry of an append that went through unseen is stored once
+    assert s.ledger_size() == 1 and verify_store(s).ok and not s._uncertain
     s.close()
