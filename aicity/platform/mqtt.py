@@ -33,6 +33,7 @@ from typing import Any
 
 from aicity.core.entity import Entity
 from aicity.core.errors import UserError
+from aicity.core.store import Interruptible
 from aicity.platform.errors import NgsiError
 from aicity.platform.jsonld import core
 from aicity.platform.tenants import DEFAULT
@@ -148,6 +149,7 @@ class MqttBridge:
         self.linger_s = linger_s
         self.tally: Counter[str] = Counter()
         self._pending: list[Any] = []
+        self._held: list[Any] = []  # stored, not yet acknowledged to the broker (the store's server is away)
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._acks: dict[str, dict[str, Any]] = {}
@@ -221,6 +223,8 @@ class MqttBridge:
             with self._cv:
                 while not self._pending and not self._stop.is_set():
                     self._cv.wait(0.1)
+                    if self._held and not self._pending:
+                        self._release_held()
                 if not self._pending and self._stop.is_set():
                     return
                 # group commit: let a batch gather for up to `linger_s` (one commit serves them all)
@@ -240,8 +244,18 @@ class MqttBridge:
                     self._pending[:0] = msgs
                 self._stop.wait(0.5)
                 continue
-            for m in msgs:
-                self._client.ack(m.mid, m.qos)
+            self._held += msgs
+            self._release_held()
+
+    def _release_held(self) -> None:
+        """Acknowledge the readings the store has for good; while its server is away they are only in its
+        memory buffer, so the broker keeps them (redelivered to the next session if this process dies)."""
+        store = self.platform.broker(DEFAULT, create=True).store
+        if isinstance(store, Interruptible) and not store.writable():
+            return
+        for m in self._held:
+            self._client.ack(m.mid, m.qos)
+        self._held = []
 
     def _write(self, msgs: list[Any]) -> None:
         broker = self.platform.broker(DEFAULT, create=True)

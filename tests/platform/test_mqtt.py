@@ -133,3 +133,29 @@ def test_commands_are_acknowledged_and_audited(api: Api, broker: BrokerProcess) 
     finally:
         bridge.stop()
         device.loop_stop()  # type: ignore[attr-defined]
+
+
+def test_readings_are_acknowledged_only_once_the_store_has_them_for_good() -> None:
+    """While the store's server is away its writes wait in memory: the broker keeps the readings unacknowledged
+    (a persistent session redelivers them if this process dies), and they are acknowledged when it is back."""
+    from types import SimpleNamespace
+
+    from aicity.platform.mqtt import MqttBridge
+
+    class AwayStore:
+        up = False
+
+        def writable(self) -> bool:
+            return self.up
+
+    store = AwayStore()
+    broker = SimpleNamespace(store=store, codec=lambda _ctx: None)
+    bridge = MqttBridge(SimpleNamespace(broker=lambda _tenant, create=False: broker))
+    acked: list[int] = []
+    bridge._client = SimpleNamespace(ack=lambda mid, qos: acked.append(mid))
+    bridge._held = [SimpleNamespace(mid=1, qos=1), SimpleNamespace(mid=2, qos=1)]
+    bridge._release_held()
+    assert acked == [] and len(bridge._held) == 2
+    store.up = True
+    bridge._release_held()
+    assert acked == [1, 2] and bridge._held == []
