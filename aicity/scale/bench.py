@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,31 @@ def _headlines(city: Any, results: Any) -> dict[str, float]:
     return out
 
 
-def run_scale_task(task: ScaleTask) -> dict[str, Any]:
-    """One record (a module-level function: episodes run in spawned workers)."""
+@contextmanager
+def district_episode(city: Any, districts: int, mode: str, seed: int,
+                     kill: Mapping[int, str] | None = None) -> Iterator[Any]:
+    """``city`` run as ``districts`` districts on a local Ray cluster (``aicity run --districts``' code): its
+    episode, whose districts' stores and ledgers are there until the block ends."""
     import tempfile
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
     from aicity.core.store import SqliteStore
+    from aicity.scale.coordinator import DistrictCity
+    from aicity.scale.district import new_key
+    from aicity.scale.executors import RayExecutor
+
+    with tempfile.TemporaryDirectory(prefix="aicity-districts-") as tmp:
+        store = SqliteStore(":memory:", series=False)
+        try:
+            run = DistrictCity(city, districts=districts, mode=mode, seed=seed, store=store, out=Path(tmp),
+                               executor=RayExecutor(), key=new_key(), kill=kill)
+            episode = run.run()
+        finally:
+            store.close()
+        yield episode
+
+
+def run_scale_task(task: ScaleTask) -> dict[str, Any]:
+    """One record (a module-level function: episodes run in spawned workers)."""
     from aicity.runner import bench_run, load_city
 
     city = load_city(task.scenario, None, task.duration_s)
@@ -75,19 +93,8 @@ def run_scale_task(task: ScaleTask) -> dict[str, Any]:
                    proposals=stats.proposals, actuated=stats.actuated)
         rec["kpis"] = _headlines(city, ep.results)
     else:
-        from aicity.scale.coordinator import DistrictCity
-        from aicity.scale.executors import RayExecutor
-
-        key = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        with tempfile.TemporaryDirectory(prefix="aicity-scale-") as tmp:
-            store = SqliteStore(":memory:", series=False)
-            try:
-                run = DistrictCity(city, districts=task.districts, mode=task.mode, seed=task.seed, store=store,
-                                   out=Path(tmp), executor=RayExecutor(), key=key)
-                dep = run.run()
-            finally:
-                store.close()
-        sc = dep.scale.to_dict()
+        with district_episode(city, task.districts, task.mode, task.seed) as dep:
+            sc = dep.scale.to_dict()
         rec.update(sim_s=sc["sim_s"], loop_s=sc["loop_s"], open_s=sc["open_s"], steps=sc["steps"],
                    step_ms=sc["step_ms"]["mean"], step_p95_ms=sc["step_ms"]["p95"],
                    bytes_per_step=sc["bytes_per_step"], crossings=sc["crossings"],
@@ -149,29 +156,14 @@ class FaultTask:
 
 def run_fault_task(task: FaultTask) -> dict[str, Any]:
     """One record: the city as districts on Ray, with one district's worker killed mid-run (or not)."""
-    import tempfile
-
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
     from aicity.core.store import SqliteStore
     from aicity.governance.ledger import Ledger
     from aicity.runner import load_city
-    from aicity.scale.coordinator import DistrictCity
-    from aicity.scale.executors import RayExecutor
 
     city = load_city(task.scenario, None, task.duration_s)
-    key = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     kill = {task.kill_at_step: task.district} if task.kill_at_step is not None else None
     rec: dict[str, Any] = dataclasses.asdict(task)
-    with tempfile.TemporaryDirectory(prefix="aicity-faults-") as tmp:
-        store = SqliteStore(":memory:", series=False)
-        try:
-            run = DistrictCity(city, districts=task.districts, mode=task.mode, seed=task.seed, store=store,
-                               out=Path(tmp), executor=RayExecutor(), key=key, kill=kill)
-            ep = run.run()
-        finally:
-            store.close()
+    with district_episode(city, task.districts, task.mode, task.seed, kill) as ep:
         ledgers = {}
         for c in ep.districts:
             db = SqliteStore(c["db"], series=False)

@@ -27,8 +27,9 @@ from aicity.core.errors import UserError
 from aicity.core.store import StateStore
 from aicity.loop import TwinCall
 from aicity.orchestrate.stage import Candidate, reads
+from aicity.scale.district import ledger_key
 from aicity.scale.executors import DistrictDied, Executor
-from aicity.scale.partition import District, partition
+from aicity.scale.partition import partition
 
 Progress = Callable[[float, float], None]
 BYTES_SAMPLE = 10
@@ -105,12 +106,10 @@ class DistrictCity:
 
         self.city = city
         self.parts = partition(city, districts)
-        self.by_name: dict[str, District] = {d.name: d for d in self.parts}
         self.mode, self.seed, self.out, self.key = mode, seed, out, key
         self.executor = executor
-        self.store = store
         self.governance = for_run(store=store, domains=city.domains, mode=mode, out=out,
-                                  key=_private(key))  # the city's view: equity on merged results, the policy
+                                  key=ledger_key(key))  # the city's view: equity on merged results, the policy
         orchestrator, priority = orchestration_for(mode, self.governance.governor.policy, city)
         self.stats = LoopStats()
         self.settler = Settler(orchestrator, priority, priority_table({d.name: d.meta for d in city.domains}),
@@ -147,18 +146,18 @@ class DistrictCity:
                 watch = frozenset(self.watch) if self.view == "relevant" else None
                 args = [(inbox[n], watch) for n in names]
                 sample = self.scale.steps % BYTES_SAMPLE == 0  # pickling everything again costs: every 10th step
-                self.scale.bytes_to_districts += _size(args) * BYTES_SAMPLE if sample else 0
+                self.scale.bytes_to_districts += _size(args, sample)
                 inbox = {n: [] for n in names}
                 replies = self.executor.call("propose", args)
-                self.scale.bytes_to_coordinator += _size(replies) * BYTES_SAMPLE if sample else 0
+                self.scale.bytes_to_coordinator += _size(replies, sample)
                 lost = {i for i, r in enumerate(replies) if isinstance(r, DistrictDied)}
                 kept = self._settle([r for i, r in enumerate(replies) if i not in lost])
                 if self.scale.steps in self.kill:  # a fault on purpose: after proposing, before acting
                     self.executor.kill(names.index(self.kill[self.scale.steps]))
                 args2 = [None if i in lost else (kept.get(n, []),) for i, n in enumerate(names)]
-                self.scale.bytes_to_districts += _size(args2) * BYTES_SAMPLE if sample else 0
+                self.scale.bytes_to_districts += _size(args2, sample)
                 outs = self.executor.call("act", args2)
-                self.scale.bytes_to_coordinator += _size(outs) * BYTES_SAMPLE if sample else 0
+                self.scale.bytes_to_coordinator += _size(outs, sample)
                 lost |= {i for i, o in enumerate(outs) if isinstance(o, DistrictDied)}
                 for i in sorted(lost):
                     outs[i] = self._recover(i, args[i][0])
@@ -269,14 +268,8 @@ def merge_governance(city: Mapping[str, Any], districts: list[dict[str, Any]]) -
     return out
 
 
-def _size(obj: Any) -> int:
-    """Bytes ``obj`` takes pickled (what a cluster moves for it, near enough)."""
-    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+def _size(obj: Any, sample: bool) -> int:
+    """Bytes ``obj`` takes pickled (what a cluster moves for it, near enough), counted for the steps a sampled
+    step stands for; 0 on the others."""
+    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)) * BYTES_SAMPLE if sample else 0
 
-
-def _private(raw: bytes | None) -> Any:
-    if raw is None:
-        return None
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    return Ed25519PrivateKey.from_private_bytes(raw)

@@ -74,7 +74,7 @@ class DistrictLoop:
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(self.out / "city.db", series=False)
         self.run = prepare_run(self.district.city, mode=self.mode, seed=self.seed, store=self.store, out=self.out,
-                               key=_key(self.key))
+                               key=ledger_key(self.key))
         self.loop = self.run.loop
         self.loop.open()
         return float(self.loop.parts[0].twin.elapsed_s())
@@ -194,9 +194,18 @@ class DistrictLoop:
         return reply
 
 
-def _key(raw: bytes | None) -> Any:
+def new_key() -> bytes:
+    """A throw-away ledger key as raw bytes (what crosses to a worker; benchmarks and tests)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    return Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+
+def ledger_key(raw: bytes | None) -> Any:
+    """The ledger key from raw bytes; None: the deployment key where the caller runs."""
     if raw is None:
-        return None  # the deployment key where the district runs
+        return None
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     return Ed25519PrivateKey.from_private_bytes(raw)

@@ -7,8 +7,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from aicity.core.capabilities import Crossing
 from aicity.core.city import City, Part
@@ -16,6 +14,7 @@ from aicity.core.errors import UserError
 from aicity.core.store import SqliteStore
 from aicity.runner import bench_run
 from aicity.scale.coordinator import DistrictCity
+from aicity.scale.district import new_key
 from aicity.scale.executors import LocalExecutor, executor
 from aicity.scale.partition import partition
 from tests.scale.belt import domain as belt
@@ -26,8 +25,7 @@ def _city(stations: int = 6, end_s: float = 300.0) -> City:
     return City("belt-city", "a belt", (Part(belt, scen),))
 
 
-def _key() -> bytes:
-    return Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+_key = new_key
 
 
 def _run(tmp_path: Path, districts: int, mode: str = "ai", seed: int = 3, view: str = "relevant") -> DistrictCity:
