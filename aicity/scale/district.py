@@ -64,6 +64,10 @@ class DistrictLoop:
         self.rejected_inbound = 0
         self.recovered: dict[str, Any] | None = None
 
+    def alive(self) -> bool:
+        """True: the worker answers (the executor's kill waits until it no longer does)."""
+        return True
+
     def open(self) -> float:
         """Build the district's governed loop (store, ledger, twins) and start it; its elapsed seconds.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -58,7 +59,7 @@ class Executor(Protocol):
         ...
 
     def kill(self, index: int) -> None:
-        """Lose district ``index``'s worker (fault tests)."""
+        """Lose district ``index``'s worker (fault tests); it is gone when this returns."""
         ...
 
     def respawn(self, index: int) -> None:
@@ -194,11 +195,23 @@ class RayExecutor:
         """A new actor for the district (anywhere in the cluster)."""
         self.actors[index] = self._make(self.districts[index])
 
-    def kill(self, index: int) -> None:
-        """Kill one district's worker process (fault tests)."""
+    def kill(self, index: int, timeout_s: float = 30.0) -> None:
+        """Kill one district's worker process (fault tests) and wait until the cluster knows it is gone
+        (``ray.kill`` only asks: a call made meanwhile could still be answered)."""
         import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
 
-        ray.kill(self.actors[index], no_restart=True)
+        actor = self.actors[index]
+        ray.kill(actor, no_restart=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                ray.get(actor.alive.remote(), timeout=5.0)
+            except (RayActorError, GetTimeoutError):
+                return
+            time.sleep(0.05)
+        raise UserError(f"district {self.names[index]!r}: its worker was still answering {timeout_s:g} s after "
+                        "it was killed")
 
     def close(self) -> None:
         """Kill the actors; stop the cluster when this executor started it."""
