@@ -202,7 +202,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [*_kpi_lines(report, d, modes), ""]
     lines += ["## The loop", "", "| counter | " + " | ".join(LABELS.get(m, m) for m in modes) + " |",
               "|---|" + "---:|" * len(modes)]
-    counters = [k for k in next(iter(report["modes"].values()))["loop"] if k not in ("verdicts", "by_domain")]
+    counters = [k for k, v in next(iter(report["modes"].values()))["loop"].items() if not isinstance(v, dict)]
     for key in counters:
         lines.append(f"| {key} | " + " | ".join(_fmt(report["modes"][m]["loop"].get(key)) for m in modes) + " |")
     lines.append("| dead letters | " + " | ".join(_fmt(report["modes"][m]["dead_letters"]) for m in modes) + " |")
@@ -253,6 +253,7 @@ def _district_lines(report: dict[str, Any], modes: Sequence[str]) -> list[str]:
             ("bytes per step", lambda s: s["bytes_per_step"]), ("crossings", lambda s: s["crossings"]),
             ("in flight at the end", lambda s: s["in_flight_at_end"]),
             ("unrouted crossings", lambda s: s["unrouted"]),
+            ("workers lost and recovered", lambda s: len(s["recoveries"])),
             ("start-up (s)", lambda s: s["open_s"]), ("x real time (loop)", lambda s: s["real_time_factor"]))
     for label, get in rows:
         lines.append(f"| {label} | " + " | ".join(_fmt(get(s)) for s in scales.values()) + " |")

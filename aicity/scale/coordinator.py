@@ -37,9 +37,6 @@ BYTES_SAMPLE = 10
 VIEWS = ("relevant", "full")
 """What each district sends the stage each step: the entities it reads (``relevant``: carrying ``needs``, or
 named in a proposal's ``uses``), or every entity sensed (``full``)."""
-_ADDITIVE = ("observations", "rejected_observations", "stale_observations", "proposals", "actuated", "clamped",
-             "refused", "refused_by_edge", "refused_by_governance", "advised", "queued", "degraded",
-             "stopped_steps", "demotions", "demoted_steps", "rejected_inbound")
 
 
 @dataclass
@@ -228,24 +225,23 @@ class DistrictCity:
             dom = part.domain
             assert isinstance(dom, Partitionable)
             results[part.name] = dom.merge_results({c["district"]: c["results"][part.name] for c in closed})
-        stats = self.stats.to_dict()
-        for key in _ADDITIVE:
-            stats[key] = sum(int(c["stats"].get(key, 0)) for c in closed)
+        stats = self.stats.to_dict()  # the stage's own counts (districts settle nothing themselves)
+        for c in closed:
+            _add_counts(stats, c["stats"])
         stats["steps"] = self.scale.steps
         stats["sim_s"] = max(float(c["stats"].get("sim_s", 0.0)) for c in closed)
         stats["wall_s"] = self.scale.wall_s
-        verdicts: dict[str, int] = {}
-        by_domain: dict[str, dict[str, int]] = {}
-        for c in closed:
-            for k, v in c["stats"].get("verdicts", {}).items():
-                verdicts[k] = verdicts.get(k, 0) + int(v)
-            for dom_name, per in c["stats"].get("by_domain", {}).items():
-                into = by_domain.setdefault(dom_name, {})
-                for k, v in per.items():
-                    into[k] = into.get(k, 0) + int(v)
-        stats["verdicts"], stats["by_domain"] = verdicts, by_domain
         self.scale.sim_s = stats["sim_s"]
         return DistrictEpisode(results, stats, self.scale, closed, self.governance, self.now)
+
+
+def _add_counts(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    """Add every whole-number counter of ``other`` (nested ones too) into ``into``."""
+    for key, value in other.items():
+        if isinstance(value, Mapping):
+            _add_counts(into.setdefault(key, {}), value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            into[key] = int(into.get(key, 0)) + value
 
 
 def _alive(replies: list[Any]) -> list[Any]:

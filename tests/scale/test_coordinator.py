@@ -149,3 +149,6 @@ def test_a_lost_district_is_recovered_in_the_same_step(tmp_path: Path) -> None:
     assert len(recoveries) == 1 and recoveries[0]["replayed_steps"] == 10
     assert size > int(recoveries[0]["ledger_records_found"])  # what the lost worker recorded is all still there
     assert by_name["d2"]["stats"]["recovered"]["replayed_steps"] == 10
+    for key in ("proposals", "actuated", "blind_steps", "observations"):  # every counter adds up, new ones too
+        assert ep.stats[key] == sum(c["stats"][key] for c in ep.districts)
+    assert ep.stats["recovered"]["replayed_steps"] == 10
