@@ -514,8 +514,14 @@ class PostgresStore(CachedReads):
     @synchronized
     def writable(self) -> bool:
         """True when the server takes writes and nothing waits for it (the buffer is written out first); False
-        while it is away — the loop must then hold its actuators safe: what it did could not be recorded."""
-        if self.readonly or not self._drain():
+        while it is away — the loop must then hold its actuators safe: what it did could not be recorded. With no
+        outage known and nothing waiting it is True at once (the loop and the MQTT bridge ask every step and
+        batch; a write failing later starts an outage, which the next call sees)."""
+        if self.readonly:
+            return False
+        if self.outage.since is None and not self._outbox:
+            return True
+        if not self._drain():
             return False
         try:
             with _unavailable(self.path):
