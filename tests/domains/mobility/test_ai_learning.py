@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from datetime import UTC, datetime
@@ -68,14 +69,22 @@ def test_first_discharge_moves_from_the_prior_by_the_period_weight() -> None:
     assert sat["mean"] == round(0.5 + (0.4 - 0.5) * (1.0 - math.exp(-10.0 / 900.0)), 5)
 
 
+def _level(learner: LaneRateLearner, lane: str) -> float:
+    """The arrival model's level of ``lane`` (the forecast may follow persistence instead)."""
+    return float(learner.arrivals.level[learner.arrivals.index_of(f"{FLOW}{lane}")])
+
+
 def test_arrivals_track_a_rate_change() -> None:
     learner = LaneRateLearner()
     for k in range(200):  # 0.2 veh/s, then 0.8 veh/s from 2000 s on
         entered = 2 if k < 100 else 8
         learner.learn(_snap(10.0 * k, _signal("b"), _flow("a", 0, 3, entered), _flow("b", 0, 0, 0)))
         if k == 130:  # 300 s (one time constant) after the change
+            assert _level(learner, "a") == pytest.approx(0.2 + 0.6 * (1.0 - math.exp(-310.0 / 300.0)), abs=1e-5)
             lam = learner.forecast(_snap(10.0 * k))[f"{FLOW}a#arrivalRate"]
-            assert lam["mean"] == pytest.approx(0.2 + 0.6 * (1.0 - math.exp(-310.0 / 300.0)), abs=1e-5)
+            # a step change: persistence is exact since, the level still lags, so the forecast follows persistence
+            assert lam["mean"] == 0.8 and lam["model"] == "persistence"
+    assert _level(learner, "a") == pytest.approx(0.8, abs=0.03)
     lam = learner.forecast(_snap(2000.0))[f"{FLOW}a#arrivalRate"]
     assert lam["mean"] == pytest.approx(0.8, abs=0.03)
     assert lam["n"] == 199
@@ -157,7 +166,7 @@ def _reference(snaps: list[Snapshot]) -> dict[str, tuple[float, float, int]]:
                 a = 1.0 - math.exp(-period / 900.0)
                 s[0] += a * (min(max(entered + p[0] - count, 0) / period, 2.0) - s[0])
                 s[2] += 1
-    return {eid: (v[0], sat[eid][0] if eid in sat else math.nan, v[2]) for eid, v in arr.items()}
+    return {eid: (v[0], sat[eid][0] if eid in sat else math.nan, int(v[2])) for eid, v in arr.items()}
 
 
 def test_matches_the_previous_per_lane_estimator() -> None:
@@ -176,9 +185,51 @@ def test_matches_the_previous_per_lane_estimator() -> None:
     ref = _reference(snaps)
     assert len(ref) == 6 and any(not math.isnan(sat) for _, sat, _ in ref.values())
     for eid, (lam, sat, n) in ref.items():
-        assert fc[f"{eid}#arrivalRate"]["mean"] == round(lam, 5)
+        assert round(float(learner.arrivals.level[learner.arrivals.index_of(eid)]), 5) == round(lam, 5)
         assert fc[f"{eid}#arrivalRate"]["n"] == n
         if math.isnan(sat):
             assert f"{eid}#saturationFlow" not in fc
         else:
             assert fc[f"{eid}#saturationFlow"]["mean"] == round(sat, 5)
+
+
+def _run_lane(rates: list[float]) -> LaneRateLearner:
+    learner = LaneRateLearner()
+    for k, r in enumerate(rates):
+        learner.learn(_snap(10.0 * k, _signal("b"), _flow("a", 0, 3, round(10 * r)), _flow("b", 0, 0, 0)))
+    return learner
+
+
+def test_arrival_forecast_follows_persistence_where_it_forecasts_better() -> None:
+    # a congested lane: its inflow moves in long runs (a queue ahead releases or blocks it), so the last rate
+    # forecasts the next far better than a 300 s level; the level alone is well above persistence's error
+    rng = random.Random(7)
+    rates, r = [], 0.3
+    for _ in range(360):
+        if rng.random() < 0.1:
+            r = rng.choice([0.0, 0.1, 0.5, 0.8])
+        rates.append(r)
+    learner = _run_lane(rates)
+    acc = learner.accuracy()
+    assert acc["n"] > 0 and acc["ratio"] <= 1.05
+    fc = learner.forecast(_snap(3600.0))[f"{FLOW}a#arrivalRate"]
+    assert fc["model"] == "persistence" and fc["mean"] == rates[-1]
+    # the same series forecast by the level alone (what the controller did before)
+    err = naive = 0.0
+    lv = rates[0]
+    for prev, y in itertools.pairwise(rates):
+        err += abs(y - lv)
+        naive += abs(y - prev)
+        lv += (1 - math.exp(-10 / 300)) * (y - lv)
+    assert err / naive > 1.5
+
+
+def test_arrival_forecast_keeps_the_level_on_noisy_stationary_arrivals() -> None:
+    rng = random.Random(3)
+    rates = [rng.choice([0.0, 0.1, 0.2, 0.3, 0.4]) for _ in range(360)]
+    learner = _run_lane(rates)
+    acc = learner.accuracy()
+    assert acc["ratio"] < 0.9  # the level beats persistence on noise, and is kept
+    fc = learner.forecast(_snap(3600.0))[f"{FLOW}a#arrivalRate"]
+    assert fc["model"] == "ewma@1"
+    assert fc["mean"] == round(_level(learner, "a"), 5)
