@@ -511,9 +511,10 @@ class Cache:
         current = self.current
         for entity in entities:
             old = current.get(entity.id)
+            written = len(rows)
             result, merged = diff_entity(old, entity, now_ts, context_id, rows, series)
             results.append(result)
-            if any(k is not ChangeKind.UNCHANGED for k in result.kinds.values()):
+            if len(rows) > written:  # a history row is written exactly when some attribute is not unchanged
                 if old is None or old.type != entity.type:
                     self.created[entity.id] = now_ts
                 current[entity.id] = merged

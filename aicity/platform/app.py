@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -392,7 +393,9 @@ def _batches(app: FastAPI, call: Maker) -> None:
                     for item in c.body:
                         c.check_write(item if isinstance(item, str) else
                                       item.get("id") if isinstance(item, Mapping) else None)
-                ok, created, errors = _run_batch(c, op)
+                # off the event loop: SQLite releases the GIL while it writes, so one request's commit overlaps
+                # the next one's parsing (the store's lock still runs the writes one at a time)
+                ok, created, errors = await asyncio.to_thread(_run_batch, c, op)
                 if errors:
                     return c.respond({"success": ok, "errors": errors}, 207)
                 if op == "create" or (op == "upsert" and created):

@@ -3,7 +3,6 @@ keyValues, with or without system attributes, compacted with the request's conte
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,10 @@ from aicity.platform.terms import TermRegistry
 NULL = "urn:ngsi-ld:null"
 SYSTEM = ("createdAt", "modifiedAt", "deletedAt")
 UNSUPPORTED = ("LanguageProperty", "ListProperty", "JsonProperty", "VocabProperty", "ListRelationship")
-_SUBKEYS = {"type", "value", "object", "observedAt", "unitCode", "createdAt", "modifiedAt", "@context"}
+_SUBKEYS = frozenset({"type", "value", "object", "observedAt", "unitCode", "createdAt", "modifiedAt", "@context"})
+_PLAIN = frozenset({"type", "value", "observedAt", "unitCode"})
+"""The keys of a plain Property (no sub-attributes): parsed on a short path."""
+_NOT_ATTRS = frozenset({"id", "@id", "type", "@type", "@context", "scope", *SYSTEM})
 
 
 def _time(entity_id: str, name: str, raw: Any) -> datetime | None:
@@ -42,6 +44,8 @@ def parse_attr(entity_id: str, name: str, raw: Any) -> Attribute | None:
         return None
     if not isinstance(raw, Mapping):
         return Property(raw)
+    if type(raw) is dict and raw.get("type") == "Property" and "value" in raw and raw.keys() <= _PLAIN:
+        return _property(entity_id, name, raw)  # the sensors' usual form, on a short path
     if _is_geo(raw):
         return GeoProperty(raw)
     kind = raw.get("type")
@@ -51,7 +55,7 @@ def parse_attr(entity_id: str, name: str, raw: Any) -> Attribute | None:
     if "datasetId" in raw:
         raise NgsiError("OperationNotSupported", f"{entity_id}.{name}: multi-attributes (datasetId) are not "
                         "supported by this broker")
-    extra = sorted(k for k in raw if k not in _SUBKEYS)
+    extra = [] if raw.keys() <= _SUBKEYS else sorted(k for k in raw if k not in _SUBKEYS)
     if kind in ("Property", "Relationship", "GeoProperty") or "value" in raw or "object" in raw:
         if extra:
             raise NgsiError("OperationNotSupported", f"{entity_id}.{name}: sub-attributes ({', '.join(extra)}) "
@@ -73,18 +77,22 @@ def parse_attr(entity_id: str, name: str, raw: Any) -> Attribute | None:
             if not isinstance(value, Mapping):
                 raise bad(f"{entity_id}.{name}: a GeoProperty value must be a GeoJSON geometry")
             return GeoProperty(value, observed)
-        unit = raw.get("unitCode")
-        if unit is not None and not isinstance(unit, str):
-            raise bad(f"{entity_id}.{name}: unitCode must be a string")
-        return Property(value, observed, unit)
+        return _property(entity_id, name, raw, observed)
     if kind is not None:
         raise bad(f"{entity_id}.{name}: unknown attribute type {kind!r}")
     return Property(dict(raw))  # concise: a JSON object value
 
 
-def _check_finite(entity_id: str, name: str, value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise bad(f"{entity_id}.{name}: {value!r} is not a finite number")
+def _property(entity_id: str, name: str, raw: Mapping[str, Any], observed: datetime | None = None
+              ) -> Property | None:
+    """A Property with a 'value' (None when the value is the NGSI-LD null)."""
+    value = raw["value"]
+    if value is None or value == NULL:
+        return None
+    unit = raw.get("unitCode")
+    if unit is not None and not isinstance(unit, str):
+        raise bad(f"{entity_id}.{name}: unitCode must be a string")
+    return Property(value, observed or _time(entity_id, name, raw.get("observedAt")), unit)
 
 
 class Codec:
@@ -129,7 +137,7 @@ class Codec:
         attrs: dict[str, Attribute] = {}
         nulls: set[str] = set()
         for term, raw in body.items():
-            if term in ("id", "@id", "type", "@type", "@context", "scope") or term in SYSTEM:
+            if term in _NOT_ATTRS:
                 continue
             name = self.attr_name(term)
             assert name is not None
@@ -137,8 +145,6 @@ class Codec:
             if attr is None:
                 nulls.add(name)
                 continue
-            if isinstance(attr, Property):
-                _check_finite(ident, name, attr.value)
             attrs[name] = attr
         try:
             return Entity(ident, str(etype), attrs), nulls

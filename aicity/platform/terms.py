@@ -46,6 +46,9 @@ class TermRegistry:
         if not create:
             return None
         with self._lock:
+            known = self._by_iri.get(iri)  # registered by another thread meanwhile (requests run in threads)
+            if known is not None:
+                return known
             m = _TAIL.search(iri.replace("-", "_"))
             base = m.group(0) if m else "term"
             cand, n = base, 1
