@@ -54,6 +54,7 @@ from aicity.core.event import (
     observation_event,
 )
 from aicity.core.store import ChangeKind, Interruptible, StateStore, StoreUnavailable
+from aicity.orchestrate.costs import OutageCosts
 from aicity.orchestrate.stage import (
     Candidate,
     Orchestrator,
@@ -189,6 +190,8 @@ class Settler:
     ids: IdGenerator
     stats: LoopStats
     actor: Actor = field(default_factory=lambda: Actor(ActorKind.SYSTEM, "orchestration"))
+    costs: OutageCosts = field(default_factory=OutageCosts)
+    """The domains' outage cost models, which priority violations are weighed by (as the stage weighs needs)."""
 
     def __call__(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Candidate]:
         """What is kept of ``candidates`` (replacements included)."""
@@ -196,7 +199,7 @@ class Settler:
         self._record(settled.resolutions, snapshot.time)
         if self.priority is not None:
             self.stats.priority_violations += len(violations(settled.kept, snapshot, self.priority,
-                                                             self.priorities))
+                                                             self.priorities, self.costs))
         return settled.kept
 
     def _record(self, resolutions: Sequence[Resolution], now: datetime) -> None:
@@ -298,9 +301,9 @@ class CityLoop:
         """The entities sensed in the latest step (what a district sends its coordinator)."""
         self.journal: list[TwinCall] | None = None
         """When a list: every call that changed a twin this step, in order (a district's recovery log)."""
-        self.settler = Settler(self.orchestrator, priority, priority_table({p.name: p.part.domain.meta
-                                                                           for p in self.parts}),
-                               store, self.ids, self.stats)
+        metas = {p.name: p.part.domain.meta for p in self.parts}
+        self.settler = Settler(self.orchestrator, priority, priority_table(metas), store, self.ids, self.stats,
+                               costs=OutageCosts.from_factories({n: m.outage_costs for n, m in metas.items()}))
 
     @classmethod
     def for_city(cls, city: City, *, mode: str, seed: int, store: StateStore, services: RunServices | None = None,

@@ -217,12 +217,14 @@ def domain_mode(mode: str) -> str:
 def orchestration_for(mode: str, policy: Policy, city: City) -> tuple[Orchestrator, PriorityPolicy]:
     """The orchestration stage of ``mode`` (AI City: the policy's priority order; otherwise per-target
     precedence) and the priority policy every mode's violations are counted against."""
+    from aicity.orchestrate.costs import OutageCosts
     from aicity.orchestrate.stage import Precedence, PriorityOrchestrator, PriorityPolicy, priority_table
 
     priority = PriorityPolicy(tuple(policy.priority), policy.version, policy.sha256)
     if mode != "ai":
         return Precedence(), priority
-    return PriorityOrchestrator(priority, priority_table({d.name: d.meta for d in city.domains})), priority
+    costs = OutageCosts.from_factories({d.name: d.meta.outage_costs for d in city.domains})
+    return PriorityOrchestrator(priority, priority_table({d.name: d.meta for d in city.domains}), costs), priority
 
 
 def run_city(city: City, *, mode: str, seed: int, store: StateStore, out: Path,

@@ -172,6 +172,9 @@ class DomainMeta:
     priorities: Mapping[str, str] | None = None
     """Action type -> the priority class it serves (e.g. ``life_safety``, ``grid_stability``, ``mobility``,
     ``energy_cost``), ranked by the policy's ``priority`` list in the orchestration stage."""
+    outage_costs: Callable[[], Any] | None = None
+    """A factory of the domain's :class:`aicity.orchestrate.costs.OutageCostModel` (what an entity of this domain
+    out of service costs its users over a short look-ahead), which the orchestration stage weighs needs by."""
 
     def priority_of(self, action_type: str) -> str:
         """The priority class of ``action_type`` (empty when undeclared: ranked last)."""

@@ -14,7 +14,10 @@ in the order of the versioned policy file (``priority = ["life_safety", "grid_st
 
 A proposal that loses a conflict is replaced by the best-scored of its own alternatives (``candidates`` with
 ``params``, which its planner scored on a look-ahead of its model from the current state) that fits; when none
-fits it is set aside. Every resolution is kept with its rule and a sentence in plain words.
+fits, the stage scores the joint outcome of each: the needs of higher classes it leaves out of service, each
+weighed by how much it is relied on and by what its outage would cost over the look-ahead (the domains' outage
+cost models, :mod:`.costs` — e.g. a junction that gridlocks when dark), and keeps the option that harms least.
+Every resolution is kept with its rule and a sentence in plain words.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Protocol
 
 from aicity.core.domain import ProposedAction, Snapshot
 from aicity.core.meta import DomainMeta
+from aicity.orchestrate.costs import OutageCosts
 
 _EPS = 1e-6
 
@@ -162,9 +166,11 @@ def _alternatives(p: ProposedAction) -> list[ProposedAction]:
 class PriorityOrchestrator:
     """The AI City's orchestration stage (see the module docstring)."""
 
-    def __init__(self, policy: PriorityPolicy, priorities: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(self, policy: PriorityPolicy, priorities: Mapping[str, Mapping[str, str]],
+                 costs: OutageCosts | None = None) -> None:
         self.policy = policy
         self.priorities = {d: dict(p) for d, p in priorities.items()}
+        self.costs = costs if costs is not None else OutageCosts()
         self._held: dict[str, tuple[float, int, Candidate]] = {}  # needed entity -> (until, rank, who needs it)
         self._weight: dict[str, float] = {}  # needed entity -> how much it is relied on (1 for a proposal's own)
 
@@ -183,6 +189,7 @@ class PriorityOrchestrator:
     def settle(self, candidates: Sequence[Candidate], snapshot: Snapshot) -> Settled:
         """Rank by class, then settle same-target, needs and capacity conflicts (see the module docstring)."""
         now = snapshot.elapsed_s
+        self.costs.update(snapshot)
         ranked = sorted((self.classify(c) for c in candidates), key=lambda c: self.policy.rank(c.priority))
         self._held = {k: v for k, v in self._held.items() if v[0] >= now - _EPS}
         for who, eids, weights in standing_needs(snapshot):  # what a domain publishes it relies on
@@ -267,9 +274,10 @@ class PriorityOrchestrator:
         return best[1] if best[1] is not cand.proposal or abs(first - best[0]) <= _EPS else None
 
     def _harm(self, cand: Candidate, option: ProposedAction, rank: int) -> float:
-        """How much of what higher classes of other domains rely on ``option`` takes out of service."""
-        return sum(self._weight.get(eid, 1.0) for eid in option.affects if (held := self._held.get(eid)) is not None
-                   and held[1] < rank and held[2].domain != cand.domain)
+        """How much of what higher classes of other domains rely on ``option`` takes out of service: each need's
+        weight times what its outage costs over the look-ahead."""
+        return sum(self._weight.get(eid, 1.0) * self.costs.cost(eid) for eid in option.affects
+                   if (held := self._held.get(eid)) is not None and held[1] < rank and held[2].domain != cand.domain)
 
     def _same_target(self, lost: Candidate, won: Candidate) -> str:
         return (f"{_who(won)} ({self.policy.label(won.priority)}) kept {_short(lost.proposal.target)} over "
@@ -322,32 +330,42 @@ def standing_needs(snapshot: Snapshot) -> list[tuple[Candidate, list[str], dict[
 
 
 def violations(kept: Sequence[Candidate], snapshot: Snapshot, policy: PriorityPolicy,
-               priorities: Mapping[str, Mapping[str, str]]) -> list[str]:
+               priorities: Mapping[str, Mapping[str, str]], costs: OutageCosts | None = None) -> list[str]:
     """Conflicts a set of proposals that will act still holds: a lower class taking out of service what a
-    higher class of another domain needs while one of its own alternatives would not have, or taking capacity a
-    higher class needs beyond what there is.
+    higher class of another domain needs while one of its own alternatives within capacity would harm less (each
+    need weighed as the stage weighs it, by ``costs``), or taking capacity a higher class needs beyond what there
+    is.
 
     Whichever stage settled them; the benchmark counts these as priority violations (0 expected in AI mode).
     """
     def cls(c: Candidate) -> int:
         return policy.rank(c.priority or priorities.get(c.domain, {}).get(c.proposal.action_type, ""))
 
+    costs = costs if costs is not None else OutageCosts()
+    costs.update(snapshot)
     out: list[str] = []
-    needs: dict[str, tuple[int, Candidate]] = {}
-    for who, eids, _ in standing_needs(snapshot):
+    needs: dict[str, tuple[int, Candidate, float]] = {}
+    for who, eids, weights in standing_needs(snapshot):
         for eid in eids:
             if eid not in needs or cls(who) < needs[eid][0]:
-                needs[eid] = (cls(who), who)
+                needs[eid] = (cls(who), who, weights.get(eid, 1.0))
     for c in kept:
         for eid in (c.proposal.target, *c.proposal.needs):
             if eid not in needs or cls(c) < needs[eid][0]:
-                needs[eid] = (cls(c), c)
+                needs[eid] = (cls(c), c, 1.0)
+
+    def harmed(c: Candidate, option: ProposedAction) -> tuple[float, list[str]]:
+        eids = [e for e in option.affects if e in needs and needs[e][0] < cls(c) and needs[e][1].domain != c.domain]
+        return sum(needs[e][2] * costs.cost(e) for e in eids), eids
+
     for c in kept:
-        alts = _alternatives(c.proposal)
-        for eid in c.proposal.affects:
-            if eid in needs and needs[eid][0] < cls(c) and needs[eid][1].domain != c.domain and any(
-                    eid not in a.affects for a in alts):  # avoidable: one of its own alternatives kept it in service
-                out.append(f"{_who(c)} takes {_short(eid)} out of service, needed by {_who(needs[eid][1])}")
+        harm, eids = harmed(c, c.proposal)
+        if not eids:
+            continue
+        fitting = [a for a in _alternatives(c.proposal) if _overflow(a, snapshot, {}) is None]
+        if any(harmed(c, a)[0] < harm - _EPS for a in fitting):  # avoidable: an alternative of its own harmed less
+            out.append(f"{_who(c)} takes {', '.join(_short(e) for e in eids)} out of service, needed by "
+                       f"{_who(needs[eids[0]][1])}, while one of its alternatives harmed less")
     by_key: dict[str, list[tuple[int, float, Candidate]]] = {}
     for c in kept:
         for key, amount in c.proposal.uses.items():

@@ -26,6 +26,7 @@ from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.store import StateStore
 from aicity.loop import TwinCall
+from aicity.orchestrate.costs import OutageCosts
 from aicity.orchestrate.stage import Candidate, reads
 from aicity.scale.district import ledger_key
 from aicity.scale.executors import DistrictDied, Executor
@@ -110,7 +111,8 @@ class DistrictCity:
         orchestrator, priority = orchestration_for(mode, self.governance.governor.policy, city)
         self.stats = LoopStats()
         self.settler = Settler(orchestrator, priority, priority_table({d.name: d.meta for d in city.domains}),
-                               store, IdGenerator(seed), self.stats)
+                               store, IdGenerator(seed), self.stats, costs=OutageCosts.from_factories(
+                                   {d.name: d.meta.outage_costs for d in city.domains}))
         self.scale = ScaleStats(len(self.parts), executor.name)
         self.latest: dict[str, Entity] = {}
         self.now: datetime | None = None

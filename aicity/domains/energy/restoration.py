@@ -8,6 +8,14 @@ over a 15-minute look-ahead weighted by criticality (hospitals and stations over
 while the look-ahead's peak stays within the tie's headroom. Chargers behind the tie are held off (not counted).
 It knows nothing of ambulance routes: every alternative it considered is in ``candidates`` (whole sets, ranked,
 each with the critical loads it leaves dark and the headroom it uses), so a later stage can swap the set.
+
+A dead load point is measured only while supplied, so the planner cannot know that its load fell below what the
+tie can take. Every ``trial_every_s`` it therefore also offers, for each dead load point with critical loads
+whose last reading does not fit, a *trial*: that point alone, as a closing attempt the tie's edge refuses when the
+point's load is still over the tie's capacity (the field crew's "close it and see", done by the switch's
+load-aware interlock). The planner scores a trial low (``TRIAL_DISCOUNT`` of its value: it believes it will not
+fit), so alone it never picks one; the orchestration stage may, when what the point's critical loads serve is
+worth more to another domain than what the set in service keeps lit.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ FORECAST_KEY = "energy.loadpoint_kw"
 WEIGHTS: Mapping[str, float] = {"hospital": 10.0, "station": 10.0, "signal": 2.0}
 """Criticality weight per kW of each kind of critical load (other load: 1)."""
 EXACT_MAX = 14
+TRIAL_DISCOUNT = 0.25
+"""A trial's score: this share of the point's value (the planner expects the edge to refuse it)."""
 """Up to this many load points every subset is scored; beyond, greedy sets from every start."""
 
 
@@ -73,6 +83,9 @@ class RestorationPlanner:
     horizon_min: int = 15
     margin: float = 0.95
     top: int = 8
+    trial_every_s: float = 120.0
+    step_s: float = 60.0
+    """The planner's decision interval (a trial is offered in the step that reaches each ``trial_every_s``)."""
     name: str = PLANNER
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
@@ -103,7 +116,8 @@ class RestorationPlanner:
         loads, value = self._matrix(points, crit, forecasts.get(FORECAST_KEY, {}))
         used = _f(tie.get("used")) if closed else 0.0
         cap = (_f(tie.get("headroom")) + used) * self.margin
-        return self._ranked(tie, points, crit, loads, value, cap, used)
+        trials = snapshot.elapsed_s % self.trial_every_s < self.step_s - 1e-9
+        return self._ranked(tie, points, crit, loads, value, cap, used, trials)
 
     def _matrix(self, points: list[Entity], crit: Mapping[str, list[Entity]], fc: Mapping[str, list[float]]
                 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -127,12 +141,14 @@ class RestorationPlanner:
 
     def _ranked(self, tie: Entity, points: list[Entity], crit: Mapping[str, list[Entity]],
                 loads: np.ndarray[Any, Any], value: np.ndarray[Any, Any], cap: float,
-                used: float) -> ProposedAction | None:
+                used: float, trials: bool = False) -> ProposedAction | None:
         """The proposal: the best set first, then the other ranked sets and, for every load point with critical
-        loads, the best set that picks it up (so a later stage can keep any critical load lit)."""
+        loads, the best set that picks it up (so a later stage can keep any critical load lit), or its trial."""
         h = self.horizon_min
         sets = self._sets(loads, value, cap)
-        if not sets:
+        tried = [i for i, p in enumerate(points) if trials and crit.get(str(p.get("bus")))
+                 and p.get("supplied") is not True and loads[i].max() > cap + 1e-9]
+        if not sets and not tried:
             return None
         for i, p in enumerate(points):
             if crit.get(str(p.get("bus"))) and not any(i in c for c in sets):
@@ -150,6 +166,11 @@ class RestorationPlanner:
                     "score": round(float(value[list(chosen)].sum()), 4)}
 
         ranked = sorted((described(c) for c in sets), key=lambda r: -float(r["score"]))
+        for i in tried:
+            trial = described((i,))
+            trial.update(score=round(float(value[i]) * TRIAL_DISCOUNT, 4), uses={key: round(max(0.0, cap - used), 3)},
+                         trial=True)
+            ranked.append(trial)
         current = sorted(str(b) for b in (tie.get("buses") or [])) if tie.get("closed") is True else []
         keep = next((r for r in ranked if r["params"]["buses"] == current), None)
         index = {str(p.get("bus")): i for i, p in enumerate(points)}

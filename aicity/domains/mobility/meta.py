@@ -137,6 +137,12 @@ def _limits_fit(params: Mapping[str, Any]) -> None:
     edge_limits(params)
 
 
+def _outage_costs() -> Any:
+    from aicity.domains.mobility.outage import DarkSignalDelay
+
+    return DarkSignalDelay()
+
+
 META = DomainMeta(
     kpis=KPIS,
     options=OPTIONS,
@@ -145,6 +151,7 @@ META = DomainMeta(
             EquityGroup("signal", "delay_s", "delay per signal approach")),
     action_types=ACTION_TYPES,
     priorities={SIGNAL_PREEMPTION: "life_safety", SIGNAL_PHASE: "mobility"},
+    outage_costs=_outage_costs,
     policy=Path(__file__).with_name("policy.toml"),
     entity_types=(SIGNAL_TYPE, FLOW_TYPE, EV_TYPE),
     plausibility=PLAUSIBILITY,

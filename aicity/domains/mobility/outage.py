@@ -1,0 +1,84 @@
+"""What a dark signal costs: mobility's outage cost model for the orchestration stage (:mod:`aicity.orchestrate.costs`).
+
+From the detectors only: each signal's arrival rate is the vehicles entering its incoming detector groups per
+second, smoothed over ``tau_s`` and frozen while the signal has no power (a dark junction's entries measure its
+queue, not its demand). A dark signal is an all-way stop; its capacity is taken as ``DARK_CAPACITY_VEH_S`` for the
+whole junction (an assumption: the Highway Capacity Manual's all-way-stop departure headways of about 4 s per
+vehicle across conflicting approaches, with some multi-lane approaches). The expected extra delay per vehicle
+over the look-ahead ``horizon_s``:
+
+* under capacity (rate ``λ`` < capacity ``c``): a stop (``STOP_DELAY_S``) plus the M/D/1 queue wait
+  ``λ / (2c(c − λ))``, at most the overloaded value below;
+* at or over capacity: a stop plus the growing queue's mean wait ``(λ − c)·H / (2c)``.
+
+A junction whose demand exceeds what an all-way stop serves gridlocks; one with light traffic barely notices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from aicity.core.domain import Snapshot
+from aicity.domains.mobility.const import FLOW_TYPE, POWER_NONE, SIGNAL_TYPE
+
+DARK_CAPACITY_VEH_S = 0.3
+"""Vehicles per second an all-way stop serves through a whole junction (assumption, see the module docstring)."""
+STOP_DELAY_S = 4.0
+"""The delay of stopping and starting again at an all-way stop, per vehicle."""
+
+
+@dataclass
+class DarkSignalDelay:
+    """Mobility's outage cost model: expected extra seconds per vehicle if a signal is dark over the look-ahead."""
+
+    horizon_s: float = 900.0
+    tau_s: float = 120.0
+    capacity_veh_s: float = DARK_CAPACITY_VEH_S
+    _rate: dict[str, float] = field(default_factory=dict)
+    _dark: set[str] = field(default_factory=set)
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Smooth each powered signal's measured arrival rate (vehicles entering its incoming detectors)."""
+        self._dark = {e.id for e in snapshot.of_type(SIGNAL_TYPE) if e.get("powerSource") == POWER_NONE}
+        entered: dict[str, float] = {}
+        period: dict[str, float] = {}
+        for e in snapshot.of_type(FLOW_TYPE):
+            sig, n, p = e.get("refTrafficSignal"), e.get("intensity"), e.get("observationPeriod")
+            if e.get("flowDirection") != "incoming" or not isinstance(sig, str) or not _num(n) or not _num(p) \
+                    or p <= 0:
+                continue
+            entered[sig] = entered.get(sig, 0.0) + float(n)
+            period[sig] = float(p)
+        for sig, n in entered.items():
+            if sig in self._dark:
+                continue
+            rate = n / period[sig]
+            prev = self._rate.get(sig)
+            a = 1.0 - math.exp(-period[sig] / self.tau_s)
+            self._rate[sig] = rate if prev is None else prev + a * (rate - prev)
+
+    def cost_s(self, entity_id: str) -> float | None:
+        """Expected extra seconds per vehicle over the look-ahead if signal ``entity_id`` is dark (None: not a
+        signal whose arrivals were measured)."""
+        rate = self._rate.get(entity_id)
+        if rate is None:
+            return None
+        return round(dark_delay_s(rate, self.capacity_veh_s, self.horizon_s), 3)
+
+
+def dark_delay_s(rate: float, capacity: float, horizon_s: float) -> float:
+    """Mean extra delay per vehicle at an all-way stop of ``capacity`` veh/s with ``rate`` veh/s arriving over
+    ``horizon_s`` (see the module docstring)."""
+    over = max(0.0, rate - capacity) * horizon_s / (2.0 * capacity)
+    if rate >= capacity:
+        return STOP_DELAY_S + over
+    wait = rate / (2.0 * capacity * (capacity - rate))
+    return STOP_DELAY_S + min(wait, max(over, horizon_s / 2.0))
+
+
+def _num(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+__all__ = ["DARK_CAPACITY_VEH_S", "DarkSignalDelay", "dark_delay_s"]
