@@ -70,6 +70,9 @@ def general_dataset(name: str, args: argparse.Namespace, python: str | None) -> 
     models = [registry.DEFAULT, *backtest.BASELINES]
     runs = {m: backtest.predict(data, m, max(HORIZONS), eval_steps=days * data.period, protocol=protocol,
                                 seed=args.seed) for m in models}
+    every = (runs if protocol == "prequential" else  # the same window scored from every step, 4x the forecasts
+             {m: backtest.predict(data, m, max(HORIZONS), eval_steps=days * data.period, protocol="prequential",
+                                  seed=args.seed) for m in models})
     origins, series = _peer_sample(data, runs[registry.DEFAULT], args)
     history = 28 * data.period
     peer_out = (peers.run_peers(python, data.values, series, origins, data.period, history, max(HORIZONS))
@@ -81,6 +84,14 @@ def general_dataset(name: str, args: argparse.Namespace, python: str | None) -> 
         d = cells[registry.DEFAULT]
         floor = np.min([cells[x]["series_mae"] for x in backtest.BASELINES], axis=0)
         losing = int(np.sum(np.array(d["series_mae"]) > floor))
+        detail = [{"series": data.series_ids[x["series"]], "baseline": backtest.BASELINES[x["ref"]],
+                   "ratio": x["ratio"], "n": x["n"], "ci95": x["ci95"]}
+                  for x in backtest.losing_series(backtest.abs_errors(data, runs[registry.DEFAULT], h),
+                                                  [backtest.abs_errors(data, runs[b], h) for b in backtest.BASELINES],
+                                                  seed=args.seed)]
+        ev = {m: _cells(data, every[m], h) for m in models}
+        ev_ratio = np.array(ev[registry.DEFAULT]["series_mae"]) / np.min(
+            [ev[b]["series_mae"] for b in backtest.BASELINES], axis=0)
         rec: dict[str, Any] = {
             "dataset": name, "horizon_steps": h, "step_minutes": data.freq.total_seconds() / 60,
             "period": data.period, "series": len(data.series_ids), "eval_days": days, "protocol": protocol,
@@ -88,7 +99,13 @@ def general_dataset(name: str, args: argparse.Namespace, python: str | None) -> 
             "mae": {m: cells[m]["mae"] for m in models}, "n": d["n"],
             "ratio_to_best_baseline": d["mae"] / cells[best]["mae"],
             "coverage80": d["coverage80"], "coverage90": d["coverage90"],
-            "series_losing_to_a_baseline": losing, "us_per_step": runs[registry.DEFAULT].us_per_step,
+            "series_losing_to_a_baseline": losing, "losing_series": detail,
+            "max_series_ratio": float(np.max(np.array(d["series_mae"]) / floor)),
+            "every_step": {"series_losing_to_a_baseline": int(np.sum(ev_ratio > 1)),
+                           "max_series_ratio": float(np.max(ev_ratio)), "coverage90": ev[registry.DEFAULT]["coverage90"],
+                           "ratio_to_best_baseline": ev[registry.DEFAULT]["mae"] / min(ev[b]["mae"]
+                                                                                      for b in backtest.BASELINES)},
+            "us_per_step": runs[registry.DEFAULT].us_per_step,
             "data": data.report.summary(), "licence": data.meta.get("licence", ""),
         }
         if peer_out is not None:

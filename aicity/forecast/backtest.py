@@ -187,3 +187,39 @@ def table(records: Sequence[dict[str, Any]]) -> str:
                      f"| {r['mape']:.1f} | {r['coverage80']:.3f} | {r['coverage90']:.3f} | {r['n']} "
                      f"| {r['us_per_step']:.1f} |")
     return "\n".join(lines)
+
+
+def abs_errors(data: Dataset, run: Run, h: int) -> np.ndarray[Any, Any]:
+    """Absolute errors of ``run`` at horizon ``h``, shape ``(origins, series)``; NaN where the target is missing."""
+    keep = [i for i, o in enumerate(run.origins) if o + h < len(data.values)]
+    y = np.stack([data.values[run.origins[i] + h] for i in keep])
+    m = np.stack([run.pred[i][h - 1] for i in keep])
+    return np.asarray(np.abs(m - y))
+
+
+def losing_series(model: np.ndarray[Any, Any], refs: Sequence[np.ndarray[Any, Any]], *, seed: int = 0,
+                  n_boot: int = 2000) -> list[dict[str, Any]]:
+    """Series where ``model``'s MAE is above the best reference's (errors ``(origins, series)``, NaN skipped).
+
+    One entry per such series: its index, the best reference's index ``ref``, ``ratio`` of MAEs, ``n`` paired
+    forecasts and ``ci95``, a paired bootstrap 95 % interval of the ratio (origins resampled with replacement,
+    generator seeded with ``seed``): an interval reaching below 1 means the loss is not distinguishable from
+    sampling noise."""
+    rng = np.random.default_rng(seed)
+    out: list[dict[str, Any]] = []
+    for j in range(model.shape[1]):
+        ok = ~np.isnan(model[:, j]) & np.all([~np.isnan(r[:, j]) for r in refs], axis=0)
+        if not ok.any():
+            continue
+        maes = [float(np.mean(r[ok, j])) for r in refs]
+        best = int(np.argmin(maes))
+        mine = float(np.mean(model[ok, j]))
+        if mine <= maes[best]:
+            continue
+        d, b = model[ok, j], refs[best][ok, j]
+        idx = rng.integers(0, d.size, (n_boot, d.size))
+        ratios = d[idx].mean(axis=1) / np.maximum(b[idx].mean(axis=1), 1e-12)
+        lo, hi = np.percentile(ratios, [2.5, 97.5])
+        out.append({"series": j, "ref": best, "ratio": mine / maes[best] if maes[best] > 0 else float("inf"),
+                    "n": int(d.size), "ci95": [float(lo), float(hi)]})
+    return out

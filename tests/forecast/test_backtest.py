@@ -1,5 +1,6 @@
 """Backtests on a slice of the real ODOT counts: the online models beat seasonal naive."""
 
+import numpy as np
 import pytest
 
 from aicity.core.errors import UserError
@@ -64,3 +65,29 @@ def test_bad_requests_are_user_errors(odot_slice: datasets.Dataset) -> None:
         backtest.backtest(odot_slice, "naive", (0,))
     with pytest.raises(UserError, match="does not fit"):
         backtest.backtest(odot_slice, "naive", eval_steps=10**6)
+
+
+def test_losing_series_names_the_series_its_reference_and_a_paired_interval() -> None:
+    rng = np.random.default_rng(1)
+    noise = rng.exponential(1.0, (400, 3))
+    model = noise.copy()
+    model[:, 1] *= 1.5                      # clearly worse than both references on series 1
+    model[:, 2] = noise[:, 2] * 1.02 + rng.exponential(0.3, 400) * (rng.random(400) < 0.1)  # a little worse
+    ref_a, ref_b = noise * 1.01, noise * 1.2
+    ref_a[0, 0] = np.nan                    # skipped pairwise
+    out = backtest.losing_series(model, [ref_a, ref_b], seed=0)
+    by = {o["series"]: o for o in out}
+    assert set(by) == {1, 2}                # series 0: the model beats both references
+    assert by[1]["ref"] == 0 and by[1]["ratio"] == pytest.approx(1.5 / 1.01)
+    assert by[1]["ci95"][0] > 1.0           # a real loss: the interval lies above 1
+    assert by[2]["ci95"][0] < by[2]["ratio"] < by[2]["ci95"][1]
+    assert by[1]["n"] == 400
+    assert backtest.losing_series(model, [ref_a, ref_b], seed=0) == out   # seeded
+
+
+def test_abs_errors_line_up_origins_and_targets(odot_slice: datasets.Dataset) -> None:
+    run = backtest.predict(odot_slice, "naive", 2, eval_steps=96, protocol="prequential")
+    err = backtest.abs_errors(odot_slice, run, 1)
+    o = run.origins[0]
+    assert err.shape[1] == len(odot_slice.series_ids)
+    assert np.allclose(err[0], np.abs(odot_slice.values[o + 1] - odot_slice.values[o]), equal_nan=True)
