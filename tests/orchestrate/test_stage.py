@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from aicity.core.domain import ProposedAction, Snapshot
 from aicity.core.entity import Entity, Property
+from aicity.orchestrate.costs import OutageCosts
 from aicity.orchestrate.stage import Candidate, Precedence, PriorityOrchestrator, PriorityPolicy, violations
 
 POLICY = PriorityPolicy(("life_safety", "grid_stability", "mobility", "energy_cost"), "test-1", "0" * 64, 300.0)
@@ -111,3 +112,59 @@ def test_undeclared_classes_rank_last_and_unpublished_capacity_is_not_a_limit() 
     settled = orch.settle([odd], snap())
     assert len(settled.kept) == 1 and settled.kept[0].priority == ""
     assert POLICY.rank("") == len(POLICY.order)
+
+
+class _Costs:
+    """A fixed outage cost per entity (seconds per user), as a domain's model would answer."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+        self.updates = 0
+
+    def update(self, snapshot: Snapshot) -> None:
+        self.updates += 1
+
+    def cost_s(self, entity_id: str) -> float | None:
+        return self.table.get(entity_id)
+
+
+def _network(weights: dict[str, float]) -> Entity:
+    return Entity("urn:ngsi-ld:EmergencyRouteNetwork:ems", "EmergencyRouteNetwork", {
+        "needs": Property(list(weights)), "needWeights": Property(dict(weights)),
+        "priorityClass": Property("life_safety"), "domain": Property("safety")})
+
+
+def _with(snapshot: Snapshot, *ents: Entity) -> Snapshot:
+    return Snapshot(snapshot.time, snapshot.elapsed_s, {**snapshot.entities, **{e.id: e for e in ents}})
+
+
+def test_outage_costs_weigh_needs_so_a_junction_that_gridlocks_outweighs_several_quiet_ones() -> None:
+    big, small1, small2 = (f"urn:ngsi-ld:TrafficSignal:{n}" for n in ("BIG", "S1", "S2"))
+    s = _with(snap(), _network({big: 0.2, small1: 0.4, small2: 0.4}))
+    keep_small = {"params": {"buses": ["C10"]}, "affects": [big], "score": 9.0}
+    keep_big = {"params": {"buses": ["C1"]}, "affects": [small1, small2], "score": 2.0}
+
+    def settle(costs: OutageCosts | None) -> ProposedAction:
+        orch = PriorityOrchestrator(POLICY, CLASSES, costs)
+        return orch.settle([restore(["C10"], (big,), [keep_small, keep_big])], s).kept[0].proposal
+
+    assert settle(None).params == {"buses": ["C10"]}  # weights alone: 0.2 dark beats 0.8 dark
+    model = _Costs({big: 600.0, small1: 8.0, small2: 8.0})  # gridlock when BIG is dark, a stop at the others
+    chosen = settle(OutageCosts([model]))
+    assert chosen.params == {"buses": ["C1"]} and model.updates == 1
+    cand = Candidate("energy", chosen, "grid_stability")
+    first = Candidate("energy", restore(["C10"], (big,), [keep_small, keep_big]).proposal, "grid_stability")
+    assert violations([cand], s, POLICY, CLASSES, OutageCosts([_Costs(model.table)])) == []
+    found = violations([first], s, POLICY, CLASSES, OutageCosts([_Costs(model.table)]))
+    assert len(found) == 1 and "TrafficSignal:BIG" in found[0]
+
+
+def test_outage_costs_ignore_what_no_model_knows_and_update_once_per_step() -> None:
+    model = _Costs({"urn:a": 5.0, "urn:bad": float("nan")})
+    costs = OutageCosts([model])
+    costs.update(snap(10.0))
+    costs.update(snap(10.0))
+    assert model.updates == 1
+    assert costs.cost("urn:a") == 5.0 and costs.cost("urn:other") == 1.0 and costs.cost("urn:bad") == 1.0
+    costs.update(snap(20.0))
+    assert model.updates == 2

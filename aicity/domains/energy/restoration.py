@@ -168,8 +168,9 @@ class RestorationPlanner:
         ranked = sorted((described(c) for c in sets), key=lambda r: -float(r["score"]))
         for i in tried:
             trial = described((i,))
-            trial.update(score=round(float(value[i]) * TRIAL_DISCOUNT, 4), uses={key: round(max(0.0, cap - used), 3)},
-                         trial=True)
+            room = max(0.0, cap - used)  # if it fits, it draws at most what the tie has left
+            worth = float(value[i]) * min(1.0, room / max(float(loads[i].max()), 1e-9))
+            trial.update(score=round(worth * TRIAL_DISCOUNT, 4), uses={key: round(room, 3)}, trial=True)
             ranked.append(trial)
         current = sorted(str(b) for b in (tie.get("buses") or [])) if tie.get("closed") is True else []
         keep = next((r for r in ranked if r["params"]["buses"] == current), None)

@@ -4,12 +4,12 @@ From the detectors only: each signal's arrival rate is the vehicles entering its
 second, smoothed over ``tau_s`` and frozen while the signal has no power (a dark junction's entries measure its
 queue, not its demand). A dark signal is an all-way stop; its capacity is taken as ``DARK_CAPACITY_VEH_S`` for the
 whole junction (an assumption: the Highway Capacity Manual's all-way-stop departure headways of about 4 s per
-vehicle across conflicting approaches, with some multi-lane approaches). The expected extra delay per vehicle
-over the look-ahead ``horizon_s``:
+vehicle across conflicting approaches, with some multi-lane approaches).
 
-* under capacity (rate ``λ`` < capacity ``c``): a stop (``STOP_DELAY_S``) plus the M/D/1 queue wait
-  ``λ / (2c(c − λ))``, at most the overloaded value below;
-* at or over capacity: a stop plus the growing queue's mean wait ``(λ − c)·H / (2c)``.
+The expected extra delay per vehicle over the look-ahead ``horizon_s`` (``H``) is the Highway Capacity Manual's
+time-dependent queueing delay (Kimber–Hollis), with degree of saturation ``x = λ / c`` for arrival rate ``λ`` and
+capacity ``c``: a stop (``STOP_DELAY_S``) plus ``H/4 · [(x − 1) + √((x − 1)² + 4x / (c·H))]``. Light traffic
+waits about ``x / (2c(1 − x))``; past capacity the queue grows and the mean wait tends to ``(x − 1)·H / 2``.
 
 A junction whose demand exceeds what an all-way stop serves gridlocks; one with light traffic barely notices.
 """
@@ -69,12 +69,9 @@ class DarkSignalDelay:
 
 def dark_delay_s(rate: float, capacity: float, horizon_s: float) -> float:
     """Mean extra delay per vehicle at an all-way stop of ``capacity`` veh/s with ``rate`` veh/s arriving over
-    ``horizon_s`` (see the module docstring)."""
-    over = max(0.0, rate - capacity) * horizon_s / (2.0 * capacity)
-    if rate >= capacity:
-        return STOP_DELAY_S + over
-    wait = rate / (2.0 * capacity * (capacity - rate))
-    return STOP_DELAY_S + min(wait, max(over, horizon_s / 2.0))
+    ``horizon_s`` (the time-dependent formula in the module docstring)."""
+    x = max(0.0, rate) / capacity
+    return STOP_DELAY_S + horizon_s / 4.0 * ((x - 1.0) + math.sqrt((x - 1.0) ** 2 + 4.0 * x / (capacity * horizon_s)))
 
 
 def _num(v: object) -> bool:

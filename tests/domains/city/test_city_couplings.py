@@ -83,6 +83,21 @@ def test_ai_city_settles_conflicts_by_the_policy_and_says_why() -> None:
     assert ems and set(ems) <= {"NE", "NW", "SE", "SW"} and all(v > 0 for v in ems.values())
 
 
+def test_ai_city_tries_the_dark_feeder_under_the_busiest_junction_and_avoids_its_gridlock() -> None:
+    """The C feeder trips at 07:10; its load point Bus C1 feeds the largest junction and its last reading is over
+    the tie. The energy planner alone keeps the set it can measure; AI City's stage weighs mobility's estimate of
+    what the dark junction costs and takes the planner's trial, which the edge lets through once C1's load fits."""
+    seen = {m: _at(m, 1700.0, event_options("outage"), 1800.0) for m in ("ablation", "ai")}
+    junction = next(t for t, b in seen["ai"]["signal_bus"].items() if b == "Bus C1")
+    assert seen["ablation"]["supplied"]["Bus C1"] is False
+    assert seen["ai"]["supplied"]["Bus C1"] is True
+    assert "s" not in seen["ai"]["rygs"][junction]  # lit again
+    ai, ab = (seen[m]["episode"] for m in ("ai", "ablation"))
+    assert ai.stats.substituted > 0 and ab.stats.substituted == 0
+    assert ai.results["mobility"].kpis["dark_signal_s"] < ab.results["mobility"].kpis["dark_signal_s"]
+    assert ai.stats.priority_violations == 0 < ab.stats.priority_violations  # the ablation kept the costlier need dark
+
+
 @pytest.mark.parametrize("mode", ["smart", "ablation", "ai"])
 def test_every_mode_reports_the_integrated_kpis(mode: str) -> None:
     from aicity.domains.city.meta import KPIS

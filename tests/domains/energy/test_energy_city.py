@@ -129,7 +129,7 @@ def test_the_ai_restoration_proposal_ranks_whole_sets_and_names_what_it_leaves_d
     assert p.target == f"{TIE_PREFIX}R-C" and p.action == RESTORE and p.action_type == RESTORE
     assert "Bus C13" in p.params["buses"]  # the hospital comes first
     assert len(p.candidates) >= 2
-    scores = [c["score"] for c in p.candidates]
+    scores = [c["score"] for c in p.candidates if not c.get("trial")]  # trials come after the sets
     assert scores == sorted(scores, reverse=True) and p.candidates[0]["params"] == p.params
     for c in p.candidates:
         assert set(c) >= {"params", "affects", "uses", "score"}
@@ -143,6 +143,28 @@ def test_the_ai_restoration_proposal_ranks_whole_sets_and_names_what_it_leaves_d
     assert all(twin.supplied(b) for b in p.params["buses"])
     (again,) = planner(_snapshot(twin), {})  # a closed tie is re-planned: its set first, alternatives kept
     assert again.params == p.params and len(again.candidates) >= 1
+    twin.close()
+
+
+def test_a_dead_critical_point_that_does_not_fit_is_offered_as_a_trial_the_edge_refuses_while_it_is_over() -> None:
+    twin, services = _twin("ai", outage_feeder="C", outage_at_s=60, tie_kw=6.0)
+    port = services.shared[SHARED_NAME]
+    assert isinstance(port, CityEnergyTwin)
+    port.add_critical_load("urn:ngsi-ld:TrafficSignal:big", "Bus C1", 0.5, "signal")
+    _run_to(twin, 120)
+    planner = domain.controller_parts(twin.scenario, "ai")[0][0]
+    assert isinstance(planner, RestorationPlanner) and planner.trial_every_s == 120.0
+    (p,) = planner(_snapshot(twin), {})
+    trials = [c for c in p.candidates if c.get("trial")]
+    assert [c["params"]["buses"] for c in trials] == [["Bus C1"]]  # its last reading is over the 6 kW tie
+    assert not p.candidates[0].get("trial") and p.params != trials[0]["params"]  # alone it never picks one
+    assert trials[0]["uses"][f"{TIE_PREFIX}R-C#headroom"] <= 6.0 * planner.margin + 1e-9
+    out = twin.actuate(dataclasses.replace(p, params=trials[0]["params"]))
+    assert out.status == "refused" and out.bound_by == ("tie_kw",)  # the interlock: still over the tie
+    assert not twin.supplied("Bus C1")
+    twin.advance(60)
+    (later,) = planner(_snapshot(twin), {})  # between trials, none is offered
+    assert not any(c.get("trial") for c in later.candidates)
     twin.close()
 
 
