@@ -43,6 +43,7 @@ READINGS = "aicity/readings/"
 COMMANDS = "aicity/commands/"
 ACKS = "aicity/acks/"
 COMMAND_DOCS = "platform.commands"
+_json = json.JSONDecoder()
 REMEMBERED = 200_000
 """Readings (entity and observedAt) the bridge remembers to recognise one delivered again."""
 
@@ -69,7 +70,7 @@ class BrokerProcess:
         user = "user root\n" if os.geteuid() == 0 else ""  # as root it would drop to 'mosquitto' and not save
         conf.write_text(f"{user}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                         f"persistence_location {self.folder}/\nautosave_interval 1\n"
-                        "max_queued_messages 0\nmax_inflight_messages 100\nlog_dest none\n")
+                        "max_queued_messages 0\nmax_inflight_messages 4000\nlog_dest none\n")
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -114,7 +115,7 @@ def start_broker(port: int, store_path: str | None) -> BrokerProcess:
 def parse_reading(device: str, payload: bytes, codec: Any) -> list[Entity]:
     """Validate one device message: JSON, NGSI-LD entities, each the device's own (id ends with ``:<device>``)."""
     try:
-        data = json.loads(payload)
+        data = _json.decode(payload.decode())  # UTF-8, as MQTT payloads of JSON are (json.loads would guess)
     except ValueError as exc:
         raise DeviceMessageError(f"not JSON: {exc}") from None
     items = data if isinstance(data, list) else [data]
@@ -157,7 +158,7 @@ class MqttBridge:
         self._client: Any = None
         self._writer: threading.Thread | None = None
         self._codec = platform.broker(DEFAULT, create=True).codec(core())
-        self._seen: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, tuple[tuple[str, datetime], ...]], None] = OrderedDict()
         self.connected = threading.Event()
 
     def counts(self) -> dict[str, int]:
@@ -175,7 +176,8 @@ class MqttBridge:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
-        client.on_disconnect = lambda *a: self.connected.clear()
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
         client.reconnect_delay_set(1, 2)
         self._client = client
         self._writer = threading.Thread(target=self._write_loop, name="aicity-mqtt-writer", daemon=True)
@@ -194,7 +196,14 @@ class MqttBridge:
             log.warning("MQTT connect refused: %s", reason)
             return
         client.subscribe([(READINGS + "+", 1), (ACKS + "+", 1)])
-        self.connected.set()
+        self.tally["connects"] += 1
+
+    def _on_subscribe(self, *args: Any) -> None:
+        self.connected.set()  # only now does the broker route readings to this session (start() waits for it)
+
+    def _on_disconnect(self, *args: Any) -> None:
+        self.tally["disconnects"] += 1
+        self.connected.clear()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         if msg.topic.startswith(ACKS):
@@ -261,8 +270,8 @@ class MqttBridge:
         broker = self.platform.broker(DEFAULT, create=True)
         now = datetime.now(UTC)
         good: list[Entity] = []
+        self.tally["received"] += len(msgs)
         for m in msgs:
-            self.tally["received"] += 1
             device = m.topic[len(READINGS):]
             try:
                 good += parse_reading(device, m.payload, self._codec)
@@ -278,8 +287,7 @@ class MqttBridge:
         """The readings not stored before (by entity and observedAt; a reading without observedAt always is)."""
         out = []
         for e in entities:
-            stamps = tuple(sorted((n, t.isoformat()) for n, a in e.attrs.items()
-                                  if (t := getattr(a, "observed_at", None)) is not None))
+            stamps = tuple(sorted((n, t) for n, a in e.attrs.items() if (t := a.observed_at) is not None))
             key = (e.id, stamps)
             if stamps and key in self._seen:
                 self.tally["duplicates"] += 1
