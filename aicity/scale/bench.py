@@ -32,14 +32,26 @@ class ScaleTask:
     study: str = "weak"
 
 
-def default_family() -> tuple[str, Any]:
-    """The first installed domain with a family of equal-district scenarios, and that domain."""
+DEFAULT_DOMAIN = "mobility"
+"""The family ``aicity bench scale`` runs when no ``--domain`` is given (if that domain is installed)."""
+
+
+def default_family(domain: str | None = None) -> tuple[str, Any]:
+    """The family of equal-district scenarios of ``domain`` (None: mobility's if installed, else the first
+    installed domain that has one), and that domain."""
     from aicity.core.capabilities import ScalingFamily
     from aicity.core.domain import discover, warn_plugin
 
-    for dom in discover(on_error=warn_plugin).values():
-        if isinstance(dom, ScalingFamily):
-            return dom.name, dom
+    found = {n: d for n, d in discover(on_error=warn_plugin).items() if isinstance(d, ScalingFamily)}
+    if domain is not None:
+        if domain not in found:
+            raise UserError(f"domain {domain!r} has no family of equal-district scenarios; those that do: "
+                            f"{', '.join(sorted(found)) or 'none'}")
+        return domain, found[domain]
+    if DEFAULT_DOMAIN in found:
+        return DEFAULT_DOMAIN, found[DEFAULT_DOMAIN]
+    for name, dom in found.items():
+        return name, dom
     raise UserError("no installed domain has a family of equal-district scenarios; pass --scenario with {k}")
 
 
@@ -120,8 +132,10 @@ def tasks_for(name_of: Callable[[int], str], sizes: Sequence[int], seed: int,
     return tasks
 
 
-def run_scale(template: str | None, sizes: Sequence[int], seed: int, duration_s: float | None) -> dict[str, Any]:
-    """Every episode of the study, one at a time; the records and the machine they ran on."""
+def run_scale(template: str | None, sizes: Sequence[int], seed: int, duration_s: float | None,
+              domain: str | None = None) -> dict[str, Any]:
+    """Every episode of the study, one at a time; the records and the machine they ran on (``domain``: whose
+    family of equal-district scenarios, when no ``template`` is given)."""
     import os
     import platform
 
@@ -130,7 +144,7 @@ def run_scale(template: str | None, sizes: Sequence[int], seed: int, duration_s:
     if not sizes or min(sizes) < 1:
         raise UserError("--sizes must be whole numbers of districts, 1 or more")
     if template is None:
-        name_of = default_family()[1].scaling_scenario
+        name_of = default_family(domain)[1].scaling_scenario
     elif "{k}" not in template:
         raise UserError(f"--scenario {template!r} must contain {{k}} (the number of districts)")
     else:

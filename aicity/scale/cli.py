@@ -20,6 +20,7 @@ def add_bench(bench: Any) -> None:
                          "process: time per step, bytes moved, real-time factor, KPIs")
     p.add_argument("--scenario", metavar="TEMPLATE",
                    help="scenario name with {k} for the number of districts (default: the installed family)")
+    p.add_argument("--domain", help="whose family of equal-district scenarios to run (default: mobility)")
     p.add_argument("--sizes", default="1,2,4", help="district counts (default 1,2,4)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, metavar="SECONDS", help="the first SECONDS of each scenario")
@@ -65,5 +66,5 @@ def _bench_scale(args: argparse.Namespace) -> int:
 
     check_seed(args.seed)
     sizes = parse_seeds(args.sizes)
-    write_json(args.json, run_scale(args.scenario, sizes, args.seed, args.duration))
+    write_json(args.json, run_scale(args.scenario, sizes, args.seed, args.duration, args.domain))
     return 0

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aicity.core.domain import ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
+from aicity.core.capabilities import DistrictScenario
+from aicity.core.domain import (
+    DomainResult,
+    ForecastProvider,
+    ModeControllers,
+    Planner,
+    RunServices,
+    Scenario,
+    Twin,
+)
 from aicity.core.errors import UserError
 from aicity.core.meta import check_domain_options, option_values
 from aicity.domains.energy.meta import META
@@ -40,6 +49,7 @@ class EnergyDomain(ModeControllers):
     def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> Twin:
         """An energy twin of ``scenario`` in ``mode`` (its options from ``scenario.params``)."""
         from aicity.domains.energy.faults import MeterFaults
+        from aicity.domains.energy.feeders import layout_of
         from aicity.domains.energy.scenarios import build_site
         from aicity.domains.energy.twin import EnergyTwin, TwinConfig
 
@@ -47,6 +57,12 @@ class EnergyDomain(ModeControllers):
             raise UserError(f"unknown mode {mode!r}: use 'smart' or 'ai'")
         city = city_options(scenario)
         p = option_values(META.options, check_domain_options(self.name, META, scenario.params))
+        if layout_of(scenario.name) is not None:
+            from aicity.domains.energy.feeders import open_twin
+
+            return open_twin(scenario, mode, seed, p, TwinConfig(
+                float(p["decision_interval_s"] or 900.0), str(p["user_input"]), float(p["safe_rate_kw"]),
+                MeterFaults.parse(p["sensor_faults"]), False))
         site = build_site(scenario, p)
         dt = float(p["decision_interval_s"] or site.step_s)
         if abs(dt / site.step_s - round(dt / site.step_s)) > 1e-9:
@@ -75,6 +91,23 @@ class EnergyDomain(ModeControllers):
         from aicity.domains.energy.controllers import controller_parts
 
         return controller_parts(scenario, name)
+
+    def partition(self, scenario: Scenario, districts: int) -> list[DistrictScenario]:
+        """A ``feeders-<K>`` as ``districts`` districts ``d1``..``dD`` (D divides K; ``d1`` owns the shared
+        substation; see :mod:`.energy_districts`); any other scenario is refused with a :class:`UserError`."""
+        from aicity.domains.energy.energy_districts import partition
+
+        return partition(scenario, districts)
+
+    def merge_results(self, results: Mapping[str, DomainResult]) -> DomainResult:
+        """The whole feeders city's result from its districts' (see :func:`.energy_districts.merge_results`)."""
+        from aicity.domains.energy.energy_districts import merge_results
+
+        return merge_results(results)
+
+    def scaling_scenario(self, districts: int) -> str:
+        """The city of ``districts`` equal LV districts behind one shared substation (scaling benchmarks)."""
+        return f"feeders-{districts}"
 
 
 def city_options(scenario: Scenario) -> bool:

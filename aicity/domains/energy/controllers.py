@@ -30,9 +30,15 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
         raise UserError(f"unknown energy controller {name!r}; known: {', '.join(MODES)}")
     if name == "smart":
         return [], []
+    from aicity.domains.energy.feeders import layout_of
     from aicity.domains.energy.scenarios import build_site
 
     params = option_values(OPTIONS, scenario.params)
+    layout = layout_of(scenario.name)
+    if layout is not None:
+        from aicity.domains.energy.feeder_control import controller_parts as feeder_parts
+
+        return feeder_parts(scenario, name, params, layout)
     site = build_site(scenario, params)
     if name == "oracle":
         from aicity.domains.energy.oracle import oracle_planner

@@ -86,6 +86,8 @@ OPTIONS = (
     Option("anticipate", bool, True, "plan forecast arrivals as flexible demand (AI City mode)"),
     Option("draw", int, 1, "which seeded draw of sessions and assets a district scenario uses (benchmarks pass "
            "their seed)", "", minimum=0, maximum=2**31 - 1),
+    Option("substation_kw", float, None, "feeders scenarios: the shared substation's rating upstream of the districts' "
+           "transformers (default: 230 kVA per district)", "kVA", minimum=1, maximum=1000000),
     Option("oracle", bool, True, "solve the perfect-foresight oracle at the end for the report"),
     Option("sensor_faults", dict, None, 'injected meter faults: {"negative"|"nan"|"freeze"|"stale": [ids], '
            '"after_s": s}', parse=_faults),

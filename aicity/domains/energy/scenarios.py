@@ -48,13 +48,19 @@ def builtin_scenarios() -> list[Scenario]:
     """Every built-in energy scenario."""
     from aicity.domains.energy.city_site import city_scenario
     from aicity.domains.energy.district import district_scenarios
+    from aicity.domains.energy.feeders import scenario as feeders
 
-    return [acn_day(), *(acn_month(m) for m in ACN_MONTHS), *district_scenarios(), city_scenario()]
+    return [acn_day(), *(acn_month(m) for m in ACN_MONTHS), *district_scenarios(), city_scenario(), feeders(2)]
 
 
 def resolve(name: str) -> Scenario | None:
-    """A built-in scenario by name (``energy/`` prefix allowed)."""
+    """A built-in scenario by name (``energy/`` prefix allowed), or any ``feeders-<K>``."""
+    from aicity.domains.energy.feeders import layout_of, scenario
+
     name = name.removeprefix(f"{DOMAIN}/")
+    layout = layout_of(name)
+    if layout is not None and layout.here is None:
+        return scenario(layout.k)
     return next((s for s in builtin_scenarios() if s.name == name), None)
 
 
