@@ -7,18 +7,19 @@ the substation from the latest imports and sends its state back to every distric
 via ``substation>dJ``), whose twins publish it as a local copy (``urn:ngsi-ld:Transformer:substation.dJ``, as a
 utility's SCADA would). A malformed crossing is returned as a ``RejectedInput`` (dead-lettered, never dropped).
 
-**What differs from one process.** The owner's substation entity — the one the whole-city orchestration stage
-reads for every proposal's ``uses`` of ``…:substation#headroom`` — equals the one-process entity at every step
-(the imports of step t reach the owner before it senses at step t+1, and it sums them feeder by feeder in the same
-order). The other districts' local copies lag one decision interval behind it (the owner's state of step t
-arrives at step t+1), and before the first exchange they carry the rating only. No controller reads the copies'
-loading: each district's MPC plans its feeders within their firm share of the substation's published rating
-(``rating × 0.9 / K`` per feeder, see :mod:`.feeder_control`), and the stage enforces the live headroom for the
-whole city. So, for the same seed, the merged KPIs equal the one-process run's (the tests assert it to 1e-6
-relative); what differs is the copies' values in each district's store, the districts' stores and ledgers
-themselves, and the accuracy guard, which in one process demotes all feeders and as districts only the
-district whose forecasts fall behind. If a district's report were lost, the owner would sum that district's
-last import instead.
+**What differs from one process.** The owner's substation entity — the one the whole-city orchestration stage reads
+for every proposal's ``uses`` of ``…:substation#headroom`` — equals the one-process entity at every step (the
+imports of step t reach the owner before it senses at step t+1, and it sums them feeder by feeder in the same
+order). The other districts' local copies lag one decision interval behind it (the owner's state of step t arrives
+at step t+1), and before the first exchange they carry the rating only. No controller reads the copies' loading:
+each district's MPC plans its feeders within their firm share of the substation's published rating (``rating × 0.9 /
+K`` per feeder) and its batteries hold each feeder's live import under ``rating × 0.95 / K`` (see
+:mod:`.feeder_control`; both from the rating and feeder count every copy carries, and the feeder's own meters), and
+the stage enforces the live headroom for the whole city. So, for the same seed, the merged KPIs equal the
+one-process run's (the tests assert it to 1e-6 relative); what differs is the copies' values in each district's
+store, the districts' stores and ledgers themselves, and the accuracy guard, which in one process demotes all
+feeders and as districts only the district whose forecasts fall behind. If a district's report were lost, the owner
+would sum that district's last import instead.
 """
 
 from __future__ import annotations
