@@ -10,7 +10,7 @@ import pytest
 
 from aicity.core.domain import ForecastProvider, Snapshot
 from aicity.core.entity import Entity, Property
-from aicity.domains.mobility.ai import AiParams, ai_planner, make_ai_controller, score_phases
+from aicity.domains.mobility.ai import AiParams, ai_planner, make_ai_controller, make_ai_planner, score_phases
 from aicity.domains.mobility.ai_learning import LaneRateLearner
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -164,3 +164,45 @@ def test_consented_probe_share_weights_the_moving_vehicles() -> None:
     few = {key: {"mean": 1.0, "n": 1}}
     assert score_phases(sig, ents, few, AiParams(min_probes=2))[0][0]["score"] == base["score"]
     assert score_phases(sig, ents, all_arrive, AiParams(probe_weight=0.0))[0][0]["score"] == base["score"]
+
+
+def _shared_lane_snap(cross: tuple[int, int] | None = None) -> Snapshot:
+    """Phase 0 serves lanes a and b, phase 1 lanes b and c: lane b is green in both (no yellow between);
+    with ``cross`` queues, phase 2 serves lanes d and e."""
+    def serve(lane: str) -> dict[str, Any]:
+        return {"lane": lane, "to": [f"o{lane}"], "detector": f"urn:ngsi-ld:TrafficFlowObserved:in:{lane}"}
+
+    phases = [{"index": 0, "state": "GGr", "serves": [serve("a"), serve("b")]},
+              {"index": 1, "state": "rGG", "serves": [serve("b"), serve("c")]}]
+    ents = [_flow("a", "in", 0, 0), _flow("b", "in", 5, 5), _flow("c", "in", 1, 1)]
+    ents += [_flow(f"o{x}", "out", 0, 0) for x in "abcde"]
+    if cross is not None:
+        phases.append({"index": 2, "state": "", "serves": [serve("d"), serve("e")]})
+        ents += [_flow("d", "in", cross[0], cross[0]), _flow("e", "in", cross[1], cross[1])]
+    sig = Entity(SIG, "TrafficSignal", {
+        "currentPhase": Property(0), "phaseKind": Property("green"), "nextPhase": Property(None),
+        "timeInPhase": Property(20.0), "controlMode": Property("controlled"), "phases": Property(phases),
+        "limits": Property({"yellow_s": 3.0, "min_green_s": 7.0, "max_green_s": 60.0, "all_red_s": 0.0})})
+    return Snapshot(T0, 100.0, {e.id: e for e in [sig, *ents]})
+
+
+def test_a_lane_green_in_both_phases_pays_no_switching_cost() -> None:
+    """Lane b (queue 5) keeps its green through a change to phase 1, so only lane c's vehicle decides: the switch
+    serves it at no cost to b. Charging b the yellow (capacity 0.5 veh/s x 7 s = 3.5 < 5) held phase 0 for b."""
+    snap = _shared_lane_snap()
+    [p] = ai_planner(snap, {})
+    assert p.params["phase"] == 1
+    moves = {m["lane"]: m for m in p.candidates[1]["terms"]["movements"]}
+    assert moves["b"]["capacity"] == 5.0 and moves["c"]["capacity"] == 3.5
+    assert p.candidates[1]["score"] == 6.0 and p.candidates[1]["terms"]["alone"] == 4.5
+    assert make_ai_planner(AiParams(keep_through=False))(snap, {}) == []
+
+
+def test_the_phase_to_go_to_is_ranked_on_its_own_score_not_its_overlap() -> None:
+    """Phase 1 (sharing lane b) justifies leaving phase 0 (6 > 5), but on its own it serves 4.5 against the cross
+    street's 5 (queues 3 + 2, 3.5 each at most): the signal goes to the cross street."""
+    snap = _shared_lane_snap(cross=(3, 2))
+    [p] = ai_planner(snap, {})
+    assert p.params["phase"] == 2
+    assert [c["score"] for c in p.candidates] == [5.0, 6.0, 5.0]
+    assert make_ai_planner(AiParams(keep_through=False))(snap, {}) == []  # 5 = 5: the current green is kept
