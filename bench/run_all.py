@@ -147,9 +147,15 @@ def all_maps_section(records: list[dict[str, Any]]) -> list[str]:
              "max-pressure <= 1.00 on every map. On 4x4loop (gridlocked) the AI's arrival forecasts now follow "
              "persistence lane by lane where it forecasts better; with the level alone they were 1.78x "
              "persistence there and the policy's accuracy guard demoted the AI to fixed time (2,518 s). The AI "
-             "rows of the other maps were not re-run for that change: their score does not use the arrival "
-             "forecasts (arrival weight 0) and the guard did not demote them (cologne8 seed 1 identical, "
-             "19.357 s).", "",
+             "rows are AI controller 1.3: a lane whose movements stay green through a change no longer pays the "
+             "switching cost when the controller weighs leaving the current green, and the phase it goes to is "
+             "ranked on that phase's own score; with 1.2 ingolstadt1 lost (14.84 s, 1.03x max-pressure): its "
+             "stub lane 164051413_1 is green in phases 0 and 2 and held phase 0 for a queue phase 2 serves as "
+             "well. What 1.3 changed elsewhere (AI, seeds 1-3): ingolstadt21 151.7 -> 72.5 s (never inserted 48 -> 0), "
+             "cologne8 19.5 -> 19.4 s, ingolstadt7 28.5 -> 28.6 s, grid4x4 27.8 s unchanged; worse: arterial4x4 "
+             "746.3 -> 776.1 s, never inserted 179 -> 258 (held-out seeds 4-6: 749.4 -> 806.0 s, so not noise), "
+             "and Nguyen 1316.5 -> 1362.3 s, never inserted 851 -> 1080 (seeds 4-6: 1359.4 -> 1343.6 s, so within "
+             "noise). Fixed-time and max-pressure rows are those of the previous full run (neither changed).", "",
              "| map | signals | seeds | fixed | max-pressure | ai | ai / max-pressure "
              "| never inserted (fixed / mp / ai) |",
              "|---|---:|---|---:|---:|---:|---:|---|"]
