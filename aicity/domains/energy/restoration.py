@@ -146,10 +146,10 @@ class RestorationPlanner:
         loads, the best set that picks it up (so a later stage can keep any critical load lit), or its trial."""
         h = self.horizon_min
         sets = self._sets(loads, value, cap)
+        if not sets:  # nothing fits: no proposal (a trial is only ever an alternative to a set that fits)
+            return None
         tried = [i for i, p in enumerate(points) if trials and crit.get(str(p.get("bus")))
                  and p.get("supplied") is not True and loads[i].max() > cap + 1e-9]
-        if not sets and not tried:
-            return None
         for i, p in enumerate(points):
             if crit.get(str(p.get("bus"))) and not any(i in c for c in sets):
                 forced = self._forced(loads, value, cap, i)
