@@ -8,6 +8,8 @@ ground truth, never a controller a city could run. Benchmarks pick them by name 
 
 from __future__ import annotations
 
+import dataclasses
+
 from aicity.core.domain import ForecastProvider, Planner, Scenario
 from aicity.core.errors import UserError
 from aicity.core.meta import option_values
@@ -64,5 +66,10 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
         from aicity.domains.energy.restoration import LoadTrend, RestorationPlanner
 
         return [RestorationPlanner(), planner], [learner, LoadTrend()]
+    if site.batteries and site.grid is not None:  # the district: its peak guarded (cautious plan, live cap)
+        from aicity.domains.energy.peak_guard import PeakGuard
+
+        return [PeakGuard(dataclasses.replace(planner, keep_energy="lowest", battery_horizon_h=planner.horizon_h))], [
+            learner]
     return [planner], [learner]
 

@@ -71,6 +71,7 @@ class DemandLearner:
     tracker: AccuracyTracker = field(default_factory=lambda: AccuracyTracker(window=48))
     _hour: list[dict[str, float]] = field(default_factory=list)
     _hour_fc: dict[str, float] = field(default_factory=dict)
+    _steps: int = 0
 
     def __post_init__(self) -> None:
         from aicity.forecast import registry
@@ -122,6 +123,7 @@ class DemandLearner:
             values[f"{INFLEXIBLE}:0"] = _num(meter.get("activePower")) - ev_kw - bat_kw
         self._track(values)
         self._model.learn_step(values, t=now)
+        self._steps += 1
         fcs = self._model.forecast_all(self.horizon)
         self._fc = {sid: {"mean": [max(0.0, v) if sid == ARRIVALS else v for v in fc.mean],
                           "interval_80": [list(p) for p in fc.intervals[0.8]], "model": f"{self.model}",
@@ -133,6 +135,7 @@ class DemandLearner:
             self._fc[INFLEXIBLE] = {"mean": [float(sum(v)) for v in zip(*per, strict=True)],
                                     "upper_80": [float(sum(v)) for v in zip(*upper, strict=True)],
                                     "interval_80": [], "model": self.model,
+                                    "steps": self._steps,
                                     "nodes": {str(i): list(self._fc[k]["mean"]) for i, k in nodes},
                                     "nodes_upper_80": {str(i): u for (i, _), u in zip(nodes, upper, strict=True)}}
 

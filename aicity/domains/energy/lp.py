@@ -6,7 +6,8 @@ left unserved. Constraints: energy due per job (soft, heavily penalised), power 
 ``|g| <= limit``, ``g <= P`` with ``P`` at least the peak already reached, battery dynamics, and where a grid is
 modelled, linearised bus voltages (0.95-1.05 pu) and line loadings (<= 100 %) from power-flow sensitivities.
 Objective: demand charge x ``P`` + energy price x import + unserved penalty + a tiny preference for early
-charging (robust to early departures). Duals name the constraints that bound (:attr:`Solution.binding`).
+charging (robust to early departures) - the value of the energy stored at the horizon's end (where given).
+Duals name the constraints that bound (:attr:`Solution.binding`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class Problem:
     early_weight: float = 1e-5
     cycle_weight: float = 1e-3
     network: Network | None = None
+    stored_value: float = 0.0
+    """$ per kWh the batteries hold at the horizon's end (0: energy left over is worth nothing to the plan)."""
 
 
 @dataclass(slots=True)
@@ -157,6 +160,7 @@ def solve(p: Problem) -> Solution:
         ch = b.vars(np.full(n, p.cycle_weight * dt), np.zeros(n), np.full(n, s.power_kw))
         dis = b.vars(np.full(n, p.cycle_weight * dt), np.zeros(n), np.full(n, s.power_kw))
         soc = b.vars(np.zeros(n), np.full(n, s.soc_min * s.capacity_kwh), np.full(n, s.soc_max * s.capacity_kwh))
+        b.cost[int(soc[-1])] = -p.stored_value
         for k in range(n):
             prev_idx, prev_const = ([int(soc[k - 1])], 0.0) if k else ([], s.soc_kwh)
             b.eq_rows.append(([int(soc[k]), *prev_idx, int(ch[k]), int(dis[k])],

@@ -52,6 +52,12 @@ class MpcPlanner:
     name: str = PLANNER
     plan_step_s: float | None = None
     """The LP's step when coarser than the decision interval (it still decides every interval)."""
+    battery_horizon_h: float = 4.0
+    """The shortest plan while batteries are there (with no EV to plan for, the plan is otherwise one step)."""
+    keep_energy: str = "none"
+    """What the energy the batteries hold at the plan's end is worth: ``none``; ``lowest`` the horizon's lowest
+    price after losses (free PV surplus is stored, not exported); ``highest`` its highest price before losses (the
+    batteries discharge only to hold the peak: no arbitrage)."""
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """One proposal per connected charger and per battery."""
@@ -85,7 +91,7 @@ class MpcPlanner:
         deadlines = {e.id: self._deadline(e, now, share) for e in active}
         n = max(1, min(int(self.horizon_h * 3600 / dt_s), max([math.ceil(d / dt_s) for d in deadlines.values()]
                                                                  or [1])))
-        n = max(n, int(4 * 3600 / dt_s)) if batteries else n
+        n = max(n, int(min(self.battery_horizon_h, self.horizon_h) * 3600 / dt_s)) if batteries else n
         jobs = [self._job(e, deadlines[e.id], n, dt_s, dt_h) for e in active]
         jobs += self._anticipated(forecasts, n, dt_s) if self.anticipate and r == 1 else []
         storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
@@ -95,8 +101,11 @@ class MpcPlanner:
         prices = np.array([self.tariff.price(now + timedelta(seconds=k * dt_s)) for k in range(n)])
         network = (self.network.restrict(_blocks(self._nodes(forecasts, n * r), r), n) if self.network is not None
                    else None)
+        eff = min((s.efficiency for s in storages), default=1.0)
+        value = {"lowest": float(prices.min()) * eff, "highest": float(prices.max()) / eff}.get(self.keep_energy, 0.0)
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
-                       _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network)
+                       _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network,
+                       stored_value=value)
         sol = solve(prob)
         if not sol.ok:
             return out + [self._safe(e, meter, f"no feasible dispatch ({sol.status})") for e in active] + [
@@ -118,6 +127,7 @@ class MpcPlanner:
             out.append(ProposedAction(b.id, SET_POWER, {"kw": round(kw, 3)}, score=round(sol.objective, 4),
                                       candidates=({"kw": round(kw, 3), "binding": why},),
                                       inputs={**inputs_site, b.id: b.get("stateOfCharge")},
+                                      forecasts={"planned_peak_kw": round(sol.peak_kw, 3)},
                                       planner=self.name, action_type=BATTERY_DISPATCH))
         return out
 

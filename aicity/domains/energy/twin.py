@@ -83,6 +83,10 @@ class EnergyTwin:
     config: TwinConfig = field(default_factory=TwinConfig)
 
     def __post_init__(self) -> None:
+        self.import_cap_kw: float | None = None
+        """AI City: the site import its batteries hold in real time (their inverters' import-limit mode, set with
+        a battery command's ``cap_kw``): those not held discharge more, within their limits, while the live load
+        is above it."""
         self.decision_interval_s = self.config.decision_interval_s
         self.begin_step = self.site.step_of(self.scenario.begin_s)
         self.n_steps = max(1, math.ceil((self.scenario.end_s - self.scenario.begin_s) / self.site.step_s - 1e-9))
@@ -211,6 +215,34 @@ class EnergyTwin:
         plug.setpoint = 0.0
 
     def _batteries(self, node_kw: np.ndarray[Any, Any]) -> float:
+        """Batteries as commanded; under an import cap, those not held discharge more while the live import (loads,
+        PV, chargers and the batteries' setpoints) would exceed it (an ``import_cap`` edge event each time)."""
+        cap = self.import_cap_kw
+        live = [b for b in self.site.batteries if not self.stores[b.bid].held]
+        over = (float(node_kw.sum()) + sum(self.stores[b.bid].setpoint for b in self.site.batteries) - cap
+                if cap is not None and self.mode != "smart" and live else 0.0)
+        if over <= 1e-9:
+            return self._dispatch(node_kw)
+        room = {b.bid: max(0.0, self.stores[b.bid].setpoint - battery_command(
+            b.limits, -b.limits.power_kw, soc_kwh=self.stores[b.bid].soc, prev_kw=self.stores[b.bid].power,
+            dt_h=self.site.dt_h).kw) for b in live}
+        total = sum(room.values())
+        saved = {b.bid: self.stores[b.bid].setpoint for b in live}
+        for b in live:
+            extra = min(room[b.bid], over * room[b.bid] / total) if total > 1e-9 else 0.0
+            if extra > 1e-6:
+                self.stores[b.bid].setpoint -= extra
+                self._edge_log.append({"target": f"{BATTERY_PREFIX}{b.bid}", "event": "import_cap",
+                                       "time_s": self.elapsed_s(),
+                                       "detail": {"discharge_more_kw": round(extra, 3), "cap_kw": cap}})
+        try:
+            return self._dispatch(node_kw)
+        finally:
+            for bid, kw in saved.items():
+                self.stores[bid].setpoint = kw
+
+    def _dispatch(self, node_kw: np.ndarray[Any, Any]) -> float:
+        """Every battery through its edge at its setpoint (Smart City: self-consumption), into ``node_kw``."""
         total = 0.0
         for b in self.site.batteries:
             st = self.stores[b.bid]
@@ -347,11 +379,15 @@ class EnergyTwin:
                 cmd = battery_command(bat.limits, kw, soc_kwh=st.soc, prev_kw=st.power, dt_h=self.site.dt_h)
                 if cmd.status != "refused":
                     st.setpoint, st.held = cmd.kw, False
+                    if "cap_kw" in action.params:  # the import-limit mode: a finite kW, or None (off)
+                        cap = action.params["cap_kw"]
+                        self.import_cap_kw = float(cap) if _finite(cap) else None
                 return Outcome(action, cmd.status, {"kw": cmd.kw}, cmd.bound_by, cmd.reason)
         return Outcome(action, "refused", bound_by=("known_target",), reason=f"no charger or battery {action.target}")
 
     def safe_state(self) -> None:
-        """Every charger with an EV to the declared safe rate, every battery idle."""
+        """Every charger with an EV to the declared safe rate, every battery idle, no import cap."""
+        self.import_cap_kw = None
         for cid in self.plugs:
             self.safe_state_for(f"{CHARGER_PREFIX}{cid}")
         for bid in self.stores:
@@ -436,3 +472,7 @@ class EnergyTwin:
         max_kw = ch.limits.max_kw if ch is not None else 0.0
         reach = max_kw * max(0.0, s.departure_s - end) / 3600.0
         return max(0.0, self._demand(s) - delivered - reach)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

@@ -1,0 +1,57 @@
+"""The district's peak guard: a cold first day does not let the evening through, batteries hold a live import
+cap, stored energy has a value in the plan."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from aicity.core.domain import ProposedAction, RunServices
+from aicity.domains.energy import domain
+from aicity.domains.energy.const import BATTERY_PREFIX, SET_POWER
+from aicity.domains.energy.lp import Problem, Storage, solve
+from aicity.runner import bench_run, load_city
+
+pytest.importorskip("pandapower")
+
+
+def test_cold_first_day_keeps_the_batteries_for_the_evening() -> None:
+    # draw 3, day 1 (no history): the evening peak at 18:30 was 260.5 kW, the batteries emptied by 15:00 on
+    # price differences a cold forecaster saw; kept for the live cap, it is 243.7 (Smart still 230.6: short)
+    city = load_city("energy/district-cigre-lv", {"oracle": False, "draw": 3}, 86400.0)
+    kpis = bench_run(city, mode="ai", seed=3, controllers={"energy": "ai"}).results["energy"].kpis
+    assert kpis["peak_kw"] < 250.0
+
+
+def test_batteries_hold_the_import_cap_within_the_step() -> None:
+    scen = domain.resolve("district-cigre-lv")
+    assert scen is not None
+    scen = dataclasses.replace(scen, begin_s=18 * 3600.0, end_s=19 * 3600.0, params={"draw": 3, "oracle": False})
+    runs = {}
+    for cap in (None, 150.0):
+        twin = domain.open_twin(scen, seed=3, mode="ai", services=RunServices())
+        twin.start()
+        for b in twin.site.batteries:
+            params = {"kw": 0.0, **({"cap_kw": cap} if cap is not None else {})}
+            twin.actuate(ProposedAction(f"{BATTERY_PREFIX}{b.bid}", SET_POWER, params))
+        twin.advance(900.0)
+        runs[cap] = (twin.grid_kw, twin.edge_events())
+    uncapped, capped = runs[None][0], runs[150.0][0]
+    assert uncapped > 200.0  # the evening load, nothing dispatched
+    assert capped == pytest.approx(max(150.0, uncapped - 60.0), abs=0.5)  # 4 batteries, ramp 15 kW from idle
+    assert any(e["event"] == "import_cap" for e in runs[150.0][1]) and not runs[None][1]
+
+
+def test_stored_energy_value_keeps_free_surplus() -> None:
+    # four hours of PV surplus (export is worth nothing), then nothing: without a value the battery idles
+    n = 8
+    load = np.array([-20.0] * 4 + [0.0] * 4)
+    bat = Storage("b", 10.0, 60.0, 30.0, 0.1, 0.95, 0.95)
+    base = Problem(n, 0.5, np.full(n, 0.1), load, [], [bat])
+    kept = solve(dataclasses.replace(base, stored_value=0.05))
+    idle = solve(base)
+    assert kept.ok and idle.ok
+    assert kept.battery["b"][:4].sum() > 30.0
+    assert idle.battery["b"].sum() < 1e-6
