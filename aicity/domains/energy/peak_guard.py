@@ -5,9 +5,12 @@ A district's demand charge is paid on the window's highest 15-min import, and a 
 evening load lets it through: the MPC, seeing a lower evening, spends the batteries earlier on cheaper energy.
 :class:`PeakGuard` gives the MPC the forecasts with the inflexible load planned at an upper bound (the mean plus
 the root sum of squares of the nodes' 80 % half-widths, never below the load just measured over the next hour:
-:func:`.feeder_control.cautious`) and gives every battery command ``cap_kw``, the import the batteries then hold
-in real time within the step (their inverters' import-limit mode, :meth:`.twin.EnergyTwin._batteries`): the
-peak already paid for, or the MPC's planned peak if higher. It reads only meters, bus meters and batteries.
+:func:`.feeder_control.cautious`; the voltage band checked against each node's upper bound) and gives every
+battery command ``cap_kw``, the import the batteries then hold in real time within the step (their inverters'
+import-limit mode, :meth:`.twin.EnergyTwin._batteries`): the peak already paid for, or the MPC's planned peak if
+higher. Until the forecaster has learned a whole day (it knows no evening yet) the plan may charge the batteries
+but not spend them, never expects the load below the last measured, and the cap is the lowest level the batteries
+could hold that load to for :data:`COLD_HOLD_STEPS`. It reads only meters, bus meters and batteries.
 """
 
 from __future__ import annotations
@@ -69,8 +72,14 @@ class PeakGuard:
         measured = measured_inflexible(snapshot)
         inf = forecasts.get(f"{KEY}{INFLEXIBLE}")
         per_day = round(86400 / float(snapshot.of_type(METER_TYPE)[0].get("decisionInterval") or 900.0))
-        if not isinstance(inf, Mapping) or int(inf.get("steps") or 0) >= per_day:
-            return cautious(forecasts, measured), False
+        if not isinstance(inf, Mapping):
+            return forecasts, True
+        if int(inf.get("steps") or 0) >= per_day:
+            fc = cautious(forecasts, measured)
+            upper = inf.get("nodes_upper_80")
+            if isinstance(upper, Mapping) and upper:  # the voltage band checked against each node's upper bound
+                fc = {**fc, f"{KEY}{INFLEXIBLE}": {**fc[f"{KEY}{INFLEXIBLE}"], "nodes": upper}}
+            return fc, False
         if measured is None:  # cold: its intervals are not calibrated yet either
             return forecasts, True
         floor = [max(float(v), measured) for v in inf["mean"]]
