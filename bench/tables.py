@@ -550,23 +550,23 @@ CITY_BLURB = ("`aicity bench city`: the built-in city (cologne8 signals, EMS, th
               "20 min with 3 patients, `surge` = 20 extra EVs from 07:15. Smart = each domain's baseline alone; "
               "ablation = each domain's AI, uncoordinated; ai = the same AIs under the orchestration stage. "
               "Every episode through `runner.bench_run` (the `aicity run` loop). Means over paired seeds.\n\n"
-              "Reading of the run of 2026-12-02 04:09 (commit 0a777dd, mobility AI 1.2, seeds 1–10; the 2-core "
-              "machine shared with other work at load 4–7, so × real time is a lower bound — the same episodes ran "
-              "at 291–335× alone): the orchestration stage now changes the outage. The C feeder trips at 07:10; "
-              "its load point Bus C1 feeds the largest junction (26110729, 18 links) and its last reading (34 kW) is "
-              "over the tie (26.7 kW). The energy planner alone restores what it can measure (C10, C15–C20) and the "
-              "junction stays dark 2,100 s: traffic gridlocks (ablation 514 s delay, EMS p90 365 s). In AI City the "
-              "stage weighs each need the ambulance service publishes by mobility's outage cost model (detector "
-              "arrivals against an all-way stop's capacity: the big junction gridlocks, the others barely notice) "
-              "and takes the restoration planner's trial of C1 alone, which the tie's edge lets through at 07:24 "
-              "once C1's load fits: delay 49 s (Smart City's crew at 07:31: 169 s), EMS p90 169 s (Smart 245 s). "
-              "The price: the ambulance station on C15 (10 kW) is off mains 07:24–07:35, so critical unserved "
-              "energy is 2.24 kWh against the ablation's 0.53; lexicographically (EMS p90 first, then critical "
-              "energy) AI City wins the 5 seeds where EMS p90 improves and loses the others on critical energy "
-              "(seed 9: EMS p90 222 vs 170 s). The ablation's 200 priority violations are steps where it kept the "
-              "costlier need dark while its own trial alternative harmed less. In the incident and the surge no "
-              "proposal of one domain harms what another needs, so AI City equals the ablation there: the "
-              "orchestration stage has nothing to settle in those events.")
+              "Reading of the run of 2026-12-02 04:56 (commit 2f481e1, mobility AI 1.3, seeds 1–10; other work "
+              "shared the 2 cores, so × real time is a lower bound): the orchestration stage now changes the "
+              "outage. The C feeder trips at 07:10; its load point Bus C1 feeds the largest junction (26110729, 18 "
+              "links) and its last reading (34 kW) is over the tie (26.7 kW). The energy planner alone restores what "
+              "it can measure (C10, C15–C20) and the junction stays dark 2,100 s: traffic gridlocks (ablation 520 s "
+              "delay, EMS p90 488 s). In AI City the stage weighs each need the ambulance service publishes by "
+              "mobility's outage cost model (detector arrivals against an all-way stop's capacity: the big junction "
+              "gridlocks, the others barely notice) and takes the restoration planner's trial of C1 alone, which the "
+              "tie's edge lets through at 07:24 once C1's load fits: delay 49 s (Smart City's crew at 07:31: 169 s), "
+              "EMS p90 169 s (Smart 245 s). The price: the ambulance station on C15 (10 kW) is off mains "
+              "07:24–07:35, so critical unserved energy is 2.24 kWh against the ablation's 0.53; lexicographically "
+              "(EMS p90 first, then critical energy) AI City wins the 5 seeds where EMS p90 improves (seeds 2, 4, 6, "
+              "8, 9; seed 6 324 against 2,279 s) and loses the others on critical energy or by under 2 s of EMS p90. "
+              "The ablation's 200 priority violations are steps where it kept the costlier need dark while its own "
+              "trial alternative harmed less. In the incident and the surge no proposal of one domain harms what "
+              "another needs, so AI City equals the ablation there: the stage has nothing to settle in those "
+              "events. The energy MPC's peak guard (commit 401a87e) came after this run and is not in it.")
 
 
 def write_results_md(results: Path, target: Path, machine: str) -> None:
@@ -600,7 +600,7 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
                  "that whole governed loop, two episodes at a time on the 2 shared cores (the old figures timed the "
                  "bare twin and planner). Delays on cologne8, ingolstadt7 and grid4x4 through the loop were "
                  "identical, record for record, to the old bench's for AI controller 1.1; the figures here are "
-                 "controller 1.2 (issue 11, part 8)."),
+                 "controller 1.3 (issue 11, part 8; re-run 2026-12-02 04:52, commit 2f481e1, the speed column at load 1-4)."),
                 ("Mobility: delay by district and time of day", "mobility.json", mobility_groups_table,
                  "From the same runs: RESCO delay per district (the map's TAZ, else the four quadrants around the "
                  "median signal x/y, a trip counted at the signal nearest its departure edge) and per 15-minute "
