@@ -452,7 +452,23 @@ ENERGY_BLURB = (
     "the energy each EV took and its real departure, as ACN-Sim does and as the published anchors (uncontrolled "
     "99.8 kW, perfect foresight 37.7 kW) were measured; `typed-departure` shows the departure the user typed. "
     "Targets: AI ≤ 42 kW with ≥ 99.5 % delivered and cost ≤ uncontrolled (ACN); gap closed ≥ 0.9 on cost and peak "
-    "with 0 violations (district). Measured while other work shared the 2 cores: ms per step are upper bounds.")
+    "with 0 violations (district). Measured while other work shared the 2 cores: ms per step are upper bounds. "
+    "District (CIGRE LV, 7 days from Monday 2 September 2019, 15-min steps, draws 1–3; re-run 2026-12-02 at "
+    "commit 8e78858): AI City plans with the peak guard (`aicity/domains/energy/peak_guard.py`): 12 h plans with "
+    "the stored energy valued, a cautious load (mean + the nodes' 80 % half-widths, never below the last "
+    "measurement for an hour; voltages against each node's upper bound), the batteries holding the live import "
+    "under the peak already paid or planned (their import-limit mode). AI: 0 voltage and 0 loading violations "
+    "(Smart City 29 / 7 / 11 voltage violations, the oracle 1 / 0 / 0; before the guard, at commit 378f486, AI "
+    "peaked at 273.0 / 281.7 / 260.5 kW with 5 / 2 / 0: the earlier 303.7 kW row was older code), energy cost at "
+    "the oracle's (gap "
+    "0.85 / 1.12 / 1.10), peak 239.5 / 249.7 / 244.1 kW (gap closed 0.55 / 0.58 / 0.38). Short of 0.9 on peak: "
+    "the week's peak is set on its first evening, when the forecasters have no history (the household profiles "
+    "begin with the window, so there is none to warm up on): it holds the batteries and caps the import at the "
+    "lowest level they could hold the last measured load to for 4 h, which spends energy early in the evening "
+    "and lets 18:30–18:45 through (draw 3, day 1: AI 243.7 kW, Smart City's self-consumption 230.6, the oracle "
+    "204.5). Speed: one simulated day of the AI (48 chargers, 4 batteries, 12 PV roofs) takes 6.5 s through the "
+    "governed loop alone on the machine (68 ms per step), the LP (build + HiGHS, 48 steps) 17–21 ms per step; "
+    "the 7-day rows ran two at a time.")
 
 
 PLATFORM_BLURB = (
