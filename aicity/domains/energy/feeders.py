@@ -28,14 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-
 from aicity.core.capabilities import Crossing, EdgeActionData, RejectedInput
 from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity, Property
 from aicity.core.errors import UserError
-from aicity.domains.energy.const import BATTERY_PREFIX, DOMAIN, TRANSFORMER_PREFIX, TRANSFORMER_TYPE, URN
-from aicity.domains.energy.edge import battery_command
+from aicity.domains.energy.const import DOMAIN, TRANSFORMER_PREFIX, TRANSFORMER_TYPE, URN
 from aicity.domains.energy.twin import EnergyTwin, TwinConfig
 
 PREFIX = "feeders-"
@@ -139,57 +136,9 @@ class FeederTwin(EnergyTwin):
     """One feeder's :class:`EnergyTwin` that also keeps its import at the district transformer's high-voltage
     side each step: ``(elapsed s at the step's start, kW, kvar)`` from the AC power flow (metered, at a 0.2
     kvar/kW load power factor, when the flow failed); in AI City mode its batteries can hold the feeder's live
-    import under a cap (an ``import_cap`` edge event whenever they discharge more for it)."""
+    import under a cap (:class:`EnergyTwin`'s import-limit mode, set by a battery command's ``cap_kw``)."""
 
     imports: list[tuple[float, float, float]] = field(default_factory=list)
-    import_cap_kw: float | None = None
-    """AI City: the feeder's import its batteries hold in real time (their inverters' import-limit mode, set
-    with a battery command's ``cap_kw``): discharging more, within their limits, while the live load is above."""
-
-    def actuate(self, action: ProposedAction) -> Outcome:
-        """Pass the action to the edge; a battery command's ``cap_kw`` (finite kW, or None) sets the cap."""
-        out = super().actuate(action)
-        if (out.status in ("applied", "clamped") and action.target.startswith(BATTERY_PREFIX)
-                and "cap_kw" in action.params):
-            cap = action.params["cap_kw"]
-            self.import_cap_kw = float(cap) if _num(cap) else None
-        return out
-
-    def safe_state(self) -> None:
-        """Every charger to its safe rate, every battery idle, no cap."""
-        super().safe_state()
-        self.import_cap_kw = None
-
-    def _batteries(self, node_kw: np.ndarray[Any, Any]) -> float:
-        """Batteries as commanded; where a cap is set, those not held discharge more while the feeder's live
-        import (loads, PV, chargers and batteries' setpoints) would exceed it."""
-        cap = self.import_cap_kw
-        live = [b for b in self.site.batteries if not self.stores[b.bid].held]
-        if cap is None or self.mode == "smart" or not live:
-            return super()._batteries(node_kw)
-        over = float(node_kw.sum()) + sum(self.stores[b.bid].setpoint for b in self.site.batteries) - cap
-        if over <= 1e-9:
-            return super()._batteries(node_kw)
-        room = {}
-        for b in live:
-            st = self.stores[b.bid]
-            most = battery_command(b.limits, -b.limits.power_kw, soc_kwh=st.soc, prev_kw=st.power,
-                                   dt_h=self.site.dt_h).kw
-            room[b.bid] = max(0.0, st.setpoint - most)
-        total = sum(room.values())
-        saved = {b.bid: self.stores[b.bid].setpoint for b in live}
-        for b in live:
-            extra = min(room[b.bid], over * room[b.bid] / total) if total > 1e-9 else 0.0
-            if extra > 1e-6:
-                self.stores[b.bid].setpoint -= extra
-                self._edge_log.append({"target": f"{BATTERY_PREFIX}{b.bid}", "event": "import_cap",
-                                       "time_s": self.elapsed_s(),
-                                       "detail": {"discharge_more_kw": round(extra, 3), "cap_kw": cap}})
-        try:
-            return super()._batteries(node_kw)
-        finally:
-            for bid, kw in saved.items():
-                self.stores[bid].setpoint = kw
 
     def start(self) -> None:
         """Start; the meters read what they measured over the step before the window (not zeros)."""
