@@ -238,7 +238,7 @@ class PriorityOrchestrator:
                     continue
                 assert blocker is not None
                 blocker = (blocker[0], f"{blocker[1]}; no alternative keeps every need, so the one that harms the "
-                                       "fewest")
+                                       f"least: {self._weighed(cand, cand.proposal, chosen, rank)}")
                 if chosen is cand.proposal:
                     out.append(Resolution("kept", cand, blocker[0], self.rule,
                                           f"{_who(cand)} at {_short(cand.proposal.target)} kept: {blocker[1]} "
@@ -272,6 +272,21 @@ class PriorityOrchestrator:
             return None
         first = self._harm(cand, cand.proposal, rank)
         return best[1] if best[1] is not cand.proposal or abs(first - best[0]) <= _EPS else None
+
+    def _weighed(self, cand: Candidate, first: ProposedAction, chosen: ProposedAction, rank: int) -> str:
+        """The harm of the first choice and of the chosen option in plain words, with the costliest need the first
+        choice leaves out of service (its weight and what its outage costs each user over the look-ahead)."""
+        def worst(option: ProposedAction) -> str:
+            hit = [(self._weight.get(e, 1.0) * self.costs.cost(e), e) for e in option.affects
+                   if (held := self._held.get(e)) is not None and held[1] < rank and held[2].domain != cand.domain]
+            if not hit:
+                return ""
+            _, eid = max(hit)
+            return (f", most of it {_short(eid)} (relied on {self._weight.get(eid, 1.0):g}, its outage costing "
+                    f"{self.costs.cost(eid):g} s per user)")
+        return (f"weighing each need by how much it is relied on and what its outage costs over the look-ahead, "
+                f"the first choice harms {self._harm(cand, first, rank):.3g}{worst(first)}, the option kept "
+                f"{self._harm(cand, chosen, rank):.3g}{worst(chosen)}")
 
     def _harm(self, cand: Candidate, option: ProposedAction, rank: int) -> float:
         """How much of what higher classes of other domains rely on ``option`` takes out of service: each need's

@@ -168,3 +168,16 @@ def test_outage_costs_ignore_what_no_model_knows_and_update_once_per_step() -> N
     assert costs.cost("urn:a") == 5.0 and costs.cost("urn:other") == 1.0 and costs.cost("urn:bad") == 1.0
     costs.update(snap(20.0))
     assert model.updates == 2
+
+
+def test_a_least_harm_choice_says_what_it_weighed_in_plain_words() -> None:
+    big, small = "urn:ngsi-ld:TrafficSignal:BIG", "urn:ngsi-ld:TrafficSignal:S1"
+    s = _with(snap(), _network({big: 0.2, small: 0.5}))
+    keep_small = {"params": {"buses": ["C10"]}, "affects": [big], "score": 9.0}
+    keep_big = {"params": {"buses": ["C1"]}, "affects": [small], "score": 2.0}
+    orch = PriorityOrchestrator(POLICY, CLASSES, OutageCosts([_Costs({big: 600.0, small: 8.0})]))
+    settled = orch.settle([restore(["C10"], (big,), [keep_small, keep_big])], s)
+    (res,) = settled.resolutions
+    assert res.kind == "substituted" and settled.kept[0].proposal.params == {"buses": ["C1"]}
+    assert "the first choice harms 120" in res.reason and "TrafficSignal:BIG (relied on 0.2" in res.reason
+    assert "costing 600 s per user" in res.reason and "the option kept 4" in res.reason
