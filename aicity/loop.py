@@ -274,7 +274,8 @@ class CityLoop:
 
     def __init__(self, parts: Sequence[PartRun], *, mode: str, seed: int, store: StateStore,
                  governance: Governance | None = None, orchestrator: Orchestrator | None = None,
-                 bus: Bus | None = None, priority: PriorityPolicy | None = None) -> None:
+                 bus: Bus | None = None, priority: PriorityPolicy | None = None,
+                 costs: OutageCosts | None = None) -> None:
         if not parts:
             raise UserError("a city needs at least one part")
         self.parts = list(parts)
@@ -302,8 +303,10 @@ class CityLoop:
         self.journal: list[TwinCall] | None = None
         """When a list: every call that changed a twin this step, in order (a district's recovery log)."""
         metas = {p.name: p.part.domain.meta for p in self.parts}
+        if costs is None:  # the stage's own when the runner built both (then the models learn once a step)
+            costs = OutageCosts.from_factories({n: m.outage_costs for n, m in metas.items()})
         self.settler = Settler(self.orchestrator, priority, priority_table(metas), store, self.ids, self.stats,
-                               costs=OutageCosts.from_factories({n: m.outage_costs for n, m in metas.items()}))
+                               costs=costs)
 
     @classmethod
     def for_city(cls, city: City, *, mode: str, seed: int, store: StateStore, services: RunServices | None = None,

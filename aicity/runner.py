@@ -25,6 +25,7 @@ from aicity.core.store import StateStore
 
 if TYPE_CHECKING:
     from aicity.governance.rules import Policy
+    from aicity.orchestrate.costs import OutageCosts
     from aicity.orchestrate.stage import Orchestrator, PriorityPolicy
 
 MODES = ("smart", "ablation", "ai")
@@ -203,9 +204,9 @@ def prepare_run(city: City, *, mode: str, seed: int, store: StateStore, out: Pat
     consent = ConsentRegistry(store, governance.ledger)  # personal data is consented into the run's ledger
     services = RunServices(consent=consent)
     parts = open_parts(city, mode=domain_mode(mode), seed=seed, services=services, controllers=controllers)
-    orchestrator, priority = orchestration_for(mode, governance.governor.policy, city)
+    orchestrator, priority, costs = orchestration_for(mode, governance.governor.policy, city)
     loop = CityLoop(parts, mode=mode, seed=seed, store=store, governance=governance, orchestrator=orchestrator,
-                    priority=priority)
+                    priority=priority, costs=costs)
     return CityRun(loop, governance, consent)
 
 
@@ -214,17 +215,20 @@ def domain_mode(mode: str) -> str:
     return "ai" if mode == "ablation" else mode
 
 
-def orchestration_for(mode: str, policy: Policy, city: City) -> tuple[Orchestrator, PriorityPolicy]:
+def orchestration_for(mode: str, policy: Policy,
+                      city: City) -> tuple[Orchestrator, PriorityPolicy, OutageCosts]:
     """The orchestration stage of ``mode`` (AI City: the policy's priority order; otherwise per-target
-    precedence) and the priority policy every mode's violations are counted against."""
+    precedence), the priority policy every mode's violations are counted against, and the domains' outage cost
+    models both weigh needs by (one instance, so they learn once a step)."""
     from aicity.orchestrate.costs import OutageCosts
     from aicity.orchestrate.stage import Precedence, PriorityOrchestrator, PriorityPolicy, priority_table
 
     priority = PriorityPolicy(tuple(policy.priority), policy.version, policy.sha256)
-    if mode != "ai":
-        return Precedence(), priority
     costs = OutageCosts.from_factories({d.name: d.meta.outage_costs for d in city.domains})
-    return PriorityOrchestrator(priority, priority_table({d.name: d.meta for d in city.domains}), costs), priority
+    if mode != "ai":
+        return Precedence(), priority, costs
+    return (PriorityOrchestrator(priority, priority_table({d.name: d.meta for d in city.domains}), costs), priority,
+            costs)
 
 
 def run_city(city: City, *, mode: str, seed: int, store: StateStore, out: Path,

@@ -26,7 +26,6 @@ from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.store import StateStore
 from aicity.loop import TwinCall
-from aicity.orchestrate.costs import OutageCosts
 from aicity.orchestrate.stage import Candidate, reads
 from aicity.scale.district import ledger_key
 from aicity.scale.executors import DistrictDied, Executor
@@ -108,11 +107,10 @@ class DistrictCity:
         self.executor = executor
         self.governance = for_run(store=store, domains=city.domains, mode=mode, out=out,
                                   key=ledger_key(key))  # the city's view: equity on merged results, the policy
-        orchestrator, priority = orchestration_for(mode, self.governance.governor.policy, city)
+        orchestrator, priority, costs = orchestration_for(mode, self.governance.governor.policy, city)
         self.stats = LoopStats()
         self.settler = Settler(orchestrator, priority, priority_table({d.name: d.meta for d in city.domains}),
-                               store, IdGenerator(seed), self.stats, costs=OutageCosts.from_factories(
-                                   {d.name: d.meta.outage_costs for d in city.domains}))
+                               store, IdGenerator(seed), self.stats, costs=costs)
         self.scale = ScaleStats(len(self.parts), executor.name)
         self.latest: dict[str, Entity] = {}
         self.now: datetime | None = None

@@ -40,10 +40,14 @@ class DarkSignalDelay:
 
     def update(self, snapshot: Snapshot) -> None:
         """Smooth each powered signal's measured arrival rate (vehicles entering its incoming detectors)."""
-        self._dark = {e.id for e in snapshot.of_type(SIGNAL_TYPE) if e.get("powerSource") == POWER_NONE}
+        self._dark = set()
         entered: dict[str, float] = {}
         period: dict[str, float] = {}
-        for e in snapshot.of_type(FLOW_TYPE):
+        for e in snapshot.entities.values():  # one pass, in no particular order (sums only)
+            if e.type == SIGNAL_TYPE and e.get("powerSource") == POWER_NONE:
+                self._dark.add(e.id)
+            if e.type != FLOW_TYPE:
+                continue
             sig, n, p = e.get("refTrafficSignal"), e.get("intensity"), e.get("observationPeriod")
             if e.get("flowDirection") != "incoming" or not isinstance(sig, str) or not _num(n) or not _num(p) \
                     or p <= 0:
