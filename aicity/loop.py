@@ -10,6 +10,8 @@ recorded with its causal chain: observation → decision → command → acknowl
 
 from __future__ import annotations
 
+import io
+import pickle
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 from aicity.core.bus import Bus
 from aicity.core.capabilities import (
     AccuracyReporting,
+    Checkpointable,
     Clocked,
     DeadLetterSource,
     EdgeEventSource,
@@ -78,6 +81,47 @@ def _entity_or_none(item: Any) -> Entity | None:
         return Entity.from_ngsi(item)
     except ValidationError:
         return None
+
+
+_VALUES = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+"""Immutable values: pickled as they are, never taken for one of a twin's objects."""
+
+
+def _twin_objects(parts: Sequence[PartRun]) -> dict[int, tuple[str, str]]:
+    """Every twin and the objects its attributes hold, by identity: ``(part, attribute)`` (``""``: the twin)."""
+    refs: dict[int, tuple[str, str]] = {}
+    for run in parts:
+        for attr, value in getattr(run.twin, "__dict__", {}).items():
+            if not isinstance(value, _VALUES):
+                refs.setdefault(id(value), (run.name, attr))
+        refs[id(run.twin)] = (run.name, "")
+    return refs
+
+
+class _TwinRefPickler(pickle.Pickler):
+    """Pickles a loop's forecast providers, writing what they hold of a twin as a reference to it."""
+
+    def __init__(self, file: io.BytesIO, parts: Sequence[PartRun]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._refs = _twin_objects(parts)
+
+    def persistent_id(self, obj: Any) -> tuple[str, str] | None:
+        """A twin's object as ``(part, attribute)``; None: pickled as usual."""
+        return None if isinstance(obj, _VALUES) else self._refs.get(id(obj))
+
+
+class _TwinRefUnpickler(pickle.Unpickler):
+    """Reads what :class:`_TwinRefPickler` wrote, a twin's object resolved on the twin now in its place."""
+
+    def __init__(self, file: io.BytesIO, parts: Sequence[PartRun]) -> None:
+        super().__init__(file)
+        self._twins = {r.name: r.twin for r in parts}
+
+    def persistent_load(self, pid: Any) -> Any:
+        """The object ``(part, attribute)`` of the twin now running that part."""
+        part, attr = pid
+        twin = self._twins[part]
+        return twin if not attr else getattr(twin, attr)
 
 
 class StaleObservation(ValidationError):
@@ -587,6 +631,45 @@ class CityLoop:
             run.twin.advance(self.step_s)
             if isinstance(run.twin, EdgeEventSource):
                 run.twin.edge_events()
+        self.clock.set_elapsed(self._elapsed())
+
+    def save_checkpoint(self) -> bytes | None:
+        """The loop's state between two steps, as bytes another machine can load (:meth:`load_checkpoint`):
+        every twin's own (:class:`Checkpointable`), every part's forecast providers (pickled; what they hold of
+        their twin is referenced, not copied: all learning state lives there, planners are pure and built again),
+        the latest entities and the counters. None when a twin cannot save its state or a provider cannot be
+        pickled: only a replay from the start restores it."""
+        twins: dict[str, bytes] = {}
+        for run in self.parts:
+            if not isinstance(run.twin, Checkpointable):
+                return None
+            twins[run.name] = run.twin.save_state()
+        state = {"latest": self._latest, "stats": self.stats, "unrecorded": self._unrecorded,
+                 "parts": [(r.name, r.next_due_s, r.was_held, r.forecasters) for r in self.parts]}
+        buf = io.BytesIO()
+        try:
+            _TwinRefPickler(buf, self.parts).dump(state)
+        except (pickle.PicklingError, TypeError, AttributeError):  # e.g. a provider holding a live connection
+            return None
+        return pickle.dumps({"twins": twins, "loop": buf.getvalue()}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_checkpoint(self, data: bytes) -> None:
+        """Go on from ``data`` (:meth:`save_checkpoint` of this city's loop in the same mode and seed), right
+        after :meth:`open`: each twin loads its state, then the providers, entities and counters."""
+        blob = pickle.loads(data)  # written by this deployment's own workers, as Ray's messages are
+        saved = blob["twins"]
+        for run in self.parts:
+            if not isinstance(run.twin, Checkpointable) or run.name not in saved:
+                raise UserError(f"the checkpoint holds no state for part {run.name!r}")
+            run.twin.load_state(saved[run.name])
+        state = _TwinRefUnpickler(io.BytesIO(blob["loop"]), self.parts).load()
+        names = [p[0] for p in state["parts"]]
+        if names != [r.name for r in self.parts]:
+            raise UserError(f"the checkpoint is of parts {names}, not of {[r.name for r in self.parts]}")
+        for run, (_, due, held, providers) in zip(self.parts, state["parts"], strict=True):
+            run.next_due_s, run.was_held, run.forecasters = due, held, providers
+        self._latest, self.stats, self._unrecorded = state["latest"], state["stats"], state["unrecorded"]
+        self.settler.stats = self.stats
         self.clock.set_elapsed(self._elapsed())
 
     def step(self) -> None:

@@ -172,3 +172,18 @@ class ScalingFamily(Protocol):
     def scaling_scenario(self, districts: int) -> str:
         """The name of its scenario made of ``districts`` equal districts."""
         ...
+
+
+@runtime_checkable
+class Checkpointable(Protocol):
+    """A twin whose whole state can be saved between steps and loaded into a freshly started twin of the same
+    scenario, seed and mode, which then goes on as the saved one would have (a district's checkpoint)."""
+
+    def save_state(self) -> bytes:
+        """Everything the twin and its simulator hold now, as bytes another machine can load."""
+        ...
+
+    def load_state(self, state: bytes) -> None:
+        """Go on from ``state`` (from :meth:`save_state` of a twin of the same scenario, seed and mode); called
+        right after :meth:`~aicity.core.domain.Twin.start`; a state it cannot load is a ``UserError``."""
+        ...

@@ -34,6 +34,8 @@ from aicity.scale.partition import partition
 Progress = Callable[[float, float], None]
 BYTES_SAMPLE = 10
 """Bytes moved are measured (pickled again) on every 10th step and counted ten times."""
+CHECKPOINT_EVERY = 30
+"""Steps between two checkpoints of every district (30 decision intervals of 10 s: every 5 simulated minutes)."""
 VIEWS = ("relevant", "full")
 """What each district sends the stage each step: the entities it reads (``relevant``: carrying ``needs``, or
 named in a proposal's ``uses``), or every entity sensed (``full``)."""
@@ -55,6 +57,16 @@ class ScaleStats:
     unrouted: int = 0
     in_flight_at_end: int = 0
     recoveries: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_every: int = 0
+    checkpoints: int = 0
+    checkpoint_bytes: int = 0
+    """Every checkpoint's bytes, summed (they travel to the coordinator, which keeps each district's last)."""
+    checkpoint_max: int = 0
+    """The largest single checkpoint (bytes)."""
+    checkpoint_s: float = 0.0
+    """Time the districts spent saving checkpoints, summed over districts."""
+    without_checkpoint: list[str] = field(default_factory=list)
+    """Districts whose state cannot be saved (a twin without the capability): their log runs from the start."""
     open_s: float = 0.0
     loop_s: float = 0.0
     wall_s: float = 0.0
@@ -73,7 +85,10 @@ class ScaleStats:
             "bytes_per_step": (self.bytes_to_coordinator + self.bytes_to_districts) / max(1, self.steps),
             "crossings": self.crossings, "crossings_by_kind": dict(self.crossings_by_kind),
             "unrouted": self.unrouted, "in_flight_at_end": self.in_flight_at_end,
-            "recoveries": list(self.recoveries), "open_s": self.open_s,
+            "recoveries": list(self.recoveries), "checkpoint_every": self.checkpoint_every,
+            "checkpoints": self.checkpoints, "checkpoint_bytes": self.checkpoint_bytes,
+            "checkpoint_bytes_max": self.checkpoint_max, "checkpoint_s": self.checkpoint_s,
+            "without_checkpoint": list(self.without_checkpoint), "open_s": self.open_s,
             "loop_s": self.loop_s, "wall_s": self.wall_s, "sim_s": self.sim_s,
             "real_time_factor": self.sim_s / self.loop_s if self.loop_s > 0 else 0.0}
 
@@ -95,7 +110,7 @@ class DistrictCity:
 
     def __init__(self, city: City, *, districts: int, mode: str, seed: int, store: StateStore, out: Path,
                  executor: Executor, key: bytes | None = None, kill: Mapping[int, str] | None = None,
-                 view: str = "relevant") -> None:
+                 view: str = "relevant", checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         from aicity.governance.runtime import for_run
         from aicity.loop import LoopStats, Settler
         from aicity.orchestrate.stage import priority_table
@@ -120,9 +135,18 @@ class DistrictCity:
         self.view = view
         self.watch: set[str] = set()
         """Entities named in any proposal's ``uses`` so far: every district sends their changes."""
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+            raise UserError(f"--checkpoint-every must be a whole number of steps, 0 (none) or more, "
+                            f"not {checkpoint_every!r}")
+        self.checkpoint_every = checkpoint_every
+        self.scale.checkpoint_every = checkpoint_every
         self.history: dict[str, list[tuple[list[tuple[str, Crossing]], list[TwinCall]]]] = {
             d.name: [] for d in self.parts}
-        """Each district's recovery log: per completed step, what crossed in and the calls made on its twins."""
+        """Each district's recovery log: per step completed since its last checkpoint (since the start when it
+        has none), what crossed in and the calls made on its twins."""
+        self.checkpoints: dict[str, tuple[int, bytes]] = {}
+        """Each district's last checkpoint: the steps it covers and its bytes, held here (a worker on another
+        machine shares no disk with the lost one)."""
 
     def run(self, progress: Progress | None = None) -> DistrictEpisode:
         """Run every district to the end of the window, together; merged results. A district whose worker is
@@ -151,7 +175,8 @@ class DistrictCity:
                 kept = self._settle([r for i, r in enumerate(replies) if i not in lost])
                 if self.scale.steps in self.kill:  # a fault on purpose: after proposing, before acting
                     self.executor.kill(names.index(self.kill[self.scale.steps]))
-                args2 = [None if i in lost else (kept.get(n, []),) for i, n in enumerate(names)]
+                save = self.checkpoint_every > 0 and (self.scale.steps + 1) % self.checkpoint_every == 0
+                args2 = [None if i in lost else (kept.get(n, []), save) for i, n in enumerate(names)]
                 self.scale.bytes_to_districts += _size(args2, sample)
                 outs = self.executor.call("act", args2)
                 self.scale.bytes_to_coordinator += _size(outs, sample)
@@ -159,7 +184,7 @@ class DistrictCity:
                 for i in sorted(lost):
                     outs[i] = self._recover(i, args[i][0])
                 for i, out in enumerate(outs):
-                    self.history[names[i]].append((args[i][0], out.calls))
+                    self._keep(names[i], args[i][0], out, save and i not in lost)
                     self.scale.compute_s[out.district] = self.scale.compute_s.get(out.district, 0.0) + out.wall_s
                     self.scale.unrouted += out.unrouted
                     for dom, to, crossing in out.crossings:
@@ -186,17 +211,35 @@ class DistrictCity:
         self.scale.wall_s = time.perf_counter() - started
         return self._episode(closed)
 
+    def _keep(self, name: str, inbound: list[tuple[str, Crossing]], out: Any, asked: bool) -> None:
+        """Keep a completed step in the district's recovery log, or its checkpoint (the log then starts anew)."""
+        if out.checkpoint is not None:
+            self.checkpoints[name] = (self.scale.steps + 1, out.checkpoint)
+            self.history[name] = []
+            self.scale.checkpoints += 1
+            self.scale.checkpoint_bytes += len(out.checkpoint)
+            self.scale.checkpoint_max = max(self.scale.checkpoint_max, len(out.checkpoint))
+            self.scale.checkpoint_s += out.checkpoint_s
+            return
+        if asked and name not in self.scale.without_checkpoint:
+            self.scale.without_checkpoint.append(name)
+        self.history[name].append((inbound, out.calls))
+
     def _recover(self, index: int, inbound: list[tuple[str, Crossing]]) -> Any:
-        """A new worker for district ``index`` replays its recovery log and runs this step in its safe state."""
+        """A new worker for district ``index`` loads its last checkpoint, replays its recovery log since and runs
+        this step in its safe state."""
         name = self.parts[index].name
         t0 = time.perf_counter()
         self.executor.respawn(index)
         args: list[tuple[Any, ...] | None] = [None] * len(self.parts)
-        args[index] = (self.history[name], inbound)
+        at, saved = self.checkpoints.get(name, (0, None))
+        args[index] = (self.history[name], inbound, saved, at)
         out = self.executor.call("recover", args)[index]
         if isinstance(out, DistrictDied):
             raise out
         self.scale.recoveries.append({"district": name, "step": self.scale.steps,
+                                      "checkpoint_step": at if saved is not None else None,
+                                      "checkpoint_bytes": len(saved) if saved is not None else 0,
                                       "replayed_steps": len(self.history[name]),
                                       "recovery_s": time.perf_counter() - t0, "safe_state_within_steps": 1})
         return out

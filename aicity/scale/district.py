@@ -8,6 +8,7 @@ goes back). The district keeps its own store and tamper-evident ledger in its ow
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from aicity.core.capabilities import Bordered, Crossing, RejectedInput
 from aicity.core.context import IdGenerator
 from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity
-from aicity.core.errors import ObservationError
+from aicity.core.errors import ObservationError, UserError
 from aicity.loop import TwinCall
 from aicity.orchestrate.stage import Candidate, reads
 from aicity.scale.partition import District
@@ -51,6 +52,9 @@ class Outbound:
     unrouted: int = 0
     done: bool = False
     wall_s: float = 0.0
+    checkpoint: bytes | None = None
+    """The district's state after this step, when the coordinator asked for one (None: it cannot save it)."""
+    checkpoint_s: float = 0.0
 
 
 class DistrictLoop:
@@ -100,8 +104,9 @@ class DistrictLoop:
         return Proposals(self.district.name, snapshot.elapsed_s, snapshot.time, cands, sensed,
                          self.loop.done(), time.perf_counter() - started)
 
-    def act(self, kept: Sequence[Candidate]) -> Outbound:
-        """Govern, actuate and audit the kept proposals, advance one step; what left through a border."""
+    def act(self, kept: Sequence[Candidate], checkpoint: bool = False) -> Outbound:
+        """Govern, actuate and audit the kept proposals, advance one step; what left through a border, and with
+        ``checkpoint`` the district's state once they left (:meth:`save`)."""
         started = time.perf_counter()
         if self._snapshot is None:
             raise RuntimeError("act() before propose()")
@@ -109,7 +114,20 @@ class DistrictLoop:
         self.loop.advance()
         out = self._outbound(started)
         out.calls = list(self.loop.journal or [])
+        if checkpoint:
+            t0 = time.perf_counter()
+            out.checkpoint = self.save()
+            out.checkpoint_s = time.perf_counter() - t0
         return out
+
+    def save(self) -> bytes | None:
+        """The district's state between two steps (its loop's :meth:`~aicity.loop.CityLoop.save_checkpoint`
+        and its own counters) as bytes for the coordinator to hold; None when a twin cannot save its own."""
+        loop = self.loop.save_checkpoint()
+        if loop is None:
+            return None
+        return pickle.dumps({"district": self.district.name, "loop": loop, "rejected_inbound": self.rejected_inbound},
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     def _outbound(self, started: float) -> Outbound:
         elapsed = float(self.loop.parts[0].twin.elapsed_s())
@@ -131,22 +149,32 @@ class DistrictLoop:
         return out
 
     def recover(self, history: Sequence[tuple[Sequence[tuple[str, Crossing]], Sequence[TwinCall]]],
-                inbound: Sequence[tuple[str, Crossing]]) -> Outbound:
+                inbound: Sequence[tuple[str, Crossing]], checkpoint: bytes | None = None,
+                checkpoint_step: int = 0) -> Outbound:
         """Take over from a lost worker: open the district on its own store and ledger (which keep everything
-        recorded before the loss), replay its recovery log — the steps it completed, with what crossed in and the
-        calls made on its twins — without recording anything twice, then run the step the worker was lost in with
-        every twin in its safe state (recorded in the ledger); what left through a border in that step."""
+        recorded before the loss), load its last ``checkpoint`` (taken after ``checkpoint_step`` steps; None: from
+        the start), replay its recovery log since — the steps it completed, with what crossed in and the calls made
+        on its twins — without recording anything twice, then run the step the worker was lost in with every twin
+        in its safe state (recorded in the ledger); what left through a border in that step."""
         started = time.perf_counter()
         self.open()
         records_before = self.run.governance.ledger.size
+        if checkpoint is not None:
+            saved = pickle.loads(checkpoint)  # the coordinator's copy of this district's own bytes
+            if saved.get("district") != self.district.name:
+                raise UserError(f"district {self.district.name!r} was given {saved.get('district')!r}'s checkpoint")
+            self.loop.load_checkpoint(saved["loop"])
+            self.rejected_inbound = int(saved["rejected_inbound"])
+        loaded_s = time.perf_counter() - started  # a new loop opened, and the checkpoint loaded into it
         for crossed, calls in history:
             self._take_in(crossed, quiet=True)
             self.loop.replay_step(calls)
             for run in self.loop.parts:  # what left then was delivered then
                 if isinstance(run.twin, Bordered):
                     run.twin.outbound()
-        replayed_s = time.perf_counter() - started
-        self.loop.ids = IdGenerator(self.seed * 1_000_003 + len(history))  # never the lost worker's ids again
+        replayed_s = time.perf_counter() - started - loaded_s
+        steps = checkpoint_step + len(history)  # never the lost worker's ids again
+        self.loop.ids = self.loop.settler.ids = IdGenerator(self.seed * 1_000_003 + steps)
         self._take_in(inbound)
         now = self.loop.clock.set_elapsed(self.loop.parts[0].twin.elapsed_s())
         for run in self.loop.parts:
@@ -154,15 +182,19 @@ class DistrictLoop:
             run.was_held = True  # the next step hands control back (Resumable twins)
         self.run.governance.governor.ledger.append({
             "id": f"recovery-{self.run.governance.ledger.size:07d}", "kind": "recovery", "time": now.isoformat(),
-            "district": self.district.name, "replayed_steps": len(history), "replay_s": round(replayed_s, 3),
+            "district": self.district.name, "checkpoint_step": checkpoint_step if checkpoint is not None else None,
+            "replayed_steps": len(history), "replay_s": round(replayed_s, 3), "load_s": round(loaded_s, 3),
             "ledger_records_found": records_before,
-            "detail": "the district's worker was lost; restored from its recovery log; every actuator held in "
-                      "its safe state for this step"})
+            "detail": "the district's worker was lost; restored from " + (
+                "its last checkpoint and its recovery log since" if checkpoint is not None else
+                "its recovery log since the start (no checkpoint)") + "; every actuator held in its safe state "
+                "for this step"})
         self.loop.advance()
         self.loop.journal = [(r.name, "safe_state", None) for r in self.loop.parts]
         out = self._outbound(started)
         out.calls = list(self.loop.journal)
-        self.recovered = {"replayed_steps": len(history), "replay_s": replayed_s,
+        self.recovered = {"checkpoint_step": checkpoint_step if checkpoint is not None else None,
+                          "replayed_steps": len(history), "load_s": loaded_s, "replay_s": replayed_s,
                           "ledger_records_found": records_before}
         return out
 

@@ -7,6 +7,7 @@ It is deterministic and has no simulator, so a partitioned run must equal the wh
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +36,9 @@ META = DomainMeta(
              Option("stations", int, 6, "stations along the belt", "stations", minimum=1, maximum=100),
              Option("first", int, 0, "first station of this twin", "", minimum=0, maximum=100),
              Option("last", int, -1, "last station of this twin (-1: the end)", "", minimum=-1, maximum=100),
-             Option("border", str, "", "border id the last station hands parcels through", "")),
+             Option("border", str, "", "border id the last station hands parcels through", ""),
+             Option("checkpoints", int, 1, "1: the twin can save and load its state (Checkpointable)", "",
+                    minimum=0, maximum=1)),
     action_types=("belt_speed",),
     policy=Path(__file__).with_name("belt_policy.toml"),
     entity_types=(STATION,),
@@ -134,6 +137,25 @@ class BeltTwin:
                                    "queued": sum(len(q) for q in self.queues.values())})
 
 
+class CheckpointBeltTwin(BeltTwin):
+    """A belt twin that saves its whole state (queues, rates, the arrivals' RNG) as bytes."""
+
+    _STATE = ("rng", "t", "queues", "rate", "out", "waits", "made")
+
+    def save_state(self) -> bytes:
+        """Every attribute that changes, pickled."""
+        return pickle.dumps({k: getattr(self, k) for k in self._STATE})
+
+    def load_state(self, state: bytes) -> None:
+        """Take them back; anything else is refused in one line."""
+        try:
+            saved = pickle.loads(state)
+        except (pickle.UnpicklingError, EOFError) as exc:
+            raise UserError(f"not a belt checkpoint: {exc}") from exc
+        for k in self._STATE:
+            setattr(self, k, saved[k])
+
+
 def boost_when_loaded(snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
     """Rate 2 at a station holding more than two parcels, else 1."""
     return [ProposedAction(e.id, "rate", {"rate": 2 if float(e.get("load") or 0) > 2 else 1},
@@ -157,8 +179,8 @@ class BeltDomain:
         return next((s for s in self.scenarios() if s.name == name_or_path), None)
 
     def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> BeltTwin:
-        """A belt twin."""
-        return BeltTwin(scenario, seed)
+        """A belt twin (one that can save its state unless the scenario's ``checkpoints`` is 0)."""
+        return (CheckpointBeltTwin if int(scenario.params.get("checkpoints", 1)) else BeltTwin)(scenario, seed)
 
     def planners(self, scenario: Scenario, mode: str) -> list[Planner]:
         """Boosting in AI City mode, nothing in Smart City mode."""

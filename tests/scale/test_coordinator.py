@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_districts_send_what_the_stage_reads(tmp_path: Path) -> None:
     needs = Entity("urn:ngsi-ld:Net:1", "Net", {"needs": Property(["urn:ngsi-ld:BeltStation:0"])})
     twin = loop.loop.parts[0].twin
     observe = twin.observe
-    twin.observe = lambda: [*observe(), needs]  # type: ignore[method-assign]  # entities carrying needs always go
+    twin.observe = lambda: [*observe(), needs]  # entities carrying needs always go
     watched = loop.propose([], frozenset({"urn:ngsi-ld:BeltStation:2"}))
     assert {e.id for e in watched.entities} == {"urn:ngsi-ld:BeltStation:2", "urn:ngsi-ld:Net:1"}
     loop.act([])
@@ -119,7 +120,7 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
         executor("dask")
 
 
-def _ledger_of(path: Path) -> tuple[int, list[dict[str, object]]]:
+def _ledger_of(path: Path) -> tuple[int, list[dict[str, Any]]]:
     from aicity.governance.ledger import Ledger
 
     store = SqliteStore(path, series=False)

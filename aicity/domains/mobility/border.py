@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from aicity.core.capabilities import Crossing, RejectedInput
@@ -90,6 +90,28 @@ class BorderPort:
                                      departPos=add["pos"], departSpeed="max")
                 self.api.vehicle.setParameter(vid, ROUTE_PARAM, add["full"])
                 self.retried += 1
+
+    def state(self) -> dict[str, Any]:
+        """Everything the port remembers, for a checkpoint (SUMO's own state is saved apart)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api"}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back a :meth:`state` (then :meth:`add_unsaved` once SUMO loaded its own)."""
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def add_unsaved(self) -> None:
+        """After SUMO loaded a state file: add again, as it was, every vehicle handed in and not inserted yet
+        (SUMO's state file holds only vehicles that departed)."""
+        here = set(self.api.vehicle.getIDList()) | set(self.api.simulation.getPendingVehicles())
+        for vid, add in sorted(self._entering.items()):
+            if vid in here:
+                continue
+            if add["route"] not in self.api.route.getIDList():
+                self.api.route.add(add["route"], add["edges"].split())
+            self.api.vehicle.add(vid, add["route"], typeID=add["vtype"], depart="now", departLane=add["lane"],
+                                 departPos=add["pos"], departSpeed=add["speed"])
+            self.api.vehicle.setParameter(vid, ROUTE_PARAM, add["full"])
 
     def not_entered(self, known: set[str]) -> list[tuple[str, float]]:
         """Vehicles handed in that SUMO has not inserted nor listed as pending yet (added at the very end), with
@@ -184,11 +206,11 @@ class BorderPort:
                  if isinstance(trip.get(k), int | float) and math.isfinite(trip[k])}
         rid = f"aicity_border_{vid}_{self.received}"
         add = {"route": rid, "vtype": vtype, "lane": str(lane), "pos": f"{min(pos, length):.2f}",
-               "full": " ".join(route), "at": f"{self.now_s:g}"}
+               "full": " ".join(route), "at": f"{self.now_s:g}", "edges": " ".join(cut), "speed": f"{speed:.2f}"}
         try:
             api.route.add(rid, cut)
             api.vehicle.add(vid, rid, typeID=vtype, depart="now", departLane=add["lane"], departPos=add["pos"],
-                            departSpeed=f"{speed:.2f}")
+                            departSpeed=add["speed"])
             api.vehicle.setParameter(vid, ROUTE_PARAM, add["full"])
             self._entering[vid] = add
         except Exception as exc:  # SUMO's own refusal (libsumo and TraCI raise different classes)

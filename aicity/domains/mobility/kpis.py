@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aicity.core.domain import DomainResult
+from aicity.domains.mobility.checkpoint import output_files
 from aicity.domains.mobility.const import EV_PREFIX
 from aicity.domains.mobility.meta import COUNTS
 from aicity.governance.equity import jain_index
@@ -159,16 +160,17 @@ def percentile(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def read_e2_signal_delay(path: str | Path, piece_signal: dict[str, str],
+def read_e2_signal_delay(paths: str | Path | Sequence[Path], piece_signal: dict[str, str],
                          stopline: set[str]) -> dict[str, float]:
-    """Per-signal delay from the lane-area detectors' interval output: time lost within the detection range
-    per vehicle crossing the stop line (s/veh)."""
+    """Per-signal delay from the lane-area detectors' interval output (one file, or its parts before and after
+    a checkpoint): time lost within the detection range per vehicle crossing the stop line (s/veh)."""
     loss: dict[str, float] = defaultdict(float)
     served: dict[str, float] = defaultdict(float)
-    p = Path(path)
-    if not p.is_file():
+    files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    files = [p for p in files if p.is_file()]
+    if not files:
         return {}
-    for _, el in ET.iterparse(str(p)):
+    for _, el in (item for p in files for item in ET.iterparse(str(p))):
         if el.tag != "interval":
             continue
         did = el.get("id", "")
@@ -386,7 +388,7 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
 
     assert twin.net is not None
     net = twin.net
-    trips = read_tripinfo(twin.tripinfo_path)
+    trips = [t for path in output_files(twin.output_dir, twin.tripinfo_path.name) for t in read_tripinfo(path)]
     border = twin.border
     left = frozenset([*border.left, *border.pending_ends()]) if border is not None else frozenset()
     taz = read_taz([*twin.cfg.additional, twin.cfg.net])
@@ -406,7 +408,7 @@ def compute_result(twin: SumoTwin, never: Sequence[tuple[str, float]]) -> Domain
             piece_signal.setdefault(p.id, sig)
             if i == 0:
                 stopline.add(p.id)
-    per_signal = read_e2_signal_delay(twin.output_dir / "e2.xml", piece_signal, stopline)
+    per_signal = read_e2_signal_delay(output_files(twin.output_dir, "e2.xml"), piece_signal, stopline)
     groups = {"signal": per_signal, **groups}
     signal_kpis(kpis, per_signal)
     statuses = Counter(o.status for o in twin.outcomes)

@@ -84,6 +84,15 @@ class ProbeFeed:
         self._enrolled: set[str] = set()
         self.registry.on_withdraw(self._forget)
 
+    def state(self) -> dict[str, Any]:
+        """What the feed remembers (pseudonyms, enrolled subjects, the latest reports), for a checkpoint."""
+        return {"connected": dict(self._connected), "data": dict(self._data), "enrolled": set(self._enrolled)}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back a :meth:`state` (the consent registry is the run's own, in its store)."""
+        self._connected, self._data, self._enrolled = (dict(state["connected"]), dict(state["data"]),
+                                                       set(state["enrolled"]))
+
     def set_areas(self, areas: Mapping[str, list[tuple[float, float, str, float]]]) -> None:
         """Static detection areas: lane -> [(start m, end m, incoming TrafficFlowObserved id, m from end to stop
         line)]."""

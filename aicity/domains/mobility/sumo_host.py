@@ -52,6 +52,17 @@ class SumoHost:
             raise UserError(f"SUMO could not load scenario {name!r}: {exc}") from exc
         return cls(api, begin_s, end_s)
 
+    def restart(self, args: list[str], at_s: float, *, use_traci: bool = False, name: str = "",
+                stopped: Callable[[], None] | None = None) -> None:
+        """Stop this simulation (SUMO writes its outputs whole), call ``stopped()``, and start SUMO again with
+        ``args`` at simulation time ``at_s`` (from a saved state: ``--load-state``); the riders' hooks stay. A
+        refused input is a :class:`UserError`."""
+        self.api.close()
+        if stopped is not None:
+            stopped()
+        self.api = SumoHost.start(args, begin_s=at_s, end_s=self.end_s, use_traci=use_traci, name=name).api
+        self.t = float(at_s)
+
     def on_step(self, before: Hook | None = None, after: Hook | None = None) -> None:
         """Call ``before(t)`` ahead of each 1 s step from ``t`` and ``after(t)`` once the step reached ``t``."""
         if before is not None:

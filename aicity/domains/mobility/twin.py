@@ -6,10 +6,12 @@ libsumo runs one simulation per process; TraCI (``use_traci=True``) is the slowe
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import shutil
 import tempfile
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,9 +129,12 @@ class SumoTwin:
         self.edges: dict[str, SignalEdge] = {}
         self.outcomes: list[Outcome] = []
         self.ev_plan: list[dict[str, Any]] = []
+        self._ev_routes: dict[str, list[str]] = {}  # emergency vehicle -> its route (added again after a restore)
+        self._before: dict[str, list[str]] = {}  # output -> its records from before SUMO last started again
         self._t = self.begin_s
         self._want_control: set[str] = set()
         self._tmp: Path | None = None
+        self._args: list[str] = []  # SUMO's command line (started again from a checkpoint's state)
         self._sumo: Any = None
         self.host: Any = None  # the SumoHost this twin started
         self._running = False
@@ -197,11 +202,13 @@ class SumoTwin:
                 "--step-length", "1", "--time-to-teleport", "-1", "--seed", str(self.seed),
                 "--tripinfo-output", str(self.tripinfo_path), "--tripinfo-output.write-unfinished", "true",
                 "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true",
+                "--save-state.rng", "true", "--save-state.precision", "9",  # a checkpoint: every RNG, exact
                 "--additional-files", ",".join([*self.cfg.additional, str(det_file), str(ev_file)])]
         if self.cfg.routes:
             args += ["-r", ",".join(self.cfg.routes)]
         if self.config.borders:  # a trip's waiting time is summed over its districts: remember all of it
             args += ["--waiting-time-memory", f"{self.end_s - self.begin_s + 1:g}"]
+        self._args = args
         try:
             self.host = SumoHost.start(args, begin_s=self.begin_s, end_s=self.end_s, use_traci=self.config.use_traci,
                                        name=self.scenario.name)
@@ -693,7 +700,120 @@ class SumoTwin:
             api.route.add(rid, list(edges))
             api.vehicle.add(vid, rid, typeID=EV_VTYPE, depart=f"{depart:.1f}", departLane="best",
                             departSpeed="max")
+            self._ev_routes[vid] = list(edges)
             self.ev_plan.append({"id": vid, "depart": depart, "signals": crossed, "edges": len(edges)})
+
+    # ----- checkpoints (Checkpointable: a district's worker lost and restarted elsewhere) -----------------
+    _SAVED = ("edges", "outcomes", "_want_control", "_cache_t", "_cache", "_prev_ids", "_prev_obs_t",
+              "_queue_series", "_last_flow", "_safe_hold", "power", "_power_events", "_stopped")
+    """The twin's own attributes a checkpoint carries (the rest is static: built again by :meth:`start`)."""
+
+    def save_state(self) -> bytes:
+        """SUMO's state file (see :mod:`.checkpoint` for what it holds), the twin's own state (actuator edges,
+        cabinet power, the detectors' readings and memory, border port, probe feed) and the records of the
+        outputs the KPIs read, compressed: what a new worker on another machine needs to go on. SUMO is stopped
+        and started again from the state file here too, so this run goes on exactly as a restored one would."""
+        if not self._running or self._tmp is None:
+            raise UserError("the twin was not started")
+        path = self._tmp / "checkpoint.xml"
+        self._sumo.simulation.saveState(str(path))
+        pending = sorted(self._sumo.simulation.getPendingVehicles())
+        try:
+            self._go_on_from(path, pending, self._keep_outputs)
+            sumo = path.read_bytes()
+        finally:
+            path.unlink(missing_ok=True)
+        blob = {
+            "scenario": self.scenario.name, "seed": self.seed, "mode": self.mode, "t": self._t, "sumo": sumo,
+            "pending": pending, "twin": {name: getattr(self, name) for name in self._SAVED},
+            "border": self.border.state() if self.border is not None else None,
+            "probes": self.probes.state() if self.probes is not None else None,
+            "outputs": self._before}
+        return zlib.compress(pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL), 6)
+
+    def load_state(self, state: bytes) -> None:
+        """Go on from a :meth:`save_state` of a twin of the same scenario, seed and mode (right after
+        :meth:`start`): the twin takes its own state back and SUMO starts again from the state file."""
+        if not self._running or self._tmp is None:
+            raise UserError("the twin was not started")
+        try:
+            blob = pickle.loads(zlib.decompress(state))  # the deployment's own checkpoint, as Ray's messages are
+        except (zlib.error, pickle.UnpicklingError, EOFError, TypeError) as exc:
+            raise UserError(f"not a mobility checkpoint: {exc}") from exc
+        if (blob.get("scenario"), blob.get("seed"), blob.get("mode")) != (self.scenario.name, self.seed, self.mode):
+            raise UserError(f"the checkpoint is of {blob.get('scenario')!r} seed {blob.get('seed')!r} mode "
+                            f"{blob.get('mode')!r}, not of {self.scenario.name!r} seed {self.seed} mode {self.mode}")
+        self._t = float(blob["t"])
+        for name, value in blob["twin"].items():
+            setattr(self, name, value)
+        if self.border is not None and blob["border"] is not None:
+            self.border.restore(blob["border"])
+        if self.probes is not None and blob["probes"] is not None:
+            self.probes.restore(blob["probes"])
+        self._before = {name: list(items) for name, items in blob["outputs"].items()}
+        path = self._tmp / "checkpoint.xml"
+        path.write_bytes(blob["sumo"])
+        try:
+            self._go_on_from(path, blob["pending"], self._write_before)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _go_on_from(self, path: Path, pending: list[str], stopped: Callable[[], None]) -> None:
+        """Stop SUMO, call ``stopped()``, start it again from the state file ``path`` at the twin's time; add the
+        vehicles the state file does not hold; show every signal as its edge and cabinet have it."""
+        begin = self._args.index("--begin")  # SUMO starts at the state's time (and so do detector intervals)
+        args = [*self._args[:begin + 1], f"{self._t:g}", *self._args[begin + 2:], "--load-state", str(path)]
+        self.host.restart(args, self._t, use_traci=self.config.use_traci, name=self.scenario.name, stopped=stopped)
+        self._sumo = self.host.api
+        if self.border is not None:
+            self.border.api = self._sumo
+            self.border.add_unsaved()
+        self._add_unsaved_evs(set(pending))
+        self._show_signals()
+
+    def _keep_outputs(self) -> None:
+        """Keep the records SUMO wrote since it last started (it has just stopped), for the KPIs and checkpoints."""
+        from aicity.domains.mobility.checkpoint import OUTPUTS, kept_at_restart, records
+
+        assert self._tmp is not None
+        for name in OUTPUTS:
+            self._before.setdefault(name, []).extend(r for r in records(self._tmp / name) if kept_at_restart(r))
+        self._write_before()
+
+    def _write_before(self) -> None:
+        """Write the records kept from earlier runs of SUMO where the KPIs read them (beside the current run's)."""
+        from aicity.domains.mobility.checkpoint import BEFORE, write_records
+
+        assert self._tmp is not None
+        for name, items in self._before.items():
+            write_records(self._tmp / f"{BEFORE}{name}", items)
+
+    def _add_unsaved_evs(self, pending: set[str]) -> None:
+        """Add again the planned emergency vehicles SUMO's state file does not hold (not departed yet)."""
+        api = self._sumo
+        here = set(api.vehicle.getIDList()) | set(api.simulation.getPendingVehicles())
+        for plan in self.ev_plan:
+            vid = plan["id"]
+            if vid in here or (plan["depart"] < self._t and vid not in pending):
+                continue  # on the road, or it departed before the checkpoint
+            rid = f"{EV_PREFIX}route_{vid.removeprefix(EV_PREFIX)}"
+            if rid not in api.route.getIDList():
+                api.route.add(rid, self._ev_routes[vid])
+            api.vehicle.add(vid, rid, typeID=EV_VTYPE, depart=f"{max(plan['depart'], self._t):.1f}",
+                            departLane="best", departSpeed="max")
+
+    def _show_signals(self) -> None:
+        """Show every signal's state as its edge and cabinet have it (SUMO's state file keeps a programme's phase,
+        not a state set by a twin)."""
+        tl = self._sumo.trafficlight
+        for sid, edge in self.edges.items():
+            if self.power.source(sid) == POWER_NONE:
+                tl.setRedYellowGreenState(sid, self._dark_state(sid))
+            elif edge.controlled:
+                edge.resend()
+                state = edge.poll()
+                if state is not None:
+                    tl.setRedYellowGreenState(sid, state)
 
     # ----- end -----------------------------------------------------------------------------------------
     def close(self) -> DomainResult:
