@@ -11,7 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aicity.core.domain import CityScenario, ForecastProvider, ModeControllers, Planner, RunServices, Scenario, Twin
+from aicity.core.capabilities import DistrictScenario
+from aicity.core.domain import (
+    CityScenario,
+    DomainResult,
+    ForecastProvider,
+    ModeControllers,
+    Planner,
+    RunServices,
+    Scenario,
+    Twin,
+)
 from aicity.core.meta import check_domain_options, option_values, parse_epoch
 from aicity.domains.safety.meta import META
 
@@ -67,9 +77,16 @@ class SafetyDomain(ModeControllers):
 
     def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> Twin:
         """The EMS twin of ``scenario``; it rides on the city's SUMO when one is shared."""
+        from aicity.domains.safety.layout import grid_place
         from aicity.domains.safety.twin import SafetyTwin
 
-        return SafetyTwin(scenario, seed=seed, mode=mode, config=twin_config(options_of(scenario), services.shared))
+        config = twin_config(options_of(scenario), services.shared)
+        place = grid_place(scenario.path)
+        if place is not None:  # a generated grid city, whole or one district: laid out block by block
+            from aicity.domains.safety.border import GridSafetyTwin
+
+            return GridSafetyTwin(scenario, seed=seed, mode=mode, config=config, place=place)
+        return SafetyTwin(scenario, seed=seed, mode=mode, config=config)
 
     def controllers(self) -> Mapping[str, str]:
         """Named controllers and the twin mode each runs in."""
@@ -81,7 +98,31 @@ class SafetyDomain(ModeControllers):
         """Planners and forecast providers of a named controller (``smart``, ``ai``, ``ai_norelocation``)."""
         from aicity.domains.safety.controllers import parts
 
-        return parts(scenario, name, options_of(scenario))
+        planners, providers = parts(scenario, name, options_of(scenario))
+        from aicity.domains.safety.layout import grid_place
+
+        place = grid_place(scenario.path)
+        if place is not None and place.district is not None:  # a district asks its neighbours for help
+            from aicity.domains.safety.districts import district_planner
+
+            planners[0] = district_planner(scenario, place, name, options_of(scenario))
+        return planners, providers
+
+    def partition(self, scenario: Scenario, districts: int) -> list[DistrictScenario]:
+        """A ``gridcity-<K>-ems`` as districts ``d1``..``dD`` (see :mod:`.districts`); anything else is refused."""
+        from aicity.domains.safety.districts import partition
+
+        return partition(scenario, districts)
+
+    def merge_results(self, results: Mapping[str, DomainResult]) -> DomainResult:
+        """The whole city's result from its districts' (see :func:`.districts.merge_results`)."""
+        from aicity.domains.safety.districts import merge_results
+
+        return merge_results(results)
+
+    def scaling_scenario(self, districts: int) -> str:
+        """The EMS on the generated grid city of ``districts`` blocks (scaling benchmarks)."""
+        return f"gridcity-{districts}-ems"
 
     def cities(self) -> list[CityScenario]:
         """Mobility and safety on one SUMO (ambulances get the mobility domain's preemption in AI City mode)."""

@@ -22,7 +22,7 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
     """Planners and forecast providers of controller ``name`` on ``scenario`` with validated ``params``."""
     from aicity.domains.mobility.scenarios import read_sumocfg
     from aicity.domains.safety.forecast import IncidentForecast
-    from aicity.domains.safety.geo import load_map
+    from aicity.domains.safety.layout import ems_map
     from aicity.domains.safety.mexclp import coverage_matrix
     from aicity.domains.safety.planners import RelocationParams, make_dispatch_planner, make_relocation_planner
     from aicity.domains.safety.planning import historical_demand, site_times
@@ -30,7 +30,7 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
     if name not in MODES:
         raise UserError(f"unknown safety controller {name!r}; known: {', '.join(MODES)}")
     cfg = read_sumocfg(str(scenario.path))
-    smap = load_map(cfg.net, int(params["zones_per_side"]), int(params["hospitals"]))
+    smap = ems_map(str(scenario.path), cfg.net, int(params["zones_per_side"]), int(params["hospitals"]))
     if name == "smart":
         return [make_dispatch_planner(smap, live=False)], []
     planners: list[Planner] = [make_dispatch_planner(smap, live=True)]

@@ -55,4 +55,8 @@ def builtin_scenarios() -> list[Scenario]:
 def resolve(name: str) -> Scenario | None:
     """A built-in scenario by name (``safety/`` prefix allowed), else None."""
     key = name.strip().removeprefix(f"{DOMAIN}/")
-    return _scenario(key) if key in LAYOUTS else None
+    if key not in LAYOUTS:
+        from aicity.domains.safety.layout import grid_scenario
+
+        return grid_scenario(key)
+    return _scenario(key)

@@ -186,7 +186,7 @@ class SafetyTwin:
 
         cfg = read_sumocfg(str(self.scenario.path))
         c = self.config
-        smap = self.map = load_map(cfg.net, c.zones_per_side, c.hospitals)
+        smap = self.map = self._load_map(cfg.net)
         xs = [p[0] for p in smap.xy.values()]
         ys = [p[1] for p in smap.xy.values()]
         self._bounds = (min(xs), min(ys), max(xs), max(ys))
@@ -207,6 +207,10 @@ class SafetyTwin:
                 if c.shared is not None:
                     c.shared.pop(SHARED_NAME, None)
             raise
+
+    def _load_map(self, net: str) -> SafetyMap:
+        """The map as the dispatcher knows it (a generated grid city's twin lays it out block by block)."""
+        return load_map(net, self.config.zones_per_side, self.config.hospitals)
 
     def _setup(self, cfg: Any) -> None:
         c = self.config
