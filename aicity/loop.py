@@ -639,11 +639,15 @@ class CityLoop:
         their twin is referenced, not copied: all learning state lives there, planners are pure and built again),
         the latest entities and the counters. None when a twin cannot save its state or a provider cannot be
         pickled: only a replay from the start restores it."""
+        if not all(isinstance(r.twin, Checkpointable) for r in self.parts):
+            return None
         twins: dict[str, bytes] = {}
         for run in self.parts:
-            if not isinstance(run.twin, Checkpointable):
+            assert isinstance(run.twin, Checkpointable)
+            try:
+                twins[run.name] = run.twin.save_state()
+            except UserError:  # it cannot now (e.g. another twin rides its simulator)
                 return None
-            twins[run.name] = run.twin.save_state()
         state = {"latest": self._latest, "stats": self.stats, "unrecorded": self._unrecorded,
                  "parts": [(r.name, r.next_due_s, r.was_held, r.forecasters) for r in self.parts]}
         buf = io.BytesIO()

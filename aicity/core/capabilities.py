@@ -180,7 +180,8 @@ class Checkpointable(Protocol):
     scenario, seed and mode, which then goes on as the saved one would have (a district's checkpoint)."""
 
     def save_state(self) -> bytes:
-        """Everything the twin and its simulator hold now, as bytes another machine can load."""
+        """Everything the twin and its simulator hold now, as bytes another machine can load; a ``UserError``
+        when it cannot now (e.g. another twin rides its simulator): the loop then takes no checkpoint."""
         ...
 
     def load_state(self, state: bytes) -> None:

@@ -66,22 +66,24 @@ def _headlines(city: Any, results: Any) -> dict[str, float]:
 
 
 @contextmanager
-def district_episode(city: Any, districts: int, mode: str, seed: int,
-                     kill: Mapping[int, str] | None = None) -> Iterator[Any]:
-    """``city`` run as ``districts`` districts on a local Ray cluster (``aicity run --districts``' code): its
-    episode, whose districts' stores and ledgers are there until the block ends."""
+def district_episode(city: Any, districts: int, mode: str, seed: int, kill: Mapping[int, str] | None = None, *,
+                     checkpoint_every: int | None = None) -> Iterator[Any]:
+    """``city`` run as ``districts`` districts on a local Ray cluster (``aicity run --districts``' code, with its
+    checkpoints every ``checkpoint_every`` steps; None: its default): its episode, whose districts' stores and
+    ledgers are there until the block ends."""
     import tempfile
 
     from aicity.core.store import SqliteStore
-    from aicity.scale.coordinator import DistrictCity
+    from aicity.scale.coordinator import CHECKPOINT_EVERY, DistrictCity
     from aicity.scale.district import new_key
     from aicity.scale.executors import RayExecutor
 
+    every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
     with tempfile.TemporaryDirectory(prefix="aicity-districts-") as tmp:
         store = SqliteStore(":memory:", series=False)
         try:
             run = DistrictCity(city, districts=districts, mode=mode, seed=seed, store=store, out=Path(tmp),
-                               executor=RayExecutor(), key=new_key(), kill=kill)
+                               executor=RayExecutor(), key=new_key(), kill=kill, checkpoint_every=every)
             episode = run.run()
         finally:
             store.close()
@@ -166,6 +168,8 @@ class FaultTask:
     kill_at_step: int | None
     district: str = "d2"
     mode: str = "ai"
+    checkpoint_every: int | None = None
+    """Steps between checkpoints (0: none, the recovery log runs from the start; None: the default)."""
 
 
 def run_fault_task(task: FaultTask) -> dict[str, Any]:
@@ -177,7 +181,8 @@ def run_fault_task(task: FaultTask) -> dict[str, Any]:
     city = load_city(task.scenario, None, task.duration_s)
     kill = {task.kill_at_step: task.district} if task.kill_at_step is not None else None
     rec: dict[str, Any] = dataclasses.asdict(task)
-    with district_episode(city, task.districts, task.mode, task.seed, kill) as ep:
+    with district_episode(city, task.districts, task.mode, task.seed, kill,
+                          checkpoint_every=task.checkpoint_every) as ep:
         ledgers = {}
         for c in ep.districts:
             db = SqliteStore(c["db"], series=False)
@@ -188,7 +193,10 @@ def run_fault_task(task: FaultTask) -> dict[str, Any]:
             finally:
                 db.close()
     sc = ep.scale.to_dict()
-    rec.update(recoveries=sc["recoveries"], steps=sc["steps"], sim_s=sc["sim_s"], loop_s=sc["loop_s"],
+    rec.update(checkpoint_every=sc["checkpoint_every"], checkpoints=sc["checkpoints"],
+               checkpoint_bytes_max=sc["checkpoint_bytes_max"], checkpoint_s=sc["checkpoint_s"],
+               without_checkpoint=sc["without_checkpoint"],
+               recoveries=sc["recoveries"], steps=sc["steps"], sim_s=sc["sim_s"], loop_s=sc["loop_s"],
                in_flight_at_end=sc["in_flight_at_end"], unrouted=sc["unrouted"], crossings=sc["crossings"],
                ledgers=ledgers, kpis=_headlines(city, ep.results),
                all_kpis={f"{d}.{k}": v for d, r in ep.results.items() for k, v in r.kpis.items()})
@@ -196,15 +204,23 @@ def run_fault_task(task: FaultTask) -> dict[str, Any]:
 
 
 def run_faults(scenario: str | None, districts: int, seed: int, duration_s: float | None,
-               at_fraction: float = 0.5) -> dict[str, Any]:
-    """A clean run and one with district ``d2``'s worker killed ``at_fraction`` of the way through."""
+               at_fraction: float = 0.5, late_fraction: float = 0.96,
+               checkpoint_every: int | None = None) -> dict[str, Any]:
+    """A clean run; district ``d2``'s worker killed ``at_fraction`` of the way through and again, in another
+    run, ``late_fraction`` of the way, both with checkpoints every ``checkpoint_every`` steps (None: the
+    default); and the late kill without checkpoints (its log since the start), for comparison."""
     from aicity.runner import load_city
+    from aicity.scale.coordinator import CHECKPOINT_EVERY
     from aicity.workers import run_episodes
 
     name = scenario or default_family()[1].scaling_scenario(districts)
     city = load_city(name, None, duration_s)
     step_s = min(float(p.scenario.params.get("decision_interval_s", 10.0) or 10.0) for p in city)
-    at = int(at_fraction * city.duration_s / step_s)
-    tasks = [FaultTask(name, districts, seed, duration_s, None), FaultTask(name, districts, seed, duration_s, at)]
-    clean, fault = run_episodes(run_fault_task, tasks, jobs=1)
-    return {"scenario": name, "seed": seed, "killed_at_step": at, "clean": clean, "fault": fault}
+    every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
+    at, late = (int(f * city.duration_s / step_s) for f in (at_fraction, late_fraction))
+    tasks = [FaultTask(name, districts, seed, duration_s, kill, checkpoint_every=ck)
+             for kill, ck in ((None, every), (at, every), (late, every), (late, 0))]
+    clean, fault, fault_late, late_no_checkpoints = run_episodes(run_fault_task, tasks, jobs=1)
+    return {"scenario": name, "seed": seed, "checkpoint_every": every, "killed_at_step": at,
+            "killed_late_at_step": late, "clean": clean, "fault": fault, "fault_late": fault_late,
+            "fault_late_without_checkpoints": late_no_checkpoints}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from aicity.core.errors import UserError
+
 
 def add_parsers(sub: Any) -> None:
     """Add ``aicity districts``."""
@@ -26,12 +28,15 @@ def add_bench(bench: Any) -> None:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="the first SECONDS of each scenario")
     p.add_argument("--json", help="write the records to this file (default: print)")
     p.set_defaults(func=_bench_scale)
-    p = bench.add_parser("faults", help="kill a district's Ray worker mid-run: recovery in the same step, the "
-                         "ledger intact, KPIs against a clean run")
+    p = bench.add_parser("faults", help="kill a district's Ray worker mid-run and late: recovery in the same "
+                         "step from its last checkpoint, the ledger intact, KPIs against a clean run")
     p.add_argument("--scenario", help="a partitionable scenario (default: the installed family's)")
     p.add_argument("--districts", type=int, default=4)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, metavar="SECONDS", help="the first SECONDS of the scenario")
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                   help="steps between two checkpoints of every district (default 30; 0: none, a lost district "
+                        "replays its log since the start)")
     p.add_argument("--json", help="write the records to this file (default: print)")
     p.set_defaults(func=_bench_faults)
 
@@ -42,7 +47,10 @@ def _bench_faults(args: argparse.Namespace) -> int:
     from aicity.scale.bench import run_faults
 
     check_seed(args.seed)
-    write_json(args.json, run_faults(args.scenario, args.districts, args.seed, args.duration))
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise UserError(f"--checkpoint-every must be 0 (none) or more steps, not {args.checkpoint_every}")
+    write_json(args.json, run_faults(args.scenario, args.districts, args.seed, args.duration,
+                                     checkpoint_every=args.checkpoint_every))
     return 0
 
 

@@ -221,7 +221,7 @@ class DistrictCity:
             self.scale.checkpoint_max = max(self.scale.checkpoint_max, len(out.checkpoint))
             self.scale.checkpoint_s += out.checkpoint_s
             return
-        if asked and name not in self.scale.without_checkpoint:
+        if asked and not out.done and name not in self.scale.without_checkpoint:
             self.scale.without_checkpoint.append(name)
         self.history[name].append((inbound, out.calls))
 

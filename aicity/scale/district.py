@@ -114,7 +114,7 @@ class DistrictLoop:
         self.loop.advance()
         out = self._outbound(started)
         out.calls = list(self.loop.journal or [])
-        if checkpoint:
+        if checkpoint and not out.done:  # at the end there is nothing left to recover
             t0 = time.perf_counter()
             out.checkpoint = self.save()
             out.checkpoint_s = time.perf_counter() - t0

@@ -52,6 +52,11 @@ class SumoHost:
             raise UserError(f"SUMO could not load scenario {name!r}: {exc}") from exc
         return cls(api, begin_s, end_s)
 
+    @property
+    def hooks(self) -> int:
+        """How many hooks the riders set (a twin tells from it whether another twin rides this simulation)."""
+        return len(self._before) + len(self._after)
+
     def restart(self, args: list[str], at_s: float, *, use_traci: bool = False, name: str = "",
                 stopped: Callable[[], None] | None = None) -> None:
         """Stop this simulation (SUMO writes its outputs whole), call ``stopped()``, and start SUMO again with

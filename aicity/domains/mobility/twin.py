@@ -135,6 +135,7 @@ class SumoTwin:
         self._want_control: set[str] = set()
         self._tmp: Path | None = None
         self._args: list[str] = []  # SUMO's command line (started again from a checkpoint's state)
+        self._own_hooks = 0
         self._sumo: Any = None
         self.host: Any = None  # the SumoHost this twin started
         self._running = False
@@ -221,6 +222,7 @@ class SumoTwin:
         if self.config.borders:
             self.border = BorderPort.of(self.config.borders, self._sumo, self.begin_s)
             self.host.on_step(after=self.border.after_step)
+        self._own_hooks = self.host.hooks  # more later: another twin rides this SUMO (no checkpoint then)
         if self.config.shared is not None:  # other twins of the city ride on this simulation
             self.config.shared[SHARED_NAME] = self.host
             self.config.shared[SIGNALS_SHARED_NAME] = self  # the signals' power port (SignalPowerPort)
@@ -715,6 +717,8 @@ class SumoTwin:
         and started again from the state file here too, so this run goes on exactly as a restored one would."""
         if not self._running or self._tmp is None:
             raise UserError("the twin was not started")
+        if self.host.hooks != self._own_hooks:  # their vehicles and state are theirs: no checkpoint of it here
+            raise UserError(f"another twin rides scenario {self.scenario.name!r}'s SUMO: no checkpoint of it")
         path = self._tmp / "checkpoint.xml"
         self._sumo.simulation.saveState(str(path))
         pending = sorted(self._sumo.simulation.getPendingVehicles())
