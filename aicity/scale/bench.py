@@ -188,8 +188,11 @@ def run_fault_task(task: FaultTask) -> dict[str, Any]:
             db = SqliteStore(c["db"], series=False)
             try:
                 ledger = Ledger(db, key=None)
+                digests = [_digest(r) for r in ledger.records()]
+                found = [int(r["ledger_records_found"]) for r in ledger.records("recovery")]
                 ledgers[c["district"]] = {"records": ledger.size, "verified": c["governance"]["ledger_verified"],
-                                          "recovery_records": len(list(ledger.records("recovery")))}
+                                          "recovery_records": len(found), "found_at_recovery": found,
+                                          "recorded_twice": len(digests) - len(set(digests)), "digests": digests}
             finally:
                 db.close()
     sc = ep.scale.to_dict()
@@ -201,6 +204,16 @@ def run_fault_task(task: FaultTask) -> dict[str, Any]:
                ledgers=ledgers, kpis=_headlines(city, ep.results),
                all_kpis={f"{d}.{k}": v for d, r in ep.results.items() for k, v in r.kpis.items()})
     return rec
+
+
+def _digest(record: Mapping[str, Any]) -> str:
+    """A record's content without its id (the ledger's position), hashed: the same decision recorded twice has
+    the same digest."""
+    import hashlib
+    import json
+
+    body = json.dumps({k: v for k, v in record.items() if k != "id"}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def run_faults(scenario: str | None, districts: int, seed: int, duration_s: float | None,
@@ -221,6 +234,16 @@ def run_faults(scenario: str | None, districts: int, seed: int, duration_s: floa
     tasks = [FaultTask(name, districts, seed, duration_s, kill, checkpoint_every=ck)
              for kill, ck in ((None, every), (at, every), (late, every), (late, 0))]
     clean, fault, fault_late, late_no_checkpoints = run_episodes(run_fault_task, tasks, jobs=1)
+    want = {d: led.pop("digests") for d, led in clean["ledgers"].items()}
+    for rec in (fault, fault_late, late_no_checkpoints):
+        for d, led in rec["ledgers"].items():
+            got = led.pop("digests")
+            if not led["found_at_recovery"]:
+                continue
+            n = led["found_at_recovery"][0]  # until the loss the same run as the clean one: the same records
+            a, b = want[d][:n], got[:n]
+            led["differ_from_clean_before_loss"] = sum(x != y for x, y in zip(a, b, strict=False)) + abs(
+                len(a) - len(b))
     return {"scenario": name, "seed": seed, "checkpoint_every": every, "killed_at_step": at,
             "killed_late_at_step": late, "clean": clean, "fault": fault, "fault_late": fault_late,
             "fault_late_without_checkpoints": late_no_checkpoints}

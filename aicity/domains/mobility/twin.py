@@ -733,7 +733,7 @@ class SumoTwin:
             "border": self.border.state() if self.border is not None else None,
             "probes": self.probes.state() if self.probes is not None else None,
             "outputs": self._before}
-        return zlib.compress(pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL), 6)
+        return zlib.compress(pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
     def load_state(self, state: bytes) -> None:
         """Go on from a :meth:`save_state` of a twin of the same scenario, seed and mode (right after
@@ -758,7 +758,7 @@ class SumoTwin:
         path = self._tmp / "checkpoint.xml"
         path.write_bytes(blob["sumo"])
         try:
-            self._go_on_from(path, blob["pending"], self._write_before)
+            self._go_on_from(path, blob["pending"], lambda: None)
         finally:
             path.unlink(missing_ok=True)
 
@@ -782,10 +782,9 @@ class SumoTwin:
         assert self._tmp is not None
         for name in OUTPUTS:
             self._before.setdefault(name, []).extend(r for r in records(self._tmp / name) if kept_at_restart(r))
-        self._write_before()
 
     def _write_before(self) -> None:
-        """Write the records kept from earlier runs of SUMO where the KPIs read them (beside the current run's)."""
+        """Write the records kept from earlier runs of SUMO where the KPIs read them (beside the last run's)."""
         from aicity.domains.mobility.checkpoint import BEFORE, write_records
 
         assert self._tmp is not None
@@ -834,6 +833,7 @@ class SumoTwin:
         self._running = False
         assert self.net is not None and self._tmp is not None
         try:
+            self._write_before()  # the records of SUMO's runs before the last checkpoint, beside the last run's
             return compute_result(self, never)
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
