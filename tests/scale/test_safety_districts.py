@@ -45,3 +45,18 @@ def test_an_ambulance_answers_across_the_line_and_the_merged_run_is_compared(
         whole.kpis["calls_reached"] + whole.kpis["calls_unreached"])
     for name in ("response_mean_s", "busy_frac", "coverage"):
         assert merged.kpis[name] > 0 and whole.kpis[name] > 0
+
+
+def test_one_district_gives_the_one_process_result(tmp_path: Path) -> None:
+    import math
+
+    from aicity.scale.executors import LocalExecutor
+
+    city = load_city("safety/gridcity-2-ems", None, 1800.0)
+    whole = bench_run(city, mode="ai", seed=2).results["safety"]
+    run = DistrictCity(city, districts=1, mode="ai", seed=2, store=SqliteStore(":memory:", series=False),
+                       out=tmp_path, executor=LocalExecutor(), key=new_key())
+    merged = run.run().results["safety"]
+    assert whole.kpis["calls_reached"] > 0
+    assert {k: v for k, v in merged.kpis.items() if not math.isclose(v, whole.kpis[k], rel_tol=1e-9)} == {}
+    assert merged.extra["incidents"] == whole.extra["incidents"]

@@ -322,9 +322,13 @@ class GridSafetyTwin(SafetyTwin):
         assert self.edge is not None
         u = self.units.get(uid)
         verdict = self.edge.check_dispatch(uid, inc) if u is not None and uid in self.edge.units else None
-        if u is None or verdict is None or not verdict.ok:
+        assert self.map is not None and self.geo is not None
+        reach = u is not None and bool(to_borders(self.map, self.geo, u.edge, [str(border)],
+                                                  self.map.free_flow_costs()))
+        if u is None or verdict is None or not verdict.ok or not reach:
             self.aid["declined"] += 1
-            why = verdict.reason if verdict is not None else f"ambulance {uid} is not in district {self.place.district}"
+            why = (f"ambulance {uid} is not in district {self.place.district}" if u is None or verdict is None
+                   else verdict.reason if not verdict.ok else f"no road from {u.edge} to border {border}")
             self._queue.append({"via": str(border), "kind": DECLINED, "at_s": self.elapsed_s(),
                                 "payload": {"incident": inc, "unit": uid, "reason": why}})
             return
