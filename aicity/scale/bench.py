@@ -201,6 +201,7 @@ def run_fault_task(task: FaultTask) -> dict[str, Any]:
                without_checkpoint=sc["without_checkpoint"],
                recoveries=sc["recoveries"], steps=sc["steps"], sim_s=sc["sim_s"], loop_s=sc["loop_s"],
                in_flight_at_end=sc["in_flight_at_end"], unrouted=sc["unrouted"], crossings=sc["crossings"],
+               recovered={c["district"]: c["stats"]["recovered"] for c in ep.districts if c["stats"].get("recovered")},
                ledgers=ledgers, kpis=_headlines(city, ep.results),
                all_kpis={f"{d}.{k}": v for d, r in ep.results.items() for k, v in r.kpis.items()})
     return rec
