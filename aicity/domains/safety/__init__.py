@@ -48,6 +48,7 @@ def twin_config(params: Mapping[str, Any], shared: dict[str, object] | None = No
         drill_calls=int(p["drill_calls"]), bad_inputs=bool(p["bad_inputs"]),
         coverage_radius_s=float(p["coverage_radius_s"]), target_p1_s=float(p["target_p1_s"]),
         target_p2_s=float(p["target_p2_s"]), epoch=parse_epoch(p["epoch"]),
+        record_travel_times=bool(p["record_travel_times"]),
         limits=EdgeLimits(int(p["max_relocations_per_hour"]), int(p["max_relocations_per_unit_hour"]),
                           float(p["coverage_floor"])),
         road_incident=RoadIncidentSpec(float(p["incident_at_s"]), str(p["incident_edge"]), int(p["incident_lanes"]),

@@ -47,16 +47,47 @@ def run_task(task: Task) -> dict[str, Any]:
         city = load_city(f"safety/{task.scenario}", opts)
         controllers = {"safety": task.controller}
     else:
+        opts["record_travel_times"] = True  # for the traffic-aware oracle, after the run
         city = load_city(f"{task.scenario}-city", {f"safety.{k}": v for k, v in opts.items()})
         signals = "fixed" if task.controller == "smart" else ("ai" if task.preemption else "ai_nopreempt")
         controllers = {"safety": task.controller, "mobility": signals}
     ep = bench_run(city, mode="ai", seed=task.seed, controllers=controllers)
     res = ep.results["safety"]
     k = res.kpis
-    return _record(task, busy=k["busy_frac"], mean=k["response_mean_s"], p90=k["response_p90_s"], late=k["late_frac"],
-                   worst=k["zone_p90_worst_s"], calls=int(res.extra["counts"]["calls"]),
-                   relocations=int(res.extra["counts"]["relocations"]), coverage=k["coverage"],
-                   wall=time.perf_counter() - t0)
+    rec = _record(task, busy=k["busy_frac"], mean=k["response_mean_s"], p90=k["response_p90_s"], late=k["late_frac"],
+                  worst=k["zone_p90_worst_s"], calls=int(res.extra["counts"]["calls"]),
+                  relocations=int(res.extra["counts"]["relocations"]), coverage=k["coverage"],
+                  wall=time.perf_counter() - t0)
+    rec["zone_responses_s"] = zone_responses(res.extra["incidents"])
+    if "travel_times" in res.extra:
+        rec.update(oracle_fields(task, res.extra["travel_times"]))
+    return rec
+
+
+def oracle_fields(task: Task, travel_times: dict[str, Any]) -> dict[str, Any]:
+    """Both oracles on this day's calls: free flow, and the traffic-aware one on the travel times recorded in this
+    episode's simulation (late fraction, mean and p90, relocations)."""
+    from aicity.domains.safety.travel_times import Recorded
+
+    smap, _ = _oracle_inputs(task)[:2]
+    out: dict[str, Any] = {}
+    for key, travel in (("oracle_ff", None),
+                        ("oracle_traffic", Recorded(smap, float(travel_times["bucket_s"]), travel_times["edges"]))):
+        res = _solve(task, travel)
+        out |= {f"{key}_late_frac": round(res.late_frac, 4), f"{key}_mean_response_s": round(res.mean_response_s, 4),
+                f"{key}_p90_response_s": round(res.p90_response_s, 4), f"{key}_relocations": res.relocations,
+                f"{key}_status": res.status}
+    return out
+
+
+def zone_responses(incidents: list[dict[str, Any]]) -> dict[str, list[float | None]]:
+    """Call-to-arrival seconds of each zone's calls (None: not reached in the window), for per-zone p90s pooled
+    over seeds."""
+    out: dict[str, list[float | None]] = {}
+    for inc in incidents:
+        arr = inc["arrival_s"]
+        out.setdefault(str(inc["zone"]), []).append(None if arr is None else round(arr - inc["call_s"], 1))
+    return dict(sorted(out.items()))
 
 
 def _record(task: Task, *, busy: float | None, mean: float, p90: float, late: float, worst: float | None, calls: int,
@@ -72,11 +103,18 @@ def _record(task: Task, *, busy: float | None, mean: float, p90: float, late: fl
 
 
 def _oracle(task: Task, t0: float) -> dict[str, Any]:
+    res = _solve(task, None)
+    return _record(task, busy=None, mean=res.mean_response_s, p90=res.p90_response_s, late=res.late_frac,
+                   worst=None, calls=len(res.late), relocations=res.relocations, coverage=None,
+                   wall=time.perf_counter() - t0)
+
+
+def _oracle_inputs(task: Task) -> tuple[Any, list[Any], list[str], dict[str, Any], float]:
+    """The map, the day's incidents, Smart City's home stations, the options and the window's length."""
     from aicity.domains.mobility.scenarios import read_sumocfg
     from aicity.domains.safety import domain, options_of
     from aicity.domains.safety.geo import load_map
     from aicity.domains.safety.incidents import generate
-    from aicity.domains.safety.oracle import solve
     from aicity.domains.safety.planning import historical_demand, home_stations
 
     scen = domain.resolve(task.scenario)
@@ -90,18 +128,29 @@ def _oracle(task: Task, t0: float) -> dict[str, Any]:
                          call_processing_s=float(p["call_processing_s"]))
     homes = home_stations(smap, historical_demand(smap, task.load_multiplier), int(p["ambulances"]),
                           float(p["coverage_radius_s"]), 0.3)
-    res = solve(smap, incidents, homes, horizon_s=span, call_processing_s=float(p["call_processing_s"]),
-                target_p1_s=float(p["target_p1_s"]), target_p2_s=float(p["target_p2_s"]))
-    return _record(task, busy=None, mean=res.mean_response_s, p90=res.p90_response_s, late=res.late_frac,
-                   worst=None, calls=len(incidents), relocations=res.relocations, coverage=None,
-                   wall=time.perf_counter() - t0)
+    return smap, incidents, homes, p, span
+
+
+def _solve(task: Task, travel: Any) -> Any:
+    from aicity.domains.safety.oracle import solve
+
+    smap, incidents, homes, p, span = _oracle_inputs(task)
+    return solve(smap, incidents, homes, horizon_s=span, call_processing_s=float(p["call_processing_s"]),
+                 target_p1_s=float(p["target_p1_s"]), target_p2_s=float(p["target_p2_s"]), travel=travel)
 
 
 def tasks_for(scenarios: list[str], controllers: list[str], seeds: list[int], loads: list[float],
-              service_scale: float, factorial: bool) -> list[Task]:
-    """Every episode of a benchmark: controllers × seeds × loads per scenario, then the factorial (AI only)."""
-    out = [Task(s, c, seed, load, service_scale) for s in scenarios for load in loads for c in controllers
-           for seed in seeds]
+              service_scale: float, factorial: bool, city: bool = False) -> list[Task]:
+    """Every episode of a benchmark: controllers × seeds × loads per scenario alone (or, with ``city``, in the city
+    scenario: Smart City as a whole against AI City as a whole, bluelight off), then the factorial (AI only)."""
+    if city:
+        arms = {"smart": False, "ai": True, "ai_norelocation": True}
+        out = [Task(s, c, seed, load, service_scale, False, arms[c]) if c in arms else
+               Task(s, c, seed, load, service_scale) for s in scenarios for load in loads for c in controllers
+               for seed in seeds]
+    else:
+        out = [Task(s, c, seed, load, service_scale) for s in scenarios for load in loads for c in controllers
+               for seed in seeds]
     if factorial:
         out += [Task(s, "ai", seed, load, service_scale, blue, pre) for s in scenarios for load in loads[-1:]
                 for blue in (False, True) for pre in (False, True) for seed in seeds]
@@ -115,3 +164,75 @@ def run_safety_bench(tasks: list[Task], jobs: int) -> list[dict[str, Any]]:
     from aicity.workers import run_episodes
 
     return run_episodes(run_task, tasks, jobs=jobs)
+
+
+def _ci95(diffs: list[float]) -> tuple[float, float, float]:
+    """Mean and a t-based 95 % interval of paired differences."""
+    import numpy as np
+    from scipy import stats
+
+    arr = np.asarray(diffs, dtype=float)
+    m = float(arr.mean())
+    if len(arr) < 2:
+        return m, float("nan"), float("nan")
+    h = float(arr.std(ddof=1) / np.sqrt(len(arr)) * stats.t.ppf(0.975, len(arr) - 1))
+    return m, m - h, m + h
+
+
+def zone_p90s(records: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
+    """Per zone, pooled over ``records``' days: p90 call-to-arrival of the calls reached, calls, calls unreached."""
+    import numpy as np
+
+    pooled: dict[str, list[float | None]] = {}
+    for r in records:
+        for z, vals in r.get("zone_responses_s", {}).items():
+            pooled.setdefault(z, []).extend(vals)
+    out: dict[str, dict[str, float | int | None]] = {}
+    for z, vals in sorted(pooled.items()):
+        reached = [v for v in vals if v is not None]
+        out[z] = {"p90_s": round(float(np.percentile(reached, 90)), 1) if reached else None, "calls": len(vals),
+                  "unreached": len(vals) - len(reached)}
+    return out
+
+
+def city_summary(records: list[dict[str, Any]], a: str = "ai", b: str = "smart") -> dict[str, Any]:
+    """Controller ``a`` against ``b`` on their paired days: means, paired differences with 95 % intervals, late
+    against both oracles, and per-zone p90 pooled over the days, zone by zone."""
+    import numpy as np
+
+    by: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in records:
+        by.setdefault(str(r["controller"]), {})[int(r["seed"])] = r
+    seeds = sorted(s for s in by.get(a, {}) if s in by.get(b, {}) and by[b][s]["calls"])
+    pa, pb = [by[a][s] for s in seeds], [by[b][s] for s in seeds]
+    out: dict[str, Any] = {"seeds": seeds, "pairs": len(seeds)}
+    if not seeds:
+        return out
+
+    def mean(rs: list[dict[str, Any]], key: str) -> float:
+        vals = [float(r[key]) for r in rs if r.get(key) is not None]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    keys = ("busy_frac", "mean_response_s", "p90_response_s", "late_frac", "worst_zone_p90_s",
+            "oracle_ff_late_frac", "oracle_traffic_late_frac", "oracle_traffic_mean_response_s")
+    for name, rs in ((a, pa), (b, pb)):
+        out[name] = {k: round(mean(rs, k), 4) for k in keys}
+        for o in ("oracle_ff", "oracle_traffic"):
+            ol = out[name][f"{o}_late_frac"]
+            out[name][f"late_vs_{o}"] = round(out[name]["late_frac"] / ol, 3) if ol > 0 else None
+    for key in ("late_frac", "mean_response_s", "p90_response_s"):
+        d, lo, hi = _ci95([float(x[key]) - float(y[key]) for x, y in zip(pa, pb, strict=True)])
+        base = mean(pb, key)
+        out[f"diff_{key}"] = {"mean": round(d, 4), "ci95": [round(lo, 4), round(hi, 4)],
+                              "relative": round(d / base, 4) if base else None}
+    za, zb = zone_p90s(pa), zone_p90s(pb)
+    zones = []
+    for z in sorted(set(za) | set(zb)):
+        pa90, pb90 = za.get(z, {}).get("p90_s"), zb.get(z, {}).get("p90_s")
+        worse = pa90 is not None and pb90 is not None and pa90 > pb90
+        zones.append({"zone": z, f"{a}_p90_s": pa90, f"{b}_p90_s": pb90, "calls": za.get(z, {}).get("calls", 0),
+                      f"{a}_unreached": za.get(z, {}).get("unreached", 0),
+                      f"{b}_unreached": zb.get(z, {}).get("unreached", 0), f"{a}_worse": worse})
+    out["zones"] = zones
+    out["zones_worse"] = sum(1 for z in zones if z[f"{a}_worse"])
+    return out

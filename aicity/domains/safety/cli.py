@@ -20,6 +20,9 @@ def add_commands(commands: Any, bench: Any) -> None:
     p.add_argument("--factorial", action="store_true",
                    help="add the {bluelight} x {preemption} factorial in the city scenario (AI, highest load) "
                         "and Smart City as a whole there (closest idle beside fixed-time signals)")
+    p.add_argument("--city", action="store_true",
+                   help="run the controllers in the city scenario (mobility + safety on one SUMO): smart beside "
+                        "fixed-time signals, ai beside AI signals with preemption (Smart City vs AI City as a whole)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", help="write the records to this file (default: print)")
     p.set_defaults(func=_bench_safety)
@@ -40,6 +43,6 @@ def _bench_safety(args: argparse.Namespace) -> int:
         raise UserError("loads must be from 0 to 1000 and --service-scale from 0.05 to 2")
     tasks = tasks_for(parse_list(args.scenarios, tuple(LAYOUTS), "scenario"),
                       parse_list(args.controllers, (*MODES, "oracle"), "controller"), parse_seeds(args.seeds),
-                      loads, args.service_scale, args.factorial)
+                      loads, args.service_scale, args.factorial, args.city)
     write_json(args.json, run_safety_bench(tasks, jobs=args.jobs))
     return 0

@@ -15,6 +15,17 @@ NFPA_TRAVEL_S = 240.0
 """NFPA 1710: 240 s travel for the first unit."""
 
 
+TRAVEL_BUCKET_S = 60.0
+"""Bucket of the recorded travel times the traffic-aware oracle reads."""
+
+
+def edge_time_table(samples: dict[str, list[float]], sample_s: float, bucket_s: float) -> dict[str, Any]:
+    """Per-edge mean travel time per bucket from samples taken every ``sample_s`` from the window's begin."""
+    per = max(1, round(bucket_s / sample_s))
+    edges = {e: [round(float(np.mean(v[k:k + per])), 1) for k in range(0, len(v), per)] for e, v in samples.items()}
+    return {"bucket_s": per * sample_s, "edges": edges}
+
+
 def _p90(values: list[float]) -> float:
     return float(np.percentile(values, 90)) if values else 0.0
 
@@ -102,6 +113,8 @@ def compute_result(twin: Any) -> DomainResult:
         "stations": list(twin.stations), "hospitals": list(smap.hospitals) if smap else [],
         "dead_letters": list(twin.dead_letters), "incidents": records, "sim_s": end,
     }
+    if twin._edge_times:
+        extra["travel_times"] = edge_time_table(twin._edge_times, twin.decision_interval_s, TRAVEL_BUCKET_S)
     if twin.roadblock is not None:
         extra["road_incident"] = twin.roadblock.record(twin.begin_s)
     return DomainResult(kpis, groups={"zone": zone_p90}, series=series, extra=extra)

@@ -73,6 +73,8 @@ OPTIONS = (
            "moves/h", minimum=0, maximum=20),
     Option("coverage_floor", float, 0.5, "demand share a relocation may not strip coverage below", "share",
            minimum=0, maximum=1),
+    Option("record_travel_times", bool, False, "record SUMO's edge travel times per minute for the traffic-aware "
+           "oracle (simulator ground truth: kept in the result for the yardstick, never shown to a planner)"),
     Option("incident_at_s", float, -1.0, "a multi-vehicle road incident this many seconds after the window's "
            "begin blocks lanes and calls ambulances (-1 = none)", "s", minimum=-1, maximum=86400, step=1),
     Option("incident_edge", str, "", "road segment of the incident (\"\" = a seeded choice among the arterial "

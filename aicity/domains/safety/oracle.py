@@ -1,24 +1,31 @@
-"""The ORACLE: perfect-foresight dispatch and relocation as a time-expanded MIP (HiGHS via scipy.optimize.milp).
+"""The ORACLES: perfect-foresight dispatch and relocation as a time-expanded MIP (HiGHS via scipy.optimize.milp).
 
-It knows every incident of the window in advance (time, place, priority, service times) and drives at free-flow
-speed; ambulances move between stations and hospitals on a time-expanded network (``slot_s`` slots), are sent
-from a station or hospital node to an incident (possibly after waiting whole slots), and reappear at the hospital
-(or the node nearest the scene) when done. It minimises late calls first, then call-to-arrival time, then
-relocation driving. Being optimistic (free flow, no signals, the slot's start as availability, no travel delay
-from congestion) it is a lower bound on what any online policy can reach on the same incidents — a yardstick,
-never a controller.
+They know every incident of the window in advance (time, place, priority, service times); ambulances move between
+stations and hospitals on a time-expanded network (``slot_s`` slots), are sent from a station or hospital node to an
+incident (possibly after waiting whole slots), and reappear at the hospital (or the node nearest the scene) when
+done. They minimise late calls first, then call-to-arrival time, then relocation driving. Two yardsticks, never
+controllers:
+
+* the **free-flow oracle** (``travel`` = :class:`~.travel_times.FreeFlow`, the default) drives at the speed limit:
+  optimistic, a lower bound on what any online policy can reach on the same incidents;
+* the **traffic-aware oracle** (``travel`` = :class:`~.travel_times.Recorded`) also knows the day's travel times:
+  SUMO's own edge times recorded per minute in the same day's simulation (ground truth, allowed for an oracle
+  only), time-dependent in every move, dispatch and return. It is the optimum *of this model* (whole slots, a
+  move's time taken at its departure, no signals beyond what the recorded edge times hold), not a plan replayed
+  through SUMO: an estimate of the bound in traffic, not a proof.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from aicity.domains.safety.geo import SafetyMap
 from aicity.domains.safety.incidents import Incident
+from aicity.domains.safety.travel_times import FreeFlow, TravelTimes
 
 LATE_WEIGHT = 1e4
 UNSERVED_S = 3600.0
@@ -52,18 +59,33 @@ class OracleResult:
         return float(np.percentile(vals, 90)) if vals else 0.0
 
 
+def _finish(smap: SafetyMap, inc: Incident, nodes: Sequence[str], back: Mapping[str, float]) -> tuple[str, float]:
+    """Where the ambulance is free again after ``inc`` and the seconds from leaving the scene until then: the
+    nearest hospital plus the handover when the patient is transported, else the nearest node."""
+    if inc.transport:
+        hosp = min(smap.hospitals, key=lambda h: (back.get(h, math.inf), h))
+        return hosp, back.get(hosp, math.inf) + inc.handover_s
+    finish = min(nodes, key=lambda w: (back.get(w, math.inf), w))
+    return finish, back.get(finish, 0.0)
+
+
 def solve(smap: SafetyMap, incidents: Sequence[Incident], homes: Sequence[str], *, horizon_s: float,
           call_processing_s: float, target_p1_s: float, target_p2_s: float, slot_s: float = 30.0,
-          max_wait_slots: int = 20, time_limit_s: float = 60.0) -> OracleResult:
-    """The perfect-foresight optimum for ``incidents`` with ambulances starting at ``homes``."""
+          max_wait_slots: int = 20, time_limit_s: float = 60.0, travel: TravelTimes | None = None) -> OracleResult:
+    """The perfect-foresight optimum for ``incidents`` with ambulances starting at ``homes``, on ``travel``'s
+    times (free flow by default)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_matrix
 
     nodes = sorted(set(smap.sites.values()) | set(smap.hospitals) | set(homes))
     n_slots = max(1, math.ceil(horizon_s / slot_s))
-    times = {v: smap.times_from(v) for v in nodes}
-    tau = {(v, w): max(1, math.ceil(times[v].get(w, math.inf) / slot_s)) for v in nodes for w in nodes
-           if v != w and math.isfinite(times[v].get(w, math.inf))}
+    tt = travel if travel is not None else FreeFlow(smap)
+
+    def times(v: str, s: int) -> Mapping[str, float]:
+        return tt.times_from(v, s * slot_s)
+
+    tau = {(v, w, s): max(1, math.ceil(times(v, s)[w] / slot_s)) for s in range(n_slots) for v in nodes
+           for w in nodes if v != w and math.isfinite(times(v, s).get(w, math.inf))}
     cols: list[tuple[str, tuple[object, ...]]] = []
     cost: list[float] = []
     ub: list[float] = []
@@ -78,7 +100,7 @@ def solve(smap: SafetyMap, incidents: Sequence[Incident], homes: Sequence[str], 
 
     n_amb = len(homes)
     n = {(v, s): var("n", (v, s), 0.0, n_amb) for v in nodes for s in range(n_slots + 1)}
-    m = {(v, w, s): var("m", (v, w, s), 1.0 * t, n_amb) for (v, w), t in tau.items() for s in range(n_slots)}
+    m = {(v, w, s): var("m", (v, w, s), 1.0 * t, n_amb) for (v, w, s), t in tau.items()}
     y: dict[tuple[str, str, int], int] = {}
     resp: dict[tuple[str, str, int], float] = {}
     end: dict[tuple[str, str, int], tuple[str, int]] = {}
@@ -86,25 +108,20 @@ def solve(smap: SafetyMap, incidents: Sequence[Incident], homes: Sequence[str], 
     for inc in incidents:
         reported = inc.call_s + call_processing_s
         target = call_processing_s + (target_p1_s if inc.priority == 1 else target_p2_s)
-        back = smap.times_from(inc.edge)
-        if inc.transport:
-            hosp = min(smap.hospitals, key=lambda h: (back.get(h, math.inf), h))
-            after, finish = back.get(hosp, math.inf) + inc.handover_s, hosp
-        else:
-            finish = min(nodes, key=lambda w: (back.get(w, math.inf), w))
-            after = back.get(finish, 0.0)
         first = max(0, int(reported // slot_s))
         for v in nodes:
-            go = times[v].get(inc.edge, math.inf)
-            if not math.isfinite(go):
-                continue
             for d in range(max_wait_slots + 1):
                 s = first + d
                 if s >= n_slots:
                     break
+                go = times(v, s).get(inc.edge, math.inf)
+                if not math.isfinite(go):
+                    continue
                 t_dispatch = max(reported, s * slot_s)
+                leave = t_dispatch + go + inc.on_scene_s
+                finish, after = _finish(smap, inc, nodes, tt.times_from(inc.edge, leave))
                 r = t_dispatch + go - inc.call_s
-                done = t_dispatch + go + inc.on_scene_s + after
+                done = leave + after
                 key = (inc.id, v, s)
                 y[key] = var("y", key, r + (LATE_WEIGHT if r > target else 0.0), 1)
                 resp[key] = r
@@ -129,7 +146,7 @@ def solve(smap: SafetyMap, incidents: Sequence[Incident], homes: Sequence[str], 
     into: dict[tuple[str, int], list[int]] = {}
     for (v, w, s), c in m.items():
         out_of.setdefault((v, s), []).append(c)
-        arrive = s + tau[(v, w)]
+        arrive = s + tau[(v, w, s)]
         if arrive <= n_slots:
             into.setdefault((w, arrive), []).append(c)
     for key, c in y.items():

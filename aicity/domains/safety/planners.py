@@ -61,13 +61,16 @@ def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: s
                f"because it was the closest available unit on {basis}: estimated travel {eta:.0f} s.")
         why += (f" The next closest, {_short(alt.id)}, was estimated at {etas[alt.id][call.edge]:.0f} s."
                 if alt is not None else " No other unit was available.")
+        route = shortest_route(smap.succ, best.edge, call.edge, cost)
+        params: dict[str, Any] = {"incident": call.id, "eta_s": round(eta, 1), "explanation": why}
+        if live:  # AI City drives the route it planned on the live estimates (Smart City: the navigation default)
+            params["route"] = route
         out.append(ProposedAction(
-            target=best.id, action="dispatch",
-            params={"incident": call.id, "eta_s": round(eta, 1), "explanation": why},
+            target=best.id, action="dispatch", params=params,
             score=-eta, candidates=[{"unit": u.id, "eta_s": round(etas[u.id][call.edge], 1)} for u in ranked],
             inputs={call.id: {"roadSegment": call.edge, "priority": call.priority, "callTime": call.call_s},
                     **{u.id: {"status": u.status, "roadSegment": u.edge} for u in ranked}},
-            planner=f"{name}@{VERSION}", action_type=DISPATCH, needs=route_needs(smap, best.edge, call.edge, cost)))
+            planner=f"{name}@{VERSION}", action_type=DISPATCH, needs=route_signals(route, smap.turn_signal)))
         free = [u for u in free if u.id != best.id]
     return out
 

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ class TwinConfig:
     target_p1_s: float = 90.0
     target_p2_s: float = 120.0
     busy_q: float = 0.3
+    record_travel_times: bool = False
     limits: EdgeLimits = field(default_factory=EdgeLimits)
     road_incident: RoadIncidentSpec = field(default_factory=RoadIncidentSpec)
     epoch: datetime | None = None
@@ -170,6 +172,7 @@ class SafetyTwin:
         self.route_weights: dict[str, float] = {}
         self.roadblock: RoadBlock | None = None
         self._road_calls: set[str] = set()
+        self._edge_times: dict[str, list[float]] = {}  # ground truth for the traffic-aware oracle only
 
     def critical_sites(self) -> list[tuple[str, str, tuple[float, float]]]:
         """The hospital(s) and ambulance stations as critical loads: (entity id, kind, map position)."""
@@ -337,9 +340,19 @@ class SafetyTwin:
         if el % self.decision_interval_s < 1e-9:
             halting = sum(api.edge.getLastStepHaltingNumber(e) for e in self._detector_edges)
             self._samples.append((el, self.edge.covered_share(), float(busy), float(halting)))
+            if self.config.record_travel_times:
+                self._record_edge_times()
             if el % 60 < 1e-9 and self.map is not None:
                 for u in self.units.values():
                     self._unit_track[u.id].append((el, math.dist(self._xy(u), self.map.xy[u.home])))
+
+    def _record_edge_times(self) -> None:
+        """One sample of every edge's travel time, length over the mean speed on it (at least 1 m/s; an empty edge
+        reports its speed limit): ground truth for the traffic-aware oracle, never observed by a planner."""
+        assert self.map is not None
+        ed = self._api.edge
+        for e, length in self.map.length.items():
+            self._edge_times.setdefault(e, []).append(length / max(float(ed.getLastStepMeanSpeed(e)), 1.0))
 
     def _road_incident(self, t: float, departed: tuple[str, ...]) -> None:
         """Start or clear the road incident when due; while it lasts, reroute vehicles departing across it."""
@@ -422,12 +435,16 @@ class SafetyTwin:
                 pass
         return u.xy
 
-    def _drive(self, u: Unit, target: str, t: float) -> float:
-        """Send ``u`` to ``target`` (a new SUMO trip, or a new destination for the trip under way); route km."""
+    def _drive(self, u: Unit, target: str, t: float, route: tuple[str, ...] = ()) -> float:
+        """Send ``u`` to ``target`` (a new SUMO trip, or a new destination for the trip under way); route km.
+        A planned ``route`` (a valid one: see :meth:`_valid_route`) is followed, else SUMO routes on its defaults."""
         api = self._api
         if u.vid is not None and u.vid in self._vid_unit:
             try:
-                api.vehicle.changeTarget(u.vid, target)
+                if route and u.vid in self._departed and api.vehicle.getRoadID(u.vid) == route[0]:
+                    api.vehicle.setRoute(u.vid, list(route))
+                else:
+                    api.vehicle.changeTarget(u.vid, target)
                 u.dest, u.route = target, tuple(api.vehicle.getRoute(u.vid))
                 return float(api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE).length) / 1000.0
             except Exception:  # not inserted yet, or no route from where it is: start a fresh trip
@@ -437,7 +454,7 @@ class SafetyTwin:
         u.trips += 1
         vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
         stage = api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE)
-        edges = list(stage.edges) or [target]
+        edges = list(route) if route and route[0] == u.edge else (list(stage.edges) or [target])
         if edges[0] != u.edge:
             edges = [u.edge, *edges] if u.edge != target else [target]
         api.route.add(f"{vid}_route", edges)
@@ -445,6 +462,20 @@ class SafetyTwin:
         u.vid, u.dest, u.route = vid, target, tuple(edges)
         self._vid_unit[vid] = u.id
         return float(stage.length) / 1000.0
+
+    def _valid_route(self, route: object, source: str, target: str) -> tuple[str, ...]:
+        """A planned route as a tuple when it runs on the map's connected edges from ``source`` to ``target``,
+        else () (SUMO's own routing is used)."""
+        assert self.map is not None
+        if not isinstance(route, list | tuple) or not route or not all(isinstance(e, str) for e in route):
+            return ()
+        edges = tuple(str(e) for e in route)
+        if edges[0] != source or edges[-1] != target:
+            return ()
+        succ = self.map.succ
+        if any(b not in succ.get(a, ()) for a, b in pairwise(edges)):
+            return ()
+        return edges
 
     def _arrive(self, u: Unit, t: float) -> None:
         assert self.map is not None and self.edge is not None
@@ -487,12 +518,12 @@ class SafetyTwin:
             return
         self._drive(u, u.home, t)
 
-    def _send(self, u: Unit, cs: CallState, t: float) -> None:
+    def _send(self, u: Unit, cs: CallState, t: float, route: tuple[str, ...] = ()) -> None:
         u.status, u.incident, u.relocatable = RESPONDING, cs.inc.id, False
         cs.unit, cs.dispatch_s = u.id, t - self.begin_s
         assert self.map is not None
         cs.travel_ff_s = self.map.times_from(u.edge).get(cs.inc.edge, math.inf)
-        self._drive(u, cs.inc.edge, t)
+        self._drive(u, cs.inc.edge, t, route)
 
     def _safe_dispatch(self, t: float) -> None:
         """The safe state's own policy: closest idle ambulance on free-flow times, oldest call first."""
@@ -523,7 +554,8 @@ class SafetyTwin:
             cs = self.calls.get(inc)
             v = self.edge.dispatch(uid, inc, reported=cs is not None and cs.reported_s is not None)
             if v.ok and cs is not None:
-                self._send(self.units[uid], cs, t)
+                u = self.units[uid]
+                self._send(u, cs, t, self._valid_route(action.params.get("route"), u.edge, cs.inc.edge))
             out = Outcome(action, v.status, {"dispatch": uid, "incident": inc} if v.ok else {}, v.bound_by, v.reason)
         elif action.action == "relocate":
             site = str(action.params.get("station", ""))

@@ -49,6 +49,37 @@ def test_ambulances_drive_in_sumo_as_emergency_vehicles() -> None:
     assert res.extra["counts"]["calls"] == 3
 
 
+def test_ai_dispatch_drives_its_planned_route_and_records_travel_times() -> None:
+    import dataclasses as dc
+
+    scen = _scenario("cologne8-ems-drill", 120, record_travel_times=True)
+    twin = domain.open_twin(scen, seed=3, mode="ai", services=RunServices())
+    twin.start()
+    try:
+        twin.advance(10)
+        from aicity.core.checks import _snapshot
+
+        snap = _snapshot(twin)
+        proposals = [p for p in domain.planners(scen, "ai")[0](snap, {})]
+        assert len(proposals) == 2 and all(p.params["route"] for p in proposals)
+        first, second = proposals
+        # a route that does not start where the ambulance is, is not followed: SUMO's own routing is used
+        bad = dc.replace(second, params={**second.params, "route": ["no-such-road", *second.params["route"]]})
+        assert twin.actuate(first).status == "applied" and twin.actuate(bad).status == "applied"
+        twin.advance(10)
+        api = twin.host.api  # type: ignore[attr-defined]
+        units: Any = twin.units  # type: ignore[attr-defined]
+        routes = {u.id: tuple(api.vehicle.getRoute(u.vid)) for u in units.values() if u.vid}
+        unit = first.target.rsplit(":", 1)[-1]
+        assert routes[unit] == tuple(first.params["route"])
+    finally:
+        res = twin.close()
+    table = res.extra["travel_times"]
+    assert table["bucket_s"] == 60.0
+    ff = twin.map.free_flow_costs()  # type: ignore[attr-defined]
+    assert set(table["edges"]) == set(ff) and all(len(v) == 1 and v[0] > 0 for v in table["edges"].values())
+
+
 def test_bad_input_is_dead_lettered_and_never_acted_on() -> None:
     from aicity.core.city import single
     from aicity.runner import bench_run
