@@ -222,7 +222,8 @@ def run_faults(scenario: str | None, districts: int, seed: int, duration_s: floa
                checkpoint_every: int | None = None) -> dict[str, Any]:
     """A clean run; district ``d2``'s worker killed ``at_fraction`` of the way through and again, in another
     run, ``late_fraction`` of the way, both with checkpoints every ``checkpoint_every`` steps (None: the
-    default); and the late kill without checkpoints (its log since the start), for comparison."""
+    default); for comparison the late kill without checkpoints (its log since the start) and a clean run
+    without checkpoints (what they cost, and whether they change any decision)."""
     from aicity.runner import load_city
     from aicity.scale.coordinator import CHECKPOINT_EVERY
     from aicity.workers import run_episodes
@@ -233,9 +234,13 @@ def run_faults(scenario: str | None, districts: int, seed: int, duration_s: floa
     every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
     at, late = (int(f * city.duration_s / step_s) for f in (at_fraction, late_fraction))
     tasks = [FaultTask(name, districts, seed, duration_s, kill, checkpoint_every=ck)
-             for kill, ck in ((None, every), (at, every), (late, every), (late, 0))]
-    clean, fault, fault_late, late_no_checkpoints = run_episodes(run_fault_task, tasks, jobs=1)
+             for kill, ck in ((None, every), (at, every), (late, every), (late, 0), (None, 0))]
+    clean, fault, fault_late, late_no_checkpoints, plain = run_episodes(run_fault_task, tasks, jobs=1)
     want = {d: led.pop("digests") for d, led in clean["ledgers"].items()}
+    for d, led in plain["ledgers"].items():  # do checkpoints change any decision? (the clean runs, record by record)
+        got = led.pop("digests")
+        led["differ_from_clean_with_checkpoints"] = sum(x != y for x, y in zip(want[d], got, strict=False)) + abs(
+            len(want[d]) - len(got))
     for rec in (fault, fault_late, late_no_checkpoints):
         for d, led in rec["ledgers"].items():
             got = led.pop("digests")
@@ -247,4 +252,4 @@ def run_faults(scenario: str | None, districts: int, seed: int, duration_s: floa
                 len(a) - len(b))
     return {"scenario": name, "seed": seed, "checkpoint_every": every, "killed_at_step": at,
             "killed_late_at_step": late, "clean": clean, "fault": fault, "fault_late": fault_late,
-            "fault_late_without_checkpoints": late_no_checkpoints}
+            "fault_late_without_checkpoints": late_no_checkpoints, "clean_without_checkpoints": plain}

@@ -12,6 +12,10 @@ at the end of SUMO's next step (1 s behind); and queues on a border edge are see
 (the sending one drives to its dead end freely), so a vehicle may be inserted later than it arrived (its
 ``departDelay``). When SUMO refuses a vehicle at the speed it crossed with (a red light or a queue right
 ahead in the receiving district), it is added again at the highest safe speed a step later (``retried``).
+
+A district's checkpoint carries the port's state (:meth:`BorderPort.state`); SUMO's state file holds only
+vehicles that departed, so after a restore a vehicle handed in and not inserted yet is added again as it was
+(:meth:`BorderPort.add_unsaved`). See ``aicity/scale/README.md``.
 """
 
 from __future__ import annotations
