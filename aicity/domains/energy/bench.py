@@ -16,8 +16,8 @@ from typing import Any
 
 from aicity.domains.energy.kpis import gap_closed
 
-KEYS = ("peak_kw", "energy_cost", "demand_cost", "co2_kg", "delivered_frac", "unserved_kwh", "voltage_violations",
-        "voltage_worst_pu", "loading_violations", "loading_worst_pct", "battery_throughput_kwh")
+KEYS = ("peak_kw", "energy_cost", "demand_cost", "bill", "co2_kg", "delivered_frac", "unserved_kwh",
+        "voltage_violations", "voltage_worst_pu", "loading_violations", "loading_worst_pct", "battery_throughput_kwh")
 
 
 def run_episode(scenario: str, controller: str, seed: int, options: Mapping[str, Any] | None = None,

@@ -58,10 +58,18 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     if city:  # forecasts of the next 2 h at the minute (the MPC holds the last value beyond)
         horizon = min(horizon, round(CITY_FORECAST_H * 3600 / dt))
     network = site.grid.planner_view() if site.grid is not None else None
+    acn = not city and site.grid is None and not site.batteries
     planner = MpcPlanner(Tariff.load(), site.demand_charge, float(params["horizon_h"]),
-                         bool(params["anticipate"]) and name == "ai", network, plan_step_s=plan_step)
-    learner = DemandLearner(horizon=max(1, horizon), model=str(params["forecast_model"]),
-                            period=max(1, round(86400 / dt)))
+                         bool(params["anticipate"]) and name == "ai", network, plan_step_s=plan_step,
+                         arrivals="quantile" if acn else "mean")
+    period = max(1, round(86400 / dt))
+    learner = DemandLearner(horizon=max(1, horizon), model=str(params["forecast_model"]), period=period)
+    if acn:  # the charging network's own past sessions warm the arrival forecaster up (never the window's)
+        from aicity.domains.energy.learning import ArrivalProfile
+        from aicity.domains.energy.scenarios import warm_up
+
+        learner.profile = ArrivalProfile(period, float(params["arrival_quantile"]))
+        warm_up(learner, scenario, params)
     if city:
         from aicity.domains.energy.restoration import LoadTrend, RestorationPlanner
 

@@ -99,7 +99,8 @@ def combine(raw: Mapping[str, Mapping[str, Any]], where: str, merged: list[str] 
     kpis["transformer_overload_min"] += over * step_s / 60.0
     kpis["loading_violations"] += over
     kpis["loading_worst_pct"] = max(kpis["loading_worst_pct"], worst_sub)
-    kpis.update(peak_kw=peak, demand_cost=peak * charge, delivered_frac=delivered / demand if demand > 0 else 1.0)
+    kpis.update(peak_kw=peak, demand_cost=peak * charge, bill=kpis["energy_cost"] + peak * charge,
+                delivered_frac=delivered / demand if demand > 0 else 1.0)
     totals: dict[str, dict[str, list[float]]] = {}
     for f, fd in zip(names, feeders, strict=True):
         for dim, per in fd["groups"].items():

@@ -115,6 +115,7 @@ def result(ledger: Ledger, site: Site, oracle: Mapping[str, float] | None) -> Do
         "peak_kw": ledger.peak_kw,
         "energy_cost": ledger.cost,
         "demand_cost": ledger.peak_kw * site.demand_charge,
+        "bill": ledger.cost + ledger.peak_kw * site.demand_charge,
         "co2_kg": ledger.co2,
         "delivered_frac": frac,
         "unserved_kwh": (max(0.0, ledger.demand - ledger.delivered) if ledger.ev_unserved else 0.0) + ledger.unserved,

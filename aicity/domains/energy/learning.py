@@ -6,15 +6,20 @@ step and the site's inflexible net load (meter minus chargers and batteries: loa
 ended, how early people leave against the departure they typed (a low quantile of actual ÷ typed dwell); and the
 health of every meter (a reading that stays frozen while power flows marks the meter, and the assets it drives
 go to their safe state).
+
+:class:`ArrivalProfile` learns, from completed past days only (weekdays and weekends apart), an upper quantile of
+the energy that new sessions still bring between each time of day and midnight; the MPC plans that energy as
+flexible demand, so the peak it pays for already covers a heavy day's later arrivals. It may warm up on the site's
+session records before the window (a real charging network has its history).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -24,11 +29,87 @@ from aicity.core.entity import Entity
 from aicity.domains.energy.const import BATTERY_TYPE, BUS_TYPE, CHARGER_TYPE, METER_TYPE
 from aicity.forecast.accuracy import AccuracyTracker
 
+FArray = np.ndarray[Any, np.dtype[np.float64]]
+
 ARRIVALS = "arrival_kwh"
+TO_COME = "arrivals_to_come"
 INFLEXIBLE = "inflexible_kw"
 KEY = "energy."
 """Forecast keys start with this: ``energy.arrival_kwh``, ``energy.inflexible_kw``, ``energy.dwell_h``,
-``energy.departure_share``, ``energy.health``."""
+``energy.departure_share``, ``energy.health``, ``energy.arrivals_to_come``."""
+
+@dataclass
+class ArrivalProfile:
+    """Upper quantile of the energy still to arrive before midnight, by time-of-day slot and day type (weekday or
+    weekend), from the last ``days`` completed days of each type; only days observed from midnight count."""
+
+    period: int = 288
+    quantile: float = 0.6
+    days: int = 20
+    min_days: int = 3
+    _past: dict[bool, deque[FArray]] = field(default_factory=dict)
+    _curve: dict[bool, FArray] = field(default_factory=dict)
+    _day: date | None = None
+    _whole: bool = False
+    _today: FArray = field(default_factory=lambda: np.zeros(0))
+
+    def slot(self, t: datetime) -> int:
+        """The time-of-day slot of local time ``t``."""
+        return min(self.period - 1, (t.hour * 3600 + t.minute * 60 + t.second) * self.period // 86400)
+
+    def add(self, t: datetime, kwh: float) -> None:
+        """Energy of sessions first seen at local time ``t`` (call in time order, with 0 when none arrived)."""
+        if t.date() != self._day:
+            if self._day is not None and self._whole:
+                self._keep(self._day, self._today)
+            self._day, self._today, self._whole = t.date(), np.zeros(self.period), self.slot(t) == 0
+        self._today[self.slot(t)] += max(0.0, kwh)
+
+    def _keep(self, day: date, profile: FArray) -> None:
+        weekend = day.weekday() >= 5
+        self._past.setdefault(weekend, deque(maxlen=self.days)).append(profile)
+        self._curve.pop(weekend, None)
+
+    def warm(self, history: Iterable[tuple[datetime, float]], since: date, until: date) -> None:
+        """Learn the whole days ``[since, until)`` from session records ``(local arrival time, kWh)``."""
+        by_day: dict[date, FArray] = {}
+        for t, kwh in history:
+            if since <= t.date() < until:
+                by_day.setdefault(t.date(), np.zeros(self.period))[self.slot(t)] += max(0.0, kwh)
+        for o in range(since.toordinal(), until.toordinal()):
+            day = date.fromordinal(o)
+            self._keep(day, by_day.get(day, np.zeros(self.period)))
+
+    def remaining(self, weekend: bool) -> FArray | None:
+        """``R[s]``: the quantile of the energy arriving from slot ``s`` to midnight (``period + 1`` values, the
+        last 0), or None with fewer than ``min_days`` past days of the type."""
+        days = self._past.get(weekend)
+        if days is None or len(days) < self.min_days:
+            return None
+        if weekend not in self._curve:
+            tails = np.array([np.concatenate([np.cumsum(d[::-1])[::-1], [0.0]]) for d in days])
+            self._curve[weekend] = np.asarray(np.quantile(tails, self.quantile, axis=0), dtype=float)
+        return self._curve[weekend]
+
+    def ahead(self, now: datetime, horizon: int) -> list[float] | None:
+        """Energy planned to arrive in each of the next ``horizon`` slots after ``now`` (today's remaining curve,
+        then the next days'), or None while a day type in reach has too little history."""
+        out: list[float] = []
+        s0 = self.slot(now) + 1
+        day = now.date()
+        while len(out) < horizon:
+            curve = self.remaining(day.weekday() >= 5)
+            if curve is None:
+                return None
+            inc = np.maximum(curve[:-1] - curve[1:], 0.0)
+            out.extend(float(v) for v in inc[s0:])
+            s0, day = 0, date.fromordinal(day.toordinal() + 1)
+        return out[:horizon]
+
+    @property
+    def n_days(self) -> int:
+        """Completed days learned."""
+        return sum(len(d) for d in self._past.values())
 
 
 def when(ent: Entity, attr: str) -> datetime | None:
@@ -72,11 +153,25 @@ class DemandLearner:
     _hour: list[dict[str, float]] = field(default_factory=list)
     _hour_fc: dict[str, float] = field(default_factory=dict)
     _steps: int = 0
+    profile: ArrivalProfile | None = None
+    """Where given, the quantile of arrivals still to come today is learned too (``energy.arrivals_to_come``)."""
+    _now: datetime | None = None
 
     def __post_init__(self) -> None:
         from aicity.forecast import registry
 
         self._model = registry.make_multi(self.model, period=self.period, seed=self.seed)
+
+    def warm(self, sessions: Iterable[tuple[datetime, float, float, float]], since: date, until: date) -> None:
+        """Learn past sessions of the site's records ``(local arrival, kWh shown, dwell shown s, real dwell s)``
+        arriving on the days ``[since, until)``: the arrival profile, typed dwells and departure shares."""
+        past = sorted((s for s in sessions if since <= s[0].date() < until), key=lambda s: s[0])
+        if self.profile is not None:
+            self.profile.warm(((t, kwh) for t, kwh, _, _ in past), since, until)
+        for _, _, shown, real in past:
+            self._dwells.append(max(0.0, shown / 3600))
+            if shown > 600:
+                self._ratios.append(min(2.0, max(0.0, real / shown)))
 
     def learn(self, snapshot: Snapshot) -> None:
         """One step: new sessions' energy, sessions that left, inflexible load, meter health."""
@@ -115,6 +210,9 @@ class DemandLearner:
         self._check_frozen(meter, "totalActiveEnergyImport", abs(_num(meter.get("activePower"))) > 0.05
                            or ev_kw > 0.05)
         values = {ARRIVALS: arrived}
+        if self.profile is not None:
+            self.profile.add(now, arrived)
+        self._now = now
         buses = snapshot.of_type(BUS_TYPE)
         if buses:  # per-node smart-meter aggregates (loads less PV) where the grid reports them
             for bus in buses:
@@ -183,6 +281,11 @@ class DemandLearner:
         out[f"{KEY}departure_share"] = {"mean": round(min(1.0, max(0.5, ratio)), 4), "n": len(self._ratios)}
         out[f"{KEY}dwell_h"] = {"mean": round(dwell, 3), "n": len(self._dwells)}
         out[f"{KEY}health"] = dict(sorted(self._health.items()))
+        if self.profile is not None and self._now is not None:
+            ahead = self.profile.ahead(self._now, self.horizon)
+            if ahead is not None:
+                out[f"{KEY}{TO_COME}"] = {"kwh": ahead, "quantile": self.profile.quantile,
+                                          "days": self.profile.n_days}
         return out
 
 

@@ -27,6 +27,7 @@ KPIS = (
         "a city scenario ÷ what was owed by the window's end (else ÷ what full power could have delivered)"),
     KPI("co2_kg", "kg", L, True, "imported energy × marginal CO2 intensity"),
     KPI("demand_cost", "$", L, False, "the tariff's demand charge on the window's peak"),
+    KPI("bill", "$", L, False, "the whole bill: energy charges plus the demand charge on the window's peak"),
     KPI("unserved_kwh", "kWh", L, False, "requested EV energy not delivered by departure; on a city scenario the "
         "energy of every load (critical ones included) on de-energised buses"),
     KPI("critical_unserved_kwh", "kWh", L, True, "energy of critical loads (signals, hospitals, stations) on "
@@ -84,6 +85,11 @@ OPTIONS = (
     Option("forecast_model", str, "seasonal_average", "aicity.forecast model of arrivals and inflexible load",
            choices=("seasonal_average", "seasonal_naive_day", "ewma", "rls", "ensemble")),
     Option("anticipate", bool, True, "plan forecast arrivals as flexible demand (AI City mode)"),
+    Option("arrival_quantile", float, 0.6, "ACN sites, AI City mode: the upper quantile of the energy still to "
+           "arrive today (learned per time of day from past days) that the MPC plans as flexible demand", "share",
+           minimum=0.5, maximum=0.99),
+    Option("history_days", int, 28, "ACN sites, AI City mode: days of the site's session records before the "
+           "window the arrival forecaster learns from first (0: it starts cold)", "d", minimum=0, maximum=120),
     Option("draw", int, 1, "which seeded draw of sessions and assets a district scenario uses (benchmarks pass "
            "their seed)", "", minimum=0, maximum=2**31 - 1),
     Option("substation_kw", float, None, "feeders scenarios: the shared substation's rating upstream of the districts' "

@@ -3,7 +3,8 @@
 It reads only what a charging network sees — the site meter (power, the peak reached so far, the transformer
 rating), every charger's connected session (connection time, requested energy, estimated departure, energy
 delivered) and battery states — plus the forecasts of :class:`.learning.DemandLearner`: energy that new sessions
-will bring (as anticipated flexible demand), the inflexible net load, and how early people leave against the
+will bring (as anticipated flexible demand: the mean step by step, or on a charging site the learned upper
+quantile of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people leave against the
 departure they typed (each session is planned to finish by that earlier time). The tariff is public. Assets
 whose meters are implausible get their safe setpoint. Each proposal carries, from the LP's duals, the constraints
 that bound the dispatch.
@@ -31,7 +32,7 @@ from aicity.domains.energy.const import (
     TRANSFORMER_PREFIX,
 )
 from aicity.domains.energy.data import Tariff
-from aicity.domains.energy.learning import KEY, parse_time, when
+from aicity.domains.energy.learning import KEY, TO_COME, parse_time, when
 from aicity.domains.energy.lp import Job, Network, Problem, Solution, Storage, solve
 
 PLANNER = "energy.ai.mpc@1"
@@ -58,6 +59,10 @@ class MpcPlanner:
     """What the energy the batteries hold at the plan's end is worth: ``none``; ``lowest`` the horizon's lowest
     price after losses (free PV surplus is stored, not exported); ``highest`` its highest price before losses (the
     batteries discharge only to hold the peak: no arbitrage)."""
+    arrivals: str = "mean"
+    """What the plan expects new sessions to bring: ``mean`` (the arrival forecast's mean, step by step) or
+    ``quantile`` (the learned upper quantile of the energy still to arrive, ``energy.arrivals_to_come``, in
+    hourly blocks over the whole horizon; the mean until that is learned)."""
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """One proposal per connected charger and per battery."""
@@ -92,8 +97,14 @@ class MpcPlanner:
         n = max(1, min(int(self.horizon_h * 3600 / dt_s), max([math.ceil(d / dt_s) for d in deadlines.values()]
                                                                  or [1])))
         n = max(n, int(min(self.battery_horizon_h, self.horizon_h) * 3600 / dt_s)) if batteries else n
+        blocks = forecasts.get(f"{KEY}{TO_COME}") if self.anticipate and self.arrivals == "quantile" else None
+        if blocks:  # arrivals over the whole horizon: the plan's peak covers a heavy day's later sessions
+            n = max(n, int(self.horizon_h * 3600 / dt_s))
         jobs = [self._job(e, deadlines[e.id], n, dt_s, dt_h) for e in active]
-        jobs += self._anticipated(forecasts, n, dt_s) if self.anticipate and r == 1 else []
+        if blocks:
+            jobs += arrival_blocks(blocks, forecasts, n, every_s, r)
+        elif self.anticipate and r == 1:
+            jobs += self._anticipated(forecasts, n, dt_s)
         storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
                             _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
                             int(b.get("node") or 0)) for b in batteries]
@@ -208,10 +219,31 @@ class MpcPlanner:
                               action_type=BATTERY_DISPATCH)
 
 
+def arrival_blocks(fc: Mapping[str, Any], forecasts: Mapping[str, Any], n: int, every_s: float, r: int) -> list[Job]:
+    """The energy expected to arrive in each hour of the plan as one flexible job, from that hour for one
+    typical dwell, at up to twice its mean rate; hours whose dwell would end beyond the plan are left out
+    (the plan would otherwise squeeze them into its last steps)."""
+    kwh = np.asarray(fc.get("kwh") or [], dtype=float)
+    dwell_h = float(forecasts.get(f"{KEY}dwell_h", {}).get("mean", 4.0)) * float(
+        forecasts.get(f"{KEY}departure_share", {}).get("mean", 0.8))
+    hour = max(1, round(3600 / (every_s * r)))
+    span = max(1, int(dwell_h * 3600 / (every_s * r)))
+    jobs = []
+    for k in range(0, n - span + 1, hour):
+        energy = float(kwh[k * r:(k + hour) * r].sum())
+        if energy <= 1e-6:
+            continue
+        avail = np.zeros(n)
+        avail[k + (1 if k == 0 else 0):k + span] = 1.0
+        jobs.append(Job(f"forecast-{k}", avail, energy, energy / (dwell_h / 2), penalty=100.0))
+    return jobs
+
+
 def to_steps(chargers: list[Entity], rates: Mapping[str, float], deadlines: Mapping[str, float]) -> dict[str, float]:
-    """Chargers' setpoints in their steps, keeping the LP's total: a rate below a charger's minimum would round to
+    """Chargers' setpoints in their steps, within the LP's total: a rate below a charger's minimum would round to
     nothing for ever (thinly spread energy never flows), so the total goes, most urgent first, in whole steps of at
-    least the minimum."""
+    least the minimum, the last one floored to fit (rounding up would lift the site's peak a step above the plan,
+    and the next plan would start from that higher peak: a ratchet)."""
     budget = sum(max(0.0, r) for r in rates.values())
     out: dict[str, float] = {}
     order = sorted((e for e in chargers if rates.get(e.id, 0.0) > 1e-6), key=lambda e: (deadlines[e.id], e.id))
@@ -221,7 +253,7 @@ def to_steps(chargers: list[Entity], rates: Mapping[str, float], deadlines: Mapp
         kw = min(hi, lo + math.ceil((want - lo) / step - 1e-9) * step) if want > lo else lo
         if budget <= 1e-6:
             break
-        if kw > budget + step:  # the remainder only: floor to a step, or nothing below the minimum
+        if kw > budget + 1e-6:  # the remainder only: floor to a step, or nothing below the minimum
             kw = lo + math.floor((budget - lo) / step + 1e-9) * step if budget >= lo else 0.0
         if kw > 0:
             out[e.id] = round(kw, 3)
@@ -267,4 +299,4 @@ def _f(v: Any) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else 0.0
 
 
-__all__ = ["PLANNER", "MpcPlanner", "Network", "explain"]
+__all__ = ["PLANNER", "MpcPlanner", "Network", "arrival_blocks", "explain"]

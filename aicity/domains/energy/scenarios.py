@@ -10,12 +10,15 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aicity.core.domain import Scenario
 from aicity.domains.energy.const import DOMAIN
 from aicity.domains.energy.site import Charger, Site
+
+if TYPE_CHECKING:
+    from aicity.domains.energy.learning import DemandLearner
 
 TZ = ZoneInfo("America/Los_Angeles")
 ACN_MONTHS = tuple(range(5, 13))
@@ -113,3 +116,31 @@ def build_acn(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     return Site(scenario.name, epoch, step_s, n, chargers, tuple(sessions), tariff.prices(epoch, n, step_s),
                 read_moer(epoch, n, step_s), float(params.get("transformer_kw") or ACN_TRANSFORMER_KW),
                 tariff.demand_charge(epoch))
+
+
+def warm_up(learner: DemandLearner, scenario: Scenario, params: Mapping[str, Any]) -> int:
+    """Teach ``learner`` the ``history_days`` whole days of the site's session records before the window (from the
+    first day the records cover): when sessions arrived with the energy the planner would have seen (its arrival
+    profile), their dwell as shown and how early they left against it; returns the days learned."""
+    from datetime import timedelta
+
+    from aicity.domains.energy.data import read_sessions
+
+    days = int(params.get("history_days") or 0)
+    if days <= 0 or not scenario.name.startswith("acn-"):
+        return 0
+    start = epoch_of(scenario) + timedelta(seconds=scenario.begin_s)
+    origin = datetime(2019, 1, 1, tzinfo=TZ)
+    past = read_sessions(origin, start)
+    if not past:
+        return 0
+    since = max((start - timedelta(days=days)).date(),
+                datetime.fromtimestamp(origin.timestamp() + past[0].arrival_s, TZ).date())
+    past = [s for s in past if datetime.fromtimestamp(origin.timestamp() + s.arrival_s, TZ).date() >= since]
+    mode = params.get("user_input")
+    shown = [(s.departure_s if mode == "acn-sim" else s.est_departure_s) - s.arrival_s for s in past]
+    learner.warm([(datetime.fromtimestamp(origin.timestamp() + s.arrival_s, TZ),
+                   s.requested_kwh if mode == "typed" else s.capacity_kwh,
+                   dwell, s.departure_s - s.arrival_s) for s, dwell in zip(past, shown, strict=True)],
+                 since, start.date())
+    return start.date().toordinal() - since.toordinal()

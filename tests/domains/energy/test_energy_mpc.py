@@ -1,0 +1,50 @@
+"""The MPC's setpoints: whole charger steps within the plan's total, and the hourly blocks of arrivals to come."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aicity.core.entity import Entity, Property
+from aicity.domains.energy.const import CHARGER_TYPE
+from aicity.domains.energy.mpc import arrival_blocks, to_steps
+
+NOW = datetime(2019, 9, 3, 8)
+
+
+def _charger(i: int) -> Entity:
+    return Entity(f"urn:ngsi-ld:{CHARGER_TYPE}:c{i}", CHARGER_TYPE, {
+        "maxPower": Property(6.656, None, "KWT"), "minPower": Property(1.248, None, "KWT"),
+        "powerStep": Property(0.208, None, "KWT")})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 6.656), min_size=1, max_size=30))
+def test_setpoints_never_exceed_the_plans_total(rates: list[float]) -> None:
+    """Rounding up to a step would lift the site a step above the planned peak, and the next plan starts from
+    the peak reached: the peak would creep up by a step a day."""
+    chargers = [_charger(i) for i in range(len(rates))]
+    plan = {e.id: r for e, r in zip(chargers, rates, strict=True)}
+    out = to_steps(chargers, plan, {e.id: float(i) for i, e in enumerate(chargers)})
+    assert sum(out.values()) <= sum(rates) + 1e-6
+    for kw in out.values():
+        assert 1.248 - 1e-9 <= kw <= 6.656 + 1e-9
+        assert abs((kw - 1.248) / 0.208 - round((kw - 1.248) / 0.208)) < 1e-6
+    if sum(rates) >= 1.248 + 0.208 * len(rates):  # enough to go round: little is left unspent
+        assert sum(out.values()) >= sum(rates) - 1.248 - 1e-6
+
+
+def test_hourly_blocks_hold_the_energy_to_come_and_leave_out_what_ends_beyond_the_plan() -> None:
+    kwh = np.zeros(144)
+    kwh[1:12] = 2.0     # 22 kWh within the first hour
+    kwh[24:36] = 1.0    # 12 kWh in the third hour
+    kwh[130:140] = 5.0  # arrivals too late for their dwell to fit the plan
+    fc = {"energy.dwell_h": {"mean": 4.0}, "energy.departure_share": {"mean": 1.0}}
+    jobs = arrival_blocks({"kwh": kwh.tolist()}, fc, 144, 300.0, 1)
+    assert [j.key for j in jobs] == ["forecast-0", "forecast-24"]
+    assert jobs[0].energy_kwh == 22.0 and jobs[1].energy_kwh == 12.0
+    assert jobs[0].avail[0] == 0.0 and jobs[0].avail[1:48].all() and not jobs[0].avail[48:].any()
+    assert jobs[1].max_kw == 6.0  # at most twice the block's mean rate over the dwell
