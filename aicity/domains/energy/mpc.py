@@ -4,10 +4,10 @@ It reads only what a charging network sees — the site meter (power, the peak r
 rating), every charger's connected session (connection time, requested energy, estimated departure, energy
 delivered) and battery states — plus the forecasts of :class:`.learning.DemandLearner`: energy that new sessions
 will bring (as anticipated flexible demand: the mean step by step, or on a charging site the learned upper
-quantile of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people leave against the
-departure they typed (each session is planned to finish by that earlier time). The tariff is public. Assets
-whose meters are implausible get their safe setpoint. Each proposal carries, from the LP's duals, the constraints
-that bound the dispatch.
+quantile of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people
+leave against the departure they typed (each session is planned to finish by that earlier time). The tariff is
+public. Assets whose meters are implausible get their safe setpoint. Each proposal carries, from the LP's duals,
+the constraints that bound the dispatch.
 """
 
 from __future__ import annotations
