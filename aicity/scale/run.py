@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aicity.scale.coordinator import DistrictCity, merge_governance
+from aicity.scale.coordinator import CHECKPOINT_EVERY, DistrictCity, merge_governance
 from aicity.scale.executors import executor
 
 
 def run_mode_districts(scenario: str | None, mode: str, seed: int, out: str, options: dict[str, Any] | None,
                        duration_s: float | None, districts: int, executor_name: str = "ray",
                        address: str | None = None, cpus: int | None = None, progress_q: Any = None,
-                       key: bytes | None = None) -> dict[str, Any]:
-    """Run ``mode`` of the city as ``districts`` districts on ``executor_name``; a JSON-ready dict like
-    :func:`aicity.runner.run_mode`'s, with a ``scale`` section (step times, bytes moved, crossings)."""
+                       key: bytes | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> dict[str, Any]:
+    """Run ``mode`` of the city as ``districts`` districts on ``executor_name``, each checkpointed every
+    ``checkpoint_every`` steps (0: never); a JSON-ready dict like :func:`aicity.runner.run_mode`'s, with a
+    ``scale`` section (step times, bytes moved, crossings, checkpoints, recoveries)."""
     from aicity.core.store import SqliteStore
     from aicity.runner import domain_entries, load_city, orchestration_summary, queue_progress
 
@@ -24,7 +25,8 @@ def run_mode_districts(scenario: str | None, mode: str, seed: int, out: str, opt
     store = SqliteStore(mode_dir / "city.db", series=False)
     try:
         run = DistrictCity(city, districts=districts, mode=mode, seed=seed, store=store, out=mode_dir,
-                           executor=executor(executor_name, address, cpus), key=key)
+                           executor=executor(executor_name, address, cpus), key=key,
+                           checkpoint_every=checkpoint_every)
         ep = run.run(queue_progress(progress_q, mode))
         stats = dict(ep.stats)
         return {
