@@ -70,6 +70,8 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
 
         learner.profile = ArrivalProfile(period, float(params["arrival_quantile"]))
         warm_up(learner, scenario, params)
+    if site.history_kw.shape[1] > 0 and int(params["history_days"]) > 0:  # the grid's past readings and records
+        learner.warm_meters(site.history_kw, site.history_arrivals, site.epoch, site.step_s)
     if city:
         from aicity.domains.energy.restoration import LoadTrend, RestorationPlanner
 

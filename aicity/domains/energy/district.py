@@ -47,6 +47,9 @@ LOAD_SCALE = 0.5
 PV_SHARE = 0.6
 """Rooftop PV per PV node, kWp per kW of nominal load."""
 DAYS = 7
+HISTORY_DAYS = 7
+"""The household profiles' first week is the meter history before the window (the window is their second week,
+Monday to Sunday as the first): forecasters learn from it first, as a city's would from past readings."""
 
 
 def district_scenarios() -> list[Scenario]:
@@ -111,23 +114,25 @@ def build_district(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     span = max(scenario.end_s, DAYS * 86400.0)  # the whole week's ground truth, whatever window is run
     n = math.ceil(span / step_s) + 1
     homes = read_loads()
-    if len(homes) < n:
-        raise UserError(f"the shipped load profiles cover {len(homes) * step_s / 86400:g} days; the window needs "
-                        f"{n * step_s / 86400:g}")
-    base = np.zeros((len(NODES), n))
+    past = round(HISTORY_DAYS * 86400 / step_s)
+    if len(homes) < past + n:
+        raise UserError(f"the shipped load profiles cover {len(homes) * step_s / 86400:g} days; the window and its "
+                        f"history need {(past + n) * step_s / 86400:g}")
+    loads = np.zeros((len(NODES), past + n))
     for i, (_, nominal, _) in enumerate(NODES):
         pick = rng.choice(homes.shape[1], size=5, replace=False)
         shape = homes[:, pick].mean(axis=1)
-        base[i] = shape[:n] / shape.max() * nominal * LOAD_SCALE
-    unit_pv = pv_per_kwp(epoch, n, step_s)
+        loads[i] = shape[:past + n] / shape.max() * nominal * LOAD_SCALE
+    unit_pv = pv_per_kwp(epoch - timedelta(seconds=past * step_s), past + n, step_s)
     kwp = tuple(round(PV_SHARE * nom, 1) if name in PV_NODES else 0.0 for name, nom, _ in NODES)
-    pv = np.array(kwp)[:, None] * unit_pv[None, :]
+    pvs = np.array(kwp)[:, None] * unit_pv[None, :]
+    base, pv, history = loads[:, past:], pvs[:, past:], loads[:, :past] - pvs[:, :past]
     index = {name: i for i, (name, _, _) in enumerate(NODES)}
     limits = ChargerLimits(EV_KW, EV_MIN_KW, EV_STEP_KW, min(float(params.get("safe_rate_kw") or EV_MIN_KW),
                                                             EV_KW))
     chargers = tuple(Charger(f"{node.split()[1]}-{j}", limits, index[node], node.split()[1])
                      for node in CHARGER_NODES for j in range(CHARGERS_PER_NODE))
-    sessions = _sessions(chargers, epoch, span, rng)
+    sessions, before = _sessions(chargers, epoch, span, rng, past * step_s)
     batteries = tuple(Battery(f"{node.split()[1]}-battery", BatteryLimits(30.0, 60.0, 0.1, 0.95, 15.0, 0.95), 0.5,
                               index[node]) for node in BATTERY_NODES)
     tariff = Tariff.load()
@@ -138,12 +143,15 @@ def build_district(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     return Site(scenario.name, epoch, step_s, n, chargers, sessions, tariff.prices(epoch, n, step_s),
                 read_moer(epoch, n, step_s), float(params.get("transformer_kw") or 950.0),
                 tariff.demand_charge(epoch), tuple(name for name, _, _ in NODES), base, pv, batteries, grid,
-                tuple(d for _, _, d in NODES), kwp)
+                tuple(d for _, _, d in NODES), kwp, history,
+                tuple((s.arrival_s, s.requested_kwh if params.get("user_input") == "typed" else s.capacity_kwh)
+                      for s in before))
 
 
-def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float,
-              rng: np.random.Generator) -> tuple[Session, ...]:
-    """Each charger replays one Caltech station's sessions of the window, moved to the evening."""
+def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float, rng: np.random.Generator,
+              before_s: float = 0.0) -> tuple[tuple[Session, ...], tuple[Session, ...]]:
+    """Each charger replays one Caltech station's sessions of the window, moved to the evening; and the same
+    stations' sessions of the ``before_s`` seconds before it (the chargers' records), moved alike."""
     month_end = datetime(2019, 9, calendar.monthrange(2019, 9)[1], tzinfo=epoch.tzinfo) + timedelta(days=1)
     real = read_sessions(epoch - timedelta(seconds=SHIFT_S), min(month_end, epoch + timedelta(seconds=end_s)))
     by: dict[str, list[Session]] = {}
@@ -151,6 +159,13 @@ def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float,
         by.setdefault(s.station, []).append(s)
     stations = sorted(k for k, v in by.items() if len(v) >= 3)
     picks = rng.choice(len(stations), size=len(chargers), replace=len(stations) < len(chargers))
+    moved = epoch - timedelta(seconds=2 * SHIFT_S)  # the real time a window session's epoch second 0 stands for
+    earlier: dict[str, list[Session]] = {}
+    for s in read_sessions(moved - timedelta(seconds=before_s), moved) if before_s > 0 else []:
+        earlier.setdefault(s.station, []).append(replace(s, arrival_s=s.arrival_s - before_s,
+                                                         departure_s=s.departure_s - before_s))
+    past = [replace(s, station=ch.cid) for ch, p in zip(chargers, picks, strict=True)
+            for s in earlier.get(stations[int(p)], [])]
     out: list[Session] = []
     for ch, p in zip(chargers, picks, strict=True):
         for s in by[stations[int(p)]]:
@@ -159,5 +174,5 @@ def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float,
                                arrival_s=s.arrival_s + SHIFT_S - 0.0, departure_s=s.departure_s + SHIFT_S,
                                est_departure_s=s.est_departure_s + SHIFT_S, capacity_kwh=cap,
                                requested_kwh=s.requested_kwh))
-    return tuple(sorted(out, key=lambda s: s.arrival_s))
+    return tuple(sorted(out, key=lambda s: s.arrival_s)), tuple(sorted(past, key=lambda s: s.arrival_s))
 

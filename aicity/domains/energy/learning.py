@@ -173,6 +173,25 @@ class DemandLearner:
             if shown > 600:
                 self._ratios.append(min(2.0, max(0.0, real / shown)))
 
+    def warm_meters(self, net_kw: FArray, arrivals: Iterable[tuple[float, float]], start: datetime,
+                    step_s: float) -> int:
+        """Learn past readings before ``start``: ``net_kw`` (node × step, the bus meters' net load over the
+        steps just before it) and past sessions ``(arrival s relative to start, kWh)``, each counted at the first
+        reading after it arrived, as live; returns the steps learned."""
+        from datetime import timedelta
+
+        steps = int(net_kw.shape[1])
+        per = np.zeros(steps)
+        for a, kwh in arrivals:
+            k = steps + math.ceil(a / step_s - 1e-9)
+            if 0 <= k < steps:
+                per[k] += max(0.0, kwh)
+        for k in range(steps):
+            values = {ARRIVALS: float(per[k]), **{f"{INFLEXIBLE}:{i}": float(v) for i, v in enumerate(net_kw[:, k])}}
+            self._model.learn_step(values, t=start - timedelta(seconds=(steps - k) * step_s))
+            self._steps += 1
+        return steps
+
     def learn(self, snapshot: Snapshot) -> None:
         """One step: new sessions' energy, sessions that left, inflexible load, meter health."""
         meters = snapshot.of_type(METER_TYPE)

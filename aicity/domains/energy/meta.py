@@ -88,8 +88,10 @@ OPTIONS = (
     Option("arrival_quantile", float, 0.6, "ACN sites, AI City mode: the upper quantile of the energy still to "
            "arrive today (learned per time of day from past days) that the MPC plans as flexible demand", "share",
            minimum=0.5, maximum=0.99),
-    Option("history_days", int, 28, "ACN sites, AI City mode: days of the site's session records before the "
-           "window the arrival forecaster learns from first (0: it starts cold)", "d", minimum=0, maximum=120),
+    Option("history_days", int, 28, "AI City mode: days of the site's session records before the window the "
+           "arrival forecaster learns from first on ACN sites; on the district any value but 0 lets the forecasters "
+           "learn the week of meter readings and charger records before it (0: they start cold)", "d", minimum=0,
+           maximum=120),
     Option("draw", int, 1, "which seeded draw of sessions and assets a district scenario uses (benchmarks pass "
            "their seed)", "", minimum=0, maximum=2**31 - 1),
     Option("substation_kw", float, None, "feeders scenarios: the shared substation's rating upstream of the districts' "

@@ -65,6 +65,11 @@ class Site:
     grid: Any = None
     node_districts: tuple[str, ...] = ("site",)
     pv_kwp: tuple[float, ...] = ()
+    history_kw: FArray = field(default_factory=lambda: np.zeros((1, 0)))
+    """What the bus meters read over the steps before the window (net load per node × step, kW): the past
+    readings a real grid operator has, for forecasters to learn from before the window (empty: none)."""
+    history_arrivals: tuple[tuple[float, float], ...] = ()
+    """Past sessions' ``(arrival s after the epoch, negative; kWh)`` over the same span (the chargers' records)."""
 
     @property
     def dt_h(self) -> float:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from aicity.core.domain import Snapshot
+from aicity.core.domain import RunServices, Snapshot
 from aicity.core.meta import option_values
 from aicity.domains.energy import domain
 from aicity.domains.energy.controllers import controller_parts
@@ -92,3 +93,40 @@ def test_the_ai_controller_on_acn_plans_the_quantile_of_arrivals() -> None:
     assert np.all(np.diff(weekday) <= 1e-9)  # energy still to come only falls through the day
     fc = learner.forecast(Snapshot(datetime(2019, 9, 1, tzinfo=TZ), 0.0, {}))
     assert fc["energy.dwell_h"]["n"] > 100 and fc["energy.departure_share"]["n"] > 100  # dwells warmed up too
+
+
+def test_warm_meters_counts_each_arrival_at_the_first_reading_after_it() -> None:
+    learner = DemandLearner(horizon=4, period=4)
+    net = np.array([[1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0]])
+    start = datetime(2019, 9, 2, tzinfo=TZ)
+    # 8 past steps of 6 h: an arrival 1 s before the window is read at the window's first step, not learned
+    assert learner.warm_meters(net, [(-1.0, 7.0), (-6 * 3600.0 - 1.0, 5.0), (-3 * 86400.0, 9.0)], start,
+                               6 * 3600.0) == 8
+    learner.learn(Snapshot(start, 0.0, {}))  # no meter: nothing learned, forecasts unchanged
+    fc = learner._model.forecast_all(4)
+    arrivals = fc["arrival_kwh"].mean
+    assert arrivals[3] == pytest.approx(5.0 / 2)  # 18:00-24:00 slot: 5 kWh on one of two days
+    assert fc["inflexible_kw:0"].mean == pytest.approx([1.0, 2.0, 3.0, 4.0])
+
+
+def test_the_district_has_a_week_of_meter_history_before_its_window() -> None:
+    from aicity.domains.energy.scenarios import build_site
+
+    scen = domain.resolve("district-cigre-lv")
+    assert scen is not None
+    site = build_site(scen, option_values(OPTIONS, {"draw": 2}))
+    assert site.history_kw.shape == (len(site.nodes), 7 * 96)
+    assert site.history_arrivals and all(-7 * 86400.0 <= a < 0.0 for a, _ in site.history_arrivals)
+    assert all(s.arrival_s >= 0.0 for s in site.sessions)
+    twin = domain.open_twin(scen, seed=1, mode="ai", services=RunServices())
+    twin.start()
+    snap = Snapshot(site.epoch, 0.0, {e.id: e for e in twin.observe()})
+    twin.close()
+    steps = {}
+    for days in (7, 0):
+        _, learners = controller_parts(dataclasses.replace(scen, params={"draw": 2, "history_days": days}), "ai")
+        learner = learners[0]
+        assert isinstance(learner, DemandLearner)
+        learner.learn(snap)
+        steps[days] = learner.forecast(snap)["energy.inflexible_kw"]["steps"]
+    assert steps == {7: 7 * 96 + 1, 0: 1}  # warm, the peak guard knows evenings from the first one
