@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -51,7 +51,14 @@ from aicity.domains.safety.const import (
 )
 from aicity.domains.safety.edge import DispatchEdge
 from aicity.domains.safety.geo import SafetyMap
-from aicity.domains.safety.layout import GridPlace, block_incidents, block_stations, city_map, ems_map
+from aicity.domains.safety.layout import (
+    GridPlace,
+    block_incidents,
+    block_map,
+    block_stations,
+    city_map,
+    ems_map,
+)
 from aicity.domains.safety.twin import CallState, SafetyTwin, TwinConfig, Unit, ambulance_urn
 
 UNITS, REQUEST, DECLINED, AMBULANCE, VEHICLE = "ems_units", "aid_request", "aid_declined", "ambulance", "vehicle"
@@ -59,6 +66,28 @@ UNIT_ID = re.compile(r"A\d{1,4}")
 MAX_SPEED = 70.0
 AWAY = "away"
 """Status published for an ambulance this district reported before and that is no longer here."""
+
+
+@dataclass
+class AidEdge(DispatchEdge):
+    """A district's dispatch edge: its coverage also counts the neighbours' available units as last reported
+    (at their home stations), as the whole city's does; relocations stay among its own stations."""
+
+    neighbour_covers: Mapping[str, set[str]] = field(default_factory=dict)
+    neighbours: dict[str, str] = field(default_factory=dict)
+    """Available neighbour unit → the station it covers from."""
+
+    def covered_share(self, where: Mapping[str, str | None] | None = None) -> float:
+        """Demand share of this district's zones with an available unit, its own or a neighbour's, covering them."""
+        if not self.neighbours:
+            return super().covered_share(where)
+        units, covers = self.units, self.covers
+        self.units = {**units, **dict.fromkeys(self.neighbours, IDLE)}
+        self.covers = {**self.neighbour_covers, **covers}
+        try:
+            return super().covered_share({**(self.where if where is None else where), **self.neighbours})
+        finally:
+            self.units, self.covers = units, covers
 
 
 class TrafficPort(BorderPort):
@@ -123,7 +152,8 @@ class GridSafetyTwin(SafetyTwin):
         self.units = {u: Unit(u, s, s, self.map.xy[s]) for u, s in homes.items()}
         self._unit_track = {u: [] for u in homes}
         self.route_weights = route_weights(self.map, self.stations)
-        self.edge = DispatchEdge({u: IDLE for u in homes}, dict(homes), self._covers(), demand, c.limits)
+        self.edge = AidEdge({u: IDLE for u in homes}, dict(homes), self._covers(), demand, c.limits,
+                            neighbour_covers=self._neighbour_covers())
         incidents = block_incidents(self.place, c.zones_per_side, c.hospitals, begin_s=self.begin_s,
                                     duration_s=self.end_s - self.begin_s, seed=self.seed,
                                     load_multiplier=c.load_multiplier, service_scale=c.service_scale,
@@ -148,6 +178,17 @@ class GridSafetyTwin(SafetyTwin):
         c = self.config
         whole = city_map(self.place.k, c.zones_per_side, c.hospitals)
         sites = list(self.map.sites.values())
+        return coverage_matrix({s: whole.times_from(s) for s in sites}, sites, self.map.sites, c.coverage_radius_s)
+
+    def _neighbour_covers(self) -> dict[str, set[str]]:
+        """Zones of this district each other block's stations cover (whole-city roads; empty for the whole city)."""
+        from aicity.domains.safety.mexclp import coverage_matrix
+
+        assert self.map is not None
+        c = self.config
+        whole = city_map(self.place.k, c.zones_per_side, c.hospitals)
+        sites = [s for b in range(self.place.k) if b not in self.place.blocks
+                 for s in block_map(self.place.k, b, c.zones_per_side, c.hospitals).sites.values()]
         return coverage_matrix({s: whole.times_from(s) for s in sites}, sites, self.map.sites, c.coverage_radius_s)
 
     # ----- units leaving through a border ----------------------------------------------------------------
@@ -312,6 +353,13 @@ class GridSafetyTwin(SafetyTwin):
                 fresh[uid] = {"district": sender, "status": r["status"], "edge": r["edge"], "xy": xy,
                               "home": str(r.get("home", "")), "border_s": dict(times), "at_s": self.elapsed_s()}
         self._foreign = {u: f for u, f in self._foreign.items() if f["district"] != sender} | fresh
+        self._neighbours_available()
+
+    def _neighbours_available(self) -> None:
+        """The neighbours' available units, at their home stations, for the edge's coverage."""
+        assert isinstance(self.edge, AidEdge)
+        self.edge.neighbours = {u: str(f["home"]) for u, f in sorted(self._foreign.items())
+                                if f["status"] in AVAILABLE and f["home"] in self.edge.neighbour_covers}
 
     def _take_request(self, via: str, sender: str, p: Mapping[str, Any]) -> None:
         uid, inc, border = _unit_id(p.get("unit")), p.get("incident"), p.get("border")
@@ -394,6 +442,7 @@ class GridSafetyTwin(SafetyTwin):
         self._unit_track.setdefault(uid, [])
         self.home_of[uid] = str(p.get("home_district") or sender)
         self._foreign.pop(uid, None)
+        self._neighbours_available()
         self.edge.set_status(uid, str(status), u.home if status == RETURNING else None)
         if inc is not None:
             self.edge.assigned[uid] = str(inc)
@@ -427,6 +476,7 @@ class GridSafetyTwin(SafetyTwin):
                 self.map, self.geo, border, self.map.free_flow_costs()).get(cs.inc.edge, math.inf)
             self.edge.incident_unit[inc] = uid
             del self._foreign[uid]
+            self._neighbours_available()
             back = min(e for e, d in self.place.out.items() if d == report["district"])
             self._queue.append({"via": back, "kind": REQUEST, "at_s": self.elapsed_s(), "payload": {
                 "incident": inc, "edge": cs.inc.edge, "unit": uid, "border": border,

@@ -149,3 +149,16 @@ def test_a_district_refuses_malformed_crossings_and_publishes_its_neighbours_uni
     finally:
         reply = loop.close()
     assert reply["stats"]["rejected_inbound"] == len(bad)
+
+
+def test_a_districts_coverage_counts_its_neighbours_available_units() -> None:
+    from aicity.domains.safety.border import AidEdge
+
+    edge = AidEdge({"A1": "on_scene"}, {"A1": None}, {"s1": {"z1"}}, {"z1": 1.0, "z2": 3.0},
+                   neighbour_covers={"s2": {"z2"}, "s3": {"z1", "z2"}})
+    assert edge.covered_share() == 0.0
+    edge.neighbours = {"A2": "s2"}
+    assert edge.covered_share() == 0.75
+    edge.set_status("A1", "idle", "s1")
+    assert edge.covered_share() == 1.0 and edge.units == {"A1": "idle"} and set(edge.covers) == {"s1"}
+    assert edge.check_relocate("A1", "s2", 0.0).bound_by == ("known_station",)  # never to a neighbour's station
