@@ -18,8 +18,10 @@ pytest.importorskip("libsumo")
 TRIPS = ("delay_s", "trip_time_s", "wait_s", "finished", "unfinished", "never_inserted")
 
 
-def _loop(city: Any, out: Path, seed: int = 2) -> Any:
-    loop = prepare_run(city, mode="ai", seed=seed, store=SqliteStore(":memory:"), out=out).loop
+def _loop(city: Any, out: Path, seed: int = 2, db: Path | None = None) -> Any:
+    """A started loop; on the store ``db`` when given (a recovered district's is the lost worker's)."""
+    store = SqliteStore(db if db is not None else ":memory:")
+    loop = prepare_run(city, mode="ai", seed=seed, store=store, out=out).loop
     loop.open()
     return loop
 
@@ -50,6 +52,31 @@ def test_a_sumo_city_goes_on_from_its_checkpoint_as_it_would_have(tmp_path: Path
     never = plain.close()["mobility"]
     assert {k: never.kpis[k] for k in TRIPS} == {k: want.kpis[k] for k in TRIPS}
     assert want.kpis["finished"] > 0
+
+
+def test_probe_feed_and_emergency_vehicles_come_back_with_the_checkpoint(tmp_path: Path) -> None:
+    """Consented probes (a forecast provider reading the twin's feed; the consents are in the store, which a
+    recovered district shares with the lost worker) and planned emergency vehicles: the loaded loop's provider
+    reads the new twin's feed, and the run ends as the saved one did."""
+    city = load_city("gridcity-2", {"probes": 0.3, "ev_per_hour": 20.0}, 400.0)
+    db = tmp_path / "city.db"
+    first = _loop(city, tmp_path / "a", seed=4, db=db)
+    for _ in range(15):
+        first.step()
+    saved = first.save_checkpoint()
+    assert saved is not None
+    while not first.done():
+        first.step()
+    want = first.close()["mobility"]
+    first.store.close()
+    second = _loop(city, tmp_path / "b", seed=4, db=db)
+    second.load_checkpoint(saved)
+    feed = second.parts[0].forecasters[-1]
+    assert type(feed).__name__ == "ProbeFeatures" and feed.feed is second.parts[0].twin.probes
+    while not second.done():
+        second.step()
+    got = second.close()["mobility"]
+    assert got.kpis == want.kpis and want.kpis["ev_finished"] > 0
 
 
 def test_a_checkpoint_of_another_seed_is_refused_in_one_line(tmp_path: Path) -> None:

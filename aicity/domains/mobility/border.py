@@ -13,9 +13,9 @@ at the end of SUMO's next step (1 s behind); and queues on a border edge are see
 ``departDelay``). When SUMO refuses a vehicle at the speed it crossed with (a red light or a queue right
 ahead in the receiving district), it is added again at the highest safe speed a step later (``retried``).
 
-A district's checkpoint carries the port's state (:meth:`BorderPort.state`); SUMO's state file holds only
-vehicles that departed, so after a restore a vehicle handed in and not inserted yet is added again as it was
-(:meth:`BorderPort.add_unsaved`). See ``aicity/scale/README.md``.
+A district's checkpoint carries the port's state (:meth:`BorderPort.state`); after a restore a vehicle handed in
+and not inserted yet that SUMO's state file does not hold is added again as it was (:meth:`BorderPort.add_unsaved`).
+See ``aicity/scale/README.md``.
 """
 
 from __future__ import annotations
@@ -104,10 +104,10 @@ class BorderPort:
         for name, value in state.items():
             setattr(self, name, value)
 
-    def add_unsaved(self) -> None:
-        """After SUMO loaded a state file: add again, as it was, every vehicle handed in and not inserted yet
-        (SUMO's state file holds only vehicles that departed)."""
-        here = set(self.api.vehicle.getIDList()) | set(self.api.simulation.getPendingVehicles())
+    def add_unsaved(self, saved: set[str]) -> None:
+        """After SUMO loaded a state file holding vehicles ``saved``: add again, as it was, every vehicle handed in
+        and not inserted yet that it does not hold."""
+        here = saved | set(self.api.vehicle.getIDList()) | set(self.api.simulation.getPendingVehicles())
         for vid, add in sorted(self._entering.items()):
             if vid in here:
                 continue

@@ -13,6 +13,7 @@ does: the run that was checkpointed and the run restored from it go on the same 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,8 @@ def write_records(path: Path, items: list[str]) -> None:
 def output_files(folder: Path, name: str) -> list[Path]:
     """The files holding output ``name``: the records from before a checkpoint, if any, then the run's own."""
     return [p for p in (folder / f"{BEFORE}{name}", folder / name) if p.is_file()]
+
+
+def state_vehicles(path: Path) -> set[str]:
+    """The vehicles a SUMO state file holds (on the road, and those loaded that have not departed yet)."""
+    return set(re.findall(r'<vehicle id="([^"]+)"', path.read_text()))

@@ -765,14 +765,17 @@ class SumoTwin:
     def _go_on_from(self, path: Path, pending: list[str], stopped: Callable[[], None]) -> None:
         """Stop SUMO, call ``stopped()``, start it again from the state file ``path`` at the twin's time; add the
         vehicles the state file does not hold; show every signal as its edge and cabinet have it."""
+        from aicity.domains.mobility.checkpoint import state_vehicles
+
         begin = self._args.index("--begin")  # SUMO starts at the state's time (and so do detector intervals)
         args = [*self._args[:begin + 1], f"{self._t:g}", *self._args[begin + 2:], "--load-state", str(path)]
         self.host.restart(args, self._t, use_traci=self.config.use_traci, name=self.scenario.name, stopped=stopped)
         self._sumo = self.host.api
+        saved = state_vehicles(path)
         if self.border is not None:
             self.border.api = self._sumo
-            self.border.add_unsaved()
-        self._add_unsaved_evs(set(pending))
+            self.border.add_unsaved(saved)
+        self._add_unsaved_evs(set(pending), saved)
         self._show_signals()
 
     def _keep_outputs(self) -> None:
@@ -791,10 +794,10 @@ class SumoTwin:
         for name, items in self._before.items():
             write_records(self._tmp / f"{BEFORE}{name}", items)
 
-    def _add_unsaved_evs(self, pending: set[str]) -> None:
-        """Add again the planned emergency vehicles SUMO's state file does not hold (not departed yet)."""
+    def _add_unsaved_evs(self, pending: set[str], saved: set[str]) -> None:
+        """Add again the planned emergency vehicles SUMO's state file (``saved``) does not hold."""
         api = self._sumo
-        here = set(api.vehicle.getIDList()) | set(api.simulation.getPendingVehicles())
+        here = saved | set(api.vehicle.getIDList()) | set(api.simulation.getPendingVehicles())
         for plan in self.ev_plan:
             vid = plan["id"]
             if vid in here or (plan["depart"] < self._t and vid not in pending):
