@@ -27,7 +27,7 @@ from aicity.core.errors import UserError
 from aicity.core.store import StateStore
 from aicity.loop import TwinCall
 from aicity.orchestrate.stage import Candidate, reads
-from aicity.scale.district import ledger_key
+from aicity.scale.district import Outbound, ledger_key
 from aicity.scale.executors import DistrictDied, Executor
 from aicity.scale.partition import partition
 
@@ -179,7 +179,9 @@ class DistrictCity:
                 args2 = [None if i in lost else (kept.get(n, []), save) for i, n in enumerate(names)]
                 self.scale.bytes_to_districts += _size(args2, sample)
                 outs = self.executor.call("act", args2)
-                self.scale.bytes_to_coordinator += _size(outs, sample)
+                self.scale.bytes_to_coordinator += _size(outs, sample) - sample * BYTES_SAMPLE * sum(
+                    len(o.checkpoint) for o in outs if isinstance(o, Outbound) and o.checkpoint is not None)
+                # checkpoints are counted apart (checkpoint_bytes), once each
                 lost |= {i for i, o in enumerate(outs) if isinstance(o, DistrictDied)}
                 for i in sorted(lost):
                     outs[i] = self._recover(i, args[i][0])
