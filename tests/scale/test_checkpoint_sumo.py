@@ -121,3 +121,18 @@ def test_a_killed_sumo_district_comes_back_from_its_checkpoint_on_ray() -> None:
             finally:
                 store.close()
             assert len(recoveries) == (c["district"] == "d2")
+
+
+def test_no_checkpoint_while_another_twin_rides_the_sumo(tmp_path: Path) -> None:
+    """A twin riding mobility's SUMO (safety's ambulances, the city coupler) keeps state of its own in it: the
+    loop takes no checkpoint (the district falls back to its log since the start) and SUMO is left running."""
+    loop = _loop(load_city("gridcity-2", None, 100.0), tmp_path)
+    try:
+        loop.step()
+        twin = loop.parts[0].twin
+        twin.host.on_step(after=lambda t: None)  # a rider
+        assert loop.save_checkpoint() is None
+        loop.step()
+        assert twin.elapsed_s() == 20.0
+    finally:
+        loop.close()
