@@ -44,8 +44,8 @@ def run_episode(scenario: str, controller: str, seed: int, options: Mapping[str,
 
 
 def add_gaps(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``gap_closed_cost`` / ``gap_closed_peak`` (and CO2) of each controller against smart and oracle of the
-    same scenario, seed and options."""
+    """``gap_closed_cost`` / ``gap_closed_peak`` (and CO2, and the whole bill) of each controller against smart and
+    oracle of the same scenario, seed and options."""
     def key(r: Mapping[str, Any]) -> tuple[str, int, str]:
         return r["scenario"], r["seed"], repr(sorted(r["options"].items()))
 
@@ -56,7 +56,9 @@ def add_gaps(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         r = dict(r)
         b, o = base.get(key(r)), best.get(key(r))
         if r["controller"] not in ("smart", "oracle") and b is not None and o is not None:
-            for kpi, short in (("energy_cost", "cost"), ("peak_kw", "peak"), ("co2_kg", "co2")):
+            for kpi, short in (("energy_cost", "cost"), ("peak_kw", "peak"), ("co2_kg", "co2"), ("bill", "bill")):
+                if kpi not in b or kpi not in r or kpi not in o:
+                    continue
                 g = gap_closed(b[kpi], r[kpi], o[kpi])
                 r[f"gap_closed_{short}"] = None if g is None else round(g, 3)
         out.append(r)
