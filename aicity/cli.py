@@ -41,8 +41,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from aicity.scale.partition import partition
 
         partition(city, args.districts)  # refused here, before any folder or cluster, when it cannot split
+    if args.checkpoint_every is not None and (args.districts is None or args.checkpoint_every < 0):
+        raise UserError("--checkpoint-every takes 0 or more steps, with --districts")
     spec = RunSpec(args.scenario, modes, args.seed, out, options, args.duration, args.store,
-                   districts=args.districts, executor=args.executor, ray_address=args.ray_address)
+                   districts=args.districts, executor=args.executor, ray_address=args.ray_address,
+                   checkpoint_every=args.checkpoint_every)
     report = run(spec, jobs=args.jobs, show_progress=not args.quiet)
     print(f"\nreport: {out / 'report.md'}")
     print(summary_text(report, modes))
@@ -120,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where districts run: Ray actors (default) or this process (one district)")
     p.add_argument("--ray-address", metavar="ADDRESS",
                    help="a running Ray cluster (host:port, ray://host:10001 or auto); default: a local one")
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                   help="with --districts: steps between two checkpoints of every district, held by the coordinator "
+                        "(default 30; 0: none, a lost district replays its log since the start)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="set a scenario option in both modes (repeatable; KEY or DOMAIN.KEY), see below")
     flags = _domain_options(p)

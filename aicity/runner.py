@@ -6,6 +6,7 @@ benchmarks call it too, so a benchmark measures the product.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -57,6 +58,7 @@ class RunSpec:
     districts: int | None = None
     executor: str = "ray"
     ray_address: str | None = None
+    checkpoint_every: int | None = None
 
 
 @dataclass
@@ -391,11 +393,13 @@ def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float,
 
     tasks: list[tuple[str, Callable[..., dict[str, Any]], tuple[Any, ...]]]
     if spec.districts is not None:
+        from aicity.scale.coordinator import CHECKPOINT_EVERY
         from aicity.scale.run import run_mode_districts
 
-        tasks = [(m, run_mode_districts, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options),
-                                          spec.duration_s, spec.districts, spec.executor, spec.ray_address, None))
-                 for m in spec.modes]
+        every = CHECKPOINT_EVERY if spec.checkpoint_every is None else spec.checkpoint_every
+        tasks = [(m, functools.partial(run_mode_districts, checkpoint_every=every),
+                  (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s, spec.districts,
+                   spec.executor, spec.ray_address, None)) for m in spec.modes]
     else:
         tasks = [(m, run_mode, (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s,
                                 urls.get(m))) for m in spec.modes]

@@ -44,6 +44,8 @@ def test_help_is_instant_and_imports_nothing_heavy():
     (["run", "--scenario", "grid3x3", "--duration", "0"], "--duration must be a positive number"),
     (["run", "--scenario", "grid3x3", "--duration", "1e9"], "longer than the scenario"),
     (["bench", "mobility", "--seeds", "1-100000000"], "at most 10000"),
+    (["run", "--scenario", "grid3x3", "--checkpoint-every", "5"], "--checkpoint-every takes 0 or more steps, with"),
+    (["run", "--scenario", "gridcity-2", "--districts", "2", "--checkpoint-every", "-1"], "takes 0 or more steps"),
 ])
 def test_user_errors_end_with_one_clear_line(argv, message, capsys):
     assert main(argv) == 2

@@ -254,9 +254,17 @@ def _district_lines(report: dict[str, Any], modes: Sequence[str]) -> list[str]:
             ("in flight at the end", lambda s: s["in_flight_at_end"]),
             ("unrouted crossings", lambda s: s["unrouted"]),
             ("workers lost and recovered", lambda s: len(s["recoveries"])),
+            ("checkpoints (every N steps)",
+             lambda s: f"{s.get('checkpoints', 0)} (every {s.get('checkpoint_every', 0)})"),
+            ("steps replayed at recovery",
+             lambda s: ", ".join(str(r["replayed_steps"]) for r in s["recoveries"]) or "—"),
             ("start-up (s)", lambda s: s["open_s"]), ("x real time (loop)", lambda s: s["real_time_factor"]))
     for label, get in rows:
         lines.append(f"| {label} | " + " | ".join(_fmt(get(s)) for s in scales.values()) + " |")
+    without = sorted({d for s in scales.values() for d in s.get("without_checkpoint", [])})
+    if without:
+        lines += ["", f"Districts without checkpoints (a twin without `Checkpointable`): {', '.join(without)} — "
+                  "a lost worker there replays its log since the start."]
     return lines
 
 
