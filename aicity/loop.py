@@ -648,8 +648,10 @@ class CityLoop:
                 twins[run.name] = run.twin.save_state()
             except UserError:  # it cannot now (e.g. another twin rides its simulator)
                 return None
+        governor = getattr(self.governance, "governor", None)
         state = {"latest": self._latest, "stats": self.stats, "unrecorded": self._unrecorded,
-                 "parts": [(r.name, r.next_due_s, r.was_held, r.forecasters) for r in self.parts]}
+                 "parts": [(r.name, r.next_due_s, r.was_held, r.forecasters) for r in self.parts],
+                 "governor": None if governor is None else governor.runtime_state()}
         buf = io.BytesIO()
         try:
             _TwinRefPickler(buf, self.parts).dump(state)
@@ -673,6 +675,9 @@ class CityLoop:
         for run, (_, due, held, providers) in zip(self.parts, state["parts"], strict=True):
             run.next_due_s, run.was_held, run.forecasters = due, held, providers
         self._latest, self.stats, self._unrecorded = state["latest"], state["stats"], state["unrecorded"]
+        governor = getattr(self.governance, "governor", None)
+        if governor is not None and state.get("governor") is not None:
+            governor.load_runtime_state(state["governor"])
         self.settler.stats = self.stats
         self.clock.set_elapsed(self._elapsed())
 

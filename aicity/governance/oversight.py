@@ -211,6 +211,28 @@ class Governor:
         self.store = self.ledger.store
         self.queue = ApprovalQueue(self.store, self.ledger)
 
+    # ---- checkpoints --------------------------------------------------------------------------
+    def runtime_state(self) -> dict[str, Any]:
+        """What this governor holds in memory between steps (counters, rate windows, autonomy changed at run
+        time, demotions, plausibility memories), for a district's checkpoint; the store and ledger are kept apart."""
+        return {"counts": Counter(self.counts), "notifications": list(self.notifications),
+                "acts": {k: deque(v, maxlen=v.maxlen) for k, v in self._acts.items()},
+                "levels": dict(self._levels), "demoted": dict(self._demoted), "known": set(self._known),
+                "noticed": set(self._noticed), "notices": list(self.notices),
+                "plausibility": {d: (Counter(c.counts), dict(c._last)) for d, c in self.plausibility.items()}}
+
+    def load_runtime_state(self, state: Mapping[str, Any]) -> None:
+        """Go on from :meth:`runtime_state` of the governor this one replaces (same domains and policy)."""
+        self.counts, self.notifications = Counter(state["counts"]), list(state["notifications"])
+        self._acts = dict(state["acts"])
+        self._levels, self._demoted = dict(state["levels"]), dict(state["demoted"])
+        self._known, self._noticed, self.notices = set(state["known"]), set(state["noticed"]), list(state["notices"])
+        for domain, (counts, last) in state["plausibility"].items():
+            checker = self.plausibility.get(domain)
+            if checker is not None:
+                checker.counts, checker._last = Counter(counts), dict(last)
+        self._snap.clear()
+
     # ---- domains ------------------------------------------------------------------------------
     def register_domains(self, names: Iterable[str], *, now: datetime) -> None:
         """Record the domains governed in this store (the stop button refuses any other name)."""

@@ -136,3 +136,30 @@ def test_a_twin_without_the_capability_gives_no_checkpoint(tmp_path: Path) -> No
     loop.step()
     assert loop.save_checkpoint() is None
     loop.close()
+
+
+def test_the_governors_run_time_state_comes_back_with_the_checkpoint(tmp_path: Path) -> None:
+    """An autonomy level a person changed at run time, the governor's counters and its rate windows are in the
+    checkpoint: the loaded loop's governor holds them as the saved one did (they live in memory, not the store)."""
+    from datetime import UTC, datetime
+
+    city = _city()
+    first = prepare_run(city, mode="ai", seed=5, store=SqliteStore(":memory:"), out=tmp_path / "a")
+    first.loop.open()
+    for _ in range(4):
+        first.loop.step()
+    gov = first.governance.governor
+    gov.set_autonomy("belt", "advise", reason="operator on shift", by="op", now=datetime(2026, 1, 1, tzinfo=UTC))
+    saved = first.loop.save_checkpoint()
+    assert saved is not None
+    want = gov.runtime_state()
+    assert want["levels"] and want["acts"] and want["counts"]
+    second = prepare_run(city, mode="ai", seed=5, store=SqliteStore(":memory:"), out=tmp_path / "b")
+    second.loop.open()
+    assert second.governance.governor.runtime_state()["levels"] == {}
+    second.loop.load_checkpoint(saved)
+    got = second.governance.governor.runtime_state()
+    assert got["levels"] == want["levels"] and got["counts"] == want["counts"]
+    assert {k: list(v) for k, v in got["acts"].items()} == {k: list(v) for k, v in want["acts"].items()}
+    first.loop.close()
+    second.loop.close()
