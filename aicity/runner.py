@@ -253,8 +253,13 @@ def store_urls(store: str, out: Path, modes: Sequence[str]) -> dict[str, str]:
         from aicity.core.store_pg import in_schema
     except ImportError as exc:
         raise UserError("a PostgreSQL store needs psycopg: pip install 'aicity[postgres]'") from exc
+    return {m: in_schema(store, store_schema(out, m)) for m in modes}
+
+
+def store_schema(out: Path, mode: str) -> str:
+    """The PostgreSQL schema of one mode of the run in ``out`` (its districts' schemas add ``_<district>``)."""
     run = "".join(c if c.isalnum() else "_" for c in out.resolve().name.lower())[:40]
-    return {m: in_schema(store, f"aicity_{run}_{m}") for m in modes}
+    return f"aicity_{run}_{mode}"
 
 
 def run_mode(scenario: str | None, mode: str, seed: int, out: str, options: Mapping[str, Any] | None = None,
@@ -357,8 +362,6 @@ def run(spec: RunSpec, *, jobs: int | None = None, show_progress: bool = True) -
     city = load_city(spec.scenario, spec.options, spec.duration_s)  # fail fast, before any process starts
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(spec.modes)))
     if spec.districts is not None:
-        if spec.store:
-            raise UserError("--districts keeps each district's state in its own SQLite file; drop --store")
         jobs = 1  # the modes take turns on one cluster: each already runs a worker per district
     urls = store_urls(spec.store, spec.out, spec.modes) if spec.store else {}
     with folder_lock(spec.out):
@@ -397,7 +400,8 @@ def _run_all(spec: RunSpec, jobs: int, show_progress: bool, total: float,
         from aicity.scale.run import run_mode_districts
 
         every = CHECKPOINT_EVERY if spec.checkpoint_every is None else spec.checkpoint_every
-        tasks = [(m, functools.partial(run_mode_districts, checkpoint_every=every),
+        tasks = [(m, functools.partial(run_mode_districts, checkpoint_every=every,
+                                       store=(spec.store, store_schema(spec.out, m)) if spec.store else None),
                   (spec.scenario, m, spec.seed, str(spec.out), dict(spec.options), spec.duration_s, spec.districts,
                    spec.executor, spec.ray_address, None)) for m in spec.modes]
     else:

@@ -110,7 +110,8 @@ class DistrictCity:
 
     def __init__(self, city: City, *, districts: int, mode: str, seed: int, store: StateStore, out: Path,
                  executor: Executor, key: bytes | None = None, kill: Mapping[int, str] | None = None,
-                 view: str = "relevant", checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+                 view: str = "relevant", checkpoint_every: int = CHECKPOINT_EVERY,
+                 district_store: tuple[str, str] | None = None) -> None:
         from aicity.governance.runtime import for_run
         from aicity.loop import LoopStats, Settler
         from aicity.orchestrate.stage import priority_table
@@ -119,6 +120,8 @@ class DistrictCity:
         self.city = city
         self.parts = partition(city, districts)
         self.mode, self.seed, self.out, self.key = mode, seed, out, key
+        self.district_store = district_store
+        """(PostgreSQL URL, schema): each district keeps its state in ``<schema>_<district>``; None: SQLite files."""
         self.executor = executor
         self.governance = for_run(store=store, domains=city.domains, mode=mode, out=out,
                                   key=ledger_key(key))  # the city's view: equity on merged results, the policy
@@ -156,7 +159,7 @@ class DistrictCity:
         inbox: dict[str, list[tuple[str, Crossing]]] = {n: [] for n in names}
         closed: list[dict[str, Any]] | None = None
         self.executor.spawn(self.parts, mode=self.mode, seed=self.seed, out=str(self.out / "districts"),
-                            key=self.key)
+                            key=self.key, store=self.district_store)
         try:
             _alive(self.executor.call("open", [() for _ in names]))
             self.scale.open_s = time.perf_counter() - started  # workers, twins and (maybe) the cluster started

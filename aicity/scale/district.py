@@ -21,6 +21,7 @@ from aicity.core.context import IdGenerator
 from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity
 from aicity.core.errors import ObservationError, UserError
+from aicity.core.store import StateStore
 from aicity.loop import TwinCall
 from aicity.orchestrate.stage import Candidate, reads
 from aicity.scale.partition import District
@@ -60,8 +61,10 @@ class Outbound:
 class DistrictLoop:
     """A district's loop: its twins, planners, store and ledger (``out``), in one mode and seed."""
 
-    def __init__(self, district: District, *, mode: str, seed: int, out: str, key: bytes | None = None) -> None:
+    def __init__(self, district: District, *, mode: str, seed: int, out: str, key: bytes | None = None,
+                 store: tuple[str, str] | None = None) -> None:
         self.district = district
+        self.store_at = store
         self.mode, self.seed, self.key = mode, seed, key
         self.out = Path(out)
         self._snapshot: Snapshot | None = None
@@ -76,11 +79,19 @@ class DistrictLoop:
         """Build the district's governed loop (store, ledger, twins) and start it; its elapsed seconds.
 
         Done here, not in the constructor, so a refusal reaches the coordinator as the district's own error."""
-        from aicity.core.store import SqliteStore
+        from aicity.core.store import SqliteStore, open_store
         from aicity.runner import prepare_run
 
         self.out.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(self.out / "city.db", series=False)
+        if self.store_at is None:
+            self.db = str(self.out / "city.db")
+            self.store: StateStore = SqliteStore(self.db, series=False)
+        else:  # the district's own schema: a worker started anywhere in the cluster reaches it
+            from aicity.core.store_pg import in_schema, where_of
+
+            url, schema = self.store_at[0], f"{self.store_at[1]}_{self.district.name.lower()}"
+            self.db = f"{where_of(url)} schema {schema}"
+            self.store = open_store(in_schema(url, schema))
         self.run = prepare_run(self.district.city, mode=self.mode, seed=self.seed, store=self.store, out=self.out,
                                key=ledger_key(self.key))
         self.loop = self.run.loop
@@ -225,7 +236,7 @@ class DistrictLoop:
         stats["rejected_inbound"] = self.rejected_inbound
         stats["recovered"] = self.recovered
         reply = {"district": self.district.name, "results": results, "stats": stats, "governance": summary,
-                 "dead_letters": self.store.dead_letter_count, "db": str(self.out / "city.db")}
+                 "dead_letters": self.store.dead_letter_count, "db": self.db}
         self.store.close()
         return reply
 

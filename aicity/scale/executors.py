@@ -49,7 +49,8 @@ class Executor(Protocol):
 
     name: str
 
-    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None) -> None:
+    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None,
+              store: tuple[str, str] | None = None) -> None:
         """Create every district's loop (in order)."""
         ...
 
@@ -84,14 +85,16 @@ class LocalExecutor:
         self.limit = limit
         """The most districts it takes (None: any; a domain without libsumo can run many in one process)."""
 
-    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None) -> None:
+    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None,
+              store: tuple[str, str] | None = None) -> None:
         """Create the district loops here."""
         from aicity.scale.district import DistrictLoop
 
         if self.limit is not None and len(districts) > self.limit:
             raise UserError("the local executor runs one district (libsumo: one simulation per process); "
                             "use --executor ray for more")
-        self._make = lambda d: DistrictLoop(d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key)
+        self._make = lambda d: DistrictLoop(d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key,
+                                            store=store)
         self.districts = list(districts)
         self.loops = [self._make(d) for d in districts]
         self.dead = set()
@@ -151,7 +154,8 @@ class RayExecutor:
             self._started = True
         return ray
 
-    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None) -> None:
+    def spawn(self, districts: Sequence[District], *, mode: str, seed: int, out: str, key: bytes | None,
+              store: tuple[str, str] | None = None) -> None:
         """One actor per district, spread over the cluster's nodes."""
         ray = self._init()
         from aicity.scale.district import DistrictLoop
@@ -161,7 +165,7 @@ class RayExecutor:
 
         def make(d: District) -> Any:
             return remote.options(num_cpus=0, scheduling_strategy="SPREAD").remote(
-                d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key)
+                d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key, store=store)
 
         self._make = make
         self.districts = list(districts)
