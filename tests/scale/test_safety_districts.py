@@ -15,17 +15,17 @@ from aicity.scale.executors import RayExecutor
 
 pytest.importorskip("ray")
 pytest.importorskip("libsumo")
-WINDOW_S = 1900.0
-"""Seed 1's first mutual-aid call (b1-I3, 1600 s) is reached before this."""
+SEED = 2
+"""Two calls answered across the line in the hour, both lent units home again before its end."""
 
 
 def test_an_ambulance_answers_across_the_line_and_the_merged_run_is_compared(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    city = load_city("safety/gridcity-2-ems", None, WINDOW_S)
-    whole = bench_run(city, mode="smart", seed=1).results["safety"]
-    run = DistrictCity(city, districts=2, mode="smart", seed=1, store=SqliteStore(":memory:", series=False),
+    city = load_city("safety/gridcity-2-ems")
+    whole = bench_run(city, mode="smart", seed=SEED).results["safety"]
+    run = DistrictCity(city, districts=2, mode="smart", seed=SEED, store=SqliteStore(":memory:", series=False),
                        out=tmp_path, executor=RayExecutor(), key=new_key())
     ep = run.run()
     merged = ep.results["safety"]
@@ -36,6 +36,9 @@ def test_an_ambulance_answers_across_the_line_and_the_merged_run_is_compared(
     kinds = ep.scale.crossings_by_kind
     assert kinds.get("aid_request", 0) >= 1 and kinds.get("ambulance", 0) >= 1 and kinds.get("vehicle", 0) > 0
     assert merged.extra["aid"]["taken_in"] >= 1 and ep.stats.get("rejected_inbound", 0) == 0
+    for d in ep.districts:  # every lent unit came back: each district ends with its own units, none away
+        grid = d["results"]["safety"].extra["grid"]
+        assert sorted(grid["reloc_km"]) == sorted(grid["home_units"]) and grid["away_at_end"] == []
     # the same calls, stations and units in both; what differs is who answers when (see safety/districts.py)
     calls = {(r["id"], r["call_s"], r["edge"]) for r in whole.extra["incidents"]}
     assert calls == {(r["id"], r["call_s"], r["edge"]) for r in merged.extra["incidents"]}
