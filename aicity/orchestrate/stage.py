@@ -18,6 +18,10 @@ fits, the stage scores the joint outcome of each: the needs of higher classes it
 weighed by how much it is relied on and by what its outage would cost over the look-ahead (the domains' outage
 cost models, :mod:`.costs` — e.g. a junction that gridlocks when dark), and keeps the option that harms least.
 Every resolution is kept with its rule and a sentence in plain words.
+
+It also picks the most effective response to the events the domains' responders see (:mod:`.respond`):
+each candidate response's predicted outcome over a short look-ahead, ranked by the domain's KPIs; the chosen
+one's actions go on to governance like any proposal (resolution ``responded``, with what was weighed).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Protocol
 from aicity.core.domain import ProposedAction, Snapshot
 from aicity.core.meta import DomainMeta
 from aicity.orchestrate.costs import OutageCosts
+from aicity.orchestrate.respond import Responder, choose, explain
 
 _EPS = 1e-6
 
@@ -48,8 +53,9 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """How one conflict was settled: ``kind`` is ``dropped``, ``substituted`` or ``kept`` (no option harmed less);
-    ``winner`` the higher-priority proposal it conflicted with."""
+    """How one conflict was settled: ``kind`` is ``dropped``, ``substituted``, ``kept`` (no option harmed less) or
+    ``responded`` (a response the stage chose to an event); ``winner`` the higher-priority proposal it conflicted
+    with."""
 
     kind: str
     lost: Candidate
@@ -255,7 +261,28 @@ class PriorityOrchestrator:
             for key, amount in cand.proposal.uses.items():
                 used[key] = used.get(key, 0.0) + float(amount)
             kept.append(cand)
+        self._respond(snapshot, owner, kept, out)
         return Settled(kept, out)
+
+    def _respond(self, snapshot: Snapshot, owner: Mapping[str, Candidate], kept: list[Candidate],
+                 out: list[Resolution]) -> None:
+        """The most effective response to each event a domain's responder sees (:mod:`.respond`): its actions join
+        the kept proposals (unless their target is taken) with a ``responded`` resolution saying what was weighed."""
+        for model in self.costs.models:
+            if not isinstance(model, Responder):
+                continue
+            for occasion in model.occasions(snapshot):
+                chosen = choose(occasion)
+                if chosen is None or not chosen.actions:
+                    continue
+                reason = explain(occasion, chosen)
+                for domain, action in chosen.actions:
+                    if action.target in owner:
+                        continue
+                    act = dataclasses.replace(action, inputs={**action.inputs, "orchestration": reason})
+                    cand = self.classify(Candidate(domain, act))
+                    kept.append(cand)
+                    out.append(Resolution("responded", cand, None, self.rule, reason))
 
     def _least_harm(self, cand: Candidate, options: Sequence[ProposedAction], rank: int, snapshot: Snapshot,
                     used: Mapping[str, float]) -> ProposedAction | None:

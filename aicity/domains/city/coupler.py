@@ -11,6 +11,9 @@ and critical loads). What it couples, in every mode alike (it decides nothing):
   supply the cabinet loses mains (battery backup, then dark: all-way stop).
 * **safety → energy** — signals, the hospital and the ambulance stations are critical loads on the grid.
 
+Its one actuator directs the traffic held at a road incident to other exits (:mod:`.incident`), when the AI
+City's orchestration stage picks that response.
+
 Incidents block their lanes in the safety twin itself (it rides the same SUMO).
 """
 
@@ -24,6 +27,7 @@ import numpy as np
 
 from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity
+from aicity.domains.city.incident import TrafficDirectionEdge
 
 PORTS = ("sumo", "signals", "grid")
 EV_VTYPE = "aicity_ev_car"
@@ -56,6 +60,7 @@ class CityCoupler:
         self._edges: list[tuple[str, float, float, str]] = []  # (edge, x, y, district)
         self._median = (0.0, 0.0)
         self.notes: list[str] = []
+        self._direction = TrafficDirectionEdge()
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -227,8 +232,10 @@ class CityCoupler:
         return []
 
     def actuate(self, action: ProposedAction) -> Outcome:
-        """The coupler owns no actuator."""
-        return Outcome(action, "refused", bound_by=("no_actuator",), reason="the city coupler owns no actuator")
+        """Its one actuator: directing the traffic held at a road incident (:mod:`.incident`), through its edge."""
+        if self.host is None:
+            return Outcome(action, "refused", bound_by=("no_actuator",), reason="no simulation to act on")
+        return self._direction.actuate(self.host.api, action, float(self.host.t))
 
     def safe_state(self) -> None:
         """Nothing to put in a safe state."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from aicity.core.meta import KPI, Better, DomainMeta, EquityGroup, Option
 
 DOMAIN = "city"
@@ -37,12 +40,25 @@ OPTIONS = (
            "m", minimum=0.0, maximum=50000.0),
 )
 
+INCIDENT_TRAFFIC = "incident_traffic"
+"""Action type of directing the traffic held at a road incident to other exits (the coupler's one actuator)."""
+
+
+def _look_ahead() -> Any:
+    from aicity.domains.city.incident import responder
+
+    return responder()
+
+
 META = DomainMeta(
     kpis=KPIS,
     options=OPTIONS,
     equity=(EquityGroup("district", "person_delay_s", "person delay per district (signal quadrants)"),
             EquityGroup("district_ems", "ems_p90_s", "EMS p90 call-to-arrival per district (the call's zone centre)")),
-    action_types=(),
+    action_types=(INCIDENT_TRAFFIC,),
+    priorities={INCIDENT_TRAFFIC: "mobility"},
+    outage_costs=_look_ahead,
+    policy=Path(__file__).with_name("policy.toml"),
     entity_types=(),
     test_scenario="cologne8-coupling",
     default_scenario="cologne8-city",
