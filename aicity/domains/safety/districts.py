@@ -26,9 +26,10 @@ district's unit without that report, and the stage ranks and settles, it does no
   (:mod:`aicity.domains.mobility.border`);
 * a lent unit serves its call in the call's district (that district's hospital) and drives home straight after,
   never taking another call there on the way (one process may send a returning unit to any call);
-* relocation (AI City) moves a unit only among its own district's stations; the incident forecast and coverage are
-  per district, the coverage KPI is their demand-weighted mean, and a zone near a border counts a neighbour's
-  station only in one process;
+* relocation (AI City) moves a unit only among its own district's stations (a district of one block has
+  nowhere to move it); the incident forecast is per district;
+* coverage counts the neighbours' available units as they last reported, at their home stations (one process: at
+  the station each is bound for), and the KPI is the districts' demand-weighted mean;
 * ``traffic_halting_veh`` misses the border edges into each district (they are no signal approach there).
 """
 
