@@ -78,9 +78,10 @@ class SafetyDomain(ModeControllers):
 
     def open_twin(self, scenario: Scenario, *, seed: int, mode: str, services: RunServices) -> Twin:
         """The EMS twin of ``scenario``; it rides on the city's SUMO when one is shared."""
-        from aicity.domains.safety.layout import grid_place
+        from aicity.domains.safety.layout import grid_place, on_this_machine
         from aicity.domains.safety.twin import SafetyTwin
 
+        scenario = on_this_machine(scenario)  # a district's worker on another machine generates its files there
         config = twin_config(options_of(scenario), services.shared)
         place = grid_place(scenario.path)
         if place is not None:  # a generated grid city, whole or one district: laid out block by block
@@ -98,10 +99,10 @@ class SafetyDomain(ModeControllers):
     def controller_parts(self, scenario: Scenario, name: str) -> tuple[list[Planner], list[ForecastProvider]]:
         """Planners and forecast providers of a named controller (``smart``, ``ai``, ``ai_norelocation``)."""
         from aicity.domains.safety.controllers import parts
+        from aicity.domains.safety.layout import grid_place, on_this_machine
 
+        scenario = on_this_machine(scenario)
         planners, providers = parts(scenario, name, options_of(scenario))
-        from aicity.domains.safety.layout import grid_place
-
         place = grid_place(scenario.path)
         if place is not None and place.district is not None:  # a district asks its neighbours for help
             from aicity.domains.safety.districts import district_planner

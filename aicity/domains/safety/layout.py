@@ -71,6 +71,25 @@ def grid_place(path: str | None) -> GridPlace | None:
     return GridPlace(k, tuple(range(i * per, (i + 1) * per)), name, dict(borders["out"]), dict(borders["in"]))
 
 
+def on_this_machine(scenario: Scenario) -> Scenario:
+    """``scenario`` with files on this machine: a grid city's district folder named by a path not found here (a
+    worker on another machine of a cluster) is generated into this machine's cache, deterministically."""
+    from aicity.domains.mobility import gridcity
+    from aicity.domains.mobility.districts import partition
+
+    p = Path(scenario.path or "")
+    if not scenario.path or p.is_file() or not p.parent.parent.name.startswith("districts-"):
+        return scenario
+    k = NAME.fullmatch(scenario.name.rsplit(".", 1)[0])
+    d = p.parent.parent.name[len("districts-"):]
+    if k is None or not d.isdigit():
+        return scenario
+    for part in partition(gridcity.scenario(int(k.group(1))), int(d)):
+        if part.district == p.parent.name:
+            return dataclasses.replace(scenario, path=part.scenario.path)
+    return scenario
+
+
 @lru_cache(maxsize=4)
 def _block_nets(k: int) -> tuple[str, ...]:
     """The net of each block alone (the city cut into K districts; generated once, cached)."""

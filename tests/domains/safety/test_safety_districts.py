@@ -162,3 +162,18 @@ def test_a_districts_coverage_counts_its_neighbours_available_units() -> None:
     edge.set_status("A1", "idle", "s1")
     assert edge.covered_share() == 1.0 and edge.units == {"A1": "idle"} and set(edge.covers) == {"s1"}
     assert edge.check_relocate("A1", "s2", 0.0).bound_by == ("known_station",)  # never to a neighbour's station
+
+
+def test_a_worker_on_another_machine_finds_its_district_here() -> None:
+    import dataclasses
+
+    from aicity.domains.safety.layout import on_this_machine
+
+    _, parts = _split()
+    d2 = parts[1].scenario
+    elsewhere = dataclasses.replace(d2, path="/another/machine/gridcity-2/districts-2/d2/d2.sumocfg")
+    assert on_this_machine(elsewhere).path == d2.path
+    assert on_this_machine(d2) is d2
+    cologne = safety.resolve("cologne8-ems")
+    if cologne is not None:
+        assert on_this_machine(cologne) is cologne
