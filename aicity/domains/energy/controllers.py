@@ -20,6 +20,9 @@ CITY_PLAN_STEP_S = 900.0
 """On the city scenario the MPC decides every minute but plans on 15-min steps (a 12 h plan of 1-min steps is
 too slow to re-solve every minute)."""
 CITY_FORECAST_H = 2.0
+GUARD_HORIZON_H = 24.0
+"""The district's guarded MPC plans (and forecasts) at least a day ahead: with 12 h, a plan made on a weekend
+morning (one flat price all day) never saw the evening, so nothing recharged the batteries for it."""
 MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai"}
 """Controller → the twin mode it runs in."""
 
@@ -54,12 +57,14 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     city = city_options(scenario)
     dt = float(params["decision_interval_s"] or site.step_s)
     plan_step = max(dt, CITY_PLAN_STEP_S) if city else dt
-    horizon = int(float(params["horizon_h"]) * 3600 / dt)
+    guarded = bool(site.batteries) and site.grid is not None and not city
+    horizon_h = max(float(params["horizon_h"]), GUARD_HORIZON_H) if guarded else float(params["horizon_h"])
+    horizon = int(horizon_h * 3600 / dt)
     if city:  # forecasts of the next 2 h at the minute (the MPC holds the last value beyond)
         horizon = min(horizon, round(CITY_FORECAST_H * 3600 / dt))
     network = site.grid.planner_view() if site.grid is not None else None
     acn = not city and site.grid is None and not site.batteries
-    planner = MpcPlanner(Tariff.load(), site.demand_charge, float(params["horizon_h"]),
+    planner = MpcPlanner(Tariff.load(), site.demand_charge, horizon_h,
                          bool(params["anticipate"]) and name == "ai", network, plan_step_s=plan_step,
                          arrivals="quantile" if acn else "mean")
     period = max(1, round(86400 / dt))
@@ -79,7 +84,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     if site.batteries and site.grid is not None:  # the district: its peak guarded (cautious plan, live cap)
         from aicity.domains.energy.peak_guard import PeakGuard
 
-        return [PeakGuard(dataclasses.replace(planner, keep_energy="lowest", battery_horizon_h=planner.horizon_h))], [
+        return [PeakGuard(dataclasses.replace(planner, keep_energy="refill", battery_horizon_h=planner.horizon_h))], [
             learner]
     return [planner], [learner]
 

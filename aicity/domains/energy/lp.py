@@ -6,7 +6,9 @@ left unserved. Constraints: energy due per job (soft, heavily penalised), power 
 ``|g| <= limit``, ``g <= P`` with ``P`` at least the peak already reached, battery dynamics, and where a grid is
 modelled, linearised bus voltages (0.95-1.05 pu) and line loadings (<= 100 %) from power-flow sensitivities.
 Objective: demand charge x ``P`` + energy price x import + unserved penalty + a tiny preference for early
-charging (robust to early departures) - the value of the energy stored at the horizon's end (where given).
+charging, of EVs (robust to early departures) and batteries (when prices are flat, a plan re-solved every step
+would otherwise put the charging off at every step) - the value of the energy stored at the horizon's end (where
+given).
 Duals name the constraints that bound (:attr:`Solution.binding`).
 """
 
@@ -157,7 +159,7 @@ def solve(p: Problem) -> Solution:
         job_vars.append((job, ks, xs, u))
     bat_vars = []
     for s in p.storages:
-        ch = b.vars(np.full(n, p.cycle_weight * dt), np.zeros(n), np.full(n, s.power_kw))
+        ch = b.vars(p.cycle_weight * dt + p.early_weight * (steps + 1) * dt, np.zeros(n), np.full(n, s.power_kw))
         dis = b.vars(np.full(n, p.cycle_weight * dt), np.zeros(n), np.full(n, s.power_kw))
         soc = b.vars(np.zeros(n), np.full(n, s.soc_min * s.capacity_kwh), np.full(n, s.soc_max * s.capacity_kwh))
         b.cost[int(soc[-1])] = -p.stored_value

@@ -38,3 +38,13 @@ def test_transformer_limit_binds_and_battery_shaves() -> None:
     assert sol.battery["b"].tolist() == pytest.approx([-2.0, -2.0])
     assert any(kind == "transformer" for kind, _, _ in sol.binding) or any(kind == "peak" for kind, _, _ in
                                                                            sol.binding)
+
+
+def test_flat_prices_fill_a_battery_now_not_later() -> None:
+    """Re-solved every step, a plan indifferent to when it charges would put the charging off at every step
+    (the district's batteries stayed empty over a flat-priced weekend)."""
+    n = 8
+    bat = Storage("b", 6.0, 60.0, 15.0, 0.1, 0.95, 0.95)
+    sol = solve(Problem(n, 0.25, np.full(n, 0.056), np.zeros(n), [], [bat], peak_floor_kw=20.0,
+                        stored_value=0.056 / 0.95 * 1.02))  # under the peak already paid
+    assert sol.ok and sol.battery["b"][0] == pytest.approx(15.0)
