@@ -37,7 +37,7 @@ from aicity.domains.energy.lp import Job, Network, Problem, Solution, Storage, s
 
 PLANNER = "energy.ai.mpc@1"
 REFILL = 1.02
-"""With ``keep_energy="refill"``: stored energy is worth 2 % more than the cheapest energy that filled it."""
+"""With ``keep_energy="refill"`` on a flat price: stored energy is worth 2 % more than the energy that filled it."""
 _WORDS = {"peak": "the site's peak so far", "transformer": "the transformer rating",
           "voltage_min": "the 0.95 pu voltage floor", "voltage_max": "the 1.05 pu voltage ceiling",
           "line_loading": "a line's thermal rating"}
@@ -60,9 +60,9 @@ class MpcPlanner:
     keep_energy: str = "none"
     """What the energy the batteries hold at the plan's end is worth: ``none``; ``lowest`` the horizon's lowest
     price after losses (free PV surplus is stored, not exported); ``highest`` its highest price before losses (the
-    batteries discharge only to hold the peak: no arbitrage); ``refill`` a little over its lowest price before
-    losses (the batteries refill whenever energy is cheapest, so they are full for the next evening even on a
-    flat-priced weekend, and still discharge wherever the price is higher)."""
+    batteries discharge only to hold the peak: no arbitrage); ``refill`` as ``lowest``, but where the horizon's
+    price is flat (a weekend: nothing to gain from arbitrage) a little over it before losses, so the batteries
+    refill as insurance for the next evening's peak instead of idling empty."""
     arrivals: str = "mean"
     """What the plan expects new sessions to bring: ``mean`` (the arrival forecast's mean, step by step) or
     ``quantile`` (the learned upper quantile of the energy still to arrive, ``energy.arrivals_to_come``, in
@@ -118,7 +118,8 @@ class MpcPlanner:
                    else None)
         eff = min((s.efficiency for s in storages), default=1.0)
         value = {"lowest": float(prices.min()) * eff, "highest": float(prices.max()) / eff,
-                 "refill": float(prices.min()) / eff * REFILL}.get(self.keep_energy, 0.0)
+                 "refill": float(prices.min()) * (eff if float(np.ptp(prices)) > 1e-9 else REFILL / eff)
+                 }.get(self.keep_energy, 0.0)
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
                        _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network,
                        stored_value=value)
