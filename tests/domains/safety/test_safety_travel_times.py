@@ -77,3 +77,13 @@ def test_city_summary_pairs_days_and_compares_zones() -> None:
     assert z["z1"]["smart_unreached"] == 1 and z["z1"]["calls"] == 3
     assert z["z2"]["ai_worse"] and not z["z1"]["ai_worse"] and s["zones_worse"] == 1
     assert zone_p90s([])== {}
+
+
+def test_city_tasks_pair_smart_city_with_ai_city() -> None:
+    from aicity.domains.safety.bench import tasks_for
+
+    tasks = tasks_for(["cologne8-ems"], ["smart", "ai", "oracle"], [1, 2], [150.0], 0.25, False, city=True)
+    arms = {(t.controller, t.seed): t.preemption for t in tasks}
+    assert arms == {("smart", 1): False, ("smart", 2): False, ("ai", 1): True, ("ai", 2): True,
+                    ("oracle", 1): None, ("oracle", 2): None}
+    assert not any(t.bluelight for t in tasks)
