@@ -101,8 +101,10 @@ def pv_per_kwp(epoch: datetime, n: int, step_s: float) -> np.ndarray[Any, np.dty
     return out
 
 
-def build_district(scenario: Scenario, params: Mapping[str, Any]) -> Site:
-    """The district's ground truth for ``params["draw"]``."""
+def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: int = 0) -> Site:
+    """The district's ground truth for ``params["draw"]``: the household profiles from day ``history_days`` on,
+    the days before it as the meter history (the district scenario uses :data:`HISTORY_DAYS`; the feeders keep
+    the profiles' first week and no history)."""
     from aicity.domains.energy.grid import GridModel
     from aicity.domains.energy.scenarios import TZ
 
@@ -114,7 +116,7 @@ def build_district(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     span = max(scenario.end_s, DAYS * 86400.0)  # the whole week's ground truth, whatever window is run
     n = math.ceil(span / step_s) + 1
     homes = read_loads()
-    past = round(HISTORY_DAYS * 86400 / step_s)
+    past = round(history_days * 86400 / step_s)
     if len(homes) < past + n:
         raise UserError(f"the shipped load profiles cover {len(homes) * step_s / 86400:g} days; the window and its "
                         f"history need {(past + n) * step_s / 86400:g}")

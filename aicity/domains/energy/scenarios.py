@@ -89,9 +89,9 @@ def build_site(scenario: Scenario, params: Mapping[str, Any]) -> Site:
 
         return build_city(scenario, params)
     if scenario.name.startswith("district"):
-        from aicity.domains.energy.district import build_district
+        from aicity.domains.energy.district import HISTORY_DAYS, build_district
 
-        return build_district(scenario, params)
+        return build_district(scenario, params, HISTORY_DAYS)
     return build_acn(scenario, params)
 
 
