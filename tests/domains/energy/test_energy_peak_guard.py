@@ -12,6 +12,7 @@ from aicity.core.domain import ProposedAction, RunServices
 from aicity.domains.energy import domain
 from aicity.domains.energy.const import BATTERY_PREFIX, SET_POWER
 from aicity.domains.energy.lp import Problem, Storage, solve
+from aicity.domains.energy.twin import EnergyTwin
 from aicity.runner import bench_run, load_city
 
 pytest.importorskip("pandapower")
@@ -32,6 +33,7 @@ def test_batteries_hold_the_import_cap_within_the_step() -> None:
     runs = {}
     for cap in (None, 120.0):
         twin = domain.open_twin(scen, seed=3, mode="ai", services=RunServices())
+        assert isinstance(twin, EnergyTwin)
         twin.start()
         for b in twin.site.batteries:
             params = {"kw": 0.0, **({"cap_kw": cap} if cap is not None else {})}
