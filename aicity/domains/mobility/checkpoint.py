@@ -13,10 +13,14 @@ does: the run that was checkpointed and the run restored from it go on the same 
 
 from __future__ import annotations
 
+import pickle
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 from typing import Any
+
+from aicity.core.errors import UserError
 
 OUTPUTS = ("tripinfo.xml", "e2.xml")
 """The SUMO outputs the KPIs read at close, by file name in the twin's output folder."""
@@ -67,3 +71,25 @@ def output_files(folder: Path, name: str) -> list[Path]:
 def state_vehicles(path: Path) -> set[str]:
     """The vehicles a SUMO state file holds (on the road, and those loaded that have not departed yet)."""
     return set(re.findall(r'<vehicle id="([^"]+)"', path.read_text()))
+
+
+def load_state_args(args: list[str], at_s: float, path: Path) -> list[str]:
+    """SUMO's command line ``args`` started again at ``at_s`` from the state file ``path`` (``--load-state``)."""
+    begin = args.index("--begin")  # SUMO starts at the state's time (and so do detector intervals)
+    return [*args[:begin + 1], f"{at_s:g}", *args[begin + 2:], "--load-state", str(path)]
+
+
+def pack(blob: dict[str, Any]) -> bytes:
+    """A twin's checkpoint as bytes (pickled, compressed)."""
+    return zlib.compress(pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def unpack(state: bytes, what: str) -> dict[str, Any]:
+    """The checkpoint :func:`pack` made (the deployment's own bytes, as Ray's messages are); else a UserError."""
+    try:
+        blob = pickle.loads(zlib.decompress(state))
+    except (zlib.error, pickle.UnpicklingError, EOFError, TypeError) as exc:
+        raise UserError(f"not a {what} checkpoint: {exc}") from exc
+    if not isinstance(blob, dict):
+        raise UserError(f"not a {what} checkpoint: {type(blob).__name__}")
+    return blob

@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aicity.core.capabilities import Crossing, RejectedInput
@@ -485,6 +486,34 @@ class GridSafetyTwin(SafetyTwin):
             out = Outcome(action, "applied", {"aid_request": uid, "incident": inc, "district": report["district"]})
         self.outcomes.append(out)
         return out
+
+    # ----- checkpoints ---------------------------------------------------------------------------------
+    def _checkpoint_extra(self) -> dict[str, Any]:
+        """Units lent out and leaving, the neighbours' last reports, what waits to cross, the traffic port."""
+        self._purge()
+        return {"home_of": self.home_of, "foreign": self._foreign, "leaving": self._leaving,
+                "published": self._published, "queue": self._queue, "aid": self.aid,
+                "port": self.port.state() if self.port is not None else None}
+
+    def _restore_extra(self, extra: dict[str, Any]) -> None:
+        self.home_of, self._foreign, self._leaving = extra["home_of"], extra["foreign"], extra["leaving"]
+        self._published, self._queue, self.aid = extra["published"], extra["queue"], extra["aid"]
+        if self.port is not None and extra["port"] is not None:
+            self.port.restore(extra["port"])
+
+    def _go_on_from(self, path: Path, pending: list[str]) -> set[str]:
+        """As a whole twin's, plus the background traffic handed in and units leaving not inserted yet."""
+        saved = super()._go_on_from(path, pending)
+        api = self._api
+        here = saved | set(api.vehicle.getIDList()) | set(api.simulation.getPendingVehicles())
+        for lv in self._leaving.values():
+            vid = lv.unit.vid
+            if vid is not None and vid in set(pending) - here:
+                self._add_again(vid, lv.unit.route)
+        if self.port is not None:
+            self.port.api = api
+            self.port.add_unsaved(saved)
+        return saved
 
     # ----- sensing and the end ---------------------------------------------------------------------------
     def observe(self) -> list[Entity]:

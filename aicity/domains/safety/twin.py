@@ -173,6 +173,8 @@ class SafetyTwin:
         self.roadblock: RoadBlock | None = None
         self._road_calls: set[str] = set()
         self._edge_times: dict[str, list[float]] = {}  # ground truth for the traffic-aware oracle only
+        self._args: list[str] = []  # SUMO's command line when this twin started it (again from a checkpoint)
+        self._own_hooks = 0  # the hooks on its own SUMO once set up: more means another twin rides it
 
     def critical_sites(self) -> list[tuple[str, str, tuple[float, float]]]:
         """The hospital(s) and ambulance stations as critical loads: (entity id, kind, map position)."""
@@ -204,6 +206,7 @@ class SafetyTwin:
                 c.shared[SHARED_NAME] = self.host
         try:
             self._setup(cfg)
+            self._own_hooks = self.host.hooks
         except BaseException:
             if self._own_host:
                 self.host.close()
@@ -263,11 +266,13 @@ class SafetyTwin:
         self._tmp = Path(tempfile.mkdtemp(prefix="aicity-safety-"))
         args = [sumo_binary(), "-n", cfg.net, "--begin", f"{self.begin_s:g}", "--end", f"{self.end_s:g}",
                 "--step-length", "1", "--time-to-teleport", "-1", "--seed", str(self.seed), "--no-step-log", "true",
-                "--no-warnings", "true", "--duration-log.disable", "true"]
+                "--no-warnings", "true", "--duration-log.disable", "true",
+                "--save-state.rng", "true", "--save-state.precision", "9"]  # a checkpoint: every RNG, exact
         if cfg.routes:
             args += ["-r", ",".join(cfg.routes)]
         if cfg.additional:
             args += ["--additional-files", ",".join(cfg.additional)]
+        self._args = args
         return args
 
     def _vtype(self) -> None:
@@ -706,6 +711,94 @@ class SafetyTwin:
         if ahead:
             attrs["refNextSignal"] = Relationship(ahead[0]["signal"], when)
         return Entity.trusted(urn(EV_TYPE, f"{VEHICLE_PREFIX}{u.id}"), EV_TYPE, attrs)
+
+    # ----- checkpoints (Checkpointable: a district's worker lost and restarted elsewhere) -----------------
+    _SAVED = ("units", "calls", "edge", "_t", "_target", "_vid_unit", "_departed", "_pending_reports",
+              "_seen_reports", "dead_letters", "_handed", "outcomes", "_busy_s", "_samples", "_unit_track",
+              "_road_calls", "_edge_times")
+    """The twin's own attributes a checkpoint carries (the map, stations, coverage and signals are static: built
+    again by :meth:`start`; the incidents are drawn there and carried with the calls)."""
+
+    def save_state(self) -> bytes:
+        """SUMO's state file (every RNG, precision 9) and the twin's own state (units, calls with their incidents,
+        dispatch edge, pending reports, dead letters, outcomes, samples): what a new worker needs to go on. SUMO is
+        stopped and started again from the state file here too, so this run goes on exactly as a restored one.
+        Riding another twin's SUMO (the city), with another twin riding this one, or while the road incident
+        changes SUMO's lanes, it is a ``UserError``: no checkpoint now."""
+        from aicity.domains.mobility.checkpoint import pack
+
+        if not self._running or self.edge is None:
+            raise UserError("the safety twin was not started")
+        if not self._own_host or self._tmp is None:
+            raise UserError(f"the safety twin rides another twin's SUMO in {self.scenario.name!r}: no checkpoint")
+        if self.host.hooks != self._own_hooks:
+            raise UserError(f"another twin rides scenario {self.scenario.name!r}'s SUMO: no checkpoint of it")
+        if self.roadblock is not None and self.roadblock.started_s is not None:
+            raise UserError("the road incident has changed SUMO's lanes: no checkpoint of the safety twin")
+        path = self._tmp / "checkpoint.xml"
+        self._api.simulation.saveState(str(path))
+        pending = sorted(self._api.simulation.getPendingVehicles())
+        try:
+            self._go_on_from(path, pending)
+            sumo = path.read_bytes()
+        finally:
+            path.unlink(missing_ok=True)
+        return pack({"scenario": self.scenario.name, "seed": self.seed, "mode": self.mode, "sumo": sumo,
+                     "pending": pending, "twin": {name: getattr(self, name) for name in self._SAVED},
+                     "extra": self._checkpoint_extra()})
+
+    def load_state(self, state: bytes) -> None:
+        """Go on from a :meth:`save_state` of a twin of the same scenario, seed and mode (right after
+        :meth:`start`): the twin takes its own state back and SUMO starts again from the state file."""
+        from aicity.domains.mobility.checkpoint import unpack
+
+        if not self._running or not self._own_host or self._tmp is None:
+            raise UserError("the safety twin was not started on a SUMO of its own")
+        blob = unpack(state, "safety")
+        if (blob.get("scenario"), blob.get("seed"), blob.get("mode")) != (self.scenario.name, self.seed, self.mode):
+            raise UserError(f"the checkpoint is of {blob.get('scenario')!r} seed {blob.get('seed')!r} mode "
+                            f"{blob.get('mode')!r}, not of {self.scenario.name!r} seed {self.seed} mode {self.mode}")
+        for name, value in blob["twin"].items():
+            setattr(self, name, value)
+        self._restore_extra(blob["extra"])
+        path = self._tmp / "checkpoint.xml"
+        path.write_bytes(blob["sumo"])
+        try:
+            self._go_on_from(path, blob["pending"])
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _checkpoint_extra(self) -> dict[str, Any]:
+        """What a subclass keeps besides :attr:`_SAVED` (nothing here)."""
+        return {}
+
+    def _restore_extra(self, extra: dict[str, Any]) -> None:
+        """Take back :meth:`_checkpoint_extra` (before SUMO starts again)."""
+
+    def _go_on_from(self, path: Path, pending: list[str]) -> set[str]:
+        """Start SUMO again from the state file ``path`` at the twin's time; add the ambulances it does not hold
+        that were waiting to be inserted (``pending``); the vehicles the state file holds."""
+        from aicity.domains.mobility.checkpoint import load_state_args, state_vehicles
+
+        self.host.restart(load_state_args(self._args, self._t, path), self._t, name=self.scenario.name)
+        api = self._api = self.host.api
+        self._target = self._t
+        self._vtype()
+        saved = state_vehicles(path)
+        here = saved | set(api.vehicle.getIDList()) | set(api.simulation.getPendingVehicles())
+        for vid, uid in sorted(self._vid_unit.items()):
+            u = self.units.get(uid)
+            if u is not None and vid in set(pending) - here:
+                self._add_again(vid, u.route)
+        return saved
+
+    def _add_again(self, vid: str, route: tuple[str, ...]) -> None:
+        """Add again an ambulance that was waiting to be inserted (SUMO's state file does not hold it)."""
+        api = self._api
+        rid = f"{vid}_route"
+        if rid not in api.route.getIDList():
+            api.route.add(rid, list(route))
+        api.vehicle.add(vid, rid, typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max")
 
     # ----- end -----------------------------------------------------------------------------------------
     def close(self) -> DomainResult:
