@@ -27,7 +27,7 @@ import numpy as np
 
 from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
 from aicity.core.entity import Entity
-from aicity.domains.city.incident import TrafficDirectionEdge
+from aicity.domains.city.incident import DECIDE_EVERY_S, TrafficDirectionEdge
 
 PORTS = ("sumo", "signals", "grid")
 EV_VTYPE = "aicity_ev_car"
@@ -36,7 +36,7 @@ EV_VTYPE = "aicity_ev_car"
 class CityCoupler:
     """A :class:`aicity.core.domain.Twin` that couples the city's parts (see the module docstring)."""
 
-    decision_interval_s = 60.0
+    decision_interval_s = DECIDE_EVERY_S
 
     def __init__(self, scenario: Scenario, *, seed: int, params: Mapping[str, Any],
                  shared: dict[str, object]) -> None:

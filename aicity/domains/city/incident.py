@@ -49,6 +49,10 @@ COOLDOWN_S = 30.0
 MAX_VEHICLES = 20
 """The edge redirects at most this many held vehicles per action."""
 
+DECIDE_EVERY_S = 10.0
+"""The coupler's decision interval: the loop governs and actuates a part's proposals on the steps it is due, so
+the responder offers a response only on those steps."""
+
 RANKING = tuple((k, (kpi := META.kpi(k)) is None or kpi.better is Better.LOWER) for k in META.ranking)
 """The city's ranking (its metadata's), each KPI with whether lower is better."""
 
@@ -117,8 +121,12 @@ class IncidentResponder:
         return [f"{edge}_{k}" for k in range(int(total)) if f"{edge}_{k}" not in blocked]
 
     def occasions(self, snapshot: Snapshot) -> list[Occasion]:
-        """Each active incident with an open lane held for ``hold_s``: nothing vs direct, predicted."""
+        """Each active incident with an open lane held for ``hold_s``: nothing vs direct, predicted (only on the
+        steps the coupler is due, which acts on it)."""
         out: list[Occasion] = []
+        k = self._now / DECIDE_EVERY_S
+        if abs(k - round(k)) > 1e-6:
+            return out
         for inc in self._active(snapshot):
             edge = str(_value(inc, "roadSegment"))
             lanes = [ln for ln in self._open_lanes(inc)

@@ -46,6 +46,13 @@ def test_a_queue_standing_on_an_open_lane_longer_than_a_red_is_a_held_incident()
     assert run(r, snap(1000.0 + HOLD_S + 10)) == []  # a new standing queue must build up again
 
 
+def test_a_response_is_offered_only_on_the_steps_the_coupler_acts() -> None:
+    r = IncidentResponder()
+    assert run(r, snap(1000.0)) == []
+    assert run(r, snap(1000.0 + HOLD_S + 5)) == []  # held long enough, but the coupler is not due
+    assert len(run(r, snap(1000.0 + HOLD_S + 10))) == 1
+
+
 def test_a_moving_queue_or_a_cleared_incident_is_no_occasion() -> None:
     r = IncidentResponder()
     for el in (1000.0, 1100.0, 1200.0):
