@@ -501,9 +501,9 @@ class GridSafetyTwin(SafetyTwin):
         if self.port is not None and extra["port"] is not None:
             self.port.restore(extra["port"])
 
-    def _go_on_from(self, path: Path, pending: list[str]) -> set[str]:
+    def _go_on_from(self, path: Path, pending: list[str], vtype: dict[str, Any]) -> set[str]:
         """As a whole twin's, plus the background traffic handed in and units leaving not inserted yet."""
-        saved = super()._go_on_from(path, pending)
+        saved = super()._go_on_from(path, pending, vtype)
         api = self._api
         here = saved | set(api.vehicle.getIDList()) | set(api.simulation.getPendingVehicles())
         for lv in self._leaving.values():

@@ -720,11 +720,11 @@ class SafetyTwin:
     again by :meth:`start`; the incidents are drawn there and carried with the calls)."""
 
     def save_state(self) -> bytes:
-        """SUMO's state file (every RNG, precision 9) and the twin's own state (units, calls with their incidents,
-        dispatch edge, pending reports, dead letters, outcomes, samples): what a new worker needs to go on. SUMO is
-        stopped and started again from the state file here too, so this run goes on exactly as a restored one.
-        Riding another twin's SUMO (the city), with another twin riding this one, or while the road incident
-        changes SUMO's lanes, it is a ``UserError``: no checkpoint now."""
+        """SUMO's state file (every RNG, precision 9), the ambulances' type and the twin's own state (units, calls
+        with their incidents, dispatch edge, pending reports, dead letters, outcomes, samples): what a new worker
+        needs to go on. SUMO is stopped and started again from the state file here too, so this run goes on
+        exactly as a restored one. Riding another twin's SUMO (the city), with another twin riding this one, or
+        after the road incident changes SUMO's lanes, it is a ``UserError``: no checkpoint now."""
         from aicity.domains.mobility.checkpoint import pack
 
         if not self._running or self.edge is None:
@@ -738,13 +738,14 @@ class SafetyTwin:
         path = self._tmp / "checkpoint.xml"
         self._api.simulation.saveState(str(path))
         pending = sorted(self._api.simulation.getPendingVehicles())
+        vtype = self._vtype_params()
         try:
-            self._go_on_from(path, pending)
+            self._go_on_from(path, pending, vtype)
             sumo = path.read_bytes()
         finally:
             path.unlink(missing_ok=True)
         return pack({"scenario": self.scenario.name, "seed": self.seed, "mode": self.mode, "sumo": sumo,
-                     "pending": pending, "twin": {name: getattr(self, name) for name in self._SAVED},
+                     "pending": pending, "vtype": vtype, "twin": {name: getattr(self, name) for name in self._SAVED},
                      "extra": self._checkpoint_extra()})
 
     def load_state(self, state: bytes) -> None:
@@ -764,7 +765,7 @@ class SafetyTwin:
         path = self._tmp / "checkpoint.xml"
         path.write_bytes(blob["sumo"])
         try:
-            self._go_on_from(path, blob["pending"])
+            self._go_on_from(path, blob["pending"], blob["vtype"])
         finally:
             path.unlink(missing_ok=True)
 
@@ -775,15 +776,27 @@ class SafetyTwin:
     def _restore_extra(self, extra: dict[str, Any]) -> None:
         """Take back :meth:`_checkpoint_extra` (before SUMO starts again)."""
 
-    def _go_on_from(self, path: Path, pending: list[str]) -> set[str]:
-        """Start SUMO again from the state file ``path`` at the twin's time; add the ambulances it does not hold
-        that were waiting to be inserted (``pending``); the vehicles the state file holds."""
+    _VTYPE = ("Length", "Width", "Height", "MinGap", "Accel", "Decel", "EmergencyDecel", "ApparentDecel", "Tau",
+              "MaxSpeed", "SpeedDeviation", "Imperfection", "EmissionClass")
+    """What SUMO's state file does not keep of the ambulances' type, a copy of the default type: it writes the
+    class only, and the class's own defaults (6.5 m long, a van's emissions...) come back from it."""
+
+    def _vtype_params(self) -> dict[str, Any]:
+        vt = self._api.vehicletype
+        return {name: getattr(vt, f"get{name}")(AMB_VTYPE) for name in self._VTYPE}
+
+    def _go_on_from(self, path: Path, pending: list[str], vtype: dict[str, Any]) -> set[str]:
+        """Start SUMO again from the state file ``path`` at the twin's time; give the ambulances' type back its
+        parameters (``vtype``); add the ambulances it does not hold that were waiting to be inserted
+        (``pending``); the vehicles the state file holds."""
         from aicity.domains.mobility.checkpoint import load_state_args, state_vehicles
 
         self.host.restart(load_state_args(self._args, self._t, path), self._t, name=self.scenario.name)
         api = self._api = self.host.api
         self._target = self._t
         self._vtype()
+        for name, value in vtype.items():
+            getattr(api.vehicletype, f"set{name}")(AMB_VTYPE, value)
         saved = state_vehicles(path)
         here = saved | set(api.vehicle.getIDList()) | set(api.simulation.getPendingVehicles())
         for vid, uid in sorted(self._vid_unit.items()):
