@@ -152,8 +152,9 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
 
 def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float, rng: np.random.Generator,
               before_s: float = 0.0) -> tuple[tuple[Session, ...], tuple[Session, ...]]:
-    """Each charger replays one Caltech station's sessions of the window, moved to the evening; and the same
-    stations' sessions of the ``before_s`` seconds before it (the chargers' records), moved alike."""
+    """Each charger replays one Caltech station's sessions of the window, moved to the evening (``SHIFT_S`` later:
+    read from ``SHIFT_S`` before the window, their times count from there, so a 08:00 arrival is at 17:00); and the
+    same stations' sessions of the ``before_s`` seconds before it (the chargers' records), moved alike."""
     month_end = datetime(2019, 9, calendar.monthrange(2019, 9)[1], tzinfo=epoch.tzinfo) + timedelta(days=1)
     real = read_sessions(epoch - timedelta(seconds=SHIFT_S), min(month_end, epoch + timedelta(seconds=end_s)))
     by: dict[str, list[Session]] = {}
@@ -161,7 +162,7 @@ def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float, rng:
         by.setdefault(s.station, []).append(s)
     stations = sorted(k for k, v in by.items() if len(v) >= 3)
     picks = rng.choice(len(stations), size=len(chargers), replace=len(stations) < len(chargers))
-    moved = epoch - timedelta(seconds=2 * SHIFT_S)  # the real time a window session's epoch second 0 stands for
+    moved = epoch - timedelta(seconds=SHIFT_S)  # the real time a window session's epoch second 0 stands for
     earlier: dict[str, list[Session]] = {}
     for s in read_sessions(moved - timedelta(seconds=before_s), moved) if before_s > 0 else []:
         earlier.setdefault(s.station, []).append(replace(s, arrival_s=s.arrival_s - before_s,
@@ -173,8 +174,7 @@ def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float, rng:
         for s in by[stations[int(p)]]:
             cap = min(s.capacity_kwh, ch.limits.max_kw * (s.departure_s - s.arrival_s) / 3600.0)
             out.append(replace(s, sid=f"{s.sid}-{ch.cid}", station=ch.cid,
-                               arrival_s=s.arrival_s + SHIFT_S - 0.0, departure_s=s.departure_s + SHIFT_S,
-                               est_departure_s=s.est_departure_s + SHIFT_S, capacity_kwh=cap,
+                               capacity_kwh=cap,
                                requested_kwh=s.requested_kwh))
     return tuple(sorted(out, key=lambda s: s.arrival_s)), tuple(sorted(past, key=lambda s: s.arrival_s))
 

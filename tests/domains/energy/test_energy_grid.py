@@ -46,3 +46,17 @@ def test_lp_keeps_the_voltage_floor(grid: GridModel) -> None:
     assert {kind for kind, _, _ in sol.binding} & {"voltage_min", "line_loading"}
     flow = grid.run([0.0, float(sol.rates["ev"][0])])
     assert min(flow.vm_pu.values()) >= 0.95 - 1e-3
+
+
+def test_the_district_replays_workplace_sessions_in_the_evening() -> None:
+    """The district's chargers replay Caltech sessions 9 h later: a workplace arrival at ~08:00 plugs in at home at
+    ~17:00 (the shift was once applied twice, so cars came home at ~02:00)."""
+    from aicity.domains.energy import domain
+    from aicity.domains.energy.district import build_district
+
+    scen = domain.resolve("district-cigre-lv")
+    site = build_district(scen, {"draw": 1})
+    hours = np.array([(s.arrival_s % 86400.0) / 3600.0 for s in site.sessions])
+    assert len(hours) > 50
+    assert 15.0 <= float(np.median(hours)) <= 20.0
+    assert float(np.mean((hours >= 14.0) & (hours < 22.0))) > 0.6
