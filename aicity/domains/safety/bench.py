@@ -59,6 +59,7 @@ def run_task(task: Task) -> dict[str, Any]:
                   relocations=int(res.extra["counts"]["relocations"]), coverage=k["coverage"],
                   wall=time.perf_counter() - t0)
     rec["zone_responses_s"] = zone_responses(res.extra["incidents"])
+    rec.update(response_parts(res.extra["incidents"], float(res.extra["options"]["call_processing_s"])))
     if "travel_times" in res.extra:
         rec.update(oracle_fields(task, res.extra["travel_times"]))
     return rec
@@ -88,6 +89,17 @@ def zone_responses(incidents: list[dict[str, Any]]) -> dict[str, list[float | No
         arr = inc["arrival_s"]
         out.setdefault(str(inc["zone"]), []).append(None if arr is None else round(arr - inc["call_s"], 1))
     return dict(sorted(out.items()))
+
+
+def response_parts(incidents: list[dict[str, Any]], processing_s: float) -> dict[str, float | None]:
+    """Where the reached calls' response time goes, mean seconds: the wait from the report to the dispatch (the
+    queue when every unit is busy, plus the time to the next decision) and the drive; the rest is call processing."""
+    reached = [i for i in incidents if i.get("arrival_s") is not None and i.get("dispatch_s") is not None]
+    if not reached:
+        return {"wait_mean_s": None, "travel_mean_s": None}
+    wait = sum(float(i["dispatch_s"]) - float(i["call_s"]) - processing_s for i in reached) / len(reached)
+    travel = sum(float(i["arrival_s"]) - float(i["dispatch_s"]) for i in reached) / len(reached)
+    return {"wait_mean_s": round(wait, 2), "travel_mean_s": round(travel, 2)}
 
 
 def _record(task: Task, *, busy: float | None, mean: float, p90: float, late: float, worst: float | None, calls: int,
