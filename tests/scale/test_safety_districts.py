@@ -58,7 +58,8 @@ def test_one_district_gives_the_one_process_result(tmp_path: Path) -> None:
     city = load_city("safety/gridcity-2-ems", None, 1800.0)
     whole = bench_run(city, mode="ai", seed=2).results["safety"]
     run = DistrictCity(city, districts=1, mode="ai", seed=2, store=SqliteStore(":memory:", series=False),
-                       out=tmp_path, executor=LocalExecutor(), key=new_key())
+                       out=tmp_path, executor=LocalExecutor(), key=new_key(),
+                       checkpoint_every=0)  # in one process after another SUMO run, a restart moves traffic a little
     merged = run.run().results["safety"]
     assert whole.kpis["calls_reached"] > 0
     assert {k: v for k, v in merged.kpis.items() if not math.isclose(v, whole.kpis[k], rel_tol=1e-9)} == {}
