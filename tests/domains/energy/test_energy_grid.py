@@ -60,3 +60,15 @@ def test_the_district_replays_workplace_sessions_in_the_evening() -> None:
     assert len(hours) > 50
     assert 15.0 <= float(np.median(hours)) <= 20.0
     assert float(np.mean((hours >= 14.0) & (hours < 22.0))) > 0.6
+
+
+def test_linearised_floor_holds_the_ac_voltage(grid: GridModel) -> None:
+    # at no load's sensitivities the load that puts R18 at the plain floor takes it below in AC; the corrected does not
+    from aicity.domains.energy.grid import linear_floor
+
+    view = grid.planner_view()
+    r18 = view.bus_names.index("Bus R18")
+    kw = {f: (f - view.v_nl[r18]) / view.sv[r18, 1] for f in (0.95, linear_floor(0.95, view.v_nl))}
+    plain, corrected = (grid.run([0.0, float(k)]).vm_pu["Bus R18"] for k in kw.values())
+    assert plain < 0.95 - 1e-3
+    assert corrected >= 0.95 - 5e-4
