@@ -6,11 +6,9 @@ libsumo runs one simulation per process; TraCI (``use_traci=True``) is the slowe
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import shutil
 import tempfile
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +20,7 @@ from aicity.core.domain import DomainResult, ForecastProvider, Outcome, Proposed
 from aicity.core.entity import Entity, Property, Relationship, urn
 from aicity.core.errors import UserError
 from aicity.domains.mobility.border import BorderPort
+from aicity.domains.mobility.checkpoint import pack, unpack
 from aicity.domains.mobility.const import (
     EV_PREFIX,
     EV_TYPE,
@@ -733,17 +732,14 @@ class SumoTwin:
             "border": self.border.state() if self.border is not None else None,
             "probes": self.probes.state() if self.probes is not None else None,
             "outputs": self._before}
-        return zlib.compress(pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        return pack(blob)
 
     def load_state(self, state: bytes) -> None:
         """Go on from a :meth:`save_state` of a twin of the same scenario, seed and mode (right after
         :meth:`start`): the twin takes its own state back and SUMO starts again from the state file."""
         if not self._running or self._tmp is None:
             raise UserError("the twin was not started")
-        try:
-            blob = pickle.loads(zlib.decompress(state))  # the deployment's own checkpoint, as Ray's messages are
-        except (zlib.error, pickle.UnpicklingError, EOFError, TypeError) as exc:
-            raise UserError(f"not a mobility checkpoint: {exc}") from exc
+        blob = unpack(state, "mobility")  # the deployment's own checkpoint, as Ray's messages are
         if (blob.get("scenario"), blob.get("seed"), blob.get("mode")) != (self.scenario.name, self.seed, self.mode):
             raise UserError(f"the checkpoint is of {blob.get('scenario')!r} seed {blob.get('seed')!r} mode "
                             f"{blob.get('mode')!r}, not of {self.scenario.name!r} seed {self.seed} mode {self.mode}")
@@ -765,11 +761,10 @@ class SumoTwin:
     def _go_on_from(self, path: Path, pending: list[str], stopped: Callable[[], None]) -> None:
         """Stop SUMO, call ``stopped()``, start it again from the state file ``path`` at the twin's time; add the
         vehicles the state file does not hold; show every signal as its edge and cabinet have it."""
-        from aicity.domains.mobility.checkpoint import state_vehicles
+        from aicity.domains.mobility.checkpoint import load_state_args, state_vehicles
 
-        begin = self._args.index("--begin")  # SUMO starts at the state's time (and so do detector intervals)
-        args = [*self._args[:begin + 1], f"{self._t:g}", *self._args[begin + 2:], "--load-state", str(path)]
-        self.host.restart(args, self._t, use_traci=self.config.use_traci, name=self.scenario.name, stopped=stopped)
+        self.host.restart(load_state_args(self._args, self._t, path), self._t, use_traci=self.config.use_traci,
+                          name=self.scenario.name, stopped=stopped)
         self._sumo = self.host.api
         saved = state_vehicles(path)
         if self.border is not None:
