@@ -348,7 +348,7 @@ class CityLoop:
         """When a list: every call that changed a twin this step, in order (a district's recovery log)."""
         metas = {p.name: p.part.domain.meta for p in self.parts}
         if costs is None:  # the stage's own when the runner built both (then the models learn once a step)
-            costs = OutageCosts.from_factories({n: m.outage_costs for n, m in metas.items()})
+            costs = OutageCosts.from_metas(metas)
         self.settler = Settler(self.orchestrator, priority, priority_table(metas), store, self.ids, self.stats,
                                costs=costs)
 

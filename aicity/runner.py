@@ -226,7 +226,7 @@ def orchestration_for(mode: str, policy: Policy,
     from aicity.orchestrate.stage import Precedence, PriorityOrchestrator, PriorityPolicy, priority_table
 
     priority = PriorityPolicy(tuple(policy.priority), policy.version, policy.sha256)
-    costs = OutageCosts.from_factories({d.name: d.meta.outage_costs for d in city.domains})
+    costs = OutageCosts.from_metas({d.name: d.meta for d in city.domains})
     if mode != "ai":
         return Precedence(), priority, costs
     return (PriorityOrchestrator(priority, priority_table({d.name: d.meta for d in city.domains}), costs), priority,

@@ -175,6 +175,9 @@ class DomainMeta:
     outage_costs: Callable[[], Any] | None = None
     """A factory of the domain's :class:`aicity.orchestrate.costs.OutageCostModel` (what an entity of this domain
     out of service costs its users over a short look-ahead), which the orchestration stage weighs needs by."""
+    responders: Callable[[], Any] | None = None
+    """A factory of the domain's :class:`aicity.orchestrate.respond.Responder`: candidate responses to the events
+    it sees, each with its predicted outcome, among which the AI City's orchestration stage picks."""
 
     def priority_of(self, action_type: str) -> str:
         """The priority class of ``action_type`` (empty when undeclared: ranked last)."""

@@ -11,10 +11,19 @@ costs 1 (the need's weight alone decides, as without models).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from aicity.core.domain import Snapshot
+from aicity.core.meta import DomainMeta
+
+
+class LookAhead(Protocol):
+    """A domain's look-ahead model of any kind (an outage cost model, a responder): it learns every step."""
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Learn from one step's snapshot."""
+        ...
 
 
 @runtime_checkable
@@ -32,17 +41,18 @@ class OutageCostModel(Protocol):
 
 
 class OutageCosts:
-    """Every domain's outage cost model of one run, updated once per step."""
+    """Every domain's look-ahead models of one run (outage cost models, responders), updated once per step."""
 
-    def __init__(self, models: Iterable[OutageCostModel] = ()) -> None:
-        self.models = list(models)
+    def __init__(self, models: Iterable[LookAhead] = ()) -> None:
+        self.models: list[LookAhead] = list(models)
         self._at: float | None = None
         self._cache: dict[str, float] = {}
 
     @classmethod
-    def from_factories(cls, factories: Mapping[str, Callable[[], OutageCostModel] | None]) -> OutageCosts:
-        """One model from each domain that declares a factory (domain name -> factory or None)."""
-        return cls(f() for _, f in sorted(factories.items()) if f is not None)
+    def from_metas(cls, metas: Mapping[str, DomainMeta]) -> OutageCosts:
+        """Every domain's look-ahead models, in domain order: its outage cost model (``DomainMeta.outage_costs``)
+        and its responder (``DomainMeta.responders``), which learn from every step's snapshot alike."""
+        return cls(f() for _, m in sorted(metas.items()) for f in (m.outage_costs, m.responders) if f is not None)
 
     def update(self, snapshot: Snapshot) -> None:
         """Let every model learn from ``snapshot`` (once per step: a second call at the same time is ignored)."""
@@ -60,6 +70,8 @@ class OutageCosts:
             return hit
         out = 1.0
         for m in self.models:
+            if not isinstance(m, OutageCostModel):
+                continue
             c = m.cost_s(entity_id)
             if c is not None and math.isfinite(c) and c >= 0:
                 out = float(c)

@@ -1,10 +1,10 @@
 """Responses to an event: a domain's candidate responses, each with its predicted outcome, and the choice.
 
-A domain's look-ahead model (declared like an outage cost model, :mod:`.costs`) may also be a
-:class:`Responder`: from each step's snapshot (sensor view only) it names the events it sees that call for a
-decision (an :class:`Occasion`) and the candidate responses to each (doing nothing among them), each with its
-predicted outcome over a short look-ahead on the KPIs the domain ranks by, most important first. The AI City's
-stage picks, per occasion, the option whose predicted outcome ranks first (lexicographically; on a tie the
+A domain may declare a :class:`Responder` (``DomainMeta.responders``, a factory; it learns every step beside the
+outage cost models, :mod:`.costs`): from each step's snapshot (sensor view only) it names the events it sees that
+call for a decision (an :class:`Occasion`) and the candidate responses to each (doing nothing among them), each
+with its predicted outcome over a short look-ahead on the KPIs the domain ranks by, most important first. The AI
+City's stage picks, per occasion, the option whose predicted outcome ranks first (lexicographically; on a tie the
 earlier option, so doing nothing, listed first, wins ties) and sends its actions on to governance like any
 proposal. The ablation's stage (:class:`aicity.orchestrate.stage.Precedence`) asks no responder.
 """

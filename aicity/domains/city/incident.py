@@ -105,10 +105,6 @@ class IncidentResponder:
                     standing.add(lane)
         self._since = {ln: self._since.get(ln, self._now) for ln in standing}
 
-    def cost_s(self, entity_id: str) -> float | None:
-        """None: it models no entity's outage."""
-        return None
-
     @staticmethod
     def _active(snapshot: Snapshot) -> list[Entity]:
         return [e for e in snapshot.entities.values()
@@ -207,6 +203,6 @@ def direct_traffic(api: Any, lanes: Sequence[str]) -> tuple[int, int]:
 
 
 def responder() -> IncidentResponder:
-    """A fresh responder (the city's ``outage_costs`` factory: the stage's look-ahead models)."""
+    """A fresh responder (the city's ``DomainMeta.responders`` factory)."""
     return IncidentResponder()
 

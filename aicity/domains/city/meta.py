@@ -57,7 +57,7 @@ META = DomainMeta(
             EquityGroup("district_ems", "ems_p90_s", "EMS p90 call-to-arrival per district (the call's zone centre)")),
     action_types=(INCIDENT_TRAFFIC,),
     priorities={INCIDENT_TRAFFIC: "mobility"},
-    outage_costs=_look_ahead,
+    responders=_look_ahead,
     policy=Path(__file__).with_name("policy.toml"),
     entity_types=(),
     test_scenario="cologne8-coupling",
