@@ -582,7 +582,14 @@ class CityLoop:
         """Govern, actuate and audit every kept proposal of this step."""
         by_name = {r.name: r for r in self.parts}
         for cand in kept:
-            self._act(by_name[cand.domain], cand.proposal, self._contexts[cand.domain], snapshot, snapshot.time)
+            run = by_name.get(cand.domain)
+            if run is None:
+                raise UserError(f"the orchestration stage kept a proposal of {cand.domain!r}, which is not a part of "
+                                f"this city ({', '.join(by_name)})")
+            ctx = self._contexts.get(cand.domain)
+            if ctx is None:  # a part not due this step (e.g. a response the stage picked): it starts the chain
+                ctx = self._contexts[cand.domain] = Context(Actor(ActorKind.POLICY, "orchestration"), None, self.ids())
+            self._act(run, cand.proposal, ctx, snapshot, snapshot.time)
 
     def advance(self) -> None:
         """Advance every twin one step and record what the actuator edges did meanwhile."""

@@ -264,3 +264,25 @@ def test_city_of_two_domains_one_store_precedence_and_rates():
     conflicts = store.events(type="orchestration")
     assert len(conflicts) == 2 and conflicts[0].data["kept_domain"] == "toy"
     assert conflicts[0].data["dropped_domain"] == "lamp" and loop.stats.overridden == 2
+
+
+def test_a_kept_proposal_of_a_part_not_sensed_this_step_starts_its_own_chain():
+    """The stage may keep a proposal for a part that was not due (a response it picked): the decision's causal chain
+    starts at the orchestration stage, not at an observation; a proposal of no part of the city is one clear error."""
+    import pytest
+
+    from aicity.core.errors import UserError
+    from aicity.orchestrate.stage import Candidate
+
+    store = SqliteStore()
+    loop = make_loop(store=store)
+    loop.open()
+    candidates, snapshot = loop.propose()
+    assert candidates
+    loop._contexts.clear()  # as if the part was not due this step
+    loop.act([candidates[0]], snapshot)
+    decision = store.events(type="decision")[-1]
+    assert [e.type for e in store.trace(decision.id)] == ["decision"]
+    with pytest.raises(UserError, match="not a part of this city"):
+        loop.act([Candidate("ghost", candidates[0].proposal)], snapshot)
+    loop.close()
