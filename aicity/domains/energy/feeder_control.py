@@ -8,7 +8,8 @@ each on that feeder's own entities only, and the shared substation respected thr
    and state-of-charge limits: a sudden evening spike is shaved as it happens, not a step late.
 2. **Energy kept for it.** The MPC plans against a cautious inflexible load — the forecast mean plus the root sum
    of squares of its nodes' 80 % half-widths, never below the load just measured over the next hour (cold
-   forecasters under-forecast the evening) — and the batteries' floors are raised to keep the energy that
+   forecasters under-forecast the evening; a time of day never yet observed is planned at the load just measured
+   plus that margin) — and the batteries' floors are raised to keep the energy that
    cautious load needs above the cap over the next six hours; the MPC dispatches only the rest (no arbitrage
    empties them before the peak). Its transformer limit is the feeder's firm share (``rating × 0.9 / feeds``),
    raised only as far as the batteries cannot hold the cautious load (the lowest level they can, not its peak).
@@ -91,17 +92,22 @@ def measured_inflexible(view: Snapshot) -> float | None:
 def cautious(fc: Mapping[str, Any], measured: float | None) -> dict[str, Any]:
     """A feeder's forecasts with the inflexible load planned at an upper bound — the mean plus the root sum of
     squares of its nodes' 80 % half-widths (errors not all at once) — never below the load just measured over
-    the next hour."""
+    the next hour; a time of day the learner has never observed (less than a day of readings) is planned at the
+    load just measured plus that margin, not at the level of the hours it has seen."""
     out = dict(fc)
     inf = fc.get(f"{KEY}inflexible_kw")
     if not isinstance(inf, Mapping) or not inf.get("mean"):
         return out
     mean = [float(v) for v in inf["mean"]]
     nodes, uppers = inf.get("nodes") or {}, inf.get("nodes_upper_80") or {}
+    steps, period = inf.get("steps"), inf.get("period")
+    unseen = period - steps if isinstance(steps, int) and isinstance(period, int) else 0
     plan = list(mean)
     for k in range(len(plan)):
         half = [float(uppers[i][k]) - float(nodes[i][k]) for i in nodes
                 if i in uppers and k < min(len(nodes[i]), len(uppers[i]))]
+        if measured is not None and k < unseen:  # step k is k + 1 steps ahead: its time of day never read
+            plan[k] = measured
         plan[k] += math.sqrt(sum(max(0.0, h) ** 2 for h in half))
         if measured is not None and k < FLOOR_STEPS:
             plan[k] = max(plan[k], measured)

@@ -252,7 +252,7 @@ class DemandLearner:
             self._fc[INFLEXIBLE] = {"mean": [float(sum(v)) for v in zip(*per, strict=True)],
                                     "upper_80": [float(sum(v)) for v in zip(*upper, strict=True)],
                                     "interval_80": [], "model": self.model,
-                                    "steps": self._steps,
+                                    "steps": self._steps, "period": self.period,
                                     "nodes": {str(i): list(self._fc[k]["mean"]) for i, k in nodes},
                                     "nodes_upper_80": {str(i): u for (i, _), u in zip(nodes, upper, strict=True)}}
 

@@ -213,3 +213,16 @@ def test_a_battery_command_caps_the_feeders_live_import() -> None:
     assert all(isinstance(v, float) and v < 0 for v in power.values())  # discharging, though commanded 0 kW
     twin.safe_state()
     assert twin.feeders["f1"].import_cap_kw is None
+
+
+def test_a_time_of_day_never_observed_is_planned_at_the_measured_load() -> None:
+    """Half a day of readings: the next steps' times of day were never read, so the cautious load is the load
+    just measured plus the margin, not the seen hours' level; steps whose time of day was read keep the forecast."""
+    from aicity.domains.energy.feeder_control import cautious
+
+    inf = {"mean": [200.0] * 6, "nodes": {"0": [200.0] * 6}, "nodes_upper_80": {"0": [210.0] * 6},
+           "steps": 92, "period": 96}
+    plan = cautious({"energy.inflexible_kw": inf}, 120.0)["energy.inflexible_kw"]["mean"]
+    assert plan == [130.0] * 4 + [210.0] * 2
+    old = cautious({"energy.inflexible_kw": {**inf, "steps": 96}}, 120.0)["energy.inflexible_kw"]["mean"]
+    assert old == [210.0] * 6
