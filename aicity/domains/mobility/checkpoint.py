@@ -84,12 +84,17 @@ def pack(blob: dict[str, Any]) -> bytes:
     return zlib.compress(pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
-def unpack(state: bytes, what: str) -> dict[str, Any]:
-    """The checkpoint :func:`pack` made (the deployment's own bytes, as Ray's messages are); else a UserError."""
+def unpack(state: bytes, what: str, of: tuple[str, int, str]) -> dict[str, Any]:
+    """The checkpoint :func:`pack` made (the deployment's own bytes, as Ray's messages are) of the twin ``of``
+    (scenario, seed, mode: the blob's ``scenario``, ``seed`` and ``mode``); else a UserError."""
     try:
         blob = pickle.loads(zlib.decompress(state))
     except (zlib.error, pickle.UnpicklingError, EOFError, TypeError) as exc:
         raise UserError(f"not a {what} checkpoint: {exc}") from exc
     if not isinstance(blob, dict):
         raise UserError(f"not a {what} checkpoint: {type(blob).__name__}")
+    scenario, seed, mode = of
+    if (blob.get("scenario"), blob.get("seed"), blob.get("mode")) != of:
+        raise UserError(f"the checkpoint is of {blob.get('scenario')!r} seed {blob.get('seed')!r} mode "
+                        f"{blob.get('mode')!r}, not of {scenario!r} seed {seed} mode {mode}")
     return blob

@@ -739,10 +739,7 @@ class SumoTwin:
         :meth:`start`): the twin takes its own state back and SUMO starts again from the state file."""
         if not self._running or self._tmp is None:
             raise UserError("the twin was not started")
-        blob = unpack(state, "mobility")  # the deployment's own checkpoint, as Ray's messages are
-        if (blob.get("scenario"), blob.get("seed"), blob.get("mode")) != (self.scenario.name, self.seed, self.mode):
-            raise UserError(f"the checkpoint is of {blob.get('scenario')!r} seed {blob.get('seed')!r} mode "
-                            f"{blob.get('mode')!r}, not of {self.scenario.name!r} seed {self.seed} mode {self.mode}")
+        blob = unpack(state, "mobility", (self.scenario.name, self.seed, self.mode))
         self._t = float(blob["t"])
         for name, value in blob["twin"].items():
             setattr(self, name, value)

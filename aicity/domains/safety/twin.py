@@ -755,10 +755,7 @@ class SafetyTwin:
 
         if not self._running or not self._own_host or self._tmp is None:
             raise UserError("the safety twin was not started on a SUMO of its own")
-        blob = unpack(state, "safety")
-        if (blob.get("scenario"), blob.get("seed"), blob.get("mode")) != (self.scenario.name, self.seed, self.mode):
-            raise UserError(f"the checkpoint is of {blob.get('scenario')!r} seed {blob.get('seed')!r} mode "
-                            f"{blob.get('mode')!r}, not of {self.scenario.name!r} seed {self.seed} mode {self.mode}")
+        blob = unpack(state, "safety", (self.scenario.name, self.seed, self.mode))
         for name, value in blob["twin"].items():
             setattr(self, name, value)
         self._restore_extra(blob["extra"])
