@@ -57,6 +57,8 @@ class ScaleStats:
     unrouted: int = 0
     in_flight_at_end: int = 0
     recoveries: list[dict[str, Any]] = field(default_factory=list)
+    placement: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Where each district's worker ran at the start (host, pid, Ray node id)."""
     checkpoint_every: int = 0
     checkpoints: int = 0
     checkpoint_bytes: int = 0
@@ -85,7 +87,8 @@ class ScaleStats:
             "bytes_per_step": (self.bytes_to_coordinator + self.bytes_to_districts) / max(1, self.steps),
             "crossings": self.crossings, "crossings_by_kind": dict(self.crossings_by_kind),
             "unrouted": self.unrouted, "in_flight_at_end": self.in_flight_at_end,
-            "recoveries": list(self.recoveries), "checkpoint_every": self.checkpoint_every,
+            "recoveries": list(self.recoveries), "placement": dict(self.placement),
+            "checkpoint_every": self.checkpoint_every,
             "checkpoints": self.checkpoints, "checkpoint_bytes": self.checkpoint_bytes,
             "checkpoint_bytes_max": self.checkpoint_max, "checkpoint_s": self.checkpoint_s,
             "without_checkpoint": list(self.without_checkpoint), "open_s": self.open_s,
@@ -162,6 +165,8 @@ class DistrictCity:
                             key=self.key, store=self.district_store)
         try:
             _alive(self.executor.call("open", [() for _ in names]))
+            self.scale.placement = dict(zip(names, _alive(self.executor.call("where", [() for _ in names])),
+                                            strict=True))
             self.scale.open_s = time.perf_counter() - started  # workers, twins and (maybe) the cluster started
             total = self.city.duration_s
             done = False
@@ -242,11 +247,14 @@ class DistrictCity:
         out = self.executor.call("recover", args)[index]
         if isinstance(out, DistrictDied):
             raise out
-        self.scale.recoveries.append({"district": name, "step": self.scale.steps,
+        took = time.perf_counter() - t0
+        args[index] = ()
+        (where,) = _alive([self.executor.call("where", args)[index]])
+        self.scale.recoveries.append({"district": name, "step": self.scale.steps, "worker": where,
                                       "checkpoint_step": at if saved is not None else None,
                                       "checkpoint_bytes": len(saved) if saved is not None else 0,
                                       "replayed_steps": len(self.history[name]),
-                                      "recovery_s": time.perf_counter() - t0, "safe_state_within_steps": 1})
+                                      "recovery_s": took, "safe_state_within_steps": 1})
         return out
 
     def _settle(self, replies: list[Any]) -> dict[str, list[Candidate]]:

@@ -75,6 +75,20 @@ class DistrictLoop:
         """True: the worker answers (the executor's kill waits until it no longer does)."""
         return True
 
+    def where(self) -> dict[str, Any]:
+        """Where this worker runs: host, process id and, on Ray, the cluster node's id."""
+        import os
+        import socket
+        import sys
+
+        node = None
+        if "ray" in sys.modules:  # only a Ray worker has imported it
+            import ray
+
+            if ray.is_initialized():
+                node = str(ray.get_runtime_context().get_node_id())
+        return {"host": socket.gethostname(), "pid": os.getpid(), "node": node}
+
     def open(self) -> float:
         """Build the district's governed loop (store, ledger, twins) and start it; its elapsed seconds.
 
