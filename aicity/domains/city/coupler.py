@@ -11,8 +11,10 @@ and critical loads). What it couples, in every mode alike (it decides nothing):
   supply the cabinet loses mains (battery backup, then dark: all-way stop).
 * **safety → energy** — signals, the hospital and the ambulance stations are critical loads on the grid.
 
-Its one actuator directs the traffic held at a road incident to other exits (:mod:`.incident`), when the AI
-City's orchestration stage picks that response.
+Its actuators, used only when the AI City's orchestration stage picks that response: directing the traffic held
+at a road incident to other exits (:mod:`.incident`), and charging guidance (:mod:`.guidance`): two consenting EV
+drivers on their way exchange their booked chargers (:mod:`.guide_edge`). Consent is a seeded draw per driver
+(``guidance_consent``); only consenting drivers report their trips (``EVChargingTrip``), in every mode.
 
 Incidents block their lanes in the safety twin itself (it rides the same SUMO).
 """
@@ -26,8 +28,11 @@ from typing import Any
 import numpy as np
 
 from aicity.core.domain import DomainResult, Outcome, ProposedAction, Scenario
-from aicity.core.entity import Entity
+from aicity.core.entity import Entity, Property
+from aicity.domains.city.guidance import ACTION as GUIDE
+from aicity.domains.city.guide_edge import ChargerSwap, GuidanceEdge
 from aicity.domains.city.incident import DECIDE_EVERY_S, TrafficDirectionEdge
+from aicity.domains.city.meta import EV_TRIP_TYPE
 
 PORTS = ("sumo", "signals", "grid")
 EV_VTYPE = "aicity_ev_car"
@@ -61,6 +66,14 @@ class CityCoupler:
         self._median = (0.0, 0.0)
         self.notes: list[str] = []
         self._direction = TrafficDirectionEdge()
+        self._sessions: dict[str, Any] = {}  # sid -> its DrivenSession (booked charger, bus, request)
+        self._booked: dict[str, tuple[str, str]] = {}  # sid -> (charger, bus) now booked
+        self._vehicle: dict[str, str] = {}  # sid -> the vehicle driving to its charger
+        self._guided: set[str] = set()
+        self._arrived: list[str] = []  # consenting drivers who arrived since the last report
+        self._bus_feeder: dict[str, str] = {}
+        self._edge_xy: dict[str, tuple[float, float]] = {}
+        self._guide = GuidanceEdge(frozenset())
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -74,6 +87,7 @@ class CityCoupler:
         self._read_edges()
         self._critical_loads()
         self._plan_trips()
+        self._consent()
         self.host.on_step(after=self._after_step)
         self._sync_power()
 
@@ -164,6 +178,20 @@ class CityCoupler:
             vid = f"ev:{s.sid}"
             self._insert(vid, edges, f"{max(begin, s.planned_arrival_s - tt):.0f}")
             self._trips[vid] = (s.sid, s.planned_arrival_s)
+            self._sessions[s.sid] = s
+            self._booked[s.sid] = (s.charger, s.bus)
+            self._vehicle[s.sid] = vid
+
+    def _consent(self) -> None:
+        """Which drivers accept guidance: a seeded draw per driven session (its own generator, so the trips are
+        the same whatever the share)."""
+        rng = np.random.default_rng([self.seed, 15, 1])
+        share = float(self.params["guidance_consent"])
+        self._bus_feeder = {b: f for f, buses in self.grid.feeders().items() for b in buses}
+        self._edge_xy = {e: (x, y) for e, x, y, _ in self._edges}
+        sessions = sorted(self._sessions.values(), key=lambda s: s.sid)
+        draws = rng.random(len(sessions))
+        self._guide = GuidanceEdge(frozenset(s.sid for s, u in zip(sessions, draws, strict=True) if u < share))
 
     def _insert(self, vid: str, edges: list[str], depart: str) -> None:
         """An electric car on ``edges``, departing at ``depart`` (SUMO seconds or ``now``)."""
@@ -177,6 +205,8 @@ class CityCoupler:
             if trip is not None:
                 sid, planned = trip
                 self.grid.plug_in(sid, t)
+                if sid in self._guide.consented:
+                    self._arrived.append(sid)
                 self._late.append(max(0.0, t - planned) / 60.0)
                 self._arrivals.append((sid, planned, t))
 
@@ -226,16 +256,57 @@ class CityCoupler:
                     self._leaving.append((sid, float(t_s), float(kwh)))
                     break
 
-    # ---- no sensors or actuators of its own ---------------------------------------------------------------
+    # ---- the consenting drivers' trip reports; its actuators ---------------------------------------------
     def observe(self) -> list[Entity]:
-        """Nothing: every entity is published by the part that owns it."""
-        return []
+        """The trip reports of consenting EV drivers on their way to a charger (every other entity is published
+        by the part that owns it)."""
+        if self.host is None or not self._guide.consented or not isinstance(self.grid, ChargerSwap):
+            return []  # no guidance service without a grid that can exchange chargers: nobody reports to it
+        from datetime import datetime, timedelta
+
+        from aicity.domains.city.scenarios import EPOCH
+
+        api, t = self.host.api, float(self.host.t)
+        now = datetime.fromisoformat(EPOCH) + timedelta(seconds=t)
+        begin = float(self.scenario.begin_s)
+        live = set(api.vehicle.getIDList())
+        out = [Entity(f"urn:ngsi-ld:{EV_TRIP_TYPE}:{sid}", EV_TRIP_TYPE, {
+            "sessionId": Property(sid), "status": Property("arrived", now)}) for sid in self._arrived]
+        self._arrived = []
+        for sid in sorted(self._guide.consented):
+            vid = self._vehicle.get(sid)
+            if vid is None or vid not in live or vid not in self._trips:
+                continue
+            s = self._sessions[sid]
+            charger, bus = self._booked[sid]
+            x, y = api.vehicle.getPosition(vid)
+            dest = self._edge_xy.get(self._dest[sid], (x, y))
+            out.append(Entity(f"urn:ngsi-ld:{EV_TRIP_TYPE}:{sid}", EV_TRIP_TYPE, {
+                "sessionId": Property(sid), "status": Property("driving", now),
+                "charger": Property(charger, now), "bus": Property(bus, now),
+                "feeder": Property(self._bus_feeder.get(bus, ""), now),
+                "requestedEnergy": Property(float(s.requested_kwh), None, "KWH"),
+                "departure": Property(float(s.departure_s) - begin, None, "SEC"),
+                "position": Property([round(float(x), 1), round(float(y), 1)], now),
+                "destination": Property([round(dest[0], 1), round(dest[1], 1)], now),
+                "guided": Property(sid in self._guided, now)}))
+        return out
 
     def actuate(self, action: ProposedAction) -> Outcome:
-        """Its one actuator: directing the traffic held at a road incident (:mod:`.incident`), through its edge."""
+        """Its actuators, each through its edge: directing the traffic held at a road incident
+        (:mod:`.incident`), charging guidance (:mod:`.guide_edge`)."""
         if self.host is None:
             return Outcome(action, "refused", bound_by=("no_actuator",), reason="no simulation to act on")
+        if action.action == GUIDE:
+            return self._guide.actuate(action, float(self.host.t), api=self.host.api, grid=self.grid,
+                                       vehicle_of={sid: v for sid, v in self._vehicle.items()
+                                                   if v in self._trips},
+                                       dest=self._dest, swapped=self._swapped)
         return self._direction.actuate(self.host.api, action, float(self.host.t))
+
+    def _swapped(self, a: str, b: str) -> None:
+        self._booked[a], self._booked[b] = self._booked[b], self._booked[a]
+        self._guided |= {a, b}
 
     def safe_state(self) -> None:
         """Nothing to put in a safe state."""
@@ -247,6 +318,7 @@ class CityCoupler:
 
     def _trip_extra(self) -> dict[str, Any]:
         return {"ev_trips": len(self._late), "ev_unarrived": len(self._trips),
+                "ev_consented": len(self._guide.consented), "ev_guided": len(self._guided),
                 "ev_plugged_direct": self._plugged_direct, "signal_bus": dict(self.signal_bus),
                 "ev_arrivals": [list(a) for a in self._arrivals],
                 "ev_departures": [list(d) for d in self._leaving]}

@@ -36,16 +36,23 @@ OPTIONS = (
            maximum=5000.0),
     Option("station_kw", float, 10.0, "load of an ambulance station (a critical load on the grid)", "kW",
            minimum=0.0, maximum=500.0),
+    Option("guidance_consent", float, 0.5, "share of EV drivers who accept charging guidance (a seeded draw per "
+           "driver; only they report their trip and may be sent to another charger)", "share", minimum=0.0,
+           maximum=1.0),
     Option("ev_origin_min_m", float, 800.0, "an electric vehicle's trip starts at least this far from its charger",
            "m", minimum=0.0, maximum=50000.0),
 )
 
 INCIDENT_TRAFFIC = "incident_traffic"
 """Action type of directing the traffic held at a road incident to other exits (the coupler's one actuator)."""
+CHARGING_GUIDANCE = "charging_guidance"
+"""Action type of exchanging the booked chargers of two consenting EV drivers on their way (charging guidance)."""
+EV_TRIP_TYPE = "EVChargingTrip"
+"""A consenting EV driver's trip report (booked charger, requested energy, position), published by the coupler."""
 
 
 def _look_ahead() -> Any:
-    from aicity.domains.city.incident import responder
+    from aicity.domains.city.responders import responder
 
     return responder()
 
@@ -55,11 +62,11 @@ META = DomainMeta(
     options=OPTIONS,
     equity=(EquityGroup("district", "person_delay_s", "person delay per district (signal quadrants)"),
             EquityGroup("district_ems", "ems_p90_s", "EMS p90 call-to-arrival per district (the call's zone centre)")),
-    action_types=(INCIDENT_TRAFFIC,),
-    priorities={INCIDENT_TRAFFIC: "mobility"},
+    action_types=(INCIDENT_TRAFFIC, CHARGING_GUIDANCE),
+    priorities={INCIDENT_TRAFFIC: "mobility", CHARGING_GUIDANCE: "grid_stability"},
     responders=_look_ahead,
     policy=Path(__file__).with_name("policy.toml"),
-    entity_types=(),
+    entity_types=(EV_TRIP_TYPE,),
     test_scenario="cologne8-coupling",
     default_scenario="cologne8-city",
     ranking=("ems_p90_s", "critical_unserved_kwh", "violations", "person_delay_s", "energy_cost"),
