@@ -1,8 +1,8 @@
 """Named dispatch controllers: the planners and forecast providers each runs, and the twin mode it runs in.
 
 ``smart`` is Smart City mode (closest idle on free-flow times, return home); ``ai`` is AI City mode (dispatch on
-live travel-time estimates, DMEXCLP relocation fed by the incident forecast); ``ai_norelocation`` isolates what
-relocation adds. A static table: nothing registers at run time.
+live travel-time estimates, DMEXCLP relocation in its mean-response form fed by the incident forecast);
+``ai_norelocation`` isolates what relocation adds. A static table: nothing registers at run time.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
         radius = float(params["coverage_radius_s"])
         covers = coverage_matrix(site_times(smap), list(smap.sites.values()), smap.sites, radius)
         prior = historical_demand(smap, float(params["load_multiplier"]))
-        planners.append(make_relocation_planner(smap, covers, prior, RelocationParams(radius_s=radius)))
+        reloc = RelocationParams(radius_s=radius, objective="response")
+        planners.append(make_relocation_planner(smap, covers, prior, reloc))
         providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
                                           load_multiplier=float(params["load_multiplier"])))
     return planners, providers

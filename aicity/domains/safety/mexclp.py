@@ -89,3 +89,24 @@ def dmexclp_choice(others: Sequence[str], sites: Sequence[str], covers: Mapping[
     """Every site with the expected coverage reached by adding one ambulance there, best first (ties by name)."""
     scored = [(s, expected_coverage(zone_counts([*others, s], covers), demand, q)) for s in sites]
     return sorted(scored, key=lambda p: (-p[1], p[0]))
+
+
+def expected_response(positions: Sequence[str], times: Mapping[str, Mapping[str, float]],
+                      centres: Mapping[str, str], demand: Mapping[str, float], q: float) -> float:
+    """Demand-weighted expected travel seconds with ambulances at ``positions`` (sites), each busy with probability
+    ``q``: the ``k``-th closest answers with probability ``(1 - q) q**(k-1)``; when all are busy, the farthest
+    (a call then waits for a unit, wherever it frees). The mean-response analogue of :func:`expected_coverage`."""
+    if not positions:
+        return float("inf")
+    total = 0.0
+    for z, d in demand.items():
+        ts = sorted(times[p].get(centres[z], np.inf) for p in positions)
+        total += d * (sum((1.0 - q) * q**k * t for k, t in enumerate(ts)) + q ** len(ts) * ts[-1])
+    return float(total / (sum(demand.values()) or 1.0))
+
+
+def response_choice(others: Sequence[str], sites: Sequence[str], times: Mapping[str, Mapping[str, float]],
+                    centres: Mapping[str, str], demand: Mapping[str, float], q: float) -> list[tuple[str, float]]:
+    """Every site with the expected travel reached by adding one ambulance there, best (lowest) first."""
+    scored = [(s, expected_response([*others, s], times, centres, demand, q)) for s in sites]
+    return sorted(scored, key=lambda p: (p[1], p[0]))

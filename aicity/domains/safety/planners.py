@@ -4,7 +4,9 @@
   oldest call first.
 * ``live_dispatch`` (AI City): the same rule on *live* travel-time estimates from detector speeds.
 * ``dmexclp`` (AI City): when an ambulance frees up, send it to the station adding the most expected coverage
-  (Jagtenberg et al. 2015), weighing zones by the incident forecast; the edge bounds how often.
+  (Jagtenberg et al. 2015), weighing zones by the incident forecast; the edge bounds how often. AI City runs its
+  mean-response form (objective ``response``): the same rule, the station that lowers the demand-weighted
+  expected travel most, the ``k``-th closest available unit answering with probability ``(1 - q) q**(k-1)``.
 
 Every proposal carries a plain-words explanation a citizen could be shown: why this unit, its estimated arrival,
 the alternative and its time. Each proposal ``needs`` the traffic signals on the route it plans (the mobility
@@ -77,20 +79,50 @@ def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: s
 
 @dataclass(frozen=True, slots=True)
 class RelocationParams:
-    """DMEXCLP's coverage radius, the busy probability bounds and the minimal gain worth a move."""
+    """DMEXCLP's coverage radius, the busy probability bounds and the minimal gain worth a move; the objective:
+    ``coverage`` (expected coverage within the radius, Jagtenberg et al. 2015) or ``response`` (expected travel
+    seconds, the mean-response analogue; a move must save ``min_gain_s``)."""
 
     radius_s: float = 90.0
     q_min: float = 0.2
     q_max: float = 0.8
     min_gain: float = 1e-3
+    objective: str = "coverage"
+    min_gain_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("coverage", "response"):
+            raise ValueError(f"relocation objective must be 'coverage' or 'response', got {self.objective!r}")
+
+
+def _ranker(params: RelocationParams, covers: Mapping[str, set[str]], times: Mapping[str, Mapping[str, float]],
+            smap: SafetyMap, demand: Mapping[str, float], q: float) -> tuple[Any, Any, float, str]:
+    """(rank stations given the others, score of positions, least gain worth a move, what the score means) for the
+    objective; scores are higher-better."""
+    from aicity.domains.safety.mexclp import (
+        dmexclp_choice,
+        expected_coverage,
+        expected_response,
+        response_choice,
+        zone_counts,
+    )
+
+    sites = sorted(covers)
+    if params.objective == "response":
+        return (lambda others: [(s, -v) for s, v in response_choice(others, sites, times, smap.sites, demand, q)],
+                lambda pos: -expected_response(pos, times, smap.sites, demand, q), params.min_gain_s,
+                "expected travel of forecast demand (s, negated)")
+    return (lambda others: dmexclp_choice(others, sites, covers, demand, q),
+            lambda pos: expected_coverage(zone_counts(pos, covers), demand, q),
+            params.min_gain * sum(demand.values()), "expected coverage of forecast demand")
 
 
 def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: SafetyMap,
                        covers: Mapping[str, set[str]], prior: Mapping[str, float],
-                       params: RelocationParams) -> list[ProposedAction]:
-    """DMEXCLP: a freed ambulance (``relocatable``) is sent to the station adding the most expected coverage."""
-    from aicity.domains.safety.mexclp import dmexclp_choice, expected_coverage, zone_counts
-
+                       params: RelocationParams,
+                       times: Mapping[str, Mapping[str, float]] | None = None) -> list[ProposedAction]:
+    """DMEXCLP: a freed ambulance (``relocatable``) is sent to the station adding the most expected coverage (or,
+    objective ``response``, saving the most expected travel on the stations' free-flow ``times``)."""
     units = units_of(snapshot, smap)
     movers = [u for u in units if u.relocatable and u.status == RETURNING]
     if not movers:
@@ -102,31 +134,41 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
         demand[z] = max(demand[z], 1e-6)
     busy = sum(1 for u in units if u.status not in ("idle", "returning"))
     q = min(params.q_max, max(params.q_min, busy / max(len(units), 1)))
-    sites = sorted(covers)
+    rank, score, min_gain, meaning = _ranker(params, covers, times or {}, smap, demand, q)
     out: list[ProposedAction] = []
     free_flow = smap.free_flow_costs()
     placed = {u.id: (u.destination if u.status == RETURNING and u.destination else u.edge)
               for u in available(units)}
     for u in movers:
         others = [s for uid, s in placed.items() if uid != u.id and s in covers]
-        ranked = dmexclp_choice(others, sites, covers, demand, q)
+        ranked = rank(others)
         current = u.destination or u.home
-        now_cov = expected_coverage(zone_counts([*others, current], covers), demand, q)
+        if current not in covers:
+            continue
+        now_cov = score([*others, current])
         best, best_cov = ranked[0]
-        if best == current or best_cov <= now_cov + params.min_gain * sum(demand.values()):
+        if best == current or best_cov <= now_cov + min_gain:
             continue
         why = (f"Ambulance {_short(u.id)} freed up and was moved to the station at {best} instead of its way to "
-               f"{current}: expected coverage of forecast demand {best_cov:.3f} there against {now_cov:.3f}.")
+               f"{current}: {_score_words(params.objective, best_cov, now_cov)}.")
         out.append(ProposedAction(
             target=u.id, action="relocate", params={"station": best, "explanation": why},
             score=best_cov - now_cov,
-            candidates=[{"station": s, "expected_coverage": round(c, 4)} for s, c in ranked[:5]],
+            candidates=[{"station": s, "score": round(c, 4), "meaning": meaning} if params.objective == "response"
+                        else {"station": s, "expected_coverage": round(c, 4)} for s, c in ranked[:5]],
             inputs={u.id: {"status": u.status, "destination": current}, "busy_probability": round(q, 3)},
             forecasts={z: round(d, 4) for z, d in sorted(demand.items())},
             planner=f"safety.dmexclp@{VERSION}", action_type=RELOCATION,
             needs=route_needs(smap, u.edge, best, free_flow)))
         placed[u.id] = best
     return out
+
+
+def _score_words(objective: str, best: float, now: float) -> str:
+    if objective == "response":
+        return (f"expected travel to forecast demand {-best:.0f} s from there against {-now:.0f} s "
+                f"(free-flow times, each unit busy with the current probability)")
+    return f"expected coverage of forecast demand {best:.3f} there against {now:.3f}"
 
 
 def make_dispatch_planner(smap: SafetyMap, *, live: bool) -> Planner:
@@ -143,9 +185,12 @@ def make_dispatch_planner(smap: SafetyMap, *, live: bool) -> Planner:
 def make_relocation_planner(smap: SafetyMap, covers: Mapping[str, set[str]], prior: Mapping[str, float],
                             params: RelocationParams) -> Planner:
     """DMEXCLP relocation of freed ambulances (AI City)."""
+    from aicity.domains.safety.planning import site_times
+
+    times = site_times(smap) if params.objective == "response" else {}
 
     def relocation_planner(snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """Relocation proposals for the ambulances that just freed up."""
-        return relocation_actions(snapshot, forecasts, smap, covers, prior, params)
+        return relocation_actions(snapshot, forecasts, smap, covers, prior, params, times)
 
     return relocation_planner
