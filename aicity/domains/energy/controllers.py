@@ -23,6 +23,11 @@ CITY_FORECAST_H = 2.0
 GUARD_HORIZON_H = 24.0
 """The district's guarded MPC plans (and forecasts) at least a day ahead: with 12 h, a plan made on a weekend
 morning (one flat price all day) never saw the evening, so nothing recharged the batteries for it."""
+RESERVE_DAYS = 14
+RESERVE_H = 12.0
+"""The district's batteries keep, over the next 12 h, the energy the heaviest of the last 14 days' measured
+inflexible load would need above the peak already paid (:attr:`.mpc.MpcPlanner.reserve_h`): with the forecast
+alone they spent it on the afternoon's on-peak prices and were empty before an evening heavier than forecast."""
 MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai"}
 """Controller → the twin mode it runs in."""
 
@@ -69,6 +74,8 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
                          arrivals="quantile" if acn else "mean")
     period = max(1, round(86400 / dt))
     learner = DemandLearner(horizon=max(1, horizon), model=str(params["forecast_model"]), period=period)
+    if guarded:  # the district keeps the recent days' measured load as scenarios of the evening (its reserve)
+        learner.past_days = RESERVE_DAYS
     if acn:  # the charging network's own past sessions warm the arrival forecaster up (never the window's)
         from aicity.domains.energy.learning import ArrivalProfile
         from aicity.domains.energy.scenarios import warm_up
@@ -84,7 +91,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     if site.batteries and site.grid is not None:  # the district: its peak guarded (cautious plan, live cap)
         from aicity.domains.energy.peak_guard import PeakGuard
 
-        return [PeakGuard(dataclasses.replace(planner, keep_energy="refill", battery_horizon_h=planner.horizon_h))], [
-            learner]
+        return [PeakGuard(dataclasses.replace(planner, keep_energy="refill", battery_horizon_h=planner.horizon_h,
+                                              reserve_h=RESERVE_H), chargers_capped=True)], [learner]
     return [planner], [learner]
 

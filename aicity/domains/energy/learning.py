@@ -5,7 +5,8 @@
 step and the site's inflexible net load (meter minus chargers and batteries: loads less PV); from sessions that
 ended, how early people leave against the departure they typed (a low quantile of actual ÷ typed dwell); and the
 health of every meter (a reading that stays frozen while power flows marks the meter, and the assets it drives
-go to their safe state).
+go to their safe state); where asked (``past_days``), the measured total inflexible load of the recent days, as
+past-day scenarios of the horizon.
 
 :class:`ArrivalProfile` learns, from completed past days only (weekdays and weekends apart), an upper quantile of
 the energy that new sessions still bring between each time of day and midnight; the MPC plans that energy as
@@ -34,9 +35,10 @@ FArray = np.ndarray[Any, np.dtype[np.float64]]
 ARRIVALS = "arrival_kwh"
 TO_COME = "arrivals_to_come"
 INFLEXIBLE = "inflexible_kw"
+PAST = "inflexible_past"
 KEY = "energy."
 """Forecast keys start with this: ``energy.arrival_kwh``, ``energy.inflexible_kw``, ``energy.dwell_h``,
-``energy.departure_share``, ``energy.health``, ``energy.arrivals_to_come``."""
+``energy.departure_share``, ``energy.health``, ``energy.arrivals_to_come``, ``energy.inflexible_past``."""
 
 @dataclass
 class ArrivalProfile:
@@ -155,7 +157,11 @@ class DemandLearner:
     _steps: int = 0
     profile: ArrivalProfile | None = None
     """Where given, the quantile of arrivals still to come today is learned too (``energy.arrivals_to_come``)."""
+    past_days: int = 0
+    """Days of the measured total inflexible load kept and published as past-day scenarios of the horizon
+    (``energy.inflexible_past``: row ``d`` is what the load was ``d + 1`` days before each step ahead); 0 none."""
     _now: datetime | None = None
+    _total: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         from aicity.forecast import registry
@@ -189,8 +195,29 @@ class DemandLearner:
         for k in range(steps):
             values = {ARRIVALS: float(per[k]), **{f"{INFLEXIBLE}:{i}": float(v) for i, v in enumerate(net_kw[:, k])}}
             self._model.learn_step(values, t=start - timedelta(seconds=(steps - k) * step_s))
+            self._remember(float(net_kw[:, k].sum()))
             self._steps += 1
         return steps
+
+    def _remember(self, total_kw: float) -> None:
+        """Keep one step's measured total inflexible load for the past-day scenarios."""
+        if self.past_days > 0:
+            self._total.append(total_kw)
+            while len(self._total) > self.past_days * self.period:
+                self._total.popleft()
+
+    def past(self) -> list[list[float]]:
+        """Past-day scenarios of the horizon: row ``d`` holds, for each of the next ``horizon`` steps, the total
+        inflexible load measured ``d + 1`` days before it (only whole rows the memory covers)."""
+        tot = list(self._total)
+        n, out = len(tot), []
+        for d in range(1, self.past_days + 1):
+            first = n - d * self.period  # the value one step ahead, d days earlier, is at ``first``
+            if first < 0:
+                break
+            out.append([tot[first + h - self.period * ((first + h - n) // self.period + 1)]
+                        if first + h >= n else tot[first + h] for h in range(self.horizon)])
+        return out
 
     def learn(self, snapshot: Snapshot) -> None:
         """One step: new sessions' energy, sessions that left, inflexible load, meter health."""
@@ -239,6 +266,7 @@ class DemandLearner:
         else:
             values[f"{INFLEXIBLE}:0"] = _num(meter.get("activePower")) - ev_kw - bat_kw
         self._track(values)
+        self._remember(float(sum(v for k, v in values.items() if k.startswith(INFLEXIBLE))))
         self._model.learn_step(values, t=now)
         self._steps += 1
         fcs = self._model.forecast_all(self.horizon)
@@ -300,6 +328,8 @@ class DemandLearner:
         out[f"{KEY}departure_share"] = {"mean": round(min(1.0, max(0.5, ratio)), 4), "n": len(self._ratios)}
         out[f"{KEY}dwell_h"] = {"mean": round(dwell, 3), "n": len(self._dwells)}
         out[f"{KEY}health"] = dict(sorted(self._health.items()))
+        if self.past_days > 0:
+            out[f"{KEY}{PAST}"] = {"days": self.past()}
         if self.profile is not None and self._now is not None:
             ahead = self.profile.ahead(self._now, self.horizon)
             if ahead is not None:

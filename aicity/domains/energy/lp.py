@@ -5,6 +5,7 @@ charge, the site's net grid power ``g`` and its import ``imp = max(g, 0)``, one 
 left unserved. Constraints: energy due per job (soft, heavily penalised), power balance, the transformer limit
 ``|g| <= limit``, ``g <= P`` with ``P`` at least the peak already reached, battery dynamics, and where a grid is
 modelled, linearised bus voltages (0.95-1.05 pu) and line loadings (<= 100 %) from power-flow sensitivities.
+Where given, the batteries keep a reserve of energy at the end of each step (soft: a shortfall is paid for).
 Objective: demand charge x ``P`` + energy price x import + unserved penalty + a tiny preference for early
 charging, of EVs (robust to early departures) and batteries (when prices are flat, a plan re-solved every step
 would otherwise put the charging off at every step) - the value of the energy stored at the horizon's end (where
@@ -84,6 +85,10 @@ class Problem:
     network: Network | None = None
     stored_value: float = 0.0
     """$ per kWh the batteries hold at the horizon's end (0: energy left over is worth nothing to the plan)."""
+    reserve: FArray | None = None
+    """Energy (kWh above the floors, all batteries together) to keep at the end of each step (soft: each kWh short
+    costs ``reserve_penalty``)."""
+    reserve_penalty: float = 1.0
 
 
 @dataclass(slots=True)
@@ -157,7 +162,7 @@ def solve(p: Problem) -> Solution:
             balance[k][1].append(-1.0)
             node_terms.setdefault(job.node, []).append((k, x, 1.0))
         job_vars.append((job, ks, xs, u))
-    bat_vars = []
+    bat_vars: list[tuple[Storage, Any, Any, Any]] = []
     for s in p.storages:
         ch = b.vars(p.cycle_weight * dt + p.early_weight * (steps + 1) * dt, np.zeros(n), np.full(n, s.power_kw))
         dis = b.vars(np.full(n, p.cycle_weight * dt), np.zeros(n), np.full(n, s.power_kw))
@@ -171,11 +176,18 @@ def solve(p: Problem) -> Solution:
             balance[k][1].extend([-1.0, 1.0])
             node_terms.setdefault(s.node, []).append((k, int(ch[k]), 1.0))
             node_terms.setdefault(s.node, []).append((k, int(dis[k]), -1.0))
-        bat_vars.append((s, ch, dis))
+        bat_vars.append((s, ch, dis, soc))
     for k in range(n):
         b.eq_rows.append((balance[k][0], balance[k][1], float(p.inflexible_kw[k])))
         b.ub_rows.append(([int(grid[k]), int(imp[k])], [1.0, -1.0], 0.0, ("import", k)))
         b.ub_rows.append(([int(grid[k]), peak], [1.0, -1.0], 0.0, ("peak", k)))
+    if p.reserve is not None and bat_vars:  # sum of soc + shortfall >= floors + reserve, the shortfall paid for
+        floor = sum(s.soc_min * s.capacity_kwh for s, _, _, _ in bat_vars)
+        short = b.vars(np.full(n, p.reserve_penalty), np.zeros(n), np.full(n, np.inf))
+        for k in range(min(n, len(p.reserve))):
+            if p.reserve[k] > 1e-9:
+                cols = [int(soc[k]) for _, _, _, soc in bat_vars] + [int(short[k])]
+                b.ub_rows.append((cols, [-1.0] * (len(bat_vars) + 1), -floor - float(p.reserve[k]), ("reserve", k)))
     a_ub, b_ub, tags = _matrix([(c, v) for c, v, _, _ in b.ub_rows], b.n_var, csr_matrix), \
         np.array([r[2] for r in b.ub_rows]), [r[3] for r in b.ub_rows]
     if p.network is not None:
@@ -203,7 +215,7 @@ def solve(p: Problem) -> Solution:
         rate[ks] = x[xs]
         sol.rates[job.key] = rate
         sol.unserved[job.key] = float(x[u])
-    for s, ch, dis in bat_vars:
+    for s, ch, dis, _ in bat_vars:
         sol.battery[s.key] = x[ch] - x[dis]
     marg = np.asarray(res.ineqlin.marginals)
     bound = [(kind, k, float(-m)) for (kind, k), m in zip(tags, marg, strict=True)

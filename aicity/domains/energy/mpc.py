@@ -6,8 +6,9 @@ delivered) and battery states — plus the forecasts of :class:`.learning.Demand
 will bring (as anticipated flexible demand: the mean step by step, or on a charging site the learned upper
 quantile of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people
 leave against the departure they typed (each session is planned to finish by that earlier time). The tariff is
-public. Assets whose meters are implausible get their safe setpoint. Each proposal carries, from the LP's duals,
-the constraints that bound the dispatch.
+public. On the district the batteries keep a reserve for the evening: the energy the heaviest of the recent days'
+measured load would need above the peak already paid (``reserve_h``). Assets whose meters are implausible get
+their safe setpoint. Each proposal carries, from the LP's duals, the constraints that bound the dispatch.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from aicity.domains.energy.const import (
     TRANSFORMER_PREFIX,
 )
 from aicity.domains.energy.data import Tariff
-from aicity.domains.energy.learning import KEY, TO_COME, parse_time, when
+from aicity.domains.energy.learning import KEY, PAST, TO_COME, parse_time, when
 from aicity.domains.energy.lp import Job, Network, Problem, Solution, Storage, solve
 
 PLANNER = "energy.ai.mpc@1"
@@ -40,7 +41,8 @@ REFILL = 1.02
 """With ``keep_energy="refill"`` on a flat price: stored energy is worth 2 % more than the energy that filled it."""
 _WORDS = {"peak": "the site's peak so far", "transformer": "the transformer rating",
           "voltage_min": "the 0.95 pu voltage floor", "voltage_max": "the 1.05 pu voltage ceiling",
-          "line_loading": "a line's thermal rating"}
+          "line_loading": "a line's thermal rating",
+          "reserve": "the battery energy kept for an evening as heavy as the heaviest recent day's"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class MpcPlanner:
     """What the plan expects new sessions to bring: ``mean`` (the arrival forecast's mean, step by step) or
     ``quantile`` (the learned upper quantile of the energy still to arrive, ``energy.arrivals_to_come``, in
     hourly blocks over the whole horizon; the mean until that is learned)."""
+    reserve_h: float = 0.0
+    """Where positive (and batteries and past-day scenarios ``energy.inflexible_past`` are there), the batteries
+    keep at each step the energy they would need, over the rest of the next ``reserve_h`` hours, to hold the peak
+    already paid if the inflexible load were that of the heaviest of the recent days (never below the forecast)."""
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """One proposal per connected charger and per battery."""
@@ -122,7 +128,8 @@ class MpcPlanner:
                  }.get(self.keep_energy, 0.0)
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
                        _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network,
-                       stored_value=value)
+                       stored_value=value,
+                       reserve=self._reserve(forecasts, inflex, n, r, dt_h, _f(meter.get("peakPower")), storages))
         sol = solve(prob)
         if not sol.ok:
             return out + [self._safe(e, meter, f"no feasible dispatch ({sol.status})") for e in active] + [
@@ -147,6 +154,24 @@ class MpcPlanner:
                                       forecasts={"planned_peak_kw": round(sol.peak_kw, 3)},
                                       planner=self.name, action_type=BATTERY_DISPATCH))
         return out
+
+    def _reserve(self, forecasts: Mapping[str, Any], inflex: np.ndarray[Any, np.dtype[np.float64]], n: int, r: int,
+                 dt_h: float, floor_kw: float, storages: list[Storage]) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+        """Energy (kWh above the floors) to keep at the end of each plan step: for each recent day, what the
+        batteries would need over the rest of the next ``reserve_h`` hours to hold ``floor_kw`` (the peak already
+        paid) if the inflexible load were that day's (at least the forecast), after losses; the most of any day,
+        within what the batteries can hold. None without batteries or past days."""
+        days = (forecasts.get(f"{KEY}{PAST}") or {}).get("days") if self.reserve_h > 0 and storages else None
+        rows = np.array([d[: n * r] for d in days or [] if len(d) >= n * r], dtype=float)
+        if rows.size == 0:
+            return None
+        steps = min(n, int(self.reserve_h / dt_h))
+        eff = min(s.efficiency for s in storages)
+        usable = sum(max(0.0, (s.soc_max - s.soc_min) * s.capacity_kwh) for s in storages)
+        need = np.zeros((len(rows), n))
+        need[:, :steps] = np.maximum(np.maximum(_blocks(rows, r), inflex[None, :n])[:, :steps] - floor_kw, 0.0)
+        after = np.cumsum(need[:, ::-1], axis=1)[:, ::-1] - need  # what the steps after k need, per day
+        return np.asarray(np.minimum(after.max(axis=0) * dt_h / eff, usable), dtype=float)
 
     def _deadline(self, e: Entity, now: datetime, share: float) -> float:
         """Seconds from now by which the session is planned to finish: the typed dwell cut to the share of it

@@ -8,9 +8,12 @@ the root sum of squares of the nodes' 80 % half-widths, never below the load jus
 :func:`.feeder_control.cautious`; the voltage band checked against each node's upper bound) and gives every
 battery command ``cap_kw``, the import the batteries then hold in real time within the step (their inverters'
 import-limit mode, :meth:`.twin.EnergyTwin._batteries`): the peak already paid for, or the MPC's planned peak if
-higher. Until the forecaster has learned a whole day (it knows no evening yet) the plan may charge the batteries
-but not spend them, never expects the load below the last measured, and the cap is the lowest level the batteries
-could hold that load to for :data:`COLD_HOLD_STEPS`. It reads only meters, bus meters and batteries.
+higher; with ``chargers_capped`` every charger command carries it too, and the chargers' load-management mode
+sheds, within the step, what the batteries cannot hold (:meth:`.twin.EnergyTwin._throttle`: an empty battery no
+longer lets an evening spike and the EVs through together). Until the forecaster has learned a whole day (it knows
+no evening yet) the plan may charge the batteries but not spend them, never expects the load below the last
+measured, and the cap is the lowest level the batteries could hold that load to for :data:`COLD_HOLD_STEPS`. It
+reads only meters, bus meters, chargers and batteries.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from aicity.core.domain import ProposedAction, Snapshot
 from aicity.core.entity import Entity, Property
-from aicity.domains.energy.const import BATTERY_TYPE, METER_TYPE
+from aicity.domains.energy.const import BATTERY_TYPE, CHARGER_TYPE, METER_TYPE
 from aicity.domains.energy.feeder_control import cautious, holdable, measured_inflexible
 from aicity.domains.energy.learning import INFLEXIBLE, KEY
 from aicity.domains.energy.mpc import MpcPlanner
@@ -37,6 +40,8 @@ class PeakGuard:
     """A pure planner: the MPC on cautious forecasts, its battery commands capped at the peak it plans."""
 
     mpc: MpcPlanner
+    chargers_capped: bool = False
+    """Charger commands carry the cap too: their load-management mode sheds what the batteries cannot hold."""
 
     @property
     def name(self) -> str:
@@ -44,7 +49,7 @@ class PeakGuard:
         return self.mpc.name
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
-        """The MPC's proposals; battery commands carry ``cap_kw``."""
+        """The MPC's proposals; battery commands (and, with ``chargers_capped``, charger commands) carry ``cap_kw``."""
         meters = snapshot.of_type(METER_TYPE)
         if not meters:
             return self.mpc(snapshot, forecasts)
@@ -56,12 +61,15 @@ class PeakGuard:
             plan = [float(v) for v in fc.get(f"{KEY}{INFLEXIBLE}", {}).get("mean") or [0.0]]
             step_h = float(meters[0].get("decisionInterval") or 900.0) / 3600.0
             hold = holdable(plan[:COLD_HOLD_STEPS], snapshot.of_type(BATTERY_TYPE), step_h)
+        props = self.mpc(_hold(snapshot) if cold else snapshot, fc)
+        planned = [float(p.forecasts["planned_peak_kw"]) for p in props
+                   if isinstance(p.forecasts.get("planned_peak_kw"), int | float)]
+        cap = max(floor, planned[0] if hold is None else hold) if planned else None
         out = []
-        for p in self.mpc(_hold(snapshot) if cold else snapshot, fc):
-            planned = p.forecasts.get("planned_peak_kw")
+        for p in props:
             ent = snapshot.entities.get(p.target)
-            if ent is not None and ent.type == BATTERY_TYPE and isinstance(planned, int | float):
-                cap = max(floor, float(planned) if hold is None else hold)
+            if cap is not None and ent is not None and (ent.type == BATTERY_TYPE or (
+                    self.chargers_capped and ent.type == CHARGER_TYPE)):
                 p = dataclasses.replace(p, params={**p.params, "cap_kw": round(cap, 3)})
             out.append(p)
         return out

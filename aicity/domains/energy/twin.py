@@ -10,6 +10,7 @@ sessions with the user's requested energy and estimated departure (never future 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,6 +85,9 @@ class EnergyTwin:
 
     def __post_init__(self) -> None:
         self.import_cap_kw: float | None = None
+        self.charger_cap_kw: float | None = None
+        """Chargers' load-management mode (set by a charger command's ``cap_kw``): while the batteries cannot hold
+        the live import under it, the chargers draw less within the step (see :meth:`_throttle`)."""
         """AI City: the site import its batteries hold in real time (their inverters' import-limit mode, set with
         a battery command's ``cap_kw``): those not held discharge more, within their limits, while the live load
         is above it."""
@@ -162,6 +166,7 @@ class EnergyTwin:
         self.node_pv = site.pv_at(ks)
         ev_total = 0.0
         by_id = {c.cid: c for c in site.chargers}
+        share = self._throttle(node_kw, t0, t1, by_id)
         for cid, plug in self.plugs.items():
             energy = 0.0
             # sessions arriving during the step: in smart mode they draw from plug-in
@@ -173,7 +178,10 @@ class EnergyTwin:
             if s is not None:
                 start, stop = max(t0, s.arrival_s), min(t1, s.departure_s)
                 room = max(0.0, s.capacity_kwh - plug.delivered)
-                energy = min(self._drawn_kw(by_id[cid], plug.setpoint) * max(0.0, stop - start) / 3600.0, room)
+                kw = self._drawn_kw(by_id[cid], plug.setpoint)
+                if share < 1.0 and not plug.held:  # load management: a share of the setpoint, paused below the minimum
+                    kw = kw * share if kw * share >= by_id[cid].limits.min_kw - 1e-9 else 0.0
+                energy = min(kw * max(0.0, stop - start) / 3600.0, room)
                 plug.delivered += energy
                 if s.departure_s <= t1 + 1e-9:
                     self._depart(by_id[cid], plug, s, t1)
@@ -190,6 +198,52 @@ class EnergyTwin:
                          [st.soc for st in self.stores.values()])
         self.k += 1
         self._connect(self._now_s())
+
+    def _throttle(self, node_kw: FArray, t0: float, t1: float, by_id: Mapping[str, Charger]) -> float:
+        """The share of their setpoints the chargers draw this step under the load-management cap: 1 unless the
+        live import (loads, PV, chargers, batteries at their setpoints and the most the import-limit mode can add)
+        would exceed ``charger_cap_kw``; then every charger draws that share of its setpoint, pausing where it would
+        fall below its minimum (an ``import_cap`` edge event)."""
+        cap = self.charger_cap_kw
+        if cap is None or self.mode == "smart":
+            return 1.0
+        parts: list[tuple[float, float, float, float]] = []  # (kW, hours in the step, room kWh, minimum kW)
+        for cid, plug in self.plugs.items():
+            s = plug.session if plug.session is not None else (
+                plug.queue[-1] if plug.queue and plug.queue[-1].arrival_s < t1 else None)
+            if s is None or plug.held:
+                continue
+            start, stop = max(t0, s.arrival_s), min(t1, s.departure_s)
+            delivered = plug.delivered if plug.session is not None else 0.0
+            kw = self._drawn_kw(by_id[cid], plug.setpoint if plug.session is not None else self._default_kw(cid))
+            parts.append((kw, max(0.0, stop - start) / 3600.0, max(0.0, s.capacity_kwh - delivered),
+                          by_id[cid].limits.min_kw))
+
+        def drawn(share: float) -> float:
+            return sum(min((kw * share if kw * share >= lo - 1e-9 else 0.0) * h, room)
+                       for kw, h, room, lo in parts) / self.site.dt_h
+
+        ev = drawn(1.0)
+        room = 0.0
+        for b in self.site.batteries:
+            st = self.stores[b.bid]
+            if st.held:
+                continue
+            floor = battery_command(b.limits, -b.limits.power_kw, soc_kwh=st.soc, prev_kw=st.power,
+                                    dt_h=self.site.dt_h).kw
+            room += max(0.0, st.setpoint - floor) if self.import_cap_kw is not None else 0.0
+        bats = sum(self.stores[b.bid].setpoint for b in self.site.batteries)
+        over = float(node_kw.sum()) + ev + bats - room - cap
+        if over <= 1e-9 or ev <= 1e-9:
+            return 1.0
+        lo, hi = 0.0, 1.0  # the largest share whose draw sheds the excess (the draw rises with the share)
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if drawn(mid) <= ev - over else (lo, mid)
+        share = lo
+        self._edge_log.append({"target": f"{CHARGER_PREFIX}*", "event": "import_cap", "time_s": self.elapsed_s(),
+                               "detail": {"charger_share": round(share, 3), "cap_kw": cap}})
+        return share
 
     # ---- hooks a grid with events overrides (see :mod:`.city_twin`) ----------------------------------
     def _events(self, t_s: float) -> None:
@@ -370,6 +424,9 @@ class EnergyTwin:
                                       full=s is not None and plug.delivered >= s.capacity_kwh - 1e-6)
                 if cmd.status != "refused":
                     plug.setpoint, plug.held = cmd.kw, False
+                    if "cap_kw" in action.params:  # the load-management mode: a finite kW, or None (off)
+                        cap = action.params["cap_kw"]
+                        self.charger_cap_kw = float(cap) if _finite(cap) else None
                 return Outcome(action, cmd.status, {"kw": cmd.kw}, cmd.bound_by, cmd.reason)
         if action.target.startswith(BATTERY_PREFIX):
             bid = action.target.removeprefix(BATTERY_PREFIX)
@@ -388,6 +445,7 @@ class EnergyTwin:
     def safe_state(self) -> None:
         """Every charger with an EV to the declared safe rate, every battery idle, no import cap."""
         self.import_cap_kw = None
+        self.charger_cap_kw = None
         for cid in self.plugs:
             self.safe_state_for(f"{CHARGER_PREFIX}{cid}")
         for bid in self.stores:

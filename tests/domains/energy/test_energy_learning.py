@@ -130,3 +130,11 @@ def test_the_district_has_a_week_of_meter_history_before_its_window() -> None:
         learner.learn(snap)
         steps[days] = learner.forecast(snap)["energy.inflexible_kw"]["steps"]
     assert steps == {7: 7 * 96 + 1, 0: 1}  # warm, the peak guard knows evenings from the first one
+
+
+def test_past_days_are_the_measured_totals_a_day_and_two_before_each_step_ahead() -> None:
+    learner = DemandLearner(horizon=4, period=4, past_days=2)
+    for v in range(10):  # ten steps measured, 0 … 9: the next four are steps 10 … 13
+        learner._remember(float(v))
+    assert learner.past() == [[6.0, 7.0, 8.0, 9.0], [2.0, 3.0, 4.0, 5.0]]
+    assert DemandLearner(horizon=4, period=4).past() == []  # nothing kept unless asked

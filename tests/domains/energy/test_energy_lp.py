@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,18 @@ def test_flat_prices_fill_a_battery_now_not_later() -> None:
     sol = solve(Problem(n, 0.25, np.full(n, 0.056), np.zeros(n), [], [bat], peak_floor_kw=20.0,
                         stored_value=0.056 / 0.95 * 1.02))  # under the peak already paid
     assert sol.ok and sol.battery["b"][0] == pytest.approx(15.0)
+
+
+def test_reserve_keeps_energy_at_the_end_of_a_step_by_hand() -> None:
+    # 5 kW load in two 1-h steps, prices 1.0 then 0.1, a full 10 kWh battery (10 kW, no loss), no demand charge.
+    # Alone it covers the load in both steps; keeping 8 kWh after step 0 (each kWh short costs 2 $) leaves it 2 kWh
+    # for step 0 (3 kWh imported at 1 $: the reserve's dual is that price), and the rest for step 1.
+    bat = Storage("b", soc_kwh=10.0, capacity_kwh=10.0, power_kw=10.0, soc_min=0.0, soc_max=1.0, efficiency=1.0)
+    base = Problem(2, 1.0, np.array([1.0, 0.1]), np.full(2, 5.0), [], [bat], peak_weight=0.0, cycle_weight=0.0,
+                   early_weight=0.0)
+    assert solve(base).battery["b"].tolist() == pytest.approx([-5.0, -5.0], abs=1e-6)
+    kept = solve(dataclasses.replace(base, reserve=np.array([8.0, 0.0]), reserve_penalty=2.0))
+    assert kept.ok and kept.battery["b"][0] == pytest.approx(-2.0, abs=1e-6) and kept.grid_kw[1] <= 1e-6
+    assert kept.objective == pytest.approx(3.0, abs=1e-6) and ("reserve", 0, pytest.approx(1.0)) in kept.binding
+    cheap = solve(dataclasses.replace(base, reserve=np.array([8.0, 0.0]), reserve_penalty=0.5))
+    assert cheap.battery["b"][0] == pytest.approx(-5.0, abs=1e-6)  # a reserve worth less than the price is spent

@@ -10,7 +10,7 @@ import pytest
 
 from aicity.core.domain import ProposedAction, RunServices
 from aicity.domains.energy import domain
-from aicity.domains.energy.const import BATTERY_PREFIX, SET_POWER
+from aicity.domains.energy.const import BATTERY_PREFIX, CHARGER_PREFIX, SET_POWER
 from aicity.domains.energy.lp import Problem, Storage, solve
 from aicity.domains.energy.twin import EnergyTwin
 from aicity.runner import bench_run, load_city
@@ -65,3 +65,28 @@ def test_voltage_band_checked_against_each_nodes_upper_bound() -> None:
     city = load_city("energy/district-cigre-lv", {"oracle": False, "draw": 2}, 3 * 86400.0)
     kpis = bench_run(city, mode="ai", seed=2, controllers={"energy": "ai"}).results["energy"].kpis
     assert kpis["voltage_violations"] == 0 and kpis["loading_violations"] == 0
+
+
+def test_chargers_shed_what_the_batteries_cannot_hold_under_the_cap() -> None:
+    scen = domain.resolve("district-cigre-lv")
+    assert scen is not None
+    scen = dataclasses.replace(scen, begin_s=42 * 3600.0, end_s=43 * 3600.0, params={"draw": 3, "oracle": False})
+    runs = {}
+    for cap in (None, 280.0):  # Tuesday 18:00 (Monday 2 September 2019 was Labor Day: few sessions)
+        twin = domain.open_twin(scen, seed=3, mode="ai", services=RunServices())
+        assert isinstance(twin, EnergyTwin)
+        twin.start()
+        twin.advance(900.0)  # the evening's EVs plug in (AI City mode: nothing drawn before a command)
+        plugged = [cid for cid, plug in twin.plugs.items() if plug.session is not None]
+        assert len(plugged) >= 5
+        for cid in plugged:
+            params = {"kw": 11.04, **({"cap_kw": cap} if cap is not None else {})}
+            twin.actuate(ProposedAction(f"{CHARGER_PREFIX}{cid}", SET_POWER, params))
+        twin.advance(900.0)
+        inflexible = float(twin.node_inflexible.sum())
+        ev = sum(plug.power for plug in twin.plugs.values())
+        runs[cap] = (twin.grid_kw, inflexible, ev, twin.edge_events())
+    (free, load, ev_free, quiet), (capped, _, ev_capped, events) = runs[None], runs[280.0]
+    assert free > 280.0 + 20.0 and load < 280.0  # the EVs alone take it over the cap
+    assert capped == pytest.approx(280.0, abs=1.0) and ev_capped < ev_free  # shed to the cap, no lower
+    assert any(e["event"] == "import_cap" for e in events) and not quiet
