@@ -183,6 +183,15 @@ class CityEnergyTwin(EnergyTwin):
         plug.queue.append(replace(s, arrival_s=float(t_s)))
         plug.queue.sort(key=lambda x: x.arrival_s, reverse=True)
 
+    def swap_chargers(self, a: str, b: str) -> str | None:
+        """Driven sessions ``a`` and ``b``, both still on their way, exchange their chargers (their drivers accepted
+        guidance); None when done, else why not."""
+        sa, sb = self.held.get(a), self.held.get(b)
+        if sa is None or sb is None or a == b:
+            return f"sessions {a!r} and {b!r} must be two driven sessions still on their way"
+        self.held[a], self.held[b] = replace(sa, station=sb.station), replace(sb, station=sa.station)
+        return None
+
     def departures(self) -> list[tuple[str, float, float]]:
         """Drain the sessions that ended: (sid, scenario second, energy delivered kWh)."""
         out, self._departed = self._departed, []

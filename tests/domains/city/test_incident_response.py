@@ -88,7 +88,7 @@ def choose_of(*opts: Any) -> Any:
 
 
 def test_directing_sends_the_driver_standing_at_the_closure_to_an_exit_its_lane_reaches() -> None:
-    """cologne8, seed 9: at 07:15 the incident closes the right lane of 186623965#15; a car that needs that lane
+    """cologne8, seed 1: at 07:15 the incident closes the right lane of 186623965#15; a car that needs that lane
     for its right turn stands at the end of the open lane, holding everyone behind it (ambulances included)."""
     from aicity.domains.city.scenarios import event_options
     from aicity.runner import bench_run, load_city
@@ -117,7 +117,7 @@ def test_directing_sends_the_driver_standing_at_the_closure_to_an_exit_its_lane_
         seen["bad"] = coupler.actuate(ProposedAction(INC, ACTION, {"edge": rb.spec.edge, "lanes": ["nowhere_0"]}))
 
     options = event_options("incident")
-    bench_run(load_city("cologne8-city-calm", options, 1020.0), mode="ablation", seed=9, at_s=1010.0, hook=hook)
+    bench_run(load_city("cologne8-city-calm", options, 1020.0), mode="ablation", seed=1, at_s=1010.0, hook=hook)
     assert seen["stuck_before"]  # the lane-change deadlock the incident leaves
     assert seen["first"].status == "applied" and seen["first"].command["redirected"] >= 1
     assert seen["stuck_after"] == []  # every standing driver now leaves by an exit the open lane reaches
@@ -135,7 +135,7 @@ def test_only_the_ai_city_directs_the_traffic_and_its_record_says_what_was_weigh
         said.extend(str(e.data.get("reason", "")) for e in loop.store.events(type="orchestration"))
 
     options = event_options("incident")
-    eps = {m: bench_run(load_city("cologne8-city-calm", options, 1200.0), mode=m, seed=9, at_s=1190.0,
+    eps = {m: bench_run(load_city("cologne8-city-calm", options, 1200.0), mode=m, seed=1, at_s=1190.0,
                         hook=hook if m == "ai" else None) for m in ("ablation", "ai")}
     assert eps["ai"].stats.by_domain["city"]["actuated"] >= 1
     assert eps["ablation"].stats.by_domain.get("city", {}).get("actuated", 0) == 0

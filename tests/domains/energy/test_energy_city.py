@@ -238,3 +238,18 @@ def test_a_surge_adds_driven_sessions_with_new_ids_within_five_minutes() -> None
         spans.sort()
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     twin.close()
+
+
+def test_two_driven_sessions_on_their_way_exchange_chargers_and_plug_in_there() -> None:
+    twin, _ = _twin("smart", surge_at_s=900.0, surge_evs=20)
+    on_c = next(d for d in twin.driven_sessions() if d.bus.startswith("Bus C"))
+    on_i = next(d for d in twin.driven_sessions() if d.bus == "Bus I2")
+    assert twin.swap_chargers(on_c.sid, on_i.sid) is None
+    for d in twin.driven_sessions():
+        twin.plug_in(d.sid, d.planned_arrival_s)
+    _run_to(twin, 3600)
+    sessions = {p.session.sid: cid for cid, p in twin.plugs.items() if p.session is not None}
+    assert sessions[on_c.sid] == on_i.charger and sessions[on_i.sid] == on_c.charger
+    assert twin.swap_chargers(on_c.sid, on_i.sid) is not None  # plugged in: no longer on their way
+    assert twin.swap_chargers(on_c.sid, on_c.sid) is not None
+    twin.close()
