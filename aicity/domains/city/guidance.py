@@ -35,7 +35,7 @@ EV_TRIP_PREFIX = f"urn:ngsi-ld:{EV_TRIP_TYPE}:"
 BUS_TYPE = "GridBusMeasurement"
 TRANSFORMER_TYPE = "Transformer"
 FLOOR_PU = 0.95
-"""The statutory lower voltage limit (EN 50160: −5 % at the bus, as the grid's violations count it)."""
+"""The voltage band's lower limit (0.95 pu, as the energy domain's violations count it)."""
 MARGIN_PU = 0.003
 """A feeder whose predicted lowest bus voltage is within this of the floor is stressed."""
 LOOK_AHEAD_MIN = 15.0
