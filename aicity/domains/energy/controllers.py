@@ -28,11 +28,6 @@ RESERVE_H = 12.0
 """The district's batteries keep, over the next 12 h, the energy the heaviest of the last 14 days' measured
 inflexible load would need above the peak already paid (:attr:`.mpc.MpcPlanner.reserve_h`): with the forecast
 alone they spent it on the afternoon's on-peak prices and were empty before an evening heavier than forecast."""
-WINDOW_MARGIN_KW = 35.0
-"""The district plans as paid at least the level its batteries could hold the heaviest of the recent days' measured
-inflexible load to, plus this (the EVs' share of the evening; tuned on draw 1:
-:attr:`.mpc.MpcPlanner.window_peak`): with the peak already paid alone, a light Monday evening was shaved with the
-whole battery, and the on-peak afternoon's arbitrage forgone, below a level the week reached anyway."""
 MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai"}
 """Controller → the twin mode it runs in."""
 
@@ -97,7 +92,6 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
         from aicity.domains.energy.peak_guard import PeakGuard
 
         return [PeakGuard(dataclasses.replace(planner, keep_energy="refill", battery_horizon_h=planner.horizon_h,
-                                              reserve_h=RESERVE_H, window_peak=True,
-                                              window_margin_kw=WINDOW_MARGIN_KW), chargers_capped=True)], [learner]
+                                              reserve_h=RESERVE_H), chargers_capped=True)], [learner]
     return [planner], [learner]
 

@@ -7,9 +7,8 @@ will bring (as anticipated flexible demand: the mean step by step, or on a charg
 quantile of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people
 leave against the departure they typed (each session is planned to finish by that earlier time). The tariff is
 public. On the district the batteries keep a reserve for the evening: the energy the heaviest of the recent days'
-measured load would need above the peak already paid (``reserve_h``) or, with ``window_peak``, above the window's
-expected peak, which the plan then takes as paid. Assets whose meters are implausible get their safe setpoint.
-Each proposal carries, from the LP's duals, the constraints that bound the dispatch.
+measured load would need above the peak already paid (``reserve_h``). Assets whose meters are implausible get
+their safe setpoint. Each proposal carries, from the LP's duals, the constraints that bound the dispatch.
 """
 
 from __future__ import annotations
@@ -74,13 +73,6 @@ class MpcPlanner:
     """Where positive (and batteries and past-day scenarios ``energy.inflexible_past`` are there), the batteries
     keep at each step the energy they would need, over the rest of the next ``reserve_h`` hours, to hold the peak
     already paid if the inflexible load were that of the heaviest of the recent days (never below the forecast)."""
-    window_peak: bool = False
-    """Where set (with past-day scenarios and batteries), the plan takes as paid, and the reserve holds, at least
-    the window's expected peak: the level the batteries could hold the heaviest recent day's measured load to
-    (:func:`hold_level`) plus ``window_margin_kw``. The demand charge is set by the window's maximum, so holding an
-    early evening below a level the window will reach anyway buys nothing; the batteries trade energy instead."""
-    window_margin_kw: float = 0.0
-    """Added to the heaviest recent day's hold level (the EVs' share of the evening, which the rows leave out)."""
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """One proposal per connected charger and per battery."""
@@ -134,10 +126,10 @@ class MpcPlanner:
         value = {"lowest": float(prices.min()) * eff, "highest": float(prices.max()) / eff,
                  "refill": float(prices.min()) * (eff if float(np.ptp(prices)) > 1e-9 else REFILL / eff)
                  }.get(self.keep_energy, 0.0)
-        level = self._level(forecasts, inflex, n, r, dt_h, _f(meter.get("peakPower")), storages)
         prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
-                       level, max(self.demand_charge, 1.0), network=network, stored_value=value,
-                       reserve=self._reserve(forecasts, inflex, n, r, dt_h, level, storages))
+                       _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network,
+                       stored_value=value,
+                       reserve=self._reserve(forecasts, inflex, n, r, dt_h, _f(meter.get("peakPower")), storages))
         sol = solve(prob)
         if not sol.ok:
             return out + [self._safe(e, meter, f"no feasible dispatch ({sol.status})") for e in active] + [
@@ -163,26 +155,12 @@ class MpcPlanner:
                                       planner=self.name, action_type=BATTERY_DISPATCH))
         return out
 
-    def _level(self, forecasts: Mapping[str, Any], inflex: np.ndarray[Any, np.dtype[np.float64]], n: int, r: int,
-               dt_h: float, paid_kw: float, storages: list[Storage]) -> float:
-        """The peak the plan takes as paid: the peak already paid or, with ``window_peak``, at least the window's
-        expected peak (what the batteries could hold the heaviest recent day to, plus ``window_margin_kw``)."""
-        days = (forecasts.get(f"{KEY}{PAST}") or {}).get("days") if self.window_peak and storages else None
-        rows = np.array([d[: n * r] for d in days or [] if len(d) >= n * r], dtype=float)
-        if rows.size == 0:
-            return paid_kw
-        eff = min(s.efficiency for s in storages)
-        usable = sum(max(0.0, (s.soc_max - s.soc_min) * s.capacity_kwh) for s in storages) * eff
-        held = hold_level(np.maximum(_blocks(rows, r), inflex[None, :n]), usable, sum(s.power_kw for s in storages),
-                          dt_h)
-        return max(paid_kw, float(held.max()) + self.window_margin_kw)
-
     def _reserve(self, forecasts: Mapping[str, Any], inflex: np.ndarray[Any, np.dtype[np.float64]], n: int, r: int,
                  dt_h: float, floor_kw: float, storages: list[Storage]) -> np.ndarray[Any, np.dtype[np.float64]] | None:
         """Energy (kWh above the floors) to keep at the end of each plan step: for each recent day, what the
-        batteries would need over the rest of the next ``reserve_h`` hours to hold ``floor_kw`` (the peak taken as
-        paid, :meth:`_level`) if the inflexible load were that day's (at least the forecast), after losses; the
-        most of any day, within what the batteries can hold. None without batteries or past days."""
+        batteries would need over the rest of the next ``reserve_h`` hours to hold ``floor_kw`` (the peak already
+        paid) if the inflexible load were that day's (at least the forecast), after losses; the most of any day,
+        within what the batteries can hold. None without batteries or past days."""
         days = (forecasts.get(f"{KEY}{PAST}") or {}).get("days") if self.reserve_h > 0 and storages else None
         rows = np.array([d[: n * r] for d in days or [] if len(d) >= n * r], dtype=float)
         if rows.size == 0:
@@ -334,23 +312,6 @@ def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:
     return "; ".join(parts) + "; the sessions with the latest departures were deferred"
 
 
-def hold_level(load: np.ndarray[Any, np.dtype[np.float64]], energy_kwh: float, power_kw: float,
-               dt_h: float) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Per row of ``load`` (kW per step), the lowest level batteries delivering ``energy_kwh`` and ``power_kw``
-    could hold it to: each run of steps above the level within the energy (they recharge between runs), the
-    power above it within the rating."""
-    top = load.max(axis=-1)
-    lo, hi = top - power_kw, top.copy()
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        over = np.maximum(load - mid[:, None], 0.0) * dt_h
-        total = np.cumsum(over, axis=-1)
-        runs = total - np.maximum.accumulate(np.where(over > 0.0, 0.0, total), axis=-1)
-        ok = runs.max(axis=-1) <= energy_kwh
-        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
-    return np.asarray(hi, dtype=float)
-
-
 def _blocks(series: np.ndarray[Any, np.dtype[np.float64]], r: int) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Means over blocks of ``r`` along the last axis (a plan step of ``r`` decision intervals)."""
     if r == 1:
@@ -369,4 +330,4 @@ def _f(v: Any) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else 0.0
 
 
-__all__ = ["PLANNER", "MpcPlanner", "Network", "arrival_blocks", "explain", "hold_level"]
+__all__ = ["PLANNER", "MpcPlanner", "Network", "arrival_blocks", "explain"]
