@@ -82,6 +82,11 @@ def _xy(v: Any) -> tuple[float, float] | None:
     return None
 
 
+def _bus(eid: str) -> str:
+    """A bus measurement's bus name from its entity id (``urn:ngsi-ld:GridBusMeasurement:Bus-C12`` → ``Bus C12``)."""
+    return eid.rsplit(":", 1)[-1].replace("-", " ")
+
+
 def average_kw(requested_kwh: float, stay_s: float) -> float:
     """An EV's average charging power over its stay (at most a charger's rating)."""
     return min(EV_MAX_KW, max(0.0, requested_kwh) / max(stay_s / 3600.0, 0.5))
@@ -205,13 +210,13 @@ class GuidanceResponder:
         for eid, ent in snapshot.entities.items():
             if ent.type != BUS_TYPE:
                 continue
-            bus = eid.rsplit(":", 1)[-1].replace("-", " ")
+            bus = _bus(eid)
             f = feeders.get(bus)
             v = _num(ent.get("voltage"))
-            load = kw.get(f or "")
-            if f is None or v is None or v <= 0 or load is None:
+            reading = kw.get(f or "")
+            if f is None or v is None or v <= 0 or reading is None:
                 continue
-            stamp = snapshot.entities[f"urn:ngsi-ld:{TRANSFORMER_TYPE}:{f}"].attrs["loading_kw"].observed_at
+            load, stamp = reading
             if self._seen.get(bus) == stamp:
                 continue
             self._seen[bus] = stamp
@@ -240,13 +245,14 @@ class GuidanceResponder:
                 if e.type == "LoadPoint" and isinstance(e.get("bus"), str) and isinstance(e.get("feeder"), str)}
 
     @staticmethod
-    def _loads(snapshot: Snapshot) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def _loads(snapshot: Snapshot) -> dict[str, tuple[float, Any]]:
+        """Feeder → (its transformer's loading kW, when it was read), for transformers in service."""
+        out: dict[str, tuple[float, Any]] = {}
         for e in snapshot.entities.values():
             if e.type == TRANSFORMER_TYPE and e.get("inService") is True:
                 kw = _num(e.get("loading_kw"))
                 if kw is not None and "loading_kw" in e.attrs:
-                    out[str(e.get("feeder"))] = kw
+                    out[str(e.get("feeder"))] = (kw, e.attrs["loading_kw"].observed_at)
         return out
 
     def occasions(self, snapshot: Snapshot) -> list[Occasion]:
@@ -260,7 +266,7 @@ class GuidanceResponder:
         if len(trips) < 2:
             return []
         feeders = self._feeders(snapshot)
-        volts = {eid.rsplit(":", 1)[-1].replace("-", " "): v for eid, e in snapshot.entities.items()
+        volts = {_bus(eid): v for eid, e in snapshot.entities.items()
                  if e.type == BUS_TYPE and (v := _num(e.get("voltage"))) is not None and v > 0}
         volts = {b: v for b, v in volts.items() if b in feeders}
         headroom = {str(e.get("feeder")): h for e in snapshot.entities.values() if e.type == TRANSFORMER_TYPE

@@ -85,12 +85,12 @@ class EnergyTwin:
 
     def __post_init__(self) -> None:
         self.import_cap_kw: float | None = None
-        self.charger_cap_kw: float | None = None
-        """Chargers' load-management mode (set by a charger command's ``cap_kw``): while the batteries cannot hold
-        the live import under it, the chargers draw less within the step (see :meth:`_throttle`)."""
         """AI City: the site import its batteries hold in real time (their inverters' import-limit mode, set with
         a battery command's ``cap_kw``): those not held discharge more, within their limits, while the live load
         is above it."""
+        self.charger_cap_kw: float | None = None
+        """Chargers' load-management mode (set by a charger command's ``cap_kw``): while the batteries cannot hold
+        the live import under it, the chargers draw less within the step (see :meth:`_throttle`)."""
         self.decision_interval_s = self.config.decision_interval_s
         self.begin_step = self.site.step_of(self.scenario.begin_s)
         self.n_steps = max(1, math.ceil((self.scenario.end_s - self.scenario.begin_s) / self.site.step_s - 1e-9))
@@ -179,8 +179,8 @@ class EnergyTwin:
                 start, stop = max(t0, s.arrival_s), min(t1, s.departure_s)
                 room = max(0.0, s.capacity_kwh - plug.delivered)
                 kw = self._drawn_kw(by_id[cid], plug.setpoint)
-                if share < 1.0 and not plug.held:  # load management: a share of the setpoint, paused below the minimum
-                    kw = kw * share if kw * share >= by_id[cid].limits.min_kw - 1e-9 else 0.0
+                if share < 1.0 and not plug.held:  # load management
+                    kw = at_share(kw, share, by_id[cid].limits.min_kw)
                 energy = min(kw * max(0.0, stop - start) / 3600.0, room)
                 plug.delivered += energy
                 if s.departure_s <= t1 + 1e-9:
@@ -220,8 +220,7 @@ class EnergyTwin:
                           by_id[cid].limits.min_kw))
 
         def drawn(share: float) -> float:
-            return sum(min((kw * share if kw * share >= lo - 1e-9 else 0.0) * h, room)
-                       for kw, h, room, lo in parts) / self.site.dt_h
+            return sum(min(at_share(kw, share, lo) * h, room) for kw, h, room, lo in parts) / self.site.dt_h
 
         ev = drawn(1.0)
         room = 0.0
@@ -530,6 +529,11 @@ class EnergyTwin:
         max_kw = ch.limits.max_kw if ch is not None else 0.0
         reach = max_kw * max(0.0, s.departure_s - end) / 3600.0
         return max(0.0, self._demand(s) - delivered - reach)
+
+
+def at_share(kw: float, share: float, min_kw: float) -> float:
+    """A charger under load management: ``share`` of its ``kw``, paused (0) where that is below its minimum."""
+    return kw * share if kw * share >= min_kw - 1e-9 else 0.0
 
 
 def _finite(v: Any) -> bool:

@@ -37,10 +37,11 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
     providers: list[ForecastProvider] = []
     if name == "ai":
         radius = float(params["coverage_radius_s"])
-        covers = coverage_matrix(site_times(smap), list(smap.sites.values()), smap.sites, radius)
+        times = site_times(smap)
+        covers = coverage_matrix(times, list(smap.sites.values()), smap.sites, radius)
         prior = historical_demand(smap, float(params["load_multiplier"]))
         reloc = RelocationParams(radius_s=radius, objective="response")
-        planners.append(make_relocation_planner(smap, covers, prior, reloc))
+        planners.append(make_relocation_planner(smap, covers, prior, reloc, times))
         providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
                                           load_multiplier=float(params["load_multiplier"])))
     return planners, providers

@@ -183,11 +183,15 @@ def make_dispatch_planner(smap: SafetyMap, *, live: bool) -> Planner:
 
 
 def make_relocation_planner(smap: SafetyMap, covers: Mapping[str, set[str]], prior: Mapping[str, float],
-                            params: RelocationParams) -> Planner:
-    """DMEXCLP relocation of freed ambulances (AI City)."""
-    from aicity.domains.safety.planning import site_times
+                            params: RelocationParams,
+                            times: Mapping[str, Mapping[str, float]] | None = None) -> Planner:
+    """DMEXCLP relocation of freed ambulances (AI City); ``times``: the stations' free-flow seconds to every edge
+    (:func:`.planning.site_times`, which the coverage matrix was built from), computed here when not given and the
+    objective needs them."""
+    if times is None and params.objective == "response":
+        from aicity.domains.safety.planning import site_times
 
-    times = site_times(smap) if params.objective == "response" else {}
+        times = site_times(smap)
 
     def relocation_planner(snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """Relocation proposals for the ambulances that just freed up."""
