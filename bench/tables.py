@@ -629,6 +629,43 @@ def city_table(recs: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {ev} | {better}/{n_pairs} | " + " | ".join(f"{wins[k]}/{n_smart}" for k in DOMAIN_HEAD)
                      + f" | {sum(int(r['priority_violations']) for r in ai_recs)} | "
                      f"{min((float(r['x_real_time']) for r in recs if r['event'] == ev), default=0):.0f} |")
+    return [*lines, "", *city_event_verdict(recs, order)]
+
+
+def city_event_verdict(recs: list[dict[str, Any]], order: tuple[str, ...]) -> list[str]:
+    """Per event, over its paired seeds: the integrated outcome's means compared in the city's ranking (the first
+    KPI whose means differ decides), the seeds better / equal / worse, and AI vs Smart on each headline's mean."""
+    lines = ["Targets, per event over its paired seeds (means of the seeds both controllers ran; the integrated "
+             "outcome compared in the city's ranking, the first KPI whose means differ deciding):", "",
+             "| event | paired seeds | AI vs ablation (integrated) | decided by | AI | ablation | seeds better / "
+             "equal / worse | AI vs Smart: " + " | ".join(DOMAIN_HEAD) + " |",
+             "|---|---:|---|---|---:|---:|---|" + "---|" * len(DOMAIN_HEAD)]
+    for ev in sorted({r["event"] for r in recs}):
+        by = {(r["controller"], r["seed"]): r for r in recs if r["event"] == ev}
+        pairs = [(by[("ai", s)], by[("ablation", s)]) for (c, s) in sorted(by) if c == "ai" and ("ablation", s) in by]
+        if not pairs:
+            continue
+        tally = [0, 0, 0]
+        for ai, ab in pairs:
+            a, b = (tuple(round(float(r[k]), 6) for k in order) for r in (ai, ab))
+            tally[0 if a < b else 1 if a == b else 2] += 1
+        verdict, key, va, vb = "equal", "—", float("nan"), float("nan")
+        for k in order:
+            va, vb = (round(_mean([float(r[k]) for r in side]), 6) for side in zip(*pairs, strict=True))
+            if va != vb:
+                verdict, key = ("better" if va < vb else "worse"), k
+                break
+        smart = [(by[("ai", s)], by[("smart", s)]) for (c, s) in sorted(by) if c == "ai" and ("smart", s) in by]
+        heads = []
+        for k in DOMAIN_HEAD:
+            if not smart:
+                heads.append("—")
+                continue
+            ma, ms = (_mean([float(r[k]) for r in side]) for side in zip(*smart, strict=True))
+            heads.append(f"{'better' if ma < ms - 1e-9 else 'equal' if abs(ma - ms) <= 1e-9 else 'worse'} "
+                         f"({ma:.1f} vs {ms:.1f})")
+        lines.append(f"| {ev} | {len(pairs)} | **{verdict}** | {key} | {va:.2f} | {vb:.2f} | "
+                     f"{tally[0]} / {tally[1]} / {tally[2]} | " + " | ".join(heads) + " |")
     return lines
 
 

@@ -373,3 +373,81 @@ def test_a_store_written_without_series_gets_it_from_history(tmp_path) -> None: 
     again = SqliteStore(path)  # the platform opens it: the series comes back from history
     assert [p.value for p in again.series("urn:ngsi-ld:Meter:m", "kw")] == [0.0, 1.0, 2.0]
     again.close()
+
+
+def _meter_rows(store, n, *, tie=False):  # type: ignore[no-untyped-def]
+    """n readings of two meters; with ``tie`` every reading of a meter carries the same observedAt."""
+    for k in range(n):
+        for m in ("a", "b"):
+            when = T if tie else T + timedelta(seconds=k)
+            store.upsert(Entity(urn("Meter", m), "Meter", {"kw": Property(float(k), when)}),
+                         now=T + timedelta(seconds=k))
+
+
+def test_recent_rows_are_merged_in_arrival_order_before_the_writer_reads(tmp_path):
+    s = SqliteStore(tmp_path / "w.db")
+    s.merge_rows, s.merge_s = 10**9, 1e9
+    _meter_rows(s, 20, tie=True)
+    (staged,) = s._db.execute("SELECT COUNT(*) FROM series_recent").fetchone()
+    assert staged == 40  # not merged yet: appended to the unindexed table
+    assert [p.value for p in s.series(urn("Meter", "a"), "kw")] == [float(k) for k in range(20)]  # ties: arrival
+    assert s._db.execute("SELECT COUNT(*) FROM series_recent").fetchone()[0] == 0
+    assert [h.value for h in s.history(urn("Meter", "b"), "kw", last=2)] == [18.0, 19.0]
+    s.close()
+
+
+def test_rows_merge_by_count_and_by_age(tmp_path):
+    s = SqliteStore(tmp_path / "w.db")
+    s.merge_rows, s.merge_s = 10, 1e9
+    _meter_rows(s, 4)  # 8 rows: still recent
+    assert s._db.execute("SELECT COUNT(*) FROM history").fetchone()[0] == 0
+    _meter_rows(s, 1)  # the 10th row merges
+    assert s._db.execute("SELECT COUNT(*) FROM history_recent").fetchone()[0] == 0
+    assert s._db.execute("SELECT COUNT(*) FROM history").fetchone()[0] == 10
+    s.merge_rows, s.merge_s = 10**9, 0.0  # every append is old enough
+    _meter_rows(s, 1)
+    assert s._db.execute("SELECT COUNT(*) FROM history_recent").fetchone()[0] == 0
+    s.close()
+
+
+def test_a_read_only_store_sees_rows_its_writer_has_not_merged(tmp_path):
+    path = tmp_path / "w.db"
+    w = SqliteStore(path)
+    ident = urn("Meter", "a")
+
+    def put(value, second):  # type: ignore[no-untyped-def]
+        w.upsert(Entity(ident, "Meter", {"kw": Property(value, T + timedelta(seconds=second))}), now=T)
+
+    w.merge_rows, w.merge_s = 3, 1e9
+    for k in range(3):
+        put(float(k), k)  # the third row merges all three
+    w.merge_rows = 10**9
+    for v in (10.0, 11.0, 12.0):
+        put(v, 1)  # recent rows, at the time of a merged one
+    assert w._db.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 3
+    assert w._db.execute("SELECT COUNT(*) FROM series_recent").fetchone()[0] == 3
+    r = SqliteStore.open(path)
+    assert [p.value for p in r.series(ident, "kw")] == [0.0, 1.0, 10.0, 11.0, 12.0, 2.0]  # ties by arrival
+    assert [p.value for p in r.series(ident, "kw", last=2)] == [12.0, 2.0]
+    assert [h.value for h in r.history(ident, "kw")] == [0.0, 1.0, 2.0, 10.0, 11.0, 12.0]
+    assert [h.value for h in r.history(ident, "kw", last=1)] == [12.0]
+    (bucket,) = r.aggregate(ident, "kw", start=T.timestamp(), end=None, period_s=3600)
+    assert (bucket.count, bucket.sum, bucket.max) == (6, 36.0, 12.0)
+    assert r.history_attrs(ident) == ["kw"] and r.history_attrs(urn("Meter", "none")) == []
+    assert r._db.execute("SELECT COUNT(*) FROM series_recent").fetchone()[0] == 3  # a reader never merges
+    assert [p.value for p in w.series(ident, "kw")] == [0.0, 1.0, 10.0, 11.0, 12.0, 2.0]  # the writer merges
+    assert [p.value for p in r.series(ident, "kw")] == [0.0, 1.0, 10.0, 11.0, 12.0, 2.0]  # and the reader agrees
+    r.close()
+    w.close()
+
+
+def test_a_writer_merges_what_a_crashed_writer_left(tmp_path):
+    path = tmp_path / "w.db"
+    w = SqliteStore(path)
+    w.merge_rows, w.merge_s = 10**9, 1e9
+    _meter_rows(w, 5)
+    w._db.close()  # gone without close(): its rows sit in the recent tables
+    again = SqliteStore(path)
+    assert again._db.execute("SELECT COUNT(*) FROM history_recent").fetchone()[0] == 0
+    assert [p.value for p in again.series(urn("Meter", "b"), "kw")] == [float(k) for k in range(5)]
+    again.close()
