@@ -42,7 +42,7 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
         times = standby_times(smap, points)
         covers = coverage_matrix({p: smap.times_from(p) for p in points}, points, smap.sites, radius)
         prior = historical_demand(smap, float(params["load_multiplier"]))
-        reloc = RelocationParams(radius_s=radius, objective="response")
+        reloc = RelocationParams(radius_s=radius, objective="response", idle_moves=True)
         planners.append(make_relocation_planner(smap, covers, prior, reloc, times))
         providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
                                           load_multiplier=float(params["load_multiplier"])))

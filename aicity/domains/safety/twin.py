@@ -463,6 +463,10 @@ class SafetyTwin:
                     api.vehicle.remove(u.vid)
         u.trips += 1
         vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
+        taken = {*api.route.getIDList(), *api.vehicle.getIDList()}
+        while vid in taken or f"{vid}_route" in taken:  # ids a restored simulation already holds
+            u.trips += 1
+            vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
         stage = api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE)
         edges = list(route) if route and route[0] == u.edge else (list(stage.edges) or [target])
         if edges[0] != u.edge:
