@@ -179,10 +179,6 @@ class GridSafetyTwin(SafetyTwin):
         c = self.config
         whole = city_map(self.place.k, c.zones_per_side, c.hospitals)
         sites = list(self.map.sites.values())
-        if self.mode == "ai":  # AI City may also post a unit just past a station (planning.standby_points)
-            from aicity.domains.safety.planning import standby_points
-
-            sites = standby_points(self.map)
         return coverage_matrix({s: whole.times_from(s) for s in sites}, sites, self.map.sites, c.coverage_radius_s)
 
     def _neighbour_covers(self) -> dict[str, set[str]]:

@@ -1,8 +1,7 @@
 """Named dispatch controllers: the planners and forecast providers each runs, and the twin mode it runs in.
 
 ``smart`` is Smart City mode (closest idle on free-flow times, return home); ``ai`` is AI City mode (dispatch on
-live travel-time estimates, DMEXCLP relocation in its mean-response form fed by the incident forecast, over the
-stations and the standby points just past them, counting a waiting unit's drive along its own edge);
+live travel-time estimates, DMEXCLP relocation in its mean-response form fed by the incident forecast);
 ``ai_norelocation`` isolates what relocation adds. A static table: nothing registers at run time.
 """
 
@@ -26,7 +25,7 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
     from aicity.domains.safety.layout import ems_map
     from aicity.domains.safety.mexclp import coverage_matrix
     from aicity.domains.safety.planners import RelocationParams, make_dispatch_planner, make_relocation_planner
-    from aicity.domains.safety.planning import historical_demand, standby_points, standby_times
+    from aicity.domains.safety.planning import historical_demand, site_times
 
     if name not in MODES:
         raise UserError(f"unknown safety controller {name!r}; known: {', '.join(MODES)}")
@@ -38,11 +37,10 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
     providers: list[ForecastProvider] = []
     if name == "ai":
         radius = float(params["coverage_radius_s"])
-        points = standby_points(smap)
-        times = standby_times(smap, points)
-        covers = coverage_matrix({p: smap.times_from(p) for p in points}, points, smap.sites, radius)
+        times = site_times(smap)
+        covers = coverage_matrix(times, list(smap.sites.values()), smap.sites, radius)
         prior = historical_demand(smap, float(params["load_multiplier"]))
-        reloc = RelocationParams(radius_s=radius, objective="response", idle_moves=True)
+        reloc = RelocationParams(radius_s=radius, objective="response")
         planners.append(make_relocation_planner(smap, covers, prior, reloc, times))
         providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
                                           load_multiplier=float(params["load_multiplier"])))

@@ -301,11 +301,6 @@ class SafetyTwin:
 
         assert self.map is not None
         sites = list(self.map.sites.values())
-        if self.mode == "ai":  # AI City may also post a unit just past a station (planning.standby_points)
-            from aicity.domains.safety.planning import standby_points
-
-            sites = standby_points(self.map)
-            self._times.update({s: self.map.times_from(s) for s in sites if s not in self._times})
         return coverage_matrix(self._times, sites, self.map.sites, self.config.coverage_radius_s)
 
     def elapsed_s(self) -> float:
