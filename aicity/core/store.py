@@ -705,6 +705,13 @@ class SqliteStore(CachedReads):
         self.readonly = readonly
         self.keep_series = series
         self.lock = threading.RLock()
+        self.merge_rows = 200_000
+        """Merge the recent history into the indexed tables once it holds this many rows …"""
+        self.merge_s = 5.0
+        """… or once its oldest row is this many seconds old (wall clock), whichever comes first (the soak's
+        capacity over 120 s: 20,190 updates/s merging every 2 s, 22,138 every 5 s)."""
+        self._recent = 0
+        self._recent_since = 0.0
         try:
             if readonly:
                 self._db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True,
@@ -713,6 +720,8 @@ class SqliteStore(CachedReads):
                 self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
                 before = self._table_names()
                 self._db.executescript(SCHEMA)
+                self._recent = 1  # whatever a crashed writer left is merged now
+                self._merge()
                 self._upgrade(before)
                 self._series_mode(series)
                 if self.path != ":memory:":
@@ -739,17 +748,6 @@ class SqliteStore(CachedReads):
         except sqlite3.Error as exc:
             raise UserError(f"cannot open the database {self.path}: {exc}") from exc
         self.flush_every = 50_000
-        self.merge_rows = 200_000
-        """Merge the recent history into the indexed tables once it holds this many rows …"""
-        self.merge_s = 5.0
-        """… or once its oldest row is this many seconds old (wall clock), whichever comes first (the soak's
-        capacity over 120 s: 20,190 updates/s merging every 2 s, 22,138 every 5 s)."""
-        self._recent = 0
-        self._recent_since = 0.0
-        if not readonly:
-            self._recent = 1  # whatever a crashed writer left is merged now
-            with database_errors(self.path):
-                self._merge()
 
     def _table_names(self) -> set[str]:
         return {str(n) for (n,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -780,10 +778,6 @@ class SqliteStore(CachedReads):
 
     def _series_from_history(self) -> None:
         """Fill the attribute series from the history rows (a file written without it)."""
-        if "history_recent" in self._table_names():
-            self._db.execute("INSERT INTO history SELECT * FROM history_recent ORDER BY entity_id, rowid")
-            self._db.execute("DELETE FROM history_recent")
-            self._db.execute("DELETE FROM series_recent")
         self._db.execute(
             f"INSERT INTO series ({SERIES_COLUMNS}) SELECT h.entity_id, j.key, "
             "COALESCE(j.value ->> '$[1]', h.recorded_at), "
@@ -965,7 +959,8 @@ class SqliteStore(CachedReads):
         if end is not None:
             where += " AND recorded_at <= ?"
             params.append(end.timestamp())
-        source, params = self._rows("history", "entity_id, attrs, recorded_at, context_id", where, params)
+        source, params = self._rows("history", "entity_id, attrs, recorded_at, context_id", where, params,
+                                    self._staged())
         sql = f"SELECT entity_id, json_extract(attrs, '$.{attr}'), recorded_at, context_id FROM {source} " \
               "ORDER BY recorded_at DESC, src DESC, rid DESC"
         if last is not None:
@@ -986,7 +981,7 @@ class SqliteStore(CachedReads):
         self._merge()
         sql, params = series_sql("?", entity_id, attr, start, end)
         if self._staged():
-            source, params = self._rows("series", "t, num, val, unit", sql.removeprefix("FROM series "), params)
+            source, params = self._rows("series", "t, num, val, unit", sql.removeprefix("FROM series "), params, True)
             sql = f"SELECT t, num, val, unit FROM {source} ORDER BY t DESC, src DESC, rid DESC LIMIT ?"
         else:
             sql = f"SELECT t, num, val, unit {sql} ORDER BY t DESC, rowid DESC LIMIT ?"
@@ -1006,14 +1001,15 @@ class SqliteStore(CachedReads):
             return []
         self._merge()
         where, params = series_sql("?", entity_id, attr, start, end)
-        if self._staged():
-            source, params = self._rows("series", "t, num, val", where.removeprefix("FROM series "), params)
+        staged = self._staged()
+        if staged:
+            source, params = self._rows("series", "t, num, val", where.removeprefix("FROM series "), params, True)
             where = f"FROM {source}"
         lo, hi = self._db.execute(f"SELECT MIN(t), MAX(t) {where}", params).fetchone()
         if lo is None:
             return []
         first, last = int((lo - start) // period_s), int((hi - start) // period_s)
-        if last - first >= BUCKET_QUERIES or self._staged():
+        if last - first >= BUCKET_QUERIES or staged:
             sql = f"SELECT CAST((t - ?) / ? AS INTEGER) AS b, {aggregates(distinct)} {where} GROUP BY b ORDER BY b"
             return [Bucket(*r) for r in self._db.execute(sql, [start, period_s, *params])]
         one, _ = series_sql("?", entity_id, attr, 0.0, 0.0)
@@ -1045,11 +1041,12 @@ class SqliteStore(CachedReads):
         return self.readonly and self._has("series_recent") and self._db.execute(
             "SELECT EXISTS (SELECT 1 FROM series_recent) OR EXISTS (SELECT 1 FROM history_recent)").fetchone()[0] == 1
 
-    def _rows(self, table: str, columns: str, where: str, params: list[Any]) -> tuple[str, list[Any]]:
-        """A subquery of ``table``'s rows matching ``where`` (and its recent rows when :meth:`_staged`), each
-        with ``src`` and ``rid`` that order them by arrival."""
+    @staticmethod
+    def _rows(table: str, columns: str, where: str, params: list[Any], staged: bool) -> tuple[str, list[Any]]:
+        """A subquery of ``table``'s rows matching ``where`` (and its recent rows when ``staged``), each with
+        ``src`` and ``rid`` that order them by arrival."""
         sql = f"SELECT {columns}, 0 AS src, rowid AS rid FROM {table} {where}"
-        if self._staged():
+        if staged:
             return f"({sql} UNION ALL SELECT {columns}, 1, rowid FROM {table}_recent {where})", [*params, *params]
         return f"({sql})", params
 
@@ -1363,10 +1360,6 @@ def open_store(target: str | Path, *, readonly: bool = False) -> StateStore:
     if text == ":memory:":
         return SqliteStore(text)
     return SqliteStore.open(text, readonly=True) if readonly else SqliteStore(text)
-
-
-def _first(row: tuple[Any, ...]) -> Any:
-    return row[0]
 
 
 def _text(value: Any) -> Any:
