@@ -55,6 +55,8 @@ from aicity.domains.safety.roadblock import (
 )
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+STAND_BACK_M = 0.5
+"""A standing unit's front is this far before the end of its edge (SUMO inserts it there)."""
 
 
 @dataclass(slots=True)
@@ -467,10 +469,17 @@ class SafetyTwin:
         if edges[0] != u.edge:
             edges = [u.edge, *edges] if u.edge != target else [target]
         api.route.add(f"{vid}_route", edges)
-        api.vehicle.add(vid, f"{vid}_route", typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max")
+        api.vehicle.add(vid, f"{vid}_route", typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max",
+                        departPos=self._stand_pos(edges[0]))
         u.vid, u.dest, u.route = vid, target, tuple(edges)
         self._vid_unit[vid] = u.id
         return float(stage.length) / 1000.0
+
+    def _stand_pos(self, edge: str) -> str:
+        """Where a standing unit starts its next trip: the end of the edge it stands on, where its last trip
+        arrived (SUMO's default arrival) and where the planners and the oracles put it."""
+        assert self.map is not None
+        return f"{max(0.0, self.map.length.get(edge, 0.0) - STAND_BACK_M):.2f}"
 
     def _valid_route(self, route: object, source: str, target: str) -> tuple[str, ...]:
         """A planned route as a tuple when it runs on the map's connected edges from ``source`` to ``target``,
@@ -812,7 +821,8 @@ class SafetyTwin:
         rid = f"{vid}_route"
         if rid not in api.route.getIDList():
             api.route.add(rid, list(route))
-        api.vehicle.add(vid, rid, typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max")
+        api.vehicle.add(vid, rid, typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max",
+                        departPos=self._stand_pos(route[0]) if route else "base")
 
     # ----- end -----------------------------------------------------------------------------------------
     def close(self) -> DomainResult:

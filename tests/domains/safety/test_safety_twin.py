@@ -49,6 +49,34 @@ def test_ambulances_drive_in_sumo_as_emergency_vehicles() -> None:
     assert res.extra["counts"]["calls"] == 3
 
 
+def test_a_standing_unit_leaves_from_the_end_of_its_edge() -> None:
+    # a unit stands where its last trip arrived (the end of its edge, where planners and oracles put it): its next
+    # trip starts there, not back at the edge's start
+    from aicity.domains.safety.twin import STAND_BACK_M
+
+    scen = _scenario("cologne8-ems-drill", 60)
+    twin = domain.open_twin(scen, seed=3, mode="smart", services=RunServices())
+    twin.start()
+    try:
+        twin.advance(10)
+        from aicity.core.checks import _snapshot
+
+        snap = _snapshot(twin)
+        for p in [p for planner in domain.planners(scen, "smart") for p in planner(snap, {})]:
+            assert twin.actuate(p).status == "applied"
+        twin.advance(1)
+        api = twin.host.api  # type: ignore[attr-defined]
+        units: Any = twin.units  # type: ignore[attr-defined]
+        length = twin.map.length  # type: ignore[attr-defined]
+        starts = [(u.route[0], api.vehicle.getLanePosition(u.vid)) for u in units.values()
+                  if u.vid and api.vehicle.getRoadID(u.vid) == u.route[0]]
+        assert starts
+        for edge, pos in starts:  # one second's drive at most from where it stood
+            assert length[edge] - STAND_BACK_M - 20.0 <= pos <= length[edge]
+    finally:
+        twin.close()
+
+
 def test_ai_dispatch_drives_its_planned_route_and_records_travel_times() -> None:
     import dataclasses as dc
 
