@@ -3,8 +3,9 @@
 They know every incident of the window in advance (time, place, priority, service times); ambulances move between
 stations and hospitals on a time-expanded network (``slot_s`` slots), are sent from a station or hospital node to an
 incident (possibly after waiting whole slots), and reappear at the hospital (or the node nearest the scene) when
-done. They minimise late calls first, then call-to-arrival time, then relocation driving. Two yardsticks, never
-controllers:
+done. Like any real service they must answer every call some ambulance can still reach within the window (a call
+may wait, but is never abandoned to keep a unit free); a call goes unanswered only when none can. Then they
+minimise late calls, then call-to-arrival time, then relocation driving. Two yardsticks, never controllers:
 
 * the **free-flow oracle** (``travel`` = :class:`~.travel_times.FreeFlow`, the default) drives at the speed limit:
   optimistic, a lower bound on what any online policy can reach on the same incidents;
@@ -71,14 +72,17 @@ def _finish(smap: SafetyMap, inc: Incident, nodes: Sequence[str], back: Mapping[
 
 def solve(smap: SafetyMap, incidents: Sequence[Incident], homes: Sequence[str], *, horizon_s: float,
           call_processing_s: float, target_p1_s: float, target_p2_s: float, slot_s: float = 30.0,
-          max_wait_slots: int = 20, time_limit_s: float = 60.0, travel: TravelTimes | None = None) -> OracleResult:
+          max_wait_slots: int | None = None, time_limit_s: float = 60.0,
+          travel: TravelTimes | None = None) -> OracleResult:
     """The perfect-foresight optimum for ``incidents`` with ambulances starting at ``homes``, on ``travel``'s
-    times (free flow by default)."""
+    times (free flow by default); a call may wait up to ``max_wait_slots`` slots (default: to the window's end)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_matrix
 
     nodes = sorted(set(smap.sites.values()) | set(smap.hospitals) | set(homes))
     n_slots = max(1, math.ceil(horizon_s / slot_s))
+    waits = n_slots if max_wait_slots is None else max_wait_slots
+    unanswered = LATE_WEIGHT * (len(incidents) + 1) + UNSERVED_S  # above every late call together
     tt = travel if travel is not None else FreeFlow(smap)
 
     def times(v: str, s: int) -> Mapping[str, float]:
@@ -110,7 +114,7 @@ def solve(smap: SafetyMap, incidents: Sequence[Incident], homes: Sequence[str], 
         target = call_processing_s + (target_p1_s if inc.priority == 1 else target_p2_s)
         first = max(0, int(reported // slot_s))
         for v in nodes:
-            for d in range(max_wait_slots + 1):
+            for d in range(waits + 1):
                 s = first + d
                 if s >= n_slots:
                     break
@@ -126,7 +130,7 @@ def solve(smap: SafetyMap, incidents: Sequence[Incident], homes: Sequence[str], 
                 y[key] = var("y", key, r + (LATE_WEIGHT if r > target else 0.0), 1)
                 resp[key] = r
                 end[key] = (finish, min(n_slots, int(done // slot_s)))
-        u[inc.id] = var("u", (inc.id,), LATE_WEIGHT + UNSERVED_S, 1)
+        u[inc.id] = var("u", (inc.id,), unanswered, 1)
     rows: list[int] = []
     cs: list[int] = []
     vals: list[float] = []

@@ -39,3 +39,20 @@ def test_mexclp_places_and_dmexclp_ranks() -> None:
     ranked = dmexclp_choice(["s1"], ["s1", "s2"], covers, demand, 0.3)
     assert ranked[0][0] == "s2"  # z2 is uncovered: the freed ambulance goes there
     assert expected_coverage({"z1": 1}, demand, 0.3) == pytest.approx(3.0 * 0.7)
+
+
+def test_oracle_answers_a_call_it_defers() -> None:
+    # One ambulance at a. I1 at b (priority 2, 1000 s on scene) would keep it away from I2 and I3 at a (priority 1);
+    # the optimum lets I1 wait until both are done (one late call) instead of abandoning it. I3 ends at 1010 s; a
+    # unit is free from the start of the slot it finishes in (990 s: slots round in the bound's favour), so I1 is
+    # reached at 990 + 10 = 1000 s.
+    i1 = Incident("I1", 0.0, "b", "z1", 2, 1000.0, False, 0.0)
+    i2 = Incident("I2", 200.0, "a", "z1", 1, 50.0, False, 0.0)
+    i3 = Incident("I3", 900.0, "a", "z1", 1, 50.0, False, 0.0)
+    kw = {"horizon_s": 3000, "call_processing_s": 60, "target_p1_s": 30, "target_p2_s": 30}
+    res = solve(ring(), [i1, i2, i3], ["a"], **kw)  # type: ignore[arg-type]
+    assert res.late == {"I1": True, "I2": False, "I3": False}
+    assert res.responses["I1"] == pytest.approx(1000.0)
+    # with waits capped at 20 slots (600 s), answering I1 comes before sparing I3: I1 right after I2, I3 late
+    capped = solve(ring(), [i1, i2, i3], ["a"], max_wait_slots=20, **kw)  # type: ignore[arg-type]
+    assert capped.responses["I1"] == pytest.approx(310.0) and capped.late == {"I1": True, "I2": False, "I3": True}
