@@ -40,7 +40,9 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
         times = site_times(smap)
         covers = coverage_matrix(times, list(smap.sites.values()), smap.sites, radius)
         prior = historical_demand(smap, float(params["load_multiplier"]))
-        reloc = RelocationParams(radius_s=radius, objective="response")
+        reloc = RelocationParams(radius_s=radius, objective="response", idle_moves=True,
+                                 max_moves_per_unit_hour=int(params["max_relocations_per_unit_hour"]),
+                                 max_moves_per_hour=int(params["max_relocations_per_hour"]))
         planners.append(make_relocation_planner(smap, covers, prior, reloc, times))
         providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
                                           load_multiplier=float(params["load_multiplier"])))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aicity.core.domain import Planner, ProposedAction, Snapshot
-from aicity.domains.safety.const import DISPATCH, RELOCATION, RETURNING
+from aicity.domains.safety.const import DISPATCH, IDLE, RELOCATION, RETURNING
 from aicity.domains.safety.geo import SafetyMap
 from aicity.domains.safety.planning import available, eta_table, live_costs, pending_calls, units_of
 from aicity.domains.safety.routes import route_signals, shortest_route
@@ -89,6 +89,12 @@ class RelocationParams:
     min_gain: float = 1e-3
     objective: str = "coverage"
     min_gain_s: float = 1.0
+    idle_moves: bool = False
+    """Also re-evaluate idle units (a move-up after a dispatch), not only the one that just freed up."""
+    max_moves_per_unit_hour: int | None = None
+    """The edge's bound on one unit's relocations an hour: a unit that reports reaching it is not moved."""
+    max_moves_per_hour: int | None = None
+    """The edge's bound on the fleet's relocations an hour: once the units' reports reach it, nothing is moved."""
 
     def __post_init__(self) -> None:
         if self.objective not in ("coverage", "response"):
@@ -121,10 +127,15 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
                        covers: Mapping[str, set[str]], prior: Mapping[str, float],
                        params: RelocationParams,
                        times: Mapping[str, Mapping[str, float]] | None = None) -> list[ProposedAction]:
-    """DMEXCLP: a freed ambulance (``relocatable``) is sent to the station adding the most expected coverage (or,
-    objective ``response``, saving the most expected travel on the stations' free-flow ``times``)."""
+    """DMEXCLP: a freed ambulance (``relocatable``; with ``idle_moves`` also an idle one, a move-up after a
+    dispatch) is sent to the station adding the most expected coverage (or, objective ``response``, saving the most
+    expected travel on the stations' free-flow ``times``)."""
     units = units_of(snapshot, smap)
-    movers = [u for u in units if u.relocatable and u.status == RETURNING]
+    if params.max_moves_per_hour is not None and sum(u.moves_last_hour for u in units) >= params.max_moves_per_hour:
+        return []  # the edge would refuse every move this hour
+    movers = [u for u in units if ((u.relocatable and u.status == RETURNING)
+                                   or (params.idle_moves and u.status == IDLE))
+              and (params.max_moves_per_unit_hour is None or u.moves_last_hour < params.max_moves_per_unit_hour)]
     if not movers:
         return []
     demand = {}
@@ -142,15 +153,16 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
     for u in movers:
         others = [s for uid, s in placed.items() if uid != u.id and s in covers]
         ranked = rank(others)
-        current = u.destination or u.home
+        current = (u.destination or u.home) if u.status == RETURNING else u.edge
         if current not in covers:
             continue
         now_cov = score([*others, current])
         best, best_cov = ranked[0]
         if best == current or best_cov <= now_cov + min_gain:
             continue
-        why = (f"Ambulance {_short(u.id)} freed up and was moved to the station at {best} instead of its way to "
-               f"{current}: {_score_words(params.objective, best_cov, now_cov)}.")
+        how = (f"freed up and was moved to the station at {best} instead of its way to {current}"
+               if u.status == RETURNING else f"was idle at {current} and was moved to the station at {best}")
+        why = f"Ambulance {_short(u.id)} {how}: {_score_words(params.objective, best_cov, now_cov)}."
         out.append(ProposedAction(
             target=u.id, action="relocate", params={"station": best, "explanation": why},
             score=best_cov - now_cov,

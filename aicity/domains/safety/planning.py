@@ -29,6 +29,27 @@ def site_times(smap: SafetyMap) -> dict[str, dict[str, float]]:
     return {s: smap.times_from(s) for s in smap.sites.values()}
 
 
+def standby_points(smap: SafetyMap) -> list[str]:
+    """Where AI City may post an idle ambulance: every zone's station and the usable edges leaving it (the
+    junction just past the station), stations first."""
+    from aicity.domains.safety.geo import MIN_EDGE_M
+
+    out = list(smap.sites.values())
+    for s in smap.sites.values():
+        out += [e for e in smap.succ.get(s, ()) if smap.length[e] >= MIN_EDGE_M]
+    return list(dict.fromkeys(out))
+
+
+def standby_times(smap: SafetyMap, points: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Free-flow seconds from a unit waiting at each of ``points`` to the end of every edge, counting its drive
+    along its own edge (a waiting unit departs from the edge's start)."""
+    out = {}
+    for p in points:
+        own = smap.free_flow(p)
+        out[p] = {e: t + own for e, t in smap.times_from(p).items()}
+    return out
+
+
 def home_stations(smap: SafetyMap, demand: Mapping[str, float], n: int, radius_s: float, q: float) -> list[str]:
     """Smart City's static plan: MEXCLP placement of ``n`` ambulances over the zones' candidate stations."""
     from aicity.domains.safety.mexclp import coverage_matrix, place
@@ -60,6 +81,8 @@ class UnitView:
     home: str
     destination: str | None
     relocatable: bool
+    moves_last_hour: int = 0
+    """Relocations in the last hour, as the unit's own record reports them (``relocationsLastHour``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +105,20 @@ def units_of(snapshot: Snapshot, smap: SafetyMap) -> list[UnitView]:
         if not isinstance(edge, str) or edge not in smap.length:
             continue
         dest = e.get("destination")
+        moves = e.get("relocationsLastHour")
         out.append(UnitView(e.id, str(e.get("status")), edge, str(e.get("homeStation")),
-                            dest if isinstance(dest, str) else None, bool(e.get("relocatable"))))
+                            dest if isinstance(dest, str) else None, bool(e.get("relocatable")),
+                            _count(moves)))
     return out
+
+
+def _count(value: object) -> int:
+    """A reported count; anything not a finite non-negative number counts as many (no move is planned on it)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return 1_000_000
+    return int(value)
 
 
 def pending_calls(snapshot: Snapshot, smap: SafetyMap) -> list[CallView]:
