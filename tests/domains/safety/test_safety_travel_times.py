@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from safety_fixtures import ring
 
-from aicity.domains.safety.bench import city_summary, zone_p90s, zone_responses
+from aicity.domains.safety.bench import city_summary, zone_p90s, zone_responses, zone_unreached_waits
 from aicity.domains.safety.incidents import Incident
 from aicity.domains.safety.kpis import edge_time_table
 from aicity.domains.safety.oracle import solve
@@ -77,6 +77,23 @@ def test_city_summary_pairs_days_and_compares_zones() -> None:
     assert z["z1"]["smart_unreached"] == 1 and z["z1"]["calls"] == 3
     assert z["z2"]["ai_worse"] and not z["z1"]["ai_worse"] and s["zones_worse"] == 1
     assert zone_p90s([])== {}
+    assert not s["zone_p90_counts_unreached"]  # these records predate the waits: the reached calls' p90 decides
+
+
+def test_a_call_never_reached_counts_in_its_zone_at_its_wait_so_far() -> None:
+    incs = [{"zone": "z1", "call_s": 100.0, "arrival_s": 200.0}, {"zone": "z1", "call_s": 3000.0, "arrival_s": None}]
+    assert zone_unreached_waits(incs, 3600.0) == {"z1": [600.0]}
+    smart = {**_rec("smart", 1, 0.5, 200.0, {"z1": [100.0, 100.0, None]}), "zone_unreached_waits_s": {"z1": [600.0]}}
+    ai = {**_rec("ai", 1, 0.4, 150.0, {"z1": [100.0, 100.0, 400.0]}), "zone_unreached_waits_s": {}}
+    s = city_summary([smart, ai])
+    z1 = s["zones"][0]
+    # reached calls only, Smart City's zone looks faster (it never reached the slow call); counted, it is not
+    assert z1["smart_p90_s"] == pytest.approx(100.0) and z1["ai_p90_s"] == pytest.approx(340.0)
+    assert z1["smart_p90_censored_s"] == pytest.approx(500.0) and z1["ai_p90_censored_s"] == pytest.approx(340.0)
+    assert s["zone_p90_counts_unreached"] and not z1["ai_worse"] and s["zones_worse"] == 0
+    # AI City worse even when Smart's unreached call counts: it is flagged
+    ai_slow = {**ai, "zone_responses_s": {"z1": [100.0, 100.0, 900.0]}}
+    assert city_summary([smart, ai_slow])["zones_worse"] == 1
 
 
 def test_city_tasks_pair_smart_city_with_ai_city() -> None:
