@@ -16,6 +16,9 @@ from aicity.core.errors import UserError
 Parts = tuple[list[Planner], list[ForecastProvider]]
 MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_norelocation": "ai"}
 """Controller → the twin mode it runs in."""
+POOLING_CALLS = 20.0
+"""AI City's relocation: pseudo-calls pulling the hour's zone shares towards the whole history's (a zone-hour cell
+holds 28 hours of calls; at base load one call there in a month would otherwise draw every unit to it)."""
 
 
 def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
@@ -42,7 +45,8 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
         prior = historical_demand(smap, float(params["load_multiplier"]))
         reloc = RelocationParams(radius_s=radius, objective="response", idle_moves=True,
                                  max_moves_per_unit_hour=int(params["max_relocations_per_unit_hour"]),
-                                 max_moves_per_hour=int(params["max_relocations_per_hour"]))
+                                 max_moves_per_hour=int(params["max_relocations_per_hour"]),
+                                 pooling_calls=POOLING_CALLS)
         planners.append(make_relocation_planner(smap, covers, prior, reloc, times))
         providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
                                           load_multiplier=float(params["load_multiplier"])))

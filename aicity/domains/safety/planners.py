@@ -6,7 +6,9 @@
 * ``dmexclp`` (AI City): when an ambulance frees up, send it to the station adding the most expected coverage
   (Jagtenberg et al. 2015), weighing zones by the incident forecast; the edge bounds how often. AI City runs its
   mean-response form (objective ``response``): the same rule, the station that lowers the demand-weighted
-  expected travel most, the ``k``-th closest available unit answering with probability ``(1 - q) q**(k-1)``.
+  expected travel most, the ``k``-th closest available unit answering with probability ``(1 - q) q**(k-1)``;
+  it also moves idle units up, and weighs zones by the hour's forecast spread with Dirichlet-smoothed shares
+  (``pooled_demand``: a zone-hour cell holds only the history's days of calls).
 
 Every proposal carries a plain-words explanation a citizen could be shown: why this unit, its estimated arrival,
 the alternative and its time. Each proposal ``needs`` the traffic signals on the route it plans (the mobility
@@ -95,6 +97,10 @@ class RelocationParams:
     """The edge's bound on one unit's relocations an hour: a unit that reports reaching it is not moved."""
     max_moves_per_hour: int | None = None
     """The edge's bound on the fleet's relocations an hour: once the units' reports reach it, nothing is moved."""
+    history_days: float = 28.0
+    """Days of call history behind the hour's forecast (its mean per zone averages that many days' counts)."""
+    pooling_calls: float | None = None
+    """Dirichlet pseudo-calls pulling the hour's zone shares towards the whole history's (None: the forecast as is)."""
 
     def __post_init__(self) -> None:
         if self.objective not in ("coverage", "response"):
@@ -123,6 +129,19 @@ def _ranker(params: RelocationParams, covers: Mapping[str, set[str]], times: Map
             params.min_gain * sum(demand.values()), "expected coverage of forecast demand")
 
 
+def pooled_demand(hour: Mapping[str, float], prior: Mapping[str, float], *, history_days: float,
+                  pseudo_calls: float) -> dict[str, float]:
+    """The hour's forecast total spread over the zones by Dirichlet-smoothed shares: the hour's own calls in the
+    history (``history_days`` x its mean) plus ``pseudo_calls`` spread by each zone's share of the whole history."""
+    total = sum(hour.values())
+    whole = sum(prior.get(z, 0.0) for z in hour)
+    if total <= 0.0 or whole <= 0.0:
+        return {z: prior.get(z, 0.0) for z in hour}
+    calls = history_days * total
+    return {z: total * (history_days * v + pseudo_calls * prior.get(z, 0.0) / whole) / (calls + pseudo_calls)
+            for z, v in hour.items()}
+
+
 def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: SafetyMap,
                        covers: Mapping[str, set[str]], prior: Mapping[str, float],
                        params: RelocationParams,
@@ -142,7 +161,9 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
     for z in smap.zones:
         fc = forecasts.get(FORECAST_KEY.format(zone=z))
         demand[z] = float(fc["mean"]) if isinstance(fc, Mapping) and "mean" in fc else prior.get(z, 1.0)
-        demand[z] = max(demand[z], 1e-6)
+    if params.pooling_calls is not None:
+        demand = pooled_demand(demand, prior, history_days=params.history_days, pseudo_calls=params.pooling_calls)
+    demand = {z: max(d, 1e-6) for z, d in demand.items()}
     busy = sum(1 for u in units if u.status not in ("idle", "returning"))
     q = min(params.q_max, max(params.q_min, busy / max(len(units), 1)))
     rank, score, min_gain, meaning = _ranker(params, covers, times or {}, smap, demand, q)

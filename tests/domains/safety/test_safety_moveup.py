@@ -13,7 +13,7 @@ from aicity.core.entity import Entity, Property, urn
 from aicity.domains.safety.const import AMBULANCE_TYPE
 from aicity.domains.safety.geo import SafetyMap
 from aicity.domains.safety.mexclp import coverage_matrix
-from aicity.domains.safety.planners import RelocationParams, relocation_actions
+from aicity.domains.safety.planners import FORECAST_KEY, RelocationParams, pooled_demand, relocation_actions
 from aicity.domains.safety.planning import site_times
 
 SITES = {"z1": "a", "z2": "b"}
@@ -69,3 +69,29 @@ def test_no_move_is_planned_for_a_unit_or_fleet_at_the_edges_bounds() -> None:
     assert plan(1, 2) == 0  # the fleet's bound
     assert plan(-1) == 0 and plan("two") == 0  # implausible reports: no move is planned on them
     assert plan(None) == 1  # not reported: none yet
+
+
+def test_pooled_demand_spreads_a_sparse_hour_by_the_whole_historys_shares() -> None:
+    # one call in z1 at this hour in 28 days, none in z2; the whole history holds z1 : z2 = 1 : 3
+    hour = {"z1": 1 / 28, "z2": 0.0}
+    pooled = pooled_demand(hour, PRIOR, history_days=28.0, pseudo_calls=20.0)
+    assert pooled["z1"] == pytest.approx((1 / 28) * (1 + 20 * 0.25) / 21)
+    assert pooled["z2"] == pytest.approx((1 / 28) * (20 * 0.75) / 21)
+    assert sum(pooled.values()) == pytest.approx(sum(hour.values()))  # the hour's total is kept
+    many = pooled_demand({"z1": 10.0, "z2": 0.0}, PRIOR, history_days=28.0, pseudo_calls=20.0)
+    assert many["z1"] / 10.0 == pytest.approx((280 + 5) / 300)  # 280 calls in the cell outweigh 20 pseudo-calls
+    assert pooled_demand({"z1": 0.0, "z2": 0.0}, PRIOR, history_days=28.0, pseudo_calls=20.0) == PRIOR
+
+
+def test_one_call_in_a_month_does_not_draw_an_idle_unit_to_its_zone() -> None:
+    smap = two_zones()
+    times = site_times(smap)
+    covers = coverage_matrix(times, list(SITES.values()), SITES, 90.0)
+    snap = units(("A1", "idle", "b"), ("A2", "on_scene", "c"))
+    forecasts = {FORECAST_KEY.format(zone="z1"): {"mean": 1 / 28}, FORECAST_KEY.format(zone="z2"): {"mean": 0.0}}
+    raw = RelocationParams(objective="response", idle_moves=True)
+    moved = relocation_actions(snap, forecasts, smap, covers, PRIOR, raw, times)
+    assert [m.params["station"] for m in moved] == ["a"]  # the raw hour: all demand in z1
+    # pooled: z1 6/21 of the hour, z2 15/21 → at b 6/21·20 = 5.7 s, at a 15/21·10 = 7.1 s: it stays
+    pooled = dataclasses.replace(raw, pooling_calls=20.0)
+    assert relocation_actions(snap, forecasts, smap, covers, PRIOR, pooled, times) == []
