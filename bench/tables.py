@@ -761,7 +761,9 @@ CITY_BLURB = ("`aicity bench city`: the built-in city (cologne8 signals, EMS, th
               "119.4 s for the ablation, with 34 % fewer violations: the guidance does what it is for, and its "
               "effect on the 2–3 ambulance calls of a surge episode is noise that the lexicographic ranking, EMS "
               "p90 first, turns into the verdict. Before this session's safety changes the same noise fell the "
-              "other way (151.4 vs 153.3 s).")
+              "other way (151.4 vs 153.3 s); with the twin's departure fix alone (fad40f2: no move-up, no pooling; "
+              "surge, ablation and AI, seeds 1–10) it already reads worse, 143.7 vs 143.5 s (violations 27.7 vs "
+              "41.0).")
 
 
 def write_results_md(results: Path, target: Path, machine: str) -> None:
