@@ -763,7 +763,7 @@ CITY_BLURB = ("`aicity bench city`: the built-in city (cologne8 signals, EMS, th
               "p90 first, turns into the verdict. Before this session's safety changes the same noise fell the "
               "other way (151.4 vs 153.3 s); with the twin's departure fix alone (fad40f2: no move-up, no pooling; "
               "surge, ablation and AI, seeds 1–10) it already reads worse, 143.7 vs 143.5 s (violations 27.7 vs "
-              "41.0).")
+              "41.0; bench/results/city_surge_departure_fix_only.json).")
 
 
 def write_results_md(results: Path, target: Path, machine: str) -> None:
