@@ -103,8 +103,9 @@ def aid_actions(snapshot: Snapshot, smap: SafetyMap, geo: BorderGeometry, *, liv
     out: list[ProposedAction] = []
     for call in calls:
         mine = by_call.get(call.id)
-        options = sorted((u.border_s[e] + inside[e].get(call.edge, math.inf), e, u)
-                         for u in foreign for e in u.border_s if e in inside)
+        options = sorted(((u.border_s[e] + inside[e].get(call.edge, math.inf), e, u)
+                          for u in foreign for e in u.border_s if e in inside),
+                         key=lambda o: (o[0], o[1], o[2].id))  # ties (two units at one station) by unit id
         local_eta = float(mine.params["eta_s"]) if mine is not None else math.inf
         if not options or not math.isfinite(options[0][0]) or options[0][0] + margin_s >= local_eta:
             if mine is not None:

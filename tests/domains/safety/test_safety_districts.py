@@ -111,6 +111,22 @@ def test_a_district_asks_a_neighbour_only_when_it_needs_to() -> None:
     assert plan("on_scene", float("inf")) == []
 
 
+def test_two_neighbour_units_equally_far_are_ranked_by_id() -> None:
+    """Two of d2's units at one station tie on every time: the lower id is asked, nothing compares the units."""
+    _, parts = _split()
+    d1 = parts[0]
+    place = grid_place(d1.scenario.path)
+    assert place is not None
+    snap, net, _ = _snapshot(d1, "on_scene", 30.0)
+    a2 = snap.entities[ambulance_urn("A2")]
+    a3 = Entity.trusted(ambulance_urn("A0"), AMBULANCE_TYPE, dict(a2.attrs))
+    snap = Snapshot(NOW, 60.0, {**snap.entities, a3.id: a3})
+    smap = ems_map(str(d1.scenario.path), net, 2, 1)
+    geo = border_geometry(net, tuple(sorted(place.out)), tuple(sorted(place.entries)))
+    asked = aid_actions(snap, smap, geo, live=False, name="t", district="d1", margin_s=20.0)
+    assert [a.target for a in asked] == [ambulance_urn("A0")]
+
+
 def test_a_district_refuses_malformed_crossings_and_publishes_its_neighbours_units(tmp_path: Path) -> None:
     from aicity.runner import load_city
     from aicity.scale.district import DistrictLoop, new_key
