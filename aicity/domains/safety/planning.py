@@ -29,27 +29,6 @@ def site_times(smap: SafetyMap) -> dict[str, dict[str, float]]:
     return {s: smap.times_from(s) for s in smap.sites.values()}
 
 
-def standby_points(smap: SafetyMap) -> list[str]:
-    """Where AI City may post an idle ambulance: every zone's station and the usable edges leaving it (the
-    junction just past the station), stations first."""
-    from aicity.domains.safety.geo import MIN_EDGE_M
-
-    out = list(smap.sites.values())
-    for s in smap.sites.values():
-        out += [e for e in smap.succ.get(s, ()) if smap.length[e] >= MIN_EDGE_M]
-    return list(dict.fromkeys(out))
-
-
-def standby_times(smap: SafetyMap, points: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Free-flow seconds from a unit waiting at each of ``points`` to the end of every edge, counting its drive
-    along its own edge (a waiting unit departs from the edge's start)."""
-    out = {}
-    for p in points:
-        own = smap.free_flow(p)
-        out[p] = {e: t + own for e, t in smap.times_from(p).items()}
-    return out
-
-
 def home_stations(smap: SafetyMap, demand: Mapping[str, float], n: int, radius_s: float, q: float) -> list[str]:
     """Smart City's static plan: MEXCLP placement of ``n`` ambulances over the zones' candidate stations."""
     from aicity.domains.safety.mexclp import coverage_matrix, place
