@@ -118,6 +118,18 @@ class LocalExecutor:
         self.loops = []
 
 
+def _round_robin(ray: Any, n: int) -> list[Any]:
+    """Scheduling strategies for ``n`` districts dealt in turn over the cluster's live nodes (sorted by id), each a
+    soft affinity (Ray places it elsewhere if that node cannot take it); Ray's own SPREAD is best effort only and
+    was seen to put every district on one of two nodes."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = sorted(str(node["NodeID"]) for node in ray.nodes() if node.get("Alive"))
+    if not nodes:
+        return ["SPREAD"] * n
+    return [NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True) for i in range(n)]
+
+
 class RayExecutor:
     """Every district a Ray actor; ``address`` names a running cluster (``auto``, ``ray://host:10001``,
     ``host:6379``) or None to start a local one with ``cpus`` CPUs. The city runs the same on either."""
@@ -163,13 +175,14 @@ class RayExecutor:
         remote = ray.remote(DistrictLoop)
         self.names = [d.name for d in districts]
 
-        def make(d: District) -> Any:
-            return remote.options(num_cpus=0, scheduling_strategy="SPREAD").remote(
+        def make(d: District, strategy: Any = "SPREAD") -> Any:
+            return remote.options(num_cpus=0, scheduling_strategy=strategy).remote(
                 d, mode=mode, seed=seed, out=os.path.join(out, d.name), key=key, store=store)
 
         self._make = make
         self.districts = list(districts)
-        self.actors = [make(d) for d in districts]
+        self.actors = [make(d, strategy) for d, strategy in zip(districts, _round_robin(ray, len(districts)),
+                                                                 strict=True)]
 
     def call(self, method: str, args: Sequence[tuple[Any, ...] | None]) -> list[Any]:
         """Call every actor at once and wait for all."""
