@@ -67,15 +67,17 @@ def run_task(task: Task) -> dict[str, Any]:
 
 
 def oracle_fields(task: Task, travel_times: dict[str, Any]) -> dict[str, Any]:
-    """Both oracles on this day's calls: free flow, and the traffic-aware one on the travel times recorded in this
-    episode's simulation (late fraction, mean and p90, relocations)."""
+    """The oracles on this day's calls: free flow, and the traffic-aware one on the travel times recorded in this
+    episode's simulation (late fraction, mean and p90, relocations); each also dispatch only (``oracle_dispatch_*``:
+    no unit moved towards a call, the literature's offline yardstick)."""
     from aicity.domains.safety.travel_times import Recorded
 
     smap, _ = _oracle_inputs(task)[:2]
+    recorded = Recorded(smap, float(travel_times["bucket_s"]), travel_times["edges"])
     out: dict[str, Any] = {}
-    for key, travel in (("oracle_ff", None),
-                        ("oracle_traffic", Recorded(smap, float(travel_times["bucket_s"]), travel_times["edges"]))):
-        res = _solve(task, travel)
+    for key, travel, relocate in (("oracle_ff", None, True), ("oracle_traffic", recorded, True),
+                                  ("oracle_dispatch_ff", None, False), ("oracle_dispatch_traffic", recorded, False)):
+        res = _solve(task, travel, relocate=relocate)
         out |= {f"{key}_late_frac": round(res.late_frac, 4), f"{key}_mean_response_s": round(res.mean_response_s, 4),
                 f"{key}_p90_response_s": round(res.p90_response_s, 4), f"{key}_relocations": res.relocations,
                 f"{key}_status": res.status}
@@ -154,12 +156,13 @@ def _oracle_inputs(task: Task) -> tuple[Any, list[Any], list[str], dict[str, Any
     return smap, incidents, homes, p, span
 
 
-def _solve(task: Task, travel: Any) -> Any:
+def _solve(task: Task, travel: Any, *, relocate: bool = True) -> Any:
     from aicity.domains.safety.oracle import solve
 
     smap, incidents, homes, p, span = _oracle_inputs(task)
     return solve(smap, incidents, homes, horizon_s=span, call_processing_s=float(p["call_processing_s"]),
-                 target_p1_s=float(p["target_p1_s"]), target_p2_s=float(p["target_p2_s"]), travel=travel)
+                 target_p1_s=float(p["target_p1_s"]), target_p2_s=float(p["target_p2_s"]), travel=travel,
+                 relocate=relocate)
 
 
 def tasks_for(scenarios: list[str], controllers: list[str], seeds: list[int], loads: list[float],
@@ -247,10 +250,11 @@ def city_summary(records: list[dict[str, Any]], a: str = "ai", b: str = "smart")
         return float(np.mean(vals)) if vals else float("nan")
 
     keys = ("busy_frac", "mean_response_s", "p90_response_s", "late_frac", "worst_zone_p90_s",
-            "oracle_ff_late_frac", "oracle_traffic_late_frac", "oracle_traffic_mean_response_s")
+            "oracle_ff_late_frac", "oracle_traffic_late_frac", "oracle_traffic_mean_response_s",
+            "oracle_dispatch_ff_late_frac", "oracle_dispatch_traffic_late_frac")
     for name, rs in ((a, pa), (b, pb)):
         out[name] = {k: round(mean(rs, k), 4) for k in keys}
-        for o in ("oracle_ff", "oracle_traffic"):
+        for o in ("oracle_ff", "oracle_traffic", "oracle_dispatch_ff", "oracle_dispatch_traffic"):
             ol = out[name][f"{o}_late_frac"]
             out[name][f"late_vs_{o}"] = round(out[name]["late_frac"] / ol, 3) if ol > 0 else None
     for key in ("late_frac", "mean_response_s", "p90_response_s"):

@@ -56,3 +56,15 @@ def test_oracle_answers_a_call_it_defers() -> None:
     # with waits capped at 20 slots (600 s), answering I1 comes before sparing I3: I1 right after I2, I3 late
     capped = solve(ring(), [i1, i2, i3], ["a"], max_wait_slots=20, **kw)  # type: ignore[arg-type]
     assert capped.responses["I1"] == pytest.approx(310.0) and capped.late == {"I1": True, "I2": False, "I3": True}
+
+
+def test_dispatch_only_oracle_moves_no_unit_towards_a_call() -> None:
+    # One ambulance at home a; I at c (the hospital node), called at 300 s, with a 10 s travel target. Knowing the
+    # call, the full optimum moves the unit to c beforehand (one relocation) and is there at once: 60 s, on time.
+    # The dispatch-only optimum may only drive home, so the unit leaves from a: 20 s of driving, 80 s, late.
+    inc = Incident("I", 300.0, "c", "z1", 1, 50.0, False, 0.0)
+    kw = {"horizon_s": 900, "call_processing_s": 60, "target_p1_s": 10, "target_p2_s": 10}
+    full = solve(ring(), [inc], ["a"], **kw)  # type: ignore[arg-type]
+    assert full.responses == {"I": pytest.approx(60.0)} and not full.late["I"] and full.relocations == 1
+    fixed = solve(ring(), [inc], ["a"], relocate=False, **kw)  # type: ignore[arg-type]
+    assert fixed.responses == {"I": pytest.approx(80.0)} and fixed.late["I"] and fixed.relocations == 0
