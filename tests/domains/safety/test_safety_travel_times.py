@@ -104,3 +104,13 @@ def test_city_tasks_pair_smart_city_with_ai_city() -> None:
     assert arms == {("smart", 1): False, ("smart", 2): False, ("ai", 1): True, ("ai", 2): True,
                     ("oracle", 1): None, ("oracle", 2): None}
     assert not any(t.bluelight for t in tasks)
+
+
+def test_city_summary_sets_late_against_the_dispatch_only_oracle_when_recorded() -> None:
+    with_it = [{**_rec(c, 1, late, 100.0, {}), "oracle_dispatch_ff_late_frac": 0.25,
+                "oracle_dispatch_traffic_late_frac": 0.5} for c, late in (("smart", 0.5), ("ai", 0.4))]
+    s = city_summary(with_it)
+    assert s["smart"]["late_vs_oracle_dispatch_ff"] == pytest.approx(2.0)
+    assert s["ai"]["late_vs_oracle_dispatch_traffic"] == pytest.approx(0.8)
+    older = city_summary([_rec("smart", 1, 0.5, 100.0, {}), _rec("ai", 1, 0.4, 100.0, {})])
+    assert older["ai"]["late_vs_oracle_dispatch_ff"] is None  # records from before the yardstick: no ratio
