@@ -402,6 +402,11 @@ def safety_factorial_table(recs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _vs_oracle(m: dict[str, Any], oracle: str) -> str:
+    """Two table cells: that oracle's late fraction, and the controller's late fraction as a multiple of it."""
+    return f"{m[f'{oracle}_late_frac']:.3f} | {m[f'late_vs_{oracle}']:.2f}×"
+
+
 def safety_city_table(recs: list[dict[str, Any]]) -> list[str]:
     """Safety in the city scenario: Smart City vs AI City as a whole on paired days, both oracles, zone by zone."""
     from aicity.domains.safety.bench import city_summary
@@ -420,20 +425,17 @@ def safety_city_table(recs: list[dict[str, Any]]) -> list[str]:
         for name, key in (("Smart City", "smart"), ("AI City", "ai")):
             m = s[key]
             lines.append(f"| {name} | {m['busy_frac']:.2f} | {m['mean_response_s']:.0f} | {m['p90_response_s']:.0f} | "
-                         f"{m['late_frac']:.3f} | {m['worst_zone_p90_s']:.0f} | {m['oracle_ff_late_frac']:.3f} | "
-                         f"{m['late_vs_oracle_ff']:.2f}× | {m['oracle_traffic_late_frac']:.3f} | "
-                         f"{m['late_vs_oracle_traffic']:.2f}× |")
+                         f"{m['late_frac']:.3f} | {m['worst_zone_p90_s']:.0f} | {_vs_oracle(m, 'oracle_ff')} | "
+                         f"{_vs_oracle(m, 'oracle_traffic')} |")
         if all(s[k].get("late_vs_oracle_dispatch_ff") is not None for k in ("smart", "ai")):
             lines += ["", "Against the **dispatch-only** optimum (the literature's offline yardstick: it knows every "
                       "call but moves no unit towards one; a unit drives home or waits where its last call left it; "
                       "it bounds policies that do not relocate, not AI City's):", "",
                       "| city | free-flow dispatch-only late | late ÷ it | traffic-aware dispatch-only late | "
                       "late ÷ it |", "|---|---:|---:|---:|---:|"]
-            for name, key in (("Smart City", "smart"), ("AI City", "ai")):
-                m = s[key]
-                lines.append(f"| {name} | {m['oracle_dispatch_ff_late_frac']:.3f} | "
-                             f"{m['late_vs_oracle_dispatch_ff']:.2f}× | {m['oracle_dispatch_traffic_late_frac']:.3f} | "
-                             f"{m['late_vs_oracle_dispatch_traffic']:.2f}× |")
+            lines += [f"| {name} | {_vs_oracle(s[key], 'oracle_dispatch_ff')} | "
+                      f"{_vs_oracle(s[key], 'oracle_dispatch_traffic')} |"
+                      for name, key in (("Smart City", "smart"), ("AI City", "ai"))]
         dl, dm = s["diff_late_frac"], s["diff_mean_response_s"]
         counted = bool(s.get("zone_p90_counts_unreached"))
         lines += ["", f"AI − Smart: late {dl['mean']:+.3f} (95 % CI {dl['ci95'][0]:+.3f} … {dl['ci95'][1]:+.3f}; "
