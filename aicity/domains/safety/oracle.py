@@ -18,7 +18,8 @@ minimise late calls, then call-to-arrival time, then relocation driving. Two yar
 Either can be asked for **dispatch only** (``relocate=False``): the offline yardstick of the literature's anchors
 (Jagtenberg, van den Berg & van der Mei 2017, EJOR: closest idle ≈ 2.7×, DMEXCLP dispatch ≈ 1.9× its late
 fraction), which knows every call but moves no unit towards one: between calls a unit may only drive to a home
-station or wait where its last call left it. It bounds policies that do not relocate, not AI City's.
+station or wait where its last call left it (its ``relocations`` count those drives home). It bounds policies
+that do not relocate, not AI City's.
 """
 
 from __future__ import annotations
