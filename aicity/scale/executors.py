@@ -120,14 +120,15 @@ class LocalExecutor:
 
 def _round_robin(ray: Any, n: int) -> list[Any]:
     """Scheduling strategies for ``n`` districts dealt in turn over the cluster's live nodes (sorted by id), each a
-    soft affinity (Ray places it elsewhere if that node cannot take it); Ray's own SPREAD is best effort only and
-    was seen to put every district on one of two nodes."""
+    hard affinity (a district asks no CPU, so any live node can take it; a soft one fell back to the head node while
+    a just-joined node was not yet schedulable, and Ray's own SPREAD is best effort only: both were seen to put every
+    district on one of two nodes). A node lost later fails its actor, which is respawned anywhere (SPREAD)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = sorted(str(node["NodeID"]) for node in ray.nodes() if node.get("Alive"))
     if not nodes:
         return ["SPREAD"] * n
-    return [NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=True) for i in range(n)]
+    return [NodeAffinitySchedulingStrategy(node_id=nodes[i % len(nodes)], soft=False) for i in range(n)]
 
 
 class RayExecutor:

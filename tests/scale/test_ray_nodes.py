@@ -94,7 +94,7 @@ def two_nodes() -> Iterator[TwoNodes]:
         import ray
 
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)  # the executors then share it
-        while not _second_alive():
+        while not _second_alive() or SECOND not in ray.available_resources():  # joined, and schedulable
             if second.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the second node did not join the cluster")
             time.sleep(0.5)
