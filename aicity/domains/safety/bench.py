@@ -72,12 +72,12 @@ def oracle_fields(task: Task, travel_times: dict[str, Any]) -> dict[str, Any]:
     no unit moved towards a call, the literature's offline yardstick)."""
     from aicity.domains.safety.travel_times import Recorded
 
-    smap, _ = _oracle_inputs(task)[:2]
-    recorded = Recorded(smap, float(travel_times["bucket_s"]), travel_times["edges"])
+    inputs = _oracle_inputs(task)  # the map, the day's calls and the stations: read once for the four solves
+    recorded = Recorded(inputs[0], float(travel_times["bucket_s"]), travel_times["edges"])
     out: dict[str, Any] = {}
     for key, travel, relocate in (("oracle_ff", None, True), ("oracle_traffic", recorded, True),
                                   ("oracle_dispatch_ff", None, False), ("oracle_dispatch_traffic", recorded, False)):
-        res = _solve(task, travel, relocate=relocate)
+        res = _solve(task, travel, relocate=relocate, inputs=inputs)
         out |= {f"{key}_late_frac": round(res.late_frac, 4), f"{key}_mean_response_s": round(res.mean_response_s, 4),
                 f"{key}_p90_response_s": round(res.p90_response_s, 4), f"{key}_relocations": res.relocations,
                 f"{key}_status": res.status}
@@ -156,10 +156,11 @@ def _oracle_inputs(task: Task) -> tuple[Any, list[Any], list[str], dict[str, Any
     return smap, incidents, homes, p, span
 
 
-def _solve(task: Task, travel: Any, *, relocate: bool = True) -> Any:
+def _solve(task: Task, travel: Any, *, relocate: bool = True,
+           inputs: tuple[Any, list[Any], list[str], dict[str, Any], float] | None = None) -> Any:
     from aicity.domains.safety.oracle import solve
 
-    smap, incidents, homes, p, span = _oracle_inputs(task)
+    smap, incidents, homes, p, span = inputs if inputs is not None else _oracle_inputs(task)
     return solve(smap, incidents, homes, horizon_s=span, call_processing_s=float(p["call_processing_s"]),
                  target_p1_s=float(p["target_p1_s"]), target_p2_s=float(p["target_p2_s"]), travel=travel,
                  relocate=relocate)
