@@ -3,7 +3,9 @@
 ``smart`` is Smart City mode (chargers at full power from plug-in, batteries on self-consumption, no planner);
 ``ai`` is AI City mode (online forecasts + receding-horizon MPC); ``ai_noforecast`` is the MPC without anticipated
 arrivals (to isolate what the forecasts add); ``oracle`` replays the perfect-foresight LP — a yardstick that reads
-ground truth, never a controller a city could run. Benchmarks pick them by name through the one loop.
+ground truth, never a controller a city could run; ``ai_told_peak`` (the district) is AI City told before the window
+the peak the oracle's plan reaches — a diagnostic that reads ground truth too, measuring how much of AI City's gap
+is not knowing the week's peak. Benchmarks pick them by name through the one loop.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ RESERVE_H = 12.0
 """The district's batteries keep, over the next 12 h, the energy the heaviest of the last 14 days' measured
 inflexible load would need above the peak already paid (:attr:`.mpc.MpcPlanner.reserve_h`): with the forecast
 alone they spent it on the afternoon's on-peak prices and were empty before an evening heavier than forecast."""
-MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai"}
+MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai", "ai_told_peak": "ai"}
 """Controller → the twin mode it runs in."""
 
 
@@ -45,6 +47,9 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
 
     params = option_values(OPTIONS, scenario.params)
     layout = layout_of(scenario.name)
+    if layout is not None and name == "ai_told_peak":
+        raise UserError(f"controller 'ai_told_peak' is a diagnostic of the district's peak guard; {scenario.name!r} "
+                        "has none")
     if layout is not None:
         from aicity.domains.energy.feeder_control import controller_parts as feeder_parts
 
@@ -63,6 +68,9 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     dt = float(params["decision_interval_s"] or site.step_s)
     plan_step = max(dt, CITY_PLAN_STEP_S) if city else dt
     guarded = bool(site.batteries) and site.grid is not None and not city
+    if name == "ai_told_peak" and not guarded:
+        raise UserError(f"controller 'ai_told_peak' is a diagnostic of the district's peak guard; {scenario.name!r} "
+                        "has none")
     horizon_h = max(float(params["horizon_h"]), GUARD_HORIZON_H) if guarded else float(params["horizon_h"])
     horizon = int(horizon_h * 3600 / dt)
     if city:  # forecasts of the next 2 h at the minute (the MPC holds the last value beyond)
@@ -70,7 +78,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     network = site.grid.planner_view() if site.grid is not None else None
     acn = not city and site.grid is None and not site.batteries
     planner = MpcPlanner(Tariff.load(), site.demand_charge, horizon_h,
-                         bool(params["anticipate"]) and name == "ai", network, plan_step_s=plan_step,
+                         bool(params["anticipate"]) and name in ("ai", "ai_told_peak"), network, plan_step_s=plan_step,
                          arrivals="quantile" if acn else "mean")
     period = max(1, round(86400 / dt))
     learner = DemandLearner(horizon=max(1, horizon), model=str(params["forecast_model"]), period=period)
@@ -91,7 +99,14 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     if site.batteries and site.grid is not None:  # the district: its peak guarded (cautious plan, live cap)
         from aicity.domains.energy.peak_guard import PeakGuard
 
+        told = 0.0
+        if name == "ai_told_peak":  # the diagnostic: the oracle's window peak, taken as paid from the start
+            from aicity.domains.energy.oracle import oracle_kpis
+
+            told = float(oracle_kpis(site, scenario.begin_s, scenario.end_s, str(params["user_input"]))["peak_kw"])
         return [PeakGuard(dataclasses.replace(planner, keep_energy="refill", battery_horizon_h=planner.horizon_h,
-                                              reserve_h=RESERVE_H), chargers_capped=True)], [learner]
+                                              reserve_h=RESERVE_H, told_peak_kw=told,
+                                              energy_on_expected=params["plan_load"] == "expected"),
+                          chargers_capped=True)], [learner]
     return [planner], [learner]
 

@@ -90,7 +90,8 @@ def measured_inflexible(view: Snapshot) -> float | None:
 
 
 def cautious(fc: Mapping[str, Any], measured: float | None) -> dict[str, Any]:
-    """A feeder's forecasts with the inflexible load planned at an upper bound — the mean plus the root sum of
+    """A feeder's forecasts with the inflexible load planned at an upper bound (the mean kept as ``expected``) —
+    the mean plus the root sum of
     squares of its nodes' 80 % half-widths (errors not all at once) — never below the load just measured over
     the next hour; a time of day the learner has never observed (less than a day of readings) is planned at the
     load just measured plus that margin, not at the level of the hours it has seen."""
@@ -111,7 +112,7 @@ def cautious(fc: Mapping[str, Any], measured: float | None) -> dict[str, Any]:
         plan[k] += math.sqrt(sum(max(0.0, h) ** 2 for h in half))
         if measured is not None and k < FLOOR_STEPS:
             plan[k] = max(plan[k], measured)
-    out[f"{KEY}inflexible_kw"] = {**inf, "mean": plan}
+    out[f"{KEY}inflexible_kw"] = {**inf, "mean": plan, "expected": mean}
     return out
 
 

@@ -89,6 +89,9 @@ class Problem:
     """Energy (kWh above the floors, all batteries together) to keep at the end of each step (soft: each kWh short
     costs ``reserve_penalty``)."""
     reserve_penalty: float = 1.0
+    peak_margin_kw: FArray | None = None
+    """kW added to the net power in the peak rows only (``g + margin <= P``): the energy bought for the expected
+    load, the peak held against an upper bound of it."""
 
 
 @dataclass(slots=True)
@@ -180,7 +183,8 @@ def solve(p: Problem) -> Solution:
     for k in range(n):
         b.eq_rows.append((balance[k][0], balance[k][1], float(p.inflexible_kw[k])))
         b.ub_rows.append(([int(grid[k]), int(imp[k])], [1.0, -1.0], 0.0, ("import", k)))
-        b.ub_rows.append(([int(grid[k]), peak], [1.0, -1.0], 0.0, ("peak", k)))
+        margin = float(p.peak_margin_kw[k]) if p.peak_margin_kw is not None and k < len(p.peak_margin_kw) else 0.0
+        b.ub_rows.append(([int(grid[k]), peak], [1.0, -1.0], -margin, ("peak", k)))
     if p.reserve is not None and bat_vars:  # sum of soc + shortfall >= floors + reserve, the shortfall paid for
         floor = sum(s.soc_min * s.capacity_kwh for s, _, _, _ in bat_vars)
         short = b.vars(np.full(n, p.reserve_penalty), np.zeros(n), np.full(n, np.inf))

@@ -92,6 +92,9 @@ OPTIONS = (
            "arrival forecaster learns from first on ACN sites; on the district any value but 0 lets the forecasters "
            "learn the week of meter readings and charger records before it (0: they start cold)", "d", minimum=0,
            maximum=120),
+    Option("plan_load", str, "cautious", "district, AI City mode: the inflexible load the MPC buys energy for: "
+           "'cautious' (the peak guard's upper bound, which it also holds the peak against) or 'expected' (the "
+           "forecast mean; the peak rows keep the upper bound)", choices=("cautious", "expected")),
     Option("draw", int, 1, "which seeded draw of sessions and assets a district scenario uses (benchmarks pass "
            "their seed)", "", minimum=0, maximum=2**31 - 1),
     Option("substation_kw", float, None, "feeders scenarios: the shared substation's rating upstream of the districts' "

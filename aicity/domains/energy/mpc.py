@@ -73,6 +73,12 @@ class MpcPlanner:
     """Where positive (and batteries and past-day scenarios ``energy.inflexible_past`` are there), the batteries
     keep at each step the energy they would need, over the rest of the next ``reserve_h`` hours, to hold the peak
     already paid if the inflexible load were that of the heaviest of the recent days (never below the forecast)."""
+    energy_on_expected: bool = False
+    """Where the inflexible-load forecast carries its ``expected`` value beside a cautious ``mean`` (the peak
+    guard's upper bound), the plan buys energy for the expected load and holds the peak against the cautious one."""
+    told_peak_kw: float = 0.0
+    """A peak the plan takes as paid from the start (0: none). Only the ``ai_told_peak`` diagnostic sets it, to the
+    oracle's window peak: ground truth no city has."""
 
     def __call__(self, snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """One proposal per connected charger and per battery."""
@@ -119,6 +125,10 @@ class MpcPlanner:
                             _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
                             int(b.get("node") or 0)) for b in batteries]
         inflex = _blocks(self._series(forecasts, "inflexible_kw", n * r), r)
+        expected, margin = inflex, None
+        if self.energy_on_expected and (forecasts.get(f"{KEY}inflexible_kw") or {}).get("expected"):
+            expected = _blocks(self._series(forecasts, "inflexible_kw", n * r, "expected"), r)
+            margin = np.maximum(inflex - expected, 0.0)
         prices = np.array([self.tariff.price(now + timedelta(seconds=k * dt_s)) for k in range(n)])
         network = (self.network.restrict(_blocks(self._nodes(forecasts, n * r), r), n) if self.network is not None
                    else None)
@@ -126,10 +136,10 @@ class MpcPlanner:
         value = {"lowest": float(prices.min()) * eff, "highest": float(prices.max()) / eff,
                  "refill": float(prices.min()) * (eff if float(np.ptp(prices)) > 1e-9 else REFILL / eff)
                  }.get(self.keep_energy, 0.0)
-        prob = Problem(n, dt_h, prices, inflex, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
-                       _f(meter.get("peakPower")), max(self.demand_charge, 1.0), network=network,
-                       stored_value=value,
-                       reserve=self._reserve(forecasts, inflex, n, r, dt_h, _f(meter.get("peakPower")), storages))
+        paid = max(_f(meter.get("peakPower")), self.told_peak_kw)
+        prob = Problem(n, dt_h, prices, expected, jobs, storages, _f(meter.get("transformerRating")) or math.inf,
+                       paid, max(self.demand_charge, 1.0), network=network, stored_value=value,
+                       reserve=self._reserve(forecasts, inflex, n, r, dt_h, paid, storages), peak_margin_kw=margin)
         sol = solve(prob)
         if not sol.ok:
             return out + [self._safe(e, meter, f"no feasible dispatch ({sol.status})") for e in active] + [

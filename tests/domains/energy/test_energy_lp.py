@@ -65,3 +65,17 @@ def test_reserve_keeps_energy_at_the_end_of_a_step_by_hand() -> None:
     assert kept.objective == pytest.approx(3.0, abs=1e-6) and ("reserve", 0, pytest.approx(1.0)) in kept.binding
     cheap = solve(dataclasses.replace(base, reserve=np.array([8.0, 0.0]), reserve_penalty=0.5))
     assert cheap.battery["b"][0] == pytest.approx(-5.0, abs=1e-6)  # a reserve worth less than the price is spent
+
+
+def test_peak_margin_holds_the_peak_against_an_upper_bound_and_buys_energy_for_the_expected_load() -> None:
+    # expected load 10 kW in both 1-h steps, its upper bound 16 kW in step 1; a battery holding 3 kWh (5 kW).
+    # The peak rows see 10 + c and 16 - d with d = 3 + c: it charges 1.5 kW in step 0 and discharges 4.5 in
+    # step 1, peak 11.5 kW; the grid carries the expected load: 11.5 then 5.5
+    bat = Storage("b", soc_kwh=3.0, capacity_kwh=10.0, power_kw=5.0, soc_min=0.0, soc_max=1.0, efficiency=1.0)
+    prob = Problem(2, 1.0, np.full(2, 0.1), np.full(2, 10.0), [], [bat], peak_weight=10.0,
+                   peak_margin_kw=np.array([0.0, 6.0]))
+    sol = solve(prob)
+    assert sol.ok and sol.peak_kw == pytest.approx(11.5)
+    assert sol.grid_kw.tolist() == pytest.approx([11.5, 5.5])
+    plain = solve(dataclasses.replace(prob, peak_margin_kw=None))  # no margin: 1.5 kW off each step's 10
+    assert plain.peak_kw == pytest.approx(8.5)

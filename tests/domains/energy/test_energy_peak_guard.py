@@ -90,3 +90,29 @@ def test_chargers_shed_what_the_batteries_cannot_hold_under_the_cap() -> None:
     assert free > 280.0 + 20.0 and load < 280.0  # the EVs alone take it over the cap
     assert capped == pytest.approx(280.0, abs=1.0) and ev_capped < ev_free  # shed to the cap, no lower
     assert any(e["event"] == "import_cap" for e in events) and not quiet
+
+
+def test_told_peak_diagnostic_takes_the_oracles_peak_as_paid_and_only_on_the_district() -> None:
+    from aicity.core.errors import UserError
+    from aicity.core.meta import option_values
+    from aicity.domains.energy.controllers import controller_parts
+    from aicity.domains.energy.meta import OPTIONS
+    from aicity.domains.energy.oracle import oracle_kpis
+    from aicity.domains.energy.peak_guard import PeakGuard
+    from aicity.domains.energy.scenarios import build_site
+
+    scen = domain.resolve("district-cigre-lv")
+    assert scen is not None
+    scen = dataclasses.replace(scen, end_s=86400.0, params={"draw": 2})
+    planners, _ = controller_parts(scen, "ai_told_peak")
+    guard = planners[0]
+    assert isinstance(guard, PeakGuard)
+    site = build_site(scen, option_values(OPTIONS, scen.params))
+    told = oracle_kpis(site, 0.0, 86400.0)["peak_kw"]
+    assert guard.mpc.told_peak_kw == pytest.approx(told) and told > 100.0
+    ai, _ = controller_parts(scen, "ai")
+    assert isinstance(ai[0], PeakGuard) and ai[0].mpc.told_peak_kw == 0.0  # the product is told nothing
+    acn = domain.resolve("acn-caltech-2019-09")
+    assert acn is not None
+    with pytest.raises(UserError, match="ai_told_peak"):
+        controller_parts(acn, "ai_told_peak")
