@@ -3,10 +3,10 @@
 Variables per step: each EV job's power while it is available, each battery's charge / discharge / state of
 charge, the site's net grid power ``g`` and its import ``imp = max(g, 0)``, one peak ``P``, and per job the energy
 left unserved. Constraints: energy due per job (soft, heavily penalised), power balance, the transformer limit
-``|g| <= limit``, ``g <= P`` with ``P`` at least the peak already reached, battery dynamics, and where a grid is
-modelled, linearised bus voltages (0.95-1.05 pu) and line loadings (<= 100 %) from power-flow sensitivities.
-Where given, the batteries keep a reserve of energy at the end of each step (soft: a shortfall is paid for).
-Objective: demand charge x ``P`` + energy price x import + unserved penalty + a tiny preference for early
+``|g| <= limit``, ``g <= P`` with ``P`` at least the peak already reached, battery dynamics and ramp limits (soft),
+and where a grid is modelled, linearised bus voltages (0.95-1.05 pu) and line loadings (<= 100 %) from power-flow
+sensitivities. Where given, the batteries keep a reserve of energy at the end of each step (soft: a shortfall is
+paid for). Objective: demand charge x ``P`` + energy price x import + unserved penalty + a tiny preference for early
 charging, of EVs (robust to early departures) and batteries (when prices are flat, a plan re-solved every step
 would otherwise put the charging off at every step) - the value of the energy stored at the horizon's end (where
 given).
@@ -48,6 +48,10 @@ class Storage:
     soc_max: float
     efficiency: float
     node: int = 0
+    ramp_kw: float = float("inf")
+    """Most the power may change from one step to the next (the edge's ramp limit per step)."""
+    power0_kw: float = 0.0
+    """The power (charge positive) in the step before the first, which the first step ramps from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,9 @@ class Problem:
     """Energy (kWh above the floors, all batteries together) to keep at the end of each step (soft: each kWh short
     costs ``reserve_penalty``)."""
     reserve_penalty: float = 1.0
+    ramp_penalty: float = 100.0
+    """$ per kW a battery's step-to-step change exceeds its ramp limit (soft, so a battery at its state-of-charge
+    limit may stop at once, as the edge lets it)."""
     peak_margin_kw: FArray | None = None
     """kW added to the net power in the peak rows only (``g + margin <= P``): the energy bought for the expected
     load, the peak held against an upper bound of it."""
@@ -179,6 +186,14 @@ def solve(p: Problem) -> Solution:
             balance[k][1].extend([-1.0, 1.0])
             node_terms.setdefault(s.node, []).append((k, int(ch[k]), 1.0))
             node_terms.setdefault(s.node, []).append((k, int(dis[k]), -1.0))
+        if np.isfinite(s.ramp_kw):  # |p_k - p_(k-1)| <= ramp + slack, p = charge - discharge
+            slack = b.vars(np.full(n, p.ramp_penalty), np.zeros(n), np.full(n, np.inf))
+            for k in range(n):
+                cols = [int(ch[k]), int(dis[k])] + ([int(ch[k - 1]), int(dis[k - 1])] if k else []) + [int(slack[k])]
+                vals = [1.0, -1.0] + ([-1.0, 1.0] if k else [])
+                prev = 0.0 if k else s.power0_kw
+                b.ub_rows.append((cols, [*vals, -1.0], s.ramp_kw + prev, ("ramp", k)))
+                b.ub_rows.append((cols, [*(-v for v in vals), -1.0], s.ramp_kw - prev, ("ramp", k)))
         bat_vars.append((s, ch, dis, soc))
     for k in range(n):
         b.eq_rows.append((balance[k][0], balance[k][1], float(p.inflexible_kw[k])))

@@ -44,7 +44,8 @@ def problem(site: Site, begin_s: float, end_s: float, user_input: str = "acn-sim
     ks = np.arange(k0, k0 + n)
     base = np.stack([site.base_at(int(k)) - site.pv_at(int(k)) for k in ks], axis=1)
     storages = [Storage(b.bid, b.soc0 * b.limits.capacity_kwh, b.limits.capacity_kwh, b.limits.power_kw,
-                        b.limits.soc_min, b.limits.soc_max, b.limits.efficiency, b.node) for b in site.batteries]
+                        b.limits.soc_min, b.limits.soc_max, b.limits.efficiency, b.node, b.limits.ramp_kw)
+                for b in site.batteries]
     network = site.grid.planner_view().restrict(base, n) if site.grid is not None else None
     return Problem(n, dt_h, site.price[ks], base.sum(axis=0), jobs, storages, site.limit_kw, 0.0,
                    max(site.demand_charge, 1.0), network=network), used

@@ -79,3 +79,23 @@ def test_peak_margin_holds_the_peak_against_an_upper_bound_and_buys_energy_for_t
     assert sol.grid_kw.tolist() == pytest.approx([11.5, 5.5])
     plain = solve(dataclasses.replace(prob, peak_margin_kw=None))  # no margin: 1.5 kW off each step's 10
     assert plain.peak_kw == pytest.approx(8.5)
+
+
+def test_battery_ramp_limit_spreads_the_discharge_by_hand() -> None:
+    # 1-h steps, load 10 then 20 kW, a demand charge below the ramp's price: without a ramp the battery discharges 5 then 15 kW (peak 5);
+    # with a 4 kW ramp from idle it can reach only 4 then 8: peak 12 in step 1, and step 0 at 10 - 4 = 6
+    bat = Storage("b", soc_kwh=20.0, capacity_kwh=20.0, power_kw=15.0, soc_min=0.0, soc_max=1.0, efficiency=1.0)
+    prob = Problem(2, 1.0, np.full(2, 0.1), np.array([10.0, 20.0]), [], [bat], peak_weight=10.0)
+    assert solve(prob).peak_kw == pytest.approx(5.0)
+    ramped = solve(dataclasses.replace(prob, storages=[dataclasses.replace(bat, ramp_kw=4.0)]))
+    assert ramped.ok and ramped.peak_kw == pytest.approx(12.0)
+    assert ramped.battery["b"].tolist() == pytest.approx([-4.0, -8.0])
+    assert any(kind == "ramp" for kind, _, _ in ramped.binding)
+
+
+def test_a_ramp_that_the_state_of_charge_cannot_follow_is_paid_for_not_infeasible() -> None:
+    # discharging 10 kW with 1 kWh left and a 2 kW ramp: the LP may stop at once (as the edge lets it), at a price
+    bat = Storage("b", soc_kwh=1.0, capacity_kwh=20.0, power_kw=15.0, soc_min=0.0, soc_max=1.0, efficiency=1.0,
+                  ramp_kw=2.0, power0_kw=-10.0)
+    sol = solve(Problem(2, 1.0, np.full(2, 0.1), np.full(2, 5.0), [], [bat], peak_weight=1.0))
+    assert sol.ok and sol.battery["b"][0] >= -1.0 - 1e-6
