@@ -596,13 +596,13 @@ ENERGY_BLURB = (
     "change is not in the product (bill and margin tuned on "
     "draw 1). **Is the shortfall not knowing the week's peak?** (2026-12-03, at 26158e1, against the corrected "
     "oracle; records in the same file.) The diagnostic controller `ai_told_peak` is AI City told, before the window, "
-    "the peak of the oracle's plan (189–199 kW: ground truth, never a controller a city could run) and takes it as "
+    "the peak of the oracle's plan (189.2 / 193.1 / 200.0 kW: ground truth, never a controller a city could run) and takes it as "
     "already paid. Draws 1–3: peak 213.1 / 221.7 / 221.9 kW, gap closed on peak 0.88 / 0.87 / 0.89, energy cost "
     "0.49 / 0.60 / 0.55, bill 0.85 / 0.85 / 0.86 — no better than AI City told nothing (0.91 / 0.88 / 0.90; 0.48 / "
     "0.57 / 0.52). Buying energy for the expected load instead of the cautious one (option `plan_load=expected`; "
     "the peak rows keep the cautious load) moves both a little: told, cost 0.54 / 0.61 / 0.57 and peak 0.86 / 0.87 / "
     "0.91; not told, cost 0.52 / 0.60 / 0.52 and peak 0.86 / 0.90 / 0.89, bill 0.83 / 0.88 / 0.86 (the default "
-    "stays `cautious`). So the level of the week is not what AI City lacks: told it, it still runs 15–25 kW above "
+    "stays `cautious`). So the level of the week is not what AI City lacks: told it, it still runs 22–29 kW above "
     "it, because each evening's load and arrivals are forecast, not known, and the batteries it keeps for that "
     "error are the on-peak arbitrage it forgoes. The oracle's margin is its knowledge of every evening.")
 
