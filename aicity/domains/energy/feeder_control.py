@@ -91,10 +91,9 @@ def measured_inflexible(view: Snapshot) -> float | None:
 
 def cautious(fc: Mapping[str, Any], measured: float | None) -> dict[str, Any]:
     """A feeder's forecasts with the inflexible load planned at an upper bound (the mean kept as ``expected``) —
-    the mean plus the root sum of
-    squares of its nodes' 80 % half-widths (errors not all at once) — never below the load just measured over
-    the next hour; a time of day the learner has never observed (less than a day of readings) is planned at the
-    load just measured plus that margin, not at the level of the hours it has seen."""
+    the mean plus the root sum of squares of its nodes' 80 % half-widths (errors not all at once) — never below
+    the load just measured over the next hour; a time of day the learner has never observed (less than a day of
+    readings) is planned at the load just measured plus that margin, not at the level of the hours it has seen."""
     out = dict(fc)
     inf = fc.get(f"{KEY}inflexible_kw")
     if not isinstance(inf, Mapping) or not inf.get("mean"):

@@ -82,8 +82,8 @@ def test_peak_margin_holds_the_peak_against_an_upper_bound_and_buys_energy_for_t
 
 
 def test_battery_ramp_limit_spreads_the_discharge_by_hand() -> None:
-    # 1-h steps, load 10 then 20 kW, a demand charge below the ramp's price: without a ramp the battery discharges 5 then 15 kW (peak 5);
-    # with a 4 kW ramp from idle it can reach only 4 then 8: peak 12 in step 1, and step 0 at 10 - 4 = 6
+    # 1-h steps, load 10 then 20 kW, a demand charge below the ramp's price: without a ramp the battery discharges
+    # 5 then 15 kW (peak 5); with a 4 kW ramp from idle it reaches only 4 then 8: peak 12 in step 1 (step 0 at 6)
     bat = Storage("b", soc_kwh=20.0, capacity_kwh=20.0, power_kw=15.0, soc_min=0.0, soc_max=1.0, efficiency=1.0)
     prob = Problem(2, 1.0, np.full(2, 0.1), np.array([10.0, 20.0]), [], [bat], peak_weight=10.0)
     assert solve(prob).peak_kw == pytest.approx(5.0)
