@@ -48,8 +48,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     params = option_values(OPTIONS, scenario.params)
     layout = layout_of(scenario.name)
     if layout is not None and name == "ai_told_peak":
-        raise UserError(f"controller 'ai_told_peak' is a diagnostic of the district's peak guard; {scenario.name!r} "
-                        "has none")
+        raise _no_peak_guard(scenario)
     if layout is not None:
         from aicity.domains.energy.feeder_control import controller_parts as feeder_parts
 
@@ -69,8 +68,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
     plan_step = max(dt, CITY_PLAN_STEP_S) if city else dt
     guarded = bool(site.batteries) and site.grid is not None and not city
     if name == "ai_told_peak" and not guarded:
-        raise UserError(f"controller 'ai_told_peak' is a diagnostic of the district's peak guard; {scenario.name!r} "
-                        "has none")
+        raise _no_peak_guard(scenario)
     horizon_h = max(float(params["horizon_h"]), GUARD_HORIZON_H) if guarded else float(params["horizon_h"])
     horizon = int(horizon_h * 3600 / dt)
     if city:  # forecasts of the next 2 h at the minute (the MPC holds the last value beyond)
@@ -110,3 +108,8 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
                           chargers_capped=True)], [learner]
     return [planner], [learner]
 
+
+def _no_peak_guard(scenario: Scenario) -> UserError:
+    """The one-line error for the ``ai_told_peak`` diagnostic on a scenario without the district's peak guard."""
+    return UserError(f"controller 'ai_told_peak' is a diagnostic of the district's peak guard; {scenario.name!r} has "
+                     "none")

@@ -134,7 +134,11 @@ def _oracle(task: Task, t0: float) -> dict[str, Any]:
                    wall=time.perf_counter() - t0)
 
 
-def _oracle_inputs(task: Task) -> tuple[Any, list[Any], list[str], dict[str, Any], float]:
+OracleInputs = tuple[Any, list[Any], list[str], dict[str, Any], float]
+"""What the oracle solves on: the map, the day's calls, the home stations, the options and the window's span."""
+
+
+def _oracle_inputs(task: Task) -> OracleInputs:
     """The map, the day's incidents, Smart City's home stations, the options and the window's length."""
     from aicity.domains.mobility.scenarios import read_sumocfg
     from aicity.domains.safety import domain, options_of
@@ -156,8 +160,7 @@ def _oracle_inputs(task: Task) -> tuple[Any, list[Any], list[str], dict[str, Any
     return smap, incidents, homes, p, span
 
 
-def _solve(task: Task, travel: Any, *, relocate: bool = True,
-           inputs: tuple[Any, list[Any], list[str], dict[str, Any], float] | None = None) -> Any:
+def _solve(task: Task, travel: Any, *, relocate: bool = True, inputs: OracleInputs | None = None) -> Any:
     from aicity.domains.safety.oracle import solve
 
     smap, incidents, homes, p, span = inputs if inputs is not None else _oracle_inputs(task)
