@@ -468,9 +468,7 @@ SAFETY_BLURB = (
     "(Jagtenberg 2015); closest-idle ≈ 2.7× the optimum's late fraction, DMEXCLP dispatch ≈ 1.9× (Jagtenberg 2017, "
     "EJOR); ADP −12.9 % mean response (Schmid 2012); deep-RL redeployment ≈ −20 % mean (Ji 2019). Issue 13's "
     "targets at busy ≥ 0.3: AI late ≥ 17 % below Smart **and** mean ≥ 13 % lower, no zone p90 worse, late ≤ 1.9× "
-    "the oracle's. AI City's dispatch, since 2026-12-03: within a priority, a call some available unit can still "
-    "reach within its target goes before an older one none can (a priority-1 call never waits behind a priority-2 "
-    "one); the explanation names the call it went before.")
+    "the oracle's.")
 
 
 def _energy_label(r: dict[str, Any]) -> str:
@@ -891,8 +889,7 @@ def write_results_md(results: Path, target: Path, machine: str) -> None:
                      "--seeds 1-30 --loads 30`: cologne8-ems-city and ingolstadt21-ems-city (mobility + safety on "
                      "one SUMO, `ev_per_hour = 0`), Smart City as a whole (closest idle on free-flow times from MEXCLP "
                      "stations, fixed-time signals) against AI City as a whole (live dispatch on detector-speed "
-                     "estimates along the route it planned; within a priority a call still reachable within its "
-                     "target before an older one past saving; DMEXCLP relocation of freed units and move-up of idle "
+                     "estimates along the route it planned, DMEXCLP relocation of freed units and move-up of idle "
                      "ones within the edge's bounds, AI signals with preemption), bluelight off, service ×0.25, every episode "
                      "through `runner.bench_run`. Oracles on each day's calls (every call some "
                      "unit can reach in the window must be answered): free flow, and traffic-aware (SUMO's edge "

@@ -1,8 +1,7 @@
 """Named dispatch controllers: the planners and forecast providers each runs, and the twin mode it runs in.
 
 ``smart`` is Smart City mode (closest idle on free-flow times, return home); ``ai`` is AI City mode (dispatch on
-live travel-time estimates, a call still reachable within its target before an older one of its priority that is
-not, DMEXCLP relocation in its mean-response form fed by the incident forecast);
+live travel-time estimates, DMEXCLP relocation in its mean-response form fed by the incident forecast);
 ``ai_norelocation`` isolates what relocation adds. A static table: nothing registers at run time.
 """
 
@@ -37,9 +36,7 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
     smap = ems_map(str(scenario.path), cfg.net, int(params["zones_per_side"]), int(params["hospitals"]))
     if name == "smart":
         return [make_dispatch_planner(smap, live=False)], []
-    cp = float(params["call_processing_s"])
-    targets = {1: cp + float(params["target_p1_s"]), 2: cp + float(params["target_p2_s"])}
-    planners: list[Planner] = [make_dispatch_planner(smap, live=True, targets=targets)]
+    planners: list[Planner] = [make_dispatch_planner(smap, live=True)]
     providers: list[ForecastProvider] = []
     if name == "ai":
         radius = float(params["coverage_radius_s"])

@@ -2,10 +2,7 @@
 
 * ``closest_idle`` (Smart City): the available ambulance with the shortest *free-flow* time, most urgent and
   oldest call first.
-* ``live_dispatch`` (AI City): the same rule on *live* travel-time estimates from detector speeds; within a
-  priority, a call some available unit can still reach within its target goes before an older one none can
-  (``targets``): the older call is past saving, the younger is not. A priority-1 call is never put behind a
-  priority-2 one.
+* ``live_dispatch`` (AI City): the same rule on *live* travel-time estimates from detector speeds.
 * ``dmexclp`` (AI City): when an ambulance frees up, send it to the station adding the most expected coverage
   (Jagtenberg et al. 2015), weighing zones by the incident forecast; the edge bounds how often. AI City runs its
   mean-response form (objective ``response``): the same rule, the station that lowers the demand-weighted
@@ -29,15 +26,7 @@ from typing import Any
 from aicity.core.domain import Planner, ProposedAction, Snapshot
 from aicity.domains.safety.const import DISPATCH, IDLE, RELOCATION, RETURNING
 from aicity.domains.safety.geo import SafetyMap
-from aicity.domains.safety.planning import (
-    CallView,
-    UnitView,
-    available,
-    eta_table,
-    live_costs,
-    pending_calls,
-    units_of,
-)
+from aicity.domains.safety.planning import available, eta_table, live_costs, pending_calls, units_of
 from aicity.domains.safety.routes import route_signals, shortest_route
 
 VERSION = "1.0"
@@ -53,11 +42,8 @@ def route_needs(smap: SafetyMap, source: str, target: str, cost: Mapping[str, fl
     return route_signals(shortest_route(smap.succ, source, target, cost), smap.turn_signal)
 
 
-def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: str,
-                     targets: Mapping[int, float] | None = None) -> list[ProposedAction]:
-    """One ``dispatch`` per pending call while ambulances are available (each ambulance at most once). Calls go
-    most urgent first; within a priority oldest first, or, with ``targets`` (seconds from the call by priority),
-    those some available unit can still reach within their target first (then oldest first)."""
+def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: str) -> list[ProposedAction]:
+    """One ``dispatch`` per pending call while ambulances are available (each ambulance at most once)."""
     calls = pending_calls(snapshot, smap)
     free = available(units_of(snapshot, smap))
     if not calls or not free:
@@ -66,9 +52,9 @@ def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: s
     etas = eta_table(smap, free, [c.edge for c in calls], cost)
     basis = "live travel-time estimates from detector speeds" if live else "free-flow travel times"
     out: list[ProposedAction] = []
-    while calls and free:
-        call, skipped = _next_call(calls, free, etas, snapshot.elapsed_s, targets)
-        calls = [c for c in calls if c.id != call.id]
+    for call in calls:
+        if not free:
+            break
         ranked = sorted(free, key=lambda u: (etas[u.id][call.edge], u.id))
         best = ranked[0]
         eta = etas[best.id][call.edge]
@@ -79,10 +65,6 @@ def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: s
                f"because it was the closest available unit on {basis}: estimated travel {eta:.0f} s.")
         why += (f" The next closest, {_short(alt.id)}, was estimated at {etas[alt.id][call.edge]:.0f} s."
                 if alt is not None else " No other unit was available.")
-        if skipped is not None and targets is not None:
-            why += (f" It went before the older incident {_short(skipped.id)} (also priority {call.priority}): it "
-                    f"could still be reached within its {targets[call.priority]:.0f} s target, and no available unit "
-                    f"could reach {_short(skipped.id)} within its own.")
         route = shortest_route(smap.succ, best.edge, call.edge, cost)
         params: dict[str, Any] = {"incident": call.id, "eta_s": round(eta, 1), "explanation": why}
         if live:  # AI City drives the route it planned on the live estimates (Smart City: the navigation default)
@@ -95,23 +77,6 @@ def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: s
             planner=f"{name}@{VERSION}", action_type=DISPATCH, needs=route_signals(route, smap.turn_signal)))
         free = [u for u in free if u.id != best.id]
     return out
-
-
-def _next_call(calls: list[CallView], free: list[UnitView], etas: Mapping[str, Mapping[str, float]], now_s: float,
-               targets: Mapping[int, float] | None) -> tuple[CallView, CallView | None]:
-    """The call to serve next (``calls`` most urgent and oldest first) and the older call of its priority it goes
-    before, if any: with ``targets``, the oldest of the most urgent calls some free unit can still reach within its
-    target, else the oldest."""
-    first = calls[0]
-    if targets is None:
-        return first, None
-    for c in calls:
-        if c.priority != first.priority:
-            break
-        best = min(etas[u.id][c.edge] for u in free)
-        if now_s - c.call_s + best <= targets.get(c.priority, math.inf):
-            return c, (None if c is first else first)
-    return first, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,14 +204,13 @@ def _score_words(objective: str, best: float, now: float) -> str:
     return f"expected coverage of forecast demand {best:.3f} there against {now:.3f}"
 
 
-def make_dispatch_planner(smap: SafetyMap, *, live: bool, targets: Mapping[int, float] | None = None) -> Planner:
-    """Closest-available dispatch on free-flow (Smart City) or live (AI City) travel-time estimates; ``targets``
-    (seconds from the call, by priority): within a priority, calls still reachable within theirs go first."""
+def make_dispatch_planner(smap: SafetyMap, *, live: bool) -> Planner:
+    """Closest-available dispatch on free-flow (Smart City) or live (AI City) travel-time estimates."""
     name = "safety.live-dispatch" if live else "safety.closest-idle"
 
     def dispatch_planner(snapshot: Snapshot, forecasts: Mapping[str, Any]) -> list[ProposedAction]:
         """Dispatch proposals for the pending calls."""
-        return dispatch_actions(snapshot, smap, live=live, name=name, targets=targets)
+        return dispatch_actions(snapshot, smap, live=live, name=name)
 
     return dispatch_planner
 

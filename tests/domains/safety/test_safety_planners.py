@@ -85,33 +85,3 @@ def test_incident_forecast_has_intervals() -> None:
     for v in out.values():
         assert 0 <= v["lo90"] <= v["lo80"] <= v["mean"] <= v["hi80"] <= v["hi90"]
     assert sum(v["mean"] for v in out.values()) > 0
-
-
-def _queue(calls: list[tuple[str, str, int, float]]) -> Snapshot:
-    """One idle ambulance at ``a`` and the given pending calls (id, edge, priority, call time), 60 s in."""
-    ents = [Entity(urn(INCIDENT_TYPE, cid), INCIDENT_TYPE, {
-                "roadSegment": Property(edge), "zone": Property("z1"), "priority": Property(prio),
-                "status": Property("reported"), "callTime": Property(t)}) for cid, edge, prio, t in calls]
-    ents.append(Entity(urn(AMBULANCE_TYPE, "A1"), AMBULANCE_TYPE, {
-        "status": Property("idle"), "roadSegment": Property("a"), "homeStation": Property("a"),
-        "relocatable": Property(False)}))
-    return Snapshot(datetime(2024, 1, 1, 7, tzinfo=UTC), 60.0, {e.id: e for e in ents})
-
-
-def test_within_a_priority_a_call_still_reachable_in_time_goes_before_an_older_one_past_saving() -> None:
-    smap = ring()
-    snap = _queue([("OLD", "c", 2, 0.0), ("NEW", "b", 2, 30.0)])  # from a: c 20 s, b 10 s
-    (plain,) = dispatch_actions(snap, smap, live=True, name="t")
-    assert plain.params["incident"] == urn(INCIDENT_TYPE, "OLD")  # without targets: oldest first
-    (p,) = dispatch_actions(snap, smap, live=True, name="t", targets={1: 50.0, 2: 70.0})
-    assert p.params["incident"] == urn(INCIDENT_TYPE, "NEW")  # OLD: 60 + 20 > 70 s; NEW: 30 + 10 <= 70 s
-    assert "before the older incident OLD" in p.params["explanation"] and "70 s target" in p.params["explanation"]
-    (q,) = dispatch_actions(snap, smap, live=True, name="t", targets={1: 50.0, 2: 80.0})
-    assert q.params["incident"] == urn(INCIDENT_TYPE, "OLD")  # both reachable in time: oldest first
-    assert "older incident" not in q.params["explanation"]
-
-
-def test_a_priority_one_call_past_saving_still_goes_before_a_priority_two_call() -> None:
-    snap = _queue([("P1", "c", 1, 0.0), ("P2", "b", 2, 30.0)])
-    (p,) = dispatch_actions(snap, ring(), live=True, name="t", targets={1: 50.0, 2: 70.0})
-    assert p.params["incident"] == urn(INCIDENT_TYPE, "P1")
