@@ -604,7 +604,19 @@ ENERGY_BLURB = (
     "0.91; not told, cost 0.52 / 0.60 / 0.52 and peak 0.86 / 0.90 / 0.89, bill 0.83 / 0.88 / 0.86 (the default "
     "stays `cautious`). So the level of the week is not what AI City lacks: told it, it still runs 22–29 kW above "
     "it, because each evening's load and arrivals are forecast, not known, and the batteries it keeps for that "
-    "error are the on-peak arbitrage it forgoes. The oracle's margin is its knowledge of every evening.")
+    "error are the on-peak arbitrage it forgoes. The oracle's margin is its knowledge of every evening. "
+    "**Where draw 1's energy-cost gap goes** (2026-12-03, AI City and the oracle re-run at 9a58156, identical to the "
+    "table's rows): AI City pays $133.6 more for energy than the oracle. Its on-peak imports (weekdays 12:00–18:00, "
+    "$0.267) are 2,590 against 2,000 kWh (+$157), mid-peak 4,437 against 4,665 kWh (−$21), off-peak about equal "
+    "(−$2.5). Its batteries deliver 304 kWh on-peak against the oracle's 889, and 718 kWh in the mid-peak evenings "
+    "(18:00–23:00, $0.0925) against 246: early in the week AI City keeps the batteries through the afternoon and "
+    "spends them shaving evenings to levels the week exceeds later anyway (Monday 18:00–23:00: 20–72 kWh an hour, "
+    "the import held at 179 kW; its week peak is 208.7 kW). The oracle, knowing the week, lets Monday's evening "
+    "rise to 189 kW, its week peak, with the batteries idle, spends them on-peak, and holds its evenings at that "
+    "peak by putting EV charging off to the 23:00 off-peak (weekday EV energy 18:00–23:00: 301 kWh against AI City's 521). Two online changes measured on draw 1, "
+    "not kept: planning each session to the departure its user typed instead of the learned earlier share (energy "
+    "cost $1,783.8, peak 208.0 kW, 98 % delivered), and the batteries holding in real time the peak already paid "
+    "instead of the plan's peak (cost $1,770.9, peak 210.1 kW).")
 
 
 PLATFORM_BLURB = (
