@@ -169,6 +169,15 @@ def _solve(task: Task, travel: Any, *, relocate: bool = True, inputs: OracleInpu
                  relocate=relocate)
 
 
+def scaled_oracle(task: Task, factor: float, *, relocate: bool = True) -> Any:
+    """The oracle on ``task``'s calls with every drive at free flow × ``factor`` (:class:`.travel_times.Scaled`):
+    the optimum if its drives took as long as the ambulances' measured ones."""
+    from aicity.domains.safety.travel_times import Scaled
+
+    inputs = _oracle_inputs(task)
+    return _solve(task, Scaled(inputs[0], factor), relocate=relocate, inputs=inputs)
+
+
 def tasks_for(scenarios: list[str], controllers: list[str], seeds: list[int], loads: list[float],
               service_scale: float, factorial: bool, city: bool = False) -> list[Task]:
     """Every episode of a benchmark: controllers × seeds × loads per scenario alone (or, with ``city``, in the city

@@ -1,4 +1,5 @@
-"""Travel times for the oracles: free flow, or SUMO's own edge times recorded per minute on the same day.
+"""Travel times for the oracles: free flow, free flow scaled by a measured drive-time factor, or SUMO's own edge
+times recorded per minute on the same day.
 
 The recorded table is simulator ground truth: only a clearly named oracle may read it (see :mod:`.oracle`), never
 a planner. Times are time-dependent: entering an edge at elapsed second ``t`` costs that edge's recorded time in
@@ -39,6 +40,26 @@ class FreeFlow:
         """Free-flow seconds from ``source`` (the same at any time)."""
         if source not in self._cache:
             self._cache[source] = self._smap.times_from(source)
+        return self._cache[source]
+
+
+class Scaled:
+    """Every edge at its free-flow time × ``factor``, whatever the time: a yardstick whose drives take as long as
+    the ambulances' own drives were measured to take (turns, starts from standstill, platoons), against free flow
+    that is never reached and recorded edge means that miss them. A calibration, not a bound."""
+
+    def __init__(self, smap: SafetyMap, factor: float) -> None:
+        if not math.isfinite(factor) or factor < 1.0:
+            raise ValueError(f"the drive-time factor must be a finite number >= 1, got {factor}")
+        self.factor = float(factor)
+        self.name = f"free-flow x{self.factor:g}"
+        self._free = FreeFlow(smap)
+        self._cache: dict[str, dict[str, float]] = {}
+
+    def times_from(self, source: str, at_s: float) -> Mapping[str, float]:
+        """Free-flow seconds from ``source`` × the factor (the same at any time)."""
+        if source not in self._cache:
+            self._cache[source] = {e: t * self.factor for e, t in self._free.times_from(source, at_s).items()}
         return self._cache[source]
 
 

@@ -10,7 +10,7 @@ from aicity.domains.safety.bench import city_summary, zone_p90s, zone_responses,
 from aicity.domains.safety.incidents import Incident
 from aicity.domains.safety.kpis import edge_time_table
 from aicity.domains.safety.oracle import solve
-from aicity.domains.safety.travel_times import FreeFlow, Recorded
+from aicity.domains.safety.travel_times import FreeFlow, Recorded, Scaled
 
 pytest.importorskip("scipy")
 
@@ -45,6 +45,21 @@ def test_traffic_aware_oracle_waits_out_the_jam() -> None:
     tight = {**kw, "target_p1_s": 60.0}
     assert solve(ring(), [i1], ["a"], travel=Recorded(ring(), 60.0, TABLE), **tight).late_frac == 1.0  # type: ignore[arg-type]
     assert solve(ring(), [i1], ["a"], **tight).late_frac == 0.0  # type: ignore[arg-type]
+
+
+def test_scaled_free_flow_drives_slower_and_can_make_the_oracle_late() -> None:
+    assert Scaled(ring(), 1.5).times_from("a", 0.0) == {"a": 0.0, "b": 15.0, "c": 30.0}
+    for bad in (0.9, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="factor"):
+            Scaled(ring(), bad)
+    # I1 at c, reported at 60 s, target 60 + 25 s, the unit kept at a (dispatch only): 20 s at free flow (in
+    # time), 30 s at x1.5 (late)
+    i1 = Incident("I1", 0.0, "c", "z1", 1, 100.0, False, 0.0)
+    kw = {"horizon_s": 600.0, "call_processing_s": 60.0, "target_p1_s": 25.0, "target_p2_s": 120.0,
+          "relocate": False}
+    assert solve(ring(), [i1], ["a"], **kw).late_frac == 0.0  # type: ignore[arg-type]
+    slow = solve(ring(), [i1], ["a"], travel=Scaled(ring(), 1.5), **kw)  # type: ignore[arg-type]
+    assert slow.late_frac == 1.0 and slow.responses == {"I1": pytest.approx(90.0)}
 
 
 def test_edge_time_table_means_per_bucket() -> None:
