@@ -106,13 +106,18 @@ def zone_unreached_waits(incidents: list[dict[str, Any]], end_s: float) -> dict[
 
 def response_parts(incidents: list[dict[str, Any]], processing_s: float) -> dict[str, float | None]:
     """Where the reached calls' response time goes, mean seconds: the wait from the report to the dispatch (the
-    queue when every unit is busy, plus the time to the next decision) and the drive; the rest is call processing."""
+    queue when every unit is busy, plus the time to the next decision) and the drive; the rest is call processing.
+    ``drive_vs_free_flow``: the drives' total over their free-flow total from where each unit was (the factor of
+    :func:`scaled_oracle`)."""
     reached = [i for i in incidents if i.get("arrival_s") is not None and i.get("dispatch_s") is not None]
     if not reached:
-        return {"wait_mean_s": None, "travel_mean_s": None}
+        return {"wait_mean_s": None, "travel_mean_s": None, "drive_vs_free_flow": None}
     wait = sum(float(i["dispatch_s"]) - float(i["call_s"]) - processing_s for i in reached) / len(reached)
-    travel = sum(float(i["arrival_s"]) - float(i["dispatch_s"]) for i in reached) / len(reached)
-    return {"wait_mean_s": round(wait, 2), "travel_mean_s": round(travel, 2)}
+    drives = [float(i["arrival_s"]) - float(i["dispatch_s"]) for i in reached]
+    free = [(d, float(i["travel_ff_s"])) for d, i in zip(drives, reached, strict=True) if i.get("travel_ff_s")]
+    ratio = sum(d for d, _ in free) / sum(f for _, f in free) if free else None
+    return {"wait_mean_s": round(wait, 2), "travel_mean_s": round(sum(drives) / len(drives), 2),
+            "drive_vs_free_flow": None if ratio is None else round(ratio, 3)}
 
 
 def _record(task: Task, *, busy: float | None, mean: float, p90: float, late: float, worst: float | None, calls: int,
