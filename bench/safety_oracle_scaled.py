@@ -15,14 +15,7 @@ import json
 from pathlib import Path
 
 from aicity.domains.safety.bench import Task, scaled_oracle
-
-
-def _seeds(text: str) -> list[int]:
-    """``1-30`` or ``1,2,5``."""
-    if "-" in text:
-        lo, hi = (int(v) for v in text.split("-", 1))
-        return list(range(lo, hi + 1))
-    return [int(v) for v in text.split(",")]
+from aicity.runner import parse_seeds
 
 
 def main() -> None:
@@ -36,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     out = []
     for factor in (float(f) for f in args.factors.split(",")):
-        for seed in _seeds(args.seeds):
+        for seed in parse_seeds(args.seeds):
             res = scaled_oracle(Task(args.scenario, "oracle", seed, args.load, 0.25), factor)
             out.append({"scenario": args.scenario, "controller": "oracle_scaled", "drive_factor": factor, "seed": seed,
                         "load_multiplier": args.load, "service_scale": 0.25, "calls": len(res.late),

@@ -53,13 +53,13 @@ class Scaled:
             raise ValueError(f"the drive-time factor must be a finite number >= 1, got {factor}")
         self.factor = float(factor)
         self.name = f"free-flow x{self.factor:g}"
-        self._free = FreeFlow(smap)
+        self._smap = smap
         self._cache: dict[str, dict[str, float]] = {}
 
     def times_from(self, source: str, at_s: float) -> Mapping[str, float]:
         """Free-flow seconds from ``source`` × the factor (the same at any time)."""
         if source not in self._cache:
-            self._cache[source] = {e: t * self.factor for e, t in self._free.times_from(source, at_s).items()}
+            self._cache[source] = {e: t * self.factor for e, t in self._smap.times_from(source).items()}
         return self._cache[source]
 
 
