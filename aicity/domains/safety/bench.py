@@ -184,12 +184,13 @@ def scaled_oracle(task: Task, factor: float, *, relocate: bool = True) -> Any:
 
 
 def tasks_for(scenarios: list[str], controllers: list[str], seeds: list[int], loads: list[float],
-              service_scale: float, factorial: bool, city: bool = False) -> list[Task]:
+              service_scale: float, factorial: bool, city: bool = False, *, bluelight: bool = False) -> list[Task]:
     """Every episode of a benchmark: controllers × seeds × loads per scenario alone (or, with ``city``, in the city
-    scenario: Smart City as a whole against AI City as a whole, bluelight off), then the factorial (AI only)."""
+    scenario: Smart City as a whole against AI City as a whole, the ambulances' ``bluelight`` as given), then the
+    factorial (AI only)."""
     if city:
         arms = {"smart": False, "ai": True, "ai_norelocation": True}
-        out = [Task(s, c, seed, load, service_scale, False, arms[c]) if c in arms else
+        out = [Task(s, c, seed, load, service_scale, bluelight, arms[c]) if c in arms else
                Task(s, c, seed, load, service_scale) for s in scenarios for load in loads for c in controllers
                for seed in seeds]
     else:

@@ -23,6 +23,9 @@ def add_commands(commands: Any, bench: Any) -> None:
     p.add_argument("--city", action="store_true",
                    help="run the controllers in the city scenario (mobility + safety on one SUMO): smart beside "
                         "fixed-time signals, ai beside AI signals with preemption (Smart City vs AI City as a whole)")
+    p.add_argument("--bluelight", action="store_true",
+                   help="with --city: both cities' ambulances run SUMO's bluelight device (sirens: traffic makes way "
+                        "and they may pass a red light); default off, as in bench/RESULTS.md's city table")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", help="write the records to this file (default: print)")
     p.set_defaults(func=_bench_safety)
@@ -41,8 +44,10 @@ def _bench_safety(args: argparse.Namespace) -> int:
         raise UserError(f"bad --loads {args.loads!r}: use numbers such as 1,200") from exc
     if any(not 0 <= x <= 1000 for x in loads) or not 0.05 <= args.service_scale <= 2:
         raise UserError("loads must be from 0 to 1000 and --service-scale from 0.05 to 2")
+    if args.bluelight and not args.city:
+        raise UserError("--bluelight applies to the city scenario: add --city (the factorial runs both settings)")
     tasks = tasks_for(parse_list(args.scenarios, tuple(LAYOUTS), "scenario"),
                       parse_list(args.controllers, (*MODES, "oracle"), "controller"), parse_seeds(args.seeds),
-                      loads, args.service_scale, args.factorial, args.city)
+                      loads, args.service_scale, args.factorial, args.city, bluelight=args.bluelight)
     write_json(args.json, run_safety_bench(tasks, jobs=args.jobs))
     return 0

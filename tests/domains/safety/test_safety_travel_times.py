@@ -119,6 +119,17 @@ def test_city_tasks_pair_smart_city_with_ai_city() -> None:
     assert arms == {("smart", 1): False, ("smart", 2): False, ("ai", 1): True, ("ai", 2): True,
                     ("oracle", 1): None, ("oracle", 2): None}
     assert not any(t.bluelight for t in tasks)
+    sirens = tasks_for(["cologne8-ems"], ["smart", "ai", "oracle"], [1], [150.0], 0.25, False, city=True,
+                       bluelight=True)
+    assert {t.controller: t.bluelight for t in sirens} == {"smart": True, "ai": True, "oracle": False}
+
+
+def test_bluelight_without_the_city_scenario_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from aicity.cli import main
+
+    assert main(["bench", "safety", "--bluelight", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--bluelight" in err and "--city" in err and "Traceback" not in err
 
 
 def test_city_summary_sets_late_against_the_dispatch_only_oracle_when_recorded() -> None:
