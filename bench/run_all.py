@@ -66,12 +66,22 @@ def run_section(name: str, quick: bool) -> Path:
                 "--seeds", "1-3" if quick else "1-30", "--loads", "150" if quick else "1,150", "--json", str(out))
         if not quick:
             i21 = RESULTS / "safety_ingolstadt21.json"
-            _aicity("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers", "smart,ai,oracle",
-                    "--seeds", "1-10", "--loads", "20,40", "--json", str(i21))
-            out.write_text(json.dumps(json.loads(out.read_text()) + json.loads(i21.read_text()), indent=2))
+            _aicity("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers",
+                    "smart,ai,ai_norelocation,oracle", "--seeds", "1-30", "--loads", "30", "--json", str(i21))
+            out.write_text(json.dumps(json.loads(out.read_text()) + json.loads(i21.read_text()), indent=2,
+                                      ensure_ascii=False))
             i21.unlink()
             _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",
                     "--loads", "150", "--factorial", "--json", str(RESULTS / "safety_factorial.json"))
+            # Smart City vs AI City as a whole, both maps, seeds 1-30 and held out 31-45 (the city table)
+            parts = []
+            for scen, load in (("cologne8-ems", "150"), ("ingolstadt21-ems", "30")):
+                part = RESULTS / f"safety_city_{scen}.json"
+                _aicity("bench", "safety", "--city", "--scenarios", scen, "--controllers", "smart,ai",
+                        "--seeds", "1-45", "--loads", load, "--json", str(part))
+                parts += json.loads(part.read_text())
+                part.unlink()
+            (RESULTS / "safety_city.json").write_text(json.dumps(parts, indent=2, ensure_ascii=False))
     elif name == "energy":  # ACN Caltech September 2019 first (the anchors), other months, then the district
         _aicity("bench", "energy", "--scenarios", "acn-caltech-day" if quick else "acn-caltech-2019-09",
                 "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2", "--json", str(out))
