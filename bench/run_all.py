@@ -29,6 +29,17 @@ def _aicity(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
+def _records(*args: str) -> list[dict[str, Any]]:
+    """Run one ``aicity`` benchmark command with ``--json`` into a temporary file and return its records."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / "records.json"
+        _aicity(*args, "--json", str(part))
+        records: list[dict[str, Any]] = json.loads(part.read_text())
+    return records
+
+
 def run_section(name: str, quick: bool) -> Path:
     """Run one benchmark section and return its JSON file."""
     out = RESULTS / f"{name}.json"
@@ -65,23 +76,16 @@ def run_section(name: str, quick: bool) -> Path:
         _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "smart,ai,oracle",
                 "--seeds", "1-3" if quick else "1-30", "--loads", "150" if quick else "1,150", "--json", str(out))
         if not quick:
-            i21 = RESULTS / "safety_ingolstadt21.json"
-            _aicity("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers",
-                    "smart,ai,ai_norelocation,oracle", "--seeds", "1-30", "--loads", "30", "--json", str(i21))
-            out.write_text(json.dumps(json.loads(out.read_text()) + json.loads(i21.read_text()), indent=2,
-                                      ensure_ascii=False))
-            i21.unlink()
+            i21 = _records("bench", "safety", "--scenarios", "ingolstadt21-ems", "--controllers",
+                           "smart,ai,ai_norelocation,oracle", "--seeds", "1-30", "--loads", "30")
+            out.write_text(json.dumps(json.loads(out.read_text()) + i21, indent=2, ensure_ascii=False))
             _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",
                     "--loads", "150", "--factorial", "--json", str(RESULTS / "safety_factorial.json"))
             # Smart City vs AI City as a whole, both maps, seeds 1-30 and held out 31-45 (the city table)
-            parts = []
-            for scen, load in (("cologne8-ems", "150"), ("ingolstadt21-ems", "30")):
-                part = RESULTS / f"safety_city_{scen}.json"
-                _aicity("bench", "safety", "--city", "--scenarios", scen, "--controllers", "smart,ai",
-                        "--seeds", "1-45", "--loads", load, "--json", str(part))
-                parts += json.loads(part.read_text())
-                part.unlink()
-            (RESULTS / "safety_city.json").write_text(json.dumps(parts, indent=2, ensure_ascii=False))
+            city = [r for scen, load in (("cologne8-ems", "150"), ("ingolstadt21-ems", "30"))
+                    for r in _records("bench", "safety", "--city", "--scenarios", scen, "--controllers", "smart,ai",
+                                      "--seeds", "1-45", "--loads", load)]
+            (RESULTS / "safety_city.json").write_text(json.dumps(city, indent=2, ensure_ascii=False))
     elif name == "energy":  # ACN Caltech September 2019 first (the anchors), other months, then the district
         _aicity("bench", "energy", "--scenarios", "acn-caltech-day" if quick else "acn-caltech-2019-09",
                 "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2", "--json", str(out))
@@ -126,18 +130,14 @@ def _all_maps(out: Path, quick: bool) -> None:
     """fixed, maxpressure and ai on every mobility scenario (grid3x3 and every map of the sumo-rl wheel), each
     episode in a fresh process (libsumo episodes sharing a process are not independent: 3x3grid seed 1 AI gave
     34.735 s fresh and 34.509 s after another AI episode), through the product's loop."""
-    import tempfile
-
     from aicity.domains.mobility.network import load_network
     from aicity.domains.mobility.scenarios import builtin_scenarios, read_sumocfg
 
     scens = builtin_scenarios()
     signals = {s.name: len(load_network(read_sumocfg(s.path or "").net).signals) for s in scens}
-    with tempfile.TemporaryDirectory() as tmp:
-        part = Path(tmp) / "all.json"
-        _aicity("bench", "mobility", "--scenarios", ",".join(signals), "--controllers", "fixed,maxpressure,ai",
-                "--seeds", "1" if quick else "1,2,3", "--jobs", "2", "--json", str(part))
-        records = [{**r, "signals": signals[r["scenario"]]} for r in json.loads(part.read_text())]
+    records = [{**r, "signals": signals[r["scenario"]]}
+               for r in _records("bench", "mobility", "--scenarios", ",".join(signals), "--controllers",
+                                 "fixed,maxpressure,ai", "--seeds", "1" if quick else "1,2,3", "--jobs", "2")]
     out.write_text(json.dumps(records, indent=2))
 
 

@@ -8,8 +8,6 @@ import pytest
 
 from aicity.domains.safety.scenarios import LAYOUTS, network_targets
 
-pytest.importorskip("sumolib")
-
 
 def test_network_targets_keep_cologne8s_and_scale_with_the_median_trip() -> None:
     assert network_targets(63.0) == (90.0, 120.0)
@@ -18,6 +16,7 @@ def test_network_targets_keep_cologne8s_and_scale_with_the_median_trip() -> None
 
 
 def _median_trip_s(layout: str) -> float:
+    pytest.importorskip("sumolib")
     from aicity.domains.mobility.scenarios import read_sumocfg, resolve
     from aicity.domains.safety.geo import load_map
 
