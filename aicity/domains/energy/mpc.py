@@ -73,6 +73,9 @@ class MpcPlanner:
     """Where positive (and batteries and past-day scenarios ``energy.inflexible_past`` are there), the batteries
     keep at each step the energy they would need, over the rest of the next ``reserve_h`` hours, to hold the peak
     already paid if the inflexible load were that of the heaviest of the recent days (never below the forecast)."""
+    reserve_jitter_steps: int = 0
+    """The reserve reads each recent day's load at each step as its highest within this many forecast steps either
+    side: an evening's heaviest quarter-hour does not come at the same quarter-hour every day."""
     energy_on_expected: bool = False
     """Where the inflexible-load forecast carries its ``expected`` value beside a cautious ``mean`` (the peak
     guard's upper bound), the plan buys energy for the expected load and holds the peak against the cautious one."""
@@ -172,7 +175,8 @@ class MpcPlanner:
         paid) if the inflexible load were that day's (at least the forecast), after losses; the most of any day,
         within what the batteries can hold. None without batteries or past days."""
         days = (forecasts.get(f"{KEY}{PAST}") or {}).get("days") if self.reserve_h > 0 and storages else None
-        rows = np.array([d[: n * r] for d in days or [] if len(d) >= n * r], dtype=float)
+        rows = np.array([widen(np.asarray(d, dtype=float), self.reserve_jitter_steps)[: n * r]
+                         for d in days or [] if len(d) >= n * r], dtype=float)
         if rows.size == 0:
             return None
         steps = min(n, int(self.reserve_h / dt_h))
@@ -320,6 +324,16 @@ def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:
             what = f"the {prob.limit_kw:g} kW transformer rating"
         parts.append(f"{what} bound {a:%H:%M}-{b:%H:%M}")
     return "; ".join(parts) + "; the sessions with the latest departures were deferred"
+
+
+def widen(rows: np.ndarray[Any, np.dtype[np.float64]], steps: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Each row's value at each step replaced by its highest within ``steps`` steps either side (along the last
+    axis; the ends see only what the row holds)."""
+    out = rows.copy()
+    for k in range(1, min(max(steps, 0), rows.shape[-1] - 1) + 1):
+        out[..., k:] = np.maximum(out[..., k:], rows[..., :-k])
+        out[..., :-k] = np.maximum(out[..., :-k], rows[..., k:])
+    return out
 
 
 def _blocks(series: np.ndarray[Any, np.dtype[np.float64]], r: int) -> np.ndarray[Any, np.dtype[np.float64]]:

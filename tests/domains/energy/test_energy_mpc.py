@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from aicity.core.entity import Entity, Property
 from aicity.domains.energy.const import CHARGER_TYPE
-from aicity.domains.energy.mpc import arrival_blocks, to_steps
+from aicity.domains.energy.data import Tariff
+from aicity.domains.energy.lp import Storage
+from aicity.domains.energy.mpc import MpcPlanner, arrival_blocks, to_steps, widen
 
 NOW = datetime(2019, 9, 3, 8)
 
@@ -48,3 +50,27 @@ def test_hourly_blocks_hold_the_energy_to_come_and_leave_out_what_ends_beyond_th
     assert jobs[0].energy_kwh == 22.0 and jobs[1].energy_kwh == 12.0
     assert jobs[0].avail[0] == 0.0 and jobs[0].avail[1:48].all() and not jobs[0].avail[48:].any()
     assert jobs[1].max_kw == 6.0  # at most twice the block's mean rate over the dwell
+
+
+def test_widen_takes_each_steps_highest_within_the_steps_either_side() -> None:
+    rows = np.array([[0.0, 5.0, 0.0, 0.0, 3.0], [1.0, 0.0, 0.0, 0.0, 0.0]])
+    assert widen(rows, 0).tolist() == rows.tolist()
+    assert widen(rows, 1).tolist() == [[5.0, 5.0, 5.0, 3.0, 3.0], [1.0, 1.0, 0.0, 0.0, 0.0]]
+    assert widen(rows, 2).tolist() == [[5.0, 5.0, 5.0, 5.0, 3.0], [1.0, 1.0, 1.0, 0.0, 0.0]]
+    assert widen(rows, 99).tolist() == [[5.0] * 5, [1.0] * 5]
+
+
+def test_the_reserve_guards_a_past_days_spike_a_step_either_side_of_its_time() -> None:
+    """A past day's load spiked at step 2 (100 kW above the 50 kW paid); the evening to come may spike a quarter-hour
+    earlier or later. Without the jitter the reserve keeps energy only for step 2; with it, for steps 1-3."""
+    planner = MpcPlanner(Tariff.load(), 15.0, horizon_h=1.25, reserve_h=1.25)
+    store = [Storage("b", 50.0, 100.0, 50.0, 0.1, 0.9, 1.0)]
+    fc = {"energy.inflexible_past": {"days": [[0.0, 0.0, 150.0, 0.0, 0.0]]}}
+    inflex = np.zeros(5)
+    plain = planner._reserve(fc, inflex, 5, 1, 0.25, 50.0, store)
+    jit = MpcPlanner(Tariff.load(), 15.0, horizon_h=1.25, reserve_h=1.25, reserve_jitter_steps=1)._reserve(
+        fc, inflex, 5, 1, 0.25, 50.0, store)
+    assert plain is not None and jit is not None
+    # energy still needed after the end of each step, at 100 kW over the floor for a quarter-hour each
+    assert plain.tolist() == [25.0, 25.0, 0.0, 0.0, 0.0]
+    assert jit.tolist() == [75.0, 50.0, 25.0, 0.0, 0.0]
