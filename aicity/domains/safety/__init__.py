@@ -45,6 +45,7 @@ def twin_config(params: Mapping[str, Any], shared: dict[str, object] | None = No
         zones_per_side=int(p["zones_per_side"]), hospitals=int(p["hospitals"]),
         load_multiplier=float(p["load_multiplier"]), service_scale=float(p["service_scale"]),
         call_processing_s=float(p["call_processing_s"]), bluelight=bool(p["bluelight"]),
+        stuck_bypass_s=float(p["stuck_bypass_s"]),
         drill_calls=int(p["drill_calls"]), bad_inputs=bool(p["bad_inputs"]),
         coverage_radius_s=float(p["coverage_radius_s"]), target_p1_s=float(p["target_p1_s"]),
         target_p2_s=float(p["target_p2_s"]), epoch=parse_epoch(p["epoch"]),

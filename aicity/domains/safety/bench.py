@@ -58,6 +58,7 @@ def run_task(task: Task) -> dict[str, Any]:
                   worst=k["zone_p90_worst_s"], calls=int(res.extra["counts"]["calls"]),
                   relocations=int(res.extra["counts"]["relocations"]), coverage=k["coverage"],
                   wall=time.perf_counter() - t0)
+    rec["stuck_bypasses"] = int(res.extra["counts"]["stuck_bypasses"])
     rec["zone_responses_s"] = zone_responses(res.extra["incidents"])
     rec["zone_unreached_waits_s"] = zone_unreached_waits(res.extra["incidents"], float(res.extra["sim_s"]))
     rec.update(response_parts(res.extra["incidents"], float(res.extra["options"]["call_processing_s"])))

@@ -93,6 +93,7 @@ class _Merged:
     _unit_track: dict[str, list[tuple[float, float]]]
     dead_letters: list[dict[str, Any]]
     stations: list[str]
+    bypasses: list[dict[str, Any]] = field(default_factory=list)
     map: Any = None
     roadblock: Any = None
     _edge_times: dict[str, list[float]] = field(default_factory=dict)
@@ -114,7 +115,8 @@ def merge_results(results: Mapping[str, DomainResult]) -> DomainResult:
     cp = float(opts["call_processing_s"])
     config = TwinConfig(call_processing_s=cp, target_p1_s=float(opts["targets_s"]["p1"]) - cp,
                         target_p2_s=float(opts["targets_s"]["p2"]) - cp, load_multiplier=float(opts["load_multiplier"]),
-                        service_scale=float(opts["service_scale"]), bluelight=bool(opts["bluelight"]))
+                        service_scale=float(opts["service_scale"]), bluelight=bool(opts["bluelight"]),
+                        stuck_bypass_s=float(opts["stuck_bypass_s"]))
     calls = {}
     for r in parts:
         for rec in r.extra["incidents"]:
@@ -151,7 +153,8 @@ def merge_results(results: Mapping[str, DomainResult]) -> DomainResult:
         _busy_s=sum(float(r.extra["grid"]["busy_s"]) for r in parts),
         _unit_track={u: sorted(v) for u, v in sorted(tracks.items())},
         dead_letters=[d for r in parts for d in r.extra.get("dead_letters", [])],
-        stations=[s for r in parts for s in r.extra.get("stations", [])])
+        stations=[s for r in parts for s in r.extra.get("stations", [])],
+        bypasses=[b for r in parts for b in r.extra.get("stuck_bypasses", [])])
     out = compute_result(merged)
     out.extra.update(
         positions={"zone": {z: xy for r in parts for z, xy in r.extra.get("positions", {}).get("zone", {}).items()}},

@@ -105,13 +105,15 @@ def compute_result(twin: Any) -> DomainResult:
         "edges_xy": [list(map(list, s)) for s in smap.shape.values()] if smap else [],
         "group_metric": "p90 call-to-arrival (s)",
         "counts": {"calls": n_calls, "relocations": relocations, "dead_letters": len(twin.dead_letters),
-                   "ambulances": len(twin.units)},
+                   "ambulances": len(twin.units), "stuck_bypasses": len(twin.bypasses)},
         "options": {"load_multiplier": c.load_multiplier, "service_scale": c.service_scale,
                     "call_processing_s": c.call_processing_s, "bluelight": c.bluelight,
+                    "stuck_bypass_s": c.stuck_bypass_s,
                     "targets_s": {"p1": c.call_processing_s + c.target_p1_s,
                                   "p2": c.call_processing_s + c.target_p2_s}},
         "stations": list(twin.stations), "hospitals": list(smap.hospitals) if smap else [],
         "dead_letters": list(twin.dead_letters), "incidents": records, "sim_s": end,
+        "stuck_bypasses": list(twin.bypasses),
     }
     if twin._edge_times:
         extra["travel_times"] = edge_time_table(twin._edge_times, twin.decision_interval_s, TRAVEL_BUCKET_S)

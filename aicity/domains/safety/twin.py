@@ -57,6 +57,8 @@ from aicity.domains.safety.roadblock import (
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 STAND_BACK_M = 0.5
 """A standing unit's front is this far before the end of its edge (SUMO inserts it there)."""
+STUCK_CHECK_S = 10.0
+"""How often the twin looks for an ambulance standing in a gridlock (simulated seconds)."""
 
 
 @dataclass(slots=True)
@@ -71,6 +73,7 @@ class TwinConfig:
     service_scale: float = 1.0
     call_processing_s: float = 60.0
     bluelight: bool = False
+    stuck_bypass_s: float = 300.0
     drill_calls: int = 0
     bad_inputs: bool = False
     coverage_radius_s: float = 90.0
@@ -177,6 +180,7 @@ class SafetyTwin:
         self._edge_times: dict[str, list[float]] = {}  # ground truth for the traffic-aware oracle only
         self._args: list[str] = []  # SUMO's command line when this twin started it (again from a checkpoint)
         self._own_hooks = 0  # the hooks on its own SUMO once set up: more means another twin rides it
+        self.bypasses: list[dict[str, Any]] = []  # ambulances moved past a gridlock (see _bypass_stuck)
 
     def critical_sites(self) -> list[tuple[str, str, tuple[float, float]]]:
         """The hospital(s) and ambulance stations as critical loads: (entity id, kind, map position)."""
@@ -337,13 +341,15 @@ class SafetyTwin:
         for u in self.units.values():
             if u.status in (ON_SCENE, HANDOVER) and t >= u.until:
                 self._service_done(u, t)
+        el = t - self.begin_s
+        if self.config.stuck_bypass_s > 0 and el % STUCK_CHECK_S < 1e-9:
+            self._bypass_stuck(el)
         self._report_calls(t)
         assert self.edge is not None
         if self.edge.safe:
             self._safe_dispatch(t)
         busy = sum(1 for u in self.units.values() if u.status not in AVAILABLE)
         self._busy_s += busy
-        el = t - self.begin_s
         if el % self.decision_interval_s < 1e-9:
             halting = sum(api.edge.getLastStepHaltingNumber(e) for e in self._detector_edges)
             self._samples.append((el, self.edge.covered_share(), float(busy), float(halting)))
@@ -352,6 +358,50 @@ class SafetyTwin:
             if el % 60 < 1e-9 and self.map is not None:
                 for u in self.units.values():
                     self._unit_track[u.id].append((el, math.dist(self._xy(u), self.map.xy[u.home])))
+
+    def _bypass_stuck(self, el: float) -> None:
+        """Move on an ambulance that has stood ``stuck_bypass_s`` mid-trip to the free space of the next edge of
+        its route, as its crew would find a way round, and as SUMO's own teleport does (the twin runs with
+        teleporting off for the traffic's sake, so a gridlock never clears by itself). Both modes alike; each
+        move is recorded in :attr:`bypasses`."""
+        api = self._api
+        for u in self.units.values():
+            vid = u.vid
+            if vid is None or vid not in self._departed or u.status not in (RESPONDING, TRANSPORTING, RETURNING):
+                continue
+            try:
+                waited = float(api.vehicle.getWaitingTime(vid))
+                if waited < self.config.stuck_bypass_s:
+                    continue
+                route = list(api.vehicle.getRoute(vid))
+                rest = route[max(api.vehicle.getRouteIndex(vid), 0) + 1:]
+                road = str(api.vehicle.getRoadID(vid))
+            except Exception:  # left the simulation this step
+                continue
+            if not rest:
+                continue
+            api.vehicle.remove(vid)
+            self._vid_unit.pop(vid, None)
+            self._departed.discard(vid)
+            nvid = self._new_vid(u)
+            api.route.add(f"{nvid}_route", rest)
+            api.vehicle.add(nvid, f"{nvid}_route", typeID=AMB_VTYPE, depart="now", departLane="best",
+                            departSpeed="max", departPos="free")
+            u.vid, u.route, u.edge = nvid, tuple(rest), rest[0]
+            self._vid_unit[nvid] = u.id
+            self.bypasses.append({"time_s": el, "unit": u.id, "status": u.status, "stood_s": round(waited, 1),
+                                  "at": road, "to": rest[0]})
+
+    def _new_vid(self, u: Unit) -> str:
+        """A fresh SUMO id for ``u``'s next trip (skipping the ids a restored simulation already holds)."""
+        api = self._api
+        u.trips += 1
+        vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
+        taken = {*api.route.getIDList(), *api.vehicle.getIDList()}
+        while vid in taken or f"{vid}_route" in taken:
+            u.trips += 1
+            vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
+        return vid
 
     def _record_edge_times(self) -> None:
         """One sample of every edge's travel time, length over the mean speed on it (at least 1 m/s; an empty edge
@@ -458,12 +508,7 @@ class SafetyTwin:
                 self._vid_unit.pop(u.vid, None)
                 with contextlib.suppress(Exception):  # already gone
                     api.vehicle.remove(u.vid)
-        u.trips += 1
-        vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
-        taken = {*api.route.getIDList(), *api.vehicle.getIDList()}
-        while vid in taken or f"{vid}_route" in taken:  # ids a restored simulation already holds
-            u.trips += 1
-            vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
+        vid = self._new_vid(u)
         stage = api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE)
         edges = list(route) if route and route[0] == u.edge else (list(stage.edges) or [target])
         if edges[0] != u.edge:
@@ -728,7 +773,7 @@ class SafetyTwin:
     # ----- checkpoints (Checkpointable: a district's worker lost and restarted elsewhere) -----------------
     _SAVED = ("units", "calls", "edge", "_t", "_target", "_vid_unit", "_departed", "_pending_reports",
               "_seen_reports", "dead_letters", "_handed", "outcomes", "_busy_s", "_samples", "_unit_track",
-              "_road_calls", "_edge_times")
+              "_road_calls", "_edge_times", "bypasses")
     """The twin's own attributes a checkpoint carries (the map, stations, coverage and signals are static: built
     again by :meth:`start`; the incidents are drawn there and carried with the calls)."""
 

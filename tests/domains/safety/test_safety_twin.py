@@ -147,3 +147,54 @@ def test_aicity_run_writes_a_report_with_plots(tmp_path) -> None:  # type: ignor
         assert (tmp_path / plot).is_file(), plot
     kpis = rep["modes"]["ai"]["domains"]["safety"]["kpis"]
     assert kpis["calls_reached"] >= 2 and kpis["response_mean_s"] > 0
+
+
+def _held_unit(stuck_bypass_s: float) -> tuple[Any, str, tuple[str, ...], Any]:
+    """A drill run in which one responding ambulance is held at a standstill (SUMO ``setSpeed(0)``) for 60 s; the
+    roads ahead of it when it was told to stop (it may roll on to the next before it stands)."""
+    from aicity.core.checks import _snapshot
+
+    scen = _scenario("cologne8-ems-drill", 240, stuck_bypass_s=stuck_bypass_s)
+    twin = domain.open_twin(scen, seed=3, mode="smart", services=RunServices())
+    twin.start()
+    twin.advance(10)
+    for p in [p for planner in domain.planners(scen, "smart") for p in planner(_snapshot(twin), {})]:
+        assert twin.actuate(p).status == "applied"
+    twin.advance(2)
+    api = twin.host.api  # type: ignore[attr-defined]
+    units: Any = twin.units  # type: ignore[attr-defined]
+    held = max((u for u in units.values() if u.vid and u.status == RESPONDING),
+               key=lambda u: len(api.vehicle.getRoute(u.vid)) - api.vehicle.getRouteIndex(u.vid))
+    route = tuple(api.vehicle.getRoute(held.vid))
+    ahead = route[api.vehicle.getRouteIndex(held.vid) + 1:]
+    assert ahead, "the held unit must have a road left ahead of it"
+    api.vehicle.setSpeed(held.vid, 0.0)
+    twin.advance(60)
+    return twin, held.id, ahead, api
+
+
+def test_an_ambulance_standing_in_a_gridlock_is_moved_on_along_its_route() -> None:
+    # SUMO runs with teleporting off, so a gridlock never clears by itself; an ambulance that has stood
+    # stuck_bypass_s mid-trip goes on from the next road of its route, and the move is recorded
+    twin, uid, ahead, _api = _held_unit(30.0)
+    try:
+        units: Any = twin.units  # type: ignore[attr-defined]
+        (move,) = twin.bypasses  # type: ignore[attr-defined]
+        assert move["unit"] == uid and move["to"] in ahead and move["stood_s"] >= 30.0
+        assert 30.0 <= move["time_s"] - 12.0 <= 50.0  # checked every 10 s once it has stood 30 s
+        call = twin.calls[units[uid].incident]  # type: ignore[attr-defined]
+        assert call.arrival_s is not None and call.arrival_s >= move["time_s"]  # it went on and reached its call
+    finally:
+        res = twin.close()
+    assert res.extra["counts"]["stuck_bypasses"] == 1 and res.extra["stuck_bypasses"][0]["unit"] == uid
+
+
+def test_with_the_bypass_off_a_held_ambulance_stays_where_it_stands() -> None:
+    twin, uid, _ahead, api = _held_unit(0.0)
+    try:
+        u: Any = twin.units[uid]  # type: ignore[attr-defined]
+        assert twin.bypasses == []  # type: ignore[attr-defined]
+        assert api.vehicle.getWaitingTime(u.vid) >= 55.0 and u.status == RESPONDING
+    finally:
+        res = twin.close()
+    assert res.extra["counts"]["stuck_bypasses"] == 0
