@@ -28,38 +28,27 @@ SERVICE_SCALE = 0.25
 
 def episode(args: tuple[str, str, int, float]) -> dict[str, Any]:
     """One city episode as ``aicity bench safety --city`` runs it; its calls one by one."""
-    from aicity.runner import bench_run, load_city
+    from aicity.domains.safety.bench import Task, online_result
 
     scenario, controller, seed, load = args
-    opts = {"load_multiplier": load, "service_scale": SERVICE_SCALE, "bluelight": False}
-    city = load_city(f"{scenario}-city", {f"safety.{k}": v for k, v in opts.items()})
-    signals = "fixed" if controller == "smart" else "ai"
-    ep = bench_run(city, mode="ai", seed=seed, controllers={"safety": controller, "mobility": signals})
-    res = ep.results["safety"]
+    res = online_result(Task(scenario, controller, seed, load, SERVICE_SCALE, preemption=controller != "smart"),
+                        record_travel_times=False)
     return {"scenario": scenario, "controller": controller, "seed": seed, "busy_frac": float(res.kpis["busy_frac"]),
             "mean_response_all_s": float(res.kpis["response_mean_s"]), "sim_s": float(res.extra["sim_s"]),
             "targets_s": res.extra["options"]["targets_s"], "incidents": res.extra["incidents"]}
 
 
 def measured(ep: dict[str, Any], until_s: float) -> dict[str, Any]:
-    """The episode's KPIs over the calls made before ``until_s`` (late as the product's KPI counts it: a call
-    never reached is late once past its target)."""
+    """The episode's KPIs over the calls made before ``until_s`` (counted as the product's KPIs count them)."""
     import numpy as np
 
     from aicity.domains.safety.bench import zone_responses, zone_unreached_waits
+    from aicity.domains.safety.kpis import tally_calls
 
     calls = [i for i in ep["incidents"] if float(i["call_s"]) < until_s]
-    end, targets = ep["sim_s"], ep["targets_s"]
-    resp: list[float] = []
-    late: list[bool] = []
-    for i in calls:
-        target = float(targets["p1"] if i["priority"] == 1 else targets["p2"])
-        if i["arrival_s"] is not None:
-            r = float(i["arrival_s"]) - float(i["call_s"])
-            resp.append(r)
-            late.append(r > target)
-        elif end - float(i["call_s"]) > target:
-            late.append(True)
+    end = ep["sim_s"]
+    tally = tally_calls(calls, end, ep["targets_s"])
+    resp, late = tally.resp, tally.late
     return {"scenario": ep["scenario"], "controller": ep["controller"], "seed": ep["seed"], "measure_s": until_s,
             "calls": len(calls), "busy_frac": ep["busy_frac"],
             "mean_response_s": round(float(np.mean(resp)), 4) if resp else 0.0,

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aicity.core.domain import DomainResult
 
 BENCH_KEYS = ("scenario", "controller", "seed", "load_multiplier", "service_scale", "bluelight", "preemption",
               "busy_frac", "mean_response_s", "p90_response_s", "late_frac", "worst_zone_p90_s", "calls",
@@ -39,20 +42,7 @@ def run_task(task: Task) -> dict[str, Any]:
     t0 = time.perf_counter()
     if task.controller == "oracle":
         return _oracle(task, t0)
-    from aicity.runner import bench_run, load_city
-
-    opts = {"load_multiplier": task.load_multiplier, "service_scale": task.service_scale,
-            "bluelight": task.bluelight}
-    if task.preemption is None:
-        city = load_city(f"safety/{task.scenario}", opts)
-        controllers = {"safety": task.controller}
-    else:
-        opts["record_travel_times"] = True  # for the traffic-aware oracle, after the run
-        city = load_city(f"{task.scenario}-city", {f"safety.{k}": v for k, v in opts.items()})
-        signals = "fixed" if task.controller == "smart" else ("ai" if task.preemption else "ai_nopreempt")
-        controllers = {"safety": task.controller, "mobility": signals}
-    ep = bench_run(city, mode="ai", seed=task.seed, controllers=controllers)
-    res = ep.results["safety"]
+    res = online_result(task)
     k = res.kpis
     rec = _record(task, busy=k["busy_frac"], mean=k["response_mean_s"], p90=k["response_p90_s"], late=k["late_frac"],
                   worst=k["zone_p90_worst_s"], calls=int(res.extra["counts"]["calls"]),
@@ -65,6 +55,26 @@ def run_task(task: Task) -> dict[str, Any]:
     if "travel_times" in res.extra:
         rec.update(oracle_fields(task, res.extra["travel_times"]))
     return rec
+
+
+def online_result(task: Task, *, record_travel_times: bool = True) -> DomainResult:
+    """The safety result of ``task``'s online episode through :func:`aicity.runner.bench_run`: the safety scenario
+    alone, or (``task.preemption`` set) the city scenario beside mobility's signals, recording SUMO's travel times for
+    the traffic-aware oracle unless ``record_travel_times`` is off (they are ground truth no planner reads)."""
+    from aicity.runner import bench_run, load_city
+
+    opts: dict[str, Any] = {"load_multiplier": task.load_multiplier, "service_scale": task.service_scale,
+                            "bluelight": task.bluelight}
+    if task.preemption is None:
+        city = load_city(f"safety/{task.scenario}", opts)
+        controllers = {"safety": task.controller}
+    else:
+        opts["record_travel_times"] = record_travel_times
+        city = load_city(f"{task.scenario}-city", {f"safety.{k}": v for k, v in opts.items()})
+        signals = "fixed" if task.controller == "smart" else ("ai" if task.preemption else "ai_nopreempt")
+        controllers = {"safety": task.controller, "mobility": signals}
+    ep = bench_run(city, mode="ai", seed=task.seed, controllers=controllers)
+    return ep.results["safety"]
 
 
 def oracle_fields(task: Task, travel_times: dict[str, Any]) -> dict[str, Any]:

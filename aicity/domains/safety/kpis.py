@@ -3,6 +3,8 @@ relocations, busy fraction and the background traffic's queues, as a :class:`Dom
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,37 +36,60 @@ def _share(flags: list[bool]) -> float:
     return float(sum(flags) / len(flags)) if flags else 0.0
 
 
+@dataclass(slots=True)
+class CallTally:
+    """The per-call outcomes behind the response KPIs, call by call in record order."""
+
+    resp: list[float] = field(default_factory=list)
+    """Call-to-arrival seconds of the calls reached."""
+    late: list[bool] = field(default_factory=list)
+    """Per call reached, or not reached and already past its target: late or not."""
+    in_target: dict[int, list[bool]] = field(default_factory=lambda: {1: [], 2: []})
+    within_std: list[bool] = field(default_factory=list)
+    nfpa: list[bool] = field(default_factory=list)
+    by_zone: dict[str, list[float]] = field(default_factory=dict)
+
+
+def tally_calls(records: Iterable[Mapping[str, Any]], end_s: float, targets_s: Mapping[str, float]) -> CallTally:
+    """The response outcomes of call records (``call_s``, ``zone``, ``priority``, ``dispatch_s``, ``arrival_s``) at
+    the window's end ``end_s``; ``targets_s`` are the call-to-arrival targets by priority (``p1``, ``p2``). A call
+    never reached counts as late once it is past its target, and is otherwise left out."""
+    out = CallTally()
+    for rec in records:
+        call_s, prio = float(rec["call_s"]), int(rec["priority"])
+        target = float(targets_s["p1" if prio == 1 else "p2"])
+        arrival, dispatch = rec["arrival_s"], rec["dispatch_s"]
+        if arrival is not None:
+            r = float(arrival) - call_s
+            out.resp.append(r)
+            out.by_zone.setdefault(str(rec["zone"]), []).append(r)
+            out.late.append(r > target)
+            out.in_target[prio].append(r <= target)
+            out.within_std.append(r <= STANDARD_S)
+            if dispatch is not None:
+                out.nfpa.append(float(arrival) - float(dispatch) <= NFPA_TRAVEL_S)
+        elif end_s - call_s > target:  # not reached, and already past its target
+            out.late.append(True)
+            out.in_target[prio].append(False)
+    return out
+
+
 def compute_result(twin: Any) -> DomainResult:
     """KPIs of a finished :class:`~aicity.domains.safety.twin.SafetyTwin` run."""
     c = twin.config
     end = twin.elapsed_s()
-    resp: list[float] = []
-    late: list[bool] = []
-    in_target: dict[int, list[bool]] = {1: [], 2: []}
-    within_std: list[bool] = []
-    nfpa: list[bool] = []
-    by_zone: dict[str, list[float]] = {}
+    targets = {"p1": c.call_processing_s + c.target_p1_s, "p2": c.call_processing_s + c.target_p2_s}
     records = []
     for cs in sorted(twin.calls.values(), key=lambda x: x.inc.id):
         inc = cs.inc
         if inc.call_s > end:
             continue
-        target = c.call_processing_s + (c.target_p1_s if inc.priority == 1 else c.target_p2_s)
-        if cs.arrival_s is not None:
-            r = cs.arrival_s - inc.call_s
-            resp.append(r)
-            by_zone.setdefault(inc.zone, []).append(r)
-            late.append(r > target)
-            in_target[inc.priority].append(r <= target)
-            within_std.append(r <= STANDARD_S)
-            if cs.dispatch_s is not None:
-                nfpa.append(cs.arrival_s - cs.dispatch_s <= NFPA_TRAVEL_S)
-        elif end - inc.call_s > target:  # not reached, and already past its target
-            late.append(True)
-            in_target[inc.priority].append(False)
         records.append({"id": inc.id, "call_s": inc.call_s, "zone": inc.zone, "priority": inc.priority,
                         "edge": inc.edge, "unit": cs.unit, "dispatch_s": cs.dispatch_s, "arrival_s": cs.arrival_s,
                         "travel_ff_s": None if cs.travel_ff_s is None else round(cs.travel_ff_s, 1)})
+    tally = tally_calls(records, end, targets)
+    resp, late, in_target, by_zone = tally.resp, tally.late, tally.in_target, tally.by_zone
+    within_std, nfpa = tally.within_std, tally.nfpa
     zone_p90 = {z: _p90(v) for z, v in sorted(by_zone.items())}
     worst = max(zone_p90.values()) if zone_p90 else 0.0
     best = min(zone_p90.values()) if zone_p90 else 0.0
@@ -109,8 +134,7 @@ def compute_result(twin: Any) -> DomainResult:
         "options": {"load_multiplier": c.load_multiplier, "service_scale": c.service_scale,
                     "call_processing_s": c.call_processing_s, "bluelight": c.bluelight,
                     "stuck_bypass_s": c.stuck_bypass_s,
-                    "targets_s": {"p1": c.call_processing_s + c.target_p1_s,
-                                  "p2": c.call_processing_s + c.target_p2_s}},
+                    "targets_s": targets},
         "stations": list(twin.stations), "hospitals": list(smap.hospitals) if smap else [],
         "dead_letters": list(twin.dead_letters), "incidents": records, "sim_s": end,
         "stuck_bypasses": list(twin.bypasses),
