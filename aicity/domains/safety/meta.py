@@ -57,9 +57,10 @@ OPTIONS = (
            minimum=0, maximum=600, step=1),
     Option("bluelight", bool, False, "ambulances carry SUMO's bluelight device (rescue lanes, may pass red)",
            flag=True),
-    Option("stuck_bypass_s", float, 300.0, "an ambulance standing this long mid-trip (a gridlock: SUMO runs with "
-           "teleporting off) is moved on to the next road of its route, as a crew finds a way round and as SUMO's "
-           "own 300 s teleport would; both modes alike (0 = never)", "s", minimum=0, maximum=3600, step=1),
+    Option("stuck_bypass_s", float, 300.0, "an ambulance standing this long mid-trip, or waiting this long to be let "
+           "on to the road (a gridlock: SUMO runs with teleporting off), is moved on to the first road ahead on its "
+           "route with room, as a crew finds a way round and as SUMO's own 300 s teleport would; both modes alike "
+           "(0 = never)", "s", minimum=0, maximum=3600, step=1),
     Option("drill_calls", int, 0, "exercise calls made in the minute before the window", "calls", minimum=0,
            maximum=10),
     Option("bad_inputs", bool, False, "inject one bad report of each kind (unknown place, future time, "

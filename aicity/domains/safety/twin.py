@@ -57,6 +57,8 @@ from aicity.domains.safety.roadblock import (
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 STAND_BACK_M = 0.5
 """A standing unit's front is this far before the end of its edge (SUMO inserts it there)."""
+JAM_SPACING_M = 7.5
+"""Road a standing car takes in a jam: SUMO's default passenger car, 5 m, and its 2.5 m gap."""
 STUCK_CHECK_S = 10.0
 """How often the twin looks for an ambulance standing in a gridlock (simulated seconds)."""
 
@@ -181,6 +183,7 @@ class SafetyTwin:
         self._args: list[str] = []  # SUMO's command line when this twin started it (again from a checkpoint)
         self._own_hooks = 0  # the hooks on its own SUMO once set up: more means another twin rides it
         self.bypasses: list[dict[str, Any]] = []  # ambulances moved past a gridlock (see _bypass_stuck)
+        self._queued: dict[str, float] = {}  # trips added, not yet on the road: since when (s after the begin)
 
     def critical_sites(self) -> list[tuple[str, str, tuple[float, float]]]:
         """The hospital(s) and ambulance stations as critical loads: (entity id, kind, map position)."""
@@ -331,6 +334,7 @@ class SafetyTwin:
         for vid in departed:
             if vid in self._vid_unit:
                 self._departed.add(vid)
+                self._queued.pop(vid, None)
         if self.roadblock is not None:
             self._road_incident(t, departed)
         for vid in sim.getArrivedIDList():
@@ -360,37 +364,51 @@ class SafetyTwin:
                     self._unit_track[u.id].append((el, math.dist(self._xy(u), self.map.xy[u.home])))
 
     def _bypass_stuck(self, el: float) -> None:
-        """Move on an ambulance that has stood ``stuck_bypass_s`` mid-trip to the free space of the next edge of
-        its route, as its crew would find a way round, and as SUMO's own teleport does (the twin runs with
-        teleporting off for the traffic's sake, so a gridlock never clears by itself). Both modes alike; each
-        move is recorded in :attr:`bypasses`."""
+        """Move on an ambulance that has stood ``stuck_bypass_s`` mid-trip, or waited that long to be let on to
+        the road at all, to the first road ahead on its route with room for it (its last road if none has), as its
+        crew would find a way round, and as SUMO's own teleport does (the twin runs with teleporting off for the
+        traffic's sake, so a gridlock never clears by itself). Both modes alike; each move is recorded in
+        :attr:`bypasses`."""
         api = self._api
         for u in self.units.values():
             vid = u.vid
-            if vid is None or vid not in self._departed or u.status not in (RESPONDING, TRANSPORTING, RETURNING):
+            if vid is None or u.status not in (RESPONDING, TRANSPORTING, RETURNING) or vid not in self._vid_unit:
                 continue
             try:
-                waited = float(api.vehicle.getWaitingTime(vid))
-                if waited < self.config.stuck_bypass_s:
+                if vid in self._departed:
+                    waited = float(api.vehicle.getWaitingTime(vid))
+                    route = list(api.vehicle.getRoute(vid))
+                    ahead = route[max(api.vehicle.getRouteIndex(vid), 0) + 1:]
+                    road = str(api.vehicle.getRoadID(vid))
+                else:  # not on the road yet: SUMO finds no room to insert it
+                    waited = el - self._queued.get(vid, el)
+                    ahead, road = list(u.route[1:]), u.route[0] if u.route else u.edge
+                if waited < self.config.stuck_bypass_s or not ahead:
                     continue
-                route = list(api.vehicle.getRoute(vid))
-                rest = route[max(api.vehicle.getRouteIndex(vid), 0) + 1:]
-                road = str(api.vehicle.getRoadID(vid))
+                room = [self._has_room(e) for e in ahead]
             except Exception:  # left the simulation this step
                 continue
-            if not rest:
-                continue
+            rest = ahead[next((k for k, ok in enumerate(room) if ok), len(ahead) - 1):]
             api.vehicle.remove(vid)
             self._vid_unit.pop(vid, None)
             self._departed.discard(vid)
+            self._queued.pop(vid, None)
             nvid = self._new_vid(u)
             api.route.add(f"{nvid}_route", rest)
             api.vehicle.add(nvid, f"{nvid}_route", typeID=AMB_VTYPE, depart="now", departLane="best",
                             departSpeed="max", departPos="free")
             u.vid, u.route, u.edge = nvid, tuple(rest), rest[0]
             self._vid_unit[nvid] = u.id
+            self._queued[nvid] = el
             self.bypasses.append({"time_s": el, "unit": u.id, "status": u.status, "stood_s": round(waited, 1),
-                                  "at": road, "to": rest[0]})
+                                  "at": road, "to": rest[0], "skipped": len(ahead) - len(rest)})
+
+    def _has_room(self, edge: str) -> bool:
+        """Whether some lane of ``edge`` has room for one more car at jam spacing (SUMO's default car with its gap)."""
+        assert self.map is not None
+        lane = self._api.lane
+        return any((int(lane.getLastStepVehicleNumber(ln)) + 1) * JAM_SPACING_M <= float(lane.getLength(ln))
+                   for ln in self.map.lanes.get(edge) or (f"{edge}_0",))
 
     def _new_vid(self, u: Unit) -> str:
         """A fresh SUMO id for ``u``'s next trip (skipping the ids a restored simulation already holds)."""
@@ -518,6 +536,7 @@ class SafetyTwin:
                         departPos=self._stand_pos(edges[0]))
         u.vid, u.dest, u.route = vid, target, tuple(edges)
         self._vid_unit[vid] = u.id
+        self._queued[vid] = t - self.begin_s
         return float(stage.length) / 1000.0
 
     def _stand_pos(self, edge: str) -> str:
@@ -773,7 +792,7 @@ class SafetyTwin:
     # ----- checkpoints (Checkpointable: a district's worker lost and restarted elsewhere) -----------------
     _SAVED = ("units", "calls", "edge", "_t", "_target", "_vid_unit", "_departed", "_pending_reports",
               "_seen_reports", "dead_letters", "_handed", "outcomes", "_busy_s", "_samples", "_unit_track",
-              "_road_calls", "_edge_times", "bypasses")
+              "_road_calls", "_edge_times", "bypasses", "_queued")
     """The twin's own attributes a checkpoint carries (the map, stations, coverage and signals are static: built
     again by :meth:`start`; the incidents are drawn there and carried with the calls)."""
 

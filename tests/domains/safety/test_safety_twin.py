@@ -181,6 +181,7 @@ def test_an_ambulance_standing_in_a_gridlock_is_moved_on_along_its_route() -> No
         units: Any = twin.units  # type: ignore[attr-defined]
         (move,) = twin.bypasses  # type: ignore[attr-defined]
         assert move["unit"] == uid and move["to"] in ahead and move["stood_s"] >= 30.0
+        assert move["skipped"] == 0  # the next road has room in the drill's light traffic: none passed over
         assert 30.0 <= move["time_s"] - 12.0 <= 50.0  # checked every 10 s once it has stood 30 s
         call = twin.calls[units[uid].incident]  # type: ignore[attr-defined]
         assert call.arrival_s is not None and call.arrival_s >= move["time_s"]  # it went on and reached its call
