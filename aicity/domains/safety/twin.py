@@ -385,21 +385,13 @@ class SafetyTwin:
                     ahead, road = list(u.route[1:]), u.route[0] if u.route else u.edge
                 if waited < self.config.stuck_bypass_s or not ahead:
                     continue
-                room = [self._has_room(e) for e in ahead]
+                first = next((k for k, e in enumerate(ahead) if self._has_room(e)), len(ahead) - 1)
             except Exception:  # left the simulation this step
                 continue
-            rest = ahead[next((k for k, ok in enumerate(room) if ok), len(ahead) - 1):]
-            api.vehicle.remove(vid)
-            self._vid_unit.pop(vid, None)
-            self._departed.discard(vid)
-            self._queued.pop(vid, None)
-            nvid = self._new_vid(u)
-            api.route.add(f"{nvid}_route", rest)
-            api.vehicle.add(nvid, f"{nvid}_route", typeID=AMB_VTYPE, depart="now", departLane="best",
-                            departSpeed="max", departPos="free")
-            u.vid, u.route, u.edge = nvid, tuple(rest), rest[0]
-            self._vid_unit[nvid] = u.id
-            self._queued[nvid] = el
+            rest = ahead[first:]
+            self._end_trip(vid)
+            self._start_trip(u, rest, "free", el)
+            u.edge = rest[0]
             self.bypasses.append({"time_s": el, "unit": u.id, "status": u.status, "stood_s": round(waited, 1),
                                   "at": road, "to": rest[0], "skipped": len(ahead) - len(rest)})
 
@@ -410,8 +402,17 @@ class SafetyTwin:
         return any((int(lane.getLastStepVehicleNumber(ln)) + 1) * JAM_SPACING_M <= float(lane.getLength(ln))
                    for ln in self.map.lanes.get(edge) or (f"{edge}_0",))
 
-    def _new_vid(self, u: Unit) -> str:
-        """A fresh SUMO id for ``u``'s next trip (skipping the ids a restored simulation already holds)."""
+    def _end_trip(self, vid: str) -> None:
+        """Take trip ``vid`` off the road (or out of SUMO's insertion queue) and out of the twin's books."""
+        self._vid_unit.pop(vid, None)
+        self._departed.discard(vid)
+        self._queued.pop(vid, None)
+        with contextlib.suppress(Exception):  # already gone
+            self._api.vehicle.remove(vid)
+
+    def _start_trip(self, u: Unit, edges: list[str], depart_pos: str, el: float) -> None:
+        """Put ``u`` on the road along ``edges`` as a fresh SUMO trip, inserted at ``depart_pos`` as soon as SUMO
+        finds room (its id skips the ids a restored simulation already holds)."""
         api = self._api
         u.trips += 1
         vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
@@ -419,7 +420,12 @@ class SafetyTwin:
         while vid in taken or f"{vid}_route" in taken:
             u.trips += 1
             vid = f"{VEHICLE_PREFIX}{u.id}_{u.trips}"
-        return vid
+        api.route.add(f"{vid}_route", edges)
+        api.vehicle.add(vid, f"{vid}_route", typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max",
+                        departPos=depart_pos)
+        u.vid, u.route = vid, tuple(edges)
+        self._vid_unit[vid] = u.id
+        self._queued[vid] = el
 
     def _record_edge_times(self) -> None:
         """One sample of every edge's travel time, length over the mean speed on it (at least 1 m/s; an empty edge
@@ -523,20 +529,13 @@ class SafetyTwin:
                 u.dest, u.route = target, tuple(api.vehicle.getRoute(u.vid))
                 return float(api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE).length) / 1000.0
             except Exception:  # not inserted yet, or no route from where it is: start a fresh trip
-                self._vid_unit.pop(u.vid, None)
-                with contextlib.suppress(Exception):  # already gone
-                    api.vehicle.remove(u.vid)
-        vid = self._new_vid(u)
+                self._end_trip(u.vid)
         stage = api.simulation.findRoute(u.edge, target, vType=AMB_VTYPE)
         edges = list(route) if route and route[0] == u.edge else (list(stage.edges) or [target])
         if edges[0] != u.edge:
             edges = [u.edge, *edges] if u.edge != target else [target]
-        api.route.add(f"{vid}_route", edges)
-        api.vehicle.add(vid, f"{vid}_route", typeID=AMB_VTYPE, depart="now", departLane="best", departSpeed="max",
-                        departPos=self._stand_pos(edges[0]))
-        u.vid, u.dest, u.route = vid, target, tuple(edges)
-        self._vid_unit[vid] = u.id
-        self._queued[vid] = t - self.begin_s
+        self._start_trip(u, edges, self._stand_pos(edges[0]), t - self.begin_s)
+        u.dest = target
         return float(stage.length) / 1000.0
 
     def _stand_pos(self, edge: str) -> str:
