@@ -94,8 +94,8 @@ def run_section(name: str, quick: bool) -> Path:
             records = _records("bench", "energy", "--scenarios",
                                "acn-caltech-2019-09,acn-caltech-2019-10,acn-caltech-2019-11",
                                "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2")
-            records += _records("bench", "energy", "--scenarios", "district-cigre-lv", "--controllers",
-                                "smart,ai,oracle", "--seeds", "1,2,3", "--jobs", "2")
+            records += _records("bench", "energy", "--scenarios", "district-cigre-lv,district-cigre-lv-month",
+                                "--controllers", "smart,ai,oracle", "--seeds", "1,2,3", "--jobs", "2")
             out.write_text(json.dumps(records, indent=2))
             held = _records("bench", "energy", "--scenarios", "district-cigre-lv", "--controllers", "smart,ai,oracle",
                             "--seeds", "4,5,6,7,8", "--jobs", "2")

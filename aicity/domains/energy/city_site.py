@@ -56,7 +56,7 @@ def city_epoch() -> datetime:
 def build_city(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     """The city's ground truth: load points, chargers, pooled sessions (plus a seeded surge), tariff, grid."""
     from aicity.domains.energy.city_grid import city_grid, district_of
-    from aicity.domains.energy.district import EV_KW, EV_MIN_KW, EV_STEP_KW, NODES, read_loads
+    from aicity.domains.energy.district import EV_KW, EV_MIN_KW, EV_STEP_KW, NODES, SCALE_STEPS, read_loads
 
     rng = np.random.default_rng(int(params.get("draw") or 1))
     epoch = city_epoch()
@@ -70,7 +70,8 @@ def build_city(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     for bus, nominal, _ in NODES:
         pick = rng.choice(homes.shape[1], size=5, replace=False)
         shape = homes[:, pick].mean(axis=1)
-        base[names.index(bus)] = np.interp(t_h, np.arange(len(shape)), shape) / shape.max() * nominal * LOAD_SCALE
+        peak = shape[:SCALE_STEPS].max()
+        base[names.index(bus)] = np.interp(t_h, np.arange(len(shape)), shape) / peak * nominal * LOAD_SCALE
     limits = ChargerLimits(EV_KW, EV_MIN_KW, EV_STEP_KW, min(float(params.get("safe_rate_kw") or EV_MIN_KW), EV_KW))
     chargers = [Charger(f"{bus.split()[1]}-{j}", limits, names.index(bus), bus.split()[1])
                 for bus, count in CHARGER_BUSES for j in range(count)]

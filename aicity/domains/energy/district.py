@@ -27,6 +27,7 @@ from aicity.domains.energy.data import DATA, Session, Tariff, read_moer, read_se
 from aicity.domains.energy.edge import BatteryLimits, ChargerLimits
 from aicity.domains.energy.site import Battery, Charger, Site
 
+WEEK, MONTH = "district-cigre-lv", "district-cigre-lv-month"
 LOADS_FILE = DATA / "residential_loads_2022-09-05.csv"
 NODES: tuple[tuple[str, float, str], ...] = (
     ("Bus R1", 190.0, "residential"), ("Bus R11", 14.25, "residential"), ("Bus R15", 49.4, "residential"),
@@ -47,16 +48,24 @@ LOAD_SCALE = 0.5
 PV_SHARE = 0.6
 """Rooftop PV per PV node, kWp per kW of nominal load."""
 DAYS = 7
+MONTH_DAYS = 28
+"""The billing-month district: four weeks from Monday 2 September 2019 (the tariff's demand charge is monthly)."""
+SCALE_STEPS = 15 * 96
+"""Each load point is scaled by its profile's peak over the profiles' first 15 days (the span shipped when the week
+was measured), whatever window is run: the month does not rescale the week."""
 HISTORY_DAYS = 7
 """The household profiles' first week is the meter history before the window (the window is their second week,
 Monday to Sunday as the first): forecasters learn from it first, as a city's would from past readings."""
 
 
 def district_scenarios() -> list[Scenario]:
-    """The district scenario: one week from Monday 2 September 2019, 15-min steps."""
-    return [Scenario("district-cigre-lv", DOMAIN, "CIGRE LV feeders (pandapower): 15 load points on real household "
-                     "profiles, 12 PV roofs, 4 batteries, 48 home chargers on real ACN sessions; one week",
-                     0.0, DAYS * 86400.0)]
+    """The district scenarios: one week, and a billing month of four weeks, from Monday 2 September 2019, 15-min
+    steps."""
+    what = ("CIGRE LV feeders (pandapower): 15 load points on real household profiles, 12 PV roofs, 4 batteries, 48 "
+            "home chargers on real ACN sessions")
+    return [Scenario(WEEK, DOMAIN, f"{what}; one week", 0.0, DAYS * 86400.0),
+            Scenario(MONTH, DOMAIN, f"{what}; four weeks, a billing month of the demand charge", 0.0,
+                     MONTH_DAYS * 86400.0)]
 
 
 def read_loads(path: Any = LOADS_FILE) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -108,7 +117,7 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
     from aicity.domains.energy.grid import GridModel
     from aicity.domains.energy.scenarios import TZ
 
-    if scenario.name != "district-cigre-lv":
+    if scenario.name not in (WEEK, MONTH):
         raise UserError(f"unknown district scenario {scenario.name!r}")
     rng = np.random.default_rng(int(params.get("draw") or 1))
     epoch = datetime(2019, 9, 2, tzinfo=TZ)
@@ -124,7 +133,7 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
     for i, (_, nominal, _) in enumerate(NODES):
         pick = rng.choice(homes.shape[1], size=5, replace=False)
         shape = homes[:, pick].mean(axis=1)
-        loads[i] = shape[:past + n] / shape.max() * nominal * LOAD_SCALE
+        loads[i] = shape[:past + n] / shape[:SCALE_STEPS].max() * nominal * LOAD_SCALE
     unit_pv = pv_per_kwp(epoch - timedelta(seconds=past * step_s), past + n, step_s)
     kwp = tuple(round(PV_SHARE * nom, 1) if name in PV_NODES else 0.0 for name, nom, _ in NODES)
     pvs = np.array(kwp)[:, None] * unit_pv[None, :]
@@ -160,7 +169,9 @@ def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float, rng:
     by: dict[str, list[Session]] = {}
     for s in real:
         by.setdefault(s.station, []).append(s)
-    stations = sorted(k for k, v in by.items() if len(v) >= 3)
+    week = DAYS * 86400.0 + SHIFT_S  # a station replayed has 3 sessions in the first week: the month's first week is
+    # the week scenario's
+    stations = sorted(k for k, v in by.items() if sum(s.arrival_s < week for s in v) >= 3)
     picks = rng.choice(len(stations), size=len(chargers), replace=len(stations) < len(chargers))
     moved = epoch - timedelta(seconds=SHIFT_S)  # the real time a window session's epoch second 0 stands for
     earlier: dict[str, list[Session]] = {}

@@ -72,3 +72,20 @@ def test_linearised_floor_holds_the_ac_voltage(grid: GridModel) -> None:
     plain, corrected = (grid.run([0.0, float(k)]).vm_pu["Bus R18"] for k in kw.values())
     assert plain < 0.95 - 1e-3
     assert corrected >= 0.95 - 5e-4
+
+
+def test_the_billing_month_extends_the_week_without_rescaling_it() -> None:
+    """The month district runs four weeks on the same draw: its first week's loads, PV and sessions are the week
+    scenario's, and each load point keeps the week's scale (its profile's peak over the first 15 shipped days)."""
+    from aicity.domains.energy import domain
+    from aicity.domains.energy.district import HISTORY_DAYS, MONTH, WEEK, build_district
+
+    week = build_district(domain.resolve(WEEK), {"draw": 2}, HISTORY_DAYS)
+    month = build_district(domain.resolve(MONTH), {"draw": 2}, HISTORY_DAYS)
+    assert month.n_steps - 1 == 28 * 96 and week.n_steps - 1 == 7 * 96
+    np.testing.assert_array_equal(month.base_kw[:, :week.n_steps], week.base_kw)
+    np.testing.assert_array_equal(month.pv_kw[:, :week.n_steps], week.pv_kw)
+    np.testing.assert_array_equal(month.history_kw, week.history_kw)
+    first = [s for s in month.sessions if s.arrival_s < 7 * 86400.0]
+    assert first and first == [s for s in week.sessions if s.arrival_s < 7 * 86400.0]
+    assert max(s.arrival_s for s in month.sessions) > 27 * 86400.0  # sessions run to the month's end
