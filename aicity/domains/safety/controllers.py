@@ -46,7 +46,7 @@ def parts(scenario: Scenario, name: str, params: Mapping[str, Any]) -> Parts:
         reloc = RelocationParams(radius_s=radius, objective="response", idle_moves=True,
                                  max_moves_per_unit_hour=int(params["max_relocations_per_unit_hour"]),
                                  max_moves_per_hour=int(params["max_relocations_per_hour"]),
-                                 pooling_calls=POOLING_CALLS)
+                                 pooling_calls=POOLING_CALLS, coverage_floor=float(params["coverage_floor"]))
         planners.append(make_relocation_planner(smap, covers, prior, reloc, times))
         providers.append(IncidentForecast(smap, begin_s=scenario.begin_s,
                                           load_multiplier=float(params["load_multiplier"])))

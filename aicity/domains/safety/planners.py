@@ -8,7 +8,8 @@
   mean-response form (objective ``response``): the same rule, the station that lowers the demand-weighted
   expected travel most, the ``k``-th closest available unit answering with probability ``(1 - q) q**(k-1)``;
   it also moves idle units up, and weighs zones by the hour's forecast spread with Dirichlet-smoothed shares
-  (``pooled_demand``: a zone-hour cell holds only the history's days of calls).
+  (``pooled_demand``: a zone-hour cell holds only the history's days of calls). It proposes no move the edge would
+  refuse: past a unit's or the fleet's hourly bound, or below the coverage floor.
 
 Every proposal carries a plain-words explanation a citizen could be shown: why this unit, its estimated arrival,
 the alternative and its time. Each proposal ``needs`` the traffic signals on the route it plans (the mobility
@@ -101,6 +102,9 @@ class RelocationParams:
     """Days of call history behind the hour's forecast (its mean per zone averages that many days' counts)."""
     pooling_calls: float | None = None
     """Dirichlet pseudo-calls pulling the hour's zone shares towards the whole history's (None: the forecast as is)."""
+    coverage_floor: float | None = None
+    """The edge's coverage floor (share of the history's demand): a move the edge would refuse for it is not
+    proposed, and the units after it are planned as if it had not happened (None: not checked here)."""
 
     def __post_init__(self) -> None:
         if self.objective not in ("coverage", "response"):
@@ -181,6 +185,9 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
         best, best_cov = ranked[0]
         if best == current or best_cov <= now_cov + min_gain:
             continue
+        if params.coverage_floor is not None and _strips_floor(placed, u.id, best, covers, prior,
+                                                              params.coverage_floor):
+            continue
         how = (f"freed up and was moved to the station at {best} instead of its way to {current}"
                if u.status == RETURNING else f"was idle at {current} and was moved to the station at {best}")
         why = f"Ambulance {_short(u.id)} {how}: {_score_words(params.objective, best_cov, now_cov)}."
@@ -195,6 +202,23 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
             needs=route_needs(smap, u.edge, best, free_flow)))
         placed[u.id] = best
     return out
+
+
+def covered_share(placed: Mapping[str, str], covers: Mapping[str, set[str]], demand: Mapping[str, float]) -> float:
+    """Share of ``demand`` in zones some station in ``placed`` (unit -> station) covers: the edge's floor measure."""
+    covered: set[str] = set()
+    for site in placed.values():
+        covered |= covers.get(site, set())
+    total = sum(demand.values()) or 1.0
+    return sum(d for z, d in demand.items() if z in covered) / total
+
+
+def _strips_floor(placed: Mapping[str, str], unit: str, site: str, covers: Mapping[str, set[str]],
+                  demand: Mapping[str, float], floor: float) -> bool:
+    """Would moving ``unit`` to ``site`` take coverage below ``floor`` and below where it is (the edge's refusal)?"""
+    before = covered_share(placed, covers, demand)
+    after = covered_share({**placed, unit: site}, covers, demand)
+    return after < floor - 1e-12 and after < before - 1e-12
 
 
 def _score_words(objective: str, best: float, now: float) -> str:

@@ -13,7 +13,13 @@ from aicity.core.entity import Entity, Property, urn
 from aicity.domains.safety.const import AMBULANCE_TYPE
 from aicity.domains.safety.geo import SafetyMap
 from aicity.domains.safety.mexclp import coverage_matrix
-from aicity.domains.safety.planners import FORECAST_KEY, RelocationParams, pooled_demand, relocation_actions
+from aicity.domains.safety.planners import (
+    FORECAST_KEY,
+    RelocationParams,
+    covered_share,
+    pooled_demand,
+    relocation_actions,
+)
 from aicity.domains.safety.planning import site_times
 
 SITES = {"z1": "a", "z2": "b"}
@@ -95,3 +101,22 @@ def test_one_call_in_a_month_does_not_draw_an_idle_unit_to_its_zone() -> None:
     # pooled: z1 6/21 of the hour, z2 15/21 → at b 6/21·20 = 5.7 s, at a 15/21·10 = 7.1 s: it stays
     pooled = dataclasses.replace(raw, pooling_calls=20.0)
     assert relocation_actions(snap, forecasts, smap, covers, PRIOR, pooled, times) == []
+
+
+def test_a_move_the_edge_would_refuse_on_its_coverage_floor_is_not_proposed() -> None:
+    """A1 alone at a covers both zones (a made to cover z2 as well); its move to b (2.5 s less expected travel)
+    would leave z1 uncovered: coverage 1.0 → 0.75. Below the floor the planner does not propose it."""
+    smap = two_zones()
+    times = site_times(smap)
+    covers = {"a": {"z1", "z2"}, "b": {"z2"}}
+    snap = units(("A1", "idle", "a"), ("A2", "on_scene", "c"))
+    params = RelocationParams(objective="response", idle_moves=True)
+
+    def stations(floor: float | None) -> list[str]:
+        moves = relocation_actions(snap, {}, smap, covers, PRIOR, dataclasses.replace(params, coverage_floor=floor),
+                                   times)
+        return [a.params["station"] for a in moves]
+
+    assert stations(None) == ["b"] and stations(0.7) == ["b"]
+    assert stations(0.8) == []
+    assert covered_share({"A1": "b"}, covers, PRIOR) == pytest.approx(0.75)
