@@ -99,6 +99,8 @@ def run_section(name: str, quick: bool) -> Path:
             out.write_text(json.dumps(records, indent=2))
             held = _records("bench", "energy", "--scenarios", "district-cigre-lv", "--controllers", "smart,ai,oracle",
                             "--seeds", "4,5,6,7,8", "--jobs", "2")
+            held += _records("bench", "energy", "--scenarios", "district-cigre-lv-month", "--controllers",
+                             "smart,ai,oracle", "--seeds", "4,5", "--jobs", "2")
             (RESULTS / "energy_district_heldout.json").write_text(json.dumps(held, indent=2))
     elif name == "city":  # the built-in city: outage, incident, EV surge x smart/ablation/ai, paired seeds
         _aicity("bench", "city", "--seeds", "1-2" if quick else "1-10", "--jobs", "2", "--json", str(out))
