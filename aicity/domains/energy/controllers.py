@@ -35,6 +35,11 @@ RESERVE_JITTER_STEPS = 1
 side of each step: a past day's spike at 21:15 guards 21:30 too (:attr:`.mpc.MpcPlanner.reserve_jitter_steps`).
 Added after a held-out week's 21:30 spike above every past day's 21:30 met empty batteries; the batteries still ran
 short at that step (237 kW instead of 244), but the bill fell on 6 of 8 weeks (bench/RESULTS.md)."""
+FINISH_PENALTY = 1.0
+"""The district plans each session to the departure its user typed, wanting its energy by the learned finish at
+$1 per kWh late (:attr:`.mpc.MpcPlanner.finish_penalty`): with the learned finish hard, an evening at the paid peak
+with empty batteries forced 75-127 kW of charging at 22:30 and raised a held-out month's peak from 258 to 326.5 kW.
+A first price, not tuned (bench/energy_notes.md)."""
 MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai", "ai_told_peak": "ai"}
 """Controller → the twin mode it runs in."""
 
@@ -110,6 +115,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
         return [PeakGuard(dataclasses.replace(planner, keep_energy="refill", battery_horizon_h=planner.horizon_h,
                                               reserve_h=RESERVE_H, told_peak_kw=told,
                                               reserve_jitter_steps=RESERVE_JITTER_STEPS,
+                                              finish_penalty=FINISH_PENALTY,
                                               energy_on_expected=params["plan_load"] == "expected"),
                           chargers_capped=True)], [learner]
     return [planner], [learner]

@@ -34,6 +34,10 @@ class Job:
     max_kw: float
     node: int = 0
     penalty: float = 1000.0
+    soft_steps: float | None = None
+    """Where given, the energy is wanted within the first ``soft_steps`` steps too, each kWh later costing
+    ``soft_penalty`` (it stays due, at ``penalty``, by the end of ``avail``)."""
+    soft_penalty: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +171,12 @@ def solve(p: Problem) -> Solution:
         xs = b.vars(p.early_weight * (steps[ks] + 1) * dt, np.zeros(len(ks)), cap)
         u = b.var(job.penalty, 0.0, max(job.energy_kwh, 0.0))
         b.ub_rows.append(([*xs.tolist(), u], [-dt] * len(ks) + [-1.0], -max(job.energy_kwh, 0.0), ("energy", -1)))
+        if job.soft_steps is not None:  # energy wanted by the soft deadline: a shortfall there costs soft_penalty
+            late = b.var(job.soft_penalty, 0.0, max(job.energy_kwh, 0.0))
+            share = np.clip(job.soft_steps - ks, 0.0, 1.0)
+            cols = [x for x, w in zip(xs.tolist(), share.tolist(), strict=True) if w > 0]
+            ws = [-dt * w for w in share.tolist() if w > 0]
+            b.ub_rows.append(([*cols, late], [*ws, -1.0], -max(job.energy_kwh, 0.0), ("soft", -1)))
         for k, x in zip(ks.tolist(), xs.tolist(), strict=True):
             balance[k][0].append(x)
             balance[k][1].append(-1.0)

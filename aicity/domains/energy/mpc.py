@@ -5,7 +5,8 @@ rating), every charger's connected session (connection time, requested energy, e
 delivered) and battery states — plus the forecasts of :class:`.learning.DemandLearner`: energy that new sessions
 will bring (as anticipated flexible demand: the mean step by step, or on a charging site the learned upper
 quantile of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people
-leave against the departure they typed (each session is planned to finish by that earlier time). The tariff is
+leave against the departure they typed (each session is planned to finish by that earlier time; on the district
+only wanted by it, ``finish_penalty``, and due by the typed departure). The tariff is
 public. On the district the batteries keep a reserve for the evening: the energy the heaviest of the recent days'
 measured load would need above the peak already paid (``reserve_h``). Assets whose meters are implausible get
 their safe setpoint. Each proposal carries, from the LP's duals, the constraints that bound the dispatch.
@@ -13,6 +14,7 @@ their safe setpoint. Each proposal carries, from the LP's duals, the constraints
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +81,11 @@ class MpcPlanner:
     energy_on_expected: bool = False
     """Where the inflexible-load forecast carries its ``expected`` value beside a cautious ``mean`` (the peak
     guard's upper bound), the plan buys energy for the expected load and holds the peak against the cautious one."""
+    finish_penalty: float | None = None
+    """Where given, each session's energy is due (hard) by the departure its user typed, and wanted by the learned
+    finish (the typed dwell cut to the share people really stay) at this many $ per kWh late (soft): an evening at
+    the paid peak defers charging past the learned finish instead of raising the peak (None: due by the learned
+    finish)."""
     told_peak_kw: float = 0.0
     """A peak the plan takes as paid from the start (0: none). Only the ``ai_told_peak`` diagnostic sets it, to the
     oracle's window peak: ground truth no city has."""
@@ -119,7 +126,12 @@ class MpcPlanner:
         blocks = forecasts.get(f"{KEY}{TO_COME}") if self.anticipate and self.arrivals == "quantile" else None
         if blocks:  # arrivals over the whole horizon: the plan's peak covers a heavy day's later sessions
             n = max(n, int(self.horizon_h * 3600 / dt_s))
-        jobs = [self._job(e, deadlines[e.id], n, dt_s, dt_h) for e in active]
+        if self.finish_penalty is None:
+            jobs = [self._job(e, deadlines[e.id], n, dt_s, dt_h) for e in active]
+        else:
+            jobs = [dataclasses.replace(self._job(e, self._deadline(e, now, 1.0), n, dt_s, dt_h),
+                                        soft_steps=deadlines[e.id] / dt_s, soft_penalty=self.finish_penalty)
+                    for e in active]
         if blocks:
             jobs += arrival_blocks(blocks, forecasts, n, every_s, r)
         elif self.anticipate and r == 1:

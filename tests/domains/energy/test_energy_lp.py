@@ -99,3 +99,17 @@ def test_a_ramp_that_the_state_of_charge_cannot_follow_is_paid_for_not_infeasibl
                   ramp_kw=2.0, power0_kw=-10.0)
     sol = solve(Problem(2, 1.0, np.full(2, 0.1), np.full(2, 5.0), [], [bat], peak_weight=1.0))
     assert sol.ok and sol.battery["b"][0] >= -1.0 - 1e-6
+
+
+def test_a_soft_finish_is_paid_for_only_when_it_is_cheaper_than_the_peak_by_hand() -> None:
+    # one EV, 4 kWh, there for 4 one-hour steps (its typed departure), wanted within the first step (its learned
+    # finish); the house draws 10 kW in step 0 and nothing after; peak $10/kW, energy $0.1/kWh everywhere.
+    # At $1 per kWh late, 4 kWh late cost $4 < $40 of peak: nothing in step 0, the peak stays 10 kW.
+    # At $20 per kWh late, $80 > $40: all 4 kWh in step 0, the peak is 14 kW.
+    base = Job("A", np.ones(4), 4.0, 4.0, soft_steps=1.0)
+    for penalty, first, peak in ((1.0, 0.0, 10.0), (20.0, 4.0, 14.0)):
+        job = dataclasses.replace(base, soft_penalty=penalty)
+        sol = solve(Problem(4, 1.0, np.full(4, 0.1), np.array([10.0, 0.0, 0.0, 0.0]), [job], peak_weight=10.0))
+        assert sol.ok and sol.rates["A"][0] == pytest.approx(first, abs=1e-6)
+        assert sol.rates["A"].sum() == pytest.approx(4.0) and sol.peak_kw == pytest.approx(peak)
+        assert sum(sol.unserved.values()) == pytest.approx(0.0, abs=1e-7)  # due by the departure either way
