@@ -169,8 +169,8 @@ def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float, rng:
     by: dict[str, list[Session]] = {}
     for s in real:
         by.setdefault(s.station, []).append(s)
-    week = DAYS * 86400.0 + SHIFT_S  # a station replayed has 3 sessions in the first week: the month's first week is
-    # the week scenario's
+    # a station replayed has 3 sessions in the first week, so the month's first week is the week scenario's
+    week = DAYS * 86400.0 + SHIFT_S
     stations = sorted(k for k, v in by.items() if sum(s.arrival_s < week for s in v) >= 3)
     picks = rng.choice(len(stations), size=len(chargers), replace=len(stations) < len(chargers))
     moved = epoch - timedelta(seconds=SHIFT_S)  # the real time a window session's epoch second 0 stands for

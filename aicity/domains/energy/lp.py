@@ -173,10 +173,10 @@ def solve(p: Problem) -> Solution:
         b.ub_rows.append(([*xs.tolist(), u], [-dt] * len(ks) + [-1.0], -max(job.energy_kwh, 0.0), ("energy", -1)))
         if job.soft_steps is not None:  # energy wanted by the soft deadline: a shortfall there costs soft_penalty
             late = b.var(job.soft_penalty, 0.0, max(job.energy_kwh, 0.0))
-            share = np.clip(job.soft_steps - ks, 0.0, 1.0)
-            cols = [x for x, w in zip(xs.tolist(), share.tolist(), strict=True) if w > 0]
-            ws = [-dt * w for w in share.tolist() if w > 0]
-            b.ub_rows.append(([*cols, late], [*ws, -1.0], -max(job.energy_kwh, 0.0), ("soft", -1)))
+            share = np.clip(job.soft_steps - ks, 0.0, 1.0)  # of each step's delivery, the part before it
+            keep = share > 0
+            b.ub_rows.append(([*xs[keep].tolist(), late], [*(-dt * share[keep]).tolist(), -1.0],
+                              -max(job.energy_kwh, 0.0), ("soft", -1)))
         for k, x in zip(ks.tolist(), xs.tolist(), strict=True):
             balance[k][0].append(x)
             balance[k][1].append(-1.0)

@@ -3,13 +3,13 @@
 It reads only what a charging network sees — the site meter (power, the peak reached so far, the transformer
 rating), every charger's connected session (connection time, requested energy, estimated departure, energy
 delivered) and battery states — plus the forecasts of :class:`.learning.DemandLearner`: energy that new sessions
-will bring (as anticipated flexible demand: the mean step by step, or on a charging site the learned upper
-quantile of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people
-leave against the departure they typed (each session is planned to finish by that earlier time; on the district
-only wanted by it, ``finish_penalty``, and due by the typed departure). The tariff is
-public. On the district the batteries keep a reserve for the evening: the energy the heaviest of the recent days'
-measured load would need above the peak already paid (``reserve_h``). Assets whose meters are implausible get
-their safe setpoint. Each proposal carries, from the LP's duals, the constraints that bound the dispatch.
+will bring (as anticipated flexible demand: the mean step by step, or on a charging site the learned upper quantile
+of the energy still to arrive today, in hourly blocks), the inflexible net load, and how early people leave against
+the departure they typed (each session is planned to finish by that earlier time; on the district only wanted by it,
+``finish_penalty``, and due by the typed departure). The tariff is public. On the district the batteries keep a
+reserve for the evening: the energy the heaviest of the recent days' measured load would need above the peak already
+paid (``reserve_h``). Assets whose meters are implausible get their safe setpoint. Each proposal carries, from the
+LP's duals, the constraints that bound the dispatch.
 """
 
 from __future__ import annotations

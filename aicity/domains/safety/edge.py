@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aicity.domains.safety.const import AVAILABLE, HANDOVER, RESPONDING, RETURNING
+from aicity.domains.safety.mexclp import demand_covered, strips_floor
 
 HOUR_S = 3600.0
 
@@ -72,12 +73,8 @@ class DispatchEdge:
     def covered_share(self, where: Mapping[str, str | None] | None = None) -> float:
         """Demand share of zones with at least one available ambulance whose station covers them."""
         w = self.where if where is None else where
-        covered: set[str] = set()
-        for unit, site in w.items():
-            if site is not None and self.units.get(unit) in AVAILABLE:
-                covered |= self.covers.get(site, set())
-        total = sum(self.demand.values()) or 1.0
-        return sum(d for z, d in self.demand.items() if z in covered) / total
+        return demand_covered((site for unit, site in w.items()
+                               if site is not None and self.units.get(unit) in AVAILABLE), self.covers, self.demand)
 
     def relocations_last_hour(self, now: float, unit: str | None = None) -> int:
         """Relocations in the hour before ``now`` (of ``unit``, else of all)."""
@@ -141,7 +138,7 @@ class DispatchEdge:
                            f"ambulance {unit} moved {lim.max_relocations_per_unit_hour} times in the last hour")
         before = self.covered_share()
         after = self.covered_share({**self.where, unit: site})
-        if after < lim.coverage_floor - 1e-12 and after < before - 1e-12:
+        if strips_floor(before, after, lim.coverage_floor):
             return _refuse("coverage_floor", f"coverage would fall to {after:.2f}, below the floor "
                                              f"{lim.coverage_floor:.2f} (now {before:.2f})")
         return Verdict("applied")

@@ -8,7 +8,7 @@ the most expected coverage given where the other available ambulances are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -17,6 +17,20 @@ def coverage_matrix(times: Mapping[str, Mapping[str, float]], sites: Sequence[st
                     radius_s: float) -> dict[str, set[str]]:
     """Zones each site covers: free-flow time from the site to the zone's centre edge within ``radius_s``."""
     return {s: {z for z, centre in zones.items() if times[s].get(centre, np.inf) <= radius_s} for s in sites}
+
+
+def demand_covered(sites: Iterable[str], covers: Mapping[str, set[str]], demand: Mapping[str, float]) -> float:
+    """Share of ``demand`` in zones some station in ``sites`` covers (the edge's coverage-floor measure)."""
+    covered: set[str] = set()
+    for site in sites:
+        covered |= covers.get(site, set())
+    total = sum(demand.values()) or 1.0
+    return sum(d for z, d in demand.items() if z in covered) / total
+
+
+def strips_floor(before: float, after: float, floor: float) -> bool:
+    """Would a move taking coverage from ``before`` to ``after`` breach ``floor`` (below it, and lower than now)?"""
+    return after < floor - 1e-12 and after < before - 1e-12
 
 
 def expected_coverage(counts: Mapping[str, int], demand: Mapping[str, float], q: float) -> float:

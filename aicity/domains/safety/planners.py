@@ -204,21 +204,13 @@ def relocation_actions(snapshot: Snapshot, forecasts: Mapping[str, Any], smap: S
     return out
 
 
-def covered_share(placed: Mapping[str, str], covers: Mapping[str, set[str]], demand: Mapping[str, float]) -> float:
-    """Share of ``demand`` in zones some station in ``placed`` (unit -> station) covers: the edge's floor measure."""
-    covered: set[str] = set()
-    for site in placed.values():
-        covered |= covers.get(site, set())
-    total = sum(demand.values()) or 1.0
-    return sum(d for z, d in demand.items() if z in covered) / total
-
-
 def _strips_floor(placed: Mapping[str, str], unit: str, site: str, covers: Mapping[str, set[str]],
                   demand: Mapping[str, float], floor: float) -> bool:
     """Would moving ``unit`` to ``site`` take coverage below ``floor`` and below where it is (the edge's refusal)?"""
-    before = covered_share(placed, covers, demand)
-    after = covered_share({**placed, unit: site}, covers, demand)
-    return after < floor - 1e-12 and after < before - 1e-12
+    from aicity.domains.safety.mexclp import demand_covered, strips_floor
+
+    return strips_floor(demand_covered(placed.values(), covers, demand),
+                        demand_covered({**placed, unit: site}.values(), covers, demand), floor)
 
 
 def _score_words(objective: str, best: float, now: float) -> str:

@@ -12,14 +12,8 @@ from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity, Property, urn
 from aicity.domains.safety.const import AMBULANCE_TYPE
 from aicity.domains.safety.geo import SafetyMap
-from aicity.domains.safety.mexclp import coverage_matrix
-from aicity.domains.safety.planners import (
-    FORECAST_KEY,
-    RelocationParams,
-    covered_share,
-    pooled_demand,
-    relocation_actions,
-)
+from aicity.domains.safety.mexclp import coverage_matrix, demand_covered
+from aicity.domains.safety.planners import FORECAST_KEY, RelocationParams, pooled_demand, relocation_actions
 from aicity.domains.safety.planning import site_times
 
 SITES = {"z1": "a", "z2": "b"}
@@ -119,4 +113,4 @@ def test_a_move_the_edge_would_refuse_on_its_coverage_floor_is_not_proposed() ->
 
     assert stations(None) == ["b"] and stations(0.7) == ["b"]
     assert stations(0.8) == []
-    assert covered_share({"A1": "b"}, covers, PRIOR) == pytest.approx(0.75)
+    assert demand_covered(["b"], covers, PRIOR) == pytest.approx(0.75)
