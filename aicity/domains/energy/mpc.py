@@ -120,8 +120,8 @@ class MpcPlanner:
         out += [self._zero(e, meter, cut[e.id]) for e in active if e.id in cut]
         active = [e for e in active if e.id not in cut]
         deadlines = {e.id: self._deadline(e, now, share) for e in active}
-        n = max(1, min(int(self.horizon_h * 3600 / dt_s), max([math.ceil(d / dt_s) for d in deadlines.values()]
-                                                                 or [1])))
+        due = deadlines if self.finish_penalty is None else {e.id: self._deadline(e, now, 1.0) for e in active}
+        n = max(1, min(int(self.horizon_h * 3600 / dt_s), max([math.ceil(d / dt_s) for d in due.values()] or [1])))
         n = max(n, int(min(self.battery_horizon_h, self.horizon_h) * 3600 / dt_s)) if batteries else n
         blocks = forecasts.get(f"{KEY}{TO_COME}") if self.anticipate and self.arrivals == "quantile" else None
         if blocks:  # arrivals over the whole horizon: the plan's peak covers a heavy day's later sessions
@@ -129,7 +129,7 @@ class MpcPlanner:
         if self.finish_penalty is None:
             jobs = [self._job(e, deadlines[e.id], n, dt_s, dt_h) for e in active]
         else:
-            jobs = [dataclasses.replace(self._job(e, self._deadline(e, now, 1.0), n, dt_s, dt_h),
+            jobs = [dataclasses.replace(self._job(e, due[e.id], n, dt_s, dt_h),
                                         soft_steps=deadlines[e.id] / dt_s, soft_penalty=self.finish_penalty)
                     for e in active]
         if blocks:

@@ -74,3 +74,30 @@ def test_the_reserve_guards_a_past_days_spike_a_step_either_side_of_its_time() -
     # energy still needed after the end of each step, at 100 kW over the floor for a quarter-hour each
     assert plain.tolist() == [25.0, 25.0, 0.0, 0.0, 0.0]
     assert jit.tolist() == [75.0, 50.0, 25.0, 0.0, 0.0]
+
+
+def test_a_soft_finish_plans_to_the_typed_departure_not_the_learned_one() -> None:
+    """Learned finish in 30 min, typed departure in 5 h, 20 kWh to go: with the soft finish the plan reaches the
+    typed departure and spreads the session (about 4 kW) instead of running it flat out to the learned finish."""
+    from datetime import UTC
+
+    from aicity.core.domain import Snapshot
+    from aicity.domains.energy.const import METER_TYPE
+
+    now = NOW.replace(tzinfo=UTC)
+    meter = Entity(f"urn:ngsi-ld:{METER_TYPE}:site", METER_TYPE, {
+        "activePower": Property(0.0, now, "KWT"), "decisionInterval": Property(300.0), "peakPower": Property(0.0),
+        "transformerRating": Property(150.0)})
+    ev = Entity(f"urn:ngsi-ld:{CHARGER_TYPE}:c0", CHARGER_TYPE, {
+        **_charger(0).attrs, "sessionId": Property("s0"), "status": Property("Charging"),
+        "connectedSince": Property("2019-09-03T07:00:00+00:00"),
+        "estimatedDeparture": Property("2019-09-03T13:00:00+00:00"),
+        "requestedEnergy": Property(20.0), "energyDelivered": Property(0.0)})
+    snap = Snapshot(now, 0.0, {meter.id: meter, ev.id: ev})
+    fc = {"energy.departure_share": {"mean": 0.25}}
+    hard = MpcPlanner(Tariff.load(), 15.0, horizon_h=12.0, anticipate=False)
+    soft = MpcPlanner(Tariff.load(), 15.0, horizon_h=12.0, anticipate=False, finish_penalty=1.0)
+    kw_hard = hard(snap, fc)[0].params["kw"]
+    kw_soft = soft(snap, fc)[0].params["kw"]
+    assert kw_hard == 6.656  # due in 30 min: as fast as the charger goes
+    assert 3.5 < kw_soft < 4.3  # 20 kWh over the 5 h to the typed departure
