@@ -466,6 +466,8 @@ def parse_seeds(text: str) -> list[int]:
         try:
             if "-" in part[1:]:
                 lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo:
+                    raise UserError(f"seed range {part!r} runs backwards; write it low-high, e.g. {hi}-{lo}")
                 if hi - lo + 1 > MAX_SEEDS:
                     raise UserError(f"seed range {part!r} has {hi - lo + 1} seeds; at most {MAX_SEEDS}")
                 seeds.extend(range(lo, hi + 1))

@@ -27,6 +27,7 @@ def test_help_is_instant_and_imports_nothing_heavy():
     (["run", "--seed", "-4"], "seed -4 is out of range"),
     (["run", "--mode", "dream"], "unknown mode 'dream'"),
     (["bench", "mobility", "--seeds", "one"], "bad seed list"),
+    (["bench", "safety", "--seeds", "5-1"], "seed range '5-1' runs backwards; write it low-high, e.g. 1-5"),
     (["bench", "mobility", "--controllers", "magic"], "unknown controller 'magic'"),
     (["run", "--scenario", "grid3x3", "--set", "bogus=1"], "unknown option 'bogus' for grid3x3; known:"),
     (["run", "--scenario", "grid3x3", "--set", "ev_per_hour=lots"], "option ev_per_hour must be a number (in veh/h)"),
