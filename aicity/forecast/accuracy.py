@@ -5,6 +5,10 @@ now forecasts for the next step. The tracker scores the previous step's forecast
 the naive persistence forecast (the previous value) likewise, over a rolling window of steps. ``ratio`` =
 MAE(model) / MAE(persistence): below 1 the model beats persistence; governance demotes a controller whose model's
 ratio rises above the accuracy declared in the policy (:class:`aicity.governance.oversight.AccuracyGuard`).
+
+Persistence's MAE in the ratio is the window's, but never below its MAE over the whole run so far (the in-sample
+scale of MASE, Hyndman & Koehler 2006): a window quieter than usual (a garage empty over the holidays, where
+persistence forecasting nothing is exact) does not shrink the yardstick the model is held to.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ class AccuracyTracker:
     _prev_y: dict[str, float] = field(default_factory=dict)
     _steps: deque[tuple[float, float, int]] = field(default_factory=deque)
     _sum: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    _run: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    """Persistence's absolute errors and the pairs scored, over the whole run."""
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
@@ -44,6 +50,8 @@ class AccuracyTracker:
             naive += abs(y - last)
             n += 1
         self._steps.append((err, naive, n))
+        self._run[0] += naive
+        self._run[1] += n
         s = self._sum
         s[0] += err
         s[1] += naive
@@ -57,13 +65,15 @@ class AccuracyTracker:
         self._prev_y = {k: v for k, v in values.items() if math.isfinite(v)}
 
     def stats(self) -> dict[str, float]:
-        """``n`` scored pairs in the window, ``mae``, ``naive_mae`` and ``ratio`` (inf when persistence is exact
-        but the model is not; 1.0 with no data). Until the window holds ``window`` steps the accuracy is not yet
-        known and ``n`` is 0: on a large network a few minutes of empty roads give hundreds of pairs on which
-        persistence is exact, and a guard counting pairs alone would demote a controller at the start."""
+        """``n`` scored pairs in the window, ``mae``, ``naive_mae`` (the window's) and ``ratio`` = ``mae`` over
+        persistence's MAE in the window or over the run so far, whichever is larger (inf when persistence has been
+        exact all run but the model is not; 1.0 with no data). Until the window holds ``window`` steps the accuracy
+        is not yet known and ``n`` is 0: on a large network a few minutes of empty roads give hundreds of pairs on
+        which persistence is exact, and a guard counting pairs alone would demote a controller at the start."""
         err, naive, n = self._sum
         if n <= 0 or len(self._steps) < self.window:
             return {"n": 0.0, "mae": 0.0, "naive_mae": 0.0, "ratio": 1.0}
         mae, base = err / n, naive / n
-        ratio = mae / base if base > 1e-12 else (1.0 if mae <= 1e-12 else math.inf)
+        scale = max(base, self._run[0] / self._run[1])
+        ratio = mae / scale if scale > 1e-12 else (1.0 if mae <= 1e-12 else math.inf)
         return {"n": float(n), "mae": mae, "naive_mae": base, "ratio": ratio}

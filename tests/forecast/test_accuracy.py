@@ -48,3 +48,19 @@ def test_accuracy_is_unknown_until_the_window_is_full():
     assert acc.stats()["n"] == 0.0 and acc.stats()["ratio"] == 1.0
     acc.observe({f"lane{i}": 0.0 for i in range(100)}, {f"lane{i}": 0.1 for i in range(100)})
     assert acc.stats()["n"] == 2900 and acc.stats()["ratio"] == math.inf
+
+
+def test_a_window_quieter_than_the_run_does_not_shrink_the_yardstick():
+    """A busy week, then an empty holiday: persistence forecasting nothing is exact, the model still expects a
+    little. Against the window's persistence alone the ratio is infinite; against the run's scale it is small."""
+    acc = AccuracyTracker(window=10)
+    for k in range(40):  # busy: arrivals alternate 0 / 10, the model is off by 1, persistence by 10
+        y = 10.0 * (k % 2)
+        acc.observe({"s": y}, {"s": 10.0 * ((k + 1) % 2) + 1.0})
+    busy = acc.stats()
+    assert busy["ratio"] == pytest.approx(0.1)
+    for _ in range(20):  # the holiday: nothing arrives, the model forecasts 1
+        acc.observe({"s": 0.0}, {"s": 1.0})
+    quiet = acc.stats()
+    assert quiet["naive_mae"] == 0.0 and quiet["mae"] == pytest.approx(1.0)
+    assert quiet["ratio"] == pytest.approx(1.0 / (400.0 / 59.0))  # persistence: 40 pairs off by 10, 19 exact
