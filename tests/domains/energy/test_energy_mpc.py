@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity, Property
-from aicity.domains.energy.const import CHARGER_TYPE
+from aicity.domains.energy.const import CHARGER_TYPE, METER_TYPE
 from aicity.domains.energy.data import Tariff
 from aicity.domains.energy.lp import Storage
 from aicity.domains.energy.mpc import MpcPlanner, arrival_blocks, to_steps, widen
@@ -79,11 +80,6 @@ def test_the_reserve_guards_a_past_days_spike_a_step_either_side_of_its_time() -
 def test_a_soft_finish_plans_to_the_typed_departure_not_the_learned_one() -> None:
     """Learned finish in 30 min, typed departure in 5 h, 20 kWh to go: with the soft finish the plan reaches the
     typed departure and spreads the session (about 4 kW) instead of running it flat out to the learned finish."""
-    from datetime import UTC
-
-    from aicity.core.domain import Snapshot
-    from aicity.domains.energy.const import METER_TYPE
-
     now = NOW.replace(tzinfo=UTC)
     meter = Entity(f"urn:ngsi-ld:{METER_TYPE}:site", METER_TYPE, {
         "activePower": Property(0.0, now, "KWT"), "decisionInterval": Property(300.0), "peakPower": Property(0.0),
