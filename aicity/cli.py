@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -52,6 +53,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _value(v: Any) -> str:
+    """A KPI's value for the console: two decimals, or "–" where it is undefined (nothing measured)."""
+    return f"{v:.2f}" if isinstance(v, int | float) and math.isfinite(v) else "–"
+
+
 def summary_text(report: dict[str, Any], modes: Sequence[str]) -> str:
     """The headline KPIs of every domain, with unit, direction and AI City's change against Smart City."""
     lines = []
@@ -60,7 +66,7 @@ def summary_text(report: dict[str, Any], modes: Sequence[str]) -> str:
         for key, row in table.items():
             if not row["headline"]:
                 continue
-            vals = "  ".join(f"{m} {row[m]:.2f}" for m in modes if isinstance(row.get(m), int | float))
+            vals = "  ".join(f"{m} {_value(row.get(m))}" for m in modes if m in row)
             change = f"  ({row['change_pct']:+.1f}%, {row['verdict']})" if row.get("change_pct") is not None else ""
             lines.append(f"    {key:<18} {vals} {row['unit']}, {row['better']} is better{change}")
     return "\n".join(lines)
@@ -80,8 +86,10 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def write_json(path: str | None, records: list[dict[str, Any]] | dict[str, Any]) -> None:
-    """Write benchmark records as JSON to ``path``, or print them."""
-    text = json.dumps(records, indent=2)
+    """Write benchmark records as strict JSON to ``path`` (an undefined value, NaN, as null), or print them."""
+    from aicity.report.writer import strict
+
+    text = json.dumps(strict(records), indent=2, allow_nan=False)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text)

@@ -6,6 +6,7 @@ group. The kernel only knows these protocols.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,6 +100,9 @@ class Outcome:
 @dataclass(slots=True)
 class DomainResult:
     """What a finished twin run reports: KPIs, per-group KPIs for equity, and time series for plots.
+
+    A KPI with nothing to measure in the run (no call to answer, no sample) is NaN: undefined, not zero; the report
+    shows it as "–" and gives it no verdict.
 
     ``reference`` holds KPI values of a clearly named optimum on the same window (``reference_name``, e.g. a
     perfect-foresight oracle): the report then shows it beside both modes with the gap AI City closed,
@@ -280,6 +284,11 @@ class CityScenario:
     description: str
     parts: tuple[str, ...]
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def same_kpis(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Two runs' KPIs equal value for value, an undefined one (NaN) equal to an undefined one."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
 
 
 class PluginError(UserError):

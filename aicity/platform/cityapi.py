@@ -20,7 +20,11 @@ GOVERNANCE_ACTIONS = ("approvals.decide", "city.stop", "autonomy.set")
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, default=str).encode(), status_code=status, media_type="application/json")
+    """A JSON response a browser can parse: an undefined number (NaN, infinity) as null."""
+    from aicity.report.writer import strict
+
+    return Response(json.dumps(strict(body), default=str).encode(), status_code=status,
+                    media_type="application/json")
 
 
 def _now() -> datetime:

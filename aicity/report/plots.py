@@ -34,7 +34,10 @@ def series_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = ""
         ax.set_ylabel(name)
         ax.set_title(f"{name} over time")
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        else:  # no mode has a point of this series (e.g. no call to answer): say so, not an empty legend
+            ax.text(0.5, 0.5, "no data in this run", ha="center", va="center", transform=ax.transAxes)
         fig.tight_layout()
         fname = f"{prefix}series_{name}.png"
         fig.savefig(out / fname, dpi=110)

@@ -77,7 +77,8 @@ def compare(results: dict[str, dict[str, Any]], domain: str) -> dict[str, dict[s
             row[mode] = res["domains"][domain]["kpis"].get(key)
         smart, ai = row.get("smart"), row.get("ai")
         row["change_pct"] = None
-        if isinstance(smart, int | float) and isinstance(ai, int | float) and smart and math.isfinite(smart):
+        if (isinstance(smart, int | float) and isinstance(ai, int | float) and smart and math.isfinite(smart)
+                and math.isfinite(ai)):
             row["change_pct"] = 100.0 * (ai - smart) / abs(smart)
         row["verdict"] = verdict(meta, smart, ai)
         if "ablation" in results:  # what orchestration itself adds: AI City against every domain's AI alone
@@ -92,16 +93,16 @@ def compare(results: dict[str, dict[str, Any]], domain: str) -> dict[str, dict[s
 def city_summary(comparison: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """For the city as a whole: per domain, how many KPIs (and headline KPIs) got better, worse or stayed."""
     out: dict[str, Any] = {}
-    total = {"better": 0, "worse": 0, "same": 0}
+    total = {"better": 0, "worse": 0, "same": 0, "not_measured": 0}
     for domain, table in comparison.items():
-        counts = {"better": 0, "worse": 0, "same": 0}
+        counts = {"better": 0, "worse": 0, "same": 0, "not_measured": 0}
         headline = {}
         for key, row in table.items():
-            if row["verdict"] in counts:
-                counts[row["verdict"]] += 1
-                total[row["verdict"]] += 1
+            kind = row["verdict"] or "not_measured"  # no verdict: a mode had nothing to measure (e.g. no call)
+            counts[kind] += 1
+            total[kind] += 1
             if row["headline"]:
-                headline[key] = row["verdict"]
+                headline[key] = row["verdict"] or "not measured"
         out[domain] = {**counts, "headline": headline}
     out["all_domains"] = total
     return out
@@ -124,6 +125,16 @@ def write_report(out: Path, *, city: City, seed: int, results: dict[str, dict[st
     notes = list(notes or [])
     ai_loop = results.get("ai", {}).get("loop", {}).get("by_domain", {})
     for d in domains:
+        said = {m: [n for n in r["domains"][d].get("extra", {}).get("notes", []) if isinstance(n, str)]
+                for m, r in results.items()}  # what a domain says of its own run (e.g. why nothing was measured)
+        for m, said_m in said.items():
+            notes += [f"{d}: {n}" if all(n in other for other in said.values()) else f"{d} ({LABELS.get(m, m)}): {n}"
+                      for n in said_m if n not in notes and f"{d}: {n}" not in notes]
+        undefined = sorted({k for r in results.values() for k, v in r["domains"][d].get("kpis", {}).items()
+                            if isinstance(v, float) and math.isnan(v)})
+        if undefined:
+            notes.append(f"{d}: not measured in this window (nothing to measure in a mode; shown as –, neither "
+                         f"better nor worse): {', '.join(undefined)}")
         if "ai" in results and ai_loop.get(d, {}).get("proposals", 0) == 0:
             notes.append(f"{d}: AI City made no proposal in this window — nothing to control here, so both modes "
                          "ran the same plans and any difference is not AI City's doing")
@@ -182,20 +193,25 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# aicity run: {report['city']} (seed {report['seed']})", "", f"{report['description']}", "",
              f"Domains: {parts}; simulated window {report['window_s'][0]:.0f}–{report['window_s'][1]:.0f} s, "
              f"wall time {report['wall_s']:.1f} s. Every mode ran on the same twins with the same seed.", ""]
-    lines += [f"- {n}" for n in report.get("notes", [])]
+    lines += [f"- {n}" for n in report.get("notes", [])] + ([""] if report.get("notes") else [])
     options = next(iter(report["modes"].values())).get("options") or {}
     if options:
         lines += ["Scenario options (both modes): " + ", ".join(f"`{k}={v}`" for k, v in sorted(options.items())),
                   ""]
     if "smart" in modes and "ai" in modes:
-        lines += ["## The city as a whole", "", "| domain | KPIs better | worse | same | headline KPIs |",
-                  "|---|---:|---:|---:|---|"]
+        lines += ["## The city as a whole", "",
+                  "| domain | KPIs better | worse | same | not measured | headline KPIs |",
+                  "|---|---:|---:|---:|---:|---|"]
         for d in report["domains"]:
             s = report["summary"][d]
             head = ", ".join(f"{k} {v}" for k, v in s["headline"].items())
-            lines.append(f"| {d} | {s['better']} | {s['worse']} | {s['same']} | {head} |")
+            lines.append(f"| {d} | {s['better']} | {s['worse']} | {s['same']} | {s.get('not_measured', 0)} | {head} |")
         c = report["summary"]["all_domains"]
-        lines += [f"| **all domains** | {c['better']} | {c['worse']} | {c['same']} | |", ""]
+        lines += [f"| **all domains** | {c['better']} | {c['worse']} | {c['same']} | {c.get('not_measured', 0)} | |",
+                  ""]
+        if c.get("not_measured"):
+            lines += ["_Not measured: a KPI with nothing to measure in a mode in this run (e.g. no call to answer), "
+                      "shown as –; it is neither better nor worse._", ""]
     for d in report["domains"]:
         lines += [f"## {d}: KPIs side by side", "", "Headline KPIs in bold; *better* is the direction the domain "
                   "declares for each KPI.", ""]

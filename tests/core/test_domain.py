@@ -6,7 +6,7 @@ import pytest
 
 import aicity.core
 from aicity.core import domain as domain_mod
-from aicity.core.domain import Scenario, discover, find_scenario
+from aicity.core.domain import Scenario, discover, find_scenario, same_kpis
 from aicity.core.errors import UserError
 from aicity.core.meta import KPI, Better, DomainMeta
 
@@ -79,3 +79,10 @@ def test_a_broken_plugin_is_one_line_or_left_out(monkeypatch):
         discover()
     left_out: list[Exception] = []
     assert list(discover(on_error=left_out.append)) == ["toy"] and len(left_out) == 1
+
+
+def test_same_kpis_takes_an_undefined_kpi_as_equal_only_to_an_undefined_one() -> None:
+    nan = float("nan")
+    assert same_kpis({"a": 1.0, "b": nan}, {"a": 1.0, "b": float("nan")})  # two NaN objects, as after a pickle
+    assert not same_kpis({"a": 1.0, "b": nan}, {"a": 1.0, "b": 0.0})  # undefined is not zero
+    assert not same_kpis({"a": 1.0}, {"a": 1.0, "b": 0.0}) and not same_kpis({"a": 1.0}, {"a": 2.0})

@@ -53,3 +53,28 @@ def test_a_reference_optimum_shows_with_the_gap_closed(tmp_path: Path) -> None:
     md = (tmp_path / "report.md").read_text()
     assert "| oracle | gap closed |" in md and "| 0.5 |" in md
     assert not any("no proposal" in n for n in rep["notes"])
+
+
+def test_an_undefined_kpi_is_counted_not_measured_and_shown_as_a_dash(tmp_path: Path) -> None:
+    city = City("w", "water", (Part(Pumps(), Scenario("s", "water", "", 0, 60)),))  # type: ignore[arg-type]
+    smart, ai = _mode("smart", 10.0, 90.0, 1), _mode("ai", math.nan, 95.0, 1)  # AI City had no leak to measure
+    rep = write_report(tmp_path, city=city, seed=1, wall_s=1.0, results={"smart": smart, "ai": ai})
+    row = rep["comparison"]["water"]["leak_l"]
+    assert row["verdict"] == "" and row["change_pct"] is None and row["ai"] is None
+    assert rep["summary"]["water"] == {"better": 1, "worse": 0, "same": 0, "not_measured": 2,
+                                       "headline": {"leak_l": "not measured"}}
+    md = (tmp_path / "report.md").read_text()
+    assert "| **leak_l** | l | lower | 10.00 | – |  |  |" in md and "nan" not in md.lower()
+    assert "| water | 1 | 0 | 0 | 2 | leak_l not measured |" in md and "_Not measured:" in md
+    assert "water: not measured in this window (nothing to measure in a mode; shown as –, neither better nor " \
+           "worse): leak_l, odd" in rep["notes"]
+
+
+def test_a_domains_own_notes_are_shown_once_or_with_their_mode(tmp_path: Path) -> None:
+    city = City("w", "water", (Part(Pumps(), Scenario("s", "water", "", 0, 60)),))  # type: ignore[arg-type]
+    smart, ai = _mode("smart", 10.0, 90.0, 1), _mode("ai", 5.0, 95.0, 1)
+    smart["domains"]["water"]["extra"] = {"notes": ["no rain fell", "a pump was serviced"]}
+    ai["domains"]["water"]["extra"] = {"notes": ["no rain fell"]}
+    rep = write_report(tmp_path, city=city, seed=1, wall_s=1.0, results={"smart": smart, "ai": ai})
+    said = [n for n in rep["notes"] if "rain" in n or "pump" in n]
+    assert said == ["water: no rain fell", "water (Smart City): a pump was serviced"]

@@ -301,11 +301,12 @@ def summarise(trips: Sequence[Trip], never: Sequence[tuple[str, float]], ev_pref
         "vehicles": float(len(normal) + len(never_n)),
         "ev_trips": float(len(evs) + len(never_ev)),
         "ev_finished": float(len(ev_done)),
-        "ev_travel_s_mean": sum(ev_done) / len(ev_done) if ev_done else 0.0,
-        "ev_travel_s_p90": percentile(ev_done, 90.0),
-        "ev_delay_s": resco_delay(evs, never_ev),
-        "ev_free_flow_s_mean": sum(ev_free) / len(ev_free) if ev_free else 0.0,
-        "ev_wait_s_mean": sum(ev_wait) / len(ev_wait) if ev_wait else 0.0,
+        # no emergency trip finished: its times are undefined (NaN, "–" in the report), not zero
+        "ev_travel_s_mean": sum(ev_done) / len(ev_done) if ev_done else math.nan,
+        "ev_travel_s_p90": percentile(ev_done, 90.0) if ev_done else math.nan,
+        "ev_delay_s": resco_delay(evs, never_ev) if evs or never_ev else math.nan,
+        "ev_free_flow_s_mean": sum(ev_free) / len(ev_free) if ev_free else math.nan,
+        "ev_wait_s_mean": sum(ev_wait) / len(ev_wait) if ev_wait else math.nan,
     }
     k["never_inserted_pct"] = 100.0 * k["never_inserted"] / k["vehicles"] if k["vehicles"] else 0.0
     return k

@@ -91,6 +91,11 @@ def mean_ci95(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": round(m, 3), "ci95": [round(m - half, 3), round(m + half, 3)], "n": n}
 
 
+def _measured(v: Any, *, positive: bool = True) -> bool:
+    """A number that was measured (not None, not NaN: a seed where no emergency trip finished), above 0 if asked."""
+    return isinstance(v, int | float) and math.isfinite(v) and (v > 0 or not positive)
+
+
 def summarize_preemption(records: Sequence[Mapping[str, Any]], base: str = "smart",
                          treatment: str = "ai") -> dict[str, Any]:
     """Paired differences ``treatment`` − ``base`` over the seeds both ran: emergency travel time change (%),
@@ -100,16 +105,16 @@ def summarize_preemption(records: Sequence[Mapping[str, Any]], base: str = "smar
     ev_pct, oth_s, oth_pct, floor_pct = [], [], [], []
     for s in seeds:
         b, t = by[(s, base)], by[(s, treatment)]
-        if b["ev_travel_s_mean"] > 0 and t["ev_travel_s_mean"] > 0:
+        if _measured(b["ev_travel_s_mean"]) and _measured(t["ev_travel_s_mean"]):
             ev_pct.append(100.0 * (t["ev_travel_s_mean"] - b["ev_travel_s_mean"]) / b["ev_travel_s_mean"])
-            if t.get("ev_free_flow_s_mean"):
+            if _measured(t.get("ev_free_flow_s_mean")):
                 floor_pct.append(100.0 * (t["ev_free_flow_s_mean"] - b["ev_travel_s_mean"]) / b["ev_travel_s_mean"])
         oth_s.append(t["others_delay_s"] - b["others_delay_s"])
         if b["others_delay_s"] > 0:
             oth_pct.append(100.0 * (t["others_delay_s"] - b["others_delay_s"]) / b["others_delay_s"])
 
-    def mean_of(mode: str, key: str) -> float | None:
-        vals = [by[(s, mode)][key] for s in seeds]
+    def mean_of(mode: str, key: str) -> float | None:  # over the seeds where it was measured (an EV finished)
+        vals = [v for s in seeds if _measured(v := by[(s, mode)][key], positive=False)]
         return round(sum(vals) / len(vals), 3) if vals else None
 
     return {

@@ -10,6 +10,7 @@ belongs. The oracle is the perfect-foresight MIP of :mod:`aicity.domains.safety.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -133,8 +134,8 @@ def response_parts(incidents: list[dict[str, Any]], processing_s: float) -> dict
 
 def _record(task: Task, *, busy: float | None, mean: float, p90: float, late: float, worst: float | None, calls: int,
             relocations: int, coverage: float | None, wall: float) -> dict[str, Any]:
-    def r(v: float | None) -> float | None:
-        return None if v is None else round(v, 4)
+    def r(v: float | None) -> float | None:  # undefined (NaN: no call that day) is null, as the report has it
+        return None if v is None or not math.isfinite(v) else round(v, 4)
 
     return {"scenario": task.scenario, "controller": task.controller, "seed": task.seed,
             "load_multiplier": task.load_multiplier, "service_scale": task.service_scale, "bluelight": task.bluelight,

@@ -199,3 +199,23 @@ def test_with_the_bypass_off_a_held_ambulance_stays_where_it_stands() -> None:
     finally:
         res = twin.close()
     assert res.extra["counts"]["stuck_bypasses"] == 0
+
+
+def test_a_run_with_no_call_reports_its_response_kpis_undefined_not_zero() -> None:
+    # cologne8 at base load has about one call a month: a short window has none, and "0 s mean response, 0 % late"
+    # would be a measurement nobody made
+    import math
+
+    twin = domain.open_twin(_scenario("cologne8-ems", 120), seed=1, mode="ai", services=RunServices())
+    twin.start()
+    try:
+        twin.advance(60)
+    finally:
+        res = twin.close()
+    assert res.extra["counts"]["calls"] == 0
+    undefined = {k for k, v in res.kpis.items() if math.isnan(v)}
+    assert undefined == {"response_mean_s", "response_p90_s", "late_frac", "within_target_p1", "within_target_p2",
+                         "within_15min", "within_nfpa_travel", "zone_p90_worst_s", "zone_p90_best_worst",
+                         "relocations_per_call"}
+    assert res.kpis["busy_frac"] == 0.0 and res.kpis["calls_reached"] == 0.0 and res.kpis["coverage"] > 0
+    assert res.extra["notes"][0].startswith("no call came in this window: 0.0")  # said, with the expected number
