@@ -50,20 +50,20 @@ class OracleResult:
 
     @property
     def late_frac(self) -> float:
-        """Share of calls beyond their target (unserved ones included)."""
-        return sum(self.late.values()) / len(self.late) if self.late else 0.0
+        """Share of calls beyond their target (unserved ones included); NaN (undefined) with no call."""
+        return sum(self.late.values()) / len(self.late) if self.late else math.nan
 
     @property
     def mean_response_s(self) -> float:
-        """Mean call-to-arrival time of the calls served."""
+        """Mean call-to-arrival time of the calls served; NaN (undefined) with none."""
         vals = [v for v in self.responses.values() if v is not None]
-        return float(np.mean(vals)) if vals else 0.0
+        return float(np.mean(vals)) if vals else math.nan
 
     @property
     def p90_response_s(self) -> float:
-        """90th-percentile call-to-arrival time of the calls served."""
+        """90th-percentile call-to-arrival time of the calls served; NaN (undefined) with none."""
         vals = [v for v in self.responses.values() if v is not None]
-        return float(np.percentile(vals, 90)) if vals else 0.0
+        return float(np.percentile(vals, 90)) if vals else math.nan
 
 
 def _finish(smap: SafetyMap, inc: Incident, nodes: Sequence[str], back: Mapping[str, float]) -> tuple[str, float]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from safety_fixtures import ring
 
 from aicity.domains.safety.incidents import Incident
 from aicity.domains.safety.mexclp import coverage_matrix, dmexclp_choice, expected_coverage, place
-from aicity.domains.safety.oracle import solve
+from aicity.domains.safety.oracle import OracleResult, solve
 
 pytest.importorskip("scipy")
 
@@ -68,3 +70,10 @@ def test_dispatch_only_oracle_moves_no_unit_towards_a_call() -> None:
     assert full.responses == {"I": pytest.approx(60.0)} and not full.late["I"] and full.relocations == 1
     fixed = solve(ring(), [inc], ["a"], relocate=False, **kw)  # type: ignore[arg-type]
     assert fixed.responses == {"I": pytest.approx(80.0)} and fixed.late["I"] and fixed.relocations == 0
+
+
+def test_an_oracle_day_with_no_call_has_undefined_times_not_zero() -> None:
+    none = OracleResult(responses={}, late={}, relocations=0, variables=0, status="optimal")
+    assert math.isnan(none.late_frac) and math.isnan(none.mean_response_s) and math.isnan(none.p90_response_s)
+    unserved = OracleResult(responses={"c1": None}, late={"c1": True}, relocations=0, variables=1, status="optimal")
+    assert unserved.late_frac == 1.0 and math.isnan(unserved.mean_response_s)
