@@ -131,7 +131,10 @@ def what_if(q: WhatIf, responses: Sequence[Response], *, jobs: int = 2) -> dict[
     for label, v in (("--at", q.at_s), ("--horizon", q.horizon_s)):
         if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
             raise UserError(f"{label} must be a finite number of seconds ≥ 0, got {v!r}")
-    city = load_city(q.city, dict(q.options), q.at_s + q.horizon_s)  # fail fast on a bad city, options or window
+    city = load_city(q.city, dict(q.options), None)  # fail fast on a bad city or options
+    if q.at_s + q.horizon_s > city.end_s - city.begin_s + 1e-9:
+        raise UserError(f"--at {q.at_s:g} s plus --horizon {q.horizon_s:g} s runs past the end of {city.name}'s "
+                        f"window ({city.end_s - city.begin_s:g} s)")
     rows = run_episodes(_response, [(q, r) for r in responses], jobs=jobs)
     keys = ranking_keys(city)
     return {"city": city.name, "seed": q.seed, "mode": q.mode, "at_s": q.at_s, "horizon_s": q.horizon_s,

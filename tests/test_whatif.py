@@ -56,3 +56,5 @@ def test_bad_responses_are_refused_in_one_line() -> None:
         what_if(WhatIf(CITY, {}, 1, "smart", 10.0, 10.0), [Response("a"), Response("a")])
     with pytest.raises(UserError, match="--at"):
         what_if(WhatIf(CITY, {}, 1, "smart", float("nan"), 10.0), [Response("a")])
+    with pytest.raises(UserError, match=r"--at 3500 s plus --horizon 900 s runs past the end of .*'s window"):
+        what_if(WhatIf(CITY, {}, 1, "smart", 3500.0, 900.0), [Response("a")])
