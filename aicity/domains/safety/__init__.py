@@ -9,6 +9,7 @@ mobility domain — signal preemption for the ambulances en route. What it decla
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from aicity.core.capabilities import DistrictScenario
@@ -64,6 +65,12 @@ class SafetyDomain(ModeControllers):
     description = "EMS dispatch on SUMO: closest-idle from MEXCLP stations (Smart City) vs live dispatch with " \
                   "DMEXCLP relocation and signal preemption (AI City)"
     meta = META
+
+    def plots(self, out: Path, results: Mapping[str, DomainResult], prefix: str) -> list[str]:
+        """The report's call-to-arrival distribution per mode (the kernel draws the series, zones and map)."""
+        from aicity.domains.safety.plots import distribution_plot
+
+        return distribution_plot(out, results, prefix)
 
     def scenarios(self) -> list[Scenario]:
         """Built-in scenarios (on the sumo-rl wheel's ingolstadt21 and cologne8)."""

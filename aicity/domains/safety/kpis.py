@@ -126,9 +126,7 @@ def compute_result(twin: Any) -> DomainResult:
         "calls_reached": float(len(resp)),
         "calls_unreached": float(n_calls - len(resp)),
     }
-    qs = sorted(resp)
-    series: dict[str, list[tuple[float, float]]] = {
-        "response_quantiles_s": [((k + 0.5) / len(qs), v) for k, v in enumerate(qs)],
+    series: dict[str, list[tuple[float, float]]] = {  # over time (the distribution of responses: plots.py)
         "busy_ambulances": [(s[0], s[2]) for s in samples],
         "coverage_share": [(s[0], s[1]) for s in samples],
     }
