@@ -27,6 +27,9 @@ def test_dashboard_live_map_approve_and_stop(live: Live, tmp_path: Path) -> None
     assert engineer.put("/city/autonomy", json={"domain": "mobility", "action_type": "signal_phase",
                                                 "level": "approve-then-act", "reason": "dashboard test"}
                         ).status_code == 200
+    # a Smart-vs-AI comparison (as `aicity serve --compare report.json` loads it) with a KPI AI City had nothing to
+    # measure for: its tile shows "–", not the 0.0 a null becomes in arithmetic
+    live.platform.compare = {"mobility": {"delay_s": {"headline": True, "unit": "s", "smart": 12.5, "ai": None}}}
     with sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
                                                         args=FLAGS, headless=True)
@@ -39,6 +42,7 @@ def test_dashboard_live_map_approve_and_stop(live: Live, tmp_path: Path) -> None
             page.goto(f"{live.url}/dashboard/?token={TOKENS['operator']}")
             page.wait_for_function("document.getElementById('state').textContent.includes('running')")
             assert page.text_content("#who") == "otto (operator)"
+            page.wait_for_function("document.getElementById('kpis').textContent.includes('12.5 → –')")
             sim0 = float(page.get_attribute("#state", "data-sim") or 0)
             page.wait_for_function(f"parseFloat(document.getElementById('state').dataset.sim) > {sim0}")
             assert page.locator("#map circle.signal").count() == 9

@@ -63,9 +63,10 @@ async function refresh() {
   add("simulated s", k.sim_s); add("loop steps", k.steps);
   for (const [d, s] of Object.entries(k.by_domain || {})) { add(`${d} actuated (AI)`, s.actuated); add(`${d} proposals`, s.proposals); }
   add("dead letters", k.dead_letters); add("ledger records", k.ledger_size);
-  if (k.smart_vs_ai) {
+  if (k.smart_vs_ai) {  // a KPI with nothing to measure (null) shows as "–", never as 0
+    const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(1) : "–");
     for (const [d, table] of Object.entries(k.smart_vs_ai)) for (const [name, row] of Object.entries(table)) if (row.headline)
-      add(`${d} ${name} smart → ai (${row.unit})`, `${(+row.smart).toFixed(1)} → ${(+row.ai).toFixed(1)}`);
+      add(`${d} ${name} smart → ai (${row.unit})`, `${num(row.smart)} → ${num(row.ai)}`);
   }
   const approvals = await api("/city/approvals");
   const ul = document.getElementById("approvals"); ul.innerHTML = "";
