@@ -9,6 +9,7 @@ at first use. What it declares is in :mod:`.meta`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from aicity.core.capabilities import DistrictScenario
 from aicity.core.domain import (
@@ -33,6 +34,12 @@ class EnergyDomain(ModeControllers):
     name = "energy"
     description = "EV charging, batteries and PV: full power on plug-in (Smart City) vs forecast-driven MPC (AI City)"
     meta = META
+
+    def plots(self, out: Path, results: Mapping[str, DomainResult], prefix: str) -> list[str]:
+        """The report's load with each mode's peak and the voltage band (the kernel draws the other series)."""
+        from aicity.domains.energy.plots import report_plots
+
+        return report_plots(out, results, prefix)
 
     def scenarios(self) -> list[Scenario]:
         """Built-in scenarios (ACN Caltech months and day, the district feeders)."""

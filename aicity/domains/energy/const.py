@@ -44,3 +44,6 @@ RESTORE = "restore"
 ACTION_TYPES = (EV_CHARGING, BATTERY_DISPATCH, RESTORE)
 SET_POWER = "set_power"
 """The one action both actuators take: ``{"kw": value}``."""
+
+VMIN, VMAX = 0.95, 1.05
+"""The voltage band, pu: the LP's constraint, the KPIs' violations and the report's voltage plot."""

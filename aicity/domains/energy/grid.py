@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from aicity.core.entity import Entity, Property
+from aicity.domains.energy.const import VMAX, VMIN
 from aicity.domains.energy.kpis import Flow
 from aicity.domains.energy.lp import Network
 
 FArray = np.ndarray[Any, np.dtype[np.float64]]
-VMIN, VMAX = 0.95, 1.05
 MARGIN_V = 0.004
 """pu kept clear of the band's edges by the LP (the linearisation's error at these loadings is below it)."""
 MARGIN_LOADING = 0.9

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aicity.core.domain import DomainResult
+from aicity.domains.energy.const import VMAX, VMIN
 from aicity.domains.energy.data import Session
 from aicity.domains.energy.site import Site
 
@@ -69,7 +70,7 @@ class Ledger:
             if not flow.converged:
                 self.pf_failed += 1
             for v in flow.vm_pu.values():
-                dev = max(0.95 - v, v - 1.05, 0.0)
+                dev = max(VMIN - v, v - VMAX, 0.0)
                 self.v_viol += dev > 1e-9
                 self.v_worst = max(self.v_worst, dev)
             if flow.vm_pu:
