@@ -67,10 +67,11 @@ class SafetyDomain(ModeControllers):
     meta = META
 
     def plots(self, out: Path, results: Mapping[str, DomainResult], prefix: str) -> list[str]:
-        """The report's call-to-arrival distribution per mode (the kernel draws the series, zones and map)."""
-        from aicity.domains.safety.plots import distribution_plot
+        """The report's call-to-arrival distribution per mode and the ambulances' positions over time (the kernel
+        draws the series, the zones' bars and their p90 map)."""
+        from aicity.domains.safety.plots import report_plots
 
-        return distribution_plot(out, results, prefix)
+        return report_plots(out, results, prefix)
 
     def scenarios(self) -> list[Scenario]:
         """Built-in scenarios (on the sumo-rl wheel's ingolstadt21 and cologne8)."""

@@ -152,6 +152,7 @@ class GridSafetyTwin(SafetyTwin):
         self.stations = list(homes.values())
         self.units = {u: Unit(u, s, s, self.map.xy[s]) for u, s in homes.items()}
         self._unit_track = {u: [] for u in homes}
+        self._unit_xy = {u: [] for u in homes}
         self.route_weights = route_weights(self.map, self.stations)
         self.edge = AidEdge({u: IDLE for u in homes}, dict(homes), self._covers(), demand, c.limits,
                             neighbour_covers=self._neighbour_covers())
@@ -441,6 +442,7 @@ class GridSafetyTwin(SafetyTwin):
         self.units[uid] = u
         self._vid_unit[vid] = uid
         self._unit_track.setdefault(uid, [])
+        self._unit_xy.setdefault(uid, [])
         self.home_of[uid] = str(p.get("home_district") or sender)
         self._foreign.pop(uid, None)
         self._neighbours_available()

@@ -97,6 +97,7 @@ class _Merged:
     map: Any = None
     roadblock: Any = None
     _edge_times: dict[str, list[float]] = field(default_factory=dict)
+    _unit_xy: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
 
     def elapsed_s(self) -> float:
         """The window simulated."""
@@ -144,6 +145,10 @@ def merge_results(results: Mapping[str, DomainResult]) -> DomainResult:
         for name, series in r.series.items():
             if name.startswith("ambulance_") and name.endswith("_from_home_m"):
                 tracks.setdefault(name[len("ambulance_"):-len("_from_home_m")], []).extend(series)
+    where: dict[str, list[tuple[float, float, float]]] = {}
+    for r in parts:  # a unit lent across a border is tracked by each district it was in
+        for u, pts in (r.extra.get("unit_positions") or {}).items():
+            where.setdefault(u, []).extend((float(t), float(x), float(y)) for t, x, y in pts)
     relocations = sum(int(r.extra["counts"].get("relocations", 0)) for r in parts)
     merged = _Merged(
         config=config, decision_interval_s=float(first.get("decision_interval_s", 10.0)),
@@ -152,6 +157,7 @@ def merge_results(results: Mapping[str, DomainResult]) -> DomainResult:
         _samples=[(t, s[0] / total_w, s[1], halting) for t, s in sorted(samples.items())],
         _busy_s=sum(float(r.extra["grid"]["busy_s"]) for r in parts),
         _unit_track={u: sorted(v) for u, v in sorted(tracks.items())},
+        _unit_xy={u: sorted(set(v)) for u, v in sorted(where.items())},
         dead_letters=[d for r in parts for d in r.extra.get("dead_letters", [])],
         stations=[s for r in parts for s in r.extra.get("stations", [])],
         bypasses=[b for r in parts for b in r.extra.get("stuck_bypasses", [])])

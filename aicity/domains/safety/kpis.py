@@ -146,6 +146,7 @@ def compute_result(twin: Any) -> DomainResult:
         "stations": list(twin.stations), "hospitals": list(smap.hospitals) if smap else [],
         "dead_letters": list(twin.dead_letters), "incidents": records, "sim_s": end,
         "stuck_bypasses": list(twin.bypasses),
+        "unit_positions": {u: [list(p) for p in v] for u, v in sorted(getattr(twin, "_unit_xy", {}).items())},
     }
     if not n_calls and smap is not None:
         from aicity.domains.safety.incidents import rate_per_h

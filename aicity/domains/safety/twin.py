@@ -169,6 +169,8 @@ class SafetyTwin:
         self._busy_s = 0.0
         self._samples: list[tuple[float, float, float, float]] = []  # (elapsed, coverage, busy units, halting)
         self._unit_track: dict[str, list[tuple[float, float]]] = {}
+        self._unit_xy: dict[str, list[tuple[float, float, float]]] = {}
+        """Each unit's map position every minute: (seconds into the window, x, y), for the report's map."""
         self._detector_edges: tuple[str, ...] = ()
         self._signals: Any = None
         self._lane_links: dict[tuple[str, int], tuple[int, ...]] = {}
@@ -252,6 +254,7 @@ class SafetyTwin:
             uid = f"A{k + 1}"
             self.units[uid] = Unit(uid, site, site, smap.xy[site])
             self._unit_track[uid] = []
+            self._unit_xy[uid] = []
         self.edge = DispatchEdge({u: IDLE for u in self.units}, {u: x.home for u, x in self.units.items()},
                                  covers, demand, c.limits)
         incidents = generate(smap, begin_s=self.begin_s, duration_s=self.end_s - self.begin_s, seed=self.seed,
@@ -361,7 +364,9 @@ class SafetyTwin:
                 self._record_edge_times()
             if el % 60 < 1e-9 and self.map is not None:
                 for u in self.units.values():
-                    self._unit_track[u.id].append((el, math.dist(self._xy(u), self.map.xy[u.home])))
+                    xy = self._xy(u)
+                    self._unit_track[u.id].append((el, math.dist(xy, self.map.xy[u.home])))
+                    self._unit_xy.setdefault(u.id, []).append((el, round(xy[0], 1), round(xy[1], 1)))
 
     def _bypass_stuck(self, el: float) -> None:
         """Move on an ambulance that has stood ``stuck_bypass_s`` mid-trip, or waited that long to be let on to
@@ -791,7 +796,7 @@ class SafetyTwin:
     # ----- checkpoints (Checkpointable: a district's worker lost and restarted elsewhere) -----------------
     _SAVED = ("units", "calls", "edge", "_t", "_target", "_vid_unit", "_departed", "_pending_reports",
               "_seen_reports", "dead_letters", "_handed", "outcomes", "_busy_s", "_samples", "_unit_track",
-              "_road_calls", "_edge_times", "bypasses", "_queued")
+              "_unit_xy", "_road_calls", "_edge_times", "bypasses", "_queued")
     """The twin's own attributes a checkpoint carries (the map, stations, coverage and signals are static: built
     again by :meth:`start`; the incidents are drawn there and carried with the calls)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aicity.core.domain import DomainResult
-from aicity.domains.safety.plots import distribution_plot, responses
+from aicity.domains.safety.plots import distribution_plot, positions_plot, report_plots, responses
 
 
 def _result(*calls: tuple[float, float | None]) -> DomainResult:
@@ -24,3 +24,11 @@ def test_the_distribution_is_drawn_per_mode_and_says_when_there_was_no_call(tmp_
     assert (tmp_path / "safety_response_distribution.png").stat().st_size > 1000
     none = {"smart": _result(), "ai": _result()}
     assert distribution_plot(tmp_path, none) == ["response_distribution.png"]
+
+
+def test_positions_are_drawn_per_mode_on_the_roads_and_only_where_recorded(tmp_path: Path) -> None:
+    moved = DomainResult({}, extra={"unit_positions": {"A1": [[0.0, 0.0, 0.0], [60.0, 50.0, 10.0]], "A2": []},
+                                    "edges_xy": [[[0.0, 0.0], [100.0, 0.0]]]})
+    assert positions_plot(tmp_path, {"smart": moved, "ai": moved}) == ["ambulance_positions.png"]
+    assert positions_plot(tmp_path, {"smart": DomainResult({}), "ai": DomainResult({})}) == []
+    assert report_plots(tmp_path, {"ai": moved}) == ["response_distribution.png", "ambulance_positions.png"]

@@ -143,8 +143,11 @@ def test_aicity_run_writes_a_report_with_plots(tmp_path) -> None:  # type: ignor
     rep = run(RunSpec("cologne8-ems-drill", ("smart", "ai"), 1, tmp_path, duration_s=120.0), jobs=2,
               show_progress=False)
     assert (tmp_path / "report.md").is_file()
-    for plot in ("response_distribution.png", "map_zone.png", "series_ambulance_A1_from_home_m.png"):
+    for plot in ("response_distribution.png", "map_zone.png", "series_ambulance_A1_from_home_m.png",
+                 "ambulance_positions.png"):
         assert (tmp_path / plot).is_file(), plot
+    where = rep["modes"]["ai"]["domains"]["safety"]["extra"]["unit_positions"]
+    assert sorted(where) == ["A1", "A2"] and [p[0] for p in where["A1"]] == [60.0, 120.0]  # every minute
     kpis = rep["modes"]["ai"]["domains"]["safety"]["kpis"]
     assert kpis["calls_reached"] >= 2 and kpis["response_mean_s"] > 0
 
