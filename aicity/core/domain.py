@@ -286,9 +286,10 @@ class CityScenario:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def same_kpis(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
-    """Two runs' KPIs equal value for value, an undefined one (NaN) equal to an undefined one."""
-    return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+def same_kpis(a: Mapping[str, float], b: Mapping[str, float], rel_tol: float = 0.0) -> bool:
+    """Two runs' KPIs equal value for value (within ``rel_tol``), an undefined one (NaN) equal to an undefined one."""
+    return a.keys() == b.keys() and all(math.isclose(a[k], b[k], rel_tol=rel_tol, abs_tol=0.0)
+                                        or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
 
 
 class PluginError(UserError):

@@ -86,3 +86,4 @@ def test_same_kpis_takes_an_undefined_kpi_as_equal_only_to_an_undefined_one() ->
     assert same_kpis({"a": 1.0, "b": nan}, {"a": 1.0, "b": float("nan")})  # two NaN objects, as after a pickle
     assert not same_kpis({"a": 1.0, "b": nan}, {"a": 1.0, "b": 0.0})  # undefined is not zero
     assert not same_kpis({"a": 1.0}, {"a": 1.0, "b": 0.0}) and not same_kpis({"a": 1.0}, {"a": 2.0})
+    assert same_kpis({"a": 1.0}, {"a": 1.0 + 1e-12}, rel_tol=1e-11) and not same_kpis({"a": 1.0}, {"a": 1.0 + 1e-12})

@@ -16,6 +16,8 @@ AMBULANCE_PREFIX = f"{URN}{AMBULANCE_TYPE}:"
 INCIDENT_PREFIX = f"{URN}{INCIDENT_TYPE}:"
 VEHICLE_PREFIX = "aicity_amb_"
 """SUMO id prefix of the ambulances' trips (never mobility's ``aicity_ev_``: mobility would count them)."""
+BACKGROUND_EXCLUDED = (VEHICLE_PREFIX, "aicity_ev_")
+"""SUMO id prefixes that are not background traffic: the ambulances and mobility's emergency vehicles."""
 AMB_VTYPE = "aicity_ambulance"
 """SUMO vehicle type of the ambulances (vClass ``emergency``)."""
 

@@ -98,6 +98,9 @@ class _Merged:
     roadblock: Any = None
     _edge_times: dict[str, list[float]] = field(default_factory=dict)
     _unit_xy: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    traffic_totals: tuple[float, int] | None = None
+    """The districts' background traffic: seconds lost and vehicles, summed (a vehicle crossing a border counts in
+    each district it drove in)."""
 
     def elapsed_s(self) -> float:
         """The window simulated."""
@@ -158,6 +161,8 @@ def merge_results(results: Mapping[str, DomainResult]) -> DomainResult:
         _busy_s=sum(float(r.extra["grid"]["busy_s"]) for r in parts),
         _unit_track={u: sorted(v) for u, v in sorted(tracks.items())},
         _unit_xy={u: sorted(set(v)) for u, v in sorted(where.items())},
+        traffic_totals=(sum(float((r.extra.get("traffic") or {}).get("time_loss_s", 0.0)) for r in parts),
+                        sum(int((r.extra.get("traffic") or {}).get("vehicles", 0)) for r in parts)),
         dead_letters=[d for r in parts for d in r.extra.get("dead_letters", [])],
         stations=[s for r in parts for s in r.extra.get("stations", [])],
         bypasses=[b for r in parts for b in r.extra.get("stuck_bypasses", [])])

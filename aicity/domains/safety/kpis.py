@@ -84,6 +84,15 @@ def tally_calls(records: Iterable[Mapping[str, Any]], end_s: float, targets_s: M
     return out
 
 
+def traffic_totals(twin: Any) -> tuple[float, int]:
+    """The background traffic's seconds lost and its vehicles: the twin's own readings, or a merged run's sums."""
+    merged = getattr(twin, "traffic_totals", None)
+    if merged is not None:
+        return float(merged[0]), int(merged[1])
+    lost: Mapping[str, float] = getattr(twin, "_time_loss", {})
+    return float(sum(lost.values())), len(lost)
+
+
 def compute_result(twin: Any) -> DomainResult:
     """KPIs of a finished :class:`~aicity.domains.safety.twin.SafetyTwin` run."""
     c = twin.config
@@ -108,6 +117,7 @@ def compute_result(twin: Any) -> DomainResult:
     relocations = sum(1 for o in twin.outcomes if o.action.action == "relocate" and not o.refused)
     n_calls = len(records)
     samples = twin._samples
+    lost, n_veh = traffic_totals(twin)
     kpis = {
         "response_mean_s": _mean(resp),
         "response_p90_s": _p90(resp),
@@ -123,6 +133,7 @@ def compute_result(twin: Any) -> DomainResult:
         "relocation_km": float(sum(u.reloc_km for u in twin.units.values())),
         "busy_frac": twin._busy_s / (n_units * span),
         "traffic_halting_veh": _mean([s[3] for s in samples]),
+        "traffic_delay_s": lost / n_veh if n_veh else UNDEFINED,
         "calls_reached": float(len(resp)),
         "calls_unreached": float(n_calls - len(resp)),
     }
@@ -137,6 +148,7 @@ def compute_result(twin: Any) -> DomainResult:
         "positions": {"zone": {z: list(xy) for z, xy in smap.zone_xy.items()}} if smap else {},
         "edges_xy": [list(map(list, s)) for s in smap.shape.values()] if smap else [],
         "group_metric": "p90 call-to-arrival (s)",
+        "traffic": {"time_loss_s": lost, "vehicles": n_veh},  # unrounded: districts' sums give the same KPI
         "counts": {"calls": n_calls, "relocations": relocations, "dead_letters": len(twin.dead_letters),
                    "ambulances": len(twin.units), "stuck_bypasses": len(twin.bypasses)},
         "options": {"load_multiplier": c.load_multiplier, "service_scale": c.service_scale,

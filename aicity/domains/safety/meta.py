@@ -36,6 +36,8 @@ KPIS = (
     KPI("relocation_km", "km", L, False, "route length driven on relocations"),
     KPI("busy_frac", "share", L, False, "share of ambulance time bound to an incident"),
     KPI("traffic_halting_veh", "veh", L, False, "background traffic: mean halting vehicles on detector segments"),
+    KPI("traffic_delay_s", "s", L, False, "background traffic's delay: mean time lost per vehicle in the window "
+        "(SUMO timeLoss: below its desired speed; ambulances and other emergency vehicles apart)"),
     KPI("calls_reached", "calls", H, False, "calls an ambulance reached in the window"),
     KPI("calls_unreached", "calls", L, False, "calls no ambulance reached by the window's end"),
 )

@@ -29,6 +29,7 @@ from aicity.domains.safety.const import (
     AMBULANCE_PREFIX,
     AMBULANCE_TYPE,
     AVAILABLE,
+    BACKGROUND_EXCLUDED,
     EV_TYPE,
     HANDOVER,
     IDLE,
@@ -170,6 +171,9 @@ class SafetyTwin:
         self._samples: list[tuple[float, float, float, float]] = []  # (elapsed, coverage, busy units, halting)
         self._unit_track: dict[str, list[tuple[float, float]]] = {}
         self._unit_xy: dict[str, list[tuple[float, float, float]]] = {}
+        self._time_loss: dict[str, float] = {}
+        """Each background vehicle's time lost so far (SUMO's timeLoss, read every decision interval; an arrived
+        vehicle keeps its last reading): the traffic's delay."""
         """Each unit's map position every minute: (seconds into the window, x, y), for the report's map."""
         self._detector_edges: tuple[str, ...] = ()
         self._signals: Any = None
@@ -360,6 +364,7 @@ class SafetyTwin:
         if el % self.decision_interval_s < 1e-9:
             halting = sum(api.edge.getLastStepHaltingNumber(e) for e in self._detector_edges)
             self._samples.append((el, self.edge.covered_share(), float(busy), float(halting)))
+            self._read_time_loss()
             if self.config.record_travel_times:
                 self._record_edge_times()
             if el % 60 < 1e-9 and self.map is not None:
@@ -367,6 +372,13 @@ class SafetyTwin:
                     xy = self._xy(u)
                     self._unit_track[u.id].append((el, math.dist(xy, self.map.xy[u.home])))
                     self._unit_xy.setdefault(u.id, []).append((el, round(xy[0], 1), round(xy[1], 1)))
+
+    def _read_time_loss(self) -> None:
+        """Every background vehicle's time lost so far (ambulances and other emergency vehicles apart)."""
+        veh = self._api.vehicle
+        for vid in veh.getIDList():
+            if not vid.startswith(BACKGROUND_EXCLUDED):
+                self._time_loss[vid] = float(veh.getTimeLoss(vid))
 
     def _bypass_stuck(self, el: float) -> None:
         """Move on an ambulance that has stood ``stuck_bypass_s`` mid-trip, or waited that long to be let on to
@@ -796,7 +808,7 @@ class SafetyTwin:
     # ----- checkpoints (Checkpointable: a district's worker lost and restarted elsewhere) -----------------
     _SAVED = ("units", "calls", "edge", "_t", "_target", "_vid_unit", "_departed", "_pending_reports",
               "_seen_reports", "dead_letters", "_handed", "outcomes", "_busy_s", "_samples", "_unit_track",
-              "_unit_xy", "_road_calls", "_edge_times", "bypasses", "_queued")
+              "_unit_xy", "_time_loss", "_road_calls", "_edge_times", "bypasses", "_queued")
     """The twin's own attributes a checkpoint carries (the map, stations, coverage and signals are static: built
     again by :meth:`start`; the incidents are drawn there and carried with the calls)."""
 

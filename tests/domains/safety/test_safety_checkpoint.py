@@ -121,5 +121,7 @@ def test_checkpoints_change_nothing_in_a_fresh_worker(tmp_path: Path) -> None:
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     want = _finish(_loop(load_city("safety/gridcity-2-ems", None, 1800.0), tmp_path / "b", seed=3))
     assert want.kpis["calls_reached"] >= 1
-    assert same_kpis(got["kpis"], want.kpis)  # a KPI with nothing to measure is NaN in both
+    # a KPI with nothing to measure is NaN in both; SUMO's state file keeps each vehicle's time lost so far to 9
+    # digits, so the traffic's delay may differ in the 13th (measured: 46.78682045536851 against ...365586)
+    assert same_kpis(got["kpis"], want.kpis, rel_tol=1e-11)
     assert got["incidents"] == json.loads(json.dumps(want.extra["incidents"]))

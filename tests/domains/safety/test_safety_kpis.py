@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aicity.domains.safety.kpis import tally_calls
+from aicity.domains.safety.kpis import tally_calls, traffic_totals
 
 TARGETS = {"p1": 150.0, "p2": 210.0}
 
@@ -38,3 +38,11 @@ def test_a_long_drive_misses_nfpa_and_a_long_wait_the_standard() -> None:
     t = tally_calls([_call(0, 1, 1000, dispatch_s=700)], end_s=3600, targets_s=TARGETS)
     assert t.nfpa == [False] and t.within_std == [False] and t.late == [True]
     assert t.resp == pytest.approx([1000.0])
+
+
+def test_traffic_totals_are_the_twins_readings_or_a_merged_runs_sums() -> None:
+    from types import SimpleNamespace
+
+    assert traffic_totals(SimpleNamespace(_time_loss={"v1": 10.0, "v2": 30.0})) == (40.0, 2)
+    assert traffic_totals(SimpleNamespace(traffic_totals=(90.0, 3), _time_loss={"v1": 1.0})) == (90.0, 3)
+    assert traffic_totals(SimpleNamespace()) == (0.0, 0)

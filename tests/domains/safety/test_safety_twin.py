@@ -150,6 +150,9 @@ def test_aicity_run_writes_a_report_with_plots(tmp_path) -> None:  # type: ignor
     assert sorted(where) == ["A1", "A2"] and [p[0] for p in where["A1"]] == [60.0, 120.0]  # every minute
     kpis = rep["modes"]["ai"]["domains"]["safety"]["kpis"]
     assert kpis["calls_reached"] >= 2 and kpis["response_mean_s"] > 0
+    traffic = rep["modes"]["ai"]["domains"]["safety"]["extra"]["traffic"]  # the background traffic's delay
+    assert traffic["vehicles"] > 10 and kpis["traffic_delay_s"] == pytest.approx(
+        traffic["time_loss_s"] / traffic["vehicles"], abs=1e-3) and kpis["traffic_delay_s"] > 0
 
 
 def _held_unit(stuck_bypass_s: float) -> tuple[Any, str, tuple[str, ...], Any]:
