@@ -50,6 +50,8 @@ def run_task(task: Task) -> dict[str, Any]:
                   relocations=int(res.extra["counts"]["relocations"]), coverage=k["coverage"],
                   wall=time.perf_counter() - t0)
     rec["stuck_bypasses"] = int(res.extra["counts"]["stuck_bypasses"])
+    delay = float(k["traffic_delay_s"])
+    rec["traffic_delay_s"] = round(delay, 4) if math.isfinite(delay) else None  # the background traffic's, s/veh
     rec["zone_responses_s"] = zone_responses(res.extra["incidents"])
     rec["zone_unreached_waits_s"] = zone_unreached_waits(res.extra["incidents"], float(res.extra["sim_s"]))
     rec.update(response_parts(res.extra["incidents"], float(res.extra["options"]["call_processing_s"])))

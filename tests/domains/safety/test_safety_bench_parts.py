@@ -21,3 +21,13 @@ def test_response_parts_split_wait_and_drive() -> None:
     assert response_parts(incidents[2:], 60.0) == {"wait_mean_s": None, "travel_mean_s": None,
                                                     "drive_vs_free_flow": None}
     assert response_parts([{**incidents[0], "travel_ff_s": None}], 60.0)["drive_vs_free_flow"] is None
+
+
+@pytest.mark.sumo
+def test_a_bench_record_carries_the_background_traffics_delay() -> None:
+    pytest.importorskip("libsumo")
+    from aicity.domains.safety.bench import BENCH_KEYS, Task, run_task
+
+    rec = run_task(Task("cologne8-ems", "smart", 1, load_multiplier=150.0, service_scale=0.25))
+    assert set(BENCH_KEYS) <= set(rec) and rec["calls"] > 0
+    assert isinstance(rec["traffic_delay_s"], float) and 0 < rec["traffic_delay_s"] < 600
