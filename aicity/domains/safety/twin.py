@@ -171,10 +171,10 @@ class SafetyTwin:
         self._samples: list[tuple[float, float, float, float]] = []  # (elapsed, coverage, busy units, halting)
         self._unit_track: dict[str, list[tuple[float, float]]] = {}
         self._unit_xy: dict[str, list[tuple[float, float, float]]] = {}
+        """Each unit's map position every minute: (seconds into the window, x, y), for the report's map."""
         self._time_loss: dict[str, float] = {}
         """Each background vehicle's time lost so far (SUMO's timeLoss, read every decision interval; an arrived
         vehicle keeps its last reading): the traffic's delay."""
-        """Each unit's map position every minute: (seconds into the window, x, y), for the report's map."""
         self._detector_edges: tuple[str, ...] = ()
         self._signals: Any = None
         self._lane_links: dict[tuple[str, int], tuple[int, ...]] = {}
