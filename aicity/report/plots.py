@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-COLORS = {"smart": "#8c8c8c", "ai": "#1f77b4"}
+COLORS = {"smart": "#8c8c8c", "ablation": "#ff7f0e", "ai": "#1f77b4"}
 LABELS = {"smart": "Smart City", "ablation": "Ablation (AI, uncoordinated)", "ai": "AI City"}
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (imported at first use: the CLI starts without it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,9 +19,18 @@ def _plt() -> Any:
     return plt
 
 
+def save(fig: Any, out: Path, name: str, *, tight: bool = True) -> str:
+    """Write ``fig`` as ``out/name`` (110 dpi), close it and return ``name``."""
+    if tight:
+        fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    pyplot().close(fig)
+    return name
+
+
 def series_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
     """One PNG per time series, one line per mode."""
-    plt = _plt()
+    plt = pyplot()
     names = sorted({k for r in results.values() for k in r.get("series", {})})
     files = []
     for name in names:
@@ -38,17 +48,13 @@ def series_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = ""
             ax.legend()
         else:  # no mode has a point of this series (e.g. no call to answer): say so, not an empty legend
             ax.text(0.5, 0.5, "no data in this run", ha="center", va="center", transform=ax.transAxes)
-        fig.tight_layout()
-        fname = f"{prefix}series_{name}.png"
-        fig.savefig(out / fname, dpi=110)
-        plt.close(fig)
-        files.append(fname)
+        files.append(save(fig, out, f"{prefix}series_{name}.png"))
     return files
 
 
 def group_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
     """Bars per group (district, signal…) with one bar per mode."""
-    plt = _plt()
+    plt = pyplot()
     dims = sorted({d for r in results.values() for d in r.get("groups", {})})
     files = []
     for dim in dims:
@@ -65,17 +71,13 @@ def group_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "")
         ax.set_xticklabels([k[-14:] for k in keys], rotation=60, ha="right", fontsize=7)
         ax.set_title(f"per {dim}")
         ax.legend()
-        fig.tight_layout()
-        fname = f"{prefix}groups_{dim}.png"
-        fig.savefig(out / fname, dpi=110)
-        plt.close(fig)
-        files.append(fname)
+        files.append(save(fig, out, f"{prefix}groups_{dim}.png"))
     return files
 
 
 def map_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
     """Per-group KPIs drawn at the groups' positions on the network (when the twin reports positions)."""
-    plt = _plt()
+    plt = pyplot()
     files = []
     for dim in sorted({d for r in results.values() for d in r.get("extra", {}).get("positions", {})}):
         fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4.5), squeeze=False)
@@ -96,9 +98,5 @@ def map_plots(out: Path, results: dict[str, dict[str, Any]], prefix: str = "") -
             ax.set_aspect("equal", adjustable="datalim")
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.tight_layout()
-        fname = f"{prefix}map_{dim}.png"
-        fig.savefig(out / fname, dpi=110)
-        plt.close(fig)
-        files.append(fname)
+        files.append(save(fig, out, f"{prefix}map_{dim}.png"))
     return files

@@ -5,22 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from aicity.core.domain import DomainResult
 from aicity.domains.energy.const import VMAX, VMIN
-
-LABELS = {"smart": "Smart City", "ablation": "Ablation (AI, uncoordinated)", "ai": "AI City"}
-COLORS = {"smart": "#8c8c8c", "ablation": "#ff7f0e", "ai": "#1f77b4"}
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from aicity.report.plots import COLORS, LABELS, pyplot, save
 
 
 def load_and_peak_plot(out: Path, results: Mapping[str, DomainResult], prefix: str = "") -> list[str]:
@@ -28,7 +16,7 @@ def load_and_peak_plot(out: Path, results: Mapping[str, DomainResult], prefix: s
     reference optimum's, where the run has one); nothing when no mode measured the site's power."""
     if not any(r.series.get("site_power_kw") for r in results.values()):
         return []
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.4))
     reference: tuple[str, float] | None = None
     for mode, res in results.items():
@@ -52,11 +40,7 @@ def load_and_peak_plot(out: Path, results: Mapping[str, DomainResult], prefix: s
     ax.set_title("Load and peak over the window, per mode")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
-    fig.tight_layout()
-    name = f"{prefix}load_and_peak.png"
-    fig.savefig(out / name, dpi=110)
-    plt.close(fig)
-    return [name]
+    return [save(fig, out, f"{prefix}load_and_peak.png")]
 
 
 def voltage_band_plot(out: Path, results: Mapping[str, DomainResult], prefix: str = "") -> list[str]:
@@ -66,7 +50,7 @@ def voltage_band_plot(out: Path, results: Mapping[str, DomainResult], prefix: st
              for m, r in results.items()}
     if not any(lo and hi for lo, hi in spans.values()):
         return []
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.8))
     for mode, (lo, hi) in spans.items():
         if not (lo and hi):
@@ -88,11 +72,7 @@ def voltage_band_plot(out: Path, results: Mapping[str, DomainResult], prefix: st
     ax.set_title("Voltage band per mode (AC power flow)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    name = f"{prefix}voltage_band.png"
-    fig.savefig(out / name, dpi=110)
-    plt.close(fig)
-    return [name]
+    return [save(fig, out, f"{prefix}voltage_band.png")]
 
 
 def report_plots(out: Path, results: Mapping[str, DomainResult], prefix: str = "") -> list[str]:

@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.domain import DomainResult
-
-LABELS = {"smart": "Smart City", "ablation": "Ablation (AI, uncoordinated)", "ai": "AI City"}
-COLORS = {"smart": "#8c8c8c", "ablation": "#ff7f0e", "ai": "#1f77b4"}
+from aicity.report.plots import COLORS, LABELS, pyplot, save
 
 
 def responses(result: DomainResult) -> tuple[list[float], int]:
@@ -27,7 +25,7 @@ def responses(result: DomainResult) -> tuple[list[float], int]:
 def distribution_plot(out: Path, results: Mapping[str, DomainResult], prefix: str = "") -> list[str]:
     """``response_distribution.png``: per mode, the share of calls reached within each call-to-arrival time (an
     empirical CDF over every call made, so a call not reached keeps its mode's curve below 1), with the targets."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.8))
     per = {mode: responses(res) for mode, res in results.items()}
     right = max((t[-1] for t, _ in per.values() if t), default=0.0) * 1.03
@@ -55,11 +53,7 @@ def distribution_plot(out: Path, results: Mapping[str, DomainResult], prefix: st
         ax.legend(loc="lower right", fontsize=8)
     else:
         ax.text(0.5, 0.5, "no call in this run", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    name = f"{prefix}response_distribution.png"
-    fig.savefig(out / name, dpi=110)
-    plt.close(fig)
-    return [name]
+    return [save(fig, out, f"{prefix}response_distribution.png")]
 
 
 def positions_plot(out: Path, results: Mapping[str, DomainResult], prefix: str = "") -> list[str]:
@@ -68,7 +62,7 @@ def positions_plot(out: Path, results: Mapping[str, DomainResult], prefix: str =
     tracks = {m: r.extra.get("unit_positions") or {} for m, r in results.items()}
     if not any(any(v for v in t.values()) for t in tracks.values()):
         return []
-    plt = _plt()
+    plt = pyplot()
     order = {"smart": 0, "ablation": 1, "ai": 2}
     modes = sorted((m for m in results if tracks[m]), key=lambda m: (order.get(m, 3), m))
     fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 5.2), squeeze=False)
@@ -92,19 +86,7 @@ def positions_plot(out: Path, results: Mapping[str, DomainResult], prefix: str =
         ax.legend(fontsize=8, loc="best", title="unit (ring: start)", title_fontsize=8)
     if dots is not None:
         fig.colorbar(dots, ax=list(axes[0]), label="minutes into the window", shrink=0.8)
-    name = f"{prefix}ambulance_positions.png"
-    fig.savefig(out / name, dpi=110)
-    plt.close(fig)
-    return [name]
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return [save(fig, out, f"{prefix}ambulance_positions.png", tight=False)]
 
 
 def report_plots(out: Path, results: Mapping[str, DomainResult], prefix: str = "") -> list[str]:
