@@ -127,9 +127,10 @@ def write_report(out: Path, *, city: City, seed: int, results: dict[str, dict[st
     for d in domains:
         said = {m: [n for n in r["domains"][d].get("extra", {}).get("notes", []) if isinstance(n, str)]
                 for m, r in results.items()}  # what a domain says of its own run (e.g. why nothing was measured)
-        for m, said_m in said.items():
-            notes += [f"{d}: {n}" if all(n in other for other in said.values()) else f"{d} ({LABELS.get(m, m)}): {n}"
-                      for n in said_m if n not in notes and f"{d}: {n}" not in notes]
+        shared = [n for n in dict.fromkeys(n for ns in said.values() for n in ns)
+                  if all(n in ns for ns in said.values())]  # said in every mode: once, without a mode
+        notes += [f"{d}: {n}" for n in shared]
+        notes += [f"{d} ({LABELS.get(m, m)}): {n}" for m, ns in said.items() for n in ns if n not in shared]
         undefined = sorted({k for r in results.values() for k, v in r["domains"][d].get("kpis", {}).items()
                             if isinstance(v, float) and math.isnan(v)})
         if undefined:
