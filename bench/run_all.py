@@ -86,7 +86,7 @@ def run_section(name: str, quick: bool) -> Path:
                     for r in _records("bench", "safety", "--city", "--scenarios", scen, "--controllers", "smart,ai",
                                       "--seeds", "1-45", "--loads", load)]
             (RESULTS / "safety_city.json").write_text(json.dumps(city, indent=2, ensure_ascii=False))
-    elif name == "energy":  # ACN Caltech May-December 2019 (September: the anchors), then the district
+    elif name == "energy":  # ACN Caltech May-December 2019 (September: the anchors), then the districts
         if quick:
             _aicity("bench", "energy", "--scenarios", "acn-caltech-day", "--controllers", "smart,ai,oracle",
                     "--seeds", "1", "--jobs", "2", "--json", str(out))
@@ -95,7 +95,8 @@ def run_section(name: str, quick: bool) -> Path:
                                "acn-caltech-2019-05,acn-caltech-2019-06,acn-caltech-2019-07,acn-caltech-2019-08,"
                                "acn-caltech-2019-09,acn-caltech-2019-10,acn-caltech-2019-11,acn-caltech-2019-12",
                                "--controllers", "smart,ai,oracle", "--seeds", "1", "--jobs", "2")
-            records += _records("bench", "energy", "--scenarios", "district-cigre-lv,district-cigre-lv-month",
+            records += _records("bench", "energy", "--scenarios",
+                                "district-cigre-lv,district-cigre-lv-month,district-kerber-village",
                                 "--controllers", "smart,ai,oracle", "--seeds", "1,2,3", "--jobs", "2")
             out.write_text(json.dumps(records, indent=2))
             held = _records("bench", "energy", "--scenarios", "district-cigre-lv", "--controllers", "smart,ai,oracle",

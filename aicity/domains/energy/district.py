@@ -4,6 +4,10 @@
 departures overnight, energies and dwell times as recorded). ``draw`` seeds which households make each load point
 and which Caltech station's sessions each charger replays.
 
+The village (``district-kerber-village``) stands the same kind of assets on Kerber's village feeder (pandapower's
+``create_kerber_dorfnetz``: 57 houses on six cables from one 400 kVA transformer), each house one real household.
+It was laid out by the rules in :data:`VILLAGE_LAYOUT` before any controller ran on it, and nothing is tuned on it.
+
 Honest limits of the model: the household profiles (ev2gym, MIT, 2022, 25 Dutch households) also shape the
 commercial and industrial load points (no commercial profile is shipped); tariff and CO2 are the Caltech site's
 (SCE TOU-EV-4, CAISO marginal emissions); the weather is Greensboro's TMY3.
@@ -14,7 +18,7 @@ from __future__ import annotations
 import calendar
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +31,7 @@ from aicity.domains.energy.data import DATA, Session, Tariff, read_moer, read_se
 from aicity.domains.energy.edge import BatteryLimits, ChargerLimits
 from aicity.domains.energy.site import Battery, Charger, Site
 
-WEEK, MONTH = "district-cigre-lv", "district-cigre-lv-month"
+WEEK, MONTH, VILLAGE = "district-cigre-lv", "district-cigre-lv-month", "district-kerber-village"
 LOADS_FILE = DATA / "residential_loads_2022-09-05.csv"
 NODES: tuple[tuple[str, float, str], ...] = (
     ("Bus R1", 190.0, "residential"), ("Bus R11", 14.25, "residential"), ("Bus R15", 49.4, "residential"),
@@ -58,14 +62,70 @@ HISTORY_DAYS = 7
 Monday to Sunday as the first): forecasters learn from it first, as a city's would from past readings."""
 
 
+WEEK_STEPS = 7 * 96
+"""Quarter-hours in a week: a village house's profile starts a whole number of weeks into the shipped ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a district's load points and assets stand on its pandapower network."""
+
+    network: str
+    nodes: tuple[tuple[str, float, str], ...]
+    """load points: bus, nominal load (kW), district (feeder)."""
+    charger_nodes: tuple[str, ...]
+    chargers_per_node: int
+    pv_nodes: tuple[str, ...]
+    battery_nodes: tuple[str, ...]
+    transformer_kw: float
+    houses: bool
+    """each load point is one household at its own kW (the village), not five households' mean scaled to it."""
+
+
+def short_name(bus: str) -> str:
+    """A bus's name in asset ids: 'Bus R11' is 'R11', the village's 'loadbus_3_7' (feeder 3, house 7) 'H3.7'."""
+    if bus.startswith("loadbus_"):
+        return "H" + bus.removeprefix("loadbus_").replace("_", ".")
+    return bus.split()[1]
+
+
+CIGRE_LAYOUT = Layout("cigre_lv", NODES, CHARGER_NODES, CHARGERS_PER_NODE, PV_NODES, BATTERY_NODES, 950.0, False)
+
+
+def _village_layout() -> Layout:
+    """Kerber's village feeder, laid out by rules fixed before any run: every house a load point (Kerber's 6 kW
+    planning load as its nominal), an 11 kW charger at every second house of each cable (its 1st, 3rd, ...), PV at
+    every third (:data:`PV_SHARE` kWp per nominal kW, 3.6 kWp), a community battery as the CIGRE district's at the
+    last house of the three cables with most houses (ties to the lower number), the transformer's 400 kVA as the
+    site's limit."""
+    feeders: dict[int, list[str]] = {}
+    for f, h in ((f, h) for f, n in enumerate((9, 9, 16, 12, 7, 4), start=1) for h in range(1, n + 1)):
+        feeders.setdefault(f, []).append(f"loadbus_{f}_{h}")
+    nodes = tuple((b, 6.0, f"feeder {f}") for f, bs in feeders.items() for b in bs)
+    longest = sorted(feeders, key=lambda f: (-len(feeders[f]), f))[:3]
+    return Layout("kerber_dorfnetz", nodes, tuple(b for bs in feeders.values() for b in bs[::2]), 1,
+                  tuple(b for bs in feeders.values() for b in bs[2::3]), tuple(feeders[f][-1] for f in longest),
+                  400.0, True)
+
+
+VILLAGE_LAYOUT = _village_layout()
+LAYOUTS = {WEEK: CIGRE_LAYOUT, MONTH: CIGRE_LAYOUT, VILLAGE: VILLAGE_LAYOUT}
+"""Each district scenario's layout."""
+
+
 def district_scenarios() -> list[Scenario]:
     """The district scenarios: one week, and a billing month of four weeks, from Monday 2 September 2019, 15-min
     steps."""
     what = ("CIGRE LV feeders (pandapower): 15 load points on real household profiles, 12 PV roofs, 4 batteries, 48 "
             "home chargers on real ACN sessions")
+    village = (f"Kerber village feeder (pandapower): 57 houses on six cables, each a real household, "
+               f"{len(VILLAGE_LAYOUT.pv_nodes)} PV roofs, {len(VILLAGE_LAYOUT.battery_nodes)} batteries, "
+               f"{len(VILLAGE_LAYOUT.charger_nodes)} home chargers on real ACN sessions, 400 kVA; one week (held out: "
+               "nothing tuned on it)")
     return [Scenario(WEEK, DOMAIN, f"{what}; one week", 0.0, DAYS * 86400.0),
             Scenario(MONTH, DOMAIN, f"{what}; four weeks, a billing month of the demand charge", 0.0,
-                     MONTH_DAYS * 86400.0)]
+                     MONTH_DAYS * 86400.0),
+            Scenario(VILLAGE, DOMAIN, village, 0.0, DAYS * 86400.0)]
 
 
 def read_loads(path: Any = LOADS_FILE) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -117,7 +177,8 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
     from aicity.domains.energy.grid import GridModel
     from aicity.domains.energy.scenarios import TZ
 
-    if scenario.name not in (WEEK, MONTH):
+    layout = LAYOUTS.get(scenario.name)
+    if layout is None:
         raise UserError(f"unknown district scenario {scenario.name!r}")
     rng = np.random.default_rng(int(params.get("draw") or 1))
     epoch = datetime(2019, 9, 2, tzinfo=TZ)
@@ -129,34 +190,50 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
     if len(homes) < past + n:
         raise UserError(f"the shipped load profiles cover {len(homes) * step_s / 86400:g} days; the window and its "
                         f"history need {(past + n) * step_s / 86400:g}")
-    loads = np.zeros((len(NODES), past + n))
-    for i, (_, nominal, _) in enumerate(NODES):
-        pick = rng.choice(homes.shape[1], size=5, replace=False)
-        shape = homes[:, pick].mean(axis=1)
-        loads[i] = shape[:past + n] / shape[:SCALE_STEPS].max() * nominal * LOAD_SCALE
+    nodes = layout.nodes
+    if layout.houses:
+        loads = _house_loads(homes, len(nodes), past + n, rng)
+    else:
+        loads = np.zeros((len(nodes), past + n))
+        for i, (_, nominal, _) in enumerate(nodes):
+            pick = rng.choice(homes.shape[1], size=5, replace=False)
+            shape = homes[:, pick].mean(axis=1)
+            loads[i] = shape[:past + n] / shape[:SCALE_STEPS].max() * nominal * LOAD_SCALE
     unit_pv = pv_per_kwp(epoch - timedelta(seconds=past * step_s), past + n, step_s)
-    kwp = tuple(round(PV_SHARE * nom, 1) if name in PV_NODES else 0.0 for name, nom, _ in NODES)
+    kwp = tuple(round(PV_SHARE * nom, 1) if name in layout.pv_nodes else 0.0 for name, nom, _ in nodes)
     pvs = np.array(kwp)[:, None] * unit_pv[None, :]
     base, pv, history = loads[:, past:], pvs[:, past:], loads[:, :past] - pvs[:, :past]
-    index = {name: i for i, (name, _, _) in enumerate(NODES)}
+    index = {name: i for i, (name, _, _) in enumerate(nodes)}
+    district = {name: d for name, _, d in nodes}
     limits = ChargerLimits(EV_KW, EV_MIN_KW, EV_STEP_KW, min(float(params.get("safe_rate_kw") or EV_MIN_KW),
                                                             EV_KW))
-    chargers = tuple(Charger(f"{node.split()[1]}-{j}", limits, index[node], node.split()[1])
-                     for node in CHARGER_NODES for j in range(CHARGERS_PER_NODE))
+    chargers = tuple(Charger(f"{short_name(node)}-{j}", limits, index[node],
+                             district[node].replace("feeder ", "f") if layout.houses else short_name(node))
+                     for node in layout.charger_nodes for j in range(layout.chargers_per_node))
     sessions, before = _sessions(chargers, epoch, span, rng, past * step_s)
-    batteries = tuple(Battery(f"{node.split()[1]}-battery", BatteryLimits(30.0, 60.0, 0.1, 0.95, 15.0, 0.95), 0.5,
-                              index[node]) for node in BATTERY_NODES)
+    batteries = tuple(Battery(f"{short_name(node)}-battery", BatteryLimits(30.0, 60.0, 0.1, 0.95, 15.0, 0.95), 0.5,
+                              index[node]) for node in layout.battery_nodes)
     tariff = Tariff.load()
-    from aicity.domains.energy.grid import cigre_bus_names
+    from aicity.domains.energy.grid import bus_names
 
-    buses = cigre_bus_names()
-    grid = GridModel(tuple(buses.index(name) for name, _, _ in NODES))
+    buses = bus_names(layout.network)
+    grid = GridModel(tuple(buses.index(name) for name, _, _ in nodes), network=layout.network)
     return Site(scenario.name, epoch, step_s, n, chargers, sessions, tariff.prices(epoch, n, step_s),
-                read_moer(epoch, n, step_s), float(params.get("transformer_kw") or 950.0),
-                tariff.demand_charge(epoch), tuple(name for name, _, _ in NODES), base, pv, batteries, grid,
-                tuple(d for _, _, d in NODES), kwp, history,
+                read_moer(epoch, n, step_s), float(params.get("transformer_kw") or layout.transformer_kw),
+                tariff.demand_charge(epoch), tuple(name for name, _, _ in nodes), base, pv, batteries, grid,
+                tuple(d for _, _, d in nodes), kwp, history,
                 tuple((s.arrival_s, s.requested_kwh if params.get("user_input") == "typed" else s.capacity_kwh)
                       for s in before))
+
+
+def _house_loads(homes: np.ndarray[Any, np.dtype[np.float64]], count: int, steps: int,
+                 rng: np.random.Generator) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """``count`` houses, each one shipped household's kW from a whole number of weeks into its profile (so the
+    weekdays stay aligned): distinct pairs of household and week, drawn by ``rng``."""
+    weeks = (len(homes) - steps) // WEEK_STEPS + 1
+    pairs = rng.choice(homes.shape[1] * weeks, size=count, replace=False)
+    return np.array([homes[w * WEEK_STEPS:w * WEEK_STEPS + steps, h] for w, h in
+                     (divmod(int(p), homes.shape[1]) for p in pairs)])
 
 
 def _sessions(chargers: tuple[Charger, ...], epoch: datetime, end_s: float, rng: np.random.Generator,

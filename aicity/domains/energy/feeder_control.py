@@ -232,11 +232,11 @@ def controller_parts(scenario: Scenario, name: str, params: Mapping[str, Any],
     from aicity.core.errors import UserError
     from aicity.domains.energy.data import Tariff
     from aicity.domains.energy.district import NODES
-    from aicity.domains.energy.grid import GridModel, cigre_bus_names
+    from aicity.domains.energy.grid import GridModel, bus_names
 
     if name == "oracle":
         raise UserError(f"the oracle controller does not run on {scenario.name} (it does not know the substation)")
-    buses = cigre_bus_names()
+    buses = bus_names()
     view = GridModel(tuple(buses.index(n) for n, _, _ in NODES)).planner_view()  # every feeder is CIGRE LV
     tariff = Tariff.load()
     from datetime import datetime

@@ -1,6 +1,7 @@
-"""The grid under a district: a pandapower network it ships (CIGRE LV), AC power flow each step (numba off:
-it is slower on grids this small), the bus voltages and line / transformer loadings it reports, and the linear
-sensitivities the MPC and the oracle constrain (voltage band, loadings) found by perturbing the same power flow.
+"""The grid under a district: a pandapower network it ships (CIGRE LV, Kerber's village feeder), AC power flow
+each step (numba off: it is slower on grids this small), the bus voltages and line / transformer loadings it
+reports, and the linear sensitivities the MPC and the oracle constrain (voltage band, loadings) found by perturbing
+the same power flow.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,11 +35,29 @@ def linear_floor(floor: float, v_nl: FArray) -> float:
     return top - (top - floor) * floor / top
 
 
-def cigre_bus_names() -> list[str]:
-    """The CIGRE LV network's bus names, in pandapower's bus order."""
+NETWORKS = {"cigre_lv": "create_cigre_network_lv", "kerber_dorfnetz": "create_kerber_dorfnetz"}
+"""The pandapower networks a district can stand on, by name: the function of ``pandapower.networks`` building it."""
+
+
+@lru_cache(maxsize=len(NETWORKS))
+def _template(name: str) -> Any:
+    """The network as pandapower builds it (read only: Kerber's feeder takes a second to build, element by
+    element)."""
     import pandapower.networks as pn
 
-    return [str(x) for x in pn.create_cigre_network_lv().bus.name]
+    return getattr(pn, NETWORKS[name])()
+
+
+def make_network(name: str) -> Any:
+    """A fresh pandapower network of :data:`NETWORKS` by name (a copy: the caller may change it)."""
+    import copy
+
+    return copy.deepcopy(_template(name))
+
+
+def bus_names(network: str = "cigre_lv") -> list[str]:
+    """A shipped network's bus names, in pandapower's bus order."""
+    return [str(x) for x in _template(network).bus.name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +87,7 @@ class GridModel:
 
     node_buses: tuple[int, ...]
     q_ratio: float = 0.2
+    network: str = "cigre_lv"
     net: Any = field(default=None, repr=False)
     _loads: list[int] = field(default_factory=list)
     _view: GridView | None = None
@@ -75,9 +96,8 @@ class GridModel:
     def start(self) -> None:
         """Build the network: one load element per node (its net power, kW → MW), nothing else connected."""
         import pandapower as pp
-        import pandapower.networks as pn
 
-        net = pn.create_cigre_network_lv()
+        net = make_network(self.network)
         net.load.drop(net.load.index, inplace=True)
         self._loads = [int(pp.create_load(net, bus, 0.0, 0.0)) for bus in self.node_buses]
         self.net = net

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aicity.domains.energy.grid import GridModel, cigre_bus_names
+from aicity.domains.energy.grid import GridModel, bus_names
 from aicity.domains.energy.lp import Job, Problem, solve
 
 pytest.importorskip("pandapower")
@@ -13,7 +13,7 @@ pytest.importorskip("pandapower")
 
 @pytest.fixture(scope="module")
 def grid() -> GridModel:
-    names = cigre_bus_names()
+    names = bus_names()
     model = GridModel((names.index("Bus R11"), names.index("Bus R18")))
     model.start()
     return model
