@@ -259,7 +259,7 @@ def _network_block(net: Network, node_terms: dict[int, list[tuple[int, int, floa
                    node_cap: FArray) -> tuple[Any, FArray, list[tuple[str, int]]]:
     """Voltage-band and loading rows as one sparse block, for the buses each node moves most and the lines and
     transformers the controllable assets could overload (the others cannot bind)."""
-    from scipy.sparse import csr_matrix, vstack
+    from scipy.sparse import csr_matrix, identity, kron, vstack
 
     nn = net.sv.shape[1]
     rows, cols, vals = [], [], []
@@ -273,21 +273,24 @@ def _network_block(net: Network, node_terms: dict[int, list[tuple[int, int, floa
                    | {int(np.argmax(net.v0.max(axis=1))), int(np.argmin(net.v0.min(axis=1)))})
     reach = np.abs(net.f0).max(axis=1) + np.abs(net.sf) @ node_cap
     lines = [int(i) for i in np.flatnonzero(reach > net.fmax)]
-    sv, sf = csr_matrix(net.sv[buses]), csr_matrix(net.sf[lines])
-    blocks, rhs, tags = [], [], []
-    for k in range(n):
-        at = inj[k::n]
-        if at.nnz == 0:
-            continue
-        v, f = sv @ at, sf @ at
-        blocks += [v, -v, f, -f]
-        rhs += [net.vmax - net.v0[buses, k], net.v0[buses, k] - net.vmin, net.fmax[lines] - net.f0[lines, k],
-                net.fmax[lines] + net.f0[lines, k]]
-        tags += ([("voltage_max", k)] * len(buses) + [("voltage_min", k)] * len(buses)
-                 + [("line_loading", k)] * (2 * len(lines)))
-    if not blocks:
+    ks = np.flatnonzero(np.diff(inj.indptr).reshape(nn, n).sum(axis=0) > 0)  # the steps any asset moves
+    if not ks.size:
         return csr_matrix((0, n_var)), np.zeros(0), []
-    return vstack(blocks).tocsr(), np.concatenate(rhs), tags
+    # every step at once: row b*n + k of kron(S, I) @ inj is S[b] @ (the injections at step k), then the rows
+    # are taken step by step (v, -v, flow, -flow at each step) as the tags and the right-hand side list them
+    nb, nl = len(buses), len(lines)
+    eye = identity(n, format="csr")
+    v = kron(csr_matrix(net.sv[buses]), eye, format="csr") @ inj
+    f = kron(csr_matrix(net.sf[lines]), eye, format="csr") @ inj
+    vi = np.arange(nb)[None, :] * n + ks[:, None]
+    fi = np.arange(nl)[None, :] * n + ks[:, None]
+    order = np.concatenate([vi, vi + nb * n, fi + 2 * nb * n, fi + (2 * nb + nl) * n], axis=1).ravel()
+    block = vstack([v, -v, f, -f], format="csr")[order]
+    v0, f0, fmax = net.v0[buses][:, ks].T, net.f0[lines][:, ks].T, net.fmax[lines]
+    rhs = np.concatenate([net.vmax - v0, v0 - net.vmin, fmax - f0, fmax + f0], axis=1).ravel()
+    tags = [(kind, k) for k in ks.tolist() for kind, count in
+            (("voltage_max", nb), ("voltage_min", nb), ("line_loading", 2 * nl)) for _ in range(count)]
+    return block, rhs, tags
 
 
 def _matrix(rows: list[tuple[list[int], list[float]]], n_var: int, csr: Any) -> Any:

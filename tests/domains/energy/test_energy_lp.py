@@ -113,3 +113,28 @@ def test_a_soft_finish_is_paid_for_only_when_it_is_cheaper_than_the_peak_by_hand
         assert sol.ok and sol.rates["A"][0] == pytest.approx(first, abs=1e-6)
         assert sol.rates["A"].sum() == pytest.approx(4.0) and sol.peak_kw == pytest.approx(peak)
         assert sum(sol.unserved.values()) == pytest.approx(0.0, abs=1e-7)  # due by the departure either way
+
+
+def test_the_network_rows_are_each_moving_steps_voltages_and_flows_by_hand() -> None:
+    # 2 nodes, 3 buses, 1 line, 3 steps; variables: x0 (node 0, step 0), x1 (node 1, step 2), x2 (node 1, step 2,
+    # a discharge: sign -1). Step 1 moves nothing, so it has no rows; per moving step: v, -v, flow, -flow.
+    from aicity.domains.energy.lp import Network, _network_block
+
+    sv = np.array([[-0.01, 0.0], [-0.01, -0.002], [-0.001, -0.02]])
+    sf = np.array([[1.0, 0.5]])
+    v0 = np.array([[1.0, 1.0, 1.0], [0.99, 0.99, 0.98], [0.97, 0.96, 0.96]])
+    f0 = np.array([[10.0, 20.0, 300.0]])
+    net = Network(v0, sv, 0.95, 1.05, f0, sf, np.array([100.0]), ("a", "b", "c"), ("l",))
+    terms = {0: [(0, 0, 1.0)], 1: [(2, 1, 1.0), (2, 2, -1.0)]}
+    block, rhs, tags = _network_block(net, terms, 3, 3, np.array([50.0, 50.0]))
+    dense = block.toarray()
+    buses = [0, 2]  # the bus each node moves most (0 for node 0, 2 for node 1); the lowest and highest v0 among them
+    expect = []
+    for x in (np.array([[1.0, 0, 0], [0, 0, 0]]), np.array([[0, 0, 0], [0, 1.0, -1.0]])):  # node x var, steps 0, 2
+        v, f = sv[buses] @ x, sf @ x
+        expect += [*v, *-v, *f, *-f]
+    np.testing.assert_allclose(dense, np.array(expect))
+    assert tags == [(kind, k) for k in (0, 2) for kind in ("voltage_max",) * 2 + ("voltage_min",) * 2
+                    + ("line_loading",) * 2]
+    assert rhs.tolist() == pytest.approx([1.05 - 1.0, 1.05 - 0.97, 1.0 - 0.95, 0.97 - 0.95, 100 - 10, 100 + 10,
+                                          1.05 - 1.0, 1.05 - 0.96, 1.0 - 0.95, 0.96 - 0.95, 100 - 300, 100 + 300])
