@@ -39,6 +39,10 @@ LAYOUTS: dict[str, Layout] = {
                                 "target_p2_s": 220.0}),
     "cologne8-ems": Layout("cologne8", "EMS on TAPASCologne cologne8 (07:00-08:00): 2 ambulances, 1 hospital, "
                            "9 zones", {"ambulances": 2, "zones_per_side": 3, "hospitals": 1}),
+    "grid4x4-ems": Layout("grid4x4", "EMS on RESCO grid4x4 (synthetic 4x4 grid, 16 signals; held out: nothing tuned "
+                          "on it): 2 ambulances, 1 hospital, 9 zones",
+                          {"ambulances": 2, "zones_per_side": 3, "hospitals": 1, "target_p1_s": 110.0,
+                           "target_p2_s": 150.0}),
     "cologne8-ems-drill": Layout("cologne8", "cologne8-ems with 3 exercise calls waiting at the start",
                                  {"ambulances": 2, "zones_per_side": 3, "hospitals": 1, "drill_calls": 3}),
 }
@@ -48,6 +52,8 @@ CITIES = (
                  ("mobility/cologne8", "safety/cologne8-ems"), {"mobility": {"ev_per_hour": 0}}),
     CityScenario("ingolstadt21-ems-city", "traffic signals and EMS on one SUMO: ingolstadt21, ambulances get "
                  "preemption", ("mobility/ingolstadt21", "safety/ingolstadt21-ems"), {"mobility": {"ev_per_hour": 0}}),
+    CityScenario("grid4x4-ems-city", "traffic signals and EMS on one SUMO: RESCO grid4x4 (held out), ambulances get "
+                 "preemption", ("mobility/grid4x4", "safety/grid4x4-ems"), {"mobility": {"ev_per_hour": 0}}),
 )
 
 

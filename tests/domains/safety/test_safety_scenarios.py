@@ -28,7 +28,7 @@ def _median_trip_s(layout: str) -> float:
     return float(statistics.median(times))
 
 
-@pytest.mark.parametrize("layout", ["cologne8-ems", "ingolstadt21-ems"])
+@pytest.mark.parametrize("layout", ["cologne8-ems", "ingolstadt21-ems", "grid4x4-ems"])
 def test_each_maps_targets_and_coverage_radius_follow_the_rule(layout: str) -> None:
     from aicity.domains.safety import domain, options_of
 
