@@ -39,13 +39,34 @@ NETWORKS = {"cigre_lv": "create_cigre_network_lv", "kerber_dorfnetz": "create_ke
 """The pandapower networks a district can stand on, by name: the function of ``pandapower.networks`` building it."""
 
 
+NETWORK_SEED = 2019
+"""Seeds what a network's builder leaves to chance (the cables of Kerber's house connections): every process builds
+the same feeder."""
+
+
 @lru_cache(maxsize=len(NETWORKS))
 def _template(name: str) -> Any:
-    """The network as pandapower builds it (read only: Kerber's feeder takes a second to build, element by
-    element)."""
+    """The network as pandapower builds it, its chance parts drawn with :data:`NETWORK_SEED` (read only: Kerber's
+    feeder takes a second to build, element by element)."""
     import pandapower.networks as pn
 
-    return getattr(pn, NETWORKS[name])()
+    net = getattr(pn, NETWORKS[name])()
+    if name.startswith("kerber"):
+        kerber_connections(net, np.random.default_rng(NETWORK_SEED))
+    return net
+
+
+def kerber_connections(net: Any, rng: np.random.Generator) -> None:
+    """Redraw each Kerber house connection's cable with ``rng``: pandapower draws them (after each cable's first, a
+    NAYY 4x50) half and half NAYY 4x50 or NAYY 4x50 SE from Python's unseeded global ``random``, so every process
+    built a different feeder."""
+    import pandapower as pp
+
+    for idx, name in net.line.name.items():
+        if str(name).startswith("branchout_line_"):
+            first = str(name).rsplit("_", 1)[1] == "1"
+            kind = "NAYY 4x50" if first or rng.random() <= 0.5 else "NAYY 4x50 SE"
+            pp.change_std_type(net, idx, kind, element="line")
 
 
 def make_network(name: str) -> Any:

@@ -71,3 +71,21 @@ def test_a_day_of_the_village_through_the_governed_loop() -> None:
     assert runs["ai"]["voltage_violations"] == 0 and runs["ai"]["loading_violations"] == 0
     assert runs["ai"]["peak_kw"] < runs["smart"]["peak_kw"]
     assert runs["ai"]["delivered_frac"] > 0.95
+
+
+def test_the_village_feeder_is_the_same_whatever_pythons_global_random_holds() -> None:
+    # pandapower draws the house connections' cables from the unseeded global random: every process built its own
+    import random
+
+    from aicity.domains.energy.grid import _template
+
+    state = random.getstate()
+    try:
+        kinds = []
+        for seed in (1, 2):
+            random.seed(seed)
+            kinds.append(list(_template.__wrapped__("kerber_dorfnetz").line.std_type))
+    finally:
+        random.setstate(state)
+    assert kinds[0] == kinds[1]
+    assert {"NAYY 4x50", "NAYY 4x50 SE"} <= set(kinds[0])
