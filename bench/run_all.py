@@ -81,8 +81,9 @@ def run_section(name: str, quick: bool) -> Path:
             out.write_text(json.dumps(json.loads(out.read_text()) + i21, indent=2, ensure_ascii=False))
             _aicity("bench", "safety", "--scenarios", "cologne8-ems", "--controllers", "ai", "--seeds", "1-10",
                     "--loads", "150", "--factorial", "--json", str(RESULTS / "safety_factorial.json"))
-            # Smart City vs AI City as a whole, both maps, seeds 1-30 and held out 31-45 (the city table)
-            city = [r for scen, load in (("cologne8-ems", "150"), ("ingolstadt21-ems", "30"))
+            # Smart City vs AI City as a whole, each map (grid4x4 held out: nothing tuned on it), seeds 1-30 and
+            # held out 31-45 (the city table)
+            city = [r for scen, load in (("cologne8-ems", "150"), ("ingolstadt21-ems", "30"), ("grid4x4-ems", "188"))
                     for r in _records("bench", "safety", "--city", "--scenarios", scen, "--controllers", "smart,ai",
                                       "--seeds", "1-45", "--loads", load)]
             (RESULTS / "safety_city.json").write_text(json.dumps(city, indent=2, ensure_ascii=False))
