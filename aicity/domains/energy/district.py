@@ -114,8 +114,8 @@ LAYOUTS = {WEEK: CIGRE_LAYOUT, MONTH: CIGRE_LAYOUT, VILLAGE: VILLAGE_LAYOUT}
 
 
 def district_scenarios() -> list[Scenario]:
-    """The district scenarios: one week, and a billing month of four weeks, from Monday 2 September 2019, 15-min
-    steps."""
+    """The district scenarios, from Monday 2 September 2019 at 15-min steps: CIGRE LV over one week and over a
+    billing month of four weeks, and the Kerber village over one week."""
     what = ("CIGRE LV feeders (pandapower): 15 load points on real household profiles, 12 PV roofs, 4 batteries, 48 "
             "home chargers on real ACN sessions")
     village = (f"Kerber village feeder (pandapower): 57 houses on six cables, each a real household, "
@@ -207,6 +207,7 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
     district = {name: d for name, _, d in nodes}
     limits = ChargerLimits(EV_KW, EV_MIN_KW, EV_STEP_KW, min(float(params.get("safe_rate_kw") or EV_MIN_KW),
                                                             EV_KW))
+    # a charger group for equity: a bank of chargers at one load point (CIGRE), or, one charger a house, its feeder
     chargers = tuple(Charger(f"{short_name(node)}-{j}", limits, index[node],
                              district[node].replace("feeder ", "f") if layout.houses else short_name(node))
                      for node in layout.charger_nodes for j in range(layout.chargers_per_node))
