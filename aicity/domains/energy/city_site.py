@@ -58,7 +58,7 @@ def build_city(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     from aicity.domains.energy.city_grid import city_grid, district_of
     from aicity.domains.energy.district import EV_KW, EV_MIN_KW, EV_STEP_KW, NODES, SCALE_STEPS, read_loads
 
-    rng = np.random.default_rng(int(params.get("draw") or 1))
+    rng = np.random.default_rng(1 if params.get("draw") is None else int(params["draw"]))  # draw 0 is a draw
     epoch = city_epoch()
     grid = city_grid()
     names = grid.names

@@ -180,7 +180,7 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
     layout = LAYOUTS.get(scenario.name)
     if layout is None:
         raise UserError(f"unknown district scenario {scenario.name!r}")
-    rng = np.random.default_rng(int(params.get("draw") or 1))
+    rng = np.random.default_rng(1 if params.get("draw") is None else int(params["draw"]))  # draw 0 is a draw
     epoch = datetime(2019, 9, 2, tzinfo=TZ)
     step_s = 900.0
     span = max(scenario.end_s, DAYS * 86400.0)  # the whole week's ground truth, whatever window is run

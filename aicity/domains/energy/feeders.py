@@ -367,7 +367,7 @@ def open_twin(scen: Scenario, mode: str, seed: int, params: Mapping[str, Any], c
     cfg = dataclasses.replace(cfg, oracle=False)  # the oracle does not know the substation
     twins = {}
     for f in layout.mine():
-        one, p = feeder_scenario(scen, f, int(params.get("draw") or 1))
+        one, p = feeder_scenario(scen, f, 1 if params.get("draw") is None else int(params["draw"]))
         site = build_district(one, p)
         twins[f] = FeederTwin(site, one, mode, seed, cfg)
     return FeedersTwin(scen, layout, twins, rating_kva(layout, params))

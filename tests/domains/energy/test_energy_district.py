@@ -89,3 +89,12 @@ def test_the_village_feeder_is_the_same_whatever_pythons_global_random_holds() -
         random.setstate(state)
     assert kinds[0] == kinds[1]
     assert {"NAYY 4x50", "NAYY 4x50 SE"} <= set(kinds[0])
+
+
+@pytest.mark.parametrize("name", ["district-cigre-lv", VILLAGE])
+def test_draw_zero_is_its_own_draw(name: str) -> None:
+    # the option allows 0; it was read as draw 1 (`draw or 1`), so a user asking for draw 0 got draw 1's district
+    scen = domain.resolve(name)
+    assert scen is not None
+    zero, one = (build_district(scen, {"draw": d}) for d in (0, 1))
+    assert not np.array_equal(zero.base_kw, one.base_kw)
