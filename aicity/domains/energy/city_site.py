@@ -56,9 +56,9 @@ def city_epoch() -> datetime:
 def build_city(scenario: Scenario, params: Mapping[str, Any]) -> Site:
     """The city's ground truth: load points, chargers, pooled sessions (plus a seeded surge), tariff, grid."""
     from aicity.domains.energy.city_grid import city_grid, district_of
-    from aicity.domains.energy.district import EV_KW, EV_MIN_KW, EV_STEP_KW, NODES, SCALE_STEPS, read_loads
+    from aicity.domains.energy.district import EV_KW, EV_MIN_KW, EV_STEP_KW, NODES, SCALE_STEPS, draw_of, read_loads
 
-    rng = np.random.default_rng(1 if params.get("draw") is None else int(params["draw"]))  # draw 0 is a draw
+    rng = np.random.default_rng(draw_of(params))
     epoch = city_epoch()
     grid = city_grid()
     names = grid.names

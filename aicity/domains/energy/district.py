@@ -113,6 +113,12 @@ LAYOUTS = {WEEK: CIGRE_LAYOUT, MONTH: CIGRE_LAYOUT, VILLAGE: VILLAGE_LAYOUT}
 """Each district scenario's layout."""
 
 
+def draw_of(params: Mapping[str, Any]) -> int:
+    """The ``draw`` option: 1 when it is not set; 0 is a draw of its own."""
+    draw = params.get("draw")
+    return 1 if draw is None else int(draw)
+
+
 def district_scenarios() -> list[Scenario]:
     """The district scenarios, from Monday 2 September 2019 at 15-min steps: CIGRE LV over one week and over a
     billing month of four weeks, and the Kerber village over one week."""
@@ -180,7 +186,7 @@ def build_district(scenario: Scenario, params: Mapping[str, Any], history_days: 
     layout = LAYOUTS.get(scenario.name)
     if layout is None:
         raise UserError(f"unknown district scenario {scenario.name!r}")
-    rng = np.random.default_rng(1 if params.get("draw") is None else int(params["draw"]))  # draw 0 is a draw
+    rng = np.random.default_rng(draw_of(params))
     epoch = datetime(2019, 9, 2, tzinfo=TZ)
     step_s = 900.0
     span = max(scenario.end_s, DAYS * 86400.0)  # the whole week's ground truth, whatever window is run

@@ -355,7 +355,7 @@ class FeedersTwin:
 
 def open_twin(scen: Scenario, mode: str, seed: int, params: Mapping[str, Any], cfg: TwinConfig) -> FeedersTwin:
     """The twin of a ``feeders`` scenario (or one district of it) in ``mode``; options already validated."""
-    from aicity.domains.energy.district import build_district
+    from aicity.domains.energy.district import build_district, draw_of
 
     layout = layout_of(scen.name)
     if layout is None:
@@ -367,7 +367,7 @@ def open_twin(scen: Scenario, mode: str, seed: int, params: Mapping[str, Any], c
     cfg = dataclasses.replace(cfg, oracle=False)  # the oracle does not know the substation
     twins = {}
     for f in layout.mine():
-        one, p = feeder_scenario(scen, f, 1 if params.get("draw") is None else int(params["draw"]))
+        one, p = feeder_scenario(scen, f, draw_of(params))
         site = build_district(one, p)
         twins[f] = FeederTwin(site, one, mode, seed, cfg)
     return FeedersTwin(scen, layout, twins, rating_kva(layout, params))
