@@ -56,6 +56,7 @@ from aicity.core.event import (
     OrchestrationData,
     observation_event,
 )
+from aicity.core.heap import long_lived
 from aicity.core.store import ChangeKind, Interruptible, StateStore, StoreUnavailable
 from aicity.orchestrate.costs import OutageCosts
 from aicity.orchestrate.stage import (
@@ -734,12 +735,13 @@ class CityLoop:
         """Run the city to its end; every part's result by domain. ``progress(done_s, total_s)``."""
         try:
             self.open()
-            if progress is not None:
-                progress(self._elapsed(), total_s or 0.0)
-            while not self._done():
-                self.step()
+            with long_lived():
                 if progress is not None:
                     progress(self._elapsed(), total_s or 0.0)
+                while not self._done():
+                    self.step()
+                    if progress is not None:
+                        progress(self._elapsed(), total_s or 0.0)
         finally:
             results = self.close()
         return results

@@ -171,9 +171,16 @@ class Conformal(CrossSeriesForecaster):
         iv = self.intervals_array(mean)
         return {sid: self._pack(mean, iv, j) for j, sid in enumerate(self.model.series_ids)}
 
+    def forecast_level(self, horizon: int, level: float) -> tuple[FArray, FArray, FArray]:
+        """Means and one level's lower and upper bounds of every series, each ``(horizon, S)`` in series order (what
+        :meth:`forecast_all` gives, as arrays, without building the other levels)."""
+        mean = self.means(check_horizon(horizon))
+        lo, hi = self.intervals_array(mean)[level]
+        return mean, lo, hi
+
     def _pack(self, mean: FArray, iv: dict[float, tuple[FArray, FArray]], j: int) -> Forecast:
-        m = tuple(float(v) for v in mean[:, j])
-        intervals = {lv: tuple((float(lo[k, j]), float(hi[k, j])) for k in range(len(m)))
+        m = tuple(mean[:, j].astype(float).tolist())
+        intervals = {lv: tuple(zip(lo[:, j].astype(float).tolist(), hi[:, j].astype(float).tolist(), strict=True))
                      for lv, (lo, hi) in iv.items()}
         return Forecast(m, intervals, self.name, self.version, self.model.n_observations)
 

@@ -121,6 +121,8 @@ class GridModel:
         net = make_network(self.network)
         net.load.drop(net.load.index, inplace=True)
         self._loads = [int(pp.create_load(net, bus, 0.0, 0.0)) for bus in self.node_buses]
+        if list(net.load.index) != self._loads:
+            raise RuntimeError(f"grid {self.network}: the nodes' loads are not the network's loads in order")
         self.net = net
         pp.runpp(net, numba=False)
 
@@ -129,16 +131,18 @@ class GridModel:
 
         net = self.net
         p = np.asarray(node_kw, dtype=float) / 1000.0
-        net.load.loc[self._loads, "p_mw"] = p
-        net.load.loc[self._loads, "q_mvar"] = np.where(p > 0, p * self.q_ratio, 0.0)
+        # the nodes' loads are the network's only loads, in index order (start): whole columns are set at once
+        net.load["p_mw"] = p
+        net.load["q_mvar"] = np.where(p > 0, p * self.q_ratio, 0.0)
         try:
             pp.runpp(net, **_PF)
         except Exception:  # pandapower raises its own LoadflowNotConverged and numerical errors
             return Flow({}, {}, converged=False)
         buses = net.bus.index[net.bus.vn_kv < 1.0]
-        vm = {str(net.bus.name[b]): float(net.res_bus.vm_pu[b]) for b in buses}
-        loading = {str(n): float(v) for n, v in zip(net.line.name, net.res_line.loading_percent, strict=True)}
-        trafos = {str(n): float(v) for n, v in zip(net.trafo.name, net.res_trafo.loading_percent, strict=True)}
+        vm = dict(zip(net.bus.name.loc[buses].astype(str).tolist(), net.res_bus.vm_pu.loc[buses].tolist(),
+                      strict=True))
+        loading = dict(zip(net.line.name.astype(str).tolist(), net.res_line.loading_percent.tolist(), strict=True))
+        trafos = dict(zip(net.trafo.name.astype(str).tolist(), net.res_trafo.loading_percent.tolist(), strict=True))
         loading.update(trafos)
         return Flow(vm, loading, transformers=trafos)
 

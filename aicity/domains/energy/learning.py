@@ -269,10 +269,14 @@ class DemandLearner:
         self._remember(float(sum(v for k, v in values.items() if k.startswith(INFLEXIBLE))))
         self._model.learn_step(values, t=now)
         self._steps += 1
-        fcs = self._model.forecast_all(self.horizon)
-        self._fc = {sid: {"mean": [max(0.0, v) if sid == ARRIVALS else v for v in fc.mean],
-                          "interval_80": [list(p) for p in fc.intervals[0.8]], "model": f"{self.model}",
-                          "n": fc.n_observations} for sid, fc in fcs.items()}
+        mean, lo, hi = (np.asarray(a, dtype=float) for a in self._model.forecast_level(self.horizon, 0.8))
+        n_obs = self._model.n_observations
+        self._fc = {}
+        for j, sid in enumerate(self._model.series_ids):
+            m = mean[:, j].tolist()
+            self._fc[sid] = {"mean": [max(0.0, v) for v in m] if sid == ARRIVALS else m,
+                             "interval_80": np.column_stack([lo[:, j], hi[:, j]]).tolist(), "model": f"{self.model}",
+                             "n": n_obs}
         nodes = sorted((int(k.split(":")[1]), k) for k in self._fc if k.startswith(f"{INFLEXIBLE}:"))
         if nodes:
             per = [self._fc[k]["mean"] for _, k in nodes]

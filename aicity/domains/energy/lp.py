@@ -219,6 +219,7 @@ def solve(p: Problem) -> Solution:
                 b.ub_rows.append((cols, [-1.0] * (len(bat_vars) + 1), -floor - float(p.reserve[k]), ("reserve", k)))
     a_ub, b_ub, tags = _matrix([(c, v) for c, v, _, _ in b.ub_rows], b.n_var, csr_matrix), \
         np.array([r[2] for r in b.ub_rows]), [r[3] for r in b.ub_rows]
+    grid_tags = _GridTags(np.zeros(0, dtype=np.int64), 0, 0)
     if p.network is not None:
         from scipy.sparse import vstack
 
@@ -227,8 +228,8 @@ def solve(p: Problem) -> Solution:
             cap[job.node] += job.max_kw
         for s in p.storages:
             cap[s.node] += s.power_kw
-        block, rhs, more = _network_block(p.network, node_terms, n, b.n_var, cap)
-        a_ub, b_ub, tags = vstack([a_ub, block]).tocsr(), np.concatenate([b_ub, rhs]), tags + more
+        block, rhs, grid_tags = _network_block(p.network, node_terms, n, b.n_var, cap)
+        a_ub, b_ub = vstack([a_ub, block]).tocsr(), np.concatenate([b_ub, rhs])
     a_eq = _matrix([(c, v) for c, v, _ in b.eq_rows], b.n_var, csr_matrix)
     b_eq = np.array([r[2] for r in b.eq_rows])
     res = linprog(np.array(b.cost), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq,
@@ -247,16 +248,33 @@ def solve(p: Problem) -> Solution:
     for s, ch, dis, _ in bat_vars:
         sol.battery[s.key] = x[ch] - x[dis]
     marg = np.asarray(res.ineqlin.marginals)
-    bound = [(kind, k, float(-m)) for (kind, k), m in zip(tags, marg, strict=True)
-             if kind not in ("import", "energy") and m < -1e-7]
+    bound = [(kind, k, float(-marg[i])) for i in np.flatnonzero(marg < -1e-7).tolist()
+             for kind, k in (tags[i] if i < len(tags) else grid_tags.tag(i - len(tags)),)
+             if kind not in ("import", "energy")]
     lim_m = np.asarray(res.upper.marginals)[grid]
     bound += [("transformer", int(k), float(-lim_m[k])) for k in np.flatnonzero(lim_m < -1e-7)]
     sol.binding = sorted(bound, key=lambda t: (t[1], t[0]))
     return sol
 
 
+@dataclass(frozen=True, slots=True)
+class _GridTags:
+    """What each row of the grid block constrains, worked out only for the rows that bind: at each step of ``ks``,
+    ``nb`` voltage-max rows, ``nb`` voltage-min rows, then ``2 nl`` line-loading rows."""
+
+    ks: np.ndarray[Any, np.dtype[np.int64]]
+    nb: int
+    nl: int
+
+    def tag(self, row: int) -> tuple[str, int]:
+        """The kind and step of the block's row ``row``."""
+        i, j = divmod(row, 2 * (self.nb + self.nl))
+        kind = "voltage_max" if j < self.nb else "voltage_min" if j < 2 * self.nb else "line_loading"
+        return kind, int(self.ks[i])
+
+
 def _network_block(net: Network, node_terms: dict[int, list[tuple[int, int, float]]], n: int, n_var: int,
-                   node_cap: FArray) -> tuple[Any, FArray, list[tuple[str, int]]]:
+                   node_cap: FArray) -> tuple[Any, FArray, _GridTags]:
     """Voltage-band and loading rows as one sparse block, for the buses each node moves most and the lines and
     transformers the controllable assets could overload (the others cannot bind)."""
     from scipy.sparse import csr_matrix, identity, kron, vstack
@@ -275,9 +293,9 @@ def _network_block(net: Network, node_terms: dict[int, list[tuple[int, int, floa
     lines = [int(i) for i in np.flatnonzero(reach > net.fmax)]
     ks = np.flatnonzero(np.diff(inj.indptr).reshape(nn, n).sum(axis=0) > 0)  # the steps any asset moves
     if not ks.size:
-        return csr_matrix((0, n_var)), np.zeros(0), []
+        return csr_matrix((0, n_var)), np.zeros(0), _GridTags(ks, 0, 0)
     # every step at once: row b*n + k of kron(S, I) @ inj is S[b] @ (the injections at step k), then the rows
-    # are taken step by step (v, -v, flow, -flow at each step) as the tags and the right-hand side list them
+    # are taken step by step (v, -v, flow, -flow at each step) as _GridTags and the right-hand side list them
     nb, nl = len(buses), len(lines)
     eye = identity(n, format="csr")
     v = kron(csr_matrix(net.sv[buses]), eye, format="csr") @ inj
@@ -288,9 +306,7 @@ def _network_block(net: Network, node_terms: dict[int, list[tuple[int, int, floa
     block = vstack([v, -v, f, -f], format="csr")[order]
     v0, f0, fmax = net.v0[buses][:, ks].T, net.f0[lines][:, ks].T, net.fmax[lines]
     rhs = np.concatenate([net.vmax - v0, v0 - net.vmin, fmax - f0, fmax + f0], axis=1).ravel()
-    tags = [(kind, k) for k in ks.tolist() for kind, count in
-            (("voltage_max", nb), ("voltage_min", nb), ("line_loading", 2 * nl)) for _ in range(count)]
-    return block, rhs, tags
+    return block, rhs, _GridTags(ks, nb, nl)
 
 
 def _matrix(rows: list[tuple[list[int], list[float]]], n_var: int, csr: Any) -> Any:

@@ -134,7 +134,7 @@ def test_the_network_rows_are_each_moving_steps_voltages_and_flows_by_hand() -> 
         v, f = sv[buses] @ x, sf @ x
         expect += [*v, *-v, *f, *-f]
     np.testing.assert_allclose(dense, np.array(expect))
-    assert tags == [(kind, k) for k in (0, 2) for kind in ("voltage_max",) * 2 + ("voltage_min",) * 2
-                    + ("line_loading",) * 2]
+    assert [tags.tag(r) for r in range(block.shape[0])] == [
+        (kind, k) for k in (0, 2) for kind in ("voltage_max",) * 2 + ("voltage_min",) * 2 + ("line_loading",) * 2]
     assert rhs.tolist() == pytest.approx([1.05 - 1.0, 1.05 - 0.97, 1.0 - 0.95, 0.97 - 0.95, 100 - 10, 100 + 10,
                                           1.05 - 1.0, 1.05 - 0.96, 1.0 - 0.95, 0.96 - 0.95, 100 - 300, 100 + 300])
