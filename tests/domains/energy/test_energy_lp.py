@@ -138,3 +138,33 @@ def test_the_network_rows_are_each_moving_steps_voltages_and_flows_by_hand() -> 
         (kind, k) for k in (0, 2) for kind in ("voltage_max",) * 2 + ("voltage_min",) * 2 + ("line_loading",) * 2]
     assert rhs.tolist() == pytest.approx([1.05 - 1.0, 1.05 - 0.97, 1.0 - 0.95, 0.97 - 0.95, 100 - 10, 100 + 10,
                                           1.05 - 1.0, 1.05 - 0.96, 1.0 - 0.95, 0.96 - 0.95, 100 - 300, 100 + 300])
+
+
+def test_rows_no_point_within_the_bounds_can_violate_are_left_out_by_hand() -> None:
+    # x0 in [0, 2], x1 in [-1, 3], x2 in [0, inf)
+    from scipy.sparse import csr_matrix
+
+    from aicity.domains.energy.lp import _can_bind
+
+    a = csr_matrix(np.array([[1.0, 1.0, 0.0],     # at most 2 + 3 = 5 < 5.5: holds everywhere (left out)
+                             [1.0, 1.0, 0.0],     # 5 = 5: tight at a corner, kept (its dual may be the bound's)
+                             [1.0, -1.0, 0.0],    # at most 2 + 1 = 3 <= 10: left out
+                             [0.0, -1.0, 0.0],    # at most 1 > 0.5: can bind
+                             [0.0, 0.0, 1e-9],    # x2 unbounded above: can always bind
+                             [-1.0, 0.0, -1.0]]))  # at most 0 < 0.5: left out
+    rhs = np.array([5.5, 5.0, 10.0, 0.5, 1e6, 0.5])
+    keep = _can_bind(a, rhs, np.array([0.0, -1.0, 0.0]), np.array([2.0, 3.0, np.inf]))
+    assert keep.tolist() == [False, True, False, True, True, False]
+
+
+def test_grid_rows_that_cannot_bind_change_nothing() -> None:
+    # a network whose every row is out of reach: the plan and its duals are those of the same problem without one
+    from aicity.domains.energy.lp import Network
+
+    jobs = [Job("A", np.array([1, 1, 0, 0.0]), 8.0, 7.0, node=0), Job("B", np.ones(4), 8.0, 7.0, node=1)]
+    net = Network(np.ones((2, 4)), np.array([[-1e-4, 0.0], [0.0, -1e-4]]), 0.95, 1.05, np.zeros((1, 4)),
+                  np.array([[1.0, 1.0]]), np.array([1000.0]), ("a", "b"), ("l",))
+    plain = solve(Problem(4, 1.0, np.full(4, 0.1), np.zeros(4), jobs, peak_weight=100.0))
+    gridded = solve(Problem(4, 1.0, np.full(4, 0.1), np.zeros(4), jobs, peak_weight=100.0, network=net))
+    assert gridded.ok and gridded.peak_kw == pytest.approx(plain.peak_kw) == pytest.approx(4.0)
+    assert gridded.binding == plain.binding
