@@ -570,23 +570,28 @@ def city_table(recs: list[dict[str, Any]]) -> list[str]:
         seeds = sorted({s for (_, s) in by})
         better = n_pairs = 0
         wins = {k: 0 for k in DOMAIN_HEAD}
-        n_smart = 0
+        n_smart = {k: 0 for k in DOMAIN_HEAD}  # seeds where both measured it (a day without calls has no EMS p90)
         for sd in seeds:
             ai, ab, sm = by.get(("ai", sd)), by.get(("ablation", sd)), by.get(("smart", sd))
             if ai and ab:
                 n_pairs += 1
-                a = tuple(round(float(ai[k]), 6) for k in order)
-                b = tuple(round(float(ab[k]), 6) for k in order)
-                better += a < b
+                better += _ranked(ai, order) < _ranked(ab, order)
             if ai and sm:
-                n_smart += 1
                 for k in DOMAIN_HEAD:
-                    wins[k] += float(ai[k]) <= float(sm[k]) + 1e-9
+                    if ai.get(k) is not None and sm.get(k) is not None:
+                        n_smart[k] += 1
+                        wins[k] += float(ai[k]) <= float(sm[k]) + 1e-9
         ai_recs = [r for r in recs if r["event"] == ev and r["controller"] == "ai"]
-        lines.append(f"| {ev} | {better}/{n_pairs} | " + " | ".join(f"{wins[k]}/{n_smart}" for k in DOMAIN_HEAD)
+        lines.append(f"| {ev} | {better}/{n_pairs} | " + " | ".join(f"{wins[k]}/{n_smart[k]}" for k in DOMAIN_HEAD)
                      + f" | {sum(int(r['priority_violations']) for r in ai_recs)} | "
                      f"{min((float(r['x_real_time']) for r in recs if r['event'] == ev), default=0):.0f} |")
     return [*lines, "", *city_event_verdict(recs, order)]
+
+
+def _ranked(rec: dict[str, Any], order: tuple[str, ...]) -> tuple[float, ...]:
+    """A record's integrated outcome in the city's ranking; a KPI not measured (null: an EMS p90 on a day without
+    calls, the same day for both controllers) ranks equal to another not measured."""
+    return tuple(float("-inf") if rec.get(k) is None else round(float(rec[k]), 6) for k in order)
 
 
 def city_event_verdict(recs: list[dict[str, Any]], order: tuple[str, ...]) -> list[str]:
@@ -604,11 +609,14 @@ def city_event_verdict(recs: list[dict[str, Any]], order: tuple[str, ...]) -> li
             continue
         tally = [0, 0, 0]
         for ai, ab in pairs:
-            a, b = (tuple(round(float(r[k]), 6) for k in order) for r in (ai, ab))
+            a, b = _ranked(ai, order), _ranked(ab, order)
             tally[0 if a < b else 1 if a == b else 2] += 1
         verdict, key, va, vb = "equal", "—", float("nan"), float("nan")
         for k in order:
-            va, vb = (round(_mean([float(r[k]) for r in side]), 6) for side in zip(*pairs, strict=True))
+            both = [(x, y) for x, y in pairs if x.get(k) is not None and y.get(k) is not None]
+            if not both:
+                continue
+            va, vb = (round(_mean([float(r[k]) for r in side]), 6) for side in zip(*both, strict=True))
             if va != vb:
                 verdict, key = ("better" if va < vb else "worse"), k
                 break
@@ -618,7 +626,8 @@ def city_event_verdict(recs: list[dict[str, Any]], order: tuple[str, ...]) -> li
             if not smart:
                 heads.append("—")
                 continue
-            ma, ms = (_mean([float(r[k]) for r in side]) for side in zip(*smart, strict=True))
+            both = [(x, y) for x, y in smart if x.get(k) is not None and y.get(k) is not None]
+            ma, ms = (_mean([float(r[k]) for r in side]) for side in zip(*both, strict=True)) if both else (0.0, 0.0)
             heads.append(f"{'better' if ma < ms - 1e-9 else 'equal' if abs(ma - ms) <= 1e-9 else 'worse'} "
                          f"({ma:.1f} vs {ms:.1f})")
         lines.append(f"| {ev} | {len(pairs)} | **{verdict}** | {key} | {va:.2f} | {vb:.2f} | "
@@ -633,6 +642,22 @@ CITY_BLURB = ("`aicity bench city`: the built-in city (cologne8 signals, EMS, th
               "20 min with 3 patients, `surge` = 20 extra EVs from 07:15. Smart = each domain's baseline alone; "
               "ablation = each domain's AI, uncoordinated; ai = the same AIs under the orchestration stage. "
               "Every episode through `runner.bench_run` (the `aicity run` loop). Means over paired seeds.\n\n"
+              "**Re-run 2026-12-05 00:08** (the table; all three controllers at 4c88020, seeds 1–10, 2 jobs, "
+              "nothing else running). Against the run of f9592ab read below: (1) seed 5 has no EMS call in the "
+              "outage and surge windows, and an EMS p90 with nothing to measure is now undefined (null), not 0 "
+              "(e136b10), so those events' EMS means are over 9 seeds (outage AI City 162.9 s, ablation 391.4 s, "
+              "Smart City 252.2 s; they read 146.6 / 352.2 / 227.0 s with the zeros); (2) 59 of 90 records differ "
+              "in the grid's energy cost, peak or violations, none in mobility's delay or an EMS time. f9592ab "
+              "itself gives the new figures on this machine's current environment (venv rebuilt 2026-12-04 16:45: "
+              "scipy 1.17.1, numpy 2.4.6, pandas 2.3.3, pandapower 3.5.6; checked on outage AI seed 1, energy cost "
+              "$15.5573 against the record's $15.5560, and surge AI and ablation seed 6), so the difference is the "
+              "environment's, not the code's (67a35f6, before this session's LP change, gives the same too). "
+              "Violations (means): outage ablation 25.1 → 24.8, AI 9.4 → 10.5; incident 6.3 → 6.8 and 6.1 → 6.8; "
+              "surge ablation 45.2 → 49.4, AI 31.6 → 31.1. Every per-event verdict stands: AI City better than the "
+              "ablation in the incident and the outage, worse in the surge on the mean EMS p90 (153.7 against "
+              "149.5 s over the 9 seeds with calls; seed by seed 5 better, 1 equal, 4 worse, was 4 / 1 / 5), and "
+              "better than Smart City on every headline in every event. The reading below is of the f9592ab run; "
+              "its seed-by-seed energy figures are of the environment it ran in.\n\n"
               "Reading of the run of 2026-12-04 00:00 (all three controllers at commit f9592ab, seeds 1–10, 2 jobs; "
               "× real time read while another benchmark shared the cores for part of it). Against the run of "
               "2026-12-03 03:34 (c39fb12; 4ae2121 for ablation and AI, identical) 5 of 90 records changed, none of "
