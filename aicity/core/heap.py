@@ -12,7 +12,7 @@ def long_lived() -> Iterator[None]:
     """While the block runs, treat every object that exists at its start as permanent (``gc.freeze``).
 
     A loop builds its twins, networks and models once and then allocates small objects every step; each of
-    Python's full collections would scan the whole setup again (on the village district's day, 2.4 s of 13 s).
+    Python's full collections would scan the whole setup again (measured on one benchmark's day: 2.4 s of 13).
     Objects the block allocates are collected as usual; on leaving, the frozen ones are handed back to the
     collector. Nothing is freed earlier or later than a collection would free it, so results do not change.
     """

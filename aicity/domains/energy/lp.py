@@ -236,9 +236,7 @@ def solve(p: Problem) -> Solution:
     a_eq = _matrix([(c, v) for c, v, _ in b.eq_rows], b.n_var, csr_matrix)
     b_eq = np.array([r[2] for r in b.eq_rows])
     if not keep.all():
-        a_ub, b_ub, kept = a_ub[keep], b_ub[keep], keep
-    else:
-        kept = keep
+        a_ub, b_ub = a_ub[keep], b_ub[keep]
     res = linprog(np.array(b.cost), A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=np.column_stack([lo, hi]),
                   method="highs")
     elapsed = time.perf_counter() - t0
@@ -254,8 +252,8 @@ def solve(p: Problem) -> Solution:
         sol.unserved[job.key] = float(x[u])
     for s, ch, dis, _ in bat_vars:
         sol.battery[s.key] = x[ch] - x[dis]
-    marg = np.zeros(len(kept))  # a row left out cannot bind: its dual is 0
-    marg[kept] = np.asarray(res.ineqlin.marginals)
+    marg = np.zeros(len(keep))  # a row left out cannot bind: its dual is 0
+    marg[keep] = np.asarray(res.ineqlin.marginals)
     bound = [(kind, k, float(-marg[i])) for i in np.flatnonzero(marg < -1e-7).tolist()
              for kind, k in (tags[i] if i < len(tags) else grid_tags.tag(i - len(tags)),)
              if kind not in ("import", "energy")]
