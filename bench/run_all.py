@@ -100,13 +100,16 @@ def run_section(name: str, quick: bool) -> Path:
                                 "district-cigre-lv,district-cigre-lv-month,district-kerber-village",
                                 "--controllers", "smart,ai,oracle", "--seeds", "1,2,3", "--jobs", "2")
             out.write_text(json.dumps(records, indent=2))
-            held = _records("bench", "energy", "--scenarios", "district-cigre-lv", "--controllers", "smart,ai,oracle",
-                            "--seeds", "4,5,6,7,8", "--jobs", "2")
+            held = _records("bench", "energy", "--scenarios", "district-cigre-lv,district-kerber-village",
+                            "--controllers", "smart,ai,oracle", "--seeds", "4,5,6,7,8", "--jobs", "2")
             held += _records("bench", "energy", "--scenarios", "district-cigre-lv-month", "--controllers",
                              "smart,ai,oracle", "--seeds", "4,5", "--jobs", "2")
             (RESULTS / "energy_district_heldout.json").write_text(json.dumps(held, indent=2))
     elif name == "city":  # the built-in city: outage, incident, EV surge x smart/ablation/ai, paired seeds
         _aicity("bench", "city", "--seeds", "1-2" if quick else "1-10", "--jobs", "2", "--json", str(out))
+        if not quick:  # held out: seeds 11-20, the ablation against AI City
+            _aicity("bench", "city", "--controllers", "ablation,ai", "--seeds", "11-20", "--jobs", "2", "--json",
+                    str(RESULTS / "city_heldout.json"))
     elif name == "soak":  # 10 minutes of HTTP ingest at the platform's goal rate: lost readings, memory
         _aicity("bench", "soak", "--seconds", "30" if quick else "600", "--rate", "20000", "--json", str(out))
     elif name == "scale":  # a city as districts on Ray: weak and strong scaling against one process
