@@ -578,9 +578,9 @@ def city_table(recs: list[dict[str, Any]]) -> list[str]:
                 better += _ranked(ai, order) < _ranked(ab, order)
             if ai and sm:
                 for k in DOMAIN_HEAD:
-                    if ai.get(k) is not None and sm.get(k) is not None:
+                    for a, b in _measured([(ai, sm)], k):
                         n_smart[k] += 1
-                        wins[k] += float(ai[k]) <= float(sm[k]) + 1e-9
+                        wins[k] += float(a[k]) <= float(b[k]) + 1e-9
         ai_recs = [r for r in recs if r["event"] == ev and r["controller"] == "ai"]
         lines.append(f"| {ev} | {better}/{n_pairs} | " + " | ".join(f"{wins[k]}/{n_smart[k]}" for k in DOMAIN_HEAD)
                      + f" | {sum(int(r['priority_violations']) for r in ai_recs)} | "
@@ -592,6 +592,11 @@ def _ranked(rec: dict[str, Any], order: tuple[str, ...]) -> tuple[float, ...]:
     """A record's integrated outcome in the city's ranking; a KPI not measured (null: an EMS p90 on a day without
     calls, the same day for both controllers) ranks equal to another not measured."""
     return tuple(float("-inf") if rec.get(k) is None else round(float(rec[k]), 6) for k in order)
+
+
+def _measured(pairs: list[tuple[dict[str, Any], dict[str, Any]]], k: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The pairs of records that both measured ``k`` (null: nothing to measure, e.g. no EMS call that day)."""
+    return [(x, y) for x, y in pairs if x.get(k) is not None and y.get(k) is not None]
 
 
 def city_event_verdict(recs: list[dict[str, Any]], order: tuple[str, ...]) -> list[str]:
@@ -613,7 +618,7 @@ def city_event_verdict(recs: list[dict[str, Any]], order: tuple[str, ...]) -> li
             tally[0 if a < b else 1 if a == b else 2] += 1
         verdict, key, va, vb = "equal", "—", float("nan"), float("nan")
         for k in order:
-            both = [(x, y) for x, y in pairs if x.get(k) is not None and y.get(k) is not None]
+            both = _measured(pairs, k)
             if not both:
                 continue
             va, vb = (round(_mean([float(r[k]) for r in side]), 6) for side in zip(*both, strict=True))
@@ -623,11 +628,11 @@ def city_event_verdict(recs: list[dict[str, Any]], order: tuple[str, ...]) -> li
         smart = [(by[("ai", s)], by[("smart", s)]) for (c, s) in sorted(by) if c == "ai" and ("smart", s) in by]
         heads = []
         for k in DOMAIN_HEAD:
-            if not smart:
+            both = _measured(smart, k)
+            if not both:
                 heads.append("—")
                 continue
-            both = [(x, y) for x, y in smart if x.get(k) is not None and y.get(k) is not None]
-            ma, ms = (_mean([float(r[k]) for r in side]) for side in zip(*both, strict=True)) if both else (0.0, 0.0)
+            ma, ms = (_mean([float(r[k]) for r in side]) for side in zip(*both, strict=True))
             heads.append(f"{'better' if ma < ms - 1e-9 else 'equal' if abs(ma - ms) <= 1e-9 else 'worse'} "
                          f"({ma:.1f} vs {ms:.1f})")
         lines.append(f"| {ev} | {len(pairs)} | **{verdict}** | {key} | {va:.2f} | {vb:.2f} | "
