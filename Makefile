@@ -28,7 +28,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check aicity tests bench
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy aicity
+	$(BIN)/mypy aicity bench
 
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -15,7 +15,7 @@ from aicity.core.store import SqliteStore
 from aicity.governance.ledger import Ledger, verify_jsonl, verify_store
 
 
-def main(n: int = 10_000, out: str | None = None) -> list[dict[str, float]]:
+def main(n: int = 10_000, out: str | None = None) -> list[dict[str, object]]:
     """Run the benchmark with ``n`` records of ~1 KB each; print and optionally write JSON."""
     key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # fixed bench key, never a deployment key
     t0 = datetime(2026, 1, 1, tzinfo=UTC)

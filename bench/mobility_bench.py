@@ -10,6 +10,7 @@ import argparse
 import json
 import statistics
 from collections import defaultdict
+from typing import Any
 
 from aicity.domains.mobility.bench import run_mobility_bench
 
@@ -28,13 +29,13 @@ def main() -> None:
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(recs, fh, indent=1)
-    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in recs:
         by[(r["scenario"], r["controller"])].append(r)
     print("| scenario | controller | delay s | trip s | wait s | never inserted | sim/wall |")
     print("|---|---|---|---|---|---|---|")
     for (s, c), rs in by.items():
-        def m(k: str, rs: list[dict] = rs) -> float:
+        def m(k: str, rs: list[dict[str, Any]] = rs) -> float:
             return statistics.fmean(r[k] for r in rs)
         print(f"| {s} | {c} | {m('delay_s'):.1f} | {m('trip_time_s'):.1f} | {m('wait_s'):.1f} | "
               f"{m('never_inserted'):.1f} | {m('sim_s') / m('wall_s'):.0f}x |")

@@ -19,8 +19,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SECTIONS = ("core", "loop", "mobility", "preemption", "forecast", "platform", "safety", "energy", "city", "soak",
-            "scale", "faults", "restarts")
-SECTIONS = (*SECTIONS, "mobility_all_maps")  # signal control on every sumo-rl map (issue 11, part 8)
+            "scale", "faults", "restarts",
+            "mobility_all_maps")  # the last: signal control on every sumo-rl map (issue 11, part 8)
 
 
 def _aicity(*args: str) -> None:

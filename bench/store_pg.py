@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                                lambda: open_store(Path(tmp) / f"s{next(files)}.db"), args.n)
         schemas = iter(range(1_000))
         for sync in ("on", "off"):
-            records += measure(f"postgresql (synchronous_commit={sync})",
-                               lambda sync=sync: open_store(_schema_url(url, f"bench_{next(schemas)}", sync)), args.n)
+            def pg_store(sync: str = sync) -> StateStore:
+                return open_store(_schema_url(url, f"bench_{next(schemas)}", sync))
+            records += measure(f"postgresql (synchronous_commit={sync})", pg_store, args.n)
     finally:
         if cluster is not None:
             cluster.stop()

@@ -121,7 +121,7 @@ def forecast_groups_table(recs: list[dict[str, Any]]) -> list[str]:
 def _ci95(diffs: list[float]) -> tuple[float, float]:
     if len(diffs) < 2:
         return float("nan"), float("nan")
-    from scipy import stats  # type: ignore[import-untyped]
+    from scipy import stats
 
     m, se = statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
     h = se * stats.t.ppf(0.975, len(diffs) - 1)
@@ -322,7 +322,7 @@ def safety_table(recs: list[dict[str, Any]]) -> list[str]:
     notes = []
     for key in sorted(groups):
         rows = groups[key]
-        by = defaultdict(dict)
+        by: defaultdict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
         for r in rows:
             by[r["controller"]][r["seed"]] = r
         oracle_late = _mean([r["late_frac"] for r in by.get("oracle", {}).values() if r["calls"]])
@@ -474,7 +474,7 @@ SAFETY_BLURB = (
 
 def _energy_label(r: dict[str, Any]) -> str:
     opts = {k: v for k, v in (r.get("options") or {}).items() if k not in ("draw", "oracle")}
-    return r["controller"] + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + ")" if opts else "")
+    return str(r["controller"]) + (" (" + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + ")" if opts else "")
 
 
 def energy_table(recs: list[dict[str, Any]]) -> list[str]:
@@ -488,7 +488,7 @@ def energy_table(recs: list[dict[str, Any]]) -> list[str]:
         seeds = ",".join(str(r["seed"]) for r in rs)
         gaps = [(r.get("gap_closed_cost"), r.get("gap_closed_peak"), r.get("gap_closed_bill")) for r in rs]
         gap = "—" if all(g[0] is None for g in gaps) else " / ".join(
-            f"{_mean([float(g[i]) for g in gaps if g[i] is not None]):.2f}" if any(g[i] is not None for g in gaps)
+            f"{_mean([float(v) for g in gaps if (v := g[i]) is not None]):.2f}" if any(g[i] is not None for g in gaps)
             else "—" for i in (0, 1, 2))
         bill = ("—" if any("bill" not in r for r in rs) else f"{_mean([r['bill'] for r in rs]):,.2f}")
         viol = f"{_mean([r['voltage_violations'] for r in rs]):.3g} / {_mean([r['loading_violations'] for r in rs]):.3g}"
