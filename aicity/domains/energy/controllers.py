@@ -39,7 +39,8 @@ FINISH_PENALTY = 1.0
 """The district plans each session to the departure its user typed, wanting its energy by the learned finish at
 $1 per kWh late (:attr:`.mpc.MpcPlanner.finish_penalty`): with the learned finish hard, an evening at the paid peak
 with empty batteries forced 75-127 kW of charging at 22:30 and raised a held-out month's peak from 258 to 326.5 kW.
-Not tuned: $0.25 and $4 gave the same records (bench/energy_notes.md)."""
+Set before it was measured, not tuned: at $0.25 and $4 the week's draws 1-2 keep their peaks and draw 3's rises
+3.7-4.3 kW; held-out month draw 4's falls with the price, 285.0 / 280.6 / 271.1 kW (bench/energy_notes.md)."""
 MODES: dict[str, str] = {"smart": "smart", "ai": "ai", "ai_noforecast": "ai", "oracle": "ai", "ai_told_peak": "ai"}
 """Controller → the twin mode it runs in."""
 
