@@ -578,9 +578,9 @@ def city_table(recs: list[dict[str, Any]]) -> list[str]:
                 better += _ranked(ai, order) < _ranked(ab, order)
             if ai and sm:
                 for k in DOMAIN_HEAD:
-                    for a, b in _measured([(ai, sm)], k):
+                    if _measured([(ai, sm)], k):
                         n_smart[k] += 1
-                        wins[k] += float(a[k]) <= float(b[k]) + 1e-9
+                        wins[k] += float(ai[k]) <= float(sm[k]) + 1e-9
         ai_recs = [r for r in recs if r["event"] == ev and r["controller"] == "ai"]
         lines.append(f"| {ev} | {better}/{n_pairs} | " + " | ".join(f"{wins[k]}/{n_smart[k]}" for k in DOMAIN_HEAD)
                      + f" | {sum(int(r['priority_violations']) for r in ai_recs)} | "

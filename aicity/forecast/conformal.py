@@ -173,7 +173,9 @@ class Conformal(CrossSeriesForecaster):
 
     def forecast_level(self, horizon: int, level: float) -> tuple[FArray, FArray, FArray]:
         """Means and one level's lower and upper bounds of every series, each ``(horizon, S)`` in series order (what
-        :meth:`forecast_all` gives, as arrays, without building the other levels)."""
+        :meth:`forecast_all` gives, as arrays, without packing a :class:`Forecast` per series and level)."""
+        if level not in self.levels:
+            raise ValueError(f"interval level {level} is not calibrated; levels: {', '.join(map(str, self.levels))}")
         mean = self.means(check_horizon(horizon))
         lo, hi = self.intervals_array(mean)[level]
         return mean, lo, hi

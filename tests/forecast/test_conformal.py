@@ -1,6 +1,7 @@
 """Online conformal intervals reach their nominal coverage."""
 
 import numpy as np
+import pytest
 
 from aicity.forecast.conformal import Conformal
 from aicity.forecast.online import ProfileRLS
@@ -56,3 +57,18 @@ def test_slot_score_is_narrow_in_quiet_hours_and_calibrated() -> None:
         model.learn_step({"s": y})
     assert 0.87 <= hits / n <= 0.93
     assert np.mean(widths[0]) < 0.3 * np.mean(widths[12])
+
+
+def test_forecast_level_is_forecast_all_as_arrays_and_refuses_an_uncalibrated_level() -> None:
+    rng = np.random.default_rng(5)
+    model = Conformal(ProfileRLS(period=24), score="abs")
+    for _ in range(200):
+        model.learn_step({"a": 100 + rng.normal(0, 3), "b": 10 + rng.normal(0, 1)})
+    mean, lo, hi = model.forecast_level(3, 0.8)
+    every = model.forecast_all(3)
+    for j, sid in enumerate(model.model.series_ids):
+        assert tuple(mean[:, j].tolist()) == every[sid].mean
+        assert tuple(zip(lo[:, j].tolist(), hi[:, j].tolist(), strict=True)) == every[sid].intervals[0.8]
+    assert (hi > lo).all()
+    with pytest.raises(ValueError, match=r"level 0\.5 is not calibrated"):
+        model.forecast_level(3, 0.5)
