@@ -1,8 +1,11 @@
-"""Plain-language explanations of decision records: top inputs, a counterfactual, and the binding constraints.
+"""Plain-language explanations of decision records: the planner's own account, top inputs, a counterfactual, and
+the binding constraints.
 
 Counterfactuals are derived from the candidates' score terms. A candidate may carry ``terms`` as a mapping
 ``{input key: contribution}`` or a list of ``{"input": key, "contribution": x}``; when it carries neither, the
-explanation says that no counterfactual can be derived instead of inventing one.
+explanation says that no counterfactual can be derived instead of inventing one. A planner may give its own
+plain-words account of a choice in the chosen action's parameters or in its candidate (:data:`REASON_KEYS`: why
+this unit, which constraint bound an optimiser); the explanation shows it as *Why*, not inside the option's name.
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-META_KEYS = {"score", "terms"}
+META_KEYS = {"score", "terms", "meaning"}
+REASON_KEYS = ("explanation", "why", "binding")
+"""Fields holding a planner's own plain-words account of a choice, shown as the explanation's *Why*."""
+LIST_SHOWN = 3
+"""Longer lists in an option's parameters (a route's edges) are named by their length only."""
 
 
 def label(key: str) -> str:
@@ -27,13 +34,20 @@ def candidate_label(c: Mapping[str, Any]) -> str:
     """A candidate's name from its non-score fields, e.g. ``phase=2``."""
     parts: list[str] = []
     for k, v in sorted(c.items()):
-        if k in META_KEYS:
+        if k in META_KEYS or k in REASON_KEYS:
             continue
         if isinstance(v, Mapping):
-            parts.extend(f"{kk}={vv}" for kk, vv in sorted(v.items()))
+            parts.extend(f"{kk}={_shown(vv)}" for kk, vv in sorted(v.items()) if kk not in REASON_KEYS)
         else:
-            parts.append(f"{k}={v}")
+            parts.append(f"{k}={_shown(v)}")
     return ", ".join(parts) or "(unnamed option)"
+
+
+def _shown(v: Any) -> str:
+    """A parameter's value as an option's name shows it: a long list by its length."""
+    if isinstance(v, list | tuple) and len(v) > LIST_SHOWN:
+        return f"[{len(v)} items]"
+    return str(v)
 
 
 def terms_of(c: Mapping[str, Any]) -> dict[str, float] | None:
@@ -53,7 +67,7 @@ def terms_of(c: Mapping[str, Any]) -> dict[str, float] | None:
 
 def _matches(c: Mapping[str, Any], chosen: Mapping[str, Any]) -> bool:
     params = chosen.get("params") or {}
-    keys = [k for k in c if k not in META_KEYS]
+    keys = [k for k in c if k not in META_KEYS and k not in REASON_KEYS]
     if not keys:
         return False
     for k in keys:
@@ -61,9 +75,22 @@ def _matches(c: Mapping[str, Any], chosen: Mapping[str, Any]) -> bool:
             continue
         if k == "params" and c[k] == params:
             continue
+        if k not in params and c[k] == chosen.get("target"):  # the option names the unit chosen (its target)
+            continue
         if params.get(k) != c[k]:
             return False
     return True
+
+
+def _reason(chosen_action: Mapping[str, Any], chosen: Mapping[str, Any] | None) -> str:
+    """The planner's own account of the choice, from the action's parameters and its candidate."""
+    found: list[str] = []
+    for source in (chosen_action.get("params") or {}, chosen or {}):
+        for key in REASON_KEYS:
+            text = source.get(key)
+            if isinstance(text, str) and text.strip() and text.strip() not in found:
+                found.append(text.strip())
+    return " ".join(t if t.endswith((".", "!", "?")) else t + "." for t in found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +99,8 @@ class Explanation:
 
     summary: str
     top_inputs: Sequence[str] = ()
+    reason: str = ""
+    """The planner's own plain-words account (empty when it gave none)."""
     counterfactual: str = ""
     constraints: Sequence[str] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -80,6 +109,8 @@ class Explanation:
     def text(self) -> str:
         """The whole explanation in plain words."""
         lines = [self.summary]
+        if self.reason:
+            lines.append("Why: " + self.reason)
         if self.top_inputs:
             lines.append("Top contributing inputs: " + "; ".join(self.top_inputs) + ".")
         if self.counterfactual:
@@ -164,7 +195,9 @@ def explain(record: Mapping[str, Any]) -> Explanation:
         top = [f"{label(k)} = {v:g}" for k, v in list(values.items())[:5]]
         top.append("(no per-input contributions were given; listed unranked)")
     counterfactual, details = "", dict[str, Any]()
-    if chosen is not None:
+    if chosen is not None and _num(chosen.get("score")) is None and not any(c is not chosen for c in scored):
+        counterfactual = "the record lists no scored alternatives, so no counterfactual can be derived."
+    elif chosen is not None:
         others = [c for c in scored if c is not chosen]
         counterfactual, details = _counterfactual(chosen, others, maximize, values)
     else:
@@ -175,4 +208,4 @@ def explain(record: Mapping[str, Any]) -> Explanation:
         constraints.append(f"actuator edge: {act.get('status')} ({act['reason']})")
     if record.get("verdict") not in ("act", None):
         constraints.extend(str(r) for r in record.get("reasons") or [] if str(r) not in constraints)
-    return Explanation(summary, top, counterfactual, constraints, details)
+    return Explanation(summary, top, _reason(chosen_action, chosen), counterfactual, constraints, details)

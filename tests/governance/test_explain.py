@@ -53,3 +53,30 @@ def test_honest_when_no_terms_or_single_option() -> None:
     assert "only one option" in explain(one).counterfactual
     refused = {**rec, "verdict": "refuse", "reasons": ["outside the envelope"], "degraded": True}
     assert "outside the envelope" in explain(refused).text and "DEGRADED" in explain(refused).summary
+
+
+def test_the_planners_own_account_is_the_why_and_not_part_of_the_options_name() -> None:
+    why = "the site's peak so far (137.1 kW) bound 00:00-22:45; the sessions with the latest departures were deferred"
+    rec = {"time": "t", "domain": "d", "model": {"id": "mpc"}, "verdict": "act",
+           "chosen": {"target": "b1", "action": "set_power", "params": {"kw": 17.2, "cap_kw": 137.1}},
+           "candidates": [{"kw": 17.2, "binding": why}], "inputs": [{"values": {"b1": 0.5}}]}
+    ex = explain(rec)
+    assert ex.reason == why + "."
+    assert "Why: " + why in ex.text
+    assert "binding" not in ex.summary and "kw=17.2" in ex.summary
+    assert "no scored alternatives" in ex.counterfactual
+    assert explain({**rec, "candidates": [{"kw": 17.2}]}).reason == ""
+
+
+def test_a_dispatch_names_its_runner_up_and_keeps_a_route_short() -> None:
+    why = "Ambulance A2 was sent to incident I1 because it was the closest available unit: 83 s. A1: 139 s."
+    rec = {"time": "t", "domain": "d", "model": {"id": "dispatch"}, "verdict": "act",
+           "chosen": {"target": "A2", "action": "dispatch",
+                      "params": {"incident": "I1", "eta_s": 82.5, "explanation": why,
+                                 "route": ["e1", "e2", "e3", "e4", "e5"]}},
+           "candidates": [{"unit": "A2", "eta_s": 82.5, "score": -82.5}, {"unit": "A1", "eta_s": 138.5, "score": -138.5}]}
+    ex = explain(rec)
+    assert ex.reason == why and ex.text.count(why) == 1
+    assert ex.details["runner_up"] == "eta_s=138.5, unit=A1" and "-138.5" in ex.counterfactual
+    unmatched = explain({**rec, "candidates": []})
+    assert "route=[5 items]" in unmatched.summary and "explanation" not in unmatched.summary

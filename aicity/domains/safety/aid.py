@@ -122,7 +122,8 @@ def aid_actions(snapshot: Snapshot, smap: SafetyMap, geo: BorderGeometry, *, liv
             target=unit.id, action="dispatch",
             params={"incident": call.id, "eta_s": round(eta, 1), "border": entry, "district": unit.district,
                     "explanation": why},
-            score=-eta, candidates=[{"unit": u.id, "border": e, "eta_s": round(t, 1)} for t, e, u in options[:5]],
+            score=-eta, candidates=[{"unit": u.id, "border": e, "eta_s": round(t, 1), "score": -round(t, 1)}
+                        for t, e, u in options[:5]],
             inputs={call.id: {"roadSegment": call.edge, "priority": call.priority, "callTime": call.call_s},
                     unit.id: {"district": unit.district, "borderTravelTime": dict(unit.border_s)}},
             planner=f"safety.mutual-aid@{VERSION}", action_type=DISPATCH,

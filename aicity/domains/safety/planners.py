@@ -72,7 +72,8 @@ def dispatch_actions(snapshot: Snapshot, smap: SafetyMap, *, live: bool, name: s
             params["route"] = route
         out.append(ProposedAction(
             target=best.id, action="dispatch", params=params,
-            score=-eta, candidates=[{"unit": u.id, "eta_s": round(etas[u.id][call.edge], 1)} for u in ranked],
+            score=-eta, candidates=[{"unit": u.id, "eta_s": round(etas[u.id][call.edge], 1),
+                                     "score": -round(etas[u.id][call.edge], 1)} for u in ranked],
             inputs={call.id: {"roadSegment": call.edge, "priority": call.priority, "callTime": call.call_s},
                     **{u.id: {"status": u.status, "roadSegment": u.edge} for u in ranked}},
             planner=f"{name}@{VERSION}", action_type=DISPATCH, needs=route_signals(route, smap.turn_signal)))
