@@ -183,13 +183,15 @@ class DemandLearner:
                     step_s: float) -> int:
         """Learn past readings before ``start``: ``net_kw`` (node × step, the bus meters' net load over the
         steps just before it) and past sessions ``(arrival s relative to start, kWh)``, each counted at the first
-        reading after it arrived, as live; returns the steps learned."""
+        reading after it arrived, as live; returns the steps learned. A reading is stamped, as a live meter's, at
+        the end of the interval it measured; the last interval's reading is the meters' first live one (at
+        ``start``), so it is left to the live loop and not learned twice."""
         from datetime import timedelta
 
-        steps = int(net_kw.shape[1])
+        steps = int(net_kw.shape[1]) - 1
         per = np.zeros(steps)
         for a, kwh in arrivals:
-            k = steps + math.ceil(a / step_s - 1e-9)
+            k = steps + math.ceil(a / step_s - 1e-9)  # the reading at the end of the interval it arrived in
             if 0 <= k < steps:
                 per[k] += max(0.0, kwh)
         for k in range(steps):
@@ -197,7 +199,7 @@ class DemandLearner:
             self._model.learn_step(values, t=start - timedelta(seconds=(steps - k) * step_s))
             self._remember(float(net_kw[:, k].sum()))
             self._steps += 1
-        return steps
+        return max(steps, 0)
 
     def _remember(self, total_kw: float) -> None:
         """Keep one step's measured total inflexible load for the past-day scenarios."""

@@ -110,7 +110,9 @@ class EnergyTwin:
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Queue every session of the window on its charger (sessions plugged in before the window start at it)."""
+        """Queue every session of the window on its charger (sessions plugged in before the window start at it);
+        where the site has past readings, the meters first read the last interval before the window (as a real
+        meter would at that moment), not zero."""
         begin, end = self.scenario.begin_s, self.scenario.end_s
         by: dict[str, list[Session]] = {c.cid: [] for c in self.site.chargers}
         for s in self.site.sessions:
@@ -120,6 +122,11 @@ class EnergyTwin:
         self.stores = {b.bid: _Store(b.soc0 * b.limits.capacity_kwh) for b in self.site.batteries}
         if self.site.grid is not None:
             self.site.grid.start()
+        if self.site.history_kw.shape[1] > 0:  # the meters' first reading: the last interval before the window
+            self.node_inflexible = np.asarray(self.site.history_kw[:, -1], dtype=float).copy()
+            self.grid_kw = float(self.node_inflexible.sum())
+            if self.site.grid is not None:
+                self.site.grid.run(self.node_inflexible)
         self._connect(begin)
 
     def elapsed_s(self) -> float:

@@ -11,6 +11,7 @@ import pytest
 from aicity.core.domain import RunServices, Snapshot
 from aicity.core.meta import option_values
 from aicity.domains.energy import domain
+from aicity.domains.energy.const import BUS_TYPE
 from aicity.domains.energy.controllers import controller_parts
 from aicity.domains.energy.data import read_sessions
 from aicity.domains.energy.learning import ArrivalProfile, DemandLearner
@@ -99,14 +100,16 @@ def test_warm_meters_counts_each_arrival_at_the_first_reading_after_it() -> None
     learner = DemandLearner(horizon=4, period=4)
     net = np.array([[1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0]])
     start = datetime(2019, 9, 2, tzinfo=TZ)
-    # 8 past steps of 6 h: an arrival 1 s before the window is read at the window's first step, not learned
+    # 8 past steps of 6 h, each reading stamped at the end of its interval: the last (18:00-24:00 before the
+    # window) is the meters' first live reading, at the window's start, so 7 are learned; an arrival 1 s before
+    # the window is read at that first live reading, not learned here
     assert learner.warm_meters(net, [(-1.0, 7.0), (-6 * 3600.0 - 1.0, 5.0), (-3 * 86400.0, 9.0)], start,
-                               6 * 3600.0) == 8
+                               6 * 3600.0) == 7
     learner.learn(Snapshot(start, 0.0, {}))  # no meter: nothing learned, forecasts unchanged
     fc = learner._model.forecast_all(4)
-    arrivals = fc["arrival_kwh"].mean
-    assert arrivals[3] == pytest.approx(5.0 / 2)  # 18:00-24:00 slot: 5 kWh on one of two days
-    assert fc["inflexible_kw:0"].mean == pytest.approx([1.0, 2.0, 3.0, 4.0])
+    arrivals = fc["arrival_kwh"].mean  # the readings at 00:00, 06:00, 12:00 and 18:00 of the window's first day
+    assert arrivals[3] == pytest.approx(5.0 / 2)  # the 12:00-18:00 interval, read at 18:00: 5 kWh on one of two days
+    assert fc["inflexible_kw:0"].mean == pytest.approx([4.0, 1.0, 2.0, 3.0])  # the 00:00 reading: 18:00-24:00's
 
 
 def test_the_district_has_a_week_of_meter_history_before_its_window() -> None:
@@ -121,6 +124,7 @@ def test_the_district_has_a_week_of_meter_history_before_its_window() -> None:
     twin = domain.open_twin(scen, seed=1, mode="ai", services=RunServices())
     twin.start()
     snap = Snapshot(site.epoch, 0.0, {e.id: e for e in twin.observe()})
+    first = twin.site.history_kw  # the twin's own draw (its seed's)
     twin.close()
     steps = {}
     for days in (7, 0):
@@ -129,7 +133,16 @@ def test_the_district_has_a_week_of_meter_history_before_its_window() -> None:
         assert isinstance(learner, DemandLearner)
         learner.learn(snap)
         steps[days] = learner.forecast(snap)["energy.inflexible_kw"]["steps"]
-    assert steps == {7: 7 * 96 + 1, 0: 1}  # warm, the peak guard knows evenings from the first one
+    assert steps == {7: 7 * 96, 0: 1}  # warm, the peak guard knows evenings from the first one
+    # the meters' first reading is the last interval before the window, so the learner's memory of the measured
+    # total is the history itself, interval by interval: no zero at the window's start, no step's shift
+    meters = {e.get("node"): e.get("inflexibleLoad") for e in snap.entities.values() if e.type == BUS_TYPE}
+    assert [meters[i] for i in range(len(site.nodes))] == pytest.approx(first[:, -1].tolist(), abs=1e-3)
+    _, learners = controller_parts(dataclasses.replace(scen, params={"draw": 1, "history_days": 7}), "ai")
+    learner = learners[0]
+    assert isinstance(learner, DemandLearner)
+    learner.learn(snap)
+    assert list(learner._total) == pytest.approx(first.sum(axis=0).tolist(), abs=0.05)
 
 
 def test_past_days_are_the_measured_totals_a_day_and_two_before_each_step_ahead() -> None:
