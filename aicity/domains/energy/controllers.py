@@ -116,7 +116,7 @@ def controller_parts(scenario: Scenario, name: str) -> Parts:
         return [PeakGuard(dataclasses.replace(planner, keep_energy="refill", battery_horizon_h=planner.horizon_h,
                                               reserve_h=RESERVE_H, told_peak_kw=told,
                                               reserve_jitter_steps=RESERVE_JITTER_STEPS,
-                                              finish_penalty=FINISH_PENALTY,
+                                              finish_penalty=FINISH_PENALTY, ramp_first_step=True,
                                               energy_on_expected=params["plan_load"] == "expected"),
                           chargers_capped=True)], [learner]
     return [planner], [learner]

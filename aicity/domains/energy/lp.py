@@ -56,6 +56,9 @@ class Storage:
     """Most the power may change from one step to the next (the edge's ramp limit per step)."""
     power0_kw: float = 0.0
     """The power (charge positive) in the step before the first, which the first step ramps from."""
+    ramp_steps: int | None = None
+    """The steps, from the first, the ramp limit holds at (None: all; 1: only the step about to be executed, from
+    the battery's present power, so the edge need not clamp it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +200,9 @@ def solve(p: Problem) -> Solution:
             node_terms.setdefault(s.node, []).append((k, int(ch[k]), 1.0))
             node_terms.setdefault(s.node, []).append((k, int(dis[k]), -1.0))
         if np.isfinite(s.ramp_kw):  # |p_k - p_(k-1)| <= ramp + slack, p = charge - discharge
-            slack = b.vars(np.full(n, p.ramp_penalty), np.zeros(n), np.full(n, np.inf))
-            for k in range(n):
+            m = n if s.ramp_steps is None else max(0, min(n, s.ramp_steps))
+            slack = b.vars(np.full(m, p.ramp_penalty), np.zeros(m), np.full(m, np.inf))
+            for k in range(m):
                 cols = [int(ch[k]), int(dis[k])] + ([int(ch[k - 1]), int(dis[k - 1])] if k else []) + [int(slack[k])]
                 vals = [1.0, -1.0] + ([-1.0, 1.0] if k else [])
                 prev = 0.0 if k else s.power0_kw

@@ -86,6 +86,9 @@ class MpcPlanner:
     finish (the typed dwell cut to the share people really stay) at this many $ per kWh late (soft): an evening at
     the paid peak defers charging past the learned finish instead of raising the peak (None: due by the learned
     finish)."""
+    ramp_first_step: bool = False
+    """The plan's first step keeps each battery within its reported ramp rate of the power it reports (the step
+    about to be executed: the edge then executes it as planned, not clamped); later steps are free."""
     told_peak_kw: float = 0.0
     """A peak the plan takes as paid from the start (0: none). Only the ``ai_told_peak`` diagnostic sets it, to the
     oracle's window peak: ground truth no city has."""
@@ -138,7 +141,8 @@ class MpcPlanner:
             jobs += self._anticipated(forecasts, n, dt_s)
         storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
                             _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
-                            int(b.get("node") or 0)) for b in batteries]
+                            int(b.get("node") or 0), *_first_ramp(b, r if self.ramp_first_step else 0))
+                    for b in batteries]
         inflex = _blocks(self._series(forecasts, "inflexible_kw", n * r), r)
         expected, margin = inflex, None
         if self.energy_on_expected and (forecasts.get(f"{KEY}inflexible_kw") or {}).get("expected"):
@@ -336,6 +340,17 @@ def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:
             what = f"the {prob.limit_kw:g} kW transformer rating"
         parts.append(f"{what} bound {a:%H:%M}-{b:%H:%M}")
     return "; ".join(parts) + "; the sessions with the latest departures were deferred"
+
+
+def _first_ramp(b: Entity, r: int) -> tuple[float, float, int | None]:
+    """The LP's ramp for battery ``b``: where it reports its ramp rate per decision and the plan steps once a
+    decision, the first step may move only that far from the power it reports (the step about to be executed, so
+    the edge does not clamp it away from the plan: a clamped charge at a bus the voltage band binds takes it below
+    the band); later steps are free (re-planned before they run)."""
+    ramp, power = b.get("rampRate"), b.get("power")  # r = 0: no ramp asked
+    if r != 1 or not isinstance(ramp, int | float) or not isinstance(power, int | float) or not math.isfinite(ramp):
+        return math.inf, 0.0, None
+    return float(ramp), float(power), 1
 
 
 def widen(rows: np.ndarray[Any, np.dtype[np.float64]], steps: int) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -344,7 +344,8 @@ class EnergyTwin:
                 "capacity": Property(b.limits.capacity_kwh, None, "KWH"),
                 "maxPower": Property(b.limits.power_kw, None, "KWT"),
                 "socMin": Property(b.limits.soc_min), "socMax": Property(b.limits.soc_max),
-                "efficiency": Property(b.limits.efficiency), "node": Property(b.node)}))
+                "efficiency": Property(b.limits.efficiency), "node": Property(b.node),
+                **({"rampRate": Property(b.limits.ramp_kw, None, "KWT")} if math.isfinite(b.limits.ramp_kw) else {})}))
         if self.site.grid is not None:
             ents.extend(self.site.grid.observe(now, BUS_TYPE, self.node_inflexible))
         for i, kwp in enumerate(self.site.pv_kwp):

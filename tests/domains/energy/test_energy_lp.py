@@ -93,6 +93,20 @@ def test_battery_ramp_limit_spreads_the_discharge_by_hand() -> None:
     assert any(kind == "ramp" for kind, _, _ in ramped.binding)
 
 
+def test_a_ramp_on_the_first_step_only_by_hand() -> None:
+    # the same case with the 4 kW ramp on step 0 only (the step about to be executed): step 0 reaches 4 kW from idle
+    # (peak 6), step 1 is free: from idle to full power at once (15 kW: the cheaper energy; 14 would hold the peak)
+    bat = Storage("b", soc_kwh=20.0, capacity_kwh=20.0, power_kw=15.0, soc_min=0.0, soc_max=1.0, efficiency=1.0,
+                  ramp_kw=4.0, ramp_steps=1)
+    sol = solve(Problem(2, 1.0, np.full(2, 0.1), np.array([10.0, 20.0]), [], [bat], peak_weight=10.0))
+    assert sol.ok and sol.peak_kw == pytest.approx(6.0)
+    assert sol.battery["b"].tolist() == pytest.approx([-4.0, -15.0])
+    # charging at 30 kW before, ramp 15 per step: the first step may not fall below 15 kW of charge
+    full = dataclasses.replace(bat, soc_kwh=0.0, capacity_kwh=100.0, power_kw=40.0, ramp_kw=15.0, power0_kw=30.0)
+    sol = solve(Problem(2, 1.0, np.array([0.3, 0.1]), np.zeros(2), [], [full], peak_weight=0.0))
+    assert sol.battery["b"][0] == pytest.approx(15.0) and sol.battery["b"][1] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_a_ramp_that_the_state_of_charge_cannot_follow_is_paid_for_not_infeasible() -> None:
     # discharging 10 kW with 1 kWh left and a 2 kW ramp: the LP may stop at once (as the edge lets it), at a price
     bat = Storage("b", soc_kwh=1.0, capacity_kwh=20.0, power_kw=15.0, soc_min=0.0, soc_max=1.0, efficiency=1.0,
