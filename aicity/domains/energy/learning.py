@@ -188,7 +188,7 @@ class DemandLearner:
         ``start``), so it is left to the live loop and not learned twice."""
         from datetime import timedelta
 
-        steps = int(net_kw.shape[1]) - 1
+        steps = max(int(net_kw.shape[1]) - 1, 0)
         per = np.zeros(steps)
         for a, kwh in arrivals:
             k = steps + math.ceil(a / step_s - 1e-9)  # the reading at the end of the interval it arrived in
@@ -199,7 +199,7 @@ class DemandLearner:
             self._model.learn_step(values, t=start - timedelta(seconds=(steps - k) * step_s))
             self._remember(float(net_kw[:, k].sum()))
             self._steps += 1
-        return max(steps, 0)
+        return steps
 
     def _remember(self, total_kw: float) -> None:
         """Keep one step's measured total inflexible load for the past-day scenarios."""

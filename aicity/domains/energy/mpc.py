@@ -139,9 +139,10 @@ class MpcPlanner:
             jobs += arrival_blocks(blocks, forecasts, n, every_s, r)
         elif self.anticipate and r == 1:
             jobs += self._anticipated(forecasts, n, dt_s)
+        ramp = self.ramp_first_step and r == 1  # a plan step of one decision: the edge's ramp per decision
         storages = [Storage(b.id, _f(b.get("energyStored")), _f(b.get("capacity")), _f(b.get("maxPower")),
                             _f(b.get("socMin")), _f(b.get("socMax")), _f(b.get("efficiency")) or 0.95,
-                            int(b.get("node") or 0), *_first_ramp(b, r if self.ramp_first_step else 0))
+                            int(b.get("node") or 0), *(_first_ramp(b) if ramp else (math.inf, 0.0, None)))
                     for b in batteries]
         inflex = _blocks(self._series(forecasts, "inflexible_kw", n * r), r)
         expected, margin = inflex, None
@@ -342,13 +343,13 @@ def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:
     return "; ".join(parts) + "; the sessions with the latest departures were deferred"
 
 
-def _first_ramp(b: Entity, r: int) -> tuple[float, float, int | None]:
-    """The LP's ramp for battery ``b``: where it reports its ramp rate per decision and the plan steps once a
-    decision, the first step may move only that far from the power it reports (the step about to be executed, so
-    the edge does not clamp it away from the plan: a clamped charge at a bus the voltage band binds takes it below
-    the band); later steps are free (re-planned before they run)."""
-    ramp, power = b.get("rampRate"), b.get("power")  # r = 0: no ramp asked
-    if r != 1 or not isinstance(ramp, int | float) or not isinstance(power, int | float) or not math.isfinite(ramp):
+def _first_ramp(b: Entity) -> tuple[float, float, int | None]:
+    """The LP's ramp for battery ``b``: where it reports its ramp rate per decision, the first step may move only
+    that far from the power it reports (the step about to be executed, so the edge does not clamp it away from the
+    plan: a clamped charge at a bus the voltage band binds takes it below the band); later steps are free
+    (re-planned before they run)."""
+    ramp, power = b.get("rampRate"), b.get("power")
+    if not isinstance(ramp, int | float) or not isinstance(power, int | float) or not math.isfinite(ramp):
         return math.inf, 0.0, None
     return float(ramp), float(power), 1
 

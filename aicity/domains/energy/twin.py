@@ -123,7 +123,7 @@ class EnergyTwin:
         if self.site.grid is not None:
             self.site.grid.start()
         if self.site.history_kw.shape[1] > 0:  # the meters' first reading: the last interval before the window
-            self.node_inflexible = np.asarray(self.site.history_kw[:, -1], dtype=float).copy()
+            self.node_inflexible = np.array(self.site.history_kw[:, -1], dtype=float)
             self.grid_kw = float(self.node_inflexible.sum())
             if self.site.grid is not None:
                 self.site.grid.run(self.node_inflexible)
