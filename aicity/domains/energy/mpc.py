@@ -166,8 +166,11 @@ class MpcPlanner:
                 self._idle(b, meter) for b in batteries]
         why = explain(sol, prob, now, dt_s)
         inputs_site = {meter.id: meter.get("activePower")}
-        setpoints = to_steps(active, {e.id: float(sol.rates[e.id][0]) for e in active if e.id in sol.rates},
-                             deadlines)
+        planned = {e.id: float(sol.rates[e.id][0]) for e in active if e.id in sol.rates}
+        setpoints = to_steps(active, planned, deadlines)
+        if network is not None and not within_rows(network, prob, sol, planned, setpoints,
+                                                   {e.id: int(e.get("node") or 0) for e in active}):
+            setpoints = to_steps(active, planned, deadlines, per_node=True)
         for e in active:
             kw = setpoints.get(e.id, 0.0)
             out.append(ProposedAction(
@@ -301,12 +304,27 @@ def arrival_blocks(fc: Mapping[str, Any], forecasts: Mapping[str, Any], n: int, 
     return jobs
 
 
-def to_steps(chargers: list[Entity], rates: Mapping[str, float], deadlines: Mapping[str, float]) -> dict[str, float]:
-    """Chargers' setpoints in their steps, within the LP's total: a rate below a charger's minimum would round to
-    nothing for ever (thinly spread energy never flows), so the total goes, most urgent first, in whole steps of at
-    least the minimum, the last one floored to fit (rounding up would lift the site's peak a step above the plan,
-    and the next plan would start from that higher peak: a ratchet)."""
-    budget = sum(max(0.0, r) for r in rates.values())
+def to_steps(chargers: list[Entity], rates: Mapping[str, float], deadlines: Mapping[str, float],
+             per_node: bool = False) -> dict[str, float]:
+    """Chargers' setpoints in their steps, within the LP's total (with ``per_node``, within each grid node's): a
+    rate below a charger's minimum would round to nothing for ever (thinly spread energy never flows), so the total
+    goes, most urgent first, in whole steps of at least the minimum, the last one floored to fit. Rounding up would
+    lift the site's peak a step above the plan, and the next plan would start from that higher peak (a ratchet).
+    Site-wide, power can move from one node's chargers to another's: :func:`within_rows` checks it against the
+    grid."""
+    by_node: dict[int, list[Entity]] = {}
+    for e in chargers:
+        by_node.setdefault(int(e.get("node") or 0) if per_node else 0, []).append(e)
+    out: dict[str, float] = {}
+    for group in by_node.values():
+        out.update(_node_steps(group, rates, deadlines))
+    return out
+
+
+def _node_steps(chargers: list[Entity], rates: Mapping[str, float],
+                deadlines: Mapping[str, float]) -> dict[str, float]:
+    """One node's chargers' setpoints in whole steps within the node's planned total, most urgent first."""
+    budget = sum(max(0.0, rates.get(e.id, 0.0)) for e in chargers)
     out: dict[str, float] = {}
     order = sorted((e for e in chargers if rates.get(e.id, 0.0) > 1e-6), key=lambda e: (deadlines[e.id], e.id))
     for e in order:
@@ -321,6 +339,29 @@ def to_steps(chargers: list[Entity], rates: Mapping[str, float], deadlines: Mapp
             out[e.id] = round(kw, 3)
             budget -= kw
     return out
+
+
+def within_rows(network: Network, prob: Problem, sol: Solution, rates: Mapping[str, float],
+                setpoints: Mapping[str, float], nodes: Mapping[str, int]) -> bool:
+    """Whether the setpoints keep the first step's linearised voltages and line flows as the plan left them: no
+    bus or line further outside its limits than with the planned rates (rounding moves power between nodes)."""
+    inj = np.zeros(network.sv.shape[1])
+    for j in prob.jobs:
+        if j.key in sol.rates:
+            inj[j.node] += float(sol.rates[j.key][0])
+    for st in prob.storages:
+        if st.key in sol.battery:
+            inj[st.node] += float(sol.battery[st.key][0])
+    delta = np.zeros_like(inj)
+    for cid, node in nodes.items():
+        delta[node] += setpoints.get(cid, 0.0) - max(0.0, rates.get(cid, 0.0))
+
+    def excess(x: np.ndarray[Any, np.dtype[np.float64]]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        v, f = network.v0[:, 0] + network.sv @ x, network.f0[:, 0] + network.sf @ x
+        return np.concatenate([np.maximum(network.vmin - v, 0.0), np.maximum(v - network.vmax, 0.0),
+                               np.maximum(np.abs(f) - network.fmax, 0.0)])
+
+    return bool((excess(inj + delta) <= excess(inj) + 1e-6).all())
 
 
 def explain(sol: Solution, prob: Problem, now: datetime, dt_s: float) -> str:

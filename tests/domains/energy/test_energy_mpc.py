@@ -1,10 +1,11 @@
-"""The MPC's setpoints: whole charger steps within the plan's total, and the hourly blocks of arrivals to come."""
+"""The MPC's setpoints: whole charger steps within the plan's total and its grid rows, and the hourly blocks of arrivals to come."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,16 +13,16 @@ from aicity.core.domain import Snapshot
 from aicity.core.entity import Entity, Property
 from aicity.domains.energy.const import CHARGER_TYPE, METER_TYPE
 from aicity.domains.energy.data import Tariff
-from aicity.domains.energy.lp import Storage
-from aicity.domains.energy.mpc import MpcPlanner, arrival_blocks, to_steps, widen
+from aicity.domains.energy.lp import Job, Network, Problem, Solution, Storage
+from aicity.domains.energy.mpc import MpcPlanner, arrival_blocks, to_steps, widen, within_rows
 
 NOW = datetime(2019, 9, 3, 8)
 
 
-def _charger(i: int) -> Entity:
+def _charger(i: int, node: int = 0) -> Entity:
     return Entity(f"urn:ngsi-ld:{CHARGER_TYPE}:c{i}", CHARGER_TYPE, {
         "maxPower": Property(6.656, None, "KWT"), "minPower": Property(1.248, None, "KWT"),
-        "powerStep": Property(0.208, None, "KWT")})
+        "powerStep": Property(0.208, None, "KWT"), "node": Property(node)})
 
 
 @settings(max_examples=200, deadline=None)
@@ -38,6 +39,44 @@ def test_setpoints_never_exceed_the_plans_total(rates: list[float]) -> None:
         assert abs((kw - 1.248) / 0.208 - round((kw - 1.248) / 0.208)) < 1e-6
     if sum(rates) >= 1.248 + 0.208 * len(rates):  # enough to go round: little is left unspent
         assert sum(out.values()) >= sum(rates) - 1.248 - 1e-6
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 6.656), st.integers(0, 3)), min_size=1, max_size=30))
+def test_setpoints_never_exceed_any_nodes_planned_total(plan: list[tuple[float, int]]) -> None:
+    """Per node, no node's chargers get more than the LP planned for them."""
+    chargers = [_charger(i, node) for i, (_, node) in enumerate(plan)]
+    rates = {e.id: r for e, (r, _) in zip(chargers, plan, strict=True)}
+    out = to_steps(chargers, rates, {e.id: float(-i) for i, e in enumerate(chargers)}, per_node=True)
+    for node in {n for _, n in plan}:
+        ids = [e.id for e, (_, n) in zip(chargers, plan, strict=True) if n == node]
+        assert sum(out.get(i, 0.0) for i in ids) <= sum(rates[i] for i in ids) + 1e-6
+
+
+def test_a_node_keeps_its_planned_power_when_more_urgent_sessions_wait_elsewhere() -> None:
+    """Node 0's session is the most urgent; node 1's plan is not handed to it."""
+    a, b = _charger(0, node=0), _charger(1, node=1)
+    out = to_steps([a, b], {a.id: 2.0, b.id: 4.0}, {a.id: 0.0, b.id: 1.0}, per_node=True)
+    assert out[a.id] == pytest.approx(1.872) and out[b.id] == pytest.approx(3.952)
+    site = to_steps([a, b], {a.id: 2.0, b.id: 4.0}, {a.id: 0.0, b.id: 1.0})
+    assert site[a.id] == pytest.approx(2.08)  # site-wide, node 0 is rounded up at node 1's expense
+
+
+def test_rounding_that_moves_power_onto_a_bus_at_its_floor_is_caught() -> None:
+    """Month draw 4 (held out), Thursday 00:00: site-wide rounding put 36.6 kW on Bus C14's chargers, planned at
+    28.9 kW with C14's voltage row binding, and the bus fell to 0.9488 pu. Two nodes, one bus each; bus 1 at its
+    floor with the plan's 4 kW on node 1."""
+    net = Network(v0=np.array([[1.0], [0.956]]), sv=np.array([[-0.001, 0.0], [0.0, -0.001]]), vmin=0.952,
+                  vmax=1.05, f0=np.zeros((1, 1)), sf=np.zeros((1, 2)), fmax=np.array([100.0]), bus_names=("a", "b"),
+                  line_names=("l",))
+    prob = Problem(1, 0.25, np.array([0.1]), np.zeros(1), [Job("x", np.ones(1), 1.0, 6.656, 0),
+                                                          Job("y", np.ones(1), 1.0, 6.656, 1)], network=net)
+    sol = Solution(True, "optimal", rates={"x": np.array([2.0]), "y": np.array([4.0])})
+    nodes = {"x": 0, "y": 1}
+    rates = {"x": 2.0, "y": 4.0}
+    assert not within_rows(net, prob, sol, rates, {"x": 1.248, "y": 4.784}, nodes)  # 0.784 kW more on bus 1
+    assert within_rows(net, prob, sol, rates, {"x": 2.08, "y": 3.744}, nodes)  # more on bus 0, which has room
+    assert within_rows(net, prob, sol, rates, {"x": 1.872, "y": 3.952}, nodes)
 
 
 def test_hourly_blocks_hold_the_energy_to_come_and_leave_out_what_ends_beyond_the_plan() -> None:
