@@ -140,14 +140,6 @@ class FeederTwin(EnergyTwin):
 
     imports: list[tuple[float, float, float]] = field(default_factory=list)
 
-    def start(self) -> None:
-        """Start; the meters read what they measured over the step before the window (not zeros)."""
-        super().start()
-        ks = max(0, self.begin_step - 1)
-        self.node_inflexible = self.site.base_at(ks) - self.site.pv_at(ks)
-        self.node_pv = self.site.pv_at(ks)
-        self.grid_kw = float(self.node_inflexible.sum())
-
     def _step(self) -> None:
         t = self.k * self.site.step_s
         super()._step()

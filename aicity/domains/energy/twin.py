@@ -111,8 +111,8 @@ class EnergyTwin:
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         """Queue every session of the window on its charger (sessions plugged in before the window start at it);
-        where the site has past readings, the meters first read the last interval before the window (as a real
-        meter would at that moment), not zero."""
+        the meters first read the last interval before the window (as a real meter would at that moment), not
+        zero: the site's past readings, else its profiles' step before the window (none at the profiles' start)."""
         begin, end = self.scenario.begin_s, self.scenario.end_s
         by: dict[str, list[Session]] = {c.cid: [] for c in self.site.chargers}
         for s in self.site.sessions:
@@ -122,8 +122,13 @@ class EnergyTwin:
         self.stores = {b.bid: _Store(b.soc0 * b.limits.capacity_kwh) for b in self.site.batteries}
         if self.site.grid is not None:
             self.site.grid.start()
+        ks = self.begin_step - 1
         if self.site.history_kw.shape[1] > 0:  # the meters' first reading: the last interval before the window
             self.node_inflexible = np.array(self.site.history_kw[:, -1], dtype=float)
+        elif ks >= 0:  # no history, but the window starts within the site's profiles: their step before it
+            self.node_inflexible = self.site.base_at(ks) - self.site.pv_at(ks)
+            self.node_pv = self.site.pv_at(ks)
+        if self.site.history_kw.shape[1] > 0 or ks >= 0:
             self.grid_kw = float(self.node_inflexible.sum())
             if self.site.grid is not None:
                 self.site.grid.run(self.node_inflexible)
