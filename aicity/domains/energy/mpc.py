@@ -168,8 +168,7 @@ class MpcPlanner:
         inputs_site = {meter.id: meter.get("activePower")}
         planned = {e.id: float(sol.rates[e.id][0]) for e in active if e.id in sol.rates}
         setpoints = to_steps(active, planned, deadlines)
-        if network is not None and not within_rows(network, prob, sol, planned, setpoints,
-                                                   {e.id: int(e.get("node") or 0) for e in active}):
+        if network is not None and not within_rows(network, prob, sol, planned, setpoints):
             setpoints = to_steps(active, planned, deadlines, per_node=True)
         for e in active:
             kw = setpoints.get(e.id, 0.0)
@@ -342,19 +341,20 @@ def _node_steps(chargers: list[Entity], rates: Mapping[str, float],
 
 
 def within_rows(network: Network, prob: Problem, sol: Solution, rates: Mapping[str, float],
-                setpoints: Mapping[str, float], nodes: Mapping[str, int]) -> bool:
-    """Whether the setpoints keep the first step's linearised voltages and line flows as the plan left them: no
-    bus or line further outside its limits than with the planned rates (rounding moves power between nodes)."""
+                setpoints: Mapping[str, float]) -> bool:
+    """Whether the chargers' setpoints (for the jobs planned at ``rates``) keep the first step's linearised voltages
+    and line flows as the plan left them: no bus or line further outside its limits than with the planned rates
+    (rounding moves power between nodes)."""
     inj = np.zeros(network.sv.shape[1])
+    delta = np.zeros_like(inj)
     for j in prob.jobs:
         if j.key in sol.rates:
             inj[j.node] += float(sol.rates[j.key][0])
+        if j.key in rates:
+            delta[j.node] += setpoints.get(j.key, 0.0) - max(0.0, rates[j.key])
     for st in prob.storages:
         if st.key in sol.battery:
             inj[st.node] += float(sol.battery[st.key][0])
-    delta = np.zeros_like(inj)
-    for cid, node in nodes.items():
-        delta[node] += setpoints.get(cid, 0.0) - max(0.0, rates.get(cid, 0.0))
 
     def excess(x: np.ndarray[Any, np.dtype[np.float64]]) -> np.ndarray[Any, np.dtype[np.float64]]:
         v, f = network.v0[:, 0] + network.sv @ x, network.f0[:, 0] + network.sf @ x

@@ -124,15 +124,19 @@ class EnergyTwin:
             self.site.grid.start()
         ks = self.begin_step - 1
         if self.site.history_kw.shape[1] > 0:  # the meters' first reading: the last interval before the window
-            self.node_inflexible = np.array(self.site.history_kw[:, -1], dtype=float)
+            self._first_reading(np.array(self.site.history_kw[:, -1], dtype=float))
         elif ks >= 0:  # no history, but the window starts within the site's profiles: their step before it
-            self.node_inflexible = self.site.base_at(ks) - self.site.pv_at(ks)
             self.node_pv = self.site.pv_at(ks)
-        if self.site.history_kw.shape[1] > 0 or ks >= 0:
-            self.grid_kw = float(self.node_inflexible.sum())
-            if self.site.grid is not None:
-                self.site.grid.run(self.node_inflexible)
+            self._first_reading(self.site.base_at(ks) - self.node_pv)
         self._connect(begin)
+
+    def _first_reading(self, node_kw: FArray) -> None:
+        """The meters' reading before the window's first step: each node's inflexible load, the site's import, the
+        power flow on it."""
+        self.node_inflexible = node_kw
+        self.grid_kw = float(node_kw.sum())
+        if self.site.grid is not None:
+            self.site.grid.run(node_kw)
 
     def elapsed_s(self) -> float:
         """Simulated seconds since the window's begin."""

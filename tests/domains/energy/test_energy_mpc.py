@@ -1,4 +1,5 @@
-"""The MPC's setpoints: whole charger steps within the plan's total and its grid rows, and the hourly blocks of arrivals to come."""
+"""The MPC's setpoints: whole charger steps within the plan's total and its grid rows, and the hourly blocks of
+arrivals to come."""
 
 from __future__ import annotations
 
@@ -72,11 +73,10 @@ def test_rounding_that_moves_power_onto_a_bus_at_its_floor_is_caught() -> None:
     prob = Problem(1, 0.25, np.array([0.1]), np.zeros(1), [Job("x", np.ones(1), 1.0, 6.656, 0),
                                                           Job("y", np.ones(1), 1.0, 6.656, 1)], network=net)
     sol = Solution(True, "optimal", rates={"x": np.array([2.0]), "y": np.array([4.0])})
-    nodes = {"x": 0, "y": 1}
     rates = {"x": 2.0, "y": 4.0}
-    assert not within_rows(net, prob, sol, rates, {"x": 1.248, "y": 4.784}, nodes)  # 0.784 kW more on bus 1
-    assert within_rows(net, prob, sol, rates, {"x": 2.08, "y": 3.744}, nodes)  # more on bus 0, which has room
-    assert within_rows(net, prob, sol, rates, {"x": 1.872, "y": 3.952}, nodes)
+    assert not within_rows(net, prob, sol, rates, {"x": 1.248, "y": 4.784})  # 0.784 kW more on bus 1
+    assert within_rows(net, prob, sol, rates, {"x": 2.08, "y": 3.744})  # more on bus 0, which has room
+    assert within_rows(net, prob, sol, rates, {"x": 1.872, "y": 3.952})
 
 
 def test_hourly_blocks_hold_the_energy_to_come_and_leave_out_what_ends_beyond_the_plan() -> None:
