@@ -188,7 +188,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     if args.responses is not None:
         try:
             raw.update(json.loads(args.responses.read_text()))
-        except (OSError, ValueError, AttributeError) as exc:
+        except (OSError, ValueError, AttributeError, RecursionError) as exc:
             raise UserError(f"cannot read responses file {str(args.responses)!r}: {exc}") from exc
     for item in args.response or []:
         name, eq, text = item.partition("=")
@@ -196,7 +196,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
             raise UserError(f"--response {item!r}: use NAME=JSON")
         try:
             raw[name] = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UserError(f"--response {name}: not JSON ({exc})") from exc
     responses = [Response.parse(n, v) for n, v in raw.items()]
     q = WhatIf(args.scenario or _default_city(), parse_options(args.set or []), args.seed, mode, args.at,

@@ -86,6 +86,8 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
             out[key] = json.loads(text, parse_constant=_refuse_constant)
         except _Constant as exc:
             raise UserError(f"option {key} must be a finite number, got {text!r}") from exc
+        except RecursionError:
+            raise UserError(f"option {key}: its value is nested too deeply to read") from None
         except ValueError:
             out[key] = text
     return out

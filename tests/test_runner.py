@@ -44,6 +44,8 @@ def test_options_refuse_non_finite_json() -> None:
         with pytest.raises(UserError, match="must be a finite number"):
             parse_options([f"x={text}"])
     assert parse_options(["x=1e3", "y=abc"]) == {"x": 1000.0, "y": "abc"}
+    with pytest.raises(UserError, match="nested too deeply"):  # Python's parser raises RecursionError on it
+        parse_options(["x=" + "[" * 5000 + "1" + "]" * 5000])
 
 
 @pytest.mark.sumo

@@ -44,6 +44,10 @@ from aicity.core.event import Event
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 NO_ENTITY = "_"
+REJECTED_KEPT = 1000
+"""Messages that are not events kept on the bus for inspection (the latest)."""
+REJECTED_BYTES = 4096
+"""Bytes of each such message kept."""
 
 
 def token(text: str) -> str:
@@ -77,6 +81,8 @@ class NatsSubscription:
     delivered: int = 0
     duplicates: int = 0
     """Events the server delivered again after this subscription had handled them (not handed over twice)."""
+    rejected: int = 0
+    """Messages on its subjects that are not events (never handed over; kept in :attr:`NatsBus.rejected`)."""
     _seen: set[int] = field(default_factory=set, repr=False)
     _order: deque[int] = field(default_factory=deque, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -95,6 +101,8 @@ class NatsBus:
         """How long the server waits for a subscriber's acknowledgement before it delivers an event again."""
         self.published: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
+        self.rejected: deque[tuple[str, str, bytes]] = deque(maxlen=REJECTED_KEPT)
+        """Messages no subscription could read as an event: (subject, reason, first bytes), the latest kept."""
         self.retries = 0
         self._subs: list[NatsSubscription] = []
         self._loop = asyncio.new_event_loop()
@@ -239,12 +247,24 @@ class NatsBus:
                 continue
             fresh = [m for m in msgs if _first_time(sub, m.metadata.sequence.stream)]
             sub.duplicates += len(msgs) - len(fresh)
-            await asyncio.to_thread(self._deliver, sub, [event_from_bytes(m.data) for m in fresh])
+            await asyncio.to_thread(self._deliver, sub, [e for m in fresh if (e := self._read(sub, m)) is not None])
             for m in msgs:
                 try:
                     await m.ack()
                 except Exception as exc:  # the server went away: it delivers the event again, recognised above
                     log.debug("nats ack for %s failed (%s)", sub.subject, exc)
+
+    def _read(self, sub: NatsSubscription, msg: Any) -> Event | None:
+        """The event a message carries; one that is none is counted and kept, never handed over, and (acknowledged
+        with the rest) never delivered again: one bad message must not stop its subscription."""
+        try:
+            return event_from_bytes(msg.data)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+            sub.rejected += 1
+            self.rejected.append((str(msg.subject), f"not an event: {reason}", bytes(msg.data[:REJECTED_BYTES])))
+            log.warning("nats message on %s is not an event (%s); kept and skipped", msg.subject, reason)
+            return None
 
     def _deliver(self, sub: NatsSubscription, events: list[Event]) -> None:
         for event in events:

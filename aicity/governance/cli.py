@@ -296,6 +296,8 @@ def _pairs(items: list[str], flag: str) -> dict[str, Any]:
             raise UserError(f"{flag} {item!r}: use FIELD=VALUE")
         try:
             out[key] = json.loads(value)
+        except RecursionError:
+            raise UserError(f"{flag} {key}: its value is nested too deeply to read") from None
         except ValueError:
             out[key] = value
     return out

@@ -600,7 +600,7 @@ def read_jsonl(path: str | Path) -> tuple[str | None, list[LedgerRow]]:
         raise LedgerError(f"{path}: empty export")
     try:
         header = json.loads(lines[0])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise LedgerError(f"{path}: line 1 (header) is not JSON") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT or canonical_json(header) != lines[0]:
         raise LedgerError(f"{path}: line 1 is not an {FORMAT} header")
@@ -623,7 +623,7 @@ class _BadLine(LedgerError):
 def _parse_line(line: bytes, lineno: int, expected_seq: int) -> LedgerRow:
     try:
         obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _BadLine(expected_seq, None, f"line {lineno} is not valid JSON") from exc
     ident = obj.get("id") if isinstance(obj, dict) else None
     ident = ident if isinstance(ident, str) else None

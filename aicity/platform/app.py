@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aicity.platform.auth import Principal
 from aicity.platform.broker import Broker, Query, paginate
-from aicity.platform.errors import NgsiError, bad, not_found
+from aicity.platform.errors import TOO_DEEP, NgsiError, bad, not_found
 from aicity.platform.jsonld import CORE_URL, SHIPPED, Context, link_header, parse_link, process, shipped
 from aicity.platform.ngsi import Codec
 from aicity.platform.service import Platform
@@ -148,6 +148,8 @@ async def _body(request: Request) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise NgsiError("InvalidRequest", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise NgsiError("InvalidRequest", f"the body is {TOO_DEEP}") from None
 
 
 def _int(params: Mapping[str, str], name: str) -> int | None:
@@ -189,6 +191,8 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, RecursionError):  # a request nested too deeply for a recursive step after parsing
+            return problem(bad(f"the request is {TOO_DEEP}"), request.url.path)
         return problem(NgsiError("InternalError", f"{type(exc).__name__}: {exc}"), request.url.path)
 
     def call(action: str, *, write: bool = False) -> Callable[[Request], Any]:

@@ -34,6 +34,10 @@ class NgsiError(Exception):
         return out
 
 
+TOO_DEEP = "nested too deeply to process (more levels of arrays, objects or parentheses than the parser allows)"
+"""What a request or device message too deeply nested for Python's parsers is refused with."""
+
+
 def bad(detail: str) -> NgsiError:
     """A BadRequestData error."""
     return NgsiError("BadRequestData", detail)

@@ -34,7 +34,7 @@ from typing import Any
 from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.store import Interruptible
-from aicity.platform.errors import NgsiError
+from aicity.platform.errors import TOO_DEEP, NgsiError
 from aicity.platform.jsonld import core
 from aicity.platform.tenants import DEFAULT
 
@@ -114,6 +114,13 @@ def start_broker(port: int, store_path: str | None) -> BrokerProcess:
 
 def parse_reading(device: str, payload: bytes, codec: Any) -> list[Entity]:
     """Validate one device message: JSON, NGSI-LD entities, each the device's own (id ends with ``:<device>``)."""
+    try:
+        return _entities(device, payload, codec)
+    except RecursionError:  # a poison message must be dead-lettered, not retried with its batch for ever
+        raise DeviceMessageError(f"the message is {TOO_DEEP}") from None
+
+
+def _entities(device: str, payload: bytes, codec: Any) -> list[Entity]:
     try:
         data = _json.decode(payload.decode())  # UTF-8, as MQTT payloads of JSON are (json.loads would guess)
     except ValueError as exc:
@@ -275,7 +282,11 @@ class MqttBridge:
             device = m.topic[len(READINGS):]
             try:
                 good += parse_reading(device, m.payload, self._codec)
-            except DeviceMessageError as exc:
+            except Exception as exc:  # one message's fault, typed or not, never holds back its batch
+                if not isinstance(exc, DeviceMessageError):
+                    log.warning("MQTT reading on %s could not be read (%s: %s); dead-lettered", m.topic,
+                                type(exc).__name__, exc)
+                    exc = DeviceMessageError(f"could not be read: {type(exc).__name__}: {exc}")
                 self.tally["dead_lettered"] += 1
                 broker.store.dead_letter(f"mqtt:{m.topic}", exc, m.payload.decode(errors="replace"), now=now)
         good = self._once(good)

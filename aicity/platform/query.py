@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from aicity.core.entity import Entity, GeoProperty, Relationship
-from aicity.platform.errors import bad
+from aicity.platform.errors import TOO_DEEP, bad
 
 Predicate = Callable[[Entity], bool]
 _OPS = ("!~=", "~=", "==", "!=", ">=", "<=", ">", "<")
@@ -219,7 +219,10 @@ def parse_q(text: str, name: Callable[[str], str | None]) -> Predicate:
     """A ``q`` expression → a predicate over entities (attribute terms mapped to stored names by ``name``)."""
     if not text.strip():
         raise bad("q is empty")
-    return _Parser(text, name).parse()
+    try:
+        return _Parser(text, name).parse()
+    except RecursionError:
+        raise bad(f"q is {TOO_DEEP}") from None
 
 
 # ---- geo ------------------------------------------------------------------------------------------
@@ -307,6 +310,8 @@ def parse_geo(georel: str, geometry: str | None, coordinates: str | None, geopro
         coords = json.loads(coordinates)
     except ValueError:
         raise bad(f"coordinates {coordinates!r} are not a JSON array") from None
+    except RecursionError:
+        raise bad(f"coordinates are {TOO_DEEP}") from None
     query = {"type": geometry, "coordinates": coords}
     if not _points(coords):
         raise bad(f"coordinates {coordinates!r} hold no position")

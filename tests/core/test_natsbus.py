@@ -101,6 +101,35 @@ def test_a_failing_handler_is_counted_and_the_others_still_receive(server):
     bus.close()
 
 
+def test_messages_that_are_not_events_are_kept_and_the_subscription_goes_on(server):
+    """Anyone who may publish on the stream can send garbage or a poison message (nesting Python's parser
+    refuses with RecursionError): it is counted and kept, and the events after it still arrive."""
+    import asyncio
+
+    import nats
+
+    bus = NatsBus(server.url)
+    got = Inbox()
+    sub = bus.subscribe(EventType.ALERT, got)
+    subject = bus.subject(EventType.ALERT, None)
+
+    async def send() -> None:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        for payload in (b"{not json", b'{"type": "alert"}', b"[" * 5000 + b"1" + b"]" * 5000):
+            await js.publish(subject, payload)
+        await nc.close()
+
+    asyncio.run(send())
+    bus.publish(ev(EventType.ALERT, n=9))
+    assert got.wait(1) == [9]
+    assert sub.rejected == 3 and len(bus.rejected) == 3
+    reasons = [r for _, r, _ in bus.rejected]
+    assert reasons[0].startswith("not an event: JSONDecodeError") and "KeyError" in reasons[1]
+    assert reasons[2] == "not an event: nested too deeply" and bus.rejected[0][2] == b"{not json"
+    bus.close()
+
+
 def test_a_durable_subscription_resumes_after_the_subscriber_restarts(server):
     pub = NatsBus(server.url, district="d1")
     first = Inbox()

@@ -168,6 +168,21 @@ def test_export_every_byte_flip_is_named(ledger: Ledger, tmp_path: Path) -> None
             assert result.failed_seq == line_no - 1, (pos, result)
 
 
+def test_an_export_with_a_line_nested_too_deeply_fails_verification_at_that_line(ledger: Ledger,
+                                                                                  tmp_path: Path) -> None:
+    _fill(ledger, 2)
+    path = tmp_path / "ledger.jsonl"
+    ledger.export_jsonl(path)
+    lines = path.read_bytes().split(b"\n")
+    deep = b'{"a":' * 5000 + b"1" + b"}" * 5000  # Python's parser raises RecursionError, not ValueError
+    path.write_bytes(b"\n".join([lines[0], lines[1], deep]) + b"\n")
+    result = verify_jsonl(path)
+    assert not result.ok and result.failed_seq == 1 and "line 3 is not valid JSON" in result.problem
+    path.write_bytes(deep + b"\n")
+    result = verify_jsonl(path)
+    assert not result.ok and result.failed_id == "header" and "not JSON" in result.problem
+
+
 def test_export_import_roundtrip(ledger: Ledger, tmp_path: Path) -> None:
     _fill(ledger, 7)
     path = tmp_path / "l.jsonl"

@@ -52,6 +52,23 @@ def test_create_retrieve_and_problem_details(api: Api) -> None:
     assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:2").status_code == 404  # nothing invalid accepted
 
 
+def test_input_nested_too_deeply_is_refused_as_bad_input_not_an_internal_error(api: Api) -> None:
+    """A hostile client's 5,000 levels of nesting in a body, a ``q`` or geo coordinates: each a typed 400 naming
+    what was wrong, nothing stored (Python's parsers raise RecursionError, not ValueError, on such input)."""
+    deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    r = api.http.post(f"{V1}/entities", content=deep, headers={"Content-Type": "application/json"})
+    assert problem(r, 400, "InvalidRequest")["detail"].startswith("the body is nested too deeply")
+    assert api.http.post(f"{V1}/entities", json=car(4)).status_code == 201
+    q = "(" * 3000 + "speed>1" + ")" * 3000
+    r = api.http.get(f"{V1}/entities", params={"type": "Vehicle", "q": q})
+    assert problem(r, 400, "BadRequestData")["detail"].startswith("q is nested too deeply")
+    r = api.http.get(f"{V1}/entities", params={"type": "Vehicle", "georel": "near;maxDistance==10",
+                                               "geometry": "Point", "coordinates": "[" * 3000 + "1" + "]" * 3000})
+    assert problem(r, 400, "BadRequestData")["detail"].startswith("coordinates are nested too deeply")
+    assert [e["id"] for e in api.http.get(f"{V1}/entities", params={"type": "Vehicle"}).json()] == [
+        "urn:ngsi-ld:Vehicle:4"]
+
+
 def test_formats_sysattrs_and_attrs(api: Api) -> None:
     api.http.post(f"{V1}/entities", json=car())
     kv = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", params={"options": "keyValues"}).json()
