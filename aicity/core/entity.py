@@ -11,7 +11,11 @@ from typing import Any
 
 from aicity.core.errors import EntityValidationError
 
-URN_RE = re.compile(r"^urn:ngsi-ld:(?P<type>[A-Za-z][A-Za-z0-9_]*):(?P<local>[^\s]+)$")
+URN_RE = re.compile(r"^urn:ngsi-ld:(?P<type>[A-Za-z][A-Za-z0-9_]*):(?P<local>[^\s\x00-\x1f\x7f\ud800-\udfff]+)$")
+"""An entity's id: no white space, control characters or lone surrogates in its local part."""
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: a JSON escape such as ``\\ud800`` parses to one, but it is not Unicode text (no UTF-8 encodes
+it), so a store or a response could not write it."""
 ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED = {"id", "type", "@context", "createdAt", "modifiedAt", "observedAt"}
 GEO_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
@@ -24,8 +28,16 @@ def urn(entity_type: str, local_id: str) -> str:
     return f"urn:ngsi-ld:{entity_type}:{local_id}"
 
 
+def _check_text(entity_id: str, name: str, text: str, what: str) -> None:
+    if not text.isascii() and SURROGATE_RE.search(text):
+        raise EntityValidationError(entity_id, name, f"{what} holds a lone surrogate: it is not Unicode text")
+
+
 def _check_value(entity_id: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+    if isinstance(value, str):
+        _check_text(entity_id, name, value, "a string")
+        return
+    if isinstance(value, bool) or value is None or isinstance(value, int):
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -39,6 +51,7 @@ def _check_value(entity_id: str, name: str, value: Any) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise EntityValidationError(entity_id, name, f"object key {key!r} is not a string")
+            _check_text(entity_id, name, key, "an object key")
             _check_value(entity_id, name, item)
         return
     raise EntityValidationError(entity_id, name, f"value of type {type(value).__name__} is not JSON")
@@ -211,7 +224,8 @@ def validate(entity: Entity) -> None:
     m = URN_RE.match(entity.id) if isinstance(entity.id, str) else None
     if m is None:
         raise EntityValidationError(
-            str(entity.id), "id", "id must be a URN of the form urn:ngsi-ld:<Type>:<id>")
+            str(entity.id), "id", "id must be a URN of the form urn:ngsi-ld:<Type>:<id> (its <id> without white "
+            "space, control characters or lone surrogates)")
     if not isinstance(entity.type, str) or not ATTR_RE.match(entity.type):
         raise EntityValidationError(entity.id, "type", f"type {entity.type!r} is not a valid name")
     if m.group("type") != entity.type:
@@ -222,10 +236,15 @@ def validate(entity: Entity) -> None:
             raise EntityValidationError(entity.id, str(name), "invalid or reserved attribute name")
         if isinstance(attr, Property):
             _check_value(entity.id, name, attr.value)
+            if attr.unit_code is not None:
+                if not isinstance(attr.unit_code, str):
+                    raise EntityValidationError(entity.id, name, f"unitCode {attr.unit_code!r} is not a string")
+                _check_text(entity.id, name, attr.unit_code, "unitCode")
         elif isinstance(attr, Relationship):
             if not URN_RE.match(attr.object):
                 raise EntityValidationError(entity.id, name, f"relationship object {attr.object!r} is not a URN")
         elif isinstance(attr, GeoProperty):
+            _check_value(entity.id, name, attr.value)
             _check_geo(entity.id, name, attr.value)
         else:
             raise EntityValidationError(entity.id, name, f"not an attribute: {type(attr).__name__}")

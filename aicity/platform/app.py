@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aicity.platform.auth import Principal
 from aicity.platform.broker import Broker, Query, paginate
-from aicity.platform.errors import TOO_DEEP, NgsiError, bad, not_found
+from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, not_found, not_text
 from aicity.platform.jsonld import CORE_URL, SHIPPED, Context, link_header, parse_link, process, shipped
 from aicity.platform.ngsi import Codec
 from aicity.platform.service import Platform
@@ -32,7 +32,11 @@ FORMATS = ("normalized", "concise", "keyValues")
 
 
 def _dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (from a refused request, echoed in the problem): escaped instead
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def problem(exc: NgsiError, instance: str | None = None) -> Response:
@@ -145,11 +149,14 @@ async def _body(request: Request) -> Any:
         raise NgsiError("UnsupportedMediaType", f"Content-Type {ctype!r} is not supported: use {JSON} or {LD}",
                         status=415)
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except ValueError as exc:
         raise NgsiError("InvalidRequest", f"the body is not valid JSON: {exc}") from None
     except RecursionError:
         raise NgsiError("InvalidRequest", f"the body is {TOO_DEEP}") from None
+    if not_text(raw, data):
+        raise NgsiError("InvalidRequest", f"the body {NOT_TEXT}")
+    return data
 
 
 def _int(params: Mapping[str, str], name: str) -> int | None:

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from aicity.core.errors import UserError
 from aicity.platform.auth import PERMISSIONS, Principal
-from aicity.platform.errors import TOO_DEEP, NgsiError, bad, not_found
+from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, not_found, not_text
 from aicity.platform.service import Platform
 
 GOVERNANCE_ACTIONS = ("approvals.decide", "city.stop", "autonomy.set")
@@ -60,6 +60,8 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
             raise NgsiError("InvalidRequest", "the body is not valid JSON") from None
         except RecursionError:
             raise NgsiError("InvalidRequest", f"the body is {TOO_DEEP}") from None
+        if not_text(raw, data):
+            raise NgsiError("InvalidRequest", f"the body {NOT_TEXT}")
         if not isinstance(data, dict):
             raise bad("the body must be a JSON object")
         return data

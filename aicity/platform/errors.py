@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 BASE = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -36,6 +38,25 @@ class NgsiError(Exception):
 
 TOO_DEEP = "nested too deeply to process (more levels of arrays, objects or parentheses than the parser allows)"
 """What a request or device message too deeply nested for Python's parsers is refused with."""
+NOT_TEXT = "holds a lone surrogate (a JSON escape such as \\ud800 not in a pair): it is not Unicode text"
+"""What a body that no UTF-8 response or store could write is refused with."""
+
+
+_SURROGATE_HINT = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
+"""Where a body could hold a surrogate: a JSON escape of one, or one encoded as UTF-8 bytes (which Python's JSON
+reader passes through)."""
+
+
+def not_text(raw: bytes, data: Any) -> bool:
+    """Whether ``data``, parsed from ``raw``, holds a lone surrogate: not Unicode text, so no UTF-8 response and no
+    store could write it (a surrogate pair, escaped, is one character and fine)."""
+    if not _SURROGATE_HINT.search(raw):
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def bad(detail: str) -> NgsiError:

@@ -12,6 +12,12 @@ def flow(**attrs):
     return Entity(urn("TrafficFlowObserved", "a1"), "TrafficFlowObserved", attrs)
 
 
+def test_text_beyond_ascii_is_fine_and_a_surrogate_pair_is_one_character():
+    e = flow(name=Property("Köln Hbf \U0001F691", T), tags=Property({"zoné": ["ü"]}))
+    assert e.get("name") == "Köln Hbf \U0001F691"
+    assert Entity(urn("TrafficFlowObserved", "straße-1"), "TrafficFlowObserved").local_id == "straße-1"
+
+
 def test_valid_entity_round_trips_through_ngsi():
     e = flow(intensity=Property(12, T, "E50"), refRoadSegment=Relationship(urn("RoadSegment", "r1")),
              location=GeoProperty({"type": "Point", "coordinates": [6.9, 50.9]}))
@@ -33,6 +39,14 @@ def test_valid_entity_round_trips_through_ngsi():
     (lambda: flow(location=GeoProperty({"type": "Point", "coordinates": [1]})), "location", "Point"),
     (lambda: flow(intensity=Property(1, datetime(2024, 1, 1))), "intensity", "timezone"),
     (lambda: flow(id=Property(1)), "id", "reserved"),
+    # text no store or response could write: a JSON escape such as \ud800 parses to a lone surrogate
+    (lambda: Entity(urn("TrafficFlowObserved", "a\x00"), "TrafficFlowObserved"), "id", "control characters"),
+    (lambda: Entity(urn("TrafficFlowObserved", "a\ud800"), "TrafficFlowObserved"), "id", "lone surrogates"),
+    (lambda: flow(name=Property("caf\udce9")), "name", "lone surrogate"),
+    (lambda: flow(tags=Property({"ok": ["x", {"\udc00": 1}]})), "tags", "an object key holds a lone surrogate"),
+    (lambda: flow(intensity=Property(1, T, "E5\ud800")), "intensity", "unitCode holds a lone surrogate"),
+    (lambda: flow(location=GeoProperty({"type": "Point", "coordinates": [1, 2], "name": "\udfff"})), "location",
+     "lone surrogate"),
 ])
 def test_invalid_entities_name_entity_attribute_and_problem(build, attribute, words):
     with pytest.raises(EntityValidationError) as err:

@@ -69,6 +69,27 @@ def test_input_nested_too_deeply_is_refused_as_bad_input_not_an_internal_error(a
         "urn:ngsi-ld:Vehicle:4"]
 
 
+def test_text_that_is_not_unicode_is_refused_before_it_is_stored(api: Api) -> None:
+    """A JSON escape of a lone surrogate parses, but no store or response can write it: it was stored, every read
+    of the entity then failed (500), and PostgreSQL refused the write. An escaped surrogate pair is one character
+    and fine."""
+    json_ct = {"Content-Type": "application/json"}
+    body = b'{"id":"urn:ngsi-ld:Vehicle:9","type":"Vehicle","brand":{"type":"Property","value":"\\ud800"}}'
+    assert "lone surrogate" in problem(api.http.post(f"{V1}/entities", content=body, headers=json_ct), 400,
+                                       "InvalidRequest")["detail"]
+    sub = (b'{"id":"urn:ngsi-ld:Subscription:s9","type":"Subscription","description":"\xed\xa0\x80",'
+           b'"entities":[{"type":"Vehicle"}],"notification":{"endpoint":{"uri":"http://127.0.0.1:9/n"}}}')
+    assert "lone surrogate" in problem(api.http.post(f"{V1}/subscriptions", content=sub, headers=json_ct), 400,
+                                       "InvalidRequest")["detail"]  # a surrogate as UTF-8 bytes, read through
+    body = b'{"id":"urn:ngsi-ld:Vehicle:9\\u0000","type":"Vehicle"}'
+    assert "control characters" in problem(api.http.post(f"{V1}/entities", content=body, headers=json_ct), 400,
+                                           "BadRequestData")["detail"]
+    assert api.http.get(f"{V1}/entities", params={"type": "Vehicle"}).json() == []
+    body = b'{"id":"urn:ngsi-ld:Vehicle:9","type":"Vehicle","brand":{"type":"Property","value":"\\ud83d\\ude91"}}'
+    assert api.http.post(f"{V1}/entities", content=body, headers=json_ct).status_code == 201
+    assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:9").json()["brand"]["value"] == "\U0001F691"
+
+
 def test_formats_sysattrs_and_attrs(api: Api) -> None:
     api.http.post(f"{V1}/entities", json=car())
     kv = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", params={"options": "keyValues"}).json()
