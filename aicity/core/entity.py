@@ -17,6 +17,11 @@ SURROGATE_RE = re.compile("[\ud800-\udfff]")
 """A lone surrogate: a JSON escape such as ``\\ud800`` parses to one, but it is not Unicode text (no UTF-8 encodes
 it), so a store or a response could not write it."""
 ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_ID_BYTES = 1024
+"""The longest id (UTF-8 bytes): stores index ids, and PostgreSQL refuses an index entry over 2,704 bytes (a longer
+id made every write of the store fail, so the loop went blind)."""
+MAX_NAME = 256
+"""The longest type or attribute name (characters), for the same reason."""
 RESERVED = {"id", "type", "@context", "createdAt", "modifiedAt", "observedAt"}
 GEO_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
 
@@ -221,19 +226,24 @@ def _check_geo(entity_id: str, name: str, geo: Mapping[str, Any]) -> None:
 
 def validate(entity: Entity) -> None:
     """Check an entity; raises :class:`EntityValidationError` naming the entity, attribute and problem."""
+    if isinstance(entity.id, str) and len(entity.id) > MAX_ID_BYTES // 4 and len(entity.id.encode(
+            "utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise EntityValidationError(entity.id[:80] + "…", "id", f"id is longer than {MAX_ID_BYTES} bytes")
     m = URN_RE.match(entity.id) if isinstance(entity.id, str) else None
     if m is None:
         raise EntityValidationError(
             str(entity.id), "id", "id must be a URN of the form urn:ngsi-ld:<Type>:<id> (its <id> without white "
             "space, control characters or lone surrogates)")
-    if not isinstance(entity.type, str) or not ATTR_RE.match(entity.type):
-        raise EntityValidationError(entity.id, "type", f"type {entity.type!r} is not a valid name")
+    if not isinstance(entity.type, str) or not ATTR_RE.match(entity.type) or len(entity.type) > MAX_NAME:
+        raise EntityValidationError(entity.id, "type", f"type {str(entity.type)[:80]!r} is not a valid name "
+                                    f"(a letter or '_', then letters, digits or '_', at most {MAX_NAME})")
     if m.group("type") != entity.type:
         raise EntityValidationError(
             entity.id, "type", f"type {entity.type!r} does not match the URN's type {m.group('type')!r}")
     for name, attr in entity.attrs.items():
-        if not isinstance(name, str) or not ATTR_RE.match(name) or name in RESERVED:
-            raise EntityValidationError(entity.id, str(name), "invalid or reserved attribute name")
+        if not isinstance(name, str) or not ATTR_RE.match(name) or name in RESERVED or len(name) > MAX_NAME:
+            raise EntityValidationError(entity.id, str(name)[:80], "invalid or reserved attribute name (a letter "
+                                        f"or '_', then letters, digits or '_', at most {MAX_NAME})")
         if isinstance(attr, Property):
             _check_value(entity.id, name, attr.value)
             if attr.unit_code is not None:
@@ -241,8 +251,9 @@ def validate(entity: Entity) -> None:
                     raise EntityValidationError(entity.id, name, f"unitCode {attr.unit_code!r} is not a string")
                 _check_text(entity.id, name, attr.unit_code, "unitCode")
         elif isinstance(attr, Relationship):
-            if not URN_RE.match(attr.object):
-                raise EntityValidationError(entity.id, name, f"relationship object {attr.object!r} is not a URN")
+            if not URN_RE.match(attr.object) or len(attr.object) > MAX_ID_BYTES:
+                raise EntityValidationError(entity.id, name, f"relationship object {attr.object[:80]!r} is not a URN "
+                                            f"(of at most {MAX_ID_BYTES} bytes)")
         elif isinstance(attr, GeoProperty):
             _check_value(entity.id, name, attr.value)
             _check_geo(entity.id, name, attr.value)

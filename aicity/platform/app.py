@@ -169,10 +169,50 @@ def _int(params: Mapping[str, str], name: str) -> int | None:
         raise bad(f"{name} {text!r} is not a whole number") from None
 
 
-def create_app(platform: Platform) -> FastAPI:
-    """The FastAPI app of a platform."""
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The largest request body read (a batch of 100,000 meter readings is about 15 MB); a larger one is refused (413)
+before it is held in memory."""
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is refused, by its Content-Length before any of it is
+    read, else (chunked) as soon as the bytes read pass the limit."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass the request on, its body counted."""
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await Response(_dumps(self._error(int(length)).problem(scope.get("path"))), status_code=413,
+                           media_type=JSON)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b"")) if message.get("type") == "http.request" else 0
+            if seen > self.max_bytes:
+                raise self._error(seen)
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _error(self, size: int) -> NgsiError:
+        return NgsiError("PayloadTooLarge", f"the request body ({size:,} bytes at least) is larger than the "
+                         f"{self.max_bytes:,} bytes this server reads")
+
+
+def create_app(platform: Platform, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The FastAPI app of a platform (request bodies of at most ``max_body_bytes``)."""
     app = FastAPI(title="aicity platform", version="1", docs_url="/docs", redoc_url=None)
     app.state.platform = platform
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     def openapi() -> dict[str, Any]:  # FastAPI's document, with the bodies and parameters the routes read
         from aicity.platform.openapi import describe

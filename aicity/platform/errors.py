@@ -12,8 +12,9 @@ STATUS = {
     "ResourceNotFound": 404, "InternalError": 500, "TooComplexQuery": 403, "TooManyResults": 403,
     "LdContextNotAvailable": 503, "NoMultiTenantSupport": 501, "NonexistentTenant": 404,
     "Unauthorized": 401, "Forbidden": 403, "Conflict": 409, "UnsupportedMediaType": 415, "NotAcceptable": 406,
+    "PayloadTooLarge": 413,
 }
-LOCAL = {"Unauthorized", "Forbidden", "Conflict", "UnsupportedMediaType", "NotAcceptable"}
+LOCAL = {"Unauthorized", "Forbidden", "Conflict", "UnsupportedMediaType", "NotAcceptable", "PayloadTooLarge"}
 
 
 class NgsiError(Exception):

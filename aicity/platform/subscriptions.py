@@ -28,7 +28,7 @@ from typing import Any
 
 from aicity.core.context import Actor, ActorKind
 from aicity.core.context import Context as EventContext
-from aicity.core.entity import Entity
+from aicity.core.entity import MAX_ID_BYTES, Entity
 from aicity.core.event import Event, EventType
 from aicity.core.store import StateStore
 from aicity.platform.errors import NgsiError, bad, not_found
@@ -210,6 +210,8 @@ class Subscriptions:
         sid = body.get("id")
         if sid is not None and (not isinstance(sid, str) or ":" not in sid):
             raise bad(f"subscription id {sid!r} is not a URI")
+        if isinstance(sid, str) and len(sid.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+            raise bad(f"subscription id {sid[:80]!r}… is longer than {MAX_ID_BYTES} bytes")
         if not body.get("entities") and not body.get("watchedAttributes"):
             raise bad("a subscription needs entities or watchedAttributes")
         if body.get("entities") is not None and not isinstance(body.get("entities"), list):

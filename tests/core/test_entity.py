@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aicity.core.entity import Entity, GeoProperty, Property, Relationship, urn
+from aicity.core.entity import MAX_ID_BYTES, MAX_NAME, Entity, GeoProperty, Property, Relationship, urn
 from aicity.core.errors import EntityValidationError
 
 T = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -16,6 +16,22 @@ def test_text_beyond_ascii_is_fine_and_a_surrogate_pair_is_one_character():
     e = flow(name=Property("Köln Hbf \U0001F691", T), tags=Property({"zoné": ["ü"]}))
     assert e.get("name") == "Köln Hbf \U0001F691"
     assert Entity(urn("TrafficFlowObserved", "straße-1"), "TrafficFlowObserved").local_id == "straße-1"
+
+
+def test_ids_and_names_are_bounded_so_every_store_can_index_them():
+    """PostgreSQL refuses an index entry over 2,704 bytes: a 3,000-character id made every write of the store fail
+    and the loop went blind. Ids are bounded in UTF-8 bytes, types and attribute names in characters."""
+    assert Entity(urn("T", "x" * (MAX_ID_BYTES - len(urn("T", "")))), "T").id.encode() == urn("T", "").encode() + (
+        b"x" * (MAX_ID_BYTES - len(urn("T", ""))))
+    for build, attribute in ((lambda: Entity(urn("T", "x" * MAX_ID_BYTES), "T"), "id"),
+                             (lambda: Entity(urn("T", "é" * (MAX_ID_BYTES // 2)), "T"), "id"),
+                             (lambda: Entity(urn("T" * (MAX_NAME + 1), "x"), "T" * (MAX_NAME + 1)), "type"),
+                             (lambda: flow(**{"a" * (MAX_NAME + 1): Property(1)}), "a" * 80),
+                             (lambda: flow(ref=Relationship(urn("T", "x" * MAX_ID_BYTES))), "ref")):
+        with pytest.raises(EntityValidationError) as err:
+            build()
+        assert err.value.attribute == attribute
+    assert flow(**{"a" * MAX_NAME: Property(1)}).get("a" * MAX_NAME) == 1
 
 
 def test_valid_entity_round_trips_through_ngsi():

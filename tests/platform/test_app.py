@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from aicity.platform.app import create_app
 from aicity.platform.jsonld import CORE_URL
+from aicity.platform.server import ServerThread
 from tests.platform.conftest import Api, Receiver, headers
 
 V1 = "/ngsi-ld/v1"
@@ -88,6 +90,28 @@ def test_text_that_is_not_unicode_is_refused_before_it_is_stored(api: Api) -> No
     body = b'{"id":"urn:ngsi-ld:Vehicle:9","type":"Vehicle","brand":{"type":"Property","value":"\\ud83d\\ude91"}}'
     assert api.http.post(f"{V1}/entities", content=body, headers=json_ct).status_code == 201
     assert api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:9").json()["brand"]["value"] == "\U0001F691"
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_held_in_memory(api: Api) -> None:
+    """Without a limit a hostile client could make the server read gigabytes into memory. Declared too large: 413
+    before any of it is read; sent in chunks without a length: 413 once the bytes read pass the limit."""
+    server = ServerThread(create_app(api.platform, max_body_bytes=10_000)).start()
+    try:
+        with httpx.Client(base_url=server.url, headers=headers("admin"), timeout=10) as http:
+            small = [{"id": f"urn:ngsi-ld:Vehicle:{i}", "type": "Vehicle", "speed": {"type": "Property", "value": i}}
+                     for i in range(20)]
+            assert http.post(f"{V1}/entityOperations/upsert", json=small).status_code in (201, 204)
+            big = [{**e, "id": f"urn:ngsi-ld:Vehicle:b{i}"} for i, e in enumerate(small * 20)]
+            body = problem(http.post(f"{V1}/entityOperations/upsert", json=big), 413, "PayloadTooLarge")
+            assert "larger than the 10,000 bytes" in body["detail"]
+            chunks = (b'{"id":"urn:ngsi-ld:Vehicle:c","type":"Vehicle","pad":{"type":"Property","value":"' if i == 0
+                      else b"x" * 1000 for i in range(30))
+            problem(http.post(f"{V1}/entities", content=chunks, headers={"Content-Type": "application/json"}), 413,
+                    "PayloadTooLarge")
+            assert http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:c").status_code == 404
+            assert http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:b0").status_code == 404
+    finally:
+        server.stop()
 
 
 def test_formats_sysattrs_and_attrs(api: Api) -> None:
