@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from aicity.core.store import StateStore
 from aicity.platform.errors import NgsiError, bad, not_found
 from aicity.platform.jsonld import Context
 from aicity.platform.ngsi import Codec, merge
+from aicity.platform.patterns import compile_pattern
 from aicity.platform.query import Predicate, parse_geo, parse_q
 from aicity.platform.subscriptions import Subscriptions
 from aicity.platform.terms import TermRegistry
@@ -275,10 +275,7 @@ class Broker:
         ids = set(_split(query.id)) or None
         pattern = None
         if query.id_pattern:
-            try:
-                pattern = re.compile(query.id_pattern)
-            except re.error as exc:
-                raise bad(f"idPattern {query.id_pattern!r}: {exc}") from None
+            pattern = compile_pattern(query.id_pattern, "idPattern")
         preds: list[Predicate] = []
 
         def name(term: str) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aicity.core.entity import Entity, GeoProperty, Relationship
 from aicity.platform.errors import TOO_DEEP, bad
+from aicity.platform.patterns import compile_pattern
 
 Predicate = Callable[[Entity], bool]
 _OPS = ("!~=", "~=", "==", "!=", ">=", "<=", ">", "<")
@@ -190,11 +191,7 @@ def _cmp(a: Any, op: str, b: Any) -> bool:
 
 def _compare(get: Callable[[Entity], Any], op: str, raw: str, p: _Parser) -> Predicate:
     if op in ("~=", "!~=") :
-        pattern = _literal(raw)
-        try:
-            rx = re.compile(str(pattern))
-        except re.error as exc:
-            raise p.fail(f"bad pattern ({exc})") from None
+        rx = compile_pattern(str(_literal(raw)), "q pattern")
         want = op == "~="
         return lambda e: isinstance(v := get(e), str) and (rx.search(v) is not None) == want
     if op in ("==", "!=") and ".." in raw and not raw.strip().startswith('"'):

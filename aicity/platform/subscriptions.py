@@ -34,6 +34,7 @@ from aicity.core.store import StateStore
 from aicity.platform.errors import NgsiError, bad, not_found
 from aicity.platform.jsonld import Context, link_header, process
 from aicity.platform.ngsi import Codec
+from aicity.platform.patterns import Pattern, compile_pattern
 from aicity.platform.query import Predicate, parse_geo, parse_q
 from aicity.platform.terms import TermRegistry
 
@@ -58,7 +59,7 @@ class Matcher:
 
     types: set[str] | None
     ids: set[str] | None
-    pattern: re.Pattern[str] | None
+    pattern: Pattern | None
     watched: set[str] | None
     q: Predicate | None
     geo: Predicate | None
@@ -168,10 +169,7 @@ class Subscriptions:
             if isinstance(sel.get("id"), str):
                 ids = (ids or set()) | {sel["id"]}
             if isinstance(sel.get("idPattern"), str):
-                try:
-                    pattern = re.compile(sel["idPattern"])
-                except re.error as exc:
-                    raise bad(f"idPattern {sel['idPattern']!r}: {exc}") from None
+                pattern = compile_pattern(sel["idPattern"], "idPattern")
         watched = doc.get("watchedAttributes")
         q = doc.get("q")
         geo = doc.get("geoQ")

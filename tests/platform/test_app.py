@@ -114,6 +114,27 @@ def test_a_body_over_the_limit_is_refused_before_it_is_held_in_memory(api: Api) 
         server.stop()
 
 
+def test_a_pattern_that_would_backtrack_for_ever_is_answered_at_once(api: Api) -> None:
+    """Python's re backtracks exponentially on '(a+)+$' against 'aaa…b': one such idPattern held the server, every
+    other request with it. Patterns run on RE2 (linear time); what RE2 cannot run is refused as bad input."""
+    evil_id = "urn:ngsi-ld:Vehicle:" + "a" * 60 + "b"
+    assert api.http.post(f"{V1}/entities", json={"id": evil_id, "type": "Vehicle",
+                                                 "brand": {"type": "Property", "value": "a" * 60 + "!"}}).status_code == 201
+    with httpx.Client(base_url=api.url, headers=headers("admin"), timeout=10) as http:  # hung for ever before
+        r = http.get(f"{V1}/entities", params={"type": "Vehicle", "idPattern": "^urn:ngsi-ld:Vehicle:(a+)+$"})
+        assert r.status_code == 200 and r.json() == []
+        r = http.get(f"{V1}/entities", params={"type": "Vehicle", "q": 'brand~="^(a+)+$"'})
+        assert r.status_code == 200 and r.json() == []
+        r = http.get(f"{V1}/entities", params={"type": "Vehicle", "idPattern": "^urn:ngsi-ld:Vehicle:a+b$"})
+        assert [e["id"] for e in r.json()] == [evil_id]
+    detail = problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "idPattern": r"(a)\1"}), 400,
+                     "BadRequestData")["detail"]
+    assert "no backreferences" in detail
+    sub = {"type": "Subscription", "entities": [{"type": "Vehicle", "idPattern": "(?=a)"}],
+           "notification": {"endpoint": {"uri": "http://127.0.0.1:9/n"}}}
+    assert "look-around" in problem(api.http.post(f"{V1}/subscriptions", json=sub), 400, "BadRequestData")["detail"]
+
+
 def test_formats_sysattrs_and_attrs(api: Api) -> None:
     api.http.post(f"{V1}/entities", json=car())
     kv = api.http.get(f"{V1}/entities/urn:ngsi-ld:Vehicle:1", params={"options": "keyValues"}).json()
