@@ -124,7 +124,11 @@ def _getter(name: str | None, meta: str | None, sub: Sequence[str]) -> Callable[
 def _literal(text: str) -> Any:
     text = text.strip()
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return json.loads(text)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise bad(f"q value {text[:80]!r} is not one quoted string (escape a quote inside it as \\\")") from None
+        return value
     if text in ("true", "false"):
         return text == "true"
     try:

@@ -210,6 +210,8 @@ def test_queries_q_geo_and_pagination(api: Api) -> None:
     r = api.http.get(f"{V1}/entities", params={"type": "Vehicle", "limit": "2", "offset": "1", "count": "true"})
     assert r.headers["ngsild-results-count"] == "3" and len(r.json()) == 2
     problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "q": "speed>>"}), 400, "BadRequestData")
+    problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "q": 'brand==""""'}), 400,
+            "BadRequestData")  # quoted, but not one JSON string: was a 500
     problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "georel": "near", "geometry": "Point",
                                                    "coordinates": "[1,2]"}), 400, "BadRequestData")
     problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "limit": "5000"}), 403, "TooManyResults")
