@@ -21,7 +21,7 @@ from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, not_found
 from aicity.platform.jsonld import CORE_URL, SHIPPED, Context, link_header, parse_link, process, shipped
 from aicity.platform.ngsi import Codec
 from aicity.platform.service import Platform
-from aicity.platform.temporal import check_aggr, temporal_entity, window
+from aicity.platform.temporal import MAX_LAST_N, check_aggr, temporal_entity, window
 from aicity.platform.tenants import Tenants
 
 V1 = "/ngsi-ld/v1"
@@ -544,8 +544,8 @@ def _temporal(app: FastAPI, call: Maker) -> None:
         if aggr is None and "aggregatedValues" in c.options:
             raise bad("options=aggregatedValues needs aggrMethods")
         last = _int(p, "lastN")
-        if last is not None and last <= 0:
-            raise bad("lastN must be positive")
+        if last is not None and not 0 < last <= MAX_LAST_N:
+            raise bad(f"lastN must be from 1 to {MAX_LAST_N:,}, got {last}")
         fmt = "temporalValues" if "temporalValues" in c.options or p.get("format") == "temporalValues" \
             else "normalized"
         return {"start": start, "end": end, "last": last, "fmt": fmt, "aggr": aggr, "period_s": period}

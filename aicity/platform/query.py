@@ -230,6 +230,24 @@ def parse_q(text: str, name: Callable[[str], str | None]) -> Predicate:
 R_EARTH = 6_371_008.8
 
 
+def _bad_positions(coords: Any) -> str | None:
+    """Why ``coords`` (GeoJSON coordinates, nested arrays of positions) are not WGS 84 positions, else None."""
+    if isinstance(coords, list) and coords and not isinstance(coords[0], list):
+        if len(coords) not in (2, 3) or not all(
+                isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) for c in coords):
+            return "a position is 2 or 3 finite numbers (longitude, latitude[, altitude])"
+        if not (-180.0 <= coords[0] <= 180.0 and -90.0 <= coords[1] <= 90.0):
+            return f"position {coords} is outside longitude -180..180 and latitude -90..90"
+        return None
+    if not isinstance(coords, list):
+        return "coordinates are arrays of positions"
+    for c in coords:
+        why = _bad_positions(c)
+        if why:
+            return why
+    return None
+
+
 def _points(coords: Any) -> list[tuple[float, float]]:
     if isinstance(coords, list | tuple) and coords and isinstance(coords[0], int | float):
         return [(float(coords[0]), float(coords[1]))]
@@ -314,8 +332,11 @@ def parse_geo(georel: str, geometry: str | None, coordinates: str | None, geopro
     except RecursionError:
         raise bad(f"coordinates are {TOO_DEEP}") from None
     query = {"type": geometry, "coordinates": coords}
+    why = _bad_positions(coords)
+    if why:
+        raise bad(f"coordinates {coordinates[:80]!r}: {why}")
     if not _points(coords):
-        raise bad(f"coordinates {coordinates!r} hold no position")
+        raise bad(f"coordinates {coordinates[:80]!r} hold no position")
     stored = name(geoproperty or "location")
     rel, *mods = georel.split(";")
 
@@ -331,6 +352,8 @@ def parse_geo(georel: str, geometry: str | None, coordinates: str | None, geopro
                 limits[key] = float(val)
             except ValueError:
                 raise bad(f"georel {georel!r}: {m!r} is not maxDistance==<m> or minDistance==<m>") from None
+            if not 0.0 <= limits[key] < math.inf:
+                raise bad(f"georel {georel!r}: {key} must be a finite distance of 0 m or more")
             if not sep or key not in ("maxDistance", "minDistance"):
                 raise bad(f"georel {georel!r}: {m!r} is not maxDistance==<m> or minDistance==<m>")
         if not limits or geometry != "Point":

@@ -17,6 +17,12 @@ AGGR = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "su
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
+MAX_PERIOD_S = 100 * 366 * 86400
+"""The longest aggregation period (a century; a longer one overflowed the time arithmetic)."""
+MAX_LAST_N = 1_000_000
+"""The most values ``lastN`` asks for (a larger number overflowed the store's query)."""
+
+
 def parse_duration(text: str) -> float:
     """An ISO 8601 duration (days, hours, minutes, seconds) in seconds."""
     m = _DURATION.match(text)
@@ -26,6 +32,8 @@ def parse_duration(text: str) -> float:
     total = int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
     if total <= 0:
         raise bad(f"aggrPeriodDuration {text!r} must be positive")
+    if not total <= MAX_PERIOD_S:
+        raise bad(f"aggrPeriodDuration {text[:40]!r} is longer than {MAX_PERIOD_S // 86400:,.0f} days")
     return total
 
 

@@ -214,6 +214,13 @@ def test_queries_q_geo_and_pagination(api: Api) -> None:
             "BadRequestData")  # quoted, but not one JSON string: was a 500
     problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "georel": "near", "geometry": "Point",
                                                    "coordinates": "[1,2]"}), 400, "BadRequestData")
+    for georel, coords in (("near;maxDistance==-1", "[1,2]"), ("near;maxDistance==nan", "[1,2]"),
+                           ("near;maxDistance==1", "[1e400,2]"), ("near;maxDistance==1", "[1000,2000]"),
+                           ("near;maxDistance==1", "[1]"), ("near;maxDistance==1", '[1,"a"]'),
+                           ("within", "[[[13,52],[14,52],[true,53],[13,52]]]")):
+        problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "georel": georel, "geometry": "Point" if
+                                                       georel.startswith("near") else "Polygon",
+                                                       "coordinates": coords}), 400, "BadRequestData")
     problem(api.http.get(f"{V1}/entities", params={"type": "Vehicle", "limit": "5000"}), 403, "TooManyResults")
     types = api.http.get(f"{V1}/types").json()
     assert types["typeList"] == ["Bike", "Vehicle"]
