@@ -48,6 +48,11 @@ REMEMBERED = 200_000
 """Readings (entity and observedAt) the bridge remembers to recognise one delivered again."""
 
 
+MAX_PACKET_BYTES = 1 << 20
+"""The largest MQTT packet the broker aicity starts accepts (a device's reading is a few hundred bytes); a client
+sending a larger one is disconnected by mosquitto before aicity reads it."""
+
+
 class DeviceMessageError(ValueError):
     """A device message that failed validation (kept as a dead letter with this reason)."""
 
@@ -70,7 +75,8 @@ class BrokerProcess:
         user = "user root\n" if os.geteuid() == 0 else ""  # as root it would drop to 'mosquitto' and not save
         conf.write_text(f"{user}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                         f"persistence_location {self.folder}/\nautosave_interval 1\n"
-                        "max_queued_messages 0\nmax_inflight_messages 4000\nlog_dest none\n")
+                        "max_queued_messages 0\nmax_inflight_messages 4000\nlog_dest none\n"
+                        f"max_packet_size {MAX_PACKET_BYTES}\n")
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

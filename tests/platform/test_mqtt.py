@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aicity.platform.mqtt import ACKS, COMMANDS, READINGS, BrokerProcess, MqttBridge, free_port
+from aicity.platform.mqtt import ACKS, COMMANDS, MAX_PACKET_BYTES, READINGS, BrokerProcess, MqttBridge, free_port
 from tests.platform.conftest import Api
 
 if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
@@ -105,6 +105,25 @@ def test_bad_payloads_are_dead_lettered_and_counted(api: Api, broker: BrokerProc
     finally:
         bridge.stop()
         pub.loop_stop()  # type: ignore[attr-defined]
+
+
+def test_a_message_over_the_brokers_packet_limit_never_reaches_aicity(api: Api, broker: BrokerProcess) -> None:
+    """A device sending megabytes is disconnected by mosquitto (max_packet_size); aicity reads nothing of it and the
+    other devices' readings go on."""
+    bridge = MqttBridge(api.platform, port=broker.port).start()
+    hog, pub = _publisher(broker.port, "device-hog"), _publisher(broker.port, "device-7")
+    try:
+        huge = b'{"id":"urn:ngsi-ld:Sensor:7","type":"Sensor","pad":"' + b"x" * (MAX_PACKET_BYTES + 1) + b'"}'
+        hog.publish(READINGS + "7", huge, qos=1)  # type: ignore[attr-defined]
+        pub.publish(READINGS + "7", _reading(1), qos=1).wait_for_publish(5)  # type: ignore[attr-defined]
+        _wait(lambda: bridge.counts().get("stored", 0) >= 1)
+        time.sleep(0.5)
+        assert bridge.counts().get("stored", 0) == 1 and bridge.counts().get("received", 0) == 1
+        assert bridge.counts().get("dead_lettered", 0) == 0 and _stored(api) == 1
+    finally:
+        bridge.stop()
+        for c in (hog, pub):
+            c.loop_stop()  # type: ignore[attr-defined]
 
 
 def test_commands_are_acknowledged_and_audited(api: Api, broker: BrokerProcess) -> None:
