@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from aicity.core.errors import UserError
 from aicity.platform.auth import PERMISSIONS, Principal
-from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, not_found, not_text
+from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, no_constant, not_found, not_text
 from aicity.platform.service import Platform
 
 GOVERNANCE_ACTIONS = ("approvals.decide", "city.stop", "autonomy.set")
@@ -55,7 +55,7 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
     async def body(request: Request) -> dict[str, Any]:
         raw = await request.body()
         try:
-            data = json.loads(raw) if raw else {}
+            data = json.loads(raw, parse_constant=no_constant) if raw else {}
         except ValueError:
             raise NgsiError("InvalidRequest", "the body is not valid JSON") from None
         except RecursionError:

@@ -48,6 +48,12 @@ _SURROGATE_HINT = re.compile(rb"\\[uU][dD][89a-fA-F]|\xed[\xa0-\xbf]")
 reader passes through)."""
 
 
+def no_constant(name: str) -> Any:
+    """``parse_constant`` for JSON readers: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python's reader
+    takes them, and a NaN stored in a document was written back out as invalid JSON)."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def not_text(raw: bytes, data: Any) -> bool:
     """Whether ``data``, parsed from ``raw``, holds a lone surrogate: not Unicode text, so no UTF-8 response and no
     store could write it (a surrogate pair, escaped, is one character and fine)."""

@@ -34,7 +34,7 @@ from typing import Any
 from aicity.core.entity import Entity
 from aicity.core.errors import UserError
 from aicity.core.store import Interruptible
-from aicity.platform.errors import TOO_DEEP, NgsiError
+from aicity.platform.errors import TOO_DEEP, NgsiError, no_constant
 from aicity.platform.jsonld import core
 from aicity.platform.tenants import DEFAULT
 
@@ -43,7 +43,7 @@ READINGS = "aicity/readings/"
 COMMANDS = "aicity/commands/"
 ACKS = "aicity/acks/"
 COMMAND_DOCS = "platform.commands"
-_json = json.JSONDecoder()
+_json = json.JSONDecoder(parse_constant=no_constant)
 REMEMBERED = 200_000
 """Readings (entity and observedAt) the bridge remembers to recognise one delivered again."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import threading
 import time
@@ -67,10 +68,14 @@ class Matcher:
     fmt: str
     active: bool
     ctx: Context = field(repr=False, default_factory=lambda: process(None))
+    expires_at: float | None = None
+    """Epoch seconds of the subscription's ``expiresAt``: from then on nothing is notified."""
+    throttle_s: float = 0.0
+    """``throttling``: a change within this many seconds of the last one notified is not notified."""
 
     def matches(self, old: Entity | None, new: Entity, changed: set[str]) -> bool:
         """True when the change of ``new`` must be notified."""
-        if not self.active:
+        if not self.active or (self.expires_at is not None and time.time() >= self.expires_at):
             return False
         if self.types is not None and new.type not in self.types:
             return False
@@ -114,6 +119,8 @@ class Subscriptions:
         self._lock = threading.Lock()
         self._matchers: dict[str, Matcher] = {}
         self._consumers: dict[str, Any] = {}
+        self._notified: dict[str, float] = {}
+        """Per throttled subscription, when (monotonic s) its last notification was queued."""
         for key, doc in store.doc_query(SUBS):
             try:
                 self._matchers[key] = self._matcher(doc)
@@ -142,7 +149,7 @@ class Subscriptions:
         old = None if data.get("old") is None else Entity.from_ngsi(data["old"])
         new = Entity.from_ngsi(data["new"])
         changed = set(data.get("changed") or [])
-        if m.matches(old, new, changed):
+        if m.matches(old, new, changed) and self._unthrottled(sid, m):
             self._queue(sid, m, new, str(data.get("reason") or "updated"))
             self.wake()
 
@@ -183,7 +190,8 @@ class Subscriptions:
                       _coords(geo.get("coordinates")), geo.get("geoproperty"), name)
             if isinstance(geo, Mapping) else None,
             None if not attrs else [str(name(a)) for a in attrs],
-            str(notification.get("format") or "normalized"), bool(doc.get("isActive", True)), ctx)
+            str(notification.get("format") or "normalized"), bool(doc.get("isActive", True)), ctx,
+            _expiry(doc.get("expiresAt")), float(doc.get("throttling") or 0.0))
 
     def create(self, body: Any, ctx_value: Any) -> str:
         """Store a new subscription; returns its id."""
@@ -227,6 +235,19 @@ class Subscriptions:
         fmt = notification.get("format", "normalized")
         if fmt not in ("normalized", "concise", "keyValues"):
             raise bad(f"notification.format {fmt!r} is not normalized, concise or keyValues")
+        for member, value in (("watchedAttributes", body.get("watchedAttributes")),
+                              ("notification.attributes", notification.get("attributes"))):
+            if value is not None and (not isinstance(value, list) or not all(isinstance(a, str) for a in value)):
+                raise bad(f"{member} must be an array of attribute names")
+        if "timeInterval" in body:
+            raise NgsiError("OperationNotSupported", "timeInterval (periodic notification) is not supported by "
+                            "this broker: its subscriptions notify on change")
+        throttling = body.get("throttling")
+        if throttling is not None and not (isinstance(throttling, int | float) and not isinstance(throttling, bool)
+                                           and 0 <= throttling < math.inf):
+            raise bad(f"throttling {throttling!r} must be a number of seconds >= 0")
+        if body.get("expiresAt") is not None:
+            _expiry(body["expiresAt"])
         doc = {k: v for k, v in body.items() if k != "@context"}
         doc["@context"] = ctx_value
         doc.setdefault("isActive", True)
@@ -239,11 +260,11 @@ class Subscriptions:
         doc = self.store.doc_get(SUBS, sid)
         if doc is None:
             raise not_found(f"subscription {sid} not found")
-        return doc
+        return _with_status(doc)
 
     def all(self) -> list[dict[str, Any]]:
         """Every subscription."""
-        return [d for _, d in self.store.doc_query(SUBS)]
+        return [_with_status(d) for _, d in self.store.doc_query(SUBS)]
 
     def update(self, sid: str, patch: Any) -> None:
         """Change fields of a subscription (PATCH)."""
@@ -290,12 +311,23 @@ class Subscriptions:
             return 0
         n = 0
         for sid, m in list(self._matchers.items()):
-            if m.matches(old, new, changed):
+            if m.matches(old, new, changed) and self._unthrottled(sid, m):
                 self._queue(sid, m, new, reason)
                 n += 1
         if n:
             self.wake()
         return n
+
+    def _unthrottled(self, sid: str, m: Matcher) -> bool:
+        """Whether a notification may go now (``throttling`` seconds since the last one); if so, it is the last."""
+        if m.throttle_s <= 0:
+            return True
+        now = time.monotonic()
+        last = self._notified.get(sid)
+        if last is not None and now - last < m.throttle_s:
+            return False
+        self._notified[sid] = now
+        return True
 
     def _queue(self, sid: str, m: Matcher, new: Entity, reason: str) -> None:
         """Write one notification of ``new`` for subscription ``sid`` to the outbox."""
@@ -337,6 +369,29 @@ class Subscriptions:
                 note["status"] = "failed"
                 note["lastFailureReason"] = error
             self.store.doc_put(SUBS, sid, {**doc, "notification": note})
+
+
+def _expiry(value: Any) -> float | None:
+    """``expiresAt`` (an ISO 8601 date-time) in epoch seconds; None when absent."""
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        raise bad(f"expiresAt {str(value)[:40]!r} must be an ISO 8601 date-time with a time zone")
+    return t.timestamp()
+
+
+def _with_status(doc: dict[str, Any]) -> dict[str, Any]:
+    """A subscription as read: ``status`` expired once its ``expiresAt`` has passed."""
+    expires = doc.get("expiresAt")
+    try:
+        passed = expires is not None and (_expiry(expires) or math.inf) <= time.time()
+    except NgsiError:
+        passed = False
+    return {**doc, "status": "expired"} if passed and doc.get("status") != "expired" else doc
 
 
 def _coords(value: Any) -> str | None:

@@ -49,6 +49,39 @@ def test_notifications_match_q_and_carry_status(api: Api, receiver: Receiver) ->
     assert api.http.post(f"{V1}/subscriptions", json={"type": "Subscription"}).status_code == 400
 
 
+def test_throttling_and_expiry_are_honoured_and_what_cannot_mean_anything_is_refused(api: Api,
+                                                                                     receiver: Receiver) -> None:
+    """throttling, expiresAt and timeInterval were stored and echoed but never honoured (NaN was even written back
+    as invalid JSON). Now throttling drops changes within its seconds of the last notification, a subscription past
+    expiresAt notifies nothing and reads as expired, and what this broker does not do is refused."""
+    r = api.http.post(f"{V1}/subscriptions", json=_sub(receiver, throttling=30))
+    assert r.status_code == 201
+    throttled = r.headers["location"].rsplit("/", 1)[-1]
+    for speed in (10, 20, 30):
+        api.http.post(f"{V1}/entityOperations/upsert", json=[_car(1, speed)])
+    assert [n["data"][0]["speed"] for n in receiver.wait(1)] == [10]
+    time.sleep(0.3)
+    assert len(receiver.got) == 1  # 20 and 30 came within 30 s of it
+    api.http.delete(f"{V1}/subscriptions/{throttled}")
+    r = api.http.post(f"{V1}/subscriptions", json=_sub(receiver, expiresAt="2020-01-01T00:00:00Z"))
+    expired = r.headers["location"].rsplit("/", 1)[-1]
+    api.http.post(f"{V1}/entityOperations/upsert", json=[_car(1, 40)])
+    time.sleep(0.3)
+    assert len(receiver.got) == 1
+    assert api.http.get(f"{V1}/subscriptions/{expired}").json()["status"] == "expired"
+    for extra, status in (({"throttling": -5}, 400), ({"throttling": "1"}, 400), ({"expiresAt": "99999-01-01"}, 400),
+                          ({"expiresAt": "2030-01-01T00:00:00"}, 400), ({"timeInterval": 0.0001}, 422),
+                          ({"watchedAttributes": "speed"}, 400)):
+        assert api.http.post(f"{V1}/subscriptions", json=_sub(receiver, **extra)).status_code == status, extra
+    bad = _sub(receiver)
+    bad["notification"]["attributes"] = "speed"
+    assert api.http.post(f"{V1}/subscriptions", json=bad).status_code == 400
+    nan = b'{"type":"Subscription","entities":[{"type":"Vehicle"}],"throttling":NaN,' \
+          b'"notification":{"endpoint":{"uri":"http://127.0.0.1:9/n"}}}'
+    r = api.http.post(f"{V1}/subscriptions", content=nan, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "NaN is not a JSON value" in r.json()["detail"]
+
+
 def test_retries_then_delivers_and_dead_letters_after_the_last_attempt(api: Api, receiver: Receiver) -> None:
     receiver.fail = 2  # two 503s, then success (3 attempts allowed after the first)
     sid = api.http.post(f"{V1}/subscriptions", json=_sub(receiver)).headers["location"].rsplit("/", 1)[-1]
