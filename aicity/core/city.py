@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aicity.core.domain import CityScenario, CityScenarios, Domain, Scenario, find_scenario
-from aicity.core.errors import UserError
+from aicity.core.errors import UserError, unreadable
 from aicity.core.meta import check_domain_options
 
 
@@ -154,8 +154,8 @@ def load_city_file(path: Path) -> CityScenario:
     """A city scenario written as TOML (``name``, ``description``, ``parts``, ``[options.<domain>]``)."""
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot read city file {str(path)!r}: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # not UTF-8, not TOML, nested too deeply
+        raise UserError(f"cannot read city file {str(path)!r}: {unreadable(exc)}") from exc
     parts = data.get("parts")
     if not isinstance(parts, list) or not all(isinstance(p, str) and "/" in p for p in parts):
         raise UserError(f"city file {str(path)!r}: parts must be a list of \"domain/scenario\" strings")

@@ -30,3 +30,9 @@ class EntityValidationError(ValidationError):
 
 class ObservationError(ValidationError):
     """A malformed or implausible observation."""
+
+
+def unreadable(exc: BaseException) -> str:
+    """Why a file or text could not be read, in words: a ``RecursionError`` (input nested deeper than Python's
+    parsers go) says so instead of "maximum recursion depth exceeded"."""
+    return "nested too deeply to read" if isinstance(exc, RecursionError) else str(exc)

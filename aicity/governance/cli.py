@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aicity.core.errors import UserError
+from aicity.core.errors import UserError, unreadable
 
 if TYPE_CHECKING:
     from aicity.core.store import SqliteStore
@@ -312,8 +312,8 @@ def _modelcard(args: argparse.Namespace) -> int:
     try:
         text = Path(args.meta).read_text()
         meta = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read model card metadata {args.meta}: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise UserError(f"cannot read model card metadata {args.meta}: {unreadable(exc)}") from exc
     card = build_model_card(meta, results, select=_pairs(args.select, "--select"),
                             metrics=[m for m in args.metrics.split(",") if m],
                             factors=[f for f in args.factors.split(",") if f],

@@ -14,7 +14,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from aicity.core.errors import UserError
+from aicity.core.errors import UserError, unreadable
 from aicity.governance.oversight import Policy
 
 FORMATS = {"eurocities": "eurocities-ats-v0.3.1.json", "atrs": "uk-atrs-tiers-1-2.json"}
@@ -37,13 +37,13 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     else:
         try:
             text = Path(path).read_text()
-        except OSError as exc:
-            raise UserError(f"cannot read register config {path}: {exc.strerror or exc}") from exc
+        except (OSError, ValueError) as exc:  # missing, unreadable, not UTF-8
+            raise UserError(f"cannot read register config {path}: {getattr(exc, 'strerror', None) or exc}") from exc
         source = str(path)
     try:
         data: dict[str, Any] = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
-    except ValueError as exc:
-        raise UserError(f"register config {source} is not valid TOML/JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"register config {source} is not valid TOML/JSON: {unreadable(exc)}") from exc
     for section in ("organisation", "system"):
         if not isinstance(data.get(section), dict):
             raise UserError(f"register config {source} needs a [{section}] table")

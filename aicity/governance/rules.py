@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from aicity.core.errors import UserError
+from aicity.core.errors import UserError, unreadable
 
 SITE = "site policy"
 DOMAIN = "domain defaults"
@@ -207,8 +207,8 @@ def _read(data: bytes, source: str) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
         raw: dict[str, Any] = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"policy {source} is not valid TOML/JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UserError(f"policy {source} is not valid TOML/JSON: {unreadable(exc)}") from exc
     version = raw.get("version")
     if not isinstance(version, str) or not version:
         raise UserError(f"policy {source} needs a 'version' string")

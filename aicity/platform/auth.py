@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aicity.core.errors import UserError
+from aicity.core.errors import UserError, unreadable
 from aicity.platform.errors import NgsiError
 
 ROLES = ("viewer", "operator", "engineer", "admin")
@@ -85,8 +85,8 @@ class Auth:
             return cls.from_dict(json.loads(path.read_text()))
         except OSError as exc:
             raise UserError(f"cannot read the access file {path}: {exc.strerror}") from exc
-        except ValueError as exc:
-            raise UserError(f"the access file {path} is not JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise UserError(f"the access file {path} is not JSON: {unreadable(exc)}") from exc
 
     @classmethod
     def generated(cls, path: Path) -> Auth:

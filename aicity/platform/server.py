@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aicity.core.errors import UserError
+from aicity.core.errors import UserError, unreadable
 from aicity.core.store import StateStore, open_store
 from aicity.platform.auth import Auth
 from aicity.platform.service import Platform
@@ -108,8 +108,8 @@ def build(opts: ServeOptions) -> tuple[Platform, StateStore]:
     if opts.compare is not None:
         try:
             platform.compare = json.loads(opts.compare.read_text()).get("comparison")
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read --compare {opts.compare}: {exc}") from exc
+        except (OSError, ValueError, RecursionError, AttributeError) as exc:
+            raise UserError(f"cannot read --compare {opts.compare}: {unreadable(exc)}") from exc
     if opts.city:
         platform.city = LiveCity(opts.scenario, store=store, out=folder, speed=opts.speed, mode=opts.mode,
                                  seed=opts.seed, duration_s=opts.duration_s)

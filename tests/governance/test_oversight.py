@@ -50,6 +50,9 @@ def test_policy_errors_are_named(tmp_path) -> None:  # type: ignore[no-untyped-d
         Policy.parse(b'[default]\nautonomy="advise"\nowner_role="x"\n', "p.toml")
     with pytest.raises(UserError, match="cannot read"):
         Policy.load(tmp_path / "missing.toml")
+    for deep in (b"a = " + b"[" * 3000 + b"1" + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000):
+        with pytest.raises(UserError, match="nested too deeply to read"):  # was a RecursionError
+            Policy.parse(deep, "p.toml")
 
 
 def test_every_decision_is_ledgered_with_policy_ref(gov: Governor, ledger: Ledger) -> None:
