@@ -17,7 +17,9 @@ from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, no_consta
 from aicity.platform.service import Platform
 
 GOVERNANCE_ACTIONS = ("approvals.decide", "city.stop", "autonomy.set")
-
+MAX_REASON = 2000
+"""The longest reason a person may give for a stop, a resume, an autonomy change or an approval (it is written to
+the ledger)."""
 
 def _json(body: Any, status: int = 200) -> Response:
     """A JSON response a browser can parse: an undefined number (NaN, infinity) as null."""
@@ -70,7 +72,15 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         reason = data.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise bad("a reason is required (\"reason\": \"...\")")
+        if len(reason) > MAX_REASON:
+            raise bad(f"the reason is {len(reason):,} characters: at most {MAX_REASON:,} go into the ledger")
         return reason.strip()
+
+    def domain_of(data: Mapping[str, Any]) -> str | None:
+        domain = data.get("domain")
+        if domain is not None and not isinstance(domain, str):
+            raise bad("domain must be a domain's name (or left out: every domain)")
+        return domain
 
     def human(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -178,7 +188,7 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         p = who(request, "city.stop")
         data = await body(request)
         c = city()
-        domain = data.get("domain")
+        domain = domain_of(data)
         human(c.governor.stop, domain, reason=reason_of(data), by=p.person, now=_now(), known=c.domains())
         return _json({"stopped": domain or "*", "by": p.person}, 202)
 
@@ -187,7 +197,7 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         p = who(request, "city.stop")
         data = await body(request)
         c = city()
-        domain = data.get("domain")
+        domain = domain_of(data)
         human(c.governor.resume, domain, reason=reason_of(data), by=p.person, now=_now())
         return _json({"resumed": domain or "*", "by": p.person})
 
@@ -195,6 +205,8 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
     async def stops(request: Request) -> Response:
         who(request, "city.read")
         which = request.query_params.get("active", "true")
+        if which not in ("true", "false", "all"):
+            raise bad(f"active {which[:40]!r} is not true, false or all")
         return _json(city().governor.stops(active=None if which == "all" else which == "true"))
 
     @app.get("/city/autonomy")

@@ -91,6 +91,9 @@ def test_live_city_governed_through_the_api(live: Live) -> None:
     assert operator.post(f"/city/approvals/{aid}/approve", json={"reason": "again"}).status_code == 409
     # the stop button: safe state reached, recorded with the person and reason
     assert viewer.post("/city/stop", json={"reason": "x"}).status_code == 403
+    for bad_stop in ({"domain": ["mobility"], "reason": "x"}, {"reason": "r" * 2001}):  # a list was a 500
+        assert operator.post("/city/stop", json=bad_stop).status_code == 400, bad_stop
+    assert viewer.get("/city/stops", params={"active": "maybe"}).status_code == 400
     assert operator.post("/city/stop", json={"reason": "incident on the ring road"}).status_code == 202
     stop = wait_for(lambda: [s for s in viewer.get("/city/stops").json() if s.get("safe_state_done")])
     assert stop[0]["by"] == "otto" and stop[0]["reason"] == "incident on the ring road"
