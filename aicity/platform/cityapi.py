@@ -3,7 +3,9 @@ resume, devices — under the run's governance, every human action ledgered with
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,10 @@ from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, no_consta
 from aicity.platform.service import Platform
 
 GOVERNANCE_ACTIONS = ("approvals.decide", "city.stop", "autonomy.set")
+DEVICE_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+"""A device id: one MQTT topic level, no wildcards (``+``, ``#``) or separators."""
+MAX_WAIT_S = 60.0
+"""The longest a command's request waits for the device's acknowledgement."""
 MAX_REASON = 2000
 """The longest reason a person may give for a stop, a resume, an autonomy change or an approval (it is written to
 the ledger)."""
@@ -253,8 +259,6 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
 
     @app.post("/city/whatif")
     async def whatif(request: Request) -> Response:
-        import asyncio
-
         from aicity.whatif import Response as Candidate
         from aicity.whatif import WhatIf, what_if
 
@@ -286,5 +290,13 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
         device, cmd = data.get("device"), data.get("command")
         if not isinstance(device, str) or not isinstance(cmd, dict):
             raise bad("a command needs \"device\" (an id) and \"command\" (an object)")
-        ack = platform.mqtt.command(device, cmd, by=p.person, timeout_s=float(data.get("timeout_s", 5.0)))
+        if not DEVICE_RE.match(device):
+            raise bad(f"device {device[:80]!r} is not a device id (1-128 letters, digits, '_', '-', '.' or ':'; an "
+                      "MQTT topic level without wildcards)")
+        timeout = data.get("timeout_s", 5.0)
+        if not (isinstance(timeout, int | float) and not isinstance(timeout, bool) and 0 < timeout <= MAX_WAIT_S):
+            raise bad(f"timeout_s must be a number of seconds above 0 and at most {MAX_WAIT_S:g}")
+        # the wait for the device's acknowledgement blocks: in a worker thread, never the server's event loop
+        ack = await asyncio.to_thread(human, platform.mqtt.command, device, cmd, by=p.person,
+                                      timeout_s=float(timeout))
         return _json(ack, 200 if ack.get("status") == "acknowledged" else 504)

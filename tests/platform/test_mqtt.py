@@ -151,6 +151,24 @@ def test_commands_are_acknowledged_and_audited(api: Api, broker: BrokerProcess) 
         from tests.platform.conftest import headers
         assert httpx.post(f"{api.url}/city/commands", json={"device": "3", "command": {}},
                           headers=headers("viewer")).status_code == 403
+        for bad in ({"device": "#", "command": {}}, {"device": "a/b", "command": {}},  # '#' was a 500
+                    {"device": "3", "command": {}, "timeout_s": -1}, {"device": "3", "command": {}, "timeout_s": 1e9},
+                    {"device": "3", "command": {}, "timeout_s": "x"}):
+            assert api.http.post("/city/commands", json=bad).status_code == 400, bad
+        # a command waiting for a device that never answers holds its own request only, not the server
+        done: dict[str, float] = {}
+
+        def silent() -> None:
+            api.http.post("/city/commands", json={"device": "mute-9", "command": {}, "timeout_s": 3})
+            done["command"] = time.monotonic()
+
+        waiting = threading.Thread(target=silent)
+        waiting.start()
+        time.sleep(0.3)
+        assert api.http.get("/ngsi-ld/v1/types").status_code == 200
+        done["other"] = time.monotonic()
+        waiting.join()
+        assert done["other"] < done["command"]  # before: the server answered nothing until the wait ended
     finally:
         bridge.stop()
         device.loop_stop()  # type: ignore[attr-defined]
