@@ -460,12 +460,38 @@ def _batches(app: FastAPI, call: Maker) -> None:
         body = c.body if isinstance(c.body, Mapping) else {}
         if body.get("type") != "Query":
             raise bad("entityOperations/query needs a Query object (\"type\": \"Query\")")
-        ent = (body.get("entities") or [{}])[0]
+        ent = _selector(body.get("entities"))
         geo = body.get("geoQ") or {}
+        if not isinstance(geo, Mapping) or not all(isinstance(geo.get(k), str | None) for k in (
+                "georel", "geometry", "geoproperty")):
+            raise bad("geoQ must be an object of georel, geometry, coordinates (and geoproperty)")
+        attrs = body.get("attrs")
+        if attrs is not None and (not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs)):
+            raise bad("attrs must be an array of attribute names")
+        if not isinstance(body.get("q"), str | None):
+            raise bad("q must be a string")
         q = Query(ent.get("type"), ent.get("id"), ent.get("idPattern"), body.get("q"),
-                  ",".join(body.get("attrs") or []) or None, geo.get("georel"), geo.get("geometry"),
+                  ",".join(attrs or []) or None, geo.get("georel"), geo.get("geometry"),
                   json.dumps(geo["coordinates"]) if "coordinates" in geo else None, geo.get("geoproperty"))
         return _list(c, c.broker.query(c.codec, q, need_filter=False), q.attrs)
+
+
+def _selector(entities: Any) -> dict[str, str]:
+    """A Query's ``entities`` as one selector: several are taken together only when each names just a type."""
+    if entities is None:
+        return {}
+    if not isinstance(entities, list) or not entities or not all(isinstance(e, Mapping) for e in entities):
+        raise bad("entities must be a non-empty array of selectors ({\"type\": ..., \"id\" or \"idPattern\": ...})")
+    for e in entities:
+        for key, value in e.items():
+            if key not in ("type", "id", "idPattern") or not isinstance(value, str):
+                raise bad(f"entities: {key!r} must be one of type, id, idPattern, with a string value")
+    if len(entities) == 1:
+        return dict(entities[0])
+    if all(set(e) == {"type"} for e in entities):
+        return {"type": ",".join(e["type"] for e in entities)}
+    raise NgsiError("OperationNotSupported", "several entity selectors with an id or idPattern are not supported by "
+                    "this broker: send one selector, or several naming only types")
 
 
 def _run_batch(c: Call, op: str) -> tuple[list[str], list[str], list[dict[str, Any]]]:

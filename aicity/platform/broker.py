@@ -108,6 +108,7 @@ class Broker:
 
     def append_attrs(self, codec: Codec, entity_id: str, body: Any, *, overwrite: bool = True) -> list[str]:
         """POST /entities/{id}/attrs: add attributes (and overwrite unless noOverwrite); the names not updated."""
+        _attrs_body(body)
         old = self.retrieve(entity_id)
         entity, _ = codec.entity({"id": entity_id, "type": codec.term(old.type),
                                   **(body if isinstance(body, Mapping) else {})}, entity_id=entity_id)
@@ -119,6 +120,7 @@ class Broker:
 
     def update_attrs(self, codec: Codec, entity_id: str, body: Any) -> list[str]:
         """PATCH /entities/{id}/attrs: update existing attributes only; returns the names not updated."""
+        _attrs_body(body)
         old = self.retrieve(entity_id)
         entity, _ = codec.entity({"id": entity_id, "type": codec.term(old.type),
                                   **(body if isinstance(body, Mapping) else {})}, entity_id=entity_id)
@@ -321,6 +323,11 @@ class Broker:
 
 def _kind(attr: Property | Relationship | GeoProperty) -> str:
     return {Property: "Property", Relationship: "Relationship", GeoProperty: "GeoProperty"}[type(attr)]
+
+
+def _attrs_body(body: Any) -> None:
+    if not isinstance(body, Mapping):
+        raise bad("the body must be a JSON object of attributes")
 
 
 def _check_id(entity_id: str) -> None:

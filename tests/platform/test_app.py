@@ -258,6 +258,21 @@ def test_batches_and_iot_agent_upsert(api: Api) -> None:
     r = api.http.post(f"{V1}/entityOperations/query", json={"type": "Query", "entities": [{"type": "Vehicle"}]})
     assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Vehicle:3"]
     problem(api.http.post(f"{V1}/entityOperations/create", json={"not": "a list"}), 400, "BadRequestData")
+    # several selectors: only the first was read before; malformed ones were a 500
+    api.http.post(f"{V1}/entities", json={"id": "urn:ngsi-ld:Bike:1", "type": "Bike"})
+    r = api.http.post(f"{V1}/entityOperations/query", json={"type": "Query", "entities": [{"type": "Vehicle"},
+                                                                                        {"type": "Bike"}]})
+    assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:Bike:1", "urn:ngsi-ld:Vehicle:3"]
+    for entities in ("x", [{"type": 5}], [], [{"type": "Vehicle", "color": "red"}]):
+        problem(api.http.post(f"{V1}/entityOperations/query", json={"type": "Query", "entities": entities}), 400,
+                "BadRequestData")
+    problem(api.http.post(f"{V1}/entityOperations/query", json={"type": "Query", "entities": [
+        {"type": "Vehicle", "id": "urn:ngsi-ld:Vehicle:3"}, {"type": "Bike"}]}), 422, "OperationNotSupported")
+    problem(api.http.post(f"{V1}/entityOperations/query", json={"type": "Query", "attrs": "speed"}), 400,
+            "BadRequestData")
+    for method in ("post", "patch"):  # a body that is not an object of attributes was a quiet 204
+        problem(getattr(api.http, method)(f"{V1}/entities/urn:ngsi-ld:Vehicle:3/attrs", json=[1, 2]), 400,
+                "BadRequestData")
 
 
 def test_a_batch_upsert_is_validated_item_by_item_and_stored_in_order(api: Api, receiver: Receiver) -> None:
