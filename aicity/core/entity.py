@@ -33,6 +33,11 @@ def urn(entity_type: str, local_id: str) -> str:
     return f"urn:ngsi-ld:{entity_type}:{local_id}"
 
 
+def id_too_long(text: str) -> bool:
+    """Whether an id (of an entity, a relationship's object, a subscription) is over :data:`MAX_ID_BYTES` in UTF-8."""
+    return len(text) > MAX_ID_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES
+
+
 def _check_text(entity_id: str, name: str, text: str, what: str) -> None:
     if not text.isascii() and SURROGATE_RE.search(text):
         raise EntityValidationError(entity_id, name, f"{what} holds a lone surrogate: it is not Unicode text")
@@ -226,8 +231,7 @@ def _check_geo(entity_id: str, name: str, geo: Mapping[str, Any]) -> None:
 
 def validate(entity: Entity) -> None:
     """Check an entity; raises :class:`EntityValidationError` naming the entity, attribute and problem."""
-    if isinstance(entity.id, str) and len(entity.id) > MAX_ID_BYTES // 4 and len(entity.id.encode(
-            "utf-8", "surrogatepass")) > MAX_ID_BYTES:
+    if isinstance(entity.id, str) and id_too_long(entity.id):
         raise EntityValidationError(entity.id[:80] + "…", "id", f"id is longer than {MAX_ID_BYTES} bytes")
     m = URN_RE.match(entity.id) if isinstance(entity.id, str) else None
     if m is None:
@@ -251,7 +255,7 @@ def validate(entity: Entity) -> None:
                     raise EntityValidationError(entity.id, name, f"unitCode {attr.unit_code!r} is not a string")
                 _check_text(entity.id, name, attr.unit_code, "unitCode")
         elif isinstance(attr, Relationship):
-            if not URN_RE.match(attr.object) or len(attr.object) > MAX_ID_BYTES:
+            if not URN_RE.match(attr.object) or id_too_long(attr.object):
                 raise EntityValidationError(entity.id, name, f"relationship object {attr.object[:80]!r} is not a URN "
                                             f"(of at most {MAX_ID_BYTES} bytes)")
         elif isinstance(attr, GeoProperty):

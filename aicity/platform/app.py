@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aicity.platform.auth import Principal
 from aicity.platform.broker import Broker, Query, paginate
-from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, no_constant, not_found, not_text
+from aicity.platform.errors import TOO_DEEP, NgsiError, bad, not_found, parse_body
 from aicity.platform.jsonld import CORE_URL, SHIPPED, Context, link_header, parse_link, process, shipped
 from aicity.platform.ngsi import Codec
 from aicity.platform.service import Platform
@@ -148,15 +148,7 @@ async def _body(request: Request) -> Any:
     if ctype not in (JSON, LD, "application/merge-patch+json"):
         raise NgsiError("UnsupportedMediaType", f"Content-Type {ctype!r} is not supported: use {JSON} or {LD}",
                         status=415)
-    try:
-        data = json.loads(raw, parse_constant=no_constant)
-    except ValueError as exc:
-        raise NgsiError("InvalidRequest", f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise NgsiError("InvalidRequest", f"the body is {TOO_DEEP}") from None
-    if not_text(raw, data):
-        raise NgsiError("InvalidRequest", f"the body {NOT_TEXT}")
-    return data
+    return parse_body(raw)
 
 
 def _int(params: Mapping[str, str], name: str) -> int | None:

@@ -110,8 +110,7 @@ class Broker:
         """POST /entities/{id}/attrs: add attributes (and overwrite unless noOverwrite); the names not updated."""
         _attrs_body(body)
         old = self.retrieve(entity_id)
-        entity, _ = codec.entity({"id": entity_id, "type": codec.term(old.type),
-                                  **(body if isinstance(body, Mapping) else {})}, entity_id=entity_id)
+        entity, _ = codec.entity({"id": entity_id, "type": codec.term(old.type), **body}, entity_id=entity_id)
         skipped = [n for n in entity.attrs if not overwrite and n in old.attrs]
         keep = {k: v for k, v in entity.attrs.items() if k not in skipped}
         if keep:
@@ -122,8 +121,7 @@ class Broker:
         """PATCH /entities/{id}/attrs: update existing attributes only; returns the names not updated."""
         _attrs_body(body)
         old = self.retrieve(entity_id)
-        entity, _ = codec.entity({"id": entity_id, "type": codec.term(old.type),
-                                  **(body if isinstance(body, Mapping) else {})}, entity_id=entity_id)
+        entity, _ = codec.entity({"id": entity_id, "type": codec.term(old.type), **body}, entity_id=entity_id)
         missing = [n for n in entity.attrs if n not in old.attrs]
         keep = {k: v for k, v in entity.attrs.items() if k in old.attrs}
         if keep:

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from aicity.core.errors import UserError
 from aicity.platform.auth import PERMISSIONS, Principal
-from aicity.platform.errors import NOT_TEXT, TOO_DEEP, NgsiError, bad, no_constant, not_found, not_text
+from aicity.platform.errors import NgsiError, bad, not_found, parse_body
 from aicity.platform.service import Platform
 
 GOVERNANCE_ACTIONS = ("approvals.decide", "city.stop", "autonomy.set")
@@ -26,6 +26,7 @@ MAX_WAIT_S = 60.0
 MAX_REASON = 2000
 """The longest reason a person may give for a stop, a resume, an autonomy change or an approval (it is written to
 the ledger)."""
+
 
 def _json(body: Any, status: int = 200) -> Response:
     """A JSON response a browser can parse: an undefined number (NaN, infinity) as null."""
@@ -62,14 +63,7 @@ def add_city_routes(app: FastAPI, platform: Platform) -> None:
 
     async def body(request: Request) -> dict[str, Any]:
         raw = await request.body()
-        try:
-            data = json.loads(raw, parse_constant=no_constant) if raw else {}
-        except ValueError:
-            raise NgsiError("InvalidRequest", "the body is not valid JSON") from None
-        except RecursionError:
-            raise NgsiError("InvalidRequest", f"the body is {TOO_DEEP}") from None
-        if not_text(raw, data):
-            raise NgsiError("InvalidRequest", f"the body {NOT_TEXT}")
+        data = parse_body(raw) if raw else {}
         if not isinstance(data, dict):
             raise bad("the body must be a JSON object")
         return data

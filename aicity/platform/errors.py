@@ -66,6 +66,20 @@ def not_text(raw: bytes, data: Any) -> bool:
     return False
 
 
+def parse_body(raw: bytes) -> Any:
+    """A request body's JSON; an ``InvalidRequest`` naming why when it is not JSON (``NaN`` and ``Infinity``
+    included), is nested too deeply for the parser, or holds a lone surrogate."""
+    try:
+        data = json.loads(raw, parse_constant=no_constant)
+    except ValueError as exc:
+        raise NgsiError("InvalidRequest", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise NgsiError("InvalidRequest", f"the body is {TOO_DEEP}") from None
+    if not_text(raw, data):
+        raise NgsiError("InvalidRequest", f"the body {NOT_TEXT}")
+    return data
+
+
 def bad(detail: str) -> NgsiError:
     """A BadRequestData error."""
     return NgsiError("BadRequestData", detail)

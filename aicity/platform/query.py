@@ -352,10 +352,10 @@ def parse_geo(georel: str, geometry: str | None, coordinates: str | None, geopro
                 limits[key] = float(val)
             except ValueError:
                 raise bad(f"georel {georel!r}: {m!r} is not maxDistance==<m> or minDistance==<m>") from None
-            if not 0.0 <= limits[key] < math.inf:
-                raise bad(f"georel {georel!r}: {key} must be a finite distance of 0 m or more")
             if not sep or key not in ("maxDistance", "minDistance"):
                 raise bad(f"georel {georel!r}: {m!r} is not maxDistance==<m> or minDistance==<m>")
+            if not 0.0 <= limits[key] < math.inf:
+                raise bad(f"georel {georel!r}: {key} must be a finite distance of 0 m or more")
         if not limits or geometry != "Point":
             raise bad("georel near needs a Point and maxDistance==<m> or minDistance==<m>")
         centre = _points(coords)[0]

@@ -29,7 +29,7 @@ from typing import Any
 
 from aicity.core.context import Actor, ActorKind
 from aicity.core.context import Context as EventContext
-from aicity.core.entity import MAX_ID_BYTES, Entity
+from aicity.core.entity import MAX_ID_BYTES, Entity, id_too_long
 from aicity.core.event import Event, EventType
 from aicity.core.store import StateStore
 from aicity.platform.errors import NgsiError, bad, not_found
@@ -216,7 +216,7 @@ class Subscriptions:
         sid = body.get("id")
         if sid is not None and (not isinstance(sid, str) or ":" not in sid):
             raise bad(f"subscription id {sid!r} is not a URI")
-        if isinstance(sid, str) and len(sid.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        if isinstance(sid, str) and id_too_long(sid):
             raise bad(f"subscription id {sid[:80]!r}… is longer than {MAX_ID_BYTES} bytes")
         if not body.get("entities") and not body.get("watchedAttributes"):
             raise bad("a subscription needs entities or watchedAttributes")
